@@ -1,0 +1,59 @@
+# exresearch: every entry point is a target here; `make help` lists them.
+# The environment is .venv, installed from the pinned lock (requirements.lock),
+# so two machines building the same commit get the same library versions.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STUDY  ?= data/demo
+SITE   ?= reports/demo
+JOBS   ?=
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup reports demo test test-fast lab bench lint browser clean
+
+help: ## list the targets
+	@echo "exresearch -- targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install exresearch from the lock
+
+demo: $(STAMP) ## write the simulated demo study into data/demo if absent
+	@if [ -f $(STUDY)/study.yml ]; then echo "demo study present: $(STUDY)"; \
+	else $(VENV)/bin/exresearch simulate $(STUDY) --clients 10 --units 30 --periods 4 --seed 20261122; fi
+
+reports: demo ## set up, make the demo study if absent, build its report site and print the index path
+	@$(VENV)/bin/exresearch build $(STUDY) --out $(SITE) $(if $(JOBS),--jobs $(JOBS),)
+
+test: $(STAMP) browser ## set up, then run the whole test suite (slow and browser tests included)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the suite without slow end-to-end and browser tests
+	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+browser: ## install Debian's chromium for the browser tests when missing and we are root
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium)"; fi; }
+
+lab: $(STAMP) ## open JupyterLab on notebooks/ with the project kernel
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP) ## run the benchmarks and write bench/results.md
+	$(PY) bench/run.py
+
+lint: $(STAMP) ## ruff on the package, tests and benchmarks
+	$(VENV)/bin/ruff check exresearch tests bench
+
+clean: ## remove the environment and built sites (never data/)
+	rm -rf $(VENV) reports/*/ .pytest_cache

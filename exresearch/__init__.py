@@ -1,0 +1,77 @@
+"""exresearch: link employee experience to customer experience and business results.
+
+The public functions are imported lazily (PEP 562), so ``import exresearch`` is
+cheap and a notebook or the CLI only pays for the modules it uses.
+
+Examples
+--------
+>>> import exresearch
+>>> exresearch.__version__
+'0.1.0'
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
+try:
+    __version__ = _dist_version("exresearch")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+from .exceptions import (  # noqa: E402  (cheap, always needed)
+    BuildError,
+    ExresearchError,
+    ParameterError,
+    StudyValidationError,
+)
+
+#: public name -> module that defines it. Each module owns its own block.
+_LAZY = {
+    # study input contract
+    "load_study": "study",
+    "validate_study": "study",
+    "Study": "study",
+    # simulation and planning
+    "simulate_study": "simulate",
+    # measurement
+    "score_scales": "scoring",
+    "reliability": "scoring",
+    "aggregate_units": "aggregate",
+    "agreement": "aggregate",
+    # linkage within a client
+    "correlations": "linkage",
+    # pooling across clients
+    "meta_analysis": "meta",
+}
+
+_SUBMODULES = {
+    "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
+    "linkage", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+}
+
+__all__ = [
+    "__version__",
+    "ExresearchError",
+    "StudyValidationError",
+    "ParameterError",
+    "BuildError",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'exresearch' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

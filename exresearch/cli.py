@@ -1,0 +1,127 @@
+"""Command line interface: ``exresearch validate | simulate | build``.
+
+The CLI only parses arguments and calls library functions (as papermill's
+``cli.py`` does over ``execute_notebook``); every behaviour lives in the library.
+Exit codes: 0 success, 1 a build finished with failed reports, 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .exceptions import ExresearchError, StudyValidationError
+
+__all__ = ["main", "make_parser"]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """Build the argument parser (exposed for the docs and the tests)."""
+    parser = argparse.ArgumentParser(
+        prog="exresearch",
+        description=(
+            "Multi-client studies linking employee experience (EX) to customer "
+            "experience (CX) and business results: validate a study folder, simulate "
+            "one with planted effects, and build a site of HTML reports."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"exresearch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "validate",
+        help="check a study folder against the input contract",
+        description="Check a study folder; print every problem (exit 2) or a summary (exit 0).",
+    )
+    p.add_argument("study", type=Path, help="study folder holding study.yml and clients/")
+
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated study with planted effects",
+        description="Write a simulated study folder (and truth.json) that passes validate.",
+    )
+    p.add_argument("out", type=Path, help="folder to create (must not exist or be empty)")
+    p.add_argument("--clients", type=int, default=10, help="number of clients (default 10)")
+    p.add_argument("--units", type=int, default=30, help="business units per client (default 30)")
+    p.add_argument("--periods", type=int, default=4, help="number of periods (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = sub.add_parser(
+        "build",
+        help="execute the report notebooks and publish an HTML site",
+        description="Validate STUDY, execute every report notebook and publish the site in --out.",
+    )
+    p.add_argument("study", type=Path, help="study folder")
+    p.add_argument("--out", type=Path, required=True, help="site folder to publish into")
+    p.add_argument("--jobs", type=int, default=None, help="parallel jobs (default: one per core)")
+    p.add_argument("--force", action="store_true", help="re-execute every report")
+    p.add_argument("--only", nargs="+", metavar="CLIENT", help="build only these clients' reports")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where reports run (default local)")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address for --executor dask")
+    return parser
+
+
+def _validate(args) -> int:
+    from .study import load_study
+
+    try:
+        study = load_study(args.study)
+    except StudyValidationError as exc:
+        print(f"{args.study}: INVALID", file=sys.stderr)
+        print(exc, file=sys.stderr)
+        return 2
+    if len(study.warnings):
+        print(f"{len(study.warnings)} warning(s):")
+        print(study.warnings.to_string(index=False))
+    print(f"{args.study}: valid")
+    print(study.summary().to_string(index=False))
+    return 0
+
+
+def _simulate(args) -> int:
+    from .simulate import simulate_study
+
+    path = simulate_study(
+        args.out, n_clients=args.clients, n_units=args.units, n_periods=args.periods,
+        seed=args.seed,
+    )
+    print(f"simulated study written to {path}")
+    return 0
+
+
+def _build(args) -> int:
+    from .build import build_site
+
+    result = build_site(
+        args.study, out=args.out, jobs=args.jobs, force=args.force, only=args.only,
+        executor=args.executor, scheduler=args.scheduler,
+    )
+    print(result.index)
+    return result.exit_code
+
+
+_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _COMMANDS[args.command](args)
+    except StudyValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ExresearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
