@@ -1,0 +1,198 @@
+"""Safe publishing: CSV without formula injection, escaped text, client pseudonyms.
+
+Everything exresearch publishes goes through these helpers, so that a client name,
+a unit id or a label taken from ``study.yml`` or the data can never become active
+content in a reader's browser or spreadsheet.
+
+Examples
+--------
+>>> from exresearch.privacy import escape, pseudonyms
+>>> escape('<script>alert(1)</script>')
+'&lt;script&gt;alert(1)&lt;/script&gt;'
+>>> pseudonyms(["acme", "globex"])
+{'acme': 'Client A', 'globex': 'Client B'}
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import re
+from pathlib import Path
+
+from .exceptions import ParameterError
+
+__all__ = ["write_csv", "neutralise_cell", "escape", "pseudonyms"]
+
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+#: A plain number (optionally signed, decimal, exponent): left alone, so -0.5 stays a number.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise_cell(value: str) -> str:
+    """Return a text cell that no spreadsheet will evaluate as a formula.
+
+    Parameters
+    ----------
+    value : str
+        The cell text.
+
+    Returns
+    -------
+    str
+        ``value`` with a leading ``'`` when it starts with ``=``, ``+``, ``-``, ``@``,
+        a tab, a carriage return or a newline, unless it is a plain number such
+        as ``-0.5`` or ``+3e-2``; otherwise ``value`` unchanged.
+
+    Examples
+    --------
+    >>> neutralise_cell("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> neutralise_cell("-0.5")
+    '-0.5'
+    """
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _format_float(x: float) -> str:
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = repr(float(x))  # the shortest string that round-trips exactly
+    return "0.0" if text == "-0.0" else text
+
+
+def write_csv(df, path, *, index: bool = False) -> Path:
+    """Write a DataFrame as a CSV that is safe to open and byte-reproducible.
+
+    Text cells (including column names) starting with ``= + - @``, a tab or a carriage
+    return get a leading ``'`` so that Excel, LibreOffice and Google Sheets show them as
+    text instead of evaluating them; plain numbers (``-0.5``) are left alone. Floats are
+    written in their shortest exact form, missing values as empty cells, booleans as
+    ``true``/``false``, with ``\\n`` line endings and UTF-8 without BOM, so two builds
+    of the same data give byte-identical files. The file is written atomically (a
+    temporary file renamed into place).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Table to write.
+    path : str or pathlib.Path
+        Destination file; its folder must exist.
+    index : bool, default False
+        Also write the index as the first column(s).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, pathlib
+    >>> df = pd.DataFrame({"name": ["=1+1", "ok"], "x": [-0.5, 0.1]})
+    >>> p = write_csv(df, pathlib.Path(tempfile.mkdtemp()) / "t.csv")
+    >>> print(p.read_text(), end="")
+    name,x
+    '=1+1,-0.5
+    ok,0.1
+    """
+    import csv
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise ParameterError(
+            f"`df` must be a pandas DataFrame, but {type(df).__name__} was passed"
+        )
+    path = Path(path)
+    frame = df.reset_index() if index else df
+
+    def cell(v) -> str:
+        if v is None or v is pd.NA or v is pd.NaT:
+            return ""
+        if isinstance(v, bool | np.bool_):
+            return "true" if v else "false"
+        if isinstance(v, int | np.integer):
+            return str(int(v))
+        if isinstance(v, float | np.floating):
+            return _format_float(float(v))
+        if isinstance(v, pd.Timestamp):
+            return v.isoformat()
+        return neutralise_cell(str(v))
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([neutralise_cell(str(c)) for c in frame.columns])
+    columns = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
+    for i in range(len(frame)):
+        writer.writerow([cell(col[i]) for col in columns])
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(buf.getvalue().encode("utf-8"))
+    os.replace(tmp, path)
+    return path
+
+
+def escape(text) -> str:
+    """Escape text for HTML (element content and quoted attribute values).
+
+    Parameters
+    ----------
+    text : object
+        Any value; ``None`` gives ``""``, anything else is converted with ``str``.
+
+    Returns
+    -------
+    str
+        ``text`` with ``& < > " '`` replaced by character references.
+
+    Examples
+    --------
+    >>> escape('<img src=x onerror="alert(1)">')
+    '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    """
+    if text is None:
+        return ""
+    return html.escape(str(text), quote=True)
+
+
+def pseudonyms(client_ids) -> dict[str, str]:
+    """Map client ids to neutral names, in the order given (study order).
+
+    Parameters
+    ----------
+    client_ids : sequence of str
+        Client ids in study order (``study.clients``); must be unique.
+
+    Returns
+    -------
+    dict
+        ``{client_id: "Client A", ...}``: A..Z, then AA, AB, ... (spreadsheet column
+        style), so the mapping depends only on the order of the ids.
+
+    Examples
+    --------
+    >>> pseudonyms(["b", "a", "c"])
+    {'b': 'Client A', 'a': 'Client B', 'c': 'Client C'}
+    """
+    ids = [str(c) for c in client_ids]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({c for c in ids if ids.count(c) > 1})
+        raise ParameterError(f"`client_ids` must be unique, but {dupes} appear more than once")
+    return {cid: f"Client {_letters(i)}" for i, cid in enumerate(ids)}
+
+
+def _letters(i: int) -> str:
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
