@@ -1,0 +1,1291 @@
+"""The study input contract: load a study folder, validate it once, keep it in memory.
+
+A study is a folder that a researcher prepares by hand or exports from survey
+tools::
+
+    <study>/
+      study.yml
+      clients/<client_id>/survey.csv      # or survey.parquet
+      clients/<client_id>/outcomes.csv    # or outcomes.parquet
+
+:func:`load_study` reads ``study.yml``, generates pandera schemas from it, validates
+every data file lazily (every problem is collected) and either returns a
+:class:`Study` or raises one :class:`~exresearch.exceptions.StudyValidationError`
+whose ``problems`` table lists every failure. :func:`validate_study` returns that
+table instead of raising. Nothing is ever written into the study folder.
+
+The problem table has the columns ``file, row, column, value, problem, severity``:
+
+- ``file``: path relative to the study folder, ``/``-separated (``"."`` is the
+  study folder itself);
+- ``row``: the row number a user sees in the file. In a CSV file it is the line
+  number: the header is row 1, so the first data row is row 2 (a spreadsheet shows
+  the same numbers). A parquet file uses the same numbering (first record = row 2),
+  so a row number means the same thing after converting between the two formats.
+  In ``study.yml`` it is the line number. Empty (``<NA>``) for problems that concern
+  a whole file or column;
+- ``column``: the data column, or the ``study.yml`` key path (``scales.tools.reverse``);
+- ``value``: the offending value as text (empty when not applicable);
+- ``problem``: a sentence a researcher can act on;
+- ``severity``: ``"error"`` (the study is rejected) or ``"warning"`` (the study loads,
+  the warning is kept in ``study.warnings``).
+
+See ``docs/study.md`` for the full contract.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import CLIENT_ID_PATTERN, DEFAULT_MIN_GROUP_SIZE, MIN_ALLOWED_GROUP_SIZE
+from .exceptions import ParameterError, StudyValidationError
+
+__all__ = [
+    "load_study",
+    "validate_study",
+    "format_problems",
+    "Study",
+    "StudyConfig",
+    "ScaleSpec",
+    "OutcomeSpec",
+    "ClientSpec",
+    "PROBLEM_COLUMNS",
+    "SURVEY_KEYS",
+    "OUTCOME_KEYS",
+]
+
+#: Columns of every problem table, in this order.
+PROBLEM_COLUMNS = ["file", "row", "column", "value", "problem", "severity"]
+#: Key columns of a survey file (one row per respondent per period).
+SURVEY_KEYS = ("unit_id", "period", "respondent_id")
+#: Key columns of an outcomes file (one row per unit per period).
+OUTCOME_KEYS = ("unit_id", "period")
+
+_STUDY_FILE = "study.yml"
+_CLIENTS_DIR = "clients"
+_DATA_FILES = ("survey", "outcomes")
+_FORMATS = ("csv", "parquet")
+_CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
+
+_TOP_KEYS = (
+    "name", "seed", "min_group_size", "periods", "points", "scales", "outcomes",
+    "covariates", "publish_client_names", "clients",
+)
+_REQUIRED_TOP_KEYS = ("name", "periods", "scales", "outcomes", "clients")
+_SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind")
+_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better")
+_CLIENT_KEYS = ("id", "name", "industry", "revenue")
+_SCALE_KINDS = ("likert", "nps")
+_SCALE_ROLES = ("engagement",)
+_OUTCOME_KINDS = ("cx", "business")
+_NPS_POINTS = (0, 10)
+_DEFAULT_POINTS = (1, 5)
+# Text that a CSV cell may hold for a missing numeric answer (besides an empty cell).
+_NUMERIC_NA = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "#N/A"]
+# Row-number offset: the header is row 1, so data record i (0-based) is row i + 2.
+_ROW_OFFSET = 2
+_MAX_LISTED = 8
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """One scale declared in ``study.yml``.
+
+    Parameters
+    ----------
+    name : str
+        Scale name (the key under ``scales``).
+    items : tuple of str
+        Item columns of the survey file, in the declared order.
+    reverse : tuple of str
+        Items that are reverse-coded (a subset of ``items``).
+    points : tuple of (int, int)
+        Lowest and highest allowed answer.
+    role : {'engagement', None}
+        ``'engagement'`` marks the engagement index.
+    label : str
+        Human-readable name (defaults to ``name``).
+    kind : {'likert', 'nps'}
+        ``'nps'`` scales hold one 0-10 item scored as an eNPS.
+    """
+
+    name: str
+    items: tuple[str, ...]
+    reverse: tuple[str, ...] = ()
+    points: tuple[int, int] = _DEFAULT_POINTS
+    role: str | None = None
+    label: str = ""
+    kind: str = "likert"
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """One unit-level outcome declared in ``study.yml``.
+
+    Parameters
+    ----------
+    name : str
+        Column name in the outcomes files.
+    label : str
+        Human-readable name (defaults to ``name``).
+    kind : {'cx', 'business'}
+        Customer-experience or business outcome.
+    higher_is_better : bool
+        False for outcomes such as turnover, where lower values are better.
+    """
+
+    name: str
+    label: str
+    kind: str
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One client organisation listed in ``study.yml``.
+
+    Parameters
+    ----------
+    id : str
+        Folder name under ``clients/``; matches ``exresearch.config.CLIENT_ID_PATTERN``.
+    name : str
+        Display name (defaults to ``id``); shown only if ``publish_client_names``.
+    industry : str or None
+        Industry label used for benchmarks.
+    revenue : float or None
+        Annual revenue, used by the economics module.
+    """
+
+    id: str
+    name: str
+    industry: str | None = None
+    revenue: float | None = None
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The parsed ``study.yml``.
+
+    Parameters
+    ----------
+    name : str
+        Study title.
+    seed : int
+        Seed from which every random step derives (default 0).
+    min_group_size : int
+        Smallest group whose values may be shown (default 5, never below 3).
+    periods : list of str
+        Survey periods in time order.
+    points : tuple of (int, int)
+        Default answer range of the items.
+    scales : dict of str to ScaleSpec
+        Scales in declared order.
+    outcomes : dict of str to OutcomeSpec
+        Outcomes in declared order.
+    covariates : tuple of str
+        Unit-level controls held in the outcomes files.
+    publish_client_names : bool
+        Whether reports may name clients (otherwise pseudonyms).
+    clients : tuple of ClientSpec
+        Clients in declared order.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> from exresearch.study import load_study
+    >>> config = load_study(ROOT / "tests" / "studies" / "valid").config
+    >>> config.periods
+    ['2025Q1', '2025Q2']
+    >>> config.scales["tools"].reverse
+    ('tools_2',)
+    >>> config.client("acme").industry
+    'retail'
+    >>> config.items[:3]
+    ('eng_1', 'eng_2', 'eng_3')
+    """
+
+    name: str
+    seed: int = 0
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE
+    periods: list[str] = field(default_factory=list)
+    points: tuple[int, int] = _DEFAULT_POINTS
+    scales: dict[str, ScaleSpec] = field(default_factory=dict)
+    outcomes: dict[str, OutcomeSpec] = field(default_factory=dict)
+    covariates: tuple[str, ...] = ()
+    publish_client_names: bool = False
+    clients: tuple[ClientSpec, ...] = ()
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        """Every item column, in the order the scales declare them."""
+        return tuple(item for spec in self.scales.values() for item in spec.items)
+
+    @property
+    def client_ids(self) -> list[str]:
+        """Client ids in ``study.yml`` order."""
+        return [c.id for c in self.clients]
+
+    def client(self, id: str) -> ClientSpec:  # noqa: A002  (the data model calls it id)
+        """Return the :class:`ClientSpec` of client ``id``.
+
+        Raises
+        ------
+        ParameterError
+            If no client has that id (the message lists the valid ids).
+        """
+        for spec in self.clients:
+            if spec.id == id:
+                return spec
+        raise ParameterError(
+            f"`id` must be one of the study's clients {self.client_ids}, but {id!r} was passed"
+        )
+
+
+# --------------------------------------------------------------------------- problems
+
+
+class _Problems:
+    """Collects problem rows: single rows as dicts, many rows as DataFrames."""
+
+    def __init__(self):
+        self._parts: list[pd.DataFrame] = []
+        self._rows: list[dict] = []
+
+    def add(self, file, problem, *, row=None, column=None, value=None, severity="error"):
+        self._rows.append({
+            "file": file, "row": row, "column": column,
+            "value": None if value is None else str(value),
+            "problem": problem, "severity": severity,
+        })
+
+    def add_frame(self, frame: pd.DataFrame):
+        if len(frame):
+            self._flush()
+            self._parts.append(frame[PROBLEM_COLUMNS])
+
+    def _flush(self):
+        if self._rows:
+            self._parts.append(pd.DataFrame(self._rows, columns=PROBLEM_COLUMNS))
+            self._rows = []
+
+    @property
+    def has_errors(self) -> bool:
+        self._flush()
+        return any((p["severity"] == "error").any() for p in self._parts)
+
+    def frame(self) -> pd.DataFrame:
+        self._flush()
+        if not self._parts:
+            return _empty_problems()
+        parts = [p.astype({"row": "Int64"}) for p in self._parts]
+        out = pd.concat(parts, ignore_index=True)
+        out["row"] = out["row"].astype("Int64")
+        for col in ("file", "column", "value", "problem", "severity"):
+            out[col] = out[col].astype(object)
+        return out
+
+
+def _empty_problems() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype=object) for c in PROBLEM_COLUMNS})
+    out["row"] = out["row"].astype("Int64")
+    return out
+
+
+def _listing(values, limit: int = _MAX_LISTED) -> str:
+    values = list(values)
+    text = ", ".join(str(v) for v in values[:limit])
+    if len(values) > limit:
+        text += f", ... ({len(values)} in all)"
+    return text
+
+
+def _fmt_values(values: pd.Series) -> pd.Series:
+    """Format failure values as text: integral numbers without '.0' (vectorised)."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    num = pd.to_numeric(values, errors="coerce")
+    integral = num.notna() & np.isfinite(num.astype("float64")) & (num == num.round())
+    if integral.any():
+        text = text.where(~integral, num.where(integral, 0).astype("int64").astype(str))
+    return text
+
+
+def format_problems(problems: pd.DataFrame) -> str:
+    """Render a problem table as left-aligned plain text, one problem per line.
+
+    Parameters
+    ----------
+    problems : pandas.DataFrame
+        A table with the columns of :data:`PROBLEM_COLUMNS`.
+
+    Returns
+    -------
+    str
+        The table with a header line; empty cells for missing values.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"file": ["study.yml"], "row": [3], "column": ["seed"],
+    ...                       "value": ["x"], "problem": ["seed must be an integer"],
+    ...                       "severity": ["error"]})
+    >>> print(format_problems(table))
+    severity  file       row  column  value  problem
+    error     study.yml    3  seed    x      seed must be an integer
+    """
+    cols = ["severity", "file", "row", "column", "value", "problem"]
+    if problems is None or len(problems) == 0:
+        return ""
+    shown = problems[cols].astype(object).where(problems[cols].notna(), "").astype(str)
+    widths = {c: max(len(c), int(shown[c].str.len().max())) for c in cols}
+    lines = []
+    for values in [cols, *shown.itertuples(index=False, name=None)]:
+        parts = []
+        for c, v in zip(cols, values, strict=True):
+            if c == "problem":
+                parts.append(v)
+            elif c == "row" and v != "row":
+                parts.append(v.rjust(widths[c]))
+            else:
+                parts.append(v.ljust(widths[c]))
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- study.yml
+
+
+class _Yaml:
+    """Line numbers of the keys and list entries of a composed YAML document."""
+
+    def __init__(self):
+        self.lines: dict[tuple, int] = {}
+
+    def line(self, *path) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def _read_yaml(text: str, problems: _Problems):
+    """Parse study.yml; report syntax errors and duplicate keys with line numbers."""
+    import yaml
+
+    where = _Yaml()
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc)
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and mark is not None and cmark.line != mark.line:
+            what = f"{context} started at line {cmark.line + 1}: {what}"
+        elif context:
+            what = f"{context}: {what}"
+        col = f", column {mark.column + 1}" if mark is not None else ""
+        problems.add(_STUDY_FILE, f"YAML syntax error at line {line}{col}: {what}", row=line)
+        return None, where
+
+    def walk(n, path):
+        if isinstance(n, yaml.MappingNode):
+            seen = set()
+            for k, v in n.value:
+                key = k.value
+                line = k.start_mark.line + 1
+                if key in seen:
+                    problems.add(
+                        _STUDY_FILE, f"key '{key}' appears more than once"
+                        f"{' under ' + '.'.join(map(str, path)) if path else ''}; "
+                        "only the last one would count", row=line,
+                        column=".".join(map(str, (*path, key))))
+                seen.add(key)
+                where.lines[(*path, key)] = line
+                walk(v, (*path, key))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                where.lines[(*path, i)] = v.start_mark.line + 1
+                walk(v, (*path, i))
+
+    if node is not None:
+        where.lines[()] = node.start_mark.line + 1
+        walk(node, ())
+    return data, where
+
+
+class _ConfigParser:
+    """Turn the study.yml mapping into a StudyConfig, reporting every problem."""
+
+    def __init__(self, data: dict, where: _Yaml, problems: _Problems):
+        self.data = data
+        self.where = where
+        self.problems = problems
+
+    def error(self, path: tuple, problem: str, value=None, severity="error"):
+        self.problems.add(
+            _STUDY_FILE, problem, row=self.where.line(*path),
+            column=".".join(str(p) for p in path) or None, value=value, severity=severity)
+
+    def unknown_keys(self, mapping: dict, allowed, path: tuple, what: str):
+        for key in mapping:
+            if key in allowed:
+                continue
+            hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+            self.error((*path, key), f"unknown key '{key}' in {what}{suggestion} "
+                       f"(valid keys: {', '.join(allowed)})", value=key)
+
+    # scalar helpers -------------------------------------------------------
+    def integer(self, value, path, *, minimum=None, why=""):
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, f"{path[-1]} must be an integer{why}, got {value!r}", value=value)
+            return None
+        if minimum is not None and value < minimum:
+            self.error(path, f"{path[-1]} must be at least {minimum}{why}, got {value}",
+                       value=value)
+            return None
+        return value
+
+    def boolean(self, value, path):
+        if not isinstance(value, bool):
+            self.error(path, f"{path[-1]} must be true or false, got {value!r}", value=value)
+            return None
+        return value
+
+    def text(self, value, path):
+        if value is None or isinstance(value, (dict, list)) or str(value).strip() == "":
+            self.error(path, f"{path[-1]} must be a non-empty text, got {value!r}", value=value)
+            return None
+        return str(value)
+
+    def names(self, value, path, *, allow_empty=False):
+        """A list of unique names (items, periods, covariates)."""
+        if not isinstance(value, list) or (not value and not allow_empty):
+            need = "a list" if allow_empty else "a non-empty list"
+            self.error(path, f"{path[-1]} must be {need} such as [a, b], got {value!r}",
+                       value=value)
+            return None
+        out, seen = [], set()
+        for i, v in enumerate(value):
+            if v is None or isinstance(v, (dict, list)) or str(v).strip() == "":
+                self.error((*path, i), f"entry {i + 1} of {path[-1]} must be a name, got {v!r}",
+                           value=v)
+                continue
+            name = str(v)
+            if name in seen:
+                self.error((*path, i), f"'{name}' appears more than once in {path[-1]}",
+                           value=name)
+                continue
+            seen.add(name)
+            out.append(name)
+        return out
+
+    def points(self, value, path):
+        ok = (isinstance(value, list) and len(value) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+        if not ok or value[0] >= value[1]:
+            self.error(path, f"{'.'.join(map(str, path))} must be [min, max] with two integers "
+                       f"and min < max, such as [1, 5], got {value!r}", value=value)
+            return None
+        return (value[0], value[1])
+
+    # sections -------------------------------------------------------------
+    def parse(self) -> StudyConfig | None:
+        d = self.data
+        self.unknown_keys(d, _TOP_KEYS, (), "study.yml")
+        for key in _REQUIRED_TOP_KEYS:
+            if key not in d:
+                self.problems.add(_STUDY_FILE, f"required key '{key}' is missing", column=key)
+        name = self.text(d["name"], ("name",)) if "name" in d else None
+        seed = self.integer(d.get("seed", 0), ("seed",), minimum=0)
+        mgs = self.integer(
+            d.get("min_group_size", DEFAULT_MIN_GROUP_SIZE), ("min_group_size",),
+            minimum=MIN_ALLOWED_GROUP_SIZE,
+            why=" (smaller groups could identify individual respondents)")
+        periods = self.names(d["periods"], ("periods",)) if "periods" in d else None
+        points = self.points(d["points"], ("points",)) if "points" in d else _DEFAULT_POINTS
+        scales = self.scales(d.get("scales"), points or _DEFAULT_POINTS) if "scales" in d else {}
+        outcomes = self.outcomes(d.get("outcomes")) if "outcomes" in d else {}
+        covariates = (self.names(d["covariates"], ("covariates",), allow_empty=True)
+                      if "covariates" in d else [])
+        publish = (self.boolean(d["publish_client_names"], ("publish_client_names",))
+                   if "publish_client_names" in d else False)
+        clients = self.clients(d.get("clients")) if "clients" in d else []
+        self.collisions(scales, outcomes, covariates or [])
+        return StudyConfig(
+            name=name or "", seed=seed or 0,
+            min_group_size=mgs if mgs is not None else DEFAULT_MIN_GROUP_SIZE,
+            periods=periods or [], points=points or _DEFAULT_POINTS, scales=scales,
+            outcomes=outcomes, covariates=tuple(covariates or ()),
+            publish_client_names=bool(publish), clients=tuple(clients),
+        )
+
+    def scales(self, value, default_points) -> dict[str, ScaleSpec]:
+        if not isinstance(value, dict) or not value:
+            self.error(("scales",), "scales must be a mapping of scale name -> "
+                       "{items: [...]}, with at least one scale", value=value)
+            return {}
+        out: dict[str, ScaleSpec] = {}
+        owner: dict[str, str] = {}
+        for name, spec in value.items():
+            name = str(name)
+            path = ("scales", name)
+            if not isinstance(spec, dict):
+                self.error(path, f"scale '{name}' must be a mapping such as "
+                           "{items: [a, b]}, got " + repr(spec), value=spec)
+                continue
+            self.unknown_keys(spec, _SCALE_KEYS, path, f"scale '{name}'")
+            if "items" not in spec:
+                self.error(path, f"scale '{name}' has no items")
+                continue
+            items = self.names(spec["items"], (*path, "items"))
+            if not items:
+                continue
+            kind = spec.get("kind", "likert")
+            if kind not in _SCALE_KINDS:
+                self.error((*path, "kind"), f"kind of scale '{name}' must be one of "
+                           f"{list(_SCALE_KINDS)}, got {kind!r}", value=kind)
+                kind = "likert"
+            if "points" in spec:
+                pts = self.points(spec["points"], (*path, "points")) or default_points
+            else:
+                pts = _NPS_POINTS if kind == "nps" else default_points
+            role = spec.get("role")
+            if role is not None and role not in _SCALE_ROLES:
+                self.error((*path, "role"), f"role of scale '{name}' must be one of "
+                           f"{list(_SCALE_ROLES)} or left out, got {role!r}", value=role)
+                role = None
+            reverse = (self.names(spec["reverse"], (*path, "reverse"), allow_empty=True)
+                       if "reverse" in spec else [])
+            for i, item in enumerate(reverse or []):
+                if item not in items:
+                    self.error((*path, "reverse", i), f"reverse item '{item}' is not one of the "
+                               f"items of scale '{name}' ({', '.join(items)})", value=item)
+            reverse = [r for r in reverse or [] if r in items]
+            if kind == "nps" and reverse:
+                self.error((*path, "reverse"), f"scale '{name}' of kind 'nps' cannot have "
+                           "reverse items")
+                reverse = []
+            for i, item in enumerate(items):
+                if item in SURVEY_KEYS:
+                    self.error((*path, "items", i), f"item '{item}' of scale '{name}' uses a "
+                               f"reserved column name ({', '.join(SURVEY_KEYS)})", value=item)
+                elif item in owner:
+                    self.error((*path, "items", i), f"item '{item}' is in two scales: "
+                               f"'{owner[item]}' and '{name}'; an item may belong to one "
+                               "scale only", value=item)
+                else:
+                    owner[item] = name
+            label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
+            out[name] = ScaleSpec(name=name, items=tuple(items), reverse=tuple(reverse),
+                                  points=pts, role=role, label=label or name, kind=kind)
+        engagement = [s.name for s in out.values() if s.role == "engagement"]
+        if len(engagement) > 1:
+            self.error(("scales", engagement[1], "role"), "only one scale may have role "
+                       f"'engagement', got {', '.join(engagement)}")
+        return out
+
+    def outcomes(self, value) -> dict[str, OutcomeSpec]:
+        if not isinstance(value, dict) or not value:
+            self.error(("outcomes",), "outcomes must be a mapping of outcome column -> "
+                       "{label: ..., kind: cx|business}, with at least one outcome", value=value)
+            return {}
+        out = {}
+        for name, spec in value.items():
+            name = str(name)
+            path = ("outcomes", name)
+            if not isinstance(spec, dict):
+                self.error(path, f"outcome '{name}' must be a mapping such as "
+                           "{label: ..., kind: cx}, got " + repr(spec), value=spec)
+                continue
+            self.unknown_keys(spec, _OUTCOME_SPEC_KEYS, path, f"outcome '{name}'")
+            kind = spec.get("kind")
+            if kind not in _OUTCOME_KINDS:
+                self.error((*path, "kind") if "kind" in spec else path,
+                           f"kind of outcome '{name}' must be one of {list(_OUTCOME_KINDS)}, "
+                           f"got {kind!r}", value=kind)
+                kind = "business"
+            label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
+            hib = (self.boolean(spec["higher_is_better"], (*path, "higher_is_better"))
+                   if "higher_is_better" in spec else True)
+            out[name] = OutcomeSpec(name=name, label=label or name, kind=kind,
+                                    higher_is_better=True if hib is None else hib)
+        return out
+
+    def clients(self, value) -> list[ClientSpec]:
+        if not isinstance(value, list) or not value:
+            self.error(("clients",), "clients must be a non-empty list such as "
+                       "[{id: acme, name: Acme}]", value=value)
+            return []
+        out, seen = [], set()
+        for i, spec in enumerate(value):
+            path = ("clients", i)
+            if not isinstance(spec, dict):
+                self.error(path, f"client {i + 1} must be a mapping such as "
+                           "{id: acme, name: Acme}, got " + repr(spec), value=spec)
+                continue
+            self.unknown_keys(spec, _CLIENT_KEYS, path, f"client {i + 1}")
+            if "id" not in spec:
+                self.error(path, f"client {i + 1} has no id")
+                continue
+            cid = str(spec["id"])
+            if not _CLIENT_ID_RE.fullmatch(cid):
+                self.error((*path, "id"), f"client id '{cid}' is invalid: ids must match "
+                           f"{CLIENT_ID_PATTERN} (lower-case letters, digits, '_' and '-', "
+                           "starting with a letter or digit, at most 64 characters)", value=cid)
+                continue
+            if cid in seen:
+                self.error((*path, "id"), f"client id '{cid}' is listed more than once",
+                           value=cid)
+                continue
+            seen.add(cid)
+            name = self.text(spec["name"], (*path, "name")) if "name" in spec else cid
+            industry = spec.get("industry")
+            if industry is not None:
+                industry = self.text(industry, (*path, "industry"))
+            revenue = spec.get("revenue")
+            if revenue is not None:
+                if isinstance(revenue, bool) or not isinstance(revenue, (int, float)) \
+                        or not np.isfinite(revenue) or revenue < 0:
+                    self.error((*path, "revenue"), "revenue must be a non-negative number, "
+                               f"got {revenue!r}", value=revenue)
+                    revenue = None
+                else:
+                    revenue = float(revenue)
+            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue))
+        return out
+
+    def collisions(self, scales, outcomes, covariates):
+        items = {i for s in scales.values() for i in s.items}
+        for name in outcomes:
+            if name in OUTCOME_KEYS:
+                self.error(("outcomes", name), f"outcome '{name}' uses a reserved column name")
+            elif name in items:
+                self.error(("outcomes", name), f"outcome '{name}' has the name of an item")
+        for i, name in enumerate(covariates):
+            if name in OUTCOME_KEYS or name in outcomes:
+                self.error(("covariates", i), f"covariate '{name}' has the name of an "
+                           "outcome or key column", value=name)
+
+
+# --------------------------------------------------------------------------- data files
+
+
+@dataclass
+class _FileSpec:
+    """What one data file must hold; drives reading and the pandera schema."""
+
+    kind: str  # "survey" or "outcomes"
+    keys: tuple[str, ...]
+    numeric: dict[str, tuple | None]  # column -> (lo, hi, scale) or None (any number)
+    roles: dict[str, str]  # column -> how a missing column is described
+    periods: list[str]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.keys, *self.numeric]
+
+
+def _survey_spec(config: StudyConfig) -> _FileSpec:
+    numeric, roles = {}, {}
+    for scale in config.scales.values():
+        for item in scale.items:
+            if item in numeric:  # in two scales: reported in study.yml, first scale wins
+                continue
+            numeric[item] = (scale.points[0], scale.points[1], scale.name)
+            roles[item] = f"item column '{item}' of scale '{scale.name}'"
+    return _FileSpec("survey", SURVEY_KEYS, numeric, roles, list(config.periods))
+
+
+def _outcome_spec(config: StudyConfig) -> _FileSpec:
+    numeric, roles = {}, {}
+    for name in config.outcomes:
+        numeric[name] = None
+        roles[name] = f"outcome column '{name}'"
+    for name in config.covariates:
+        numeric[name] = None
+        roles[name] = f"covariate column '{name}'"
+    return _FileSpec("outcomes", OUTCOME_KEYS, numeric, roles, list(config.periods))
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
+    """Read the expected columns of a CSV file; return (frame, header) or (None, header)."""
+    try:
+        header = _csv_header(path)
+    except UnicodeDecodeError as exc:
+        problems.add(rel, f"file is not UTF-8 text (byte {exc.start}: {exc.reason})")
+        return None, []
+    counts = pd.Series(header, dtype=object).value_counts()
+    for name, n in counts[counts > 1].items():
+        problems.add(rel, f"column '{name}' appears {n} times in the header", row=1,
+                     column=name)
+    if (counts > 1).any():
+        return None, header
+    wanted = [c for c in spec.columns if c in header]
+    if not wanted:
+        problems.add(rel, f"none of the expected columns ({_listing(spec.columns)}) is in the "
+                     "header; the file must be comma-separated with a header row", row=1)
+        return None, header
+    na = {c: [""] for c in spec.keys}
+    na.update({c: _NUMERIC_NA for c in spec.numeric})
+    # no usecols: the parser then rejects rows with more fields than the header
+    kw = dict(encoding="utf-8-sig", keep_default_na=False, na_values=na,
+              skip_blank_lines=False, engine="c")
+    dtype = {c: "str" for c in spec.keys}
+    try:
+        try:
+            frame = pd.read_csv(path, dtype={**dtype, **{c: "float64" for c in spec.numeric}},
+                                **kw)
+        except ValueError as exc:
+            if isinstance(exc, pd.errors.ParserError):
+                raise
+            # a non-numeric cell: read the numeric columns as text, the checks find it
+            frame = pd.read_csv(path, dtype={**dtype, **{c: "str" for c in spec.numeric}}, **kw)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        problems.add(rel, f"cannot parse the CSV file: {str(exc).strip()}",
+                     row=int(found.group(1)) if found else None)
+        return None, header
+    frame = frame[wanted]
+    if len(frame):
+        blank = frame[wanted].isna().all(axis=1)
+        if blank.any():  # blank lines: skipped, but row numbers keep counting them
+            frame = frame.loc[~blank]
+    return frame, header
+
+
+def _read_parquet(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
+    import pyarrow.parquet as pq
+
+    try:
+        header = list(pq.read_schema(path).names)
+        wanted = [c for c in spec.columns if c in header]
+        frame = pd.read_parquet(path, engine="pyarrow", columns=wanted)
+    except Exception as exc:  # noqa: BLE001  (pyarrow raises many types for bad files)
+        problems.add(rel, f"cannot read the parquet file: {str(exc).strip()}")
+        return None, []
+    frame = frame.reset_index(drop=True)
+    for col in spec.keys:
+        if col in frame and frame[col].dtype != "str":
+            frame[col] = frame[col].astype("str")
+    return frame, header
+
+
+def _check_values(frame: pd.DataFrame, rel: str, spec: _FileSpec, header: list[str],
+                  problems: _Problems) -> None:
+    """Validate one data frame with a pandera schema generated from study.yml."""
+    import pandera.errors as pae
+    import pandera.pandas as pa
+
+    def numeric(s: pd.Series):
+        if pd.api.types.is_numeric_dtype(s):
+            return True
+        return pd.to_numeric(s, errors="coerce").notna()
+
+    def in_range(lo, hi):
+        def check(s: pd.Series):
+            num = s if pd.api.types.is_numeric_dtype(s) else pd.to_numeric(s, errors="coerce")
+            return num.isna() | ((num >= lo) & (num <= hi))
+        return check
+
+    periods = set(spec.periods)
+    columns = {
+        key: pa.Column(nullable=False, required=True, checks=(
+            [pa.Check(lambda s: s.isin(periods), name="known_period")]
+            if key == "period" else []))
+        for key in spec.keys
+    }
+    for col, rng in spec.numeric.items():
+        checks = [pa.Check(numeric, name="numeric")]
+        if rng is not None:
+            checks.append(pa.Check(in_range(rng[0], rng[1]), name="in_range"))
+        columns[col] = pa.Column(nullable=True, required=True, checks=checks)
+    unique = ["period", "respondent_id"] if spec.kind == "survey" else ["unit_id", "period"]
+    if not all(c in frame for c in unique):  # a missing key column is reported already
+        unique = None
+    schema = pa.DataFrameSchema(columns, unique=unique, report_duplicates="all",
+                                name=f"{spec.kind} file")
+    try:
+        schema.validate(frame, lazy=True)
+    except pae.SchemaErrors as exc:
+        problems.add_frame(_translate(exc.failure_cases, frame, rel, spec, unique))
+
+
+def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
+               unique: list[str]) -> pd.DataFrame:
+    """Turn pandera's failure_cases into human problem rows (vectorised)."""
+    fc = fc.reset_index(drop=True)
+    check = fc["check"].astype(str)
+    index = pd.to_numeric(fc["index"], errors="coerce")
+    out = []
+
+    def rows(mask, column, value, problem):
+        idx = index[mask]
+        part = pd.DataFrame({
+            "file": rel,
+            "row": (idx + _ROW_OFFSET).astype("Int64"),
+            "column": column,
+            "value": value,
+            "problem": problem,
+            "severity": "error",
+        })
+        out.append(part)
+
+    # missing columns
+    m = check == "column_in_dataframe"
+    if m.any():
+        names = fc.loc[m, "failure_case"].astype(str)
+        what = names.map(lambda c: spec.roles.get(c, f"column '{c}'"))
+        rows(m, names, None, "required " + what + " is missing from the " + spec.kind + " file")
+    # empty key cells
+    m = check == "not_nullable"
+    if m.any():
+        col = fc.loc[m, "column"].astype(str)
+        rows(m, col, None, col + " is empty")
+    # periods not declared
+    m = check == "known_period"
+    if m.any():
+        vals = fc.loc[m, "failure_case"].astype(str)
+        rows(m, "period", vals, "period '" + vals + "' is not one of the periods in "
+             f"study.yml ({_listing(spec.periods)})")
+    # non-numeric values
+    m = check == "numeric"
+    if m.any():
+        vals = fc.loc[m, "failure_case"].astype(str)
+        col = fc.loc[m, "column"].astype(str)
+        rows(m, col, vals, "value '" + vals + "' is not a number")
+    # values outside the scale range
+    m = check == "in_range"
+    if m.any():
+        vals = _fmt_values(fc.loc[m, "failure_case"])
+        col = fc.loc[m, "column"].astype(str)
+        desc = col.map(lambda c: (f" outside the scale range {spec.numeric[c][0]}-"
+                                  f"{spec.numeric[c][1]} of scale '{spec.numeric[c][2]}'"))
+        rows(m, col, vals, "value " + vals + desc)
+    # duplicate keys: one problem per duplicated row
+    m = check == "multiple_fields_uniqueness"
+    if m.any():
+        idx = pd.Index(index[m].dropna().unique()).astype("int64")
+        sub = frame.loc[idx, unique]
+        n = sub.groupby(unique, sort=False, dropna=False)[unique[0]].transform("size")
+        sub = sub.assign(_n=n.astype(str)).sort_index()
+        if spec.kind == "survey":
+            column, value = "respondent_id", sub["respondent_id"].astype(str)
+            text = ("respondent_id '" + value + "' appears " + sub["_n"]
+                    + " times in period " + sub["period"].astype(str))
+        else:
+            column, value = "unit_id", sub["unit_id"].astype(str)
+            text = ("unit '" + value + "' has " + sub["_n"] + " rows for period "
+                    + sub["period"].astype(str) + " (one row per unit and period)")
+        out.append(pd.DataFrame({
+            "file": rel, "row": (sub.index.to_series() + _ROW_OFFSET).astype("Int64").values,
+            "column": column, "value": value.values, "problem": text.values,
+            "severity": "error"}))
+    handled = {"column_in_dataframe", "not_nullable", "known_period", "numeric", "in_range",
+               "multiple_fields_uniqueness"}
+    m = ~check.isin(handled)
+    if m.any():  # anything else pandera reports: keep it, in its own words
+        rows(m, fc.loc[m, "column"].astype(str), fc.loc[m, "failure_case"].astype(str),
+             "failed check " + check[m])
+    result = pd.concat(out, ignore_index=True)
+    return result.sort_values("row", kind="stable", na_position="first")
+
+
+def _find_data_file(folder: Path, rel_folder: str, kind: str, problems: _Problems):
+    found = [folder / f"{kind}.{ext}" for ext in _FORMATS if (folder / f"{kind}.{ext}").is_file()]
+    if len(found) > 1:
+        problems.add(f"{rel_folder}/{kind}.csv", f"both {kind}.csv and {kind}.parquet exist in "
+                     f"{rel_folder}/; keep one of them")
+        return None
+    if not found:
+        others = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        seen = f" (found: {', '.join(others)})" if others else " (the folder is empty)"
+        problems.add(f"{rel_folder}/", f"the client has no {kind} data: expected {kind}.csv or "
+                     f"{kind}.parquet in {rel_folder}/{seen}")
+        return None
+    return found[0]
+
+
+def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
+               warnings: _Problems):
+    """Read, check columns and values; return the frame (None when unreadable)."""
+    if path.stat().st_size == 0:
+        problems.add(rel, "file is empty (0 bytes)")
+        return None
+    if path.suffix == ".csv":
+        frame, header = _read_csv(path, rel, spec, problems)
+    else:
+        frame, header = _read_parquet(path, rel, spec, problems)
+    if frame is None:
+        return None
+    extra = [c for c in header if c not in spec.columns]
+    for col in extra:
+        warnings.add(rel, f"unexpected column '{col}' is ignored (not declared in study.yml)",
+                     row=1 if path.suffix == ".csv" else None, column=col, severity="warning")
+    if len(frame) == 0:
+        problems.add(rel, "file has a header but no data rows")
+        return None
+    _check_values(frame, rel, spec, header, problems)
+    return frame
+
+
+def _coverage(survey: pd.DataFrame, outcomes: pd.DataFrame, files: dict, warnings: _Problems):
+    """Warn about units that have survey data but no outcomes, and the reverse."""
+    s_first = survey["unit_id"].dropna().drop_duplicates()
+    o_first = outcomes["unit_id"].dropna().drop_duplicates()
+    for first, other, rel, msg in (
+        (s_first, o_first, files["survey"], "unit '{}' has survey data but no outcomes"),
+        (o_first, s_first, files["outcomes"], "unit '{}' has outcomes but no survey data"),
+    ):
+        lonely = first[~first.isin(other)]
+        if len(lonely):
+            warnings.add_frame(pd.DataFrame({
+                "file": rel, "row": (lonely.index.to_series() + _ROW_OFFSET).astype("Int64").values,
+                "column": "unit_id", "value": lonely.astype(str).values,
+                "problem": [msg.format(u) for u in lonely.astype(str)],
+                "severity": "warning"}))
+
+
+def _finish(frame: pd.DataFrame, spec: _FileSpec) -> pd.DataFrame:
+    """The validated frame in contract order: keys as str, numbers as float64."""
+    out = pd.DataFrame({k: frame[k].astype("str") for k in spec.keys})
+    for col in spec.numeric:
+        s = frame[col]
+        out[col] = (s if s.dtype == "float64" else pd.to_numeric(s)).astype("float64")
+    return out.reset_index(drop=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Validate a study folder. Return (problems incl. warnings, loaded parts or None)."""
+    root = Path(path)
+    problems, warnings = _Problems(), _Problems()
+
+    def result(parts=None):
+        table = pd.concat([problems.frame(), warnings.frame()], ignore_index=True)
+        return table, parts
+
+    if not root.exists():
+        problems.add(".", f"study folder {str(root)!r} does not exist")
+        return result()
+    if not root.is_dir():
+        problems.add(".", f"{str(root)!r} is a file, not a study folder")
+        return result()
+    yml = root / _STUDY_FILE
+    if not yml.is_file():
+        problems.add(_STUDY_FILE, f"study.yml is missing: every study folder needs one "
+                     f"(looked for {yml})")
+        return result()
+    try:
+        text = yml.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(_STUDY_FILE, f"study.yml is not UTF-8 text ({exc.reason})")
+        return result()
+    data, where = _read_yaml(text, problems)
+    if problems.has_errors and data is None:
+        return result()
+    if data is None:
+        problems.add(_STUDY_FILE, "study.yml is empty")
+        return result()
+    if not isinstance(data, dict):
+        problems.add(_STUDY_FILE, "study.yml must be a mapping of keys (name, periods, scales, "
+                     f"outcomes, clients, ...), got a {type(data).__name__}", row=1)
+        return result()
+    config = _ConfigParser(data, where, problems).parse()
+    hashes = {_STUDY_FILE: _sha256(yml)}
+
+    clients_dir = root / _CLIENTS_DIR
+    if not clients_dir.is_dir():
+        problems.add(f"{_CLIENTS_DIR}/", "folder clients/ is missing: each client's data goes "
+                     "in clients/<client_id>/")
+        return result()
+    listed = set(config.client_ids)
+    # raw ids from study.yml, valid or not, so that an invalid id is not reported twice
+    raw_ids = {str(c.get("id")) for c in data.get("clients") or [] if isinstance(c, dict)}
+    for entry in sorted(clients_dir.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        if entry.name not in listed and entry.name not in raw_ids:
+            problems.add(f"{_CLIENTS_DIR}/{entry.name}/", f"data folder clients/{entry.name}/ "
+                         "is not listed under clients in study.yml", value=entry.name)
+
+    survey_spec, outcome_spec = _survey_spec(config), _outcome_spec(config)
+    frames: dict[str, dict[str, pd.DataFrame]] = {"survey": {}, "outcomes": {}}
+    for client in config.clients:  # ids here already match CLIENT_ID_PATTERN
+        folder = clients_dir / client.id
+        rel_folder = f"{_CLIENTS_DIR}/{client.id}"
+        if not folder.is_dir():
+            problems.add(f"{rel_folder}/", f"client '{client.id}' is listed in study.yml but "
+                         f"has no data folder {rel_folder}/", value=client.id)
+            continue
+        if not _inside(folder, root):
+            problems.add(f"{rel_folder}/", f"{rel_folder}/ links outside the study folder")
+            continue
+        files = {}
+        for kind, spec in (("survey", survey_spec), ("outcomes", outcome_spec)):
+            found = _find_data_file(folder, rel_folder, kind, problems)
+            if found is None:
+                continue
+            rel = f"{rel_folder}/{found.name}"
+            files[kind] = rel
+            hashes[rel] = _sha256(found)
+            frame = _load_file(found, rel, spec, problems, warnings)
+            if frame is not None:
+                frames[kind][client.id] = frame
+        if client.id in frames["survey"] and client.id in frames["outcomes"]:
+            s, o = frames["survey"][client.id], frames["outcomes"][client.id]
+            if "unit_id" in s and "unit_id" in o:
+                _coverage(s, o, files, warnings)
+
+    if problems.has_errors:
+        return result()
+    parts = {
+        "config": config,
+        "hashes": hashes,
+        "survey": {c: _finish(f, survey_spec) for c, f in frames["survey"].items()},
+        "outcomes": {c: _finish(f, outcome_spec) for c, f in frames["outcomes"].items()},
+        "warnings": warnings.frame(),
+    }
+    return result(parts)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class Study:
+    """A validated study held in memory.
+
+    Do not build one directly: call :func:`load_study`. The survey and outcome
+    frames are read once; :meth:`survey` and :meth:`outcomes` return cheap
+    copy-on-write copies, so changing a returned frame never changes the study.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The study folder (absolute).
+    config : StudyConfig
+        The parsed ``study.yml``.
+    clients : list of str
+        Client ids in ``study.yml`` order.
+    hashes : dict of str to str
+        sha256 (hex) of every input file, keyed by ``/``-separated path relative
+        to the study folder (``study.yml``, ``clients/<id>/survey.csv``, ...).
+    warnings : pandas.DataFrame
+        Problems that do not reject the study (columns ``file, row, column, value,
+        problem, severity``), e.g. unexpected columns or units without outcomes.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> study = load_study(ROOT / "tests" / "studies" / "valid")
+    >>> study.clients
+    ['acme', 'beta-bank']
+    >>> list(study.survey("acme").columns[:5])
+    ['unit_id', 'period', 'respondent_id', 'eng_1', 'eng_2']
+    >>> list(study.outcomes("acme").columns)
+    ['unit_id', 'period', 'nps', 'turnover', 'headcount']
+    >>> sorted(study.hashes)[0]
+    'clients/acme/outcomes.csv'
+    """
+
+    def __init__(self, path: Path, config: StudyConfig, survey: dict, outcomes: dict,
+                 hashes: dict, warnings: pd.DataFrame):
+        self.path = Path(path).resolve()
+        self.config = config
+        self.clients = config.client_ids
+        self.hashes = dict(hashes)
+        self.warnings = warnings
+        self._survey = survey
+        self._outcomes = outcomes
+
+    def __repr__(self) -> str:
+        return (f"<Study {self.config.name!r}: {len(self.clients)} clients, "
+                f"{len(self.config.periods)} periods, {self.path}>")
+
+    def _client(self, client_id: str) -> str:
+        if client_id not in self._survey:
+            raise ParameterError(f"`client_id` must be one of the study's clients "
+                                 f"{self.clients}, but {client_id!r} was passed")
+        return client_id
+
+    def survey(self, client_id: str) -> pd.DataFrame:
+        """Return one client's survey: one row per respondent per period.
+
+        Parameters
+        ----------
+        client_id : str
+            One of :attr:`clients`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``unit_id``, ``period``, ``respondent_id`` (str), then every item column
+            (float64, NaN = missing answer) in the order the scales declare them.
+            Columns not declared in ``study.yml`` are left out.
+        """
+        return self._survey[self._client(client_id)].copy(deep=False)
+
+    def outcomes(self, client_id: str) -> pd.DataFrame:
+        """Return one client's outcomes: one row per unit per period.
+
+        Parameters
+        ----------
+        client_id : str
+            One of :attr:`clients`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``unit_id``, ``period`` (str), each outcome column then each covariate
+            (float64, NaN = missing).
+        """
+        return self._outcomes[self._client(client_id)].copy(deep=False)
+
+    def summary(self) -> pd.DataFrame:
+        """Return one row per client describing its data.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``client_id, name, industry, units, respondents, periods``: ``units`` is
+            the number of distinct units in the survey, ``respondents`` the number of
+            survey rows (one per respondent per period), ``periods`` the number of
+            distinct periods in the survey.
+
+        Examples
+        --------
+        >>> from exresearch.config import ROOT
+        >>> load_study(ROOT / "tests" / "studies" / "valid").summary()
+          client_id         name industry  units  respondents  periods
+        0      acme  Acme Retail   retail      2           12        2
+        1 beta-bank    Beta Bank  banking      2           10        1
+        """
+        rows = []
+        for cid in self.clients:
+            s = self._survey[cid]
+            spec = self.config.client(cid)
+            rows.append({
+                "client_id": cid, "name": spec.name, "industry": spec.industry,
+                "units": int(s["unit_id"].nunique()), "respondents": len(s),
+                "periods": int(s["period"].nunique()),
+            })
+        return pd.DataFrame(rows, columns=["client_id", "name", "industry", "units",
+                                           "respondents", "periods"])
+
+
+def validate_study(path, *, include_warnings: bool = False) -> pd.DataFrame:
+    """Check a study folder against the input contract and return every problem.
+
+    Never raises for problems in the study (a missing folder is a problem row too).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The study folder.
+    include_warnings : bool, default False
+        Also return the warnings (rows with ``severity == "warning"``). By default
+        only errors are returned, so the table is empty exactly when the study is
+        valid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``file, row, column, value, problem, severity`` (see the module docstring
+        for the row-number convention).
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> validate_study(ROOT / "tests" / "studies" / "valid").empty
+    True
+    >>> bad = validate_study(ROOT / "tests" / "studies" / "out_of_range")
+    >>> bad[["file", "row", "column", "value"]].iloc[0].tolist()
+    ['clients/acme/survey.csv', 3, 'eng_2', '7']
+    >>> print(bad["problem"].iloc[0])
+    value 7 outside the scale range 1-5 of scale 'engagement'
+    """
+    table, _ = _check_study(path)
+    if not include_warnings:
+        table = table[table["severity"] == "error"].reset_index(drop=True)
+    return table
+
+
+def load_study(path) -> Study:
+    """Load and validate a study folder.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Folder holding ``study.yml`` and ``clients/<client_id>/`` data files.
+
+    Returns
+    -------
+    Study
+        The validated study; every frame is loaded once and cached.
+
+    Raises
+    ------
+    StudyValidationError
+        If the study breaks the contract. ``exc.problems`` lists every problem
+        (errors first, then warnings) with the columns ``file, row, column, value,
+        problem, severity``.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> study = load_study(ROOT / "tests" / "studies" / "valid")
+    >>> study.config.min_group_size
+    3
+    >>> study.survey("acme").shape
+    (12, 11)
+    >>> try:
+    ...     load_study(ROOT / "tests" / "studies" / "duplicate_respondents")
+    ... except StudyValidationError as exc:
+    ...     print(exc.problems["problem"].iloc[0])
+    respondent_id 'r2' appears 2 times in period 2025Q1
+    """
+    table, parts = _check_study(path)
+    if parts is None:
+        errors = int((table["severity"] == "error").sum())
+        raise StudyValidationError(
+            table, f"{path}: the study has {errors} error{'s' if errors != 1 else ''}")
+    return Study(path, parts["config"], parts["survey"], parts["outcomes"], parts["hashes"],
+                 parts["warnings"])
