@@ -39,8 +39,14 @@ _LAZY = {
     # measurement
     "score_scales": "scoring",
     "reliability": "scoring",
+    "item_total": "scoring",
+    "enps": "scoring",
+    "pct_favourable": "scoring",
     "aggregate_units": "aggregate",
+    "unit_panel": "aggregate",
     "agreement": "aggregate",
+    "icc": "aggregate",
+    "rwg_j": "aggregate",
     # linkage within a client
     "correlations": "linkage",
     # pooling across clients

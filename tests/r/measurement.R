@@ -41,8 +41,9 @@ alpha_ref <- function(items, keys = NULL) {
   list(
     n = nrow(cc), n_items = ncol(cc),
     alpha = a$total$raw_alpha,
-    ci_low = a$feldt$lower.ci, ci_high = a$feldt$upper.ci,
-    items = colnames(cc),
+    ci_low = as.numeric(unlist(a$feldt$lower.ci)),
+    ci_high = as.numeric(unlist(a$feldt$upper.ci)),
+    items = I(colnames(cc)),
     r_drop = unname(a$item.stats$r.drop),
     alpha_if_deleted = unname(a$alpha.drop$raw_alpha)
   )
@@ -139,7 +140,7 @@ for (s in names(bfi_scales)) {
   rev_it <- it
   for (r in sc$reverse) rev_it[[r]] <- 1 + 6 - rev_it[[r]]
   ref$bfi[[s]] <- list(
-    items = sc$items, reverse = sc$reverse, points = c(1, 6),
+    items = I(sc$items), reverse = I(sc$reverse), points = c(1, 6),
     alpha = alpha_ref(it, keys),
     item_mean = unname(colMeans(rev_it, na.rm = TRUE)),
     item_sd = unname(apply(rev_it, 2, sd, na.rm = TRUE)),
