@@ -51,6 +51,10 @@ _LAZY = {
     "correlations": "linkage",
     # pooling across clients
     "meta_analysis": "meta",
+    "hunter_schmidt": "meta",
+    "meta_regression": "meta",
+    "leave_one_out": "meta",
+    "pool_correlations": "meta",
 }
 
 _SUBMODULES = {

@@ -46,7 +46,7 @@ hunter_schmidt <- function(r, n, rxx = 1, ryy = 1) {
   var_e <- (1 - rbar^2)^2 / (nbar - 1)
   var_res <- max(0, var_obs - var_e)
   A <- sqrt(rxx * ryy)
-  q <- sum((n - 1) * (r - rbar)^2) / (1 - rbar^2)^2
+  q <- N * var_obs / (1 - rbar^2)^2  # Hunter & Schmidt's chi-square test, df = k - 1
   list(k = k, n = N, rbar = rbar, var_obs = var_obs, var_e = var_e, var_res = var_res,
        pct_explained = 100 * var_e / var_obs, sd_res = sqrt(var_res),
        se = sqrt(var_obs / k),
