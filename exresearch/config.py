@@ -20,6 +20,8 @@ __all__ = [
     "DEFAULT_MIN_GROUP_SIZE",
     "MIN_ALLOWED_GROUP_SIZE",
     "MIN_BENCHMARK_CONTRIBUTORS",
+    "MIN_BENCHMARK_QUARTILE_CONTRIBUTORS",
+    "BENCHMARK_QUANTILE_WINDOW",
     "CLIENT_ID_PATTERN",
     "notebooks_dir",
 ]
@@ -45,6 +47,11 @@ DEFAULT_MIN_GROUP_SIZE = 5
 MIN_ALLOWED_GROUP_SIZE = 3
 #: A benchmark is shown only when at least this many *other* clients contribute.
 MIN_BENCHMARK_CONTRIBUTORS = 3
+#: Benchmark quartiles of the other clients are shown only when at least this many contribute.
+MIN_BENCHMARK_QUARTILE_CONTRIBUTORS = 5
+#: Each benchmark quartile is the mean of this many adjacent other clients' values, so no
+#: single client's value is ever shown.
+BENCHMARK_QUANTILE_WINDOW = 3
 #: Client ids: lower-case, digits, ``_`` and ``-``; also keeps paths inside the study.
 CLIENT_ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
 
