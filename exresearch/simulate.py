@@ -1,0 +1,771 @@
+"""Simulated multi-client studies with planted effects.
+
+:func:`simulate_study` writes a study folder in the input contract (``study.yml``,
+``clients/<id>/survey.csv``, ``clients/<id>/outcomes.csv``) and, beside ``study.yml``,
+a ``truth.json`` with every planted parameter and the population quantities that the
+analyses should recover. The model is described in equations in ``docs/simulation.md``.
+
+In short: each client has business units whose latent EX drivers (six of them) and
+latent customer experience (CX) follow a stationary vector autoregression over periods
+with a reciprocal loop (EX at t raises CX at t+1, CX at t raises EX at t+1); clients
+drift up (a virtuous cycle) or down (a doom loop); the EX -> CX path differs between
+clients around a pooled mean with SD ``tau``. Employees answer Likert items that load on
+their unit's latent drivers (between-unit share ``icc``), some items reverse-keyed, some
+answers missing; customer NPS and CSAT, revenue growth and employee turnover are unit
+outcomes.
+
+Everything random comes from one ``np.random.default_rng(seed)``; files are written with
+fixed formatting, so the same arguments give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import linalg
+
+from . import __version__
+from .config import DEFAULT_MIN_GROUP_SIZE, MIN_ALLOWED_GROUP_SIZE
+from .exceptions import ParameterError
+
+__all__ = ["simulate_study", "MODEL_DEFAULTS", "DRIVERS", "INDUSTRIES"]
+
+#: The six EX drivers, in the order of the latent state vector.
+DRIVERS = ("tools", "empowerment", "training", "knowledge", "leader", "flexibility")
+
+#: Industries the clients are spread over (cyclically, so several clients per industry).
+INDUSTRIES = ("retail", "banking", "hospitality", "telecom", "healthcare")
+
+# name, label, number of items, reverse-keyed item numbers, role
+_SCALES = (
+    ("tools", "Tools and technology", 4, (4,), None),
+    ("empowerment", "Empowerment", 3, (3,), None),
+    ("training", "Training and development", 3, (), None),
+    ("knowledge", "Knowledge sharing", 3, (2,), None),
+    ("leader", "Leader support", 4, (), None),
+    ("flexibility", "Work-life flexibility", 3, (3,), None),
+    ("engagement", "Engagement", 3, (), "engagement"),
+)
+_ENPS_ITEM = "enps_0_10"
+_POINTS = (1, 5)
+# Likert thresholds on the standardised item latent (mean answer ~3.7, ~63% favourable).
+_THRESHOLDS = np.array([-2.0, -1.2, -0.35, 1.0])
+# eNPS answer = round(_ENPS_CENTRE + _ENPS_SCALE * latent), clipped to 0..10
+_ENPS_CENTRE, _ENPS_SCALE = 7.5, 2.0
+
+_CLIENT_NAMES = {
+    "retail": ["Northwind Retail", "Harbor Lane Stores", "Brightmart", "Copperfield Outfitters"],
+    "banking": ["Meridian Bank", "Cedar Trust", "Bluestone Savings", "Crescent Federal"],
+    "hospitality": ["Bluewater Hotels", "Saffron Dining Group", "Lakeshore Resorts", "Juniper Inns"],
+    "telecom": ["Vertex Telecom", "Skyline Mobile", "Parallel Networks", "Beacon Broadband"],
+    "healthcare": ["Riverside Health", "Evergreen Clinics", "Summit Care", "Oakridge Medical"],
+}
+# industry -> (NPS base, CSAT base, revenue growth base %, turnover base %, revenue per unit)
+_INDUSTRY = {
+    "retail": (30.0, 80.0, 3.0, 55.0, 4.0e6),
+    "banking": (20.0, 78.0, 4.0, 15.0, 9.0e6),
+    "hospitality": (40.0, 84.0, 5.0, 70.0, 3.0e6),
+    "telecom": (5.0, 72.0, 2.0, 25.0, 12.0e6),
+    "healthcare": (35.0, 82.0, 4.5, 20.0, 7.0e6),
+}
+_OUTCOMES = (
+    ("nps", "Customer NPS", "cx", True),
+    ("csat", "Customer satisfaction (%)", "cx", True),
+    ("revenue_growth", "Revenue growth (%)", "business", True),
+    ("turnover", "Employee turnover (%)", "business", False),
+)
+
+#: Every model option of :func:`simulate_study` with its default (see docs/simulation.md).
+MODEL_DEFAULTS = {
+    # reciprocal loop (latent unit level, per period)
+    "ex_to_cx": 0.35,
+    "tau": 0.10,
+    "cx_to_ex": 0.15,
+    "ex_autoregression": 0.6,
+    "cx_autoregression": 0.5,
+    "driver_correlation": 0.5,
+    "driver_weights": (0.30, 0.25, 0.10, 0.10, 0.25, 0.0),
+    "engagement_r2": 0.6,
+    "engagement_effect": 0.0,
+    "trend_sd": 0.15,
+    # measurement
+    "icc": 0.15,
+    "loading": 0.75,
+    "person_correlation": 0.4,
+    "missing_rate": 0.03,
+    "mean_headcount": 16.0,
+    "headcount_dispersion": 3.0,
+    "response_rate": 0.75,
+    "min_group_size": DEFAULT_MIN_GROUP_SIZE,
+    "client_level_sd": 0.25,
+    # outcomes
+    "nps_scale": 15.0,
+    "nps_noise": 9.0,
+    "csat_scale": 5.0,
+    "csat_noise": 3.0,
+    "cx_to_revenue_growth": 1.5,
+    "revenue_growth_noise": 2.5,
+    "cx_to_turnover": -3.0,
+    "ex_to_turnover": -4.0,
+    "turnover_noise": 5.0,
+}
+
+_N_CALIBRATION_UNITS = 20000
+_CALIBRATION_SEED = 20261125
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class _Model:
+    ex_to_cx: float
+    tau: float
+    cx_to_ex: float
+    ex_autoregression: float
+    cx_autoregression: float
+    driver_correlation: float
+    driver_weights: tuple
+    engagement_r2: float
+    engagement_effect: float
+    trend_sd: float
+    icc: float
+    loading: float
+    person_correlation: float
+    missing_rate: float
+    mean_headcount: float
+    headcount_dispersion: float
+    response_rate: float
+    min_group_size: int
+    client_level_sd: float
+    nps_scale: float
+    nps_noise: float
+    csat_scale: float
+    csat_noise: float
+    cx_to_revenue_growth: float
+    revenue_growth_noise: float
+    cx_to_turnover: float
+    ex_to_turnover: float
+    turnover_noise: float
+
+    def measurement_key(self):
+        return (self.icc, self.loading, self.person_correlation, self.missing_rate,
+                self.mean_headcount, self.headcount_dispersion, self.response_rate,
+                self.min_group_size)
+
+
+def _check_range(name, value, lo, hi, *, lo_open=False, hi_open=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"`{name}` must be a number, but {value!r} was passed") from None
+    bad = (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi) or math.isnan(v)
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        raise ParameterError(
+            f"`{name}` must be in {left}{lo}, {hi}{right}, but {value!r} was passed")
+    return v
+
+
+def _make_model(options: dict) -> _Model:
+    unknown = sorted(set(options) - set(MODEL_DEFAULTS))
+    if unknown:
+        raise ParameterError(
+            f"unknown model option(s) {unknown}; allowed options are {sorted(MODEL_DEFAULTS)}")
+    o = {**MODEL_DEFAULTS, **options}
+    inf = math.inf
+    ranges = {
+        "ex_to_cx": (-2, 2), "tau": (0, 1), "cx_to_ex": (-2, 2),
+        "ex_autoregression": (0, 0.95), "cx_autoregression": (0, 0.95),
+        "driver_correlation": (0, 0.95), "engagement_r2": (0.05, 0.95),
+        "engagement_effect": (-2, 2), "trend_sd": (0, 2),
+        "icc": (0.01, 0.9), "loading": (0.3, 0.95), "person_correlation": (0, 0.9),
+        "missing_rate": (0, 0.3), "mean_headcount": (4, 1000),
+        "headcount_dispersion": (0.2, 1000), "response_rate": (0.1, 1.0),
+        "client_level_sd": (0, 2), "nps_scale": (0, 50), "nps_noise": (0, 50),
+        "csat_scale": (0, 30), "csat_noise": (0, 30), "cx_to_revenue_growth": (-inf, inf),
+        "revenue_growth_noise": (0, 50), "cx_to_turnover": (-inf, inf),
+        "ex_to_turnover": (-inf, inf), "turnover_noise": (0, 50),
+    }
+    values = {}
+    for name, (lo, hi) in ranges.items():
+        values[name] = _check_range(name, o[name], lo, hi)
+    mgs = o["min_group_size"]
+    if isinstance(mgs, bool) or not isinstance(mgs, int | np.integer) or mgs < MIN_ALLOWED_GROUP_SIZE:
+        raise ParameterError(
+            f"`min_group_size` must be an integer >= {MIN_ALLOWED_GROUP_SIZE}, "
+            f"but {mgs!r} was passed")
+    weights = o["driver_weights"]
+    if isinstance(weights, dict):
+        missing = [d for d in DRIVERS if d not in weights]
+        if missing or set(weights) - set(DRIVERS):
+            raise ParameterError(
+                f"`driver_weights` as a dict needs exactly the keys {list(DRIVERS)}, "
+                f"but {sorted(weights)} was passed")
+        weights = [weights[d] for d in DRIVERS]
+    try:
+        w = np.asarray(weights, dtype=float)
+    except (TypeError, ValueError):
+        w = np.array([])
+    if w.shape != (len(DRIVERS),) or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
+        raise ParameterError(
+            f"`driver_weights` must be {len(DRIVERS)} non-negative numbers (one per driver "
+            f"{list(DRIVERS)}) with a positive sum, but {weights!r} was passed")
+    w = w / w.sum()
+    return _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
+
+
+# State vector: the 6 drivers, CX (Y), and U, the engagement-specific part (iid).
+_NX = len(DRIVERS)
+_IY, _IU = _NX, _NX + 1
+_NS = _NX + 2
+
+
+def _engagement_loadings(m: _Model) -> np.ndarray:
+    """Vector e with Eng_raw = e @ state: an equal-weight driver part plus U."""
+    rho = m.driver_correlation
+    var_mean_x = (1 + (_NX - 1) * rho) / _NX  # variance of the driver mean without the loop
+    e = np.zeros(_NS)
+    e[:_NX] = math.sqrt(m.engagement_r2 / var_mean_x) / _NX
+    e[_IU] = math.sqrt(1 - m.engagement_r2)
+    return e
+
+
+def _var_matrices(m: _Model, beta: float):
+    """Transition A and innovation covariance Q of the latent VAR(1) for EX->CX path beta."""
+    w = np.asarray(m.driver_weights)
+    e = _engagement_loadings(m)
+    a = np.zeros((_NS, _NS))
+    a[:_NX, :_NX] = np.eye(_NX) * m.ex_autoregression
+    a[:_NX, _IY] = m.cx_to_ex
+    a[_IY, _IY] = m.cx_autoregression
+    a[_IY, :_NX] = beta * w + m.engagement_effect * e[:_NX]
+    a[_IY, _IU] = m.engagement_effect * e[_IU]
+    rx = np.full((_NX, _NX), m.driver_correlation)
+    np.fill_diagonal(rx, 1.0)
+    q = np.zeros((_NS, _NS))
+    q[:_NX, :_NX] = (1 - m.ex_autoregression**2) * rx
+    q[_IY, _IY] = 1 - m.cx_autoregression**2
+    q[_IU, _IU] = 1.0
+    return a, q
+
+
+def _stationary(m: _Model, beta: float):
+    """Return (A, Q, Sigma) of the stationary VAR; ParameterError if it explodes."""
+    a, q = _var_matrices(m, beta)
+    radius = float(np.max(np.abs(np.linalg.eigvals(a))))
+    if radius >= 0.99:
+        raise ParameterError(
+            f"the EX <-> CX loop is not stationary for ex_to_cx={beta:.3f} "
+            f"(spectral radius {radius:.3f} >= 0.99): lower `ex_to_cx`, `cx_to_ex`, `tau` "
+            "or the autoregressions")
+    sigma = linalg.solve_discrete_lyapunov(a, q)
+    return a, q, (sigma + sigma.T) / 2
+
+
+def _latent_correlations(m: _Model, sigma: np.ndarray) -> dict:
+    """Within-period unit-level correlations of the latent variables with latent CX."""
+    e = _engagement_loadings(m)
+    w = np.zeros(_NS)
+    w[:_NX] = m.driver_weights
+    sd = np.sqrt(np.diag(sigma))
+    out = {d: sigma[k, _IY] / (sd[k] * sd[_IY]) for k, d in enumerate(DRIVERS)}
+    out["engagement"] = (e @ sigma[:, _IY]) / (math.sqrt(e @ sigma @ e) * sd[_IY])
+    out["weighted_ex"] = (w @ sigma[:, _IY]) / (math.sqrt(w @ sigma @ w) * sd[_IY])
+    corr_x = sigma[:_NX, :_NX] / np.outer(sd[:_NX], sd[:_NX])
+    return out, corr_x
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+def _headcounts(rng, m: _Model, n_units: int) -> np.ndarray:
+    lo = 3
+    size = m.headcount_dispersion
+    mean = max(m.mean_headcount - lo, 0.5)
+    return lo + rng.negative_binomial(size, size / (size + mean), n_units)
+
+
+def _respondents(rng, m: _Model, headcount: np.ndarray) -> np.ndarray:
+    return np.maximum(rng.binomial(headcount, m.response_rate), 1)
+
+
+def _item_layout():
+    """Item names, the scale index of each item, and which are reverse-keyed."""
+    names, scale_of, reverse = [], [], []
+    for s, (name, _label, n_items, rev, _role) in enumerate(_SCALES):
+        for j in range(1, n_items + 1):
+            names.append(f"{name}_{j}")
+            scale_of.append(s)
+            reverse.append(j in rev)
+    return names, np.array(scale_of), np.array(reverse)
+
+
+def _answers(rng, m: _Model, unit_latent: np.ndarray, level: np.ndarray,
+             intercepts: np.ndarray, n_resp: np.ndarray) -> np.ndarray:
+    """Item answers of every respondent, as stored (reverse items reversed, NaN missing).
+
+    ``unit_latent`` is (units, 7): the standardised latent drivers and engagement of each
+    unit; ``level`` the client's mean on the individual scale per scale (7,);
+    ``intercepts`` one per Likert item. Returns (respondents, n_items + 1) floats, the
+    last column being the 0-10 eNPS answer. Respondents are in unit order.
+    """
+    n_scales = unit_latent.shape[1]
+    unit_of = np.repeat(np.arange(len(n_resp)), n_resp)
+    r = len(unit_of)
+    sb, sw = math.sqrt(m.icc), math.sqrt(1 - m.icc)
+    pc = m.person_correlation
+    person = rng.standard_normal((r, 1))
+    within = math.sqrt(pc) * person + math.sqrt(1 - pc) * rng.standard_normal((r, n_scales))
+    trait = level + sb * unit_latent[unit_of] + sw * within
+    _names, scale_of, reverse = _item_layout()
+    lam = m.loading
+    latent_item = (lam * trait[:, scale_of] + math.sqrt(1 - lam**2)
+                   * rng.standard_normal((r, len(scale_of))) + intercepts)
+    answer = (1 + np.searchsorted(_THRESHOLDS, latent_item.ravel())).reshape(latent_item.shape)
+    answer = np.where(reverse, _POINTS[0] + _POINTS[1] - answer, answer).astype(float)
+    eng = trait[:, -1]
+    enps_latent = 0.8 * eng + 0.6 * rng.standard_normal(r)
+    enps = np.clip(np.rint(_ENPS_CENTRE + _ENPS_SCALE * enps_latent), 0, 10)
+    out = np.column_stack([answer, enps])
+    missing = rng.random(out.shape) < m.missing_rate
+    out[missing] = np.nan
+    return out
+
+
+def _unit_scores(answers: np.ndarray, n_resp: np.ndarray):
+    """Unit means of each scale (respondent score = mean of >= half the items) and eNPS.
+
+    Mirrors the measurement conventions in METHODS.md; used for calibration and tests.
+    Returns (units, 7 + 1): the 7 Likert scale means then the unit eNPS (-100..100).
+    """
+    _names, scale_of, reverse = _item_layout()
+    items = answers[:, :-1].copy()
+    items[:, reverse] = _POINTS[0] + _POINTS[1] - items[:, reverse]
+    unit_of = np.repeat(np.arange(len(n_resp)), n_resp)
+    n_units = len(n_resp)
+    out = np.full((n_units, len(_SCALES) + 1), np.nan)
+    for s in range(len(_SCALES)):
+        block = items[:, scale_of == s]
+        answered = np.sum(~np.isnan(block), axis=1)
+        score = np.where(answered >= block.shape[1] / 2, np.nanmean(
+            np.where(answered[:, None] > 0, block, 0.0), axis=1), np.nan)
+        ok = ~np.isnan(score)
+        tot = np.bincount(unit_of[ok], weights=score[ok], minlength=n_units)
+        cnt = np.bincount(unit_of[ok], minlength=n_units)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, s] = tot / cnt
+    enps = answers[:, -1]
+    ok = ~np.isnan(enps)
+    prom = np.bincount(unit_of[ok], weights=(enps[ok] >= 9).astype(float), minlength=n_units)
+    det = np.bincount(unit_of[ok], weights=(enps[ok] <= 6).astype(float), minlength=n_units)
+    cnt = np.bincount(unit_of[ok], minlength=n_units)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, -1] = 100 * (prom - det) / cnt
+    return out
+
+
+@lru_cache(maxsize=16)
+def _calibrate(key) -> dict:
+    """Attenuation of unit scores relative to the unit latent, by a large simulation.
+
+    With independent standard-normal unit latents, returns for each scale (and the unit
+    eNPS against latent engagement) ``a = cov(score, latent)``, ``var(score)`` and the
+    covariance matrix of the six driver scores (their ``residual`` covariance), among
+    units with at least ``min_group_size`` respondents.
+    """
+    m = _make_model(dict(zip(
+        ("icc", "loading", "person_correlation", "missing_rate", "mean_headcount",
+         "headcount_dispersion", "response_rate", "min_group_size"), key, strict=True)))
+    rng = np.random.default_rng(_CALIBRATION_SEED)
+    n = _N_CALIBRATION_UNITS
+    latent = rng.standard_normal((n, len(_SCALES)))
+    n_resp = _respondents(rng, m, _headcounts(rng, m, n))
+    names, _scale_of, _rev = _item_layout()
+    answers = _answers(rng, m, latent, np.zeros(len(_SCALES)), np.zeros(len(names)), n_resp)
+    scores = _unit_scores(answers, n_resp)
+    keep = (n_resp >= m.min_group_size) & np.isfinite(scores).all(axis=1)
+    scores, latent = scores[keep], latent[keep]
+    lat = np.column_stack([latent, latent[:, -1]])  # eNPS against latent engagement
+    cov = np.cov(np.column_stack([scores, lat]).T)
+    k = scores.shape[1]
+    a = np.array([cov[i, k + i] for i in range(k)])
+    var = np.diag(cov)[:k]
+    return {"a": a, "var": var, "reliability": a**2 / var,
+            "driver_cov": cov[:_NX, :_NX].copy(), "n_units": int(keep.sum())}
+
+
+def _observed_correlations(m: _Model, rho: dict, corr_x: np.ndarray, cal: dict) -> dict:
+    """Population correlation of observed unit scores with observed unit NPS.
+
+    By Stein's lemma, for a unit score that depends on the unit latents only through
+    one (jointly normal with latent CX), corr(score, CX) = corr(score, latent) x
+    corr(latent, CX); observed NPS is linear in latent CX plus independent noise.
+    """
+    b = m.nps_scale / math.hypot(m.nps_scale, m.nps_noise) if m.nps_scale > 0 else 0.0
+    att = np.sqrt(cal["reliability"])
+    out = {}
+    for k, d in enumerate(DRIVERS):
+        out[d] = att[k] * rho[d] * b
+    out["engagement"] = att[_NX] * rho["engagement"] * b
+    out["enps"] = att[_NX + 1] * rho["engagement"] * b
+    # composite = mean of the six driver unit means
+    a = cal["a"][:_NX]
+    dcov = cal["driver_cov"]
+    resid = dcov - np.diag(a**2)
+    var_c = (np.outer(a, a) * corr_x + resid).sum() / _NX**2
+    cov_cy = (a * np.array([rho[d] for d in DRIVERS])).sum() / _NX
+    out["ex_composite"] = cov_cy / math.sqrt(var_c) * b
+    return out
+
+
+# --------------------------------------------------------------------------- study
+
+
+def _client_meta(n_clients: int):
+    width = max(2, len(str(n_clients)))
+    clients = []
+    for i in range(n_clients):
+        industry = INDUSTRIES[i % len(INDUSTRIES)]
+        names = _CLIENT_NAMES[industry]
+        j = i // len(INDUSTRIES)
+        name = names[j % len(names)]
+        if j >= len(names):
+            name = f"{name} {j // len(names) + 1}"
+        clients.append({"id": f"client-{i + 1:0{width}d}", "name": name, "industry": industry})
+    return clients
+
+
+def _periods(n_periods: int):
+    return [f"{2025 + q // 4}Q{q % 4 + 1}" for q in range(n_periods)]
+
+
+def _study_yml(name, seed, m: _Model, periods, clients) -> str:
+    scales = {}
+    for sname, label, n_items, rev, role in _SCALES:
+        spec = {"items": [f"{sname}_{j}" for j in range(1, n_items + 1)]}
+        if rev:
+            spec["reverse"] = [f"{sname}_{j}" for j in rev]
+        if role:
+            spec["role"] = role
+        spec["label"] = label
+        scales[sname] = spec
+    scales["enps"] = {"items": [_ENPS_ITEM], "points": [0, 10], "kind": "nps",
+                      "label": "Employee NPS"}
+    doc = {
+        "name": name,
+        "seed": seed,
+        "min_group_size": m.min_group_size,
+        "periods": list(periods),
+        "points": list(_POINTS),
+        "scales": scales,
+        "outcomes": {o: ({"label": lab, "kind": kind} if hib else
+                         {"label": lab, "kind": kind, "higher_is_better": False})
+                     for o, lab, kind, hib in _OUTCOMES},
+        "covariates": ["headcount"],
+        "publish_client_names": False,
+        "clients": clients,
+    }
+    header = ("# Simulated by exresearch.simulate_study; planted parameters in truth.json.\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None,
+                                   allow_unicode=True, width=100)
+
+
+def _r(x, nd=6):
+    """Round for truth.json (stable across platforms)."""
+    if isinstance(x, dict):
+        return {k: _r(v, nd) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_r(v, nd) for v in x]
+    if isinstance(x, np.integer | int) and not isinstance(x, bool):
+        return int(x)
+    if isinstance(x, np.floating | float):
+        v = round(float(x), nd)
+        return 0.0 if v == 0 else v
+    return x
+
+
+def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
+    """Mean and SD over the client population (beta ~ N(ex_to_cx, tau)) of Fisher's z."""
+    if m.tau == 0:
+        nodes, weights = np.array([0.0]), np.array([1.0])
+    else:
+        nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
+        weights = weights / weights.sum()
+    zl, zo = [], []
+    for x in nodes:
+        _a, _q, sigma = _stationary(m, m.ex_to_cx + m.tau * x)
+        rho, corr_x = _latent_correlations(m, sigma)
+        obs = _observed_correlations(m, rho, corr_x, cal)
+        zl.append({k: math.atanh(v) for k, v in rho.items()})
+        zo.append({k: math.atanh(v) for k, v in obs.items()})
+
+    def moments(rows):
+        out = {}
+        for k in rows[0]:
+            v = np.array([r[k] for r in rows])
+            mean = float(weights @ v)
+            out[k] = {"z_mean": mean, "tau_z": math.sqrt(max(float(weights @ (v - mean) ** 2), 0)),
+                      "r_at_z_mean": math.tanh(mean)}
+        return out
+
+    return {"latent": moments(zl), "observed": moments(zo)}
+
+
+def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: int = 4,
+                   seed: int = 0, name: str | None = None, **options) -> Path:
+    """Write a simulated multi-client study with planted effects.
+
+    Parameters
+    ----------
+    out : str or Path
+        Folder to create. It must not exist or be empty; nothing is overwritten.
+    n_clients, n_units, n_periods : int
+        Clients, business units per client and survey periods (quarters from 2025Q1).
+    seed : int
+        Seed of the single ``np.random.default_rng`` every random draw comes from; the
+        same arguments give byte-identical files.
+    name : str, optional
+        Study name written to ``study.yml``.
+    **options
+        Model options; see :data:`MODEL_DEFAULTS` and ``docs/simulation.md`` (for
+        example ``ex_to_cx=0.35, tau=0.1, cx_to_ex=0.15, engagement_effect=0.0,
+        icc=0.15, missing_rate=0.03``).
+
+    Returns
+    -------
+    Path
+        The study folder, holding ``study.yml``, ``truth.json`` and
+        ``clients/<id>/survey.csv`` and ``clients/<id>/outcomes.csv``.
+
+    Raises
+    ------
+    ParameterError
+        If ``out`` is a non-empty folder or a file, a size is not a positive integer,
+        or a model option is unknown or out of range.
+
+    Notes
+    -----
+    The latent state of unit u at period t, ``s = (X_1..X_6, Y, U)``, follows a
+    stationary VAR(1) ``s_t = A_c s_{t-1} + e_t`` whose EX -> CX path
+    ``beta_c ~ N(ex_to_cx, tau)`` differs by client; see ``docs/simulation.md`` for
+    the equations and for the fields of ``truth.json``.
+
+    Examples
+    --------
+    >>> import tempfile, json, pathlib
+    >>> path = simulate_study(pathlib.Path(tempfile.mkdtemp()) / "s", n_clients=2,
+    ...                       n_units=6, n_periods=2, seed=1)
+    >>> sorted(p.name for p in path.iterdir())
+    ['clients', 'study.yml', 'truth.json']
+    >>> json.loads((path / "truth.json").read_text())["pooled"]["ex_to_cx"]
+    0.35
+    """
+    for arg, value, lo in (("n_clients", n_clients, 1), ("n_units", n_units, 2),
+                           ("n_periods", n_periods, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+            raise ParameterError(f"`{arg}` must be an integer >= {lo}, but {value!r} was passed")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"`seed` must be a non-negative integer, but {seed!r} was passed")
+    m = _make_model(options)
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        what = "a file" if not out.is_dir() else "a non-empty folder"
+        raise ParameterError(
+            f"`out` must be a new or empty folder, but {str(out)!r} is {what}; "
+            "simulate_study never overwrites files")
+
+    rng = np.random.default_rng(seed)
+    cal = _calibrate(m.measurement_key())
+    clients = _client_meta(n_clients)
+    periods = _periods(n_periods)
+    item_names, _scale_of, _rev = _item_layout()
+    intercepts = np.round(rng.normal(0.0, 0.15, len(item_names)), 3)
+    b_nps = m.nps_scale / math.hypot(m.nps_scale, m.nps_noise) if m.nps_scale > 0 else 0.0
+
+    written = {}
+    truth_clients = []
+    for client in clients:
+        ind = _INDUSTRY[client["industry"]]
+        beta = float(m.ex_to_cx + m.tau * rng.standard_normal())
+        a, _q, sigma = _stationary(m, beta)
+        rho, corr_x = _latent_correlations(m, sigma)
+        obs = _observed_correlations(m, rho, corr_x, cal)
+        trend = float(m.trend_sd * rng.standard_normal())
+        level = float(m.client_level_sd * rng.standard_normal())
+        levels = level + 0.1 * rng.standard_normal(len(_SCALES))
+        nps_base = ind[0] + 8.0 * rng.standard_normal()
+        csat_base = ind[1] + 2.0 * rng.standard_normal()
+        growth_base = ind[2] + 1.0 * rng.standard_normal()
+        turnover_base = ind[3] * math.exp(0.2 * rng.standard_normal())
+
+        # latent paths: stationary start, VAR(1) with the client's mean drift
+        chol = np.linalg.cholesky(sigma + 1e-12 * np.eye(_NS))
+        _a2, q = _var_matrices(m, beta)
+        chol_q = np.linalg.cholesky(q + 1e-12 * np.eye(_NS))
+        state = np.empty((n_periods, n_units, _NS))
+        state[0] = rng.standard_normal((n_units, _NS)) @ chol.T
+        drift = np.zeros(_NS)
+        drift[:_NX] = trend
+        mean = np.zeros((n_periods, _NS))
+        for t in range(1, n_periods):
+            state[t] = state[t - 1] @ a.T + rng.standard_normal((n_units, _NS)) @ chol_q.T
+            mean[t] = a @ mean[t - 1] + drift
+        sd = np.sqrt(np.diag(sigma))
+        e_vec = _engagement_loadings(m)
+        w_vec = np.zeros(_NS)
+        w_vec[:_NX] = m.driver_weights
+        sd_eng = math.sqrt(e_vec @ sigma @ e_vec)
+        sd_w = math.sqrt(w_vec @ sigma @ w_vec)
+        full = state + mean[:, None, :]
+        x_std = full[..., :_NX] / sd[:_NX]
+        y_std = full[..., _IY] / sd[_IY]
+        eng_std = (full @ e_vec) / sd_eng
+        ex_std = (full @ w_vec) / sd_w
+        unit_latent = np.concatenate([x_std, eng_std[..., None]], axis=-1)
+
+        headcount = _headcounts(rng, m, n_units)
+        n_resp = _respondents(rng, m, np.tile(headcount, n_periods))  # period-major
+        answers = _answers(rng, m, unit_latent.reshape(-1, len(_SCALES)), levels,
+                           intercepts, n_resp)
+
+        unit_ids = np.array([f"U{u + 1:03d}" for u in range(n_units)])
+        period_of_unit = np.repeat(np.array(periods), n_units)
+        unit_of_unit = np.tile(unit_ids, n_periods)
+        resp_period = np.repeat(period_of_unit, n_resp)
+        resp_unit = np.repeat(unit_of_unit, n_resp)
+        # respondent ids: running number within client and period
+        counts = n_resp.reshape(n_periods, n_units).sum(axis=1)
+        rid = np.concatenate([np.arange(1, k + 1) for k in counts])
+        survey = pd.DataFrame({"unit_id": resp_unit, "period": resp_period,
+                               "respondent_id": [f"R{i:05d}" for i in rid]})
+        for j, item in enumerate([*item_names, _ENPS_ITEM]):
+            survey[item] = pd.array(answers[:, j], dtype="Float64").astype("Int64")
+
+        nu = n_units * n_periods
+        y_flat = y_std.reshape(-1)
+        ex_flat = ex_std.reshape(-1)
+        nps = np.clip(nps_base + m.nps_scale * y_flat + m.nps_noise * rng.standard_normal(nu),
+                      -100, 100)
+        csat = np.clip(csat_base + m.csat_scale * y_flat
+                       + m.csat_noise * rng.standard_normal(nu), 0, 100)
+        growth = (growth_base + m.cx_to_revenue_growth * y_flat
+                  + m.revenue_growth_noise * rng.standard_normal(nu))
+        turnover = np.clip(turnover_base + m.cx_to_turnover * y_flat + m.ex_to_turnover * ex_flat
+                           + m.turnover_noise * rng.standard_normal(nu), 0, None)
+        outcomes = pd.DataFrame({
+            "unit_id": unit_of_unit, "period": period_of_unit,
+            "nps": np.round(nps, 1), "csat": np.round(csat, 1),
+            "revenue_growth": np.round(growth, 2), "turnover": np.round(turnover, 2),
+            "headcount": np.tile(headcount, n_periods),
+        })
+        client["revenue"] = int(round(ind[4] * n_units * math.exp(0.3 * rng.standard_normal()),
+                                      -5))
+        written[client["id"]] = (survey, outcomes)
+
+        small = float(np.mean(n_resp < m.min_group_size))
+        truth_clients.append({
+            "client_id": client["id"], "industry": client["industry"],
+            "ex_to_cx": beta,
+            "trend": trend,
+            "direction": ("improving" if trend > 0.05 else
+                          "declining" if trend < -0.05 else "stable"),
+            "level": level,
+            "nps_base": nps_base, "csat_base": csat_base,
+            "revenue_growth_base": growth_base, "turnover_base": turnover_base,
+            "share_small_unit_periods": small,
+            "latent_mean_path": {
+                "ex": [float(v) for v in (mean[:, :_NX] @ np.asarray(m.driver_weights)) / sd_w],
+                "cx": [float(v) for v in mean[:, _IY] / sd[_IY]],
+            },
+            "rho_latent": rho,
+            "rho_observed": obs,
+            "z_observed": {k: math.atanh(v) for k, v in obs.items()},
+            "nps_reliability": b_nps**2,
+        })
+
+    out.mkdir(parents=True, exist_ok=True)
+    study_name = name or f"Simulated EX-CX study (seed {seed})"
+    (out / "study.yml").write_text(_study_yml(study_name, seed, m, periods, clients),
+                                   encoding="utf-8", newline="\n")
+    for cid, (survey, outcomes) in written.items():
+        folder = out / "clients" / cid
+        folder.mkdir(parents=True)
+        survey.to_csv(folder / "survey.csv", index=False, lineterminator="\n")
+        outcomes.to_csv(folder / "outcomes.csv", index=False, lineterminator="\n",
+                        float_format="%.2f")
+
+    pop = _z_moments(m, cal)
+    sample_z = {k: float(np.mean([tc["z_observed"][k] for tc in truth_clients]))
+                for k in truth_clients[0]["z_observed"]}
+    truth = {
+        "generator": f"exresearch.simulate_study {__version__}",
+        "arguments": {"n_clients": n_clients, "n_units": n_units, "n_periods": n_periods,
+                      "seed": seed},
+        "options": {k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in m.__dict__.items()},
+        "drivers": list(DRIVERS),
+        "periods": periods,
+        "estimand": (
+            "rho_observed[client][scale] is the population Pearson correlation, within one "
+            "period, between the unit mean of the scale (respondent score = mean of at "
+            "least half its items; units with fewer than min_group_size respondents left "
+            "out; ex_composite = mean of the six driver unit means; enps = unit eNPS) and "
+            "the unit's customer NPS. A per-client unit-level Pearson r estimates it; "
+            "pooled.observed[scale].z_mean and tau_z are the mean and SD of its Fisher z "
+            "over the population of clients (the estimands of a random-effects "
+            "meta-analysis on Fisher's z); pooled.sample_z_mean averages the clients drawn."),
+        "pooled": {
+            "ex_to_cx": m.ex_to_cx, "tau": m.tau, "cx_to_ex": m.cx_to_ex,
+            "ex_autoregression": m.ex_autoregression,
+            "cx_autoregression": m.cx_autoregression,
+            "engagement_effect": m.engagement_effect,
+            "driver_weights": dict(zip(DRIVERS, m.driver_weights, strict=True)),
+            "latent": pop["latent"],
+            "observed": pop["observed"],
+            "sample_z_mean": sample_z,
+        },
+        "measurement": {
+            "icc_latent": m.icc, "loading": m.loading,
+            "expected_icc1_3_items": m.icc * _expected_score_reliability(m, 3),
+            "expected_icc1_4_items": m.icc * _expected_score_reliability(m, 4),
+            "unit_score_reliability": dict(zip(
+                [s[0] for s in _SCALES] + ["enps"], cal["reliability"], strict=True)),
+            "nps_reliability": b_nps**2,
+            "item_intercepts": dict(zip(item_names, intercepts, strict=True)),
+            "thresholds": list(_THRESHOLDS),
+            "missing_rate": m.missing_rate,
+            "calibration_units": cal["n_units"],
+        },
+        "outcomes": {
+            "nps": "clip(nps_base + nps_scale * Y + N(0, nps_noise), -100, 100)",
+            "csat": "clip(csat_base + csat_scale * Y + N(0, csat_noise), 0, 100)",
+            "revenue_growth": "growth_base + cx_to_revenue_growth * Y + N(0, noise)",
+            "turnover": ("clip(turnover_base + cx_to_turnover * Y + ex_to_turnover * EX + "
+                         "N(0, noise), 0)"),
+            "cx_to_revenue_growth": m.cx_to_revenue_growth,
+            "cx_to_turnover": m.cx_to_turnover, "ex_to_turnover": m.ex_to_turnover,
+        },
+        "clients": truth_clients,
+    }
+    (out / "truth.json").write_text(json.dumps(_r(truth), indent=2) + "\n", encoding="utf-8",
+                                    newline="\n")
+    return out
+
+
+def _expected_score_reliability(m: _Model, k: int) -> float:
+    """Reliability of a k-item respondent score before discretisation (Spearman-Brown).
+
+    ICC(1) of the observed scores is about ``icc`` times this (a little lower after
+    rounding to Likert points and with missing answers).
+    """
+    lam2 = m.loading**2
+    return k * lam2 / (k * lam2 + 1 - lam2)
