@@ -14,3 +14,20 @@ import pytest  # noqa: E402
 def rng():
     """A seeded generator, so every random test input is reproducible."""
     return np.random.default_rng(20261125)
+
+
+#: Arguments of the shared ``small_study`` fixture (tests may read them).
+SMALL_STUDY_ARGS = {"n_clients": 5, "n_units": 12, "n_periods": 3, "seed": 20261122}
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory):
+    """A small simulated study folder (5 clients x 12 units x 3 periods, fixed seed).
+
+    Written once per test session under a temporary folder with
+    :func:`exresearch.simulate.simulate_study`; holds ``study.yml``, ``truth.json`` and
+    ``clients/client-0N/{survey,outcomes}.csv``. Treat it as read-only: it is shared.
+    """
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("small_study") / "study", **SMALL_STUDY_ARGS)
