@@ -65,19 +65,29 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _validate(args) -> int:
-    from .study import load_study
+    from .study import format_problems, load_study
 
     try:
         study = load_study(args.study)
     except StudyValidationError as exc:
-        print(f"{args.study}: INVALID", file=sys.stderr)
-        print(exc, file=sys.stderr)
+        table = exc.problems
+        errors = int((table["severity"] == "error").sum())
+        warnings = len(table) - errors
+        print(f"{args.study}: INVALID ({errors} error{'s' if errors != 1 else ''}, "
+              f"{warnings} warning{'s' if warnings != 1 else ''})", file=sys.stderr)
+        print(format_problems(table), file=sys.stderr)
         return 2
     if len(study.warnings):
-        print(f"{len(study.warnings)} warning(s):")
-        print(study.warnings.to_string(index=False))
-    print(f"{args.study}: valid")
-    print(study.summary().to_string(index=False))
+        n = len(study.warnings)
+        print(f"{n} warning{'s' if n != 1 else ''}:")
+        print(format_problems(study.warnings))
+    summary = study.summary()
+    counts = [(len(summary), "client"), (int(summary["units"].sum()), "unit"),
+              (int(summary["respondents"].sum()), "respondent"),
+              (len(study.config.periods), "period")]
+    text = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts)
+    print(f"{args.study}: valid ({text})")
+    print(summary.to_string(index=False))
     return 0
 
 

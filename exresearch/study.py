@@ -1237,8 +1237,8 @@ def validate_study(path, *, include_warnings: bool = False) -> pd.DataFrame:
     >>> validate_study(ROOT / "tests" / "studies" / "valid").empty
     True
     >>> bad = validate_study(ROOT / "tests" / "studies" / "out_of_range")
-    >>> bad[["file", "row", "column", "value"]].iloc[0].tolist()
-    ['clients/acme/survey.csv', 3, 'eng_2', '7']
+    >>> bad.loc[0, ["file", "row", "column", "value"]].astype(str).tolist()
+    ['clients/acme/survey.csv', '3', 'eng_2', '7']
     >>> print(bad["problem"].iloc[0])
     value 7 outside the scale range 1-5 of scale 'engagement'
     """
