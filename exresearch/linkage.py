@@ -1099,8 +1099,9 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
     Returns
     -------
     pandas.DataFrame
-        Rows ``a`` (m ~ x, one per mediator), ``b`` (y ~ m given x, one per
-        mediator), ``total`` (y ~ x), ``direct`` (y ~ x given m) and
+        Rows ``a`` (m ~ x, one per mediator), ``b`` (the slope of m in the OLS
+        y ~ x + m (+ covar), one per mediator; pingouin's own ``Y ~ m`` row
+        omits x, so it is replaced), ``total`` (y ~ x), ``direct`` (y ~ x given m) and
         ``indirect`` (a*b, one per mediator), columns ``path, mediator,
         estimate, se, ci_low, ci_high, p_val, n, note``. For ``indirect`` the
         CI is the bootstrap CI of pingouin (bias-corrected percentile) and
@@ -1175,6 +1176,16 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
             lookup[("total", None)] = r
         elif name == "Direct":
             lookup[("direct", None)] = r
+    # pingouin's "Y ~ m" row regresses y on m without x; report the usual b path of
+    # y ~ x + m (+ covar) instead, so that indirect = a * b (as pingouin computes it).
+    import statsmodels.api as sm
+
+    fit = sm.OLS(sub[y].to_numpy(float),
+                 sm.add_constant(sub[[x, *ms, *covar]].to_numpy(float), has_constant="add")).fit()
+    ci = fit.conf_int(0.05)
+    for j, mm in enumerate(ms, start=2):
+        lookup[("b", mm)] = {"coef": fit.params[j], "se": fit.bse[j], "CI2.5": ci[j, 0],
+                             "CI97.5": ci[j, 1], "pval": fit.pvalues[j]}
     rows = []
     for p, mm in paths:
         r = lookup[(p, mm)]

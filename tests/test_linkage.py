@@ -1,0 +1,590 @@
+"""Tests of exresearch.linkage.
+
+Reference values come from R (tests/r/linkage.R -> tests/data/linkage_reference.json:
+cor.test, lm + sandwich::vcovCL, lavaan, anova, relative weights by eigen
+decomposition), from the rwa package's published mtcars example, from
+pingouin's own published rm_corr case, and from simulations with planted effects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+import pytest
+from scipy import stats
+
+from exresearch import ParameterError
+from exresearch import linkage as lk
+
+DATA = Path(__file__).parent / "data"
+REF = json.loads((DATA / "linkage_reference.json").read_text())
+RTOL = 1e-8
+
+
+@pytest.fixture(scope="module")
+def attitude():
+    return pd.read_csv(DATA / "linkage_attitude.csv")
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return pd.read_csv(DATA / "linkage_panel.csv", dtype={"unit_id": str, "period": str})
+
+
+def _close(a, b, rtol=RTOL, atol=1e-12):
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                               rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- correlations vs R
+def test_correlations_columns_are_the_stable_api(attitude):
+    res = lk.correlations(attitude, x=["complaints", "learning"], y="rating")
+    assert list(res.columns) == ["x", "y", "n", "r", "ci_low", "ci_high", "p_val", "p_corr"]
+    assert res[["x", "y"]].values.tolist() == [["complaints", "rating"], ["learning", "rating"]]
+    assert res["n"].tolist() == [30, 30]
+
+
+def test_correlations_pearson_match_r_cor_test_on_attitude(attitude):
+    ref = [r for r in REF["cor_attitude"] if r["method"] == "pearson"]
+    res = lk.correlations(attitude, x=[r["x"] for r in ref], y="rating")
+    _close(res["r"], [r["r"] for r in ref])
+    _close(res["ci_low"], [r["ci_low"] for r in ref])
+    _close(res["ci_high"], [r["ci_high"] for r in ref])
+    _close(res["p_val"], [r["p_val"] for r in ref])
+    _close(res["p_corr"], REF["cor_attitude_p_bh"])  # R p.adjust(method = "BH")
+    assert res.loc[0, "r"] == pytest.approx(0.8254176, abs=1e-7)  # complaints x rating
+
+
+def test_correlations_spearman_match_r_cor_test_exact_false(attitude):
+    ref = [r for r in REF["cor_attitude"] if r["method"] == "spearman"]
+    res = lk.correlations(attitude, x=[r["x"] for r in ref], y="rating", method="spearman")
+    _close(res["r"], [r["r"] for r in ref])
+    _close(res["p_val"], [r["p_val"] for r in ref])
+
+
+def test_correlations_pairwise_complete_on_simulated_panel(panel):
+    cs = panel[panel.period == "2025"]
+    for method in ("pearson", "spearman"):
+        ref = [r for r in REF["cor_panel_2025"] if r["method"] == method]
+        res = lk.correlations(cs, x=["ex", "engagement"], y=["cx", "headcount"], method=method)
+        assert res["n"].tolist() == [r["n"] for r in ref]
+        assert res["n"].tolist() == [39, 40, 39, 40]  # pairwise-complete, not listwise
+        _close(res["r"], [r["r"] for r in ref])
+        _close(res["p_val"], [r["p_val"] for r in ref])
+        if method == "pearson":
+            _close(res["ci_low"], [r["ci_low"] for r in ref])
+            _close(res["ci_high"], [r["ci_high"] for r in ref])
+
+
+def test_partial_correlations_match_r_and_pingouin(attitude):
+    for ref in REF["pcor_attitude"]:
+        res = lk.correlations(attitude, x=ref["x"], y=ref["y"], covar=ref["covar"],
+                              method=ref["method"])
+        row = res.iloc[0]
+        assert row["n"] == ref["n"]
+        _close([row.r, row.ci_low, row.ci_high, row.p_val],
+               [ref["r"], ref["ci_low"], ref["ci_high"], ref["p_val"]])
+        pgres = pg.partial_corr(data=attitude, x=ref["x"], y=ref["y"], covar=ref["covar"],
+                                method=ref["method"])
+        assert row.r == pytest.approx(pgres["r"].iloc[0], abs=1e-12)
+        assert row.p_val == pytest.approx(pgres["p_val"].iloc[0], rel=1e-9)
+        # pingouin rounds its CI95 to 2 decimals
+        np.testing.assert_allclose([row.ci_low, row.ci_high], pgres["CI95"].iloc[0], atol=0.005)
+
+
+def test_correlations_skip_self_pairs_and_bh_over_all_pairs(attitude):
+    cols = ["rating", "complaints", "learning"]
+    res = lk.correlations(attitude, x=cols, y=cols)
+    assert len(res) == 6 and not (res.x == res.y).any()
+    _close(res["p_corr"], pg.multicomp(res["p_val"].to_numpy(), method="fdr_bh")[1])
+
+
+# --------------------------------------------------------------------------- errors
+def test_correlations_bad_method_names_allowed_values(attitude):
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['pearson', 'spearman'\], but 'pearsn'"):
+        lk.correlations(attitude, x="complaints", y="rating", method="pearsn")
+
+
+def test_correlations_missing_column_is_named(attitude):
+    with pytest.raises(ParameterError, match=r"`y` names column\(s\) \['sales'\] that are not in data"):
+        lk.correlations(attitude, x="complaints", y="sales")
+
+
+def test_correlations_covar_overlapping_x_is_rejected(attitude):
+    with pytest.raises(ParameterError, match="`covar` must not repeat columns"):
+        lk.correlations(attitude, x="complaints", y="rating", covar="complaints")
+
+
+def test_x_y_not_a_name_is_rejected(attitude):
+    with pytest.raises(ParameterError, match="`x` must be a column name or a list"):
+        lk.correlations(attitude, x=3, y="rating")
+
+
+# --------------------------------------------------------------------------- degenerate cases
+def test_too_few_units_gives_nan_row_keeping_n():
+    d = pd.DataFrame({"ex": [1.0, 2.0, 3.0, np.nan, 5.0], "cx": [2.0, 1.0, 4.0, 3.0, np.nan],
+                      "nps": [1.0, 3.0, 2.0, 5.0, 4.0]})
+    with pytest.warns(UserWarning, match=r"ex vs cx: too few units: n=3 complete pairs \(need at least 4\)"):
+        res = lk.correlations(d, x="ex", y=["cx", "nps"])
+    assert res.loc[0, "n"] == 3 and res.loc[0, ["r", "ci_low", "ci_high", "p_val", "p_corr"]].isna().all()
+    assert res.attrs["notes"][0].startswith("too few units")
+    assert res.loc[1, "n"] == 4 and np.isfinite(res.loc[1, "r"])  # the rest goes on
+    assert res.attrs["notes"][1] == ""
+
+
+def test_too_few_units_counts_covariates():
+    d = pd.DataFrame({"ex": [1.0, 2, 3, 4, 5], "cx": [2.0, 1, 4, 3, 6], "hc": [5.0, 3, 4, 1, 2]})
+    with pytest.warns(UserWarning, match=r"n=5 complete pairs and 2 covariates \(need at least 6\)"):
+        res = lk.correlations(d.assign(h2=[1.0, 0, 1, 0, 2]), x="ex", y="cx", covar=["hc", "h2"])
+    assert res.loc[0, "n"] == 5 and np.isnan(res.loc[0, "r"])
+
+
+def test_constant_outcome_gives_nan_row_with_reason(rng):
+    d = pd.DataFrame({"ex": rng.normal(size=10), "cx": np.full(10, 4.0), "nps": rng.normal(size=10)})
+    with pytest.warns(UserWarning, match="'cx' is constant across the 10 units"):
+        res = lk.correlation_table(d, x="ex", y=["cx", "nps"], n_boot=50, seed=1, unit=None)
+    bad = res[res.y == "cx"]
+    assert bad["n"].tolist() == [10, 10]
+    assert bad[["r", "boot_low", "boot_high", "p_val"]].isna().all().all()
+    assert bad["note"].str.contains("constant").all()
+    good = res[res.y == "nps"]
+    assert good["r"].notna().all() and (good["note"] == "").all()
+
+
+# --------------------------------------------------------------------------- bootstrap
+def test_weighted_bootstrap_equals_explicit_resampling(rng):
+    n_units = 12
+    d = pd.DataFrame({
+        "unit_id": np.repeat([f"u{i}" for i in range(n_units)], 2),
+        "x": rng.normal(size=24), "y": rng.normal(size=24), "c": rng.normal(size=24),
+    })
+    d["y"] += 0.5 * d["x"]
+    d.loc[3, "x"] = d.loc[5, "x"]  # a tie, to exercise average ranks
+    codes = pd.factorize(d["unit_id"])[0]
+    w_units = lk._boot_weights(n_units, 6, np.random.default_rng(3))
+    z = d[["x", "y", "c"]].to_numpy()
+    for method, cols in (("pearson", [0, 1]), ("spearman", [0, 1]), ("pearson", [0, 1, 2]),
+                         ("spearman", [0, 1, 2])):
+        rb = lk._boot_corr(z[:, cols], w_units[:, codes], method)
+        for b in range(6):
+            rows = np.repeat(np.arange(24), w_units[b, codes])
+            sample = pd.DataFrame(z[rows][:, cols], columns=["x", "y", "c"][: len(cols)])
+            if len(cols) == 2:
+                expected = sample.corr(method=method).iloc[0, 1]
+            else:
+                expected = pg.partial_corr(data=sample, x="x", y="y", covar="c", method=method)["r"].iloc[0]
+            assert rb[b] == pytest.approx(expected, abs=1e-10)
+
+
+def test_correlation_table_is_seeded_and_brackets_r(rng):
+    ex = rng.normal(size=30)
+    d = pd.DataFrame({"unit_id": [f"u{i}" for i in range(30)], "ex": ex,
+                      "cx": 0.5 * ex + rng.normal(size=30), "hc": rng.normal(size=30)})
+    a = lk.correlation_table(d, x="ex", y="cx", n_boot=400, seed=11)
+    b = lk.correlation_table(d, x="ex", y="cx", n_boot=400, seed=11)
+    c = lk.correlation_table(d, x="ex", y="cx", n_boot=400, seed=12)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["boot_low"], c["boot_low"])
+    assert list(a.columns) == ["x", "y", "method", "n", "n_units", "r", "ci_low", "ci_high",
+                               "boot_low", "boot_high", "p_val", "p_corr", "note"]
+    assert ((a.boot_low < a.r) & (a.r < a.boot_high)).all()
+    # point estimates are those of correlations()
+    ref = lk.correlations(d, x="ex", y="cx", method="spearman")
+    assert a.loc[1, "r"] == ref.loc[0, "r"] and a.loc[1, "p_val"] == ref.loc[0, "p_val"]
+    part = lk.correlation_table(d, x="ex", y="cx", covar="hc", n_boot=200, seed=1)
+    assert part["boot_low"].notna().all()
+
+
+def test_correlation_table_resamples_units_not_rows(rng):
+    # 10 units x 5 identical periods: resampling units keeps the 5 rows together, so the
+    # bootstrap spread must equal that of the one-row-per-unit data with the same draws.
+    one = pd.DataFrame({"unit_id": [f"u{i}" for i in range(10)], "x": rng.normal(size=10)})
+    one["y"] = one["x"] + rng.normal(size=10)
+    five = pd.concat([one] * 5, ignore_index=True)
+    a = lk.correlation_table(one, x="x", y="y", methods="pearson", n_boot=300, seed=5)
+    b = lk.correlation_table(five, x="x", y="y", methods="pearson", n_boot=300, seed=5)
+    _close(a[["r", "boot_low", "boot_high"]], b[["r", "boot_low", "boot_high"]], rtol=1e-10)
+    assert b.loc[0, "n_units"] == 10 and b.loc[0, "n"] == 50
+
+
+def test_correlation_table_is_fast_for_30_units(rng):
+    d = pd.DataFrame(rng.normal(size=(30, 6)), columns=["a", "b", "c", "d", "e", "f"])
+    d["unit_id"] = [f"u{i}" for i in range(30)]
+    t0 = time.perf_counter()
+    lk.correlation_table(d, x=["a", "b", "c"], y=["d", "e"], n_boot=1000, seed=1)
+    assert time.perf_counter() - t0 < 1.0
+
+
+# --------------------------------------------------------------------------- lagged
+def test_lagged_correlations_pairs_follow_period_order(rng):
+    periods = ["spring", "summer", "autumn"]  # not alphabetical
+    d = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(15)], 3),
+                      "period": np.tile(periods, 15), "ex": rng.normal(size=45),
+                      "cx": rng.normal(size=45)})
+    res = lk.lagged_correlations(d, x="ex", y="cx", lags=(0, 1, 2), periods=periods)
+    wide_ex = d.pivot(index="unit_id", columns="period", values="ex")
+    wide_cx = d.pivot(index="unit_id", columns="period", values="cx")
+    x1 = np.r_[wide_ex["spring"], wide_ex["summer"]]
+    y1 = np.r_[wide_cx["summer"], wide_cx["autumn"]]
+    assert res.loc[1, "r"] == pytest.approx(stats.pearsonr(x1, y1)[0], abs=1e-12)
+    assert res.loc[2, "r"] == pytest.approx(
+        stats.pearsonr(wide_ex["spring"], wide_cx["autumn"])[0], abs=1e-12)
+    assert res[["lag", "n", "n_units"]].values.tolist() == [[0, 45, 15], [1, 30, 15], [2, 15, 15]]
+    _close(res["p_corr"], pg.multicomp(res["p_val"].to_numpy(), method="fdr_bh")[1])
+
+
+def test_lagged_correlations_missing_period_gives_nan_row(rng):
+    d = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(10)], 2),
+                      "period": np.tile(["2023", "2025"], 10), "ex": rng.normal(size=20),
+                      "cx": rng.normal(size=20)})
+    with pytest.warns(UserWarning) as rec:
+        res = lk.lagged_correlations(d, x="ex", y="cx", lags=(1, 2),
+                                     periods=["2023", "2024", "2025"])
+    msgs = [str(w.message) for w in rec]
+    assert any("period(s) ['2024'] listed in `periods` have no rows" in m for m in msgs)
+    assert any("ex vs cx at lag 1: missing period: no unit is observed at two periods 1 apart" in m
+               for m in msgs)
+    assert res.loc[0, "n"] == 0 and np.isnan(res.loc[0, "r"])
+    assert res.loc[1, "n"] == 10 and np.isfinite(res.loc[1, "r"])
+
+
+def test_duplicate_unit_period_rows_are_rejected():
+    d = pd.DataFrame({"unit_id": ["a", "a"], "period": ["1", "1"], "ex": [1.0, 2], "cx": [1.0, 2]})
+    with pytest.raises(ParameterError, match=r"one row per `unit` x `period`, but 1 duplicate"):
+        lk.lagged_correlations(d, x="ex", y="cx")
+
+
+# --------------------------------------------------------------------------- rm_corr
+def test_rm_corr_reproduces_bland_altman_published_case():
+    df = pg.read_dataset("rm_corr")
+    res = lk.repeated_measures_correlation(df, x="pH", y="PacO2", unit="Subject")
+    row = res.iloc[0]
+    assert row.r == pytest.approx(-0.50677, abs=1e-5)  # pingouin docs / Bakdash & Marusich
+    assert round(row.r, 3) == -0.507
+    assert row.dof == 38 and row.n == 47 and row.n_units == 8
+    assert row.p_val == pytest.approx(0.000847, abs=1e-6)
+    assert [round(row.ci_low, 2), round(row.ci_high, 2)] == [-0.71, -0.23]
+    # r_rm is the correlation of unit-centred x and y
+    c = df[["pH", "PacO2"]] - df.groupby("Subject")[["pH", "PacO2"]].transform("mean")
+    assert row.r == pytest.approx(np.corrcoef(c.pH, c.PacO2)[0, 1], abs=1e-12)
+
+
+def test_rm_corr_too_few_units():
+    d = pd.DataFrame({"unit_id": list("aabb"), "ex": [1.0, 2, 3, 5], "cx": [2.0, 1, 3, 4]})
+    with pytest.warns(UserWarning, match=r"too few units: 2 unit\(s\) with data \(need at least 3\)"):
+        res = lk.repeated_measures_correlation(d, x="ex", y="cx")
+    assert res.loc[0, "n"] == 4 and np.isnan(res.loc[0, "r"])
+
+
+# --------------------------------------------------------------------------- cross-lagged vs R
+@pytest.mark.parametrize("key,covar", [("cross_lagged", None), ("cross_lagged_covar", "headcount")])
+def test_cross_lagged_matches_r_lm_vcovcl_and_lavaan(panel, key, covar):
+    ref = REF[key]
+    cl = lk.cross_lagged(panel, x="ex", y="cx", covar=covar)
+    assert (cl.n_obs == ref["n_obs"]).all() and (cl.n_units == ref["n_units"]).all()
+    assert ref["n_obs"] == 110 if covar is None else True
+    for p in ref["paths"]:
+        row = cl[(cl.source == p["source"]) & (cl.target == p["target"])].iloc[0]
+        _close([row.estimate, row.se, row.ci_low, row.ci_high, row.p_val, row.r2],
+               [p["estimate"], p["se"], p["ci_low"], p["ci_high"], p["p_val"], p["r2"]])
+    for p in ref["lavaan"]:
+        row = cl[(cl.source == p["source"]) & (cl.target == p["target"])].iloc[0]
+        assert row.estimate == pytest.approx(p["estimate"], abs=1e-6)
+    assert cl.path.tolist()[:4] == ["ex[t] -> cx[t+1]", "cx[t] -> ex[t+1]",
+                                    "cx[t] -> cx[t+1]", "ex[t] -> ex[t+1]"]
+    assert cl.kind.tolist()[:4] == ["cross-lagged", "cross-lagged", "autoregressive", "autoregressive"]
+
+
+def test_cross_lagged_degenerate_cases(rng):
+    one_period = pd.DataFrame({"unit_id": [f"u{i}" for i in range(10)], "period": "2025",
+                               "ex": rng.normal(size=10), "cx": rng.normal(size=10)})
+    with pytest.warns(UserWarning, match="missing period: no unit is observed in two consecutive periods"):
+        cl = lk.cross_lagged(one_period, x="ex", y="cx")
+    assert cl.estimate.isna().all() and (cl.n_obs == 0).all()
+    lab = lk.classify_loop(cl, trend="up")
+    assert lab.loc[0, "label"] == "no evidence"
+    assert "could not be estimated (missing period" in lab.loc[0, "reason"]
+
+    three = pd.DataFrame({"unit_id": np.repeat(["a", "b", "c"], 2), "period": ["1", "2"] * 3,
+                          "ex": rng.normal(size=6), "cx": rng.normal(size=6)})
+    with pytest.warns(UserWarning, match=r"too few units: 3 unit\(s\) observed in consecutive periods"):
+        lk.cross_lagged(three, x="ex", y="cx")
+
+    const = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(8)], 2),
+                          "period": ["1", "2"] * 8, "ex": rng.normal(size=16), "cx": 3.0})
+    with pytest.warns(UserWarning, match="'cx' is constant over the 8 unit transitions"):
+        cl = lk.cross_lagged(const, x="ex", y="cx")
+    assert cl.estimate.isna().all() and (cl.n_units == 8).all()
+
+
+# --------------------------------------------------------------------------- classification
+def _cl(b1, p1, b2, p2):
+    return pd.DataFrame({"source": ["ex", "cx"], "target": ["cx", "ex"],
+                         "kind": ["cross-lagged"] * 2, "estimate": [b1, b2], "p_val": [p1, p2]})
+
+
+@pytest.mark.parametrize("b1,p1,b2,p2,trend,label,fragment", [
+    (0.3, 0.001, 0.2, 0.01, "up", "reciprocal loop — virtuous cycle", "trending up"),
+    (0.3, 0.001, 0.2, 0.01, -0.3, "reciprocal loop — doom loop", "trending down"),
+    (0.3, 0.001, 0.2, 0.01, 0.0, "reciprocal loop", "no clear trend"),
+    (0.3, 0.001, 0.2, 0.30, "up", "EX leads", "only the ex -> cx path"),
+    (0.05, 0.60, 0.2, 0.01, "down", "CX leads", "only the cx -> ex path"),
+    (0.05, 0.60, 0.02, 0.80, "up", "no evidence", "neither cross-lagged path"),
+    (-0.3, 0.001, 0.02, 0.80, "up", "no evidence", "significant negative path"),
+])
+def test_classify_loop_labels(b1, p1, b2, p2, trend, label, fragment):
+    res = lk.classify_loop(_cl(b1, p1, b2, p2), trend=trend)
+    assert res.loc[0, "label"] == label
+    assert fragment in res.loc[0, "reason"]
+    assert label in lk.LOOP_LABELS
+
+
+def test_classify_loop_rejects_bad_trend():
+    with pytest.raises(ParameterError, match=r"`trend` must be one of \['up', 'down', 'flat'\], but 'rising'"):
+        lk.classify_loop(_cl(0.3, 0.01, 0.2, 0.01), trend="rising")
+
+
+# --------------------------------------------------------------------------- mediation
+def test_mediation_wraps_pingouin_with_same_seed(rng):
+    ex = rng.normal(size=120)
+    cx = 0.6 * ex + rng.normal(size=120)
+    d = pd.DataFrame({"ex": ex, "cx": cx, "sales": 0.5 * cx + rng.normal(size=120)})
+    res = lk.mediation(d, x="ex", m="cx", y="sales", n_boot=300, seed=4)
+    ref = pg.mediation_analysis(data=d, x="ex", m="cx", y="sales", n_boot=300, seed=4)
+    assert res.path.tolist() == ["a", "b", "total", "direct", "indirect"]
+    keep = [0, 2, 3, 4]  # a, total, direct, indirect as pingouin; b is the x-adjusted slope
+    _close(res.estimate[keep], ref.coef[keep], rtol=1e-12)
+    _close(res.ci_low[keep], ref["CI2.5"][keep], rtol=1e-12)
+    b = np.linalg.lstsq(np.column_stack([np.ones(120), ex, cx]), d.sales.to_numpy(), rcond=None)[0][2]
+    assert res.loc[1, "estimate"] == pytest.approx(b, abs=1e-10)
+    # a and b are OLS slopes
+    assert res.loc[0, "estimate"] == pytest.approx(np.polyfit(ex, cx, 1)[0], abs=1e-10)
+    ind = res.loc[4]
+    assert ind.estimate == pytest.approx(res.loc[0, "estimate"] * res.loc[1, "estimate"], abs=1e-10)
+    assert 0 < ind.ci_low < 0.3 < ind.ci_high  # planted indirect effect 0.6 * 0.5
+    assert list(res.columns) == ["path", "mediator", "estimate", "se", "ci_low", "ci_high",
+                                 "p_val", "n", "note"]
+
+
+def test_mediation_constant_mediator_gives_nan_rows(rng):
+    d = pd.DataFrame({"ex": rng.normal(size=20), "cx": 1.0, "sales": rng.normal(size=20)})
+    with pytest.warns(UserWarning, match="'cx' is constant across the 20 units"):
+        res = lk.mediation(d, x="ex", m="cx", y="sales", n_boot=50, seed=1)
+    assert res.estimate.isna().all() and (res.n == 20).all()
+
+
+# --------------------------------------------------------------------------- incremental validity vs R
+def test_incremental_validity_matches_r_anova(attitude):
+    res = lk.incremental_validity(attitude, y="rating",
+                                  drivers=["complaints", "privileges", "raises", "critical"],
+                                  engagement=["learning", "advance"])
+    ref = pd.DataFrame(REF["incremental_attitude"])
+    assert res[["sequence", "step"]].values.tolist() == ref[["sequence", "step"]].values.tolist()
+    for c in ["r2", "delta_r2", "f", "p_val"]:
+        _close(res[c], ref[c])
+    assert res.df1.tolist() == ref.df1.tolist() and res.df2.tolist() == ref.df2.tolist()
+    assert res.added.tolist() == ["engagement", "drivers", "drivers", "engagement"]
+    # both sequences end at the same full model
+    assert res.r2.iloc[1] == pytest.approx(res.r2.iloc[3], abs=1e-12)
+
+
+def test_incremental_validity_too_few_units(rng):
+    d = pd.DataFrame(rng.normal(size=(4, 4)), columns=["cx", "a", "b", "eng"])
+    with pytest.warns(UserWarning, match=r"too few units: n=4 for 3 predictors \(need at least 6\)"):
+        res = lk.incremental_validity(d, y="cx", drivers=["a", "b"], engagement="eng")
+    assert res.r2.isna().all() and (res.n == 4).all()
+
+
+# --------------------------------------------------------------------------- relative weights
+def test_relative_weights_match_published_rwa_mtcars_example():
+    mt = pd.read_csv(DATA / "linkage_mtcars.csv")
+    rw = lk.relative_weights(mt, y="mpg", drivers=["cyl", "disp", "hp", "gear"], n_boot=50, seed=1)
+    # rwa package README (Chan): Raw.RelWeight 0.2284797 0.2221469 0.2321744 0.0963886, R2 0.7791896
+    np.testing.assert_allclose(rw.weight, [0.2284797, 0.2221469, 0.2321744, 0.0963886], atol=5e-8)
+    np.testing.assert_allclose(rw.pct_r2, [29.32274, 28.50999, 29.79691, 12.37037], atol=5e-6)
+    assert rw.r2.iloc[0] == pytest.approx(0.7791896, abs=5e-8)
+    ref = REF["rw_mtcars"]
+    _close(rw.weight, ref["weight"])
+
+
+def test_relative_weights_match_r_eigen_and_sum_to_r2(attitude):
+    ref = REF["rw_attitude"]
+    rw = lk.relative_weights(attitude, y="rating", drivers=ref["drivers"], n_boot=500, seed=2)
+    _close(rw.weight, ref["weight"])
+    _close(rw.pct_r2, ref["pct_r2"])
+    assert rw.weight.sum() == pytest.approx(ref["r2"], abs=1e-12)  # = lm R^2 in R
+    assert rw["rank"].tolist() == list(stats.rankdata(-rw.weight.to_numpy()).astype(int))
+    assert ((rw.weight_low <= rw.weight) & (rw.weight <= rw.weight_high)).all()
+    assert ((rw.pct_low <= rw.pct_r2) & (rw.pct_r2 <= rw.pct_high)).all()
+
+
+def test_relative_weights_bootstrap_equals_explicit_loop(rng):
+    d = pd.DataFrame(rng.normal(size=(25, 4)), columns=["a", "b", "c", "y"])
+    d["y"] += d["a"]
+    rw = lk.relative_weights(d, y="y", drivers=["a", "b", "c"], n_boot=40, seed=9, unit=None)
+    w = lk._boot_weights(25, 40, np.random.default_rng(9))
+    eps = []
+    for b in range(40):
+        s = d.iloc[np.repeat(np.arange(25), w[b])]
+        eps.append(lk._rw_from_corr(np.corrcoef(s.to_numpy(), rowvar=False)))
+    lo, hi = np.percentile(np.array(eps), [2.5, 97.5], axis=0)
+    _close(rw.weight_low, lo, rtol=1e-9)
+    _close(rw.weight_high, hi, rtol=1e-9)
+
+
+def test_relative_weights_fast_and_degenerate(rng):
+    d = pd.DataFrame(rng.normal(size=(30, 6)), columns=["a", "b", "c", "d", "e", "y"])
+    d["unit_id"] = [f"u{i}" for i in range(30)]
+    t0 = time.perf_counter()
+    lk.relative_weights(d, y="y", drivers=list("abcde"), n_boot=1000, seed=1)
+    assert time.perf_counter() - t0 < 1.0
+    with pytest.warns(UserWarning, match="'y' is constant across the 30 units"):
+        res = lk.relative_weights(d.assign(y=2.0), y="y", drivers=list("abc"), n_boot=10)
+    assert res.weight.isna().all() and (res.n == 30).all()
+    with pytest.raises(ParameterError, match=r"`drivers` must name at least 2 columns, but \['a'\]"):
+        lk.relative_weights(d, y="y", drivers="a")
+
+
+def test_driver_priorities_quadrants(rng):
+    d = pd.DataFrame(rng.normal(3.5, 0.4, size=(40, 4)), columns=["a", "b", "c", "d"])
+    d["cx"] = d.a + 0.6 * d.b + rng.normal(0, 0.3, size=40)
+    scores = {"a": 3.0, "b": 4.2, "c": 3.1, "d": 4.0}
+    pr = lk.driver_priorities(d, y="cx", drivers=list("abcd"), scores=scores, n_boot=100, seed=1)
+    q = dict(zip(pr.driver, pr.quadrant, strict=True))
+    assert q == {"a": "priority", "b": "strength", "c": "monitor", "d": "maintain"}
+    assert pr.driver.iloc[0] == "a" and pr.priority.tolist() == [True, False, False, False]
+    assert pr["rank"].tolist() == [1, 2, 3, 4]
+    assert pr.impact.sum() == pytest.approx(100.0)
+    default = lk.driver_priorities(d, y="cx", drivers=list("abcd"), n_boot=20, seed=1)
+    _close(default.set_index("driver").performance, d[list("abcd")].mean())
+    with pytest.raises(ParameterError, match=r"`scores` has no score for driver\(s\) \['d'\]"):
+        lk.driver_priorities(d, y="cx", drivers=list("abcd"), scores={"a": 1, "b": 2, "c": 3})
+
+
+# --------------------------------------------------------------------------- consistency
+def test_unit_consistency_values():
+    d = pd.DataFrame({"unit_id": list("aabcde"), "wb": [3.0, 3.4, 3.5, 4.0, 4.5, 2.0],
+                      "enps": [-10.0, -10, 5, -20, 0, 10]})
+    res = lk.unit_consistency(d, scales=["wb", "enps"])
+    v = np.array([3.2, 3.5, 4.0, 4.5, 2.0])
+    row = res.iloc[0]
+    assert row.n_units == 5 and row["mean"] == pytest.approx(v.mean())
+    assert row.sd == pytest.approx(v.std(ddof=1)) and row.iqr == pytest.approx(4.0 - 3.2)
+    assert row["range"] == pytest.approx(2.5) and row.cv == pytest.approx(v.std(ddof=1) / v.mean())
+    assert np.isnan(res.iloc[1].cv) and res.iloc[1].note == "cv undefined: the mean is not positive"
+
+
+def test_standout_units_unit_level_flags_outlier_with_holm():
+    vals = [3.4, 3.5, 3.6, 3.5, 3.45, 3.55, 3.5, 4.9, 3.42, 3.58]
+    d = pd.DataFrame({"unit_id": [f"u{i}" for i in range(10)], "wb": vals})
+    res = lk.standout_units(d, scales="wb")
+    assert res.loc[res.flag == "high", "unit_id"].tolist() == ["u7"]
+    others = np.delete(np.array(vals), 7)
+    t = (4.9 - others.mean()) / (others.std(ddof=1) * np.sqrt(1 + 1 / 9))
+    assert res.loc[7, "stat"] == pytest.approx(t)
+    assert res.loc[7, "p_val"] == pytest.approx(2 * stats.t.sf(t, 8))
+    _close(res.p_corr, pg.multicomp(res.p_val.to_numpy(), method="holm")[1])
+
+
+def test_standout_units_respondent_level_suppresses_small_units(rng):
+    rows = []
+    for u, n, mu in (("a", 30, 3.5), ("b", 30, 3.5), ("c", 30, 4.3), ("d", 3, 1.0)):
+        for i in range(n):
+            rows.append({"unit_id": u, "respondent_id": f"{u}{i}", "wb": mu + rng.normal(0, 0.5)})
+    d = pd.DataFrame(rows)
+    res = lk.standout_units(d, scales="wb", method="fdr_bh").set_index("unit_id")
+    assert res.loc["c", "flag"] == "high" and res.loc["c", "test"] == "one-sample t"
+    t, p = stats.ttest_1samp(d.loc[d.unit_id == "c", "wb"], d.wb.mean())
+    assert res.loc["c", "stat"] == pytest.approx(t) and res.loc["c", "p_val"] == pytest.approx(p)
+    assert np.isnan(res.loc["d", "mean"]) and res.loc["d", "note"] == "suppressed: fewer than 5 respondents"
+    assert res.loc["d", "flag"] == ""
+
+
+def test_standout_units_errors():
+    d = pd.DataFrame({"unit_id": ["a", "a", "b"], "wb": [1.0, 2.0, 3.0]})
+    with pytest.raises(ParameterError, match="`level='unit'` needs one row per unit"):
+        lk.standout_units(d, scales="wb")
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['holm', 'fdr_bh', 'bonf'\], but 'bh'"):
+        lk.standout_units(d, scales="wb", method="bh")
+
+
+# --------------------------------------------------------------------------- recovery of planted effects
+def _simulate_panel(rng, n_units=200, n_periods=4, trend=0.0):
+    """Stationary bivariate VAR(1) with unit variances: EX->CX 0.3, CX->EX 0.2 (standardized)."""
+    a = np.array([[0.5, 0.2], [0.3, 0.5]])  # rows: ex_t+1, cx_t+1
+    sigma = np.array([[1.0, 0.5], [0.5, 1.0]])
+    q = sigma - a @ sigma @ a.T
+    z = np.empty((n_units, n_periods, 2))
+    z[:, 0] = rng.multivariate_normal([0, 0], sigma, size=n_units)
+    for t in range(1, n_periods):
+        z[:, t] = z[:, t - 1] @ a.T + rng.multivariate_normal([0, 0], q, size=n_units)
+    z += trend * np.arange(n_periods)[None, :, None]
+    return pd.DataFrame({
+        "unit_id": np.repeat([f"u{i:03d}" for i in range(n_units)], n_periods),
+        "period": np.tile([f"p{t}" for t in range(n_periods)], n_units),
+        "ex": z[:, :, 0].ravel(), "cx": z[:, :, 1].ravel(),
+    })
+
+
+def test_recovers_planted_cross_lagged_paths(rng):
+    d = _simulate_panel(rng)
+    cl = lk.cross_lagged(d, x="ex", y="cx")
+    xy, yx = cl.iloc[0], cl.iloc[1]
+    assert xy.ci_low < 0.3 < xy.ci_high and yx.ci_low < 0.2 < yx.ci_high
+    assert abs(xy.estimate - 0.3) < 0.1 and abs(yx.estimate - 0.2) < 0.1
+    assert xy.p_val < 0.001 and yx.p_val < 0.001
+    lab = lk.loop_direction(d, x="ex", y="cx")
+    assert lab.loc[0, "label"] == "reciprocal loop" and lab.loc[0, "trend"] == "flat"
+    up = lk.loop_direction(_simulate_panel(rng, trend=0.25), x="ex", y="cx")
+    assert up.loc[0, "label"] == "reciprocal loop — virtuous cycle"
+    down = lk.loop_direction(_simulate_panel(rng, trend=-0.25), x="ex", y="cx")
+    assert down.loc[0, "label"] == "reciprocal loop — doom loop"
+    assert down.loc[0, "trend_sd"] < -0.05
+
+
+def test_one_way_effect_is_classified_ex_leads(rng):
+    a = np.array([[0.5, 0.0], [0.4, 0.4]])
+    n = 150
+    z = np.zeros((n, 4, 2))
+    z[:, 0] = rng.normal(size=(n, 2))
+    for t in range(1, 4):
+        z[:, t] = z[:, t - 1] @ a.T + rng.normal(size=(n, 2))
+    d = pd.DataFrame({"unit_id": np.repeat(np.arange(n).astype(str), 4), "period": np.tile(list("1234"), n),
+                      "ex": z[:, :, 0].ravel(), "cx": z[:, :, 1].ravel()})
+    assert lk.loop_direction(d, x="ex", y="cx").loc[0, "label"] == "EX leads"
+    d2 = d.rename(columns={"ex": "cx", "cx": "ex"})
+    assert lk.loop_direction(d2, x="ex", y="cx").loc[0, "label"] == "CX leads"
+
+
+def test_engagement_adds_nothing_when_none_is_planted():
+    rng = np.random.default_rng(42)
+    pvals, dr2, driver_p = [], [], []
+    for _ in range(60):
+        drv = rng.multivariate_normal(np.zeros(3), 0.4 * np.eye(3) + 0.6, size=60)
+        eng = drv.mean(axis=1) + rng.normal(0, 0.5, size=60)  # engagement: correlated, no own effect
+        cx = 0.6 * drv[:, 0] - 0.3 * drv[:, 1] + rng.normal(0, 0.8, size=60)
+        d = pd.DataFrame({"cx": cx, "d1": drv[:, 0], "d2": drv[:, 1], "d3": drv[:, 2], "eng": eng})
+        res = lk.incremental_validity(d, y="cx", drivers=["d1", "d2", "d3"], engagement="eng")
+        last = res[(res.sequence == "drivers first") & (res.step == 2)].iloc[0]
+        pvals.append(last.p_val)
+        dr2.append(last.delta_r2)
+        driver_p.append(res[(res.sequence == "engagement first") & (res.step == 2)].p_val.iloc[0])
+    pvals = np.array(pvals)
+    assert np.mean(dr2) < 0.02  # ~ 1 / df2 under the null
+    assert np.mean(pvals < 0.05) <= 0.15  # nominal 5%
+    assert 0.35 < np.mean(pvals) < 0.65  # uniform under the null
+    assert np.mean(np.array(driver_p) < 0.05) > 0.9  # the drivers do add beyond engagement
+
+
+def test_no_warnings_on_clean_data(panel):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        lk.correlation_table(panel[panel.period == "2025"], x=["ex", "engagement"], y="cx",
+                             n_boot=100, seed=1)
+        lk.cross_lagged(panel, x="ex", y="cx")
