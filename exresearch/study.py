@@ -942,9 +942,13 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
     if frame is None:
         return None
     extra = [c for c in header if c not in spec.columns]
+    missing = [c for c in spec.columns if c not in header]
     for col in extra:
-        warnings.add(rel, f"unexpected column '{col}' is ignored (not declared in study.yml)",
-                     row=1 if path.suffix == ".csv" else None, column=col, severity="warning")
+        hint = difflib.get_close_matches(str(col).strip(), missing, n=1, cutoff=0.6)
+        hint = f"; did you mean '{hint[0]}'?" if hint else ""
+        warnings.add(rel, f"unexpected column '{col}' is ignored (not declared in study.yml)"
+                     + hint, row=1 if path.suffix == ".csv" else None, column=col,
+                     severity="warning")
     if len(frame) == 0:
         problems.add(rel, "file has a header but no data rows")
         return None
@@ -1065,6 +1069,9 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
             if found is None:
                 continue
             rel = f"{rel_folder}/{found.name}"
+            if not _inside(found, root):
+                problems.add(rel, f"{rel} links outside the study folder")
+                continue
             files[kind] = rel
             hashes[rel] = _sha256(found)
             frame = _load_file(found, rel, spec, problems, warnings)

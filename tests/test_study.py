@@ -520,3 +520,32 @@ def test_docstring_examples_run():
     result = doctest.testmod(study_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 15
     assert result.failed == 0
+
+
+def test_renamed_column_is_missing_and_the_extra_one_suggests_it(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / SURVEY
+    path.write_text(path.read_text().replace("eng_1,", "Eng 1,", 1))
+    rows = _rows(validate_study(root, include_warnings=True))
+    assert rows == [
+        (E, SURVEY, None, "eng_1", "required item column 'eng_1' of scale 'engagement' is "
+                                   "missing from the survey file"),
+        (W, SURVEY, 1, "Eng 1", "unexpected column 'Eng 1' is ignored (not declared in "
+                                "study.yml); did you mean 'eng_1'?"),
+    ]
+
+
+def test_empty_period_is_reported_once(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / SURVEY
+    path.write_text(path.read_text().replace("u1,2025Q1,r2,", "u1,,r2,"))
+    assert _rows(validate_study(root)) == [(E, SURVEY, 3, "period", "period is empty")]
+
+
+def test_data_file_linking_outside_the_study_is_rejected(tmp_path):
+    root = _copy_valid(tmp_path)
+    outside = tmp_path / "elsewhere.csv"
+    (root / OUTCOMES).rename(outside)
+    (root / OUTCOMES).symlink_to(outside)
+    assert _rows(validate_study(root)) == [
+        (E, OUTCOMES, None, None, f"{OUTCOMES} links outside the study folder")]
