@@ -223,7 +223,7 @@ def _make_model(options: dict) -> _Model:
     return _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
 
 
-# State vector: the 6 drivers, CX (Y), and U, the engagement-specific part (iid).
+# State vector: the 6 drivers, CX (Y), and U, the engagement-specific part (AR(1)).
 _NX = len(DRIVERS)
 _IY, _IU = _NX, _NX + 1
 _NS = _NX + 2
@@ -254,7 +254,8 @@ def _var_matrices(m: _Model, beta: float):
     q = np.zeros((_NS, _NS))
     q[:_NX, :_NX] = (1 - m.ex_autoregression**2) * rx
     q[_IY, _IY] = 1 - m.cx_autoregression**2
-    q[_IU, _IU] = 1.0
+    a[_IU, _IU] = m.ex_autoregression  # engagement-specific part persists like the drivers
+    q[_IU, _IU] = 1 - m.ex_autoregression**2
     return a, q
 
 
