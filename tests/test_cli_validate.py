@@ -68,3 +68,22 @@ def test_missing_folder_exits_2(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert f"study folder {str(tmp_path / 'nope')!r} does not exist" in err
+
+
+def test_docs_show_the_real_output_for_a_broken_study(capsys, monkeypatch):
+    root = STUDIES.parents[1]
+    doc = (root / "docs" / "study.md").read_text()
+    command = "$ exresearch validate tests/studies/several_problems\n"
+    shown = doc.split(command, 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    assert main(["validate", "tests/studies/several_problems"]) == 2
+    assert capsys.readouterr().err == shown
+
+
+def test_docs_show_the_real_output_for_the_valid_study(capsys, monkeypatch):
+    root = STUDIES.parents[1]
+    doc = (root / "docs" / "study.md").read_text()
+    shown = doc.split("$ exresearch validate tests/studies/valid\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(root)
+    assert main(["validate", "tests/studies/valid"]) == 0
+    assert capsys.readouterr().out == shown

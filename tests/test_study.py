@@ -145,6 +145,17 @@ EXPECTED = {
         (E, OUTCOMES, None, None, "both outcomes.csv and outcomes.parquet exist in "
                                   "clients/acme/; keep one of them"),
     ],
+    "several_problems": [
+        (E, YML, 2, "sed", "unknown key 'sed' in study.yml; did you mean 'seed'?"),
+        (E, YML, 8, "scales.tools.reverse.0", "reverse item 'tools_3' is not one of the items"),
+        (E, SURVEY, 3, "enps_0_10", "value 80 outside the scale range 0-10 of scale 'enps'"),
+        (E, SURVEY, 3, "respondent_id", "respondent_id 'r2' appears 2 times in period 2025Q1"),
+        (E, SURVEY, 4, "respondent_id", "respondent_id 'r2' appears 2 times in period 2025Q1"),
+        (E, SURVEY, 6, "period", "period '2025-Q1' is not one of the periods"),
+        (E, SURVEY, 7, "eng_2", "value 'agree' is not a number"),
+        (W, SURVEY, 1, "tenure", "unexpected column 'tenure' is ignored"),
+        (W, OUTCOMES, 4, "unit_id", "unit 'u3' has outcomes but no survey data"),
+    ],
     "ragged_csv": [
         (E, SURVEY, 4, None, "cannot parse the CSV file: Error tokenizing data. C error: "
                              "Expected 11 fields in line 4, saw 12"),

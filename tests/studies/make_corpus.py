@@ -169,6 +169,16 @@ def corpus() -> dict[str, dict[str, str | bytes]]:
         __import__("io").StringIO(OUTCOMES)).to_parquet(index=False))
     study("ragged_csv", clients__acme__survey_DOT_csv=line(SURVEY, 4,
                                                           "u1,2025Q1,r3,5,5,,3,1,2,1,10,99"))
+    # the broken study shown in docs/study.md: several problems at once
+    survey = "".join(row.rstrip("\n") + extra + "\n" for row, extra in zip(
+        SURVEY.splitlines(keepends=True), [",tenure"] + [",2"] * 6, strict=True))
+    survey = line(survey, 3, "u1,2025Q1,r2,3,4,4,4,2,0,1,80,2")
+    survey = line(survey, 4, "u1,2025Q1,r2,5,5,,3,1,2,1,10,2")
+    survey = line(survey, 6, "u2,2025-Q1,r5,3,3,3,3,3,1,1,7,2")
+    survey = line(survey, 7, "u2,2025Q1,r6,4,agree,5,4,2,0,0,9,2")
+    study("several_problems", study_DOT_yml=yml("reverse: [tools_2]", "reverse: [tools_3]")
+          .replace("seed: 7", "sed: 7"), clients__acme__survey_DOT_csv=survey,
+          clients__acme__outcomes_DOT_csv=OUTCOMES + "u3,2025Q1,12.0,9.0,7\n")
     return studies
 
 
