@@ -1,0 +1,327 @@
+"""Figures of the linkage analyses (seaborn/matplotlib).
+
+Every function takes the tidy result of a :mod:`exresearch.linkage` function
+(or a unit panel) first, draws on ``ax`` if given (else on a new figure's
+axes) and returns the Axes. Nothing calls ``plt.show``; matplotlib is imported
+inside the functions so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import ParameterError
+
+__all__ = [
+    "plot_correlation_heatmap",
+    "plot_lagged",
+    "plot_cross_lagged",
+    "plot_driver_quadrant",
+    "plot_unit_spread",
+]
+
+
+def _axes(ax, figsize):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _need(frame, name, cols):
+    if not isinstance(frame, pd.DataFrame):
+        raise ParameterError(f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed")
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise ParameterError(
+            f"`{name}` lacks column(s) {missing}; it should be the output of the matching "
+            f"exresearch.linkage function (columns found: {list(frame.columns)})"
+        )
+
+
+def _stars(p):
+    if not np.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cmap="RdBu_r"):
+    """Heat map of r for every (x, y) pair, marked by BH-adjusted significance.
+
+    Parameters
+    ----------
+    corr_table : pandas.DataFrame
+        Output of :func:`exresearch.linkage.correlations` or
+        :func:`~exresearch.linkage.correlation_table` (columns ``x, y, r``
+        and ``p_corr``; ``method`` if several methods).
+    method : str, optional
+        Which method's rows to draw when ``corr_table`` has a ``method``
+        column; default the first.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+    annot : bool
+        Write r (2 decimals) and stars (``*`` p_corr < .05, ``**`` < .01,
+        ``***`` < .001) in each cell.
+    cmap : str
+        Diverging colour map, centred on 0, from -1 to 1.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Rows are the ``x`` columns, columns the ``y`` columns, in order of
+        first appearance. Undefined (NaN) cells are left blank.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_correlation_heatmap
+    >>> tab = pd.DataFrame({"x": ["ex", "ex"], "y": ["cx", "sales"], "r": [0.4, 0.1],
+    ...                     "p_corr": [0.005, 0.5]})
+    >>> ax = plot_correlation_heatmap(tab)
+    >>> [t.get_text() for t in ax.texts]
+    ['0.40**', '0.10']
+    """
+    import seaborn as sns
+
+    _need(corr_table, "corr_table", ["x", "y", "r"])
+    tab = corr_table
+    if "method" in tab.columns:
+        methods = list(pd.unique(tab["method"]))
+        method = methods[0] if method is None else method
+        if method not in methods:
+            raise ParameterError(f"`method` must be one of {methods}, but {method!r} was passed")
+        tab = tab[tab["method"] == method]
+    xs, ys = list(pd.unique(tab["x"])), list(pd.unique(tab["y"]))
+    r = tab.pivot_table(index="x", columns="y", values="r", aggfunc="first", dropna=False)
+    r = r.reindex(index=xs, columns=ys).astype(float)
+    ax = _axes(ax, (1.2 + 1.1 * len(ys), 0.8 + 0.6 * len(xs)))
+    labels = None
+    if annot:
+        p = (tab.pivot_table(index="x", columns="y", values="p_corr", aggfunc="first", dropna=False)
+             .reindex(index=xs, columns=ys).astype(float)
+             if "p_corr" in tab.columns else pd.DataFrame(np.nan, index=xs, columns=ys))
+        labels = np.array([[f"{r.iat[i, j]:.2f}{_stars(p.iat[i, j])}" if np.isfinite(r.iat[i, j]) else ""
+                            for j in range(len(ys))] for i in range(len(xs))])
+    sns.heatmap(r, ax=ax, vmin=-1, vmax=1, center=0, cmap=cmap, annot=labels if annot else False,
+                fmt="", linewidths=0.5, cbar_kws={"label": "r"})
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    title = "Unit-level correlations"
+    if method:
+        title += f" ({method})"
+    ax.set_title(title)
+    return ax
+
+
+def plot_lagged(lagged, *, ax=None):
+    """Correlation of EX at t with the outcome at t + lag, with 95% CIs, one line per pair.
+
+    Parameters
+    ----------
+    lagged : pandas.DataFrame
+        Output of :func:`exresearch.linkage.lagged_correlations`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One error-bar line per (x, y) pair (legend ``"x → y"``), x axis the
+        lags, a reference line at r = 0.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_lagged
+    >>> lag = pd.DataFrame({"x": ["ex"] * 3, "y": ["cx"] * 3, "lag": [0, 1, 2],
+    ...                     "r": [0.3, 0.25, 0.1], "ci_low": [0.1, 0.0, -0.2],
+    ...                     "ci_high": [0.5, 0.45, 0.4]})
+    >>> ax = plot_lagged(lag)
+    >>> len(ax.containers), [t.get_text() for t in ax.get_legend().get_texts()]
+    (1, ['ex → cx'])
+    """
+    _need(lagged, "lagged", ["x", "y", "lag", "r", "ci_low", "ci_high"])
+    ax = _axes(ax, (6, 4))
+    pairs = list(dict.fromkeys(zip(lagged["x"], lagged["y"], strict=True)))
+    width = 0.25 / max(1, len(pairs) - 1) if len(pairs) > 1 else 0.0
+    for i, (a, b) in enumerate(pairs):
+        sub = lagged[(lagged["x"] == a) & (lagged["y"] == b)].sort_values("lag")
+        lag = sub["lag"].to_numpy(float) + (i - (len(pairs) - 1) / 2) * width
+        r = sub["r"].to_numpy(float)
+        err = np.vstack([r - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - r])
+        ax.errorbar(lag, r, yerr=err, marker="o", capsize=3, label=f"{a} → {b}")
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    lags = sorted(pd.unique(lagged["lag"]))
+    ax.set_xticks(lags)
+    ax.set_xlabel("Lag (periods): EX at t, outcome at t + lag")
+    ax.set_ylabel("r (95% CI)")
+    ax.set_title("Does today's experience go with later results?")
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_cross_lagged(cl, *, ax=None, alpha=0.05):
+    """Path diagram of a two-wave cross-lagged model with standardized coefficients.
+
+    Parameters
+    ----------
+    cl : pandas.DataFrame
+        Output of :func:`exresearch.linkage.cross_lagged`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+    alpha : float
+        Paths with ``p_val < alpha`` are drawn solid and dark, others dashed
+        and grey.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Four boxes (x and y at t and t+1), four arrows (two autoregressive,
+        two cross-lagged) each labelled with its coefficient (2 decimals,
+        ``*`` when significant); covariates are not drawn.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_cross_lagged
+    >>> cl = pd.DataFrame({"source": ["ex", "cx", "cx", "ex"], "target": ["cx", "ex", "cx", "ex"],
+    ...                    "kind": ["cross-lagged"] * 2 + ["autoregressive"] * 2,
+    ...                    "estimate": [0.3, 0.2, 0.5, 0.5], "p_val": [0.01, 0.2, 0.0, 0.0]})
+    >>> ax = plot_cross_lagged(cl)
+    >>> len(ax.patches)
+    4
+    """
+    from matplotlib.patches import FancyArrowPatch
+
+    _need(cl, "cl", ["source", "target", "kind", "estimate", "p_val"])
+    cross = cl[cl["kind"] == "cross-lagged"]
+    if len(cross) != 2:
+        raise ParameterError(f"`cl` must hold exactly 2 cross-lagged rows, but {len(cross)} were found")
+    x, y = cross["source"].iloc[0], cross["target"].iloc[0]
+    ax = _axes(ax, (6, 4))
+    pos = {(x, "t"): (0.15, 0.75), (y, "t"): (0.15, 0.25),
+           (x, "t+1"): (0.85, 0.75), (y, "t+1"): (0.85, 0.25)}
+    for (name, when), (px, py) in pos.items():
+        ax.text(px, py, f"{name}\n[{when}]", ha="center", va="center", fontsize=11,
+                bbox={"boxstyle": "round,pad=0.5", "fc": "white", "ec": "black"})
+    for _, row in cl[cl["kind"].isin(["cross-lagged", "autoregressive"])].iterrows():
+        start, end = pos[(row["source"], "t")], pos[(row["target"], "t+1")]
+        b, p = float(row["estimate"]), float(row["p_val"])
+        sig = np.isfinite(p) and p < alpha
+        ax.add_patch(FancyArrowPatch(
+            (start[0] + 0.1, start[1]), (end[0] - 0.1, end[1]), arrowstyle="-|>", mutation_scale=15,
+            lw=2.0 if sig else 1.0, ls="-" if sig else "--", color="black" if sig else "grey",
+        ))
+        label = f"{b:.2f}{'*' if sig else ''}" if np.isfinite(b) else "n/a"
+        mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
+        if row["kind"] == "cross-lagged":  # move the two crossing labels apart
+            mx += -0.12 if row["source"] == x else 0.12
+            my += 0.08 if row["source"] == x else -0.08
+        else:
+            my += 0.05
+        ax.text(mx, my, label, ha="center", va="center", fontsize=10,
+                color="black" if sig else "grey")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_axis_off()
+    ax.set_title(f"Cross-lagged paths (standardized; * p < {alpha:g})")
+    return ax
+
+
+def plot_driver_quadrant(priorities, *, ax=None):
+    """Impact x performance matrix of EX drivers, priority drivers highlighted.
+
+    Parameters
+    ----------
+    priorities : pandas.DataFrame
+        Output of :func:`exresearch.linkage.driver_priorities`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One point per driver (x: performance, y: impact = % of R^2), labelled
+        with its name, priority drivers in red; dashed lines at the median
+        performance and median impact split the four quadrants.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_driver_quadrant
+    >>> pr = pd.DataFrame({"driver": list("abcd"), "impact": [40.0, 30, 20, 10],
+    ...                    "performance": [3.0, 4.2, 3.1, 4.0], "priority": [True, False, False, False]})
+    >>> ax = plot_driver_quadrant(pr)
+    >>> len(ax.collections[0].get_offsets())
+    4
+    """
+    _need(priorities, "priorities", ["driver", "impact", "performance", "priority"])
+    ax = _axes(ax, (6, 5))
+    d = priorities.dropna(subset=["impact", "performance"])
+    colors = np.where(d["priority"].astype(bool), "tab:red", "tab:blue")
+    ax.scatter(d["performance"], d["impact"], c=list(colors), s=60, zorder=3)
+    for _, row in d.iterrows():
+        ax.annotate(str(row["driver"]), (row["performance"], row["impact"]),
+                    xytext=(5, 5), textcoords="offset points", fontsize=9)
+    ax.axvline(d["performance"].median(), color="grey", ls="--", lw=0.8)
+    ax.axhline(d["impact"].median(), color="grey", ls="--", lw=0.8)
+    for tx, ty, text, ha in ((0.02, 0.98, "priority: fix first", "left"),
+                             (0.98, 0.98, "strength: keep up", "right"),
+                             (0.02, 0.02, "monitor", "left"),
+                             (0.98, 0.02, "maintain", "right")):
+        ax.text(tx, ty, text, transform=ax.transAxes, ha=ha, va="top" if ty > 0.5 else "bottom",
+                fontsize=8, color="dimgrey", style="italic")
+    ax.set_xlabel("Performance (score)")
+    ax.set_ylabel("Impact (% of R²)")
+    ax.set_title("Where to act: impact x performance")
+    return ax
+
+
+def plot_unit_spread(panel, *, scales, unit="unit_id", ax=None):
+    """Distribution of unit means for each EX scale (box plot with one dot per unit).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Unit panel for one period (several rows per unit are averaged).
+    scales : str or list of str
+        Scale columns, drawn side by side (put scales on one response range
+        together; eNPS is on -100..100).
+    unit : str
+        Unit column.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One box and one dot per unit for each scale, x tick labels the scale
+        names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_unit_spread
+    >>> panel = pd.DataFrame({"unit_id": list("abcde"), "wellbeing": [3.1, 3.5, 3.9, 3.3, 4.2],
+    ...                       "growth": [2.9, 3.2, 3.0, 3.8, 3.6]})
+    >>> ax = plot_unit_spread(panel, scales=["wellbeing", "growth"])
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['wellbeing', 'growth']
+    """
+    import seaborn as sns
+
+    scales = [scales] if isinstance(scales, str) else list(scales)
+    _need(panel, "panel", [unit, *scales])
+    means = panel.groupby(unit, sort=False)[scales].mean().reset_index()
+    long = means.melt(id_vars=unit, value_vars=scales, var_name="scale", value_name="score").dropna()
+    ax = _axes(ax, (1.5 + 1.2 * len(scales), 4))
+    sns.boxplot(data=long, x="scale", y="score", order=scales, ax=ax, color="lightgrey",
+                showfliers=False, width=0.5)
+    sns.stripplot(data=long, x="scale", y="score", order=scales, ax=ax, color="tab:blue",
+                  size=4, jitter=0.15, alpha=0.8)
+    ax.set_xlabel("")
+    ax.set_ylabel("Unit mean")
+    ax.set_title("How much units differ")
+    return ax

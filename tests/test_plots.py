@@ -1,0 +1,122 @@
+"""Tests of exresearch.plots: the drawn artists, not only that a figure appeared."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import QuadMesh
+from matplotlib.patches import FancyArrowPatch
+
+from exresearch import ParameterError, plots
+from exresearch import linkage as lk
+
+# conftest.py sets MPLBACKEND=Agg before matplotlib is imported
+assert matplotlib.get_backend().lower() == "agg"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def panel(rng):
+    n_units, periods = 25, ["2023", "2024", "2025"]
+    ex = rng.normal(size=(n_units, 3))
+    cx = 0.5 * ex + rng.normal(size=(n_units, 3))
+    return pd.DataFrame({
+        "unit_id": np.repeat([f"u{i}" for i in range(n_units)], 3),
+        "period": np.tile(periods, n_units),
+        "ex": ex.ravel(), "growth": rng.normal(size=n_units * 3) + 3,
+        "cx": cx.ravel(), "sales": rng.normal(size=n_units * 3),
+    })
+
+
+def test_heatmap_draws_one_cell_and_label_per_pair(panel):
+    tab = lk.correlation_table(panel, x=["ex", "growth"], y=["cx", "sales"], n_boot=50, seed=1,
+                               unit="unit_id")
+    fig, ax = plt.subplots()
+    out = plots.plot_correlation_heatmap(tab, method="spearman", ax=ax)
+    assert out is ax
+    mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(mesh) == 1 and mesh[0].get_array().size == 4
+    sub = tab[tab.method == "spearman"]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 4
+    assert texts[0].startswith(f"{sub.r.iloc[0]:.2f}")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["ex", "growth"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cx", "sales"]
+    assert "spearman" in ax.get_title()
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['pearson', 'spearman'\], but 'kendall'"):
+        plots.plot_correlation_heatmap(tab, method="kendall")
+
+
+def test_heatmap_leaves_undefined_cells_blank():
+    tab = pd.DataFrame({"x": ["ex", "ex"], "y": ["cx", "sales"], "r": [0.5, np.nan],
+                        "p_corr": [0.0001, np.nan]})
+    ax = plots.plot_correlation_heatmap(tab)
+    assert [t.get_text() for t in ax.texts] == ["0.50***"]
+
+
+def test_lagged_plot_one_errorbar_per_pair(panel):
+    lag = lk.lagged_correlations(panel, x="ex", y=["cx", "sales"], lags=(0, 1, 2))
+    ax = plots.plot_lagged(lag)
+    assert len(ax.containers) == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ex → cx", "ex → sales"]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    line = ax.containers[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), lag[lag.y == "cx"].r)
+
+
+def test_cross_lagged_diagram_has_four_arrows_and_coefficients(panel):
+    cl = lk.cross_lagged(panel, x="ex", y="cx")
+    fig, ax = plt.subplots()
+    assert plots.plot_cross_lagged(cl, ax=ax) is ax
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 4
+    texts = [t.get_text() for t in ax.texts]
+    for node in ("ex\n[t]", "cx\n[t]", "ex\n[t+1]", "cx\n[t+1]"):
+        assert node in texts
+    for _, row in cl.iterrows():
+        star = "*" if row.p_val < 0.05 else ""
+        assert f"{row.estimate:.2f}{star}" in texts
+    # significant paths are solid and thicker
+    widths = sorted(a.get_linewidth() for a in arrows)
+    n_sig = int((cl.p_val < 0.05).sum())
+    assert widths.count(2.0) == n_sig
+
+
+def test_cross_lagged_diagram_rejects_wrong_input():
+    with pytest.raises(ParameterError, match=r"`cl` lacks column\(s\) \['kind'"):
+        plots.plot_cross_lagged(pd.DataFrame({"source": [], "target": []}))
+
+
+def test_driver_quadrant_points_labels_and_medians(rng):
+    d = pd.DataFrame(rng.normal(3.5, 0.4, size=(40, 4)), columns=["a", "b", "c", "d"])
+    d["cx"] = d.a + 0.6 * d.b + rng.normal(0, 0.3, size=40)
+    pr = lk.driver_priorities(d, y="cx", drivers=list("abcd"),
+                              scores={"a": 3.0, "b": 4.2, "c": 3.1, "d": 4.0}, n_boot=50, seed=1)
+    ax = plots.plot_driver_quadrant(pr)
+    offsets = ax.collections[0].get_offsets()
+    assert len(offsets) == 4
+    np.testing.assert_allclose(np.asarray(offsets)[:, 0], pr.performance)
+    colors = ax.collections[0].get_facecolors()
+    red = matplotlib.colors.to_rgba("tab:red")
+    assert [tuple(c) == red for c in colors] == pr.priority.tolist()
+    assert {t.get_text() for t in ax.texts} >= {"a", "b", "c", "d", "priority: fix first"}
+    assert len(ax.lines) == 2
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(pr.performance.median())
+
+
+def test_unit_spread_one_dot_per_unit(panel):
+    one = panel[panel.period == "2025"].copy()
+    one.loc[one.index[0], "growth"] = np.nan
+    ax = plots.plot_unit_spread(one, scales=["ex", "growth"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["ex", "growth"]
+    dots = [c for c in ax.collections if len(c.get_offsets())]
+    assert [len(c.get_offsets()) for c in dots] == [25, 24]
+    assert ax.get_ylabel() == "Unit mean"
