@@ -1,0 +1,287 @@
+"""Tests for exresearch.build: parallel, incremental, fault-tolerant site builds.
+
+The end-to-end tests run the tiny notebooks in ``tests/notebooks`` (same names and
+parameters as the real ones) on a small simulated study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from exresearch import build
+from exresearch.build import build_site
+from exresearch.exceptions import BuildError, ParameterError, StudyValidationError
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def base_study(tmp_path_factory):
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("bstudy") / "study", n_clients=3, n_units=6,
+                          n_periods=2, seed=7)
+
+
+@pytest.fixture
+def study(base_study, tmp_path):
+    """A private copy of the small study (tests modify it)."""
+    dest = tmp_path / "study"
+    shutil.copytree(base_study, dest)
+    return dest
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """Test notebooks, and a source hash that other engineers' edits cannot change."""
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))
+    monkeypatch.setattr(build, "_source_hash", lambda: "test-source")
+    return monkeypatch
+
+
+def _tree(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _outputs(nb_path: Path) -> list:
+    """Every text output of an executed notebook (numbers as shown to the reader)."""
+    nb = nbformat.read(nb_path, as_version=4)
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            out.append((data.get("text/plain"), data.get("text/html"), o.get("text")))
+    return out
+
+
+# ----------------------------------------------------------------- fast checks
+def test_out_inside_study_is_refused(study, env):
+    with pytest.raises(ParameterError, match="`out` must be outside the study folder"):
+        build_site(study, out=study / "site")
+    assert not (study / "site").exists()
+
+
+def test_foreign_non_empty_out_is_refused(study, env, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    with pytest.raises(BuildError, match="refusing to replace .*not written by `exresearch build`"):
+        build_site(study, out=out)
+    assert (out / "thesis.docx").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"executor": "spark"}, r"`executor` must be one of \['local', 'dask'\], but 'spark'"),
+        ({"jobs": 0}, r"`jobs` must be a positive integer, but 0 was passed"),
+        ({"only": ["nobody"]}, r"`only` must name clients of the study, one of "
+                               r"\['client-01', 'client-02', 'client-03'\], but 'nobody'"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(study, env, tmp_path, kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        build_site(study, out=tmp_path / "site", progress=False, **kwargs)
+    assert not (tmp_path / "site").exists()
+
+
+def test_invalid_study_writes_nothing_and_cli_exits_2(study, env, tmp_path, capsys):
+    from exresearch.cli import main
+
+    text = (study / "study.yml").read_text()
+    (study / "study.yml").write_text(text.replace("min_group_size: 5", "min_group_size: 1"))
+    with pytest.raises(StudyValidationError):
+        build_site(study, out=tmp_path / "site", progress=False)
+    assert main(["build", str(study), "--out", str(tmp_path / "site")]) == 2
+    assert "min_group_size" in capsys.readouterr().err
+    assert not (tmp_path / "site").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["study"]
+
+
+def test_missing_notebook_is_a_build_error(study, env, tmp_path):
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    shutil.copy(NOTEBOOKS / "client_report.ipynb", nb_dir)
+    env.setenv("EXRESEARCH_NOTEBOOKS", str(nb_dir))
+    with pytest.raises(BuildError, match=r"notebooks missing in .*\['synthesis.ipynb', "
+                                         r"'data_quality.ipynb'\]"):
+        build_site(study, out=tmp_path / "site", progress=False)
+
+
+def test_publish_swaps_atomically_and_cleans_dead_staging(tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("old")
+    staging = tmp_path / ".site.exr-tmp-1-x"
+    staging.mkdir()
+    (staging / "index.html").write_text("new")
+    build._publish(staging, out)
+    assert (out / "index.html").read_text() == "new"
+    assert not staging.exists()
+    # a staging folder left by a killed build (dead pid) is removed, a live one is kept
+    dead = tmp_path / ".site.exr-tmp-999999999-ab"
+    dead.mkdir()
+    live = tmp_path / f".site.exr-tmp-{os.getppid()}-cd"
+    live.mkdir()
+    build._cleanup_stale(out)
+    assert not dead.exists()
+    assert live.exists()
+    # a site lost between the two renames of the fallback is restored
+    shutil.rmtree(live)
+    old = tmp_path / ".site.exr-old-999999999"
+    out.rename(old)
+    build._cleanup_stale(out)
+    assert (out / "index.html").read_text() == "new"
+
+
+def test_fast_path_needs_previous_state(study, env, tmp_path):
+    assert build._fast_path(study.resolve(), tmp_path / "none", False, None, 0.0) is None
+
+
+# ----------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
+    from exresearch.study import load_study
+
+    out = tmp_path / "site"
+    res = build_site(study, out=out, jobs=2, progress=False)
+    assert res.exit_code == 0, [(r.key, r.error) for r in res.reports]
+    assert res.index == out.resolve() / "index.html"
+    keys = ["synthesis", "data-quality", "client-client-01", "client-client-02",
+            "client-client-03"]
+    assert [r.key for r in res.reports] == keys
+    assert sorted(res.executed) == sorted(keys)
+
+    # manifest: every report with kind, client id, html, status, duration, parameters, hashes
+    manifest = json.loads((out / "manifest.json").read_text())
+    st = load_study(study)
+    by_key = {r["key"]: r for r in manifest["reports"]}
+    c2 = by_key["client-client-02"]
+    assert c2["kind"] == "client" and c2["client_id"] == "client-02"
+    assert c2["status"] == "ok" and c2["duration"] > 0
+    assert c2["parameters"] == {"study_path": str(study.resolve()), "client_id": "client-02"}
+    assert c2["inputs"] == {k: v for k, v in st.hashes.items()
+                            if k == "study.yml" or k.startswith("clients/client-02/")}
+    assert by_key["synthesis"]["inputs"] == st.hashes
+    assert (out / c2["html"]).is_file()
+
+    # the CSV written by the notebook, checked against pandas directly
+    survey = pd.read_csv(study / "clients" / "client-02" / "survey.csv",
+                         dtype={"unit_id": str})
+    items = [c for c in survey.columns if c not in ("unit_id", "period", "respondent_id")]
+    expected = survey.assign(s=survey[items].mean(axis=1)).groupby("unit_id")["s"].mean() / 3
+    table = pd.read_csv(out / "tables" / "client-client-02" / "unit_means.csv",
+                        dtype={"unit_id": str}).set_index("unit_id")["mean"]
+    pd.testing.assert_series_equal(table, expected, check_names=False, rtol=1e-15)
+
+    # the report page: no code, no parameters, embedded figure, TOC, provenance
+    html = (out / c2["html"]).read_text()
+    assert "read_csv" not in html and "client_id = " not in html
+    assert 'src="data:image/png;base64,' in html
+    assert '<nav class="exr-toc">' in html and 'href="#Unit-means"' in html
+    assert st.config.name in html and st.hashes["clients/client-02/survey.csv"] in html
+    assert "exresearch version" in html and "pandas" in html
+    # the index: names, links, headline from the synthesis' headline.csv
+    index = res.index.read_text()
+    assert 'href="reports/client-client-02.html"' in index
+    assert 'href="tables/client-client-02/unit_means.csv" download' in index
+    assert "Pooled mean" in index and ">3<" in index
+    assert 'id="exr-q"' in index
+
+    # nothing changed: nothing executed, no kernel, well under 2 s
+    first_csvs = {p.name + str(i): p.read_bytes()
+                  for i, p in enumerate(sorted((out / "tables").rglob("*.csv")))}
+    first_outputs = {k: _outputs(out / "notebooks" / f"{k}.ipynb") for k in keys}
+    t = time.perf_counter()
+    again = build_site(study, out=out, progress=False)
+    assert time.perf_counter() - t < 2.0
+    assert again.executed == [] and again.exit_code == 0
+
+    # one client's data changed: that client, the synthesis and data quality re-run
+    path = study / "clients" / "client-02" / "survey.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1]))  # drop the last respondent
+    res3 = build_site(study, out=out, progress=False)
+    assert sorted(res3.executed) == ["client-client-02", "data-quality", "synthesis"]
+    assert (out / "reports" / "client-client-01.html").is_file()
+    # the exresearch source changed: everything is stale; --only runs just that client
+    env.setattr(build, "_source_hash", lambda: "edited-source")
+    res4 = build_site(study, out=out, progress=False, only=["client-01"])
+    assert res4.executed == ["client-client-01"]
+    assert {r.key: r.executed for r in res4.reports}["synthesis"] is False
+
+    # two forced builds of the same inputs: byte-identical CSVs, identical numbers
+    path.write_text("".join(lines))
+    env.setattr(build, "_source_hash", lambda: "test-source")
+    res5 = build_site(study, out=out, force=True, progress=False)
+    assert sorted(res5.executed) == sorted(keys)
+    csvs = {p.name + str(i): p.read_bytes()
+            for i, p in enumerate(sorted((out / "tables").rglob("*.csv")))}
+    assert csvs == first_csvs
+    assert {k: _outputs(out / "notebooks" / f"{k}.ipynb") for k in keys} == first_outputs
+
+
+@pytest.mark.slow
+def test_failing_client_is_reported_and_others_published(study, env, tmp_path):
+    # rename client-02 to fail-02: the test notebook raises for ids starting with "fail"
+    yml = study / "study.yml"
+    yml.write_text(yml.read_text().replace("client-02", "fail-02"))
+    (study / "clients" / "client-02").rename(study / "clients" / "fail-02")
+    out = tmp_path / "site"
+    res = build_site(study, out=out, jobs=2, progress=False)
+    assert res.exit_code == 1
+    status = {r.key: r.status for r in res.reports}
+    assert status == {"synthesis": "ok", "data-quality": "ok", "client-client-01": "ok",
+                      "client-fail-02": "failed", "client-client-03": "ok"}
+    failed = res.failed[0]
+    assert failed.error == "RuntimeError: deliberate failure for fail-02"
+    # the executed notebook is kept with papermill's error marker, and rendered
+    nb = nbformat.read(out / failed.notebook, as_version=4)
+    assert any("An Exception was encountered" in c.source for c in nb.cells)
+    assert "deliberate failure for fail-02" in (out / failed.html).read_text()
+    index = (out / "index.html").read_text()
+    assert "1 report(s) failed" in index
+    assert "RuntimeError: deliberate failure for fail-02" in index
+    assert (out / "tables" / "client-client-01" / "unit_means.csv").is_file()
+    # a rebuild retries the failed report only
+    res2 = build_site(study, out=out, progress=False)
+    assert res2.executed == ["client-fail-02"] and res2.exit_code == 1
+
+
+@pytest.mark.slow
+def test_interrupted_build_leaves_previous_site_intact(study, env, tmp_path):
+    out = tmp_path / "site"
+    assert build_site(study, out=out, progress=False).exit_code == 0
+    before = _tree(out)
+
+    def interrupted(staging, out):
+        raise KeyboardInterrupt  # e.g. Ctrl-C just before the swap
+
+    env.setattr(build, "_publish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_site(study, out=out, force=True, progress=False)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "study"]  # no staging left
+
+
+@pytest.mark.slow
+def test_dask_executor_on_local_cluster(study, env, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        res = build_site(study, out=tmp_path / "site", executor="dask",
+                         scheduler=cluster.scheduler_address, progress=False)
+    assert res.exit_code == 0, [(r.key, r.error) for r in res.reports]
+    assert len(res.executed) == 5
+    assert (tmp_path / "site" / "tables" / "synthesis" / "headline.csv").is_file()
