@@ -72,6 +72,12 @@ _LAZY = {
     "meta_regression": "meta",
     "leave_one_out": "meta",
     "pool_correlations": "meta",
+    # benchmarks and economics
+    "client_percentiles": "benchmark",
+    "quartile_utility": "economics",
+    "chained_effect": "economics",
+    "investment_table": "economics",
+    "project_loop": "economics",
 }
 
 _SUBMODULES = {

@@ -158,6 +158,12 @@ def _fit_rma(yi, vi, X, method):
                 converged = True
                 break
         tau2 = max(0.0, tau2)
+        if 0.0 < tau2 < 1e-8:
+            # Step halving approaches a boundary maximum only asymptotically: when the
+            # REML score at tau^2 = 0 is not positive the maximum is 0 itself.
+            P0y = P0 @ yi
+            if float(P0y @ P0y) - tr_p0 <= 0.0:
+                tau2 = 0.0
         if not converged:
             warnings.warn("REML estimation of tau^2 did not converge; the last value is used",
                           stacklevel=3)

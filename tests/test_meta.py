@@ -286,3 +286,61 @@ def test_reml_recovers_planted_effect_and_tau():
     assert 0.90 <= coverage <= 0.99, coverage
     assert np.mean(ests) == pytest.approx(math.atanh(rho), abs=0.01)
     assert np.mean(tau2s) == pytest.approx(tau**2, abs=0.003)
+
+
+# ------------------------------------------------------------------ simulated study (end to end)
+def _pooled_from_study(path, scales, *, period=None):
+    """Per-client unit-level r (scale x nps) from a simulated study, pooled by REML."""
+    from exresearch.aggregate import unit_panel
+    from exresearch.linkage import correlations
+    from exresearch.study import load_study
+
+    study = load_study(path)
+    rows = []
+    for client in study.clients:
+        panel = unit_panel(study, client)
+        if period is not None:
+            panel = panel[panel["period"] == panel["period"].sort_values().iloc[period]]
+        rows.append(correlations(panel, x=scales, y=["nps"]).assign(client_id=client))
+    per_client = pd.concat(rows, ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return per_client, pool_correlations(per_client, by=("x", "y"), method="REML")
+
+
+def test_pool_small_study_against_truth(small_study):
+    scales = ["tools", "leader", "engagement"]
+    per_client, pooled = _pooled_from_study(small_study, scales, period=-1)
+    truth = json.loads((Path(small_study) / "truth.json").read_text())
+    assert set(per_client["client_id"]) == {c["client_id"] for c in truth["clients"]}
+    assert pooled["x"].tolist() == sorted(scales)
+    for _, row in pooled.iterrows():
+        assert row["k"] == len(truth["clients"])
+        z_true = truth["pooled"]["observed"][row["x"]]["z_mean"]
+        # 5 clients x ~10 units: the 95% CI is wide but must cover the planted mean
+        assert math.atanh(row["ci_low"]) <= z_true <= math.atanh(row["ci_high"]), row["x"]
+
+
+@pytest.mark.slow
+def test_pool_simulated_study_recovers_planted_mean(tmp_path):
+    from exresearch.simulate import simulate_study
+
+    path = simulate_study(tmp_path / "study", n_clients=30, n_units=60, n_periods=1, seed=5)
+    scales = ["tools", "engagement", "enps"]
+    _, pooled = _pooled_from_study(path, scales)
+    truth = json.loads((Path(path) / "truth.json").read_text())
+    for _, row in pooled.iterrows():
+        z_hat = math.atanh(row["estimate"])
+        z_true = truth["pooled"]["observed"][row["x"]]["z_mean"]
+        z_sample = truth["pooled"]["sample_z_mean"][row["x"]]
+        assert row["k"] == 30
+        assert math.atanh(row["ci_low"]) <= z_sample <= math.atanh(row["ci_high"]), row["x"]
+        assert abs(z_hat - z_true) < 0.06, (row["x"], z_hat, z_true)
+
+
+def test_reml_boundary_is_exactly_zero():
+    # the REML score at tau^2 = 0 is negative: the maximum is on the boundary
+    d = pd.DataFrame({"r": [-0.15, 0.39, -0.11, 0.66, 0.29], "n": [10, 10, 12, 9, 12]})
+    res = meta_analysis(d, method="REML")
+    assert res["tau2"] == 0.0 and res["i2"] == 0.0
+    assert (res["pi_low"], res["pi_high"]) == (res["ci_low"], res["ci_high"])
