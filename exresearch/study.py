@@ -829,7 +829,7 @@ def _check_values(frame: pd.DataFrame, rel: str, spec: _FileSpec, header: list[s
     schema = pa.DataFrameSchema(columns, unique=unique, report_duplicates="all",
                                 name=f"{spec.kind} file")
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)  # no coercion: no need to copy
     except pae.SchemaErrors as exc:
         problems.add_frame(_translate(exc.failure_cases, frame, rel, spec, unique))
 
