@@ -168,13 +168,13 @@ def _rwg_arrays(codes: np.ndarray, x: np.ndarray, null_variance: float, n_groups
     return n, rwg
 
 
-def _nan_warn_count(values: np.ndarray, what: str) -> None:
+def _nan_warn_count(values: np.ndarray, what: str, stacklevel: int = 3) -> None:
     bad = int(np.isnan(values).sum())
     if bad:
         warnings.warn(
             f"rwg(j) of {what} is undefined for {bad} unit(s) with fewer than 2 "
             "complete respondents; they are NaN and left out of the mean and median",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -443,9 +443,9 @@ def icc(data: pd.DataFrame, *, unit: str, value: str) -> tuple[float, float]:
     _check_column(data, unit, "unit")
     _check_column(data, value, "value")
     y = pd.to_numeric(data[value], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    ok = ~np.isnan(y) & data[unit].notna().to_numpy()
-    codes, _ = pd.factorize(data[unit].to_numpy()[ok])
-    return _icc_arrays(np.asarray(codes), y[ok], repr(value))
+    codes, _ = _unit_codes(data, unit)
+    ok = ~np.isnan(y) & (codes >= 0)
+    return _icc_arrays(codes[ok], y[ok], repr(value))
 
 
 def rwg_j(data: pd.DataFrame, *, unit: str, items, points) -> pd.DataFrame:
@@ -514,18 +514,26 @@ def rwg_j(data: pd.DataFrame, *, unit: str, items, points) -> pd.DataFrame:
     return _rwg_frame(data, unit, scale)
 
 
-def _complete_rows(data: pd.DataFrame, unit: str, scale: _Scale):
+def _unit_codes(data: pd.DataFrame, unit: str):
+    """Sorted integer codes of the unit column (-1 where missing) and the units."""
+    codes, uniq = pd.factorize(data[unit], sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniq)
+
+
+def _complete_rows(data: pd.DataFrame, codes: np.ndarray, scale: _Scale):
+    """Item matrix and unit codes of the respondents who answered every item."""
     x = _item_matrix(data, scale)
-    ok = ~np.isnan(x).any(axis=1) & data[unit].notna().to_numpy()
-    return x[ok], data[unit].to_numpy()[ok]
+    ok = ~np.isnan(x).any(axis=1) & (codes >= 0)
+    return x[ok], codes[ok]
 
 
 def _rwg_frame(data: pd.DataFrame, unit: str, scale: _Scale) -> pd.DataFrame:
-    x, units = _complete_rows(data, unit, scale)
-    codes, uniq = pd.factorize(units, sort=True)
-    n, rwg = _rwg_arrays(np.asarray(codes), x, scale.null_variance, len(uniq))
-    _nan_warn_count(rwg, f"scale {scale.name!r}" if scale.name != "items" else "the items")
-    return pd.DataFrame({unit: np.asarray(uniq), "n": n.astype(np.int64), "rwg_j": rwg})
+    all_codes, uniq = _unit_codes(data, unit)
+    x, codes = _complete_rows(data, all_codes, scale)
+    n, rwg = _rwg_arrays(codes, x, scale.null_variance, len(uniq))
+    keep = n > 0
+    _nan_warn_count(rwg[keep], "the items", stacklevel=4)
+    return pd.DataFrame({unit: uniq[keep], "n": n[keep].astype(np.int64), "rwg_j": rwg[keep]})
 
 
 def agreement(data: pd.DataFrame, *, unit: str, scales, points) -> pd.DataFrame:
@@ -599,16 +607,17 @@ def agreement(data: pd.DataFrame, *, unit: str, scales, points) -> pd.DataFrame:
     _check_column(data, unit, "unit")
     rows = []
     names = []
-    for s in _resolve_scales(scales, points, data):
-        x, units = _complete_rows(data, unit, s)
-        codes, uniq = pd.factorize(units, sort=True)
-        codes = np.asarray(codes)
+    resolved = _resolve_scales(scales, points, data)
+    all_codes, uniq = _unit_codes(data, unit)
+    for s in resolved:
+        x, codes = _complete_rows(data, all_codes, s)
         n_resp = int(x.shape[0])
-        _, alpha, _ = _alpha_stats(x, s.name)
+        _, alpha, _ = _alpha_stats(x, s.name, complete=True)
         if n_resp:
             score = x.mean(axis=1)
             icc1, icc2 = _icc_arrays(codes, score, f"scale {s.name!r}")
-            _, rwg = _rwg_arrays(codes, x, s.null_variance, len(uniq))
+            n_j, rwg = _rwg_arrays(codes, x, s.null_variance, len(uniq))
+            rwg = rwg[n_j > 0]
             _nan_warn_count(rwg, f"scale {s.name!r}")
         else:
             warnings.warn(
@@ -618,11 +627,12 @@ def agreement(data: pd.DataFrame, *, unit: str, scales, points) -> pd.DataFrame:
             )
             icc1 = icc2 = float("nan")
             rwg = np.array([np.nan])
+            n_j = np.zeros(0)
         ok = rwg[~np.isnan(rwg)]
         rows.append(
             (
                 n_resp,
-                len(uniq),
+                int((n_j > 0).sum()),
                 alpha,
                 icc1,
                 icc2,

@@ -177,7 +177,17 @@ def _item_matrix(data: pd.DataFrame, scale: _Scale, *, check_range: bool = True)
     Reverse coding is ``min + max - x``. Raises ParameterError when an answer is
     outside ``scale.points`` (a wrong ``points`` would silently mis-reverse).
     """
-    x = data.loc[:, list(scale.items)].to_numpy(dtype=float, na_value=np.nan, copy=True)
+    columns = []
+    for item in scale.items:
+        try:
+            columns.append(data[item].to_numpy(dtype=float, na_value=np.nan))
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"item {item!r} of scale {scale.name!r} must be numeric, but it has dtype "
+                f"{data[item].dtype}"
+            ) from None
+    # column_stack copies into a C-ordered matrix (fast row operations, safe to modify)
+    x = np.column_stack(columns)
     lo, hi = scale.points
     if check_range:
         with np.errstate(invalid="ignore"):
@@ -200,10 +210,14 @@ def _item_matrix(data: pd.DataFrame, scale: _Scale, *, check_range: bool = True)
 
 
 def _score_matrix(x: np.ndarray) -> np.ndarray:
-    """Row means of ``x`` over answered items; NaN with fewer than half answered."""
-    answered = ~np.isnan(x)
-    count = answered.sum(axis=1)
-    total = np.where(answered, x, 0.0).sum(axis=1)
+    """Row means of ``x`` over answered items; NaN with fewer than half answered.
+
+    Overwrites the NaN of ``x`` with 0 (callers pass a private copy).
+    """
+    missing = np.isnan(x)
+    count = x.shape[1] - missing.sum(axis=1)
+    x[missing] = 0.0
+    total = x.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = total / count
     score[2 * count < x.shape[1]] = np.nan
@@ -403,9 +417,12 @@ def _complete(x: np.ndarray) -> np.ndarray:
     return x[~np.isnan(x).any(axis=1)]
 
 
-def _alpha_stats(x: np.ndarray, name: str, *, warn: bool = True):
-    """(n, alpha, cov) on the complete cases of item matrix ``x``, warning if undefined."""
-    xc = _complete(x)
+def _alpha_stats(x: np.ndarray, name: str, *, warn: bool = True, complete: bool = False):
+    """(n, alpha, cov) on the complete cases of item matrix ``x``, warning if undefined.
+
+    ``complete=True`` says ``x`` has no NaN already (skips the row filter).
+    """
+    xc = x if complete else _complete(x)
     n, k = xc.shape
     if k < 2:
         return n, float("nan"), None
@@ -555,12 +572,14 @@ def item_total(survey: pd.DataFrame, *, scales, points=(1, 5)) -> pd.DataFrame:
     for s in _resolve_scales(scales, points, survey):
         x = _item_matrix(survey, s)
         k = len(s.items)
-        answered = ~np.isnan(x)
-        n = answered.sum(axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(x, axis=0)
-            sd = np.nanstd(x, axis=0, ddof=1)
+        missing = np.isnan(x)
+        n = len(x) - missing.sum(axis=0)
+        filled = np.where(missing, 0.0, x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = filled.sum(axis=0) / n
+            dev = np.where(missing, 0.0, x - mean)
+            sd = np.sqrt((dev * dev).sum(axis=0) / (n - 1))
+        mean[n == 0] = np.nan
         sd[n < 2] = np.nan
         r_drop = np.full(k, np.nan)
         a_drop = np.full(k, np.nan)

@@ -129,6 +129,17 @@ def test_score_scales_errors_name_the_parameter(kwargs, message):
     assert message in str(err.value)
 
 
+def test_score_scales_rejects_text_items():
+    survey = pd.DataFrame({"q1": ["agree", "disagree"]})
+    with pytest.raises(ParameterError, match="item 'q1' of scale 's' must be numeric, but it has"):
+        score_scales(survey, scales={"s": ["q1"]})
+
+
+def test_score_scales_nullable_floats():
+    survey = pd.DataFrame({"q1": pd.array([1.0, None, 4.0], dtype="Float64")})
+    np.testing.assert_allclose(score_scales(survey, scales={"s": ["q1"]})["s"], [1, np.nan, 4])
+
+
 def test_score_scales_rejects_non_frame():
     with pytest.raises(ParameterError, match="`survey` must be a pandas DataFrame, but list"):
         score_scales([[1, 2]], scales={"s": ["q1"]})
