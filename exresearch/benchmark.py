@@ -16,7 +16,7 @@ import pandas as pd
 from . import config
 from .exceptions import ParameterError
 
-__all__ = ["BENCHMARK_COLUMNS", "client_percentiles"]
+__all__ = ["BENCHMARK_COLUMNS", "client_aggregates", "client_percentiles"]
 
 #: Columns of :func:`client_percentiles`, in order.
 BENCHMARK_COLUMNS = ("client_id", "measure", "value", "percentile", "n_contributors",
@@ -155,3 +155,67 @@ def client_percentiles(aggregates, *, client, value_columns, client_col="client_
     out["n_contributors"] = out["n_contributors"].astype(int)
     out["withheld"] = out["withheld"].astype(bool)
     return out
+
+
+def client_aggregates(data, *, value_columns, client_col="client_id", unit="unit_id",
+                      period=None):
+    """Client-level aggregates (means over units) to feed :func:`client_percentiles`.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Stacked unit panels of several clients: ``client_col``, ``unit``, ``period`` (when
+        ``period`` is given) and the numeric ``value_columns``. Suppressed unit-periods
+        carry NaN scale values and so do not count.
+    value_columns : sequence of str
+        Measures to aggregate (EX scales, outcomes).
+    client_col : str, default "client_id"
+    unit : str, default "unit_id"
+    period : str, optional
+        Use only this period (otherwise each unit's periods are averaged first).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per client (sorted by id): ``client_col``, ``n_units`` (units with at
+        least one value), then the mean over units of each value column.
+
+    Notes
+    -----
+    Every unit counts once (unit means over periods, then the mean over units), so a
+    client's benchmark value does not depend on how many periods a unit reported.
+    Linkage effects (a client's unit-level correlation) can be merged on ``client_col``
+    as further columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.benchmark import client_aggregates
+    >>> d = pd.DataFrame({"client_id": ["a", "a", "a", "b"], "unit_id": ["u1", "u1", "u2", "v1"],
+    ...                   "period": ["p1", "p2", "p1", "p1"],
+    ...                   "engagement": [3.0, 4.0, 5.0, 4.2]})
+    >>> client_aggregates(d, value_columns=["engagement"]).values.tolist()
+    [['a', 2, 4.25], ['b', 1, 4.2]]
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ParameterError(
+            f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed")
+    value_columns = [value_columns] if isinstance(value_columns, str) else list(value_columns)
+    needed = [("client_col", client_col), ("unit", unit)]
+    needed += [("period", "period")] if period is not None else []
+    needed += [("value_columns", c) for c in value_columns]
+    for param, col in needed:
+        if col not in data.columns:
+            raise ParameterError(
+                f"The column for `{param}` must be one of {list(data.columns)}, but {col!r} "
+                "was passed")
+    d = data
+    if period is not None:
+        d = d.loc[d["period"].astype(str) == str(period)]
+    d = d[[client_col, unit, *value_columns]].copy()
+    for c in value_columns:
+        d[c] = pd.to_numeric(d[c], errors="coerce").astype(float)
+    units = d.groupby([client_col, unit], sort=True)[value_columns].mean()
+    out = units.groupby(level=0, sort=True).mean()
+    out.insert(0, "n_units", units.notna().any(axis=1).groupby(level=0).sum().astype(int))
+    return out.reset_index()

@@ -112,3 +112,25 @@ def test_errors_name_the_parameter(aggregates):
     dup = pd.concat([aggregates, aggregates.head(1)])
     with pytest.raises(ParameterError, match=r"one row per client .* 1 duplicated id"):
         client_percentiles(dup, client="client_00", value_columns=["nps"])
+
+
+def test_client_aggregates_unit_means_then_client_means():
+    from exresearch.benchmark import client_aggregates
+
+    d = pd.DataFrame({
+        "client_id": ["a", "a", "a", "a", "b", "b"],
+        "unit_id": ["u1", "u1", "u2", "u3", "v1", "v2"],
+        "period": ["p1", "p2", "p1", "p1", "p1", "p2"],
+        "engagement": [3.0, 4.0, 5.0, np.nan, 4.2, 3.8],  # u3 suppressed
+        "nps": [10.0, 20.0, 30.0, 40.0, np.nan, 5.0],
+    })
+    res = client_aggregates(d, value_columns=["engagement", "nps"])
+    assert list(res.columns) == ["client_id", "n_units", "engagement", "nps"]
+    a = res.set_index("client_id").loc["a"]
+    assert a["n_units"] == 3
+    assert a["engagement"] == pytest.approx((3.5 + 5.0) / 2)  # unit means, u3 left out
+    assert a["nps"] == pytest.approx((15 + 30 + 40) / 3)
+    p1 = client_aggregates(d, value_columns="engagement", period="p1").set_index("client_id")
+    assert p1.loc["b", "engagement"] == pytest.approx(4.2) and p1.loc["b", "n_units"] == 1
+    with pytest.raises(ParameterError, match=r"column for `unit` must be one of .* 'store'"):
+        client_aggregates(d, value_columns="nps", unit="store")
