@@ -1073,8 +1073,12 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
                 problems.add(rel, f"{rel} links outside the study folder")
                 continue
             files[kind] = rel
-            hashes[rel] = _sha256(found)
-            frame = _load_file(found, rel, spec, problems, warnings)
+            try:
+                hashes[rel] = _sha256(found)
+                frame = _load_file(found, rel, spec, problems, warnings)
+            except OSError as exc:  # permissions, a file vanishing while read, ...
+                problems.add(rel, f"cannot read the file: {exc.strerror or exc}")
+                continue
             if frame is not None:
                 frames[kind][client.id] = frame
         if client.id in frames["survey"] and client.id in frames["outcomes"]:

@@ -560,3 +560,17 @@ def test_data_file_linking_outside_the_study_is_rejected(tmp_path):
     (root / OUTCOMES).symlink_to(outside)
     assert _rows(validate_study(root)) == [
         (E, OUTCOMES, None, None, f"{OUTCOMES} links outside the study folder")]
+
+
+def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, monkeypatch):
+    root = _copy_valid(tmp_path)
+    original = study_module._sha256
+
+    def denied(path):
+        if path.name == "outcomes.csv":
+            raise PermissionError(13, "Permission denied")
+        return original(path)
+
+    monkeypatch.setattr(study_module, "_sha256", denied)
+    assert _rows(validate_study(root)) == [
+        (E, OUTCOMES, None, None, "cannot read the file: Permission denied")]
