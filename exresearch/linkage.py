@@ -1585,7 +1585,7 @@ def unit_consistency(data, *, scales, unit="unit_id"):
     >>> from exresearch.linkage import unit_consistency
     >>> d = pd.DataFrame({"unit_id": list("abcd"), "wellbeing": [3.0, 3.5, 4.0, 4.5]})
     >>> unit_consistency(d, scales="wellbeing")[["n_units", "iqr", "range"]].values.tolist()
-    [[4.0, 0.75, 1.5]]
+    [[4, 0.75, 1.5]]
     """
     _check_frame(data)
     scales = _as_list("scales", scales)
@@ -1613,7 +1613,7 @@ def unit_consistency(data, *, scales, unit="unit_id"):
     )
     for c in out.columns[2:-1]:
         out[c] = out[c].astype(float)
-    out["n_units"] = out["n_units"].astype(float)
+    out["n_units"] = out["n_units"].astype(int)
     return out
 
 

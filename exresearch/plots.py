@@ -215,14 +215,16 @@ def plot_cross_lagged(cl, *, ax=None, alpha=0.05):
             lw=2.0 if sig else 1.0, ls="-" if sig else "--", color="black" if sig else "grey",
         ))
         label = f"{b:.2f}{'*' if sig else ''}" if np.isfinite(b) else "n/a"
-        mx, my = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2
-        if row["kind"] == "cross-lagged":  # move the two crossing labels apart
-            mx += -0.12 if row["source"] == x else 0.12
-            my += 0.08 if row["source"] == x else -0.08
+        if row["kind"] == "cross-lagged":
+            # label each crossing arrow on the arrow itself, a quarter of the way along
+            f = 0.25
+            mx = start[0] + 0.1 + f * (end[0] - start[0] - 0.2)
+            my = start[1] + f * (end[1] - start[1])
         else:
-            my += 0.05
+            mx, my = (start[0] + end[0]) / 2, start[1]
         ax.text(mx, my, label, ha="center", va="center", fontsize=10,
-                color="black" if sig else "grey")
+                color="black" if sig else "grey",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none"})
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_axis_off()

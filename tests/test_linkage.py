@@ -588,3 +588,39 @@ def test_no_warnings_on_clean_data(panel):
         lk.correlation_table(panel[panel.period == "2025"], x=["ex", "engagement"], y="cx",
                              n_boot=100, seed=1)
         lk.cross_lagged(panel, x="ex", y="cx")
+
+
+# --------------------------------------------------------------------------- on the shared simulated study
+def test_runs_on_unit_panels_of_the_small_study(small_study):
+    from exresearch.aggregate import unit_panel
+    from exresearch.study import load_study
+
+    study = load_study(small_study)
+    cfg = study.config
+    drivers = [k for k, v in cfg.scales.items() if v.role is None and v.kind == "likert"]
+    outcomes = list(cfg.outcomes)
+    eng_p, eng_dr2 = [], []
+    for client in study.clients:
+        panel = unit_panel(study, client)
+        last = panel[panel["period"] == cfg.periods[-1]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # a clean study degrades nowhere
+            tab = lk.correlation_table(last, x=drivers, y=outcomes, n_boot=200, seed=1)
+            cl = lk.loop_direction(panel, x=drivers[0], y="nps", periods=cfg.periods)
+            iv = lk.incremental_validity(panel, y="nps", drivers=drivers, engagement="engagement")
+            pr = lk.driver_priorities(panel, y="nps", drivers=drivers, n_boot=200, seed=1)
+            su = lk.standout_units(last, scales=drivers)
+            uc = lk.unit_consistency(last, scales=drivers)
+        assert len(tab) == 2 * len(drivers) * len(outcomes)
+        assert tab["r"].between(-1, 1).all() and (tab["n"] == tab["n_units"]).all()
+        # suppressed unit-periods (NaN scales) are left out, outcomes of all units kept
+        assert (tab["n"] == last[drivers[0]].notna().sum()).all()
+        assert cl.loc[0, "label"] in lk.LOOP_LABELS and cl.loc[0, "n_obs"] > 0
+        assert pr["impact"].sum() == pytest.approx(100.0)
+        assert set(su["unit_id"]) == set(last.loc[last[drivers[0]].notna(), "unit_id"])
+        assert (uc["n_units"] == last[drivers[0]].notna().sum()).all()
+        step = iv[(iv.sequence == "drivers first") & (iv.step == 2)].iloc[0]
+        eng_p.append(step.p_val)
+        eng_dr2.append(step.delta_r2)
+    # the simulation plants no engagement effect beyond the drivers (engagement_effect=0)
+    assert np.mean(eng_dr2) < 0.05 and np.median(eng_p) > 0.1
