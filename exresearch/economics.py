@@ -437,8 +437,8 @@ def project_loop(*, ex_to_cx, cx_to_ex, ex_ar, cx_ar, shock_ex=1.0, shock_cx=0.0
         ``ex_to_cx`` (EX_t -> CX_t+1 given CX_t), ``cx_to_ex`` (CX_t -> EX_t+1 given
         EX_t), and the stabilities ``ex_ar`` (EX_t -> EX_t+1) and ``cx_ar``.
     shock_ex : float, default 1.0
-        Initial change in EX in SD units (an intervention; the "decline" scenario applies
-        ``-abs(shock_ex)``).
+        Initial rise in EX in SD units (an intervention), positive; the "decline" scenario
+        applies ``-shock_ex``.
     shock_cx : float, default 0.0
         Initial change in CX (the decline scenario negates it too).
     periods : int, default 8
@@ -509,9 +509,10 @@ def project_loop(*, ex_to_cx, cx_to_ex, ex_ar, cx_ar, shock_ex=1.0, shock_cx=0.0
     for name, val in (("shock_ex", shock_ex), ("shock_cx", shock_cx)):
         if not isinstance(val, (int, float)) or not math.isfinite(val):
             raise ParameterError(f"`{name}` must be a finite number, but {val!r} was passed")
-    if shock_ex == 0:
-        raise ParameterError("`shock_ex` must be non-zero (the multiplier is relative to "
-                             "it), but 0 was passed")
+    if shock_ex <= 0:
+        raise ParameterError(
+            "`shock_ex` must be positive (an improvement; the decline scenario is its mirror "
+            f"image), but {shock_ex!r} was passed")
     any_se = any(se > 0 for _, se in coefs.values())
     if draws is None:
         draws = 1000 if any_se else 0
@@ -532,9 +533,8 @@ def project_loop(*, ex_to_cx, cx_to_ex, ex_ar, cx_ar, shock_ex=1.0, shock_cx=0.0
     a = (1 - level) / 2
     frames = []
     for scenario, sign in (("intervention", 1.0), ("decline", -1.0)):
-        # the decline scenario is the intervention's mirror image with EX falling
-        flip = sign if shock_ex > 0 else -sign
-        s0 = flip * np.array([shock_ex, shock_cx], dtype=float)
+        # the decline scenario is the intervention's mirror image, EX falling
+        s0 = sign * np.array([shock_ex, shock_cx], dtype=float)
         path = _iterate(A, s0, periods)
         mult = float(path[-1, 0] / s0[0])
         low = high = np.full_like(path, np.nan)

@@ -179,15 +179,15 @@ def _hand_iterate(ex_to_cx, cx_to_ex, ex_ar, cx_ar, ex, cx, periods):
 
 def test_project_loop_matches_hand_recursion():
     coefs = dict(ex_to_cx=0.25, cx_to_ex=0.15, ex_ar=0.7, cx_ar=0.6)
-    p = project_loop(**coefs, shock_ex=1.0, periods=8)
-    hand = _hand_iterate(**coefs, ex=1.0, cx=0.0, periods=8)
+    p = project_loop(**coefs, shock_ex=0.5, shock_cx=0.2, periods=8)
+    hand = _hand_iterate(**coefs, ex=0.5, cx=0.2, periods=8)
     inter = p[p["scenario"] == "intervention"]
     np.testing.assert_allclose(inter.loc[inter.variable == "ex", "value"], hand[:, 0])
     np.testing.assert_allclose(inter.loc[inter.variable == "cx", "value"], hand[:, 1])
     dec = p[p["scenario"] == "decline"]
     np.testing.assert_allclose(dec.loc[dec.variable == "ex", "value"], -hand[:, 0])
     assert p["period"].max() == 8 and len(p) == 2 * 2 * 9
-    np.testing.assert_allclose(p["multiplier"], hand[-1, 0])
+    np.testing.assert_allclose(p["multiplier"], hand[-1, 0] / 0.5)
     assert set(p["label"]) == {"fades"}
     assert p["low"].isna().all()  # no SEs -> no band
     A = np.array([[0.7, 0.15], [0.25, 0.6]])
@@ -232,8 +232,8 @@ def test_project_loop_errors():
         project_loop(ex_to_cx=0.2, cx_to_ex=0.2, ex_ar="high", cx_ar=0.5)
     with pytest.raises(ParameterError, match=r"`periods` must be a positive integer, but 0"):
         project_loop(ex_to_cx=0.2, cx_to_ex=0.2, ex_ar=0.5, cx_ar=0.5, periods=0)
-    with pytest.raises(ParameterError, match=r"`shock_ex` must be non-zero"):
-        project_loop(ex_to_cx=0.2, cx_to_ex=0.2, ex_ar=0.5, cx_ar=0.5, shock_ex=0.0)
+    with pytest.raises(ParameterError, match=r"`shock_ex` must be positive .* but -1.0 was"):
+        project_loop(ex_to_cx=0.2, cx_to_ex=0.2, ex_ar=0.5, cx_ar=0.5, shock_ex=-1.0)
 
 
 def test_plot_projection_artists():
