@@ -1584,8 +1584,9 @@ def unit_consistency(data, *, scales, unit="unit_id"):
     >>> import pandas as pd
     >>> from exresearch.linkage import unit_consistency
     >>> d = pd.DataFrame({"unit_id": list("abcd"), "wellbeing": [3.0, 3.5, 4.0, 4.5]})
-    >>> unit_consistency(d, scales="wellbeing")[["n_units", "iqr", "range"]].values.tolist()
-    [[4, 0.75, 1.5]]
+    >>> res = unit_consistency(d, scales="wellbeing")
+    >>> int(res.loc[0, "n_units"]), float(res.loc[0, "iqr"]), float(res.loc[0, "range"])
+    (4, 0.75, 1.5)
     """
     _check_frame(data)
     scales = _as_list("scales", scales)
