@@ -74,6 +74,7 @@ _LAZY = {
     "pool_correlations": "meta",
     # benchmarks and economics
     "client_percentiles": "benchmark",
+    "client_aggregates": "benchmark",
     "quartile_utility": "economics",
     "chained_effect": "economics",
     "investment_table": "economics",
