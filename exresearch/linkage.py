@@ -516,7 +516,10 @@ def _panel_periods(data, unit, period, periods, func):
     _check_columns(data, "period", [period], numeric=False)
     present = list(pd.unique(data[period].dropna()))
     if periods is None:
-        periods = sorted(present, key=str)
+        try:
+            periods = sorted(present)  # numbers in numeric order, labels like "2025Q1" as text
+        except TypeError:  # mixed types
+            periods = sorted(present, key=str)
     else:
         if isinstance(periods, str) or not isinstance(periods, Sequence | pd.Index):
             raise ParameterError(

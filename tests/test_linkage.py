@@ -239,6 +239,14 @@ def test_lagged_correlations_pairs_follow_period_order(rng):
     _close(res["p_corr"], pg.multicomp(res["p_val"].to_numpy(), method="fdr_bh")[1])
 
 
+def test_lagged_correlations_default_period_order_is_numeric_for_numbers(rng):
+    d = pd.DataFrame({"unit_id": np.repeat(list("abcdef"), 3), "period": np.tile([9, 10, 11], 6),
+                      "ex": rng.normal(size=18), "cx": rng.normal(size=18)})
+    res = lk.lagged_correlations(d, x="ex", y="cx", lags=(2,))
+    w = d.pivot(index="unit_id", columns="period")
+    assert res.loc[0, "r"] == pytest.approx(stats.pearsonr(w["ex"][9], w["cx"][11])[0], abs=1e-12)
+
+
 def test_lagged_correlations_missing_period_gives_nan_row(rng):
     d = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(10)], 2),
                       "period": np.tile(["2023", "2025"], 10), "ex": rng.normal(size=20),
