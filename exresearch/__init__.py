@@ -36,6 +36,9 @@ _LAZY = {
     "Study": "study",
     # simulation and planning
     "simulate_study": "simulate",
+    "power_analytic": "power",
+    "power_simulation": "power",
+    "power_grid": "power",
     # measurement
     "score_scales": "scoring",
     "reliability": "scoring",
