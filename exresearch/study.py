@@ -315,7 +315,8 @@ def _fmt_values(values: pd.Series) -> pd.Series:
     """Format failure values as text: integral numbers without '.0' (vectorised)."""
     text = values.astype(object).where(values.notna(), "").astype(str)
     num = pd.to_numeric(values, errors="coerce")
-    integral = num.notna() & np.isfinite(num.astype("float64")) & (num == num.round())
+    num = num.astype("float64")
+    integral = num.notna() & (num.abs() < 1e15) & (num == num.round())
     if integral.any():
         text = text.where(~integral, num.where(integral, 0).astype("int64").astype(str))
     return text
@@ -769,9 +770,12 @@ def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
         problems.add(rel, f"cannot parse the CSV file: {str(exc).strip()}",
                      row=int(found.group(1)) if found else None)
         return None, header
-    frame = frame[wanted]
-    if len(frame):
-        blank = frame[wanted].isna().all(axis=1)
+    frame = frame[wanted] if list(frame.columns) != wanted else frame
+    keys = [c for c in spec.keys if c in wanted]
+    if len(frame) and keys:
+        blank = frame[keys].isna().all(axis=1)  # cheap first pass on the key columns
+        if blank.any():
+            blank &= frame[wanted].isna().all(axis=1)
         if blank.any():  # blank lines: skipped, but row numbers keep counting them
             frame = frame.loc[~blank]
     return frame, header
@@ -794,8 +798,7 @@ def _read_parquet(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
     return frame, header
 
 
-def _check_values(frame: pd.DataFrame, rel: str, spec: _FileSpec, header: list[str],
-                  problems: _Problems) -> None:
+def _check_values(frame: pd.DataFrame, rel: str, spec: _FileSpec, problems: _Problems) -> None:
     """Validate one data frame with a pandera schema generated from study.yml."""
     import pandera.errors as pae
     import pandera.pandas as pa
@@ -869,8 +872,10 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
     m = check == "known_period"
     if m.any():
         vals = fc.loc[m, "failure_case"].astype(str)
+        spaces = (vals != vals.str.strip()).map({True: " (note the spaces around it)",
+                                                 False: ""})
         rows(m, "period", vals, "period '" + vals + "' is not one of the periods in "
-             f"study.yml ({_listing(spec.periods)})")
+             f"study.yml ({_listing(spec.periods)})" + spaces)
     # non-numeric values
     m = check == "numeric"
     if m.any():
@@ -952,7 +957,7 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
     if len(frame) == 0:
         problems.add(rel, "file has a header but no data rows")
         return None
-    _check_values(frame, rel, spec, header, problems)
+    _check_values(frame, rel, spec, problems)
     return frame
 
 
@@ -961,25 +966,25 @@ def _coverage(survey: pd.DataFrame, outcomes: pd.DataFrame, files: dict, warning
     s_first = survey["unit_id"].dropna().drop_duplicates()
     o_first = outcomes["unit_id"].dropna().drop_duplicates()
     for first, other, rel, msg in (
-        (s_first, o_first, files["survey"], "unit '{}' has survey data but no outcomes"),
-        (o_first, s_first, files["outcomes"], "unit '{}' has outcomes but no survey data"),
+        (s_first, o_first, files["survey"], ("unit '", "' has survey data but no outcomes")),
+        (o_first, s_first, files["outcomes"], ("unit '", "' has outcomes but no survey data")),
     ):
         lonely = first[~first.isin(other)]
         if len(lonely):
             warnings.add_frame(pd.DataFrame({
                 "file": rel, "row": (lonely.index.to_series() + _ROW_OFFSET).astype("Int64").values,
                 "column": "unit_id", "value": lonely.astype(str).values,
-                "problem": [msg.format(u) for u in lonely.astype(str)],
+                "problem": (msg[0] + lonely.astype(str) + msg[1]).values,
                 "severity": "warning"}))
 
 
 def _finish(frame: pd.DataFrame, spec: _FileSpec) -> pd.DataFrame:
     """The validated frame in contract order: keys as str, numbers as float64."""
-    out = pd.DataFrame({k: frame[k].astype("str") for k in spec.keys})
+    columns = {k: frame[k].astype("str") for k in spec.keys}
     for col in spec.numeric:
         s = frame[col]
-        out[col] = (s if s.dtype == "float64" else pd.to_numeric(s)).astype("float64")
-    return out.reset_index(drop=True)
+        columns[col] = (s if s.dtype == "float64" else pd.to_numeric(s)).astype("float64")
+    return pd.DataFrame(columns).reset_index(drop=True)
 
 
 def _sha256(path: Path) -> str:

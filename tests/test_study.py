@@ -574,3 +574,24 @@ def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(study_module, "_sha256", denied)
     assert _rows(validate_study(root)) == [
         (E, OUTCOMES, None, None, "cannot read the file: Permission denied")]
+
+
+def test_period_with_spaces_is_pointed_out(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / OUTCOMES
+    path.write_text(path.read_text().replace("u2,2025Q1,", "u2,2025Q1 ,", 1))
+    assert _rows(validate_study(root)) == [
+        (E, OUTCOMES, 3, "period", "period '2025Q1 ' is not one of the periods in study.yml "
+                                   "(2025Q1, 2025Q2) (note the spaces around it)")]
+
+
+def test_text_and_out_of_range_in_the_same_column_are_both_reported(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / SURVEY
+    text = path.read_text().replace("u1,2025Q1,r1,4,5,4", "u1,2025Q1,r1,four,5,4")
+    path.write_text(text.replace("u1,2025Q1,r2,3,4,4", "u1,2025Q1,r2,7,1e20,4"))
+    assert _rows(validate_study(root)) == [
+        (E, SURVEY, 2, "eng_1", "value 'four' is not a number"),
+        (E, SURVEY, 3, "eng_1", "value 7 outside the scale range 1-5 of scale 'engagement'"),
+        (E, SURVEY, 3, "eng_2", "value 1e20 outside the scale range 1-5 of scale 'engagement'"),
+    ]
