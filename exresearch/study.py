@@ -119,6 +119,12 @@ class ScaleSpec:
         Human-readable name (defaults to ``name``).
     kind : {'likert', 'nps'}
         ``'nps'`` scales hold one 0-10 item scored as an eNPS.
+
+    Examples
+    --------
+    >>> tools = ScaleSpec("tools", items=("tools_1", "tools_2"), reverse=("tools_2",))
+    >>> tools.points, tools.kind
+    ((1, 5), 'likert')
     """
 
     name: str
@@ -144,6 +150,11 @@ class OutcomeSpec:
         Customer-experience or business outcome.
     higher_is_better : bool
         False for outcomes such as turnover, where lower values are better.
+
+    Examples
+    --------
+    >>> OutcomeSpec("turnover", "Employee turnover (%)", "business", higher_is_better=False)
+    OutcomeSpec(name='turnover', label='Employee turnover (%)', kind='business', higher_is_better=False)
     """
 
     name: str
@@ -166,6 +177,11 @@ class ClientSpec:
         Industry label used for benchmarks.
     revenue : float or None
         Annual revenue, used by the economics module.
+
+    Examples
+    --------
+    >>> ClientSpec("acme", "Acme Retail", industry="retail").revenue is None
+    True
     """
 
     id: str
