@@ -781,7 +781,10 @@ def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
                 raise
             # a non-numeric cell: read the numeric columns as text, the checks find it
             frame = pd.read_csv(path, dtype={**dtype, **{c: "str" for c in spec.numeric}}, **kw)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        problems.add(rel, f"file is not UTF-8 text (byte {exc.start}: {exc.reason})")
+        return None, header
+    except pd.errors.ParserError as exc:
         found = re.search(r"line (\d+)", str(exc))
         problems.add(rel, f"cannot parse the CSV file: {str(exc).strip()}",
                      row=int(found.group(1)) if found else None)

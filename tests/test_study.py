@@ -595,3 +595,24 @@ def test_text_and_out_of_range_in_the_same_column_are_both_reported(tmp_path):
         (E, SURVEY, 3, "eng_1", "value 7 outside the scale range 1-5 of scale 'engagement'"),
         (E, SURVEY, 3, "eng_2", "value 1e20 outside the scale range 1-5 of scale 'engagement'"),
     ]
+
+
+def test_windows_line_endings_are_accepted(tmp_path):
+    root = _copy_valid(tmp_path)
+    for rel in (SURVEY, OUTCOMES):
+        path = root / rel
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    study = load_study(root)
+    assert study.survey("acme").equals(load_study(VALID).survey("acme"))
+    assert study.outcomes("acme").equals(load_study(VALID).outcomes("acme"))
+
+
+def test_non_utf8_text_deep_in_a_large_file(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / SURVEY
+    lines = path.read_text().splitlines(keepends=True)
+    body = "".join(lines[1:3]) * 2000  # past the header reader's buffer
+    path.write_bytes((lines[0] + body).encode() + b"u1,2025Q1,\xe9,3,3,3,3,3,1,1,7\n")
+    rows = _rows(validate_study(root))
+    assert [r[:4] for r in rows] == [(E, SURVEY, None, None)]
+    assert rows[0][4].startswith("file is not UTF-8 text (byte ")
