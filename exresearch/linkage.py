@@ -1515,10 +1515,7 @@ def driver_priorities(data, *, y, drivers, scores=None, n_boot=1000, seed=None, 
     'priority'
     """
     drivers = _as_list("drivers", drivers)
-    rw = relative_weights(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit)
-    if scores is None:
-        perf = data[drivers].mean()
-    else:
+    if scores is not None:
         if not isinstance(scores, Mapping | pd.Series):
             raise ParameterError(
                 f"`scores` must be a mapping or Series driver -> score, but {type(scores).__name__} was passed"
@@ -1527,6 +1524,9 @@ def driver_priorities(data, *, y, drivers, scores=None, n_boot=1000, seed=None, 
         if missing:
             raise ParameterError(f"`scores` has no score for driver(s) {missing}")
         perf = pd.Series({dv: float(scores[dv]) for dv in drivers})
+    rw = relative_weights(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit)
+    if scores is None:
+        perf = data[drivers].mean()
     out = pd.DataFrame({
         "driver": drivers,
         "impact": rw["pct_r2"].to_numpy(),

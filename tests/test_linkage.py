@@ -455,6 +455,9 @@ def test_relative_weights_fast_and_degenerate(rng):
     with pytest.warns(UserWarning, match="'y' is constant across the 30 units"):
         res = lk.relative_weights(d.assign(y=2.0), y="y", drivers=list("abc"), n_boot=10)
     assert res.weight.isna().all() and (res.n == 30).all()
+    with pytest.warns(UserWarning, match="is constant"):
+        pr = lk.driver_priorities(d.assign(y=2.0), y="y", drivers=list("abc"), n_boot=10)
+    assert (pr.quadrant == "undefined").all() and not pr.priority.any()
     with pytest.raises(ParameterError, match=r"`drivers` must name at least 2 columns, but \['a'\]"):
         lk.relative_weights(d, y="y", drivers="a")
 
@@ -632,3 +635,56 @@ def test_runs_on_unit_panels_of_the_small_study(small_study):
         eng_dr2.append(step.delta_r2)
     # the simulation plants no engagement effect beyond the drivers (engagement_effect=0)
     assert np.mean(eng_dr2) < 0.05 and np.median(eng_p) > 0.1
+
+
+# --------------------------------------------------------------------------- every error path names the parameter
+def _err_panel():
+    return pd.DataFrame({"unit_id": np.repeat(list("abcde"), 2), "period": ["1", "2"] * 5,
+                         "ex": np.arange(10.0), "cx": np.arange(10.0) ** 2, "hc": np.ones(10),
+                         "label": list("xyxyxyxyxy")})
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda d: lk.correlations(d.to_numpy(), x="ex", y="cx"),
+     r"`data` must be a pandas DataFrame, but ndarray was passed"),
+    (lambda d: lk.correlations(d, x=[], y="cx"), r"`x` must name at least one column, but an empty list"),
+    (lambda d: lk.correlations(d, x="label", y="cx"), r"`x` must name numeric columns, but \['label'\] is not numeric"),
+    (lambda d: lk.correlations(d, x="ex", y="ex"), r"`x` and `y` name the same single column"),
+    (lambda d: lk.correlation_table(d, x="ex", y="cx", n_boot=0),
+     r"`n_boot` must be a positive integer, but 0 was passed"),
+    (lambda d: lk.correlation_table(d, x="ex", y="cx", methods=("pearson", "kendall")),
+     r"`methods` must be one of \['pearson', 'spearman'\], but 'kendall'"),
+    (lambda d: lk.correlation_table(d, x="ex", y="cx", unit="store"),
+     r"`unit` names column\(s\) \['store'\] that are not in data"),
+    (lambda d: lk.correlation_table(d.assign(unit_id=[None] + list("abcdeabcd")), x="ex", y="cx"),
+     r"`unit` column 'unit_id' has missing values"),
+    (lambda d: lk.lagged_correlations(d, x="ex", y="cx", lags=(0, 1.5)),
+     r"`lags` must be a list of integers, but \(0, 1.5\) was passed"),
+    (lambda d: lk.lagged_correlations(d, x="ex", y="cx", periods="1"),
+     r"`periods` must be a list of period labels in time order, but '1' was passed"),
+    (lambda d: lk.lagged_correlations(d, x="ex", y="cx", periods=["1", "1"]),
+     r"`periods` must not repeat a period"),
+    (lambda d: lk.cross_lagged(d, x="ex", y="ex"), r"`x` and `y` must be two different column names"),
+    (lambda d: lk.cross_lagged(d, x="ex", y="cx", covar="ex"), r"`covar` must not repeat `x` or `y`"),
+    (lambda d: lk.classify_loop(d, trend="up"),
+     r"`cross_lagged_result` must be the output of cross_lagged\(\) with columns"),
+    (lambda d: lk.classify_loop(lk.cross_lagged(d, x="ex", y="cx").iloc[:1], trend="up"),
+     r"must hold exactly 2 cross-lagged rows, but 1 were found"),
+    (lambda d: lk.classify_loop(_cl(0.3, 0.01, 0.2, 0.01), trend=[1]),
+     r"`trend` must be 'up', 'down', 'flat' or a number"),
+    (lambda d: lk.classify_loop(_cl(0.3, 0.01, 0.2, 0.01), trend="up", alpha=5),
+     r"`alpha` must be a number between 0 and 1, but 5 was passed"),
+    (lambda d: lk.mediation(d, x=["ex"], m="cx", y="hc"), r"`x` must be one column name"),
+    (lambda d: lk.mediation(d, x="ex", m="cx", y="hc", seed="x"),
+     r"`seed` must be None, an int or a numpy Generator, but 'x' was passed"),
+    (lambda d: lk.incremental_validity(d, y="cx", drivers=["ex"], engagement="ex"),
+     r"`y`, `drivers` and `engagement` must not share columns, but \['ex'\] do"),
+    (lambda d: lk.relative_weights(d, y="cx", drivers=["cx", "ex"]), r"`drivers` must not include `y` \('cx'\)"),
+    (lambda d: lk.driver_priorities(d, y="cx", drivers=["ex", "hc"], scores=[1, 2]),
+     r"`scores` must be a mapping or Series driver -> score, but list was passed"),
+    (lambda d: lk.standout_units(d, scales="ex", level="team"),
+     r"`level` must be one of \['auto', 'respondent', 'unit'\], but 'team'"),
+])
+def test_error_messages_name_parameter_and_value(call, message):
+    with pytest.raises(ParameterError, match=message):
+        call(_err_panel())
