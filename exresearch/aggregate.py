@@ -96,7 +96,7 @@ def _group_codes(data: pd.DataFrame, columns: list[str]):
 def _group_moments(codes: np.ndarray, y: np.ndarray, n_groups: int):
     """Per-group count, mean and variance (ddof 1) of the non-NaN values of ``y``."""
     ok = ~np.isnan(y)
-    c, v = codes[ok], y[ok]
+    c, v = (codes, y) if ok.all() else (codes[ok], y[ok])
     n = np.bincount(c, minlength=n_groups)
     s = np.bincount(c, weights=v, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -575,6 +575,9 @@ def agreement(data: pd.DataFrame, *, unit: str, scales, points) -> pd.DataFrame:
     (k = N/J, see :func:`icc`), and rwg(j) is :func:`rwg_j`. These are not the
     respondents of :func:`aggregate_units`, which scores anyone who answered at
     least half of the items. Undefined values are NaN with a warning.
+
+    Pass one period at a time (e.g. ``survey[survey["period"] == p]``): with
+    several periods in ``data`` the same unit's waves are pooled into one group.
 
     References
     ----------
