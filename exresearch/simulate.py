@@ -272,17 +272,36 @@ def _stationary(m: _Model, beta: float):
     return a, q, (sigma + sigma.T) / 2
 
 
-def _latent_correlations(m: _Model, sigma: np.ndarray) -> dict:
-    """Within-period unit-level correlations of the latent variables with latent CX."""
+def _latent_correlations(m: _Model, sigma: np.ndarray, cross: np.ndarray | None = None):
+    """Unit-level correlations of the latent EX variables with latent CX.
+
+    ``cross[i, j]`` is the covariance of state element i at the CX occasion with state
+    element j at the EX occasion: ``sigma`` for the same period (default), ``A sigma``
+    for EX at t against CX at t+1, ``sigma A'`` for CX at t against EX at t+1.
+    Returns (correlations by name, correlation matrix of the drivers).
+    """
+    if cross is None:
+        cross = sigma
     e = _engagement_loadings(m)
     w = np.zeros(_NS)
     w[:_NX] = m.driver_weights
     sd = np.sqrt(np.diag(sigma))
-    out = {d: sigma[k, _IY] / (sd[k] * sd[_IY]) for k, d in enumerate(DRIVERS)}
-    out["engagement"] = (e @ sigma[:, _IY]) / (math.sqrt(e @ sigma @ e) * sd[_IY])
-    out["weighted_ex"] = (w @ sigma[:, _IY]) / (math.sqrt(w @ sigma @ w) * sd[_IY])
+    cy = cross[_IY, :]
+    out = {d: cy[k] / (sd[k] * sd[_IY]) for k, d in enumerate(DRIVERS)}
+    out["engagement"] = (cy @ e) / (math.sqrt(e @ sigma @ e) * sd[_IY])
+    out["weighted_ex"] = (cy @ w) / (math.sqrt(w @ sigma @ w) * sd[_IY])
     corr_x = sigma[:_NX, :_NX] / np.outer(sd[:_NX], sd[:_NX])
     return out, corr_x
+
+
+def _all_correlations(m: _Model, a: np.ndarray, sigma: np.ndarray, cal: dict) -> dict:
+    """Latent and observed correlations, same period and lagged one period both ways."""
+    out = {}
+    for key, cross in (("same_period", sigma), ("ex_then_nps", a @ sigma),
+                       ("nps_then_ex", sigma @ a.T)):
+        rho, corr_x = _latent_correlations(m, sigma, cross)
+        out[key] = {"latent": rho, "observed": _observed_correlations(m, rho, corr_x, cal)}
+    return out
 
 
 # --------------------------------------------------------------------------- measurement
@@ -501,13 +520,13 @@ def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
     else:
         nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
         weights = weights / weights.sum()
-    zl, zo = [], []
+    rows = {}
     for x in nodes:
-        _a, _q, sigma = _stationary(m, m.ex_to_cx + m.tau * x)
-        rho, corr_x = _latent_correlations(m, sigma)
-        obs = _observed_correlations(m, rho, corr_x, cal)
-        zl.append({k: math.atanh(v) for k, v in rho.items()})
-        zo.append({k: math.atanh(v) for k, v in obs.items()})
+        a, _q, sigma = _stationary(m, m.ex_to_cx + m.tau * x)
+        for occasion, res in _all_correlations(m, a, sigma, cal).items():
+            for level, rho in res.items():
+                rows.setdefault((occasion, level), []).append(
+                    {k: math.atanh(v) for k, v in rho.items()})
 
     def moments(rows):
         out = {}
@@ -518,7 +537,12 @@ def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
                       "r_at_z_mean": math.tanh(mean)}
         return out
 
-    return {"latent": moments(zl), "observed": moments(zo)}
+    out = {"latent": moments(rows["same_period", "latent"]),
+           "observed": moments(rows["same_period", "observed"])}
+    for occasion in ("ex_then_nps", "nps_then_ex"):
+        out[occasion] = {level: moments(rows[occasion, level])
+                         for level in ("latent", "observed")}
+    return out
 
 
 def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: int = 4,
@@ -598,8 +622,8 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         ind = _INDUSTRY[client["industry"]]
         beta = float(m.ex_to_cx + m.tau * rng.standard_normal())
         a, _q, sigma = _stationary(m, beta)
-        rho, corr_x = _latent_correlations(m, sigma)
-        obs = _observed_correlations(m, rho, corr_x, cal)
+        corrs = _all_correlations(m, a, sigma, cal)
+        rho, obs = corrs["same_period"]["latent"], corrs["same_period"]["observed"]
         trend = float(m.trend_sd * rng.standard_normal())
         level = float(m.client_level_sd * rng.standard_normal())
         levels = level + 0.1 * rng.standard_normal(len(_SCALES))
@@ -690,6 +714,15 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             "rho_latent": rho,
             "rho_observed": obs,
             "z_observed": {k: math.atanh(v) for k, v in obs.items()},
+            "lagged": {occasion: {"rho_latent": corrs[occasion]["latent"],
+                                  "rho_observed": corrs[occasion]["observed"]}
+                       for occasion in ("ex_then_nps", "nps_then_ex")},
+            "paths_standardised": {
+                "ex_to_cx": beta * sd_w / sd[_IY],
+                "cx_to_ex": {d: m.cx_to_ex * sd[_IY] / sd[k] for k, d in enumerate(DRIVERS)},
+                "ex_autoregression": m.ex_autoregression,
+                "cx_autoregression": m.cx_autoregression,
+            },
             "nps_reliability": b_nps**2,
         })
 
@@ -732,6 +765,8 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             "driver_weights": dict(zip(DRIVERS, m.driver_weights, strict=True)),
             "latent": pop["latent"],
             "observed": pop["observed"],
+            "ex_then_nps": pop["ex_then_nps"],
+            "nps_then_ex": pop["nps_then_ex"],
             "sample_z_mean": sample_z,
         },
         "measurement": {

@@ -328,8 +328,8 @@ def test_trends_make_virtuous_cycles_and_doom_loops(tmp_path):
         assert np.sign(cx[-1]) == np.sign(tc["trend"])
 
 
-def _big_client(tmp_path, n_units=6000, **options):
-    path = simulate_study(tmp_path / "big", n_clients=1, n_units=n_units, n_periods=1,
+def _big_client(tmp_path, n_units=6000, n_periods=1, **options):
+    path = simulate_study(tmp_path / "big", n_clients=1, n_units=n_units, n_periods=n_periods,
                           seed=3, tau=0.0, **options)
     cfg = _config(path)
     panel = _unit_panel(path, "client-01", cfg)
@@ -337,12 +337,29 @@ def _big_client(tmp_path, n_units=6000, **options):
 
 
 def test_large_client_recovers_observed_estimand(tmp_path):
-    truth, panel = _big_client(tmp_path)
-    se = 1 / np.sqrt(len(panel) - 3)
-    rho = truth["clients"][0]["z_observed"]
-    for scale in [*LIKERT, "enps", "ex_composite"]:
-        z = np.arctanh(panel[scale].corr(panel["nps"]))
-        assert z == pytest.approx(rho[scale], abs=3.5 * se), scale
+    truth, panel = _big_client(tmp_path, n_units=5000, n_periods=2)
+    tc = truth["clients"][0]
+    scales = [*LIKERT, "enps", "ex_composite"]
+    first = panel[panel["period"] == "2025Q1"].set_index("unit_id")
+    second = panel[panel["period"] == "2025Q2"].set_index("unit_id")
+    se = 1 / np.sqrt(len(first) - 3)
+    for scale in scales:
+        z = np.arctanh(first[scale].corr(first["nps"]))
+        assert z == pytest.approx(tc["z_observed"][scale], abs=3.5 * se), scale
+    # lagged: EX at t with NPS at t+1, and NPS at t with EX at t+1
+    both = first.add_suffix("_t").join(second.add_suffix("_t1"), how="inner")
+    se = 1 / np.sqrt(len(both) - 3)
+    lagged = tc["lagged"]
+    for scale in ("tools", "engagement", "ex_composite"):
+        z = np.arctanh(both[f"{scale}_t"].corr(both["nps_t1"]))
+        expected = np.arctanh(lagged["ex_then_nps"]["rho_observed"][scale])
+        assert z == pytest.approx(expected, abs=3.5 * se), scale
+        z = np.arctanh(both["nps_t"].corr(both[f"{scale}_t1"]))
+        expected = np.arctanh(lagged["nps_then_ex"]["rho_observed"][scale])
+        assert z == pytest.approx(expected, abs=3.5 * se), scale
+    # the planted direction shows: EX leads NPS more than NPS leads EX (default paths)
+    assert (lagged["ex_then_nps"]["rho_observed"]["ex_composite"]
+            > lagged["nps_then_ex"]["rho_observed"]["ex_composite"])
 
 
 def _delta_r2(panel: pd.DataFrame) -> float:
