@@ -447,3 +447,45 @@ def test_vectorised_on_a_large_survey(rng):
 def test_public_names_are_exported():
     for name in ("aggregate_units", "unit_panel", "agreement", "icc", "rwg_j"):
         assert getattr(exresearch, name) is getattr(exresearch.aggregate, name)
+
+
+# ----------------------------------------------------------------------------- simulated study
+@pytest.mark.filterwarnings("ignore:rwg\\(j\\) of scale .* is undefined for:UserWarning")
+def test_unit_panel_on_small_simulated_study(small_study):
+    study = exresearch.load_study(small_study)
+    cfg = study.config
+    m = cfg.min_group_size
+    scales = list(cfg.scales)
+    seen_small = 0
+    for cid in study.clients:
+        survey = study.survey(cid)
+        panel = unit_panel(study, cid)
+        agg = aggregate_units(survey, scales=cfg.scales, min_group_size=m, points=cfg.points)
+        size = survey.groupby(["unit_id", "period"]).size()
+        small = size[size < m].index
+        seen_small += len(small)
+        # no value of a small unit-period anywhere: long frame and wide panel
+        long_small = agg.set_index(["unit_id", "period"]).loc[small]
+        assert long_small["suppressed"].all()
+        assert long_small[["mean", "sd", "pct_favourable"]].isna().all().all()
+        wide = panel.set_index(["unit_id", "period"])
+        assert wide.loc[small, "suppressed"].all()
+        assert wide.loc[small, scales].isna().all().all()
+        assert (wide.loc[small, "n_respondents"] < m).all()
+        if len(small):  # they keep their outcomes
+            assert wide.loc[small, list(cfg.outcomes)].notna().any(axis=None)
+        # shown unit-periods equal an independent pandas computation of the unit means
+        scores = exresearch.score_scales(survey, scales=cfg.scales)
+        likert = [s for s in scales if cfg.scales[s].kind == "likert"]
+        means = scores.groupby(["unit_id", "period"])[likert].mean()
+        shown = wide.index[~wide["suppressed"].to_numpy()]
+        counts = scores.groupby(["unit_id", "period"])[likert].count().loc[shown]
+        expected = means.loc[shown].where(counts >= m)
+        pd.testing.assert_frame_equal(wide.loc[shown, likert], expected, check_names=False)
+        # agreement per period: defined, and rwg(j) within [0, 1]
+        first = survey[survey["period"] == cfg.periods[0]]
+        ag = agreement(first, unit="unit_id", scales=cfg.scales, points=cfg.points)
+        assert list(ag.index) == scales
+        assert ag[["icc1", "icc2", "rwg_j_mean"]].notna().all().all()
+        assert ((ag["rwg_j_mean"] >= 0) & (ag["rwg_j_mean"] <= 1)).all()
+    assert seen_small > 0  # the simulated study does contain groups below the threshold
