@@ -372,26 +372,41 @@ def _boot_corr(z, w, method):
 
     z is (n, p) complete rows, w is (B, n) row multiplicities. Resampling with
     replacement equals weighting each row by how often it was drawn, so all B
-    covariance matrices are computed in one einsum instead of a Python loop.
+    covariance matrices come from matrix products instead of a Python loop.
     """
     w = w.astype(float)
-    if method == "spearman":
-        zb = np.stack([_weighted_ranks(z[:, j], w) for j in range(z.shape[1])], axis=2)
-    else:
-        zb = np.broadcast_to(z, (w.shape[0], *z.shape))
+    n_boot, (n, p) = w.shape[0], z.shape
     tot = w.sum(axis=1)
-    mean = np.einsum("bn,bnp->bp", w, zb) / tot[:, None]
-    d = zb - mean[:, None, :]
-    cov = np.einsum("bn,bni,bnj->bij", w, d, d)
+    if method == "spearman":
+        # ranks change with the resample: (B, n, p) ranks, batched matmul
+        d = [_weighted_ranks(z[:, j], w) for j in range(p)]
+        d = [rk - (w * rk).sum(axis=1, keepdims=True) / tot[:, None] for rk in d]
+        wd = [w * dj for dj in d]
+        cov = np.empty((n_boot, p, p))
+        for i in range(p):  # p is 2 or 3: a few (B, n) products, no loop over resamples
+            for j in range(i, p):
+                cov[:, i, j] = cov[:, j, i] = (wd[i] * d[j]).sum(axis=1) / tot
+    else:
+        # fixed values: weighted first and second moments are two BLAS products
+        zs = z - z.mean(axis=0)
+        sd = zs.std(axis=0)
+        zs = zs / np.where(sd > 0, sd, 1.0)
+        m1 = (w @ zs) / tot[:, None]
+        m2 = (w @ (zs[:, :, None] * zs[:, None, :]).reshape(n, p * p)).reshape(n_boot, p, p)
+        cov = m2 / tot[:, None, None] - m1[:, :, None] * m1[:, None, :]
     var = np.diagonal(cov, axis1=1, axis2=2)
-    ok = (var > 1e-12 * np.maximum(1.0, var.max(axis=0))).all(axis=1)
-    r = np.full(w.shape[0], np.nan)
+    ok = (var > 1e-10 * np.maximum(1e-300, var.max(axis=0))).all(axis=1)
+    r = np.full(n_boot, np.nan)
     with np.errstate(all="ignore"):
-        if z.shape[1] == 2:
+        if p == 2:
             r[ok] = cov[ok, 0, 1] / np.sqrt(var[ok, 0] * var[ok, 1])
+        elif p == 3:  # one covariate: the closed form of the first-order partial r
+            c = cov[ok] / np.sqrt(var[ok][:, :, None] * var[ok][:, None, :])
+            rxy, rxz, ryz = c[:, 0, 1], c[:, 0, 2], c[:, 1, 2]
+            r[ok] = (rxy - rxz * ryz) / np.sqrt((1 - rxz**2) * (1 - ryz**2))
         elif ok.any():
-            sd = np.sqrt(var[ok])
-            corr = cov[ok] / sd[:, :, None] / sd[:, None, :]
+            sdb = np.sqrt(var[ok])
+            corr = cov[ok] / sdb[:, :, None] / sdb[:, None, :]
             prec = np.linalg.pinv(corr, hermitian=True)
             r[ok] = -prec[:, 0, 1] / np.sqrt(prec[:, 0, 0] * prec[:, 1, 1])
     r[~np.isfinite(r)] = np.nan

@@ -163,22 +163,26 @@ def test_weighted_bootstrap_equals_explicit_resampling(rng):
     d = pd.DataFrame({
         "unit_id": np.repeat([f"u{i}" for i in range(n_units)], 2),
         "x": rng.normal(size=24), "y": rng.normal(size=24), "c": rng.normal(size=24),
+        "c2": rng.normal(size=24),
     })
     d["y"] += 0.5 * d["x"]
     d.loc[3, "x"] = d.loc[5, "x"]  # a tie, to exercise average ranks
     codes = pd.factorize(d["unit_id"])[0]
     w_units = lk._boot_weights(n_units, 6, np.random.default_rng(3))
-    z = d[["x", "y", "c"]].to_numpy()
+    z = d[["x", "y", "c", "c2"]].to_numpy()
     for method, cols in (("pearson", [0, 1]), ("spearman", [0, 1]), ("pearson", [0, 1, 2]),
-                         ("spearman", [0, 1, 2])):
+                         ("spearman", [0, 1, 2]), ("pearson", [0, 1, 2, 3]),
+                         ("spearman", [0, 1, 2, 3])):
         rb = lk._boot_corr(z[:, cols], w_units[:, codes], method)
         for b in range(6):
             rows = np.repeat(np.arange(24), w_units[b, codes])
-            sample = pd.DataFrame(z[rows][:, cols], columns=["x", "y", "c"][: len(cols)])
+            names = ["x", "y", "c", "c2"][: len(cols)]
+            sample = pd.DataFrame(z[rows][:, cols], columns=names)
             if len(cols) == 2:
                 expected = sample.corr(method=method).iloc[0, 1]
             else:
-                expected = pg.partial_corr(data=sample, x="x", y="y", covar="c", method=method)["r"].iloc[0]
+                expected = pg.partial_corr(data=sample, x="x", y="y", covar=names[2:],
+                                           method=method)["r"].iloc[0]
             assert rb[b] == pytest.approx(expected, abs=1e-10)
 
 
