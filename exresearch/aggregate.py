@@ -79,8 +79,8 @@ def _group_codes(data: pd.DataFrame, columns: list[str]):
         codes, uniq = pd.factorize(data[col], sort=True)
         if (codes < 0).any():
             raise ParameterError(
-                f"column {col!r} must have no missing values, but {(codes < 0).sum()} "
-                "rows have none"
+                f"column {col!r} must have no missing values, but it is missing in "
+                f"{int((codes < 0).sum())} row(s)"
             )
         combined = combined * len(uniq) + codes
         uniques.append(uniq)

@@ -271,7 +271,7 @@ def test_aggregate_units_errors(kwargs, message):
 
 def test_aggregate_units_missing_unit_id_is_an_error():
     survey = pd.DataFrame({"unit_id": ["a", None], "period": ["p", "p"], "q": [1.0, 2.0]})
-    with pytest.raises(ParameterError, match="column 'unit_id' must have no missing values"):
+    with pytest.raises(ParameterError, match=r"column 'unit_id' must have no missing values, but it is missing in 1 row\(s\)"):
         aggregate_units(survey, scales={"q": ["q"]})
 
 
