@@ -692,3 +692,12 @@ def _err_panel():
 def test_error_messages_name_parameter_and_value(call, message):
     with pytest.raises(ParameterError, match=message):
         call(_err_panel())
+
+
+def test_lagged_constant_outcome_names_the_lagged_column(rng):
+    d = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(6)], 2), "period": ["1", "2"] * 6,
+                      "ex": rng.normal(size=12), "cx": [1.0, 2.0] * 6})
+    with pytest.warns(UserWarning, match=r"ex vs cx at lag 1: 'cx' at t\+1 is constant across the 6 units"):
+        res = lk.lagged_correlations(d, x="ex", y="cx", lags=(0, 1))
+    assert res.loc[1, "n"] == 6 and np.isnan(res.loc[1, "r"])
+    assert np.isfinite(res.loc[0, "r"])  # at lag 0 cx varies (1 and 2)
