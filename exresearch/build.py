@@ -336,6 +336,8 @@ def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
                 os.chdir(req["cwd"])
                 os.environ.clear()
                 os.environ.update(req["env"])
+                # ipykernel's parent poller: exit when the zygote goes away
+                os.environ["JPY_PARENT_PID"] = str(os.getppid())
                 random.seed()  # a fresh process would not share the zygote's RNG state
                 if "numpy" in sys.modules:
                     sys.modules["numpy"].random.seed()
@@ -388,6 +390,8 @@ class _Zygote:
             return int(json.loads(line)["pid"])
 
     def close(self) -> None:
+        if not self._ready:  # never used (nothing to run, invalid study): don't wait
+            self.proc.kill()
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
         try:
@@ -618,32 +622,47 @@ def execute_report(task: dict, *, kernels: str = "subprocess") -> dict:
 
 
 # --------------------------------------------------------------------------- executors
-def _run_local(tasks, jobs, on_done):
+def _kernel_mode() -> str:
+    mode = os.environ.get("EXRESEARCH_KERNELS", "zygote" if hasattr(os, "fork") else "")
+    return mode if mode in ("zygote", "subprocess") else "subprocess"
+
+
+class _LocalRuntime:
+    """Private IPC folder and (when forking kernels) the zygote, for one local build.
+
+    Created as soon as a build knows it may execute reports, so the zygote imports the
+    heavy libraries while the driver validates the study and plans the build.
+    """
+
+    def __init__(self):
+        if _ACTIVE["ipc_dir"] is not None:
+            raise BuildError("another build is running in this process")
+        self.kernels = _kernel_mode()
+        self.ipc = tempfile.mkdtemp(prefix="exr-ipc-")
+        _ACTIVE["ipc_dir"] = self.ipc
+        self.zygote = _Zygote(Path(self.ipc)) if self.kernels == "zygote" else None
+        _ACTIVE["zygote"] = self.zygote
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+        _ACTIVE["zygote"] = None
+        _ACTIVE["ipc_dir"] = None
+        shutil.rmtree(self.ipc, ignore_errors=True)
+
+
+def _run_local(tasks, jobs, on_done, runtime: _LocalRuntime):
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    kernels = os.environ.get("EXRESEARCH_KERNELS", "zygote" if hasattr(os, "fork") else "")
-    if kernels not in ("zygote", "subprocess"):
-        kernels = "subprocess"
-    ipc = tempfile.mkdtemp(prefix="exr-ipc-")
-    _ACTIVE["ipc_dir"] = ipc
-    try:
-        if kernels == "zygote" and _ACTIVE["zygote"] is None:
-            _ACTIVE["zygote"] = _Zygote(Path(ipc))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(execute_report, t, kernels=kernels): t for t in tasks}
-            try:
-                for fut in as_completed(futures):
-                    on_done(futures[fut], fut.result())
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-    finally:
-        if _ACTIVE["zygote"] is not None:
-            _ACTIVE["zygote"].close()
-            _ACTIVE["zygote"] = None
-        _ACTIVE["ipc_dir"] = None
-        shutil.rmtree(ipc, ignore_errors=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(execute_report, t, kernels=runtime.kernels): t for t in tasks}
+        try:
+            for fut in as_completed(futures):
+                on_done(futures[fut], fut.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _run_dask(tasks, jobs, scheduler, on_done):
@@ -830,6 +849,17 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
                       f"({fast.duration:.2f} s)", file=sys.stderr)
             return fast
 
+    runtime = _LocalRuntime() if executor == "local" else None
+    try:
+        return _build(study, study_path, out, jobs, force, only, executor, scheduler,
+                      progress, runtime, t0)
+    finally:
+        if runtime is not None:
+            runtime.close()
+
+
+def _build(study, study_path, out, jobs, force, only, executor, scheduler, progress,
+           runtime, t0) -> BuildResult:
     study = _load(study)  # raises StudyValidationError: nothing written yet
     clients = list(study.clients)
     for cid in clients:
@@ -969,7 +999,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
                 if executor == "dask":
                     _run_dask(tasks, jobs, scheduler, on_done)
                 else:
-                    _run_local(tasks, jobs, on_done)
+                    _run_local(tasks, jobs, on_done, runtime)
         finally:
             if bar is not None:
                 bar.close()

@@ -261,17 +261,30 @@ def test_failing_client_is_reported_and_others_published(study, env, tmp_path):
 @pytest.mark.slow
 def test_interrupted_build_leaves_previous_site_intact(study, env, tmp_path):
     out = tmp_path / "site"
-    assert build_site(study, out=out, progress=False).exit_code == 0
+    assert build_site(study, out=out, only=["client-01"], progress=False).exit_code == 0
     before = _tree(out)
+    assert "reports/client-client-01.html" in before
 
     def interrupted(staging, out):
         raise KeyboardInterrupt  # e.g. Ctrl-C just before the swap
 
     env.setattr(build, "_publish", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        build_site(study, out=out, force=True, progress=False)
+        build_site(study, out=out, force=True, only=["client-01"], progress=False)
     assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "study"]  # no staging left
+
+    def killed(task, *, kernels):
+        raise KeyboardInterrupt  # interrupted while reports execute
+
+    env.undo()
+    env.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))
+    env.setattr(build, "_source_hash", lambda: "test-source")
+    env.setattr(build, "execute_report", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build_site(study, out=out, force=True, progress=False)
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site", "study"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,150 @@
+"""Tests for exresearch.site: offline report pages and the index page."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from exresearch.site import CSP, render_error_page, render_index, render_report
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+# 1x1 transparent PNG
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6300010000050001a5f645400000000049454e44ae426082"
+)).decode()
+
+_REMOTE = re.compile(
+    r"<(script|link|img|iframe|source|video|audio|embed|object)\b[^>]*\b(src|href|data)\s*=\s*"
+    r"[\"']?\s*(https?:)?//", re.I)
+
+
+def remote_references(page: str) -> list[str]:
+    """src/href attributes of loading elements that point off the machine."""
+    return [m.group(0) for m in _REMOTE.finditer(page)]
+
+
+def _notebook():
+    params = new_code_cell('client_id = "acme"  # SECRET_PARAMETER_DEFAULT')
+    params.metadata["tags"] = ["parameters"]
+    injected = new_code_cell('client_id = "globex"  # INJECTED_VALUE')
+    injected.metadata["tags"] = ["injected-parameters"]
+    code = new_code_cell("df = compute_something_secret()\ndf", outputs=[
+        new_output("execute_result", data={
+            "text/html": "<table class=\"dataframe\"><tr><td>0.25</td></tr></table>",
+            "text/plain": "0.25"}, execution_count=3),
+    ])
+    fig = new_code_cell("plot()", outputs=[
+        new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+    ])
+    nb = new_notebook(cells=[
+        params, injected, new_markdown_cell("# Client report\n\nIntro.\n\n## Results"),
+        code, new_markdown_cell("### Figure"), fig,
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def test_report_hides_code_and_parameters_and_embeds_images():
+    page = render_report(_notebook(), title="Acme: client report",
+                         provenance={"study": "S", "seed": 1})
+    assert "compute_something_secret" not in page
+    assert "SECRET_PARAMETER_DEFAULT" not in page and "INJECTED_VALUE" not in page
+    assert f'src="data:image/png;base64,{PNG}' in page
+    assert "<td>0.25</td>" in page
+    assert "<title>Acme: client report</title>" in page
+
+
+def test_report_has_toc_css_footer_and_no_network():
+    page = render_report(_notebook(), title="T", provenance={
+        "study": HOSTILE, "parameters": {"client_id": HOSTILE},
+        "input files (sha256)": {"clients/a/survey.csv": "ab" * 32},
+    })
+    toc = re.search(r'<nav class="exr-toc">(.*?)</nav>', page, re.S).group(1)
+    assert re.findall(r'href="#([^"]+)">([^<]+)<', toc) == [
+        ("Client-report", "Client report"), ("Results", "Results"), ("Figure", "Figure"),
+    ]
+    for anchor in ("Client-report", "Results", "Figure"):
+        assert f'id="{anchor}"' in page
+    assert "table.dataframe" in page  # readable-table CSS inlined
+    assert f'content="{CSP}"' in page
+    assert remote_references(page) == []
+    assert "require.js" not in page and "mathjax" not in page.lower()
+    footer = page[page.index('<footer class="exr-provenance">'):]
+    assert "<script>alert(1)</script>" not in footer
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in footer
+    assert "ab" * 32 in footer
+    assert 'href="../index.html"' in page
+
+
+def test_report_of_failed_notebook_shows_the_error():
+    nb = _notebook()
+    nb.cells.append(new_code_cell("boom()", outputs=[new_output(
+        "error", ename="RuntimeError", evalue="deliberate <b>failure</b>",
+        traceback=["RuntimeError: deliberate <b>failure</b>"])]))
+    page = render_report(nb, title="T", provenance={})
+    assert "deliberate &lt;b&gt;failure&lt;/b&gt;" in page
+    assert "deliberate <b>failure</b>" not in page
+
+
+def test_error_page_escapes():
+    page = render_error_page(title=HOSTILE, error=HOSTILE, provenance={"x": HOSTILE})
+    assert "<script>alert(1)</script>" not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 4  # title, h1, pre, footer
+    assert remote_references(page) == []
+
+
+def _reports():
+    return [
+        {"key": "synthesis", "kind": "synthesis", "client_id": None, "name": "Synthesis",
+         "status": "ok", "html": "reports/synthesis.html",
+         "tables": ["tables/synthesis/headline.csv"], "duration": 1.0},
+        {"key": "client-a", "kind": "client", "client_id": "a", "name": HOSTILE,
+         "industry": "retail", "status": "ok", "html": "reports/client-a.html",
+         "tables": ["tables/client-a/unit_means.csv"], "duration": 2.25},
+        {"key": "client-b", "kind": "client", "client_id": "b", "name": "Beta Bank",
+         "industry": '"><script>alert(3)</script>', "status": "failed",
+         "error": "RuntimeError: <img src=x onerror=alert(4)>", "html": "reports/client-b.html",
+         "tables": [], "duration": 0.5},
+    ]
+
+
+def test_index_escapes_every_input_string():
+    page = render_index(study={"name": HOSTILE, "Periods": HOSTILE}, reports=_reports(),
+                        headline=[{"label": HOSTILE, "value": "0.31", "note": HOSTILE}],
+                        provenance={"built": "now"})
+    body = page.split("<script>")  # the only script element is our own filter
+    assert len(body) == 2 and "alert" not in body[1]
+    assert "<img src=x" not in page
+    assert 'onerror="alert' not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4
+    assert remote_references(page) == []
+
+
+def test_index_lists_reports_status_filters_and_downloads():
+    page = render_index(study={"name": "Study 2026", "Clients": 2}, reports=_reports(),
+                        headline=[{"label": "Pooled r", "value": "0.31"}])
+    assert "<title>Study 2026</title>" in page
+    assert "1 report(s) failed" in page
+    assert 'class="exr-status-failed">failed</span>' in page
+    assert "RuntimeError: &lt;img src=x onerror=alert(4)&gt;" in page
+    assert 'href="reports/client-a.html"' in page
+    assert 'href="tables/client-a/unit_means.csv" download' in page
+    assert 'href="reports/synthesis.html"' in page
+    assert '<div class="exr-value">0.31</div><div class="exr-label">Pooled r</div>' in page
+    # filter controls: free text over name/id/industry, and an industry select
+    assert 'id="exr-q"' in page and 'id="exr-industry"' in page
+    assert '<option value="retail">retail</option>' in page
+    row = re.search(r'<tr data-search="([^"]*)" data-industry="retail">', page)
+    assert row and "retail" in row.group(1) and " a " in f" {row.group(1)} "
+    assert "2.2 s" in page or "2.3 s" in page
+
+
+def test_nbformat_roundtrip_of_rendered_notebook_is_valid():
+    nb = _notebook()
+    nbformat.validate(nb)
+    assert render_report(nb, title="x", provenance={}).startswith("<!DOCTYPE html>")
