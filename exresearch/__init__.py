@@ -82,6 +82,12 @@ _LAZY = {
     "chained_effect": "economics",
     "investment_table": "economics",
     "project_loop": "economics",
+    # batch build, site and safe publishing
+    "build_site": "build",
+    "BuildResult": "build",
+    "write_csv": "privacy",
+    "escape": "privacy",
+    "pseudonyms": "privacy",
 }
 
 _SUBMODULES = {
