@@ -290,6 +290,9 @@ def _latent_correlations(m: _Model, sigma: np.ndarray, cross: np.ndarray | None 
     out = {d: cy[k] / (sd[k] * sd[_IY]) for k, d in enumerate(DRIVERS)}
     out["engagement"] = (cy @ e) / (math.sqrt(e @ sigma @ e) * sd[_IY])
     out["weighted_ex"] = (cy @ w) / (math.sqrt(w @ sigma @ w) * sd[_IY])
+    c = np.zeros(_NS)  # equal-weight mean of the standardised drivers
+    c[:_NX] = 1 / sd[:_NX]
+    out["ex_composite"] = (cy @ c) / (math.sqrt(c @ sigma @ c) * sd[_IY])
     corr_x = sigma[:_NX, :_NX] / np.outer(sd[:_NX], sd[:_NX])
     return out, corr_x
 
