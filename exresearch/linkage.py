@@ -573,7 +573,7 @@ def _lag_join(data, left_cols, right_cols, unit, t_index, lag):
 
 def lagged_correlations(
     data, *, x, y, lags=(0, 1, 2), unit="unit_id", period="period", periods=None,
-    method="pearson",
+    method="pearson", period_effects=False,
 ):
     """Correlate ``x`` at period t with ``y`` at period t + lag, pooled over units and periods.
 
@@ -593,6 +593,10 @@ def lagged_correlations(
         data leaves a gap that is not bridged.
     method : {"pearson", "spearman"}
         Correlation method.
+    period_effects : bool
+        Partial out a dummy per starting period t, so only differences
+        between units within the same periods count (a trend common to all
+        units no longer adds to r). The df drop by the number of dummies.
 
     Returns
     -------
@@ -645,8 +649,14 @@ def lagged_correlations(
             for b in y:
                 if a == b and lag == 0:
                     continue
-                sub = joined[[a, b + "@lag", "_unit"]].dropna()
-                res, _ = _pair_stats(sub, a, b + "@lag", [], method)
+                sub = joined[[a, b + "@lag", "_unit", "_t"]].dropna()
+                dummies = []
+                if period_effects:
+                    levels = np.sort(sub["_t"].unique())[1:]
+                    dummies = [f"_period{int(v)}" for v in levels]
+                    sub = sub.assign(**{d_: (sub["_t"] == v).astype(float)
+                                        for d_, v in zip(dummies, levels, strict=True)})
+                res, _ = _pair_stats(sub, a, b + "@lag", dummies, method)
                 n_units = int(sub["_unit"].nunique())
                 if res["n"] == 0:
                     res["note"] = (
@@ -764,10 +774,11 @@ def _cross_lag_frame(data, x, y, covar, unit, period, periods, func):
     periods, t_index = _panel_periods(data, unit, period, periods, func)
     joined = _lag_join(data, [x, y, *covar], [x, y], unit, t_index, 1)
     cols = [x, y, *covar, x + "@lag", y + "@lag"]
-    return joined[["_unit", *cols]].dropna(), periods
+    return joined[["_unit", "_t", *cols]].dropna(), periods
 
 
-def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None):
+def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
+                 period_effects=False):
     """Cross-lagged panel regressions: does x today predict y next period, and vice versa?
 
     Parameters
@@ -785,6 +796,10 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
         periods of this list are paired; a missing period breaks the chain.
     covar : str or list of str, optional
         Time-t covariates added to both regressions (e.g. headcount).
+    period_effects : bool
+        Add a dummy per transition (t -> t+1) to both regressions, so that
+        changes common to all units (a company-wide trend, a season) do not
+        count as evidence of direction. Their coefficients are not reported.
 
     Returns
     -------
@@ -809,7 +824,8 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
         y_{t+1} = b_{yy} y_t + b_{yx} x_t + \\gamma' c_t + e, \\qquad
         x_{t+1} = b_{xx} x_t + b_{xy} y_t + \\gamma' c_t + u,
 
-    fitted by OLS (statsmodels). Because both equations share their
+    fitted by OLS (statsmodels), with transition dummies when
+    ``period_effects=True``. Because both equations share their
     regressors, these are also the ML estimates of the two-wave path model
     (checked against lavaan). Standard errors are clustered by unit, CR1:
     :math:`V = \\frac{G}{G-1}\\frac{N-1}{N-K}(X'X)^{-1}\\sum_g X_g'e_g e_g'X_g
@@ -860,7 +876,11 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
         (x, [y, x, *covar], [("cross-lagged", y), ("autoregressive", x)]),
     ]
     note = ""
-    k = 3 + len(covar)
+    dummies = np.empty((n_obs, 0))
+    if period_effects and n_obs:
+        levels = np.sort(frame["_t"].unique())
+        dummies = (frame["_t"].to_numpy()[:, None] == levels[None, 1:]).astype(float)
+    k = 3 + len(covar) + dummies.shape[1]
     if n_obs == 0:
         note = f"missing period: no unit is observed in two consecutive periods of {periods}"
     elif n_units < MIN_PAIRS:
@@ -880,7 +900,7 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
         if not note:
             z = frame[[target + "@lag", *preds]]
             z = (z - z.mean()) / z.std(ddof=1)
-            exog = sm.add_constant(z[preds].to_numpy(), has_constant="add")
+            exog = sm.add_constant(np.column_stack([z[preds].to_numpy(), dummies]), has_constant="add")
             fit = sm.OLS(z[target + "@lag"].to_numpy(), exog).fit(
                 cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
             )
@@ -1024,7 +1044,7 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
 
 
 def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
-                   alpha=0.05, trend_tol=0.05):
+                   period_effects=False, alpha=0.05, trend_tol=0.05):
     """Cross-lagged paths plus the client's EX trend, classified in plain language.
 
     Parameters
@@ -1033,7 +1053,7 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
         Unit panel, one row per unit x period.
     x, y : str
         EX column and CX (or business) column.
-    unit, period, periods, covar
+    unit, period, periods, covar, period_effects
         As in :func:`cross_lagged`.
     alpha, trend_tol : float
         As in :func:`classify_loop`.
@@ -1066,7 +1086,8 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
     ...     "no evidence", "EX leads", "CX leads")
     True
     """
-    cl = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods, covar=covar)
+    cl = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods, covar=covar,
+                      period_effects=period_effects)
     periods_, t_index = _panel_periods(data, unit, period, periods, "loop_direction")
     means = data[x].groupby(t_index.to_numpy()).mean().dropna()
     sd = float(data[x].std(ddof=1))

@@ -295,17 +295,18 @@ def test_rm_corr_too_few_units():
 
 
 # --------------------------------------------------------------------------- cross-lagged vs R
-@pytest.mark.parametrize("key,covar", [("cross_lagged", None), ("cross_lagged_covar", "headcount")])
+@pytest.mark.parametrize("key,covar", [("cross_lagged", None), ("cross_lagged_covar", "headcount"),
+                                       ("cross_lagged_period_effects", None)])
 def test_cross_lagged_matches_r_lm_vcovcl_and_lavaan(panel, key, covar):
     ref = REF[key]
-    cl = lk.cross_lagged(panel, x="ex", y="cx", covar=covar)
+    cl = lk.cross_lagged(panel, x="ex", y="cx", covar=covar, period_effects=ref["period_effects"])
     assert (cl.n_obs == ref["n_obs"]).all() and (cl.n_units == ref["n_units"]).all()
     assert ref["n_obs"] == 110 if covar is None else True
     for p in ref["paths"]:
         row = cl[(cl.source == p["source"]) & (cl.target == p["target"])].iloc[0]
         _close([row.estimate, row.se, row.ci_low, row.ci_high, row.p_val, row.r2],
                [p["estimate"], p["se"], p["ci_low"], p["ci_high"], p["p_val"], p["r2"]])
-    for p in ref["lavaan"]:
+    for p in ref.get("lavaan", []):
         row = cl[(cl.source == p["source"]) & (cl.target == p["target"])].iloc[0]
         assert row.estimate == pytest.approx(p["estimate"], abs=1e-6)
     assert cl.path.tolist()[:4] == ["ex[t] -> cx[t+1]", "cx[t] -> ex[t+1]",
@@ -701,3 +702,28 @@ def test_lagged_constant_outcome_names_the_lagged_column(rng):
         res = lk.lagged_correlations(d, x="ex", y="cx", lags=(0, 1))
     assert res.loc[1, "n"] == 6 and np.isnan(res.loc[1, "r"])
     assert np.isfinite(res.loc[0, "r"])  # at lag 0 cx varies (1 and 2)
+
+
+def test_period_effects_remove_a_common_trend(rng):
+    # units differ at random within each period; all units drift up together over time
+    n, periods = 60, ["1", "2", "3", "4"]
+    drift = np.repeat([[0.0, 1.5, 3.0, 4.5]], n, axis=0)
+    d = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(n)], 4),
+                      "period": np.tile(periods, n),
+                      "ex": (drift + rng.normal(size=(n, 4))).ravel(),
+                      "cx": (drift + rng.normal(size=(n, 4))).ravel()})
+    raw = lk.lagged_correlations(d, x="ex", y="cx", lags=(1,))
+    fe = lk.lagged_correlations(d, x="ex", y="cx", lags=(1,), period_effects=True)
+    assert raw.loc[0, "r"] > 0.5  # the trend alone makes a strong pooled correlation
+    assert fe.loc[0, "ci_low"] < 0 < fe.loc[0, "ci_high"]
+    # = partial correlation given dummies of the starting period, df reduced by 2
+    j = lk._lag_join(d, ["ex"], ["cx"], "unit_id", d["period"].map({p: i for i, p in enumerate(periods)}), 1)
+    dm = j[["ex", "cx@lag"]] - j.groupby("_t")[["ex", "cx@lag"]].transform("mean")
+    r = np.corrcoef(dm["ex"], dm["cx@lag"])[0, 1]
+    assert fe.loc[0, "r"] == pytest.approx(r, abs=1e-12)
+    t = r * np.sqrt((180 - 2 - 2) / (1 - r * r))
+    assert fe.loc[0, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 176), rel=1e-9)
+    cl_raw = lk.cross_lagged(d, x="ex", y="cx")
+    cl_fe = lk.cross_lagged(d, x="ex", y="cx", period_effects=True)
+    assert cl_raw.loc[0, "p_val"] < 0.001  # spurious direction from the common trend
+    assert cl_fe.loc[0, "p_val"] > 0.05

@@ -104,14 +104,16 @@ lag_frame <- function(d, covar = character(0)) {
   m <- m[complete.cases(m), ]
   m[order(m$unit_id, m$t), ]
 }
-cl_ref <- function(covar = character(0)) {
+cl_ref <- function(covar = character(0), period_effects = FALSE) {
   m <- lag_frame(panel, covar)
   vars <- c("ex", "cx", covar, "ex1", "cx1")
   z <- m; z[vars] <- scale(m[vars])
+  z$transition <- factor(z$t)
   G <- length(unique(m$unit_id))
-  res <- list(n_obs = nrow(m), n_units = G, covar = covar, paths = list())
+  res <- list(n_obs = nrow(m), n_units = G, covar = covar, period_effects = period_effects,
+              paths = list())
   for (eq in list(c("cx1", "ex", "cx"), c("ex1", "cx", "ex"))) {
-    fml <- reformulate(c(eq[2], eq[3], covar), eq[1])
+    fml <- reformulate(c(eq[2], eq[3], covar, if (period_effects) "transition"), eq[1])
     fit <- lm(fml, data = z)
     V <- vcovCL(fit, cluster = ~unit_id, type = "HC1")   # CR1
     # CR1 by hand as a cross-check of sandwich
@@ -122,7 +124,7 @@ cl_ref <- function(covar = character(0)) {
     Vh <- G / (G - 1) * (N - 1) / (N - K) * bread %*% meat %*% bread
     stopifnot(max(abs(V - Vh)) < 1e-12)
     est <- coef(fit); se <- sqrt(diag(V)); tt <- est / se
-    for (p in names(est)[-1]) {
+    for (p in setdiff(names(est)[-1], grep("^transition", names(est), value = TRUE))) {
       res$paths[[length(res$paths) + 1]] <- list(
         source = p, target = sub("1$", "", eq[1]), estimate = unname(est[p]),
         se = unname(se[p]), p_val = 2 * pt(-abs(tt[p]), G - 1),
@@ -131,6 +133,7 @@ cl_ref <- function(covar = character(0)) {
         r2 = summary(fit)$r.squared)
     }
   }
+  if (period_effects) return(res)
   # lavaan: the two-wave cross-lagged path model on the same standardized data
   model <- paste0("cx1 ~ ", paste(c("ex", "cx", covar), collapse = " + "), "\n",
                   "ex1 ~ ", paste(c("cx", "ex", covar), collapse = " + "), "\n",
@@ -144,6 +147,7 @@ cl_ref <- function(covar = character(0)) {
 }
 ref$cross_lagged <- cl_ref()
 ref$cross_lagged_covar <- cl_ref("headcount")
+ref$cross_lagged_period_effects <- cl_ref(period_effects = TRUE)
 
 # ------------------------------------------------------------------ incremental validity
 iv_ref <- function(d, y, drivers, engagement) {
