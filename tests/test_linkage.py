@@ -727,3 +727,30 @@ def test_period_effects_remove_a_common_trend(rng):
     cl_fe = lk.cross_lagged(d, x="ex", y="cx", period_effects=True)
     assert cl_raw.loc[0, "p_val"] < 0.001  # spurious direction from the common trend
     assert cl_fe.loc[0, "p_val"] > 0.05
+
+
+def test_lagged_correlations_recover_simulate_study_truth(tmp_path):
+    """Against the estimands in truth.json of exresearch.simulate (one client, 300 units)."""
+    from exresearch.aggregate import unit_panel
+    from exresearch.simulate import simulate_study
+    from exresearch.study import load_study
+
+    path = simulate_study(tmp_path / "s", n_clients=1, n_units=300, n_periods=3, seed=3)
+    truth = json.loads((path / "truth.json").read_text())
+    client = truth["clients"][0]
+    study = load_study(path)
+    panel = unit_panel(study, study.clients[0])
+    panel["ex_composite"] = panel[truth["drivers"]].mean(axis=1, skipna=False)
+    scales = ["ex_composite", "tools", "leader", "enps"]
+    lag = lk.lagged_correlations(panel, x=scales, y="nps", lags=(0, 1), periods=study.config.periods)
+    for _, row in lag.iterrows():
+        rho = (client["rho_observed"][row.x] if row.lag == 0
+               else client["lagged"]["ex_then_nps"]["rho_observed"][row.x])
+        assert row.ci_low < rho < row.ci_high, (row.x, row.lag, row.r, rho)
+    # engagement_effect = 0: engagement adds (almost) nothing to NPS beyond the six drivers
+    iv = lk.incremental_validity(panel, y="nps", drivers=truth["drivers"], engagement="engagement")
+    last = iv[(iv.sequence == "drivers first") & (iv.step == 2)].iloc[0]
+    assert truth["options"]["engagement_effect"] == 0.0
+    assert last.delta_r2 < 0.01 and last.p_val > 0.05
+    first = iv[(iv.sequence == "engagement first") & (iv.step == 2)].iloc[0]
+    assert first.p_val < 0.001  # while the drivers do add beyond engagement
