@@ -169,7 +169,9 @@ def _p_adjust(pvals, method="fdr_bh"):
 def _degenerate_note(frame, names, n, k, min_pairs=MIN_PAIRS):
     """Reason the statistic is undefined, or '' if it is defined."""
     if n - k < min_pairs:
-        extra = f" and {k} covariate{'s' if k != 1 else ''}" if k else ""
+        dummies = k and all(c.startswith("_period") for c in names[2:])
+        what = ("period dummy", "period dummies") if dummies else ("covariate", "covariates")
+        extra = f" and {k} {what[k != 1]}" if k else ""
         return (
             f"too few units: n={n} complete pairs{extra} "
             f"(need at least {min_pairs + k})"
