@@ -364,10 +364,11 @@ def _answers(rng, m: _Model, unit_latent: np.ndarray, level: np.ndarray,
     return out
 
 
-def _unit_scores(answers: np.ndarray, n_resp: np.ndarray):
+def _unit_scores(answers: np.ndarray, n_resp: np.ndarray, min_group_size: int):
     """Unit means of each scale (respondent score = mean of >= half the items) and eNPS.
 
-    Mirrors the measurement conventions in METHODS.md; used for calibration and tests.
+    Mirrors the measurement conventions in METHODS.md and ``aggregate_units``: a unit's
+    scale is NaN when fewer than ``min_group_size`` respondents could be scored on it.
     Returns (units, 7 + 1): the 7 Likert scale means then the unit eNPS (-100..100).
     """
     _names, scale_of, reverse = _item_layout()
@@ -385,14 +386,14 @@ def _unit_scores(answers: np.ndarray, n_resp: np.ndarray):
         tot = np.bincount(unit_of[ok], weights=score[ok], minlength=n_units)
         cnt = np.bincount(unit_of[ok], minlength=n_units)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, s] = tot / cnt
+            out[:, s] = np.where(cnt >= min_group_size, tot / cnt, np.nan)
     enps = answers[:, -1]
     ok = ~np.isnan(enps)
     prom = np.bincount(unit_of[ok], weights=(enps[ok] >= 9).astype(float), minlength=n_units)
     det = np.bincount(unit_of[ok], weights=(enps[ok] <= 6).astype(float), minlength=n_units)
     cnt = np.bincount(unit_of[ok], minlength=n_units)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, -1] = 100 * (prom - det) / cnt
+        out[:, -1] = np.where(cnt >= min_group_size, 100 * (prom - det) / cnt, np.nan)
     return out
 
 
@@ -414,7 +415,7 @@ def _calibrate(key) -> dict:
     n_resp = _respondents(rng, m, _headcounts(rng, m, n))
     names, _scale_of, _rev = _item_layout()
     answers = _answers(rng, m, latent, np.zeros(len(_SCALES)), np.zeros(len(names)), n_resp)
-    scores = _unit_scores(answers, n_resp)
+    scores = _unit_scores(answers, n_resp, m.min_group_size)
     keep = (n_resp >= m.min_group_size) & np.isfinite(scores).all(axis=1)
     scores, latent = scores[keep], latent[keep]
     lat = np.column_stack([latent, latent[:, -1]])  # eNPS against latent engagement

@@ -57,6 +57,8 @@ def _unit_panel(path: Path, client: str, cfg: dict) -> pd.DataFrame:
                                - (scores["enps"] <= 6).astype(float))).where(answered)
     groups = scores.groupby(["unit_id", "period"])
     panel = groups[[*LIKERT, "enps"]].mean()  # mean of +100/0/-100 = %prom - %detr
+    # a scale scored for fewer than min_group_size respondents is not reported
+    panel = panel.where(groups[[*LIKERT, "enps"]].count() >= cfg["min_group_size"])
     panel["n"] = groups.size()
     panel["ex_composite"] = panel[list(DRIVERS)].mean(axis=1)
     panel = panel.join(outcomes.set_index(["unit_id", "period"]), how="outer")
@@ -363,6 +365,8 @@ def test_large_client_recovers_observed_estimand(tmp_path):
 
 
 def _delta_r2(panel: pd.DataFrame) -> float:
+    panel = panel.dropna(subset=[*DRIVERS, "engagement", "nps"])
+
     def r2(cols):
         x = np.column_stack([np.ones(len(panel)), panel[cols].to_numpy()])
         y = panel["nps"].to_numpy()
@@ -429,3 +433,42 @@ def test_random_effects_meta_recovers_pooled_estimand(tmp_path):
     assert 0.85 <= np.mean(hits) <= 1.0
     z_mean = truth["pooled"]["observed"]["ex_composite"]["z_mean"]
     assert np.mean(estimates) == pytest.approx(z_mean, abs=3 * np.std(estimates) / np.sqrt(40))
+
+
+# ------------------------------------------------------------------ the package's pipeline
+
+
+def test_unit_panel_agrees_with_the_estimand_definition(small_study):
+    """aggregate.unit_panel computes unit scores exactly as truth.json's estimand defines."""
+    study_mod = pytest.importorskip("exresearch.study")
+    aggregate = pytest.importorskip("exresearch.aggregate")
+    study = study_mod.load_study(small_study)
+    cfg = _config(small_study)
+    for client in study.clients:
+        mine = _unit_panel(small_study, client, cfg).set_index(["unit_id", "period"])
+        theirs = aggregate.unit_panel(study, client).set_index(["unit_id", "period"])
+        theirs = theirs.loc[mine.index]
+        for column in [*LIKERT, "enps", "nps", "turnover", "headcount"]:
+            np.testing.assert_allclose(theirs[column].to_numpy(float),
+                                       mine[column].to_numpy(float), atol=1e-9,
+                                       err_msg=f"{client} {column}")
+        assert (theirs["suppressed"] == (mine["n"] < 5)).all()
+
+
+def test_pipeline_correlation_cis_cover_truth(tmp_path):
+    """load_study -> unit_panel -> linkage.correlations: 95% CIs cover truth at ~95%."""
+    study_mod = pytest.importorskip("exresearch.study")
+    aggregate = pytest.importorskip("exresearch.aggregate")
+    linkage = pytest.importorskip("exresearch.linkage")
+    path = simulate_study(tmp_path / "s", n_clients=40, n_units=30, n_periods=2, seed=77)
+    study = study_mod.load_study(path)
+    truth = _truth(path)
+    hits = []
+    for tc in truth["clients"]:
+        panel = aggregate.unit_panel(study, tc["client_id"])
+        for _period, g in panel.groupby("period"):
+            res = linkage.correlations(g, x=["tools", "engagement", "enps"], y="nps")
+            for row in res.itertuples():
+                hits.append(row.ci_low <= np.tanh(tc["z_observed"][row.x]) <= row.ci_high)
+    assert len(hits) == 240
+    assert 0.90 <= np.mean(hits) <= 0.99
