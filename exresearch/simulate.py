@@ -728,6 +728,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
                 "cx_autoregression": m.cx_autoregression,
             },
             "nps_reliability": b_nps**2,
+            "outcome_links": _outcome_links(m, rho["weighted_ex"]),
         })
 
     out.mkdir(parents=True, exist_ok=True)
@@ -799,6 +800,30 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     (out / "truth.json").write_text(json.dumps(_r(truth), indent=2) + "\n", encoding="utf-8",
                                     newline="\n")
     return out
+
+
+def _outcome_links(m: _Model, rho_ex_cx: float) -> dict:
+    """Population within-period links between unit NPS and the business outcomes.
+
+    Slopes are of the outcome on observed unit NPS (least squares over units of one
+    client and period); clipping of turnover at 0 is ignored (rare with the defaults).
+    """
+    var_nps = m.nps_scale**2 + m.nps_noise**2
+    var_growth = m.cx_to_revenue_growth**2 + m.revenue_growth_noise**2
+    cov_turn = m.nps_scale * (m.cx_to_turnover + m.ex_to_turnover * rho_ex_cx)
+    var_turn = (m.cx_to_turnover**2 + m.ex_to_turnover**2 + m.turnover_noise**2
+                + 2 * m.cx_to_turnover * m.ex_to_turnover * rho_ex_cx)
+    cov_growth = m.nps_scale * m.cx_to_revenue_growth
+
+    def corr(cov, var):
+        return cov / math.sqrt(var_nps * var) if var > 0 and var_nps > 0 else 0.0
+
+    return {
+        "revenue_growth_per_nps_point": cov_growth / var_nps if var_nps > 0 else 0.0,
+        "turnover_per_nps_point": cov_turn / var_nps if var_nps > 0 else 0.0,
+        "rho_nps_revenue_growth": corr(cov_growth, var_growth),
+        "rho_nps_turnover": corr(cov_turn, var_turn),
+    }
 
 
 def _expected_score_reliability(m: _Model, k: int) -> float:

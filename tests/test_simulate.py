@@ -359,6 +359,15 @@ def test_large_client_recovers_observed_estimand(tmp_path):
         z = np.arctanh(both["nps_t"].corr(both[f"{scale}_t1"]))
         expected = np.arctanh(lagged["nps_then_ex"]["rho_observed"][scale])
         assert z == pytest.approx(expected, abs=3.5 * se), scale
+    # CX -> business outcomes within a period
+    links = tc["outcome_links"]
+    for outcome in ("revenue_growth", "turnover"):
+        r = first[outcome].corr(first["nps"])
+        assert np.arctanh(r) == pytest.approx(np.arctanh(links[f"rho_nps_{outcome}"]),
+                                              abs=3.5 / np.sqrt(len(first) - 3)), outcome
+    slope = np.polyfit(first["nps"], first["revenue_growth"], 1)[0]
+    assert slope == pytest.approx(links["revenue_growth_per_nps_point"], rel=0.1)
+    assert links["turnover_per_nps_point"] < 0 < links["revenue_growth_per_nps_point"]
     # the planted direction shows: EX leads NPS more than NPS leads EX (default paths)
     assert (lagged["ex_then_nps"]["rho_observed"]["ex_composite"]
             > lagged["nps_then_ex"]["rho_observed"]["ex_composite"])
