@@ -629,6 +629,8 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         corrs = _all_correlations(m, a, sigma, cal)
         rho, obs = corrs["same_period"]["latent"], corrs["same_period"]["observed"]
         trend = float(m.trend_sd * rng.standard_normal())
+        direction = ("improving" if trend > 0.05 else
+                     "declining" if trend < -0.05 else "stable")
         level = float(m.client_level_sd * rng.standard_normal())
         levels = level + 0.1 * rng.standard_normal(len(_SCALES))
         nps_base = ind[0] + 8.0 * rng.standard_normal()
@@ -705,8 +707,8 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             "client_id": client["id"], "industry": client["industry"],
             "ex_to_cx": beta,
             "trend": trend,
-            "direction": ("improving" if trend > 0.05 else
-                          "declining" if trend < -0.05 else "stable"),
+            "direction": direction,
+            "loop": _loop_word(m, beta, direction),
             "level": level,
             "nps_base": nps_base, "csat_base": csat_base,
             "revenue_growth_base": growth_base, "turnover_base": turnover_base,
@@ -800,6 +802,18 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     (out / "truth.json").write_text(json.dumps(_r(truth), indent=2) + "\n", encoding="utf-8",
                                     newline="\n")
     return out
+
+
+def _loop_word(m: _Model, beta: float, direction: str) -> str:
+    """The planted loop in the words of ``linkage.classify_loop``."""
+    if beta > 0 and m.cx_to_ex > 0:
+        return {"improving": "virtuous cycle", "declining": "doom loop"}.get(
+            direction, "reciprocal loop")
+    if beta > 0:
+        return "EX leads"
+    if m.cx_to_ex > 0:
+        return "CX leads"
+    return "no loop"
 
 
 def _outcome_links(m: _Model, rho_ex_cx: float) -> dict:

@@ -322,6 +322,8 @@ def test_trends_make_virtuous_cycles_and_doom_loops(tmp_path):
     truth = _truth(path)
     directions = {tc["direction"] for tc in truth["clients"]}
     assert {"improving", "declining"} <= directions
+    loops = {tc["direction"]: tc["loop"] for tc in truth["clients"]}
+    assert loops["improving"] == "virtuous cycle" and loops["declining"] == "doom loop"
     for tc in truth["clients"]:
         ex, cx = tc["latent_mean_path"]["ex"], tc["latent_mean_path"]["cx"]
         assert ex[0] == cx[0] == 0.0
@@ -472,12 +474,20 @@ def test_pipeline_correlation_cis_cover_truth(tmp_path):
     path = simulate_study(tmp_path / "s", n_clients=40, n_units=30, n_periods=2, seed=77)
     study = study_mod.load_study(path)
     truth = _truth(path)
-    hits = []
+    hits, lag_hits = [], []
     for tc in truth["clients"]:
         panel = aggregate.unit_panel(study, tc["client_id"])
         for _period, g in panel.groupby("period"):
             res = linkage.correlations(g, x=["tools", "engagement", "enps"], y="nps")
             for row in res.itertuples():
                 hits.append(row.ci_low <= np.tanh(tc["z_observed"][row.x]) <= row.ci_high)
-    assert len(hits) == 240
+        # two periods: lag 1 pairs EX at t with NPS at t+1, lag -1 NPS at t with EX at t+1
+        res = linkage.lagged_correlations(panel, x=["tools", "leader"], y="nps", lags=(1, -1),
+                                          periods=truth["periods"])
+        for row in res.itertuples():
+            key = "ex_then_nps" if row.lag == 1 else "nps_then_ex"
+            target = tc["lagged"][key]["rho_observed"][row.x]
+            lag_hits.append(row.ci_low <= target <= row.ci_high)
+    assert len(hits) == 240 and len(lag_hits) == 160
     assert 0.90 <= np.mean(hits) <= 0.99
+    assert 0.88 <= np.mean(lag_hits) <= 1.0
