@@ -259,11 +259,20 @@ def _var_matrices(m: _Model, beta: float):
     return a, q
 
 
+_MAX_RADIUS = 0.99
+
+
+def _radius(m: _Model, beta: float) -> float:
+    """Spectral radius of the VAR transition for EX -> CX path beta."""
+    a, _q = _var_matrices(m, beta)
+    return float(np.max(np.abs(np.linalg.eigvals(a))))
+
+
 def _stationary(m: _Model, beta: float):
     """Return (A, Q, Sigma) of the stationary VAR; ParameterError if it explodes."""
     a, q = _var_matrices(m, beta)
     radius = float(np.max(np.abs(np.linalg.eigvals(a))))
-    if radius >= 0.99:
+    if radius >= _MAX_RADIUS:
         raise ParameterError(
             f"the EX <-> CX loop is not stationary for ex_to_cx={beta:.3f} "
             f"(spectral radius {radius:.3f} >= 0.99): lower `ex_to_cx`, `cx_to_ex`, `tau` "
@@ -518,12 +527,24 @@ def _r(x, nd=6):
 
 
 def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
-    """Mean and SD over the client population (beta ~ N(ex_to_cx, tau)) of Fisher's z."""
+    """Mean and SD over the client population of Fisher's z (Gauss-Hermite quadrature).
+
+    The population of paths is ``beta ~ N(ex_to_cx, tau^2)`` truncated to the
+    stationary region (clients are drawn the same way); quadrature nodes outside it are
+    dropped and the weights renormalised.
+    """
+    _stationary(m, m.ex_to_cx)  # the pooled path itself must be stationary
     if m.tau == 0:
         nodes, weights = np.array([0.0]), np.array([1.0])
     else:
         nodes, weights = np.polynomial.hermite_e.hermegauss(n_nodes)
         weights = weights / weights.sum()
+        keep = np.array([_radius(m, m.ex_to_cx + m.tau * x) < _MAX_RADIUS for x in nodes])
+        if weights[keep].sum() < 0.95:
+            raise ParameterError(
+                f"`tau` = {m.tau} is too large for `ex_to_cx` = {m.ex_to_cx}: more than 5% of "
+                "the clients' EX -> CX paths would make the EX <-> CX loop non-stationary")
+        nodes, weights = nodes[keep], weights[keep] / weights[keep].sum()
     rows = {}
     for x in nodes:
         a, _q, sigma = _stationary(m, m.ex_to_cx + m.tau * x)
@@ -614,6 +635,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
 
     rng = np.random.default_rng(seed)
     cal = _calibrate(m.measurement_key())
+    pop = _z_moments(m, cal)  # before writing anything: refuses non-stationary options
     clients = _client_meta(n_clients)
     periods = _periods(n_periods)
     item_names, _scale_of, _rev = _item_layout()
@@ -624,7 +646,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     truth_clients = []
     for client in clients:
         ind = _INDUSTRY[client["industry"]]
-        beta = float(m.ex_to_cx + m.tau * rng.standard_normal())
+        beta = _draw_beta(rng, m)
         a, _q, sigma = _stationary(m, beta)
         corrs = _all_correlations(m, a, sigma, cal)
         rho, obs = corrs["same_period"]["latent"], corrs["same_period"]["observed"]
@@ -744,7 +766,6 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         outcomes.to_csv(folder / "outcomes.csv", index=False, lineterminator="\n",
                         float_format="%.2f")
 
-    pop = _z_moments(m, cal)
     sample_z = {k: float(np.mean([tc["z_observed"][k] for tc in truth_clients]))
                 for k in truth_clients[0]["z_observed"]}
     truth = {
@@ -802,6 +823,16 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     (out / "truth.json").write_text(json.dumps(_r(truth), indent=2) + "\n", encoding="utf-8",
                                     newline="\n")
     return out
+
+
+def _draw_beta(rng, m: _Model) -> float:
+    """A client's EX -> CX path: N(ex_to_cx, tau^2), redrawn while non-stationary."""
+    for _ in range(1000):
+        beta = float(m.ex_to_cx + m.tau * rng.standard_normal())
+        if _radius(m, beta) < _MAX_RADIUS:
+            return beta
+    raise ParameterError(  # pragma: no cover  (_z_moments refuses such options first)
+        f"`tau` = {m.tau} is too large for `ex_to_cx` = {m.ex_to_cx}")
 
 
 def _loop_word(m: _Model, beta: float, direction: str) -> str:

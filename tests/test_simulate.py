@@ -231,6 +231,7 @@ def test_writes_into_existing_empty_folder(tmp_path):
     ({"driver_weights": (1, 2)}, "`driver_weights` must be 6 non-negative numbers"),
     ({"driver_weights": {"tools": 1}}, "`driver_weights` as a dict needs exactly the keys"),
     ({"ex_to_cx": 1.5, "cx_to_ex": 1.0}, "the EX <-> CX loop is not stationary"),
+    ({"tau": 0.8}, "`tau` = 0.8 is too large for `ex_to_cx` = 0.35: more than 5%"),
 ])
 def test_parameter_errors(tmp_path, kwargs, message):
     with pytest.raises(ParameterError) as info:
