@@ -492,3 +492,31 @@ def test_pipeline_correlation_cis_cover_truth(tmp_path):
     assert len(hits) == 240 and len(lag_hits) == 160
     assert 0.90 <= np.mean(hits) <= 0.99
     assert 0.88 <= np.mean(lag_hits) <= 1.0
+
+
+def test_meta_recovers_heterogeneity_and_corrected_correlation(tmp_path):
+    """With tau = 0.3 and 60 clients, REML tau and the Hunter-Schmidt corrected rho match truth."""
+    meta = pytest.importorskip("exresearch.meta")
+    path = simulate_study(tmp_path / "s", n_clients=60, n_units=40, n_periods=1, seed=31,
+                          tau=0.3)
+    cfg, truth = _config(path), _truth(path)
+    rows = []
+    for tc in truth["clients"]:
+        panel = _unit_panel(path, tc["client_id"], cfg)
+        panel = panel[panel["n"] >= 5].dropna(subset=["tools", "nps"])
+        rows.append({"r": panel["tools"].corr(panel["nps"]), "n": len(panel)})
+    data = pd.DataFrame(rows)
+    res = meta.meta_analysis(data, method="REML")
+    pooled = truth["pooled"]["observed"]["tools"]
+    assert pooled["tau_z"] == pytest.approx(0.13, abs=0.02)
+    # large-sample SE of a tau^2 estimate: sqrt(2 / k) * (typical v + tau^2)
+    v = float(np.mean(1 / (data["n"] - 3)))
+    se_tau2 = np.sqrt(2 / len(data)) * (v + pooled["tau_z"] ** 2)
+    assert abs(res["tau2"] - pooled["tau_z"] ** 2) < 3 * se_tau2
+    assert res["ci_low"] <= pooled["r_at_z_mean"] <= res["ci_high"]
+    rel = truth["measurement"]
+    hs = meta.hunter_schmidt(data, rxx=rel["unit_score_reliability"]["tools"],
+                             ryy=rel["nps_reliability"])
+    latent = np.mean([tc["rho_latent"]["tools"] for tc in truth["clients"]])
+    assert hs["rho_ci_low"] <= latent <= hs["rho_ci_high"]
+    assert hs["rho"] == pytest.approx(latent, abs=0.06)
