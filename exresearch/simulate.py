@@ -647,7 +647,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     for client in clients:
         ind = _INDUSTRY[client["industry"]]
         beta = _draw_beta(rng, m)
-        a, _q, sigma = _stationary(m, beta)
+        a, q, sigma = _stationary(m, beta)
         corrs = _all_correlations(m, a, sigma, cal)
         rho, obs = corrs["same_period"]["latent"], corrs["same_period"]["observed"]
         trend = float(m.trend_sd * rng.standard_normal())
@@ -662,7 +662,6 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
 
         # latent paths: stationary start, VAR(1) with the client's mean drift
         chol = np.linalg.cholesky(sigma + 1e-12 * np.eye(_NS))
-        _a2, q = _var_matrices(m, beta)
         chol_q = np.linalg.cholesky(q + 1e-12 * np.eye(_NS))
         state = np.empty((n_periods, n_units, _NS))
         state[0] = rng.standard_normal((n_units, _NS)) @ chol.T
@@ -690,7 +689,8 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         answers = _answers(rng, m, unit_latent.reshape(-1, len(_SCALES)), levels,
                            intercepts, n_resp)
 
-        unit_ids = np.array([f"U{u + 1:03d}" for u in range(n_units)])
+        width = max(3, len(str(n_units)))
+        unit_ids = np.array([f"U{u + 1:0{width}d}" for u in range(n_units)])
         period_of_unit = np.repeat(np.array(periods), n_units)
         unit_of_unit = np.tile(unit_ids, n_periods)
         resp_period = np.repeat(period_of_unit, n_resp)
