@@ -184,14 +184,18 @@ def change_one_answer(study: Path, client: str) -> str:
 
 # --------------------------------------------------------------------------- B5 worker
 def _is_import_cell(cell: dict) -> bool:
+    """A code cell whose statements are all imports (IPython magics ignored)."""
+    import ast
+
     if cell.get("cell_type") != "code":
         return False
     src = "".join(cell.get("source", ""))
-    lines = [ln.strip() for ln in src.splitlines()]
-    code = [ln for ln in lines if ln and not ln.startswith("#")]
-    return bool(code) and all(
-        ln.startswith(("import ", "from ")) or ln.startswith(("%", ")", "(")) or ln.endswith(",")
-        for ln in code)
+    src = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
+    try:
+        body = ast.parse(src).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, ast.Import | ast.ImportFrom) for n in body)
 
 
 def cell_split(nb_path: Path) -> dict:

@@ -49,7 +49,7 @@ PRESETS = {
     "full": {
         "repeats": 3,
         "b3": {"n_clients": 50, "units": 200, "per_unit": 100},
-        "b3_baseline_clients": 5,
+        "b3_baseline_clients": 2,
         "b4_units": (2, 20, 200),  # x 50 clients x 100 respondents: 10k, 100k, 1M
         "b4_baseline_max_rows": 100_000,  # baseline measured in full up to this size
         "demo": dict(build_cases.DEMO_ARGS),

@@ -1,0 +1,268 @@
+"""Smoke tests of the benchmark scripts in bench/ (not timed: speed is measured by
+``make bench``, never asserted here)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import build_cases  # noqa: E402
+import common  # noqa: E402
+import measure  # noqa: E402
+import run  # noqa: E402
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench") / "measure"
+    return measure.make_study(root, n_clients=3, units=4, per_unit=12, seed=5)
+
+
+def test_make_study_is_deterministic_valid_and_matches_formats(tiny_study, tmp_path):
+    from exresearch.study import load_study
+
+    again = measure.make_study(tmp_path / "again", n_clients=3, units=4, per_unit=12, seed=5)
+    for cid in measure.client_ids(3):
+        rel = Path("clients") / cid / "survey.csv"
+        assert _sha(tiny_study["csv"] / rel) == _sha(again["csv"] / rel)
+    st_csv, st_pq = load_study(tiny_study["csv"]), load_study(tiny_study["parquet"])
+    assert st_csv.clients == ["c000", "c001", "c002"]
+    assert list(st_csv.config.scales) == [f"scale{i}" for i in range(1, 9)]
+    assert st_csv.config.scales["scale1"].reverse == ("s1_5",)
+    assert st_csv.config.scales["scale2"].reverse == ()
+    s = st_csv.survey("c000")
+    assert len(s) == 4 * 12 and s["unit_id"].nunique() == 4
+    items = s[measure.items()].to_numpy()
+    assert np.nanmin(items) == 1 and np.nanmax(items) == 5
+    assert 0.01 < np.isnan(items).mean() < 0.06  # about 3% missing
+    # CSV and parquet copies hold the same data
+    p = st_pq.survey("c000")
+    np.testing.assert_array_equal(items, p[measure.items()].to_numpy())
+    assert (s["respondent_id"].to_numpy() == p["respondent_id"].to_numpy()).all()
+
+
+def test_fast_and_baseline_pipelines_agree(tiny_study):
+    surveys = measure.read_raw(tiny_study["parquet"], "parquet")
+    fast_stages, fast = measure.run_fast(surveys, measure.scale_spec())
+    base_stages, base = measure.run_baseline(surveys, measure.scale_spec())
+    assert set(fast_stages) == {"score_scales", "agreement", "aggregate_units"}
+    assert all(v >= 0 for v in [*fast_stages.values(), *base_stages.values()])
+    diffs = measure.compare(fast, base)
+    assert set(diffs) == {"alpha", "icc1", "icc2", "rwg_j_mean", "unit_mean", "pct_favourable"}
+    assert max(diffs.values()) < 1e-9, diffs
+    # the comparison can fail: a perturbed baseline value is detected
+    cid = next(iter(base))
+    base[cid]["agreement"].loc["scale1", "icc1"] += 0.01
+    assert measure.compare(fast, base)["icc1"] == pytest.approx(0.01)
+
+
+def test_worker_reports_time_rows_and_memory(tiny_study):
+    res = common.run_worker([str(BENCH / "measure.py"), "worker",
+                             json.dumps({"kind": "fast", "study": str(tiny_study["parquet"]),
+                                         "clients": ["c001"]})])
+    assert res["kind"] == "fast" and res["rows"] == 48 and res["clients"] == 1
+    assert res["seconds"] > 0 and res["wall"] > res["seconds"]
+    assert res["peak"] >= res["rss_before"] > 10 * 1024 ** 2
+    assert res["maxrss"] >= res["peak"]
+    with pytest.raises(common.WorkerError, match="unknown kind"):
+        common.run_worker([str(BENCH / "measure.py"), "worker",
+                           json.dumps({"kind": "nope", "study": str(tiny_study["parquet"])})])
+
+
+def test_summarise_and_formatting():
+    s = common.summarise([3.0, 1.0, 2.0, 10.0])
+    assert (s["n"], s["median"], s["min"], s["max"]) == (4, 2.5, 1.0, 10.0)
+    assert s["q1"] == pytest.approx(1.75) and s["q3"] == pytest.approx(4.75)
+    assert common.fmt_stat(common.summarise([1.5, 2.5, 2.0])) == "2.00 s (1.50 s-2.50 s, n=3)"
+    assert common.fmt_stat(common.summarise([0.25])) == "250 ms (n=1)"
+    assert common.fmt_bytes(3 * 1024 ** 3) == "3.00 GiB"
+    info = common.machine_info()
+    assert info["cores"] >= 1 and info["memory"] > 0
+    assert info["versions"]["pandas"] != "not installed"
+
+
+def test_parse_args_defaults_and_errors():
+    a = run.parse_args([])
+    assert a.preset == "full" and a.cases == list(run.ALL_CASES)
+    assert a.out == BENCH / "results.md"
+    a = run.parse_args(["--quick", "--cases", "b4,B3"])
+    assert a.preset == "quick" and a.cases == ["B3", "B4"]
+    assert a.out == BENCH / "results-partial.md"  # never overwrite the committed results
+    with pytest.raises(SystemExit):
+        run.parse_args(["--cases", "B3,B9"])
+
+
+def test_baseline_script_runs_papermill_then_nbconvert_per_report(tmp_path):
+    reports = [{"kind": "synthesis", "key": "synthesis", "params": {}},
+               {"kind": "client", "key": "client-a", "params": {"client_id": "a"}}]
+    text = build_cases.baseline_script(Path("/s t"), Path("/nb"), tmp_path, reports)
+    lines = text.splitlines()
+    pm = [ln for ln in lines if "/papermill " in ln]
+    nbc = [ln for ln in lines if " nbconvert --to html " in ln]
+    assert len(pm) == len(nbc) == 2
+    assert "/nb/client_report.ipynb client-a.ipynb" in pm[1]
+    assert "-p study_path '/s t'" in pm[1] and "-p client_id a" in pm[1]
+    assert f"-p output_dir {tmp_path}/tables/client-a" in pm[1]
+    assert str(common.VENV_BIN / "papermill") in pm[0]
+    assert lines.index(pm[1]) < lines.index(nbc[1])
+
+
+def test_import_cells_and_cell_split(tmp_path):
+    nb = {"cells": [
+        {"cell_type": "code", "source": "import pandas as pd\nfrom x import (a,\n    b)\n",
+         "metadata": {"papermill": {"duration": 2.0}}},
+        {"cell_type": "code", "source": "# setup\nimport numpy as np\n",
+         "metadata": {"papermill": {"duration": 0.5}}},
+        {"cell_type": "code", "source": "import numpy as np\ny = np.ones(3)\n",
+         "metadata": {"papermill": {"duration": 1.0}}},
+        {"cell_type": "markdown", "source": "# title", "metadata": {}},
+    ]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert build_cases.cell_split(path) == {"imports": 2.5, "analysis": 1.0}
+    assert "import pandas" in build_cases.import_source(path)
+    assert "np.ones" not in build_cases.import_source(path)
+
+
+def test_change_one_answer_changes_the_hash_and_keeps_the_study_valid(tmp_path):
+    from exresearch.simulate import simulate_study
+    from exresearch.study import load_study
+
+    study = Path(simulate_study(tmp_path / "s", n_clients=1, n_units=4, n_periods=1, seed=1))
+    cid = load_study(study).clients[0]
+    f = study / "clients" / cid / "survey.csv"
+    seen = {_sha(f)}
+    for _ in range(2):
+        assert build_cases.change_one_answer(study, cid) == f"clients/{cid}/survey.csv"
+        seen.add(_sha(f))
+        load_study(study)  # still valid
+    assert len(seen) == 3
+
+
+def _check_results_md(text: str, cases) -> None:
+    assert text.startswith("# exresearch benchmarks")
+    assert "## Machine" in text and "Load average" in text and "pandas 3" in text
+    assert ": failed" not in text  # a case that raised gets a "## Bn: failed" section
+    for case in cases:
+        assert f"## {case} " in text
+    # every markdown table is rectangular
+    table = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            table.append(line.count("|"))
+        elif table:
+            assert len(set(table)) == 1, table
+            table = []
+
+
+def _fake_results(fast_seconds=2.0, build_seconds=30.0):
+    """Results in the structure the cases return (for the markdown writers)."""
+    stages_f = {"score_scales": 0.5, "agreement": 1.0, "aggregate_units": 0.5}
+    stages_b = {"alpha (pingouin)": 1.0, "ICC (statsmodels ANOVA)": 50.0}
+    fast = [{"seconds": fast_seconds + d, "peak": 2 ** 29, "maxrss": 2 ** 30,
+             "rss_before": 2 ** 28, "stages": stages_f} for d in (0.0, 0.1, -0.1)]
+    base = [{"seconds": 60.0 + d, "stages": stages_b, "rows": 40_000} for d in (0, 5, -5)]
+    reading = {k: [{"seconds": t, "maxrss": 2 ** 30}] for k, t in
+               (("read_csv", 8.0), ("read_parquet", 1.0), ("load_csv", 20.0),
+                ("load_parquet", 10.0))}
+    b3 = {"size": {"n_clients": 50, "units": 200, "per_unit": 100}, "rows": 1_000_000,
+          "fast": fast, "baseline": base, "baseline_clients": 2, "extrapolation": 25.0,
+          "diffs": {"alpha": 1e-16, "icc1": 2e-15}, "reading": reading,
+          "bytes_on_disk": {"csv": 90 * 2 ** 20, "parquet": 40 * 2 ** 20}}
+    b4 = {"sizes": [
+        {"size": {"n_clients": 50, "units": u, "per_unit": 100}, "rows": 10_000 * u // 2,
+         "fast": [{"seconds": 0.1 * u}], "baseline": [{"seconds": 3.0 * u}],
+         "extrapolation": 1.0} for u in (2, 20, 200)]}
+    per = {f"client-{i}": {"papermill": 8.0, "nbconvert": 3.0} for i in range(12)}
+    b1 = {"builds": [{"wall": build_seconds, "executed": 12}] * 3,
+          "baseline": [{"wall": 132.0, "per_report": per, "html_files": 12}],
+          "durations": {"synthesis": 3.0, "data-quality": 2.0, "client-c1": 4.0},
+          "demo": {"n_clients": 10, "n_units": 30, "n_periods": 4, "seed": 1},
+          "reports": 12, "nb_source": "notebooks/"}
+    b2 = {"settle": {"executed": 0}, "nochange": [{"wall": 0.2, "executed": 0}] * 5,
+          "touched": {"wall": 0.2, "executed": 0},
+          "changed": [{"wall": 8.0, "executed": 3}] * 3, "client": "c1",
+          "changed_file": "clients/c1/survey.csv"}
+    b5 = {"client": "c1", "nb_source": "notebooks/",
+          "cold": [{"papermill_total": 10.0, "cells_imports": 4.0, "cells_analysis": 3.0,
+                    "html_inprocess": 0.5}],
+          "python_start": [0.03], "imports_plain": [3.5], "nbconvert_cli": [3.0],
+          "zygote": {"duration": 3.5, "imports": 0.01, "analysis": 3.2}}
+    return {"B3": b3, "B4": b4, "B1": b1, "B2": b2, "B5": b5}
+
+
+def test_results_markdown_reports_ratios_and_targets(tmp_path):
+    info = common.machine_info()
+    info["loadavg_end"] = "1.00 1.00 1.00"
+    out = tmp_path / "r.md"
+    run.write_results(out, info, "full", list(run.ALL_CASES), _fake_results(), "start",
+                      "end", {})
+    text = out.read_text()
+    _check_results_md(text, run.ALL_CASES)
+    # B3: 60 s x 25 / 2 s = 750x; all three targets met
+    assert "**Speed-up: 750x**" in text
+    assert "target >= 10x: met. Time target < 5 s: met. Memory target < 2 GiB: met." in text
+    assert "| 1,000,000 | 10,000 | 20.0 s (n=1) | 20.00 us | 600 s (n=1) | 600 us | 30.0x |" \
+        in text
+    assert "**Speed-up: 4.4x**; floor 4x: met, target 8x: **missed**." in text  # 132 / 30
+    assert "| nothing | 200 ms (200 ms-200 ms, n=5) | 0 | 0.7% |" in text
+    assert "executed: 3" in text
+    assert "| import cells | 4.00 s | 10 ms |" in text
+    # missed targets are said so
+    run.write_results(out, info, "full", list(run.ALL_CASES),
+                      _fake_results(fast_seconds=6.0, build_seconds=10.0), "s", "e",
+                      {"B9": "Boom: it broke"})
+    text = out.read_text()
+    assert "Time target < 5 s: **missed**" in text
+    assert "target 8x: met" in text  # 132 / 10
+    assert "## B9: failed" in text and "Boom: it broke" in text
+
+
+@pytest.mark.slow
+def test_run_tiny_measurement_cases_writes_results(tmp_path):
+    out = tmp_path / "results.md"
+    rc = run.main(["--preset", "tiny", "--cases", "B3,B4", "--work", str(tmp_path / "w"),
+                   "--out", str(out), "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    text = out.read_text()
+    _check_results_md(text, ["B3", "B4"])
+    assert "**Speed-up:" in text and "Reading the files" in text
+    assert text.count("| 120 |") + text.count("| 240 |") == 2  # the two B4 sizes
+    raw = json.loads((tmp_path / "r.json").read_text())
+    b3 = raw["results"]["B3"]
+    assert b3["rows"] == 3 * 6 * 20 and b3["baseline_clients"] == 1
+    assert b3["extrapolation"] == pytest.approx(3.0, rel=0.3)
+    assert max(b3["diffs"].values()) < 1e-9
+    assert set(b3["reading"]) == {"read_csv", "read_parquet", "load_csv", "load_parquet"}
+    assert [s["rows"] for s in raw["results"]["B4"]["sizes"]] == [120, 240]
+
+
+@pytest.mark.slow
+def test_run_tiny_build_cases_writes_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS",
+                       str(Path(__file__).resolve().parent / "notebooks"))
+    out = tmp_path / "results.md"
+    rc = run.main(["--preset", "tiny", "--cases", "B1,B2,B5", "--work", str(tmp_path / "w"),
+                   "--out", str(out), "--json", str(tmp_path / "r.json")])
+    assert rc == 0
+    text = out.read_text()
+    _check_results_md(text, ["B1", "B2", "B5"])
+    raw = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert raw["B1"]["reports"] == 4 and raw["B1"]["baseline"][0]["html_files"] == 4
+    assert all(x["executed"] == 4 for x in raw["B1"]["builds"])
+    assert all(x["executed"] == 0 for x in raw["B2"]["nochange"])
+    assert raw["B2"]["touched"]["executed"] == 0
+    assert all(x["executed"] == 3 for x in raw["B2"]["changed"])  # client + 2 study reports
+    assert raw["B5"]["cold"][0]["imports_ok"] is True
