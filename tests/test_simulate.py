@@ -9,6 +9,9 @@ over respondents, units with fewer than ``min_group_size`` respondents left out.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +199,18 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     c = _all_bytes(simulate_study(tmp_path / "c", **{**args, "seed": 8}))
     assert c.keys() == a.keys()
     assert c["clients/client-01/survey.csv"] != a["clients/client-01/survey.csv"]
+
+
+def test_fresh_process_gives_the_same_bytes(tmp_path):
+    """No hidden state (calibration cache, hash seeds) leaks into the files."""
+    args = {"n_clients": 2, "n_units": 6, "n_periods": 2, "seed": 3}
+    here = _all_bytes(simulate_study(tmp_path / "here", **args))
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run(
+        [sys.executable, "-m", "exresearch", "simulate", str(tmp_path / "there"),
+         "--clients", "2", "--units", "6", "--periods", "2", "--seed", "3"],
+        check=True, env=env, capture_output=True)
+    assert _all_bytes(tmp_path / "there") == here
 
 
 def test_cli_simulate_then_refuses_to_overwrite(tmp_path, capsys):
