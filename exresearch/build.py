@@ -87,12 +87,15 @@ _KERNEL_ENV = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+#: Kernel options for batch runs: no sqlite history file per kernel.
+_KERNEL_ARGS = ("--HistoryManager.enabled=False",)
 #: Modules the zygote imports once so that forked kernels don't.
 _PRELOAD = (
     "numpy", "pandas", "scipy", "scipy.stats", "scipy.optimize", "statsmodels.api",
     "statsmodels.formula.api", "pingouin", "matplotlib", "matplotlib.pyplot", "seaborn",
     "pyarrow", "pyarrow.parquet", "yaml", "pandera", "IPython", "ipykernel.kernelapp",
-    "ipykernel.ipkernel", "ipykernel.zmqshell", "exresearch",
+    "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "sqlite3", "pdb",
+    "matplotlib.backends.backend_agg", "PIL.Image", "exresearch",
 )
 #: Versions shown in every report's provenance footer.
 _LIBRARIES = (
@@ -344,7 +347,7 @@ def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
                 sys.argv = ["ipykernel_launcher", "-f", req["connection_file"]]
                 from ipykernel.kernelapp import IPKernelApp
 
-                IPKernelApp.launch_instance(argv=["-f", req["connection_file"]])
+                IPKernelApp.launch_instance(argv=["-f", req["connection_file"], *_KERNEL_ARGS])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 0
             except BaseException:  # noqa: BLE001
@@ -455,15 +458,62 @@ def _kernel_manager_classes():
         return _KM_CLASSES
     except NameError:
         pass
+    from queue import Empty
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning.local_provisioner import LocalProvisioner
     from traitlets import CaselessStrEnum, Unicode
+
+    class FastClient(AsyncKernelClient):
+        """jupyter_client's readiness handshake without its fixed 0.2 s waits.
+
+        The stock ``wait_for_ready`` waits 0.2 s for an IOPub message after the
+        kernel_info reply and then drains IOPub until 0.2 s pass in silence: at least
+        0.2-0.4 s per kernel, a third of a forked kernel's whole life. Here both waits
+        poll in short steps; stray IOPub messages are harmless because nbclient only
+        reads those whose parent is its own request.
+        """
+
+        async def wait_for_ready(self, timeout=None):
+            deadline = time.time() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    msg = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    msg = None
+                if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.05)
+                    except Empty:
+                        pass  # IOPub not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.time() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+            while True:  # drain what is already queued on IOPub
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.02)
+                except Empty:
+                    break
 
     class IPCKernelManager(AsyncKernelManager):
         """Kernel manager on IPC transport, in a private folder: launches cannot race."""
 
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
         ipc_dir = Unicode("")
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.client_factory = FastClient
+
+        async def _async_finish_shutdown(self, waittime=None, pollinterval=0.1,
+                                         restart=False):
+            await super()._async_finish_shutdown(waittime, 0.01, restart)
 
         async def _async_pre_start_kernel(self, **kw):
             base = Path(self.ipc_dir or _ipc_dir())
