@@ -50,6 +50,9 @@ __all__ = [
     "Roles",
     "setup_report",
     "check_number",
+    "check_choice",
+    "missingness",
+    "ex_reliability",
     "measure_roles",
     "client_panel",
     "unit_means",
@@ -76,6 +79,7 @@ __all__ = [
     "cross_lagged_by_client",
     "pool_estimates",
     "pool_paths",
+    "utility_summary",
     "headline_table",
     "DIRECTION_LABELS",
     "FINDING_COLUMNS",
@@ -249,6 +253,24 @@ def check_number(name, value, *, lo=None, hi=None, integer=False):
                ) if (lo is not None or hi is not None) else ""
         raise ParameterError(f"`{name}` must be {kind}{rng}, but {value!r} was passed")
     return int(value) if integer else float(value)
+
+
+def check_choice(name, value, allowed):
+    """Check that a notebook parameter is one of the allowed values and return it.
+
+    Examples
+    --------
+    >>> check_choice("method", "REML", ["REML", "DL", "FE"])
+    'REML'
+    >>> check_choice("method", "ML", ["REML", "DL", "FE"])
+    Traceback (most recent call last):
+    ...
+    exresearch.exceptions.ParameterError: The value for `method` must be one of ['REML', 'DL', 'FE'], but 'ML' was passed
+    """
+    if value not in list(allowed):
+        raise ParameterError(
+            f"The value for `{name}` must be one of {list(allowed)}, but {value!r} was passed")
+    return value
 
 
 # --------------------------------------------------------------------------- roles
@@ -536,7 +558,7 @@ def ex_profile(trend, *, periods) -> pd.DataFrame:
                     ].reset_index(drop=True)
 
 
-def response_counts(panel, *, periods) -> pd.DataFrame:
+def response_counts(panel, *, periods, headcount="headcount") -> pd.DataFrame:
     """Reported units and respondents per period, safe to publish beside suppression.
 
     Parameters
@@ -544,23 +566,114 @@ def response_counts(panel, *, periods) -> pd.DataFrame:
     panel : pandas.DataFrame
         Output of :func:`client_panel`.
     periods : list of str
+    headcount : str, optional
+        Covariate holding each unit's number of employees; when it is a column of
+        ``panel`` the response rate is added.
 
     Returns
     -------
     pandas.DataFrame
         One row per period: ``period, units, units_reported, units_suppressed,
-        respondents_reported`` (respondents in reported unit-periods only). No total over
-        all respondents is given, so the size of a suppressed group cannot be derived.
+        respondents_reported`` (respondents in reported unit-periods only) and, with a
+        headcount, ``response_rate`` (%, respondents over headcount of the reported
+        units). No total over all respondents is given, so the size of a suppressed group
+        cannot be derived by subtraction.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"unit_id": ["a", "b", "c"], "period": "1",
+    ...                   "n_respondents": [6, 3, 8], "suppressed": [False, True, False],
+    ...                   "headcount": [10.0, 4.0, 10.0]})
+    >>> response_counts(p, periods=["1"]).values.tolist()
+    [['1', 3, 2, 1, 14, 70.0]]
     """
     rows = []
+    has_hc = headcount is not None and headcount in panel.columns
     for p in periods:
         g = panel[(panel["period"] == p) & (panel["n_respondents"] > 0)]
         shown = g[~g["suppressed"].astype(bool)]
-        rows.append({"period": p, "units": int(len(g)), "units_reported": int(len(shown)),
-                     "units_suppressed": int(len(g) - len(shown)),
-                     "respondents_reported": int(shown["n_respondents"].sum())})
-    return pd.DataFrame(rows, columns=["period", "units", "units_reported", "units_suppressed",
-                                       "respondents_reported"])
+        row = {"period": p, "units": int(len(g)), "units_reported": int(len(shown)),
+               "units_suppressed": int(len(g) - len(shown)),
+               "respondents_reported": int(shown["n_respondents"].sum())}
+        if has_hc:
+            ok = shown[shown[headcount] > 0]
+            row["response_rate"] = (100 * float(ok["n_respondents"].sum() / ok[headcount].sum())
+                                    if len(ok) else np.nan)
+        rows.append(row)
+    cols = ["period", "units", "units_reported", "units_suppressed", "respondents_reported"]
+    return pd.DataFrame(rows, columns=cols + (["response_rate"] if has_hc else []))
+
+
+def missingness(survey, *, scales) -> pd.DataFrame:
+    """Missing answers per scale among (reported) respondents.
+
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        Respondent rows (:func:`reported_survey`).
+    scales : dict
+        ``study.config.scales``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scale: ``scale, n_items, respondents, pct_missing`` (% of the scale's
+        item answers left blank), ``pct_unscored`` (% of respondents with fewer than half
+        of the items answered, who get no score).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"a1": [1.0, None, None, 4.0], "a2": [2.0, 3.0, None, 5.0]})
+    >>> missingness(s, scales={"a": ["a1", "a2"]}).values.tolist()
+    [['a', 2, 4, 37.5, 25.0]]
+    """
+    rows = []
+    for name, spec in scales.items():
+        items = list(getattr(spec, "items", spec))
+        answered = survey[items].notna().to_numpy()
+        n = len(survey)
+        rows.append({
+            "scale": name, "n_items": len(items), "respondents": n,
+            "pct_missing": 100 * float(1 - answered.mean()) if n else np.nan,
+            "pct_unscored": (100 * float(np.mean(answered.sum(axis=1) < len(items) / 2))
+                             if n else np.nan),
+        })
+    return pd.DataFrame(rows, columns=["scale", "n_items", "respondents", "pct_missing",
+                                       "pct_unscored"])
+
+
+def ex_reliability(survey, *, cfg, roles) -> pd.Series:
+    """ICC(1) and ICC(2) of the respondent-level EX index, grouped by unit over all periods.
+
+    ICC(2) is the reliability of a unit's mean EX over the periods it reported, the
+    ``rxx`` of a psychometric (Hunter-Schmidt) correction of unit-level correlations.
+
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        Reported respondents (:func:`reported_survey`).
+    cfg : exresearch.study.StudyConfig
+    roles : Roles
+
+    Returns
+    -------
+    pandas.Series
+        ``icc1, icc2, respondents, units``.
+    """
+    from .aggregate import icc
+    from .scoring import score_scales
+
+    scored = score_scales(survey, scales={k: cfg.scales[k] for k in roles.drivers},
+                          points=cfg.points)
+    scored["_ex"] = scored[roles.drivers].mean(axis=1, skipna=False)
+    scored = scored.dropna(subset=["_ex"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        i1, i2 = icc(scored, unit="unit_id", value="_ex")
+    return pd.Series({"icc1": i1, "icc2": i2, "respondents": float(len(scored)),
+                      "units": float(scored["unit_id"].nunique())})
 
 
 def suppressed_units(panel, *, min_group_size) -> pd.DataFrame:
@@ -1294,6 +1407,50 @@ def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
     out = pd.DataFrame(rows)
     out["k"] = out["k"].astype(np.int64)
     return out
+
+
+def utility_summary(utility, *, roles) -> pd.DataFrame:
+    """Summarise clients' top-vs-bottom-quarter differences per outcome.
+
+    Parameters
+    ----------
+    utility : pandas.DataFrame
+        Stacked :func:`exresearch.economics.quartile_utility` results, one block per
+        client.
+    roles : Roles
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome (``y``): ``label, higher_is_better, clients`` (with a
+        defined difference), ``mean_diff``, ``median_diff`` (top minus bottom quarter, in
+        the outcome's units), ``clients_top_better`` (clients whose top-quarter units do
+        better, respecting ``higher_is_better``) and ``mean_pct_diff``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> roles = Roles(
+    ...     drivers=[], engagement=[], nps=[], likert=[], ex_measures=["e"], cx=[],
+    ...     business=["turnover"], outcomes=["turnover"], primary_cx=None, money=None,
+    ...     higher_is_better={"turnover": False})
+    >>> u = pd.DataFrame({"y": ["turnover"] * 3, "diff": [-4.0, 2.0, -6.0],
+    ...                   "pct_diff": [-10.0, 5.0, -12.0]})
+    >>> res = utility_summary(u, roles=roles)
+    >>> res[["clients", "clients_top_better"]].values.tolist(), round(res["mean_diff"].item(), 3)
+    ([[3, 2]], -2.667)
+    """
+    rows = []
+    for y, g in utility.dropna(subset=["diff"]).groupby("y", sort=False):
+        hib = roles.higher_is_better.get(y, True)
+        better = (g["diff"] > 0) if hib else (g["diff"] < 0)
+        rows.append({"y": y, "label": roles.label(y), "higher_is_better": hib,
+                     "clients": int(len(g)), "mean_diff": float(g["diff"].mean()),
+                     "median_diff": float(g["diff"].median()),
+                     "clients_top_better": int(better.sum()),
+                     "mean_pct_diff": float(g["pct_diff"].mean())})
+    return pd.DataFrame(rows, columns=["y", "label", "higher_is_better", "clients", "mean_diff",
+                                       "median_diff", "clients_top_better", "mean_pct_diff"])
 
 
 def headline_table(rows) -> pd.DataFrame:
