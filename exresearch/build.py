@@ -226,6 +226,10 @@ def _read_state(out: Path) -> dict | None:
         return None
     if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
         return None
+    try:  # a state file we cannot read back is treated as no state: everything re-runs
+        state["reports"] = [ReportRecord(**r) for r in state.get("reports", [])]
+    except TypeError:
+        return None
     return state
 
 
@@ -275,7 +279,7 @@ def _fast_path(study_path: Path, out: Path, force: bool, only, t0: float) -> Bui
         return None
     if state.get("study_path") != str(study_path):
         return None
-    reports = [ReportRecord(**r) for r in state.get("reports", [])]
+    reports = state["reports"]
     if not reports or any(r.status != "ok" for r in reports):
         return None
     if any(not (out / r.html).is_file() for r in reports if r.html):
@@ -925,7 +929,7 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
     hashes = dict(getattr(study, "hashes", None) or tree)
     cfg = study.config
     prev_state = _read_state(out) or {}
-    prev = {r["key"]: ReportRecord(**r) for r in prev_state.get("reports", [])}
+    prev = {r.key: r for r in prev_state.get("reports", [])}
 
     # ---- plan
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

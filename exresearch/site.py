@@ -75,6 +75,10 @@ footer.exr-provenance code { font-size: .75rem; }
 .exr-card .exr-value { font-size: 1.4rem; font-weight: 600; }
 .exr-card .exr-label { color: #57606a; font-size: .85rem; }
 .exr-card .exr-note { color: #57606a; font-size: .75rem; }
+details.exr-files { display: inline-block; margin-left: .75rem; vertical-align: top; }
+details.exr-files summary { cursor: pointer; color: #57606a; }
+details.exr-files[open] { display: block; margin: .3rem 0 0; }
+a.exr-report-link { font-weight: 600; }
 """
 
 # nbconvert template: JupyterLab's, minus every remote script, plus our chrome.
@@ -260,13 +264,18 @@ def _status_cell(record: dict) -> str:
 
 
 def _links(record: dict) -> str:
-    parts = []
+    out = ""
     if record.get("html"):
-        parts.append(f'<a href="{escape(record["html"])}">report</a>')
-    for table in record.get("tables") or []:
-        name = table.rsplit("/", 1)[-1]
-        parts.append(f'<a href="{escape(table)}" download>{escape(name)}</a>')
-    return " &middot; ".join(parts) if parts else "&mdash;"
+        out += f'<a class="exr-report-link" href="{escape(record["html"])}">report</a>'
+    tables = record.get("tables") or []
+    if tables:
+        links = " &middot; ".join(
+            f'<a href="{escape(t)}" download>{escape(t.rsplit("/", 1)[-1])}</a>' for t in tables
+        )
+        n = len(tables)
+        out += (f'<details class="exr-files"><summary>{n} table{"s" if n != 1 else ""} '
+                f"(CSV)</summary>{links}</details>")
+    return out or "&mdash;"
 
 
 def render_index(*, study: dict, reports: list[dict], headline: list[dict],

@@ -302,3 +302,16 @@ def test_dask_executor_on_local_cluster(study, env, tmp_path):
     assert res.exit_code == 0, [(r.key, r.error) for r in res.reports]
     assert len(res.executed) == 5
     assert (tmp_path / "site" / "tables" / "synthesis" / "headline.csv").is_file()
+
+
+def test_unreadable_state_means_no_state(tmp_path):
+    site = tmp_path / "site"
+    (site / ".exresearch").mkdir(parents=True)
+    (site / build.STATE_FILE).write_text(json.dumps({"version": 1, "reports": [{"bogus": 1}]}))
+    assert build._read_state(site) is None
+    (site / build.STATE_FILE).write_text("{not json")
+    assert build._read_state(site) is None
+    good = {"version": 1, "reports": [{"key": "synthesis", "kind": "synthesis",
+                                       "client_id": None, "name": "S", "industry": None}]}
+    (site / build.STATE_FILE).write_text(json.dumps(good))
+    assert build._read_state(site)["reports"][0].status == "not built"

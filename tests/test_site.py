@@ -134,6 +134,7 @@ def test_index_lists_reports_status_filters_and_downloads():
     assert "RuntimeError: &lt;img src=x onerror=alert(4)&gt;" in page
     assert 'href="reports/client-a.html"' in page
     assert 'href="tables/client-a/unit_means.csv" download' in page
+    assert '<details class="exr-files"><summary>1 table (CSV)</summary>' in page
     assert 'href="reports/synthesis.html"' in page
     assert '<div class="exr-value">0.31</div><div class="exr-label">Pooled r</div>' in page
     # filter controls: free text over name/id/industry, and an industry select
