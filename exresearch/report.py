@@ -153,13 +153,15 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
     notebook : {"client_report", "synthesis", "data_quality", "planning"}
         Which notebook asks (names the default output folder).
     client_id : str, optional
-        Required for ``"client_report"``: one of the study's clients.
+        Required for ``"client_report"``: one of the study's clients, or ``""`` for the
+        first client of the study (the notebook's default, so that the committed notebook
+        names no client and runs on any study).
 
     Returns
     -------
     ReportSetup
         ``study`` (:class:`exresearch.study.Study`), ``out`` (the output folder, absolute)
-        and ``client_id``.
+        and ``client_id`` (resolved).
 
     Raises
     ------
@@ -185,6 +187,8 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
         )
     path = _resolve_study_path(study_path)
     study = load_study(path)
+    if notebook == "client_report" and client_id == "":
+        client_id = study.clients[0]  # the default: the study's first client
     if notebook == "client_report" or client_id is not None:
         if not isinstance(client_id, str) or client_id not in study.clients:
             raise ParameterError(

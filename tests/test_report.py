@@ -55,6 +55,9 @@ def test_setup_report_wrong_client_names_allowed_values(small_study, tmp_path):
     assert "but 'client-99' was passed" in msg
     with pytest.raises(ParameterError, match="but None was passed"):
         report.setup_report(study_path=small_study, output_dir=tmp_path, notebook="client_report")
+    first = report.setup_report(study_path=small_study, output_dir=tmp_path,
+                                notebook="client_report", client_id="")
+    assert first.client_id == "client-01"
 
 
 def test_setup_report_wrong_path(tmp_path):
