@@ -212,7 +212,9 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
     text = out.read_text()
     _check_results_md(text, run.ALL_CASES)
     # B3: 60 s x 25 / 2 s = 750x; all three targets met
-    assert "**Speed-up: 750x**" in text
+    assert "**Speed-up: 750x** (median baseline extrapolated / median exresearch; fastest " \
+        "baseline run / slowest exresearch run: 655x)" in text  # 55 x 25 / 2.1
+    assert "Raw reading: parquet is 8.0x as fast as CSV" in text
     assert "target >= 10x: met. Time target < 5 s: met. Memory target < 2 GiB: met." in text
     assert "| 1,000,000 | 10,000 | 20.0 s (n=1) | 20.00 us | 600 s (n=1) | 600 us | 30.0x |" \
         in text
