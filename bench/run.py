@@ -588,9 +588,53 @@ def md_b5(r: dict) -> list[str]:
     return lines
 
 
+def md_summary(results: dict) -> list[str]:
+    """One row per target of issue 11: the figure, the target and whether it is met."""
+    rows = []
+    if "B3" in results:
+        r = results["B3"]
+        fast = summarise([x["seconds"] for x in r["fast"]])["median"]
+        base = summarise([x["seconds"] * r["extrapolation"] for x in r["baseline"]])["median"]
+        peak = max(x["maxrss"] for x in r["fast"])
+        rows += [
+            ("B3 time, 1M respondents", fmt_seconds(fast), f"< {B3_TARGET_SECONDS:.0f} s",
+             fast < B3_TARGET_SECONDS),
+            ("B3 peak memory", fmt_bytes(peak), "< 2 GiB", peak < B3_TARGET_BYTES),
+            ("B3 speed-up vs pandas/pingouin/statsmodels loop", f"{base / fast:.0f}x",
+             f">= {B3_TARGET_RATIO:.0f}x", base / fast >= B3_TARGET_RATIO),
+        ]
+    if "B4" in results and len(results["B4"]["sizes"]) >= 2:
+        a, z = results["B4"]["sizes"][-2], results["B4"]["sizes"][-1]
+        ta = summarise([x["seconds"] for x in a["fast"]])["median"]
+        tz = summarise([x["seconds"] for x in z["fast"]])["median"]
+        growth = (tz / ta) / (z["rows"] / a["rows"])
+        rows.append((f"B4 growth {a['rows']:,} -> {z['rows']:,} respondents",
+                     f"time x{tz / ta:.1f} for data x{z['rows'] / a['rows']:.0f}",
+                     "near-linear (at most linear)", growth <= 1.25))
+    if "B1" in results:
+        r = results["B1"]
+        b = summarise([x["wall"] for x in r["builds"]])["median"]
+        base = summarise([x["wall"] for x in r["baseline"]])["median"]
+        rows.append(("B1 build vs papermill + nbconvert loop", f"{base / b:.1f}x",
+                     f">= {B1_TARGET_RATIO:.0f}x (floor {B1_FLOOR_RATIO:.0f}x)",
+                     base / b >= B1_TARGET_RATIO))
+        if "B2" in results:
+            nc = summarise([x["wall"] for x in results["B2"]["nochange"]])["median"]
+            rows.append(("B2 rebuild, nothing changed",
+                         f"{fmt_seconds(nc)} ({100 * nc / b:.1f}% of the build)",
+                         f"< {B2_TARGET_SECONDS:.0f} s and < {100 * B2_TARGET_SHARE:.0f}%",
+                         nc < B2_TARGET_SECONDS and nc / b < B2_TARGET_SHARE))
+    if not rows:
+        return []
+    lines = ["## Targets", "", "| case | measured | target | |", "|---|---|---|---|"]
+    lines += [f"| {a} | {m} | {t} | {_ok(ok)} |" for a, m, t, ok in rows]
+    return [*lines, ""]
+
+
 def write_results(path: Path, info: dict, preset: str, cases, results: dict, started: str,
                   finished: str, errors: dict) -> None:
     lines = md_machine(info, preset, cases, started, finished)
+    lines += md_summary(results)
     if "B3" in results:
         lines += md_b3(results["B3"])
     if "B4" in results:

@@ -221,6 +221,10 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
     assert "**Speed-up: 4.4x**; floor 4x: met, target 8x: **missed**." in text  # 132 / 30
     assert "| nothing | 200 ms (200 ms-200 ms, n=5) | 0 | 0.7% |" in text
     assert "executed: 3" in text
+    assert "| B3 time, 1M respondents | 2.00 s | < 5 s | met |" in text
+    assert "| B1 build vs papermill + nbconvert loop | 4.4x | >= 8x (floor 4x) | **missed** |" \
+        in text
+    assert "| B4 growth 100,000 -> 1,000,000 respondents | time x10.0 for data x10 |" in text
     assert "| setup cells | 4.00 s | 10 ms |" in text
     assert "kernel start and imports are 5.00 s (38%)" in text  # (1.5 + 3.5) / (10 + 3)
     # missed targets are said so
