@@ -316,10 +316,13 @@ def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
     import random
     import signal
 
-    for name in _PRELOAD:
+    pkg = importlib.import_module("exresearch")
+    ours = sorted(f"exresearch.{m}" for m in set(getattr(pkg, "_SUBMODULES", ())) | {"report"}
+                  if m not in ("build", "site", "cli"))
+    for name in (*_PRELOAD, *ours):
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing optional library just isn't preloaded
+        except Exception:  # noqa: BLE001 - a missing optional module just isn't preloaded
             pass
     # auto-reap exited kernels (no zombies); kernels restore the default below
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
