@@ -82,6 +82,12 @@ _LAZY = {
     "chained_effect": "economics",
     "investment_table": "economics",
     "project_loop": "economics",
+    # report-level glue of the notebooks
+    "setup_report": "report",
+    "measure_roles": "report",
+    "client_panel": "report",
+    "executive_summary": "report",
+    "pool_estimates": "report",
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",

@@ -975,8 +975,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
         imp, lo, hi = float(top["impact"]), float(top["impact_low"]), float(top["impact_high"])
         if bool(top["priority"]):
             text = (f"Act first on {d}: it accounts for {imp:.0f}% of the explained differences "
-                    f"in {cxl} between units (95% CI {lo:.0f}% to {hi:.0f}%) and scores "
-                    f"{float(top['performance']):.2f}, below most other drivers.")
+                    f"in {cxl} between units (95% CI {lo:.0f}% to {hi:.0f}%) and, at "
+                    f"{float(top['performance']):.2f}, scores in the lower half of the drivers.")
         else:
             text = (f"No driver is both important for {cxl} and weak: the most important, "
                     f"{d} ({imp:.0f}% of the explained differences, 95% CI {lo:.0f}% to "
@@ -1011,8 +1011,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
         if len(b) and np.isfinite(b["percentile"].iloc[0]):
             pr = float(b["percentile"].iloc[0])
             m = int(b["n_contributors"].iloc[0])
-            pos = ("above most" if pr >= 60 else "below most" if pr <= 40 else
-                   "in the middle of")
+            pos = ("above all" if pr >= 99.5 else "below all" if pr <= 0.5 else
+                   "above most" if pr >= 60 else "below most" if pr <= 40 else "in the middle of")
             text = (f"Compared with {m} other organisations in the study, your {exl} is at "
                     f"the {ordinal(pr)} percentile, {pos} of them.")
             add("benchmark", text, t["benchmark"], f"measure={ex}", "percentile", pr)

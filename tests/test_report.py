@@ -266,7 +266,10 @@ def test_executive_summary_sentences_carry_the_numbers():
                             "30 units, the EX index is associated with Customer NPS (r = 0.46, 95% CI "
                             "0.20 to 0.70), a moderate link.")
     assert "+0.21 SD (p = 0.012)" in t["direction"] and "associations" in t["direction"]
-    assert t["drivers"].startswith("Act first on Leader support: it accounts for 62% of the explained")
+    assert t["drivers"] == (
+        "Act first on Leader support: it accounts for 62% of the explained differences in "
+        "Customer NPS between units (95% CI 30% to 81%) and, at 3.21, scores in the lower half "
+        "of the drivers.")
     assert "about 443,000 a year in revenue (95% CI -12,000 to 902,000) if the link is causal" in t["value"]
     assert t["value"].endswith("The range includes no gain, so treat it as a rough estimate.")
     assert t["benchmark"] == ("Compared with 4 other organisations in the study, your EX index is at "
