@@ -540,7 +540,11 @@ def _kernel_manager_classes():
             env = dict(kwargs.get("env") or _worker_env())
             cwd = str(kwargs.get("cwd") or os.getcwd())
             logfile = str(Path(conn).with_suffix(".log"))
-            pid = self.zygote.spawn(conn, env, cwd, logfile)
+            try:
+                pid = self.zygote.spawn(conn, env, cwd, logfile)
+            except (BuildError, OSError, ValueError):
+                # the zygote is gone (killed, out of memory): launch a plain kernel
+                return await super().launch_kernel(cmd, **kwargs)
             self.process = _ForkedKernel(pid)
             self.pid = pid
             self.pgid = pid
@@ -979,6 +983,9 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
                 and p.html is not None and (out / p.html).is_file())
 
     to_run = [r for r in records if wanted(r) and (force or not reusable(r))]
+    # longest first (by the previous build's run time; unknown ones first), so the
+    # slowest report does not start last and leave the other workers idle
+    to_run.sort(key=lambda r: -(getattr(prev.get(r.key), "duration", None) or float("inf")))
 
     # ---- assemble in a sibling staging folder
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -292,6 +292,21 @@ def test_interrupted_build_leaves_previous_site_intact(study, env, tmp_path):
 
 
 @pytest.mark.slow
+def test_kernels_fall_back_to_subprocesses_when_the_zygote_is_gone(study, env, tmp_path):
+    pids = []
+
+    def dead(self, *args):
+        pids.append(self.proc.pid)
+        raise BuildError("the kernel zygote process died")
+
+    env.setattr(build._Zygote, "spawn", dead)
+    res = build_site(study, out=tmp_path / "site", only=["client-01"], progress=False)
+    assert res.exit_code == 0 and res.executed == ["client-client-01"]
+    assert len(pids) == 1  # the zygote was asked, and the kernel still started
+    assert (tmp_path / "site" / "tables" / "client-client-01" / "unit_means.csv").is_file()
+
+
+@pytest.mark.slow
 def test_dask_executor_on_local_cluster(study, env, tmp_path):
     from distributed import LocalCluster
 
