@@ -1024,7 +1024,7 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
 
         bar = None
         if progress and tasks:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             bar = tqdm(total=len(tasks), desc="reports", unit="report", file=sys.stderr)
         done = [0]
