@@ -104,6 +104,11 @@ _LIBRARIES = (
 )
 _TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TABLE_SUFFIXES = {".csv", ".json"}
+#: Paths a site may list in its state file (anything else, e.g. ``..``, voids the state).
+_SAFE_REL = re.compile(
+    r"(reports/[a-z0-9_-]+\.html|notebooks/[a-z0-9_-]+\.ipynb"
+    r"|tables/[a-z0-9_-]+/[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
+)
 
 
 @dataclass
@@ -230,6 +235,9 @@ def _read_state(out: Path) -> dict | None:
         state["reports"] = [ReportRecord(**r) for r in state.get("reports", [])]
     except TypeError:
         return None
+    for r in state["reports"]:  # paths are reused for copying: only our own layout
+        if not all(_SAFE_REL.fullmatch(rel) for rel in [r.html, r.notebook, *r.tables] if rel):
+            return None
     return state
 
 

@@ -330,3 +330,16 @@ def test_unreadable_state_means_no_state(tmp_path):
                                        "client_id": None, "name": "S", "industry": None}]}
     (site / build.STATE_FILE).write_text(json.dumps(good))
     assert build._read_state(site)["reports"][0].status == "not built"
+
+
+def test_state_listing_paths_outside_the_site_is_ignored(tmp_path):
+    site = tmp_path / "site"
+    (site / ".exresearch").mkdir(parents=True)
+    record = {"key": "synthesis", "kind": "synthesis", "client_id": None, "name": "S",
+              "industry": None, "status": "ok", "html": "reports/synthesis.html",
+              "tables": ["tables/synthesis/../../../../etc/passwd"]}
+    (site / build.STATE_FILE).write_text(json.dumps({"version": 1, "reports": [record]}))
+    assert build._read_state(site) is None
+    record["tables"] = ["tables/synthesis/headline.csv"]
+    (site / build.STATE_FILE).write_text(json.dumps({"version": 1, "reports": [record]}))
+    assert build._read_state(site)["reports"][0].tables == ["tables/synthesis/headline.csv"]
