@@ -285,7 +285,8 @@ class Roles:
     Attributes
     ----------
     drivers : list of str
-        Likert scales without a role: the specific EX drivers.
+        Likert scales without a role on the study's answer range: the specific EX drivers
+        (a scale with its own range is in ``ex_measures`` but not a driver).
     engagement : list of str
         Likert scales with ``role: engagement``.
     nps : list of str
@@ -293,7 +294,8 @@ class Roles:
     likert : list of str
         ``drivers + engagement`` (scales on the common answer range).
     ex_measures : list of str
-        ``["ex_index"]`` (when there are drivers), then drivers, engagement and eNPS.
+        ``["ex_index"]`` (when there are drivers), then drivers, engagement, Likert scales
+        on another answer range, and eNPS.
     cx, business : list of str
         Outcomes by kind.
     outcomes : list of str
@@ -356,16 +358,19 @@ def measure_roles(cfg) -> Roles:
     >>> roles.primary_cx
     'nps'
     """
-    drivers, engagement, nps = [], [], []
+    drivers, engagement, nps, other = [], [], [], []
     labels = {}
     for name, spec in cfg.scales.items():
         labels[name] = getattr(spec, "label", None) or name
+        own = tuple(getattr(spec, "points", None) or cfg.points)
         if getattr(spec, "kind", "likert") == "nps":
             nps.append(name)
         elif getattr(spec, "role", None) == "engagement":
             engagement.append(name)
-        else:
+        elif own == tuple(cfg.points):
             drivers.append(name)
+        else:  # another answer range: not averaged into the EX index
+            other.append(name)
     outcomes = list(cfg.outcomes)
     cx = [o for o, s in cfg.outcomes.items() if s.kind == "cx"]
     business = [o for o, s in cfg.outcomes.items() if s.kind == "business"]
@@ -374,7 +379,7 @@ def measure_roles(cfg) -> Roles:
         labels[o] = getattr(s, "label", None) or o
     money = next((o for o in business if hib[o] and (
         "revenue" in o.lower() or "revenue" in str(labels[o]).lower())), None)
-    ex_measures = ([EX_INDEX] if drivers else []) + drivers + engagement + nps
+    ex_measures = ([EX_INDEX] if drivers else []) + drivers + engagement + other + nps
     if drivers:
         labels[EX_INDEX] = "EX index"
     return Roles(
@@ -859,7 +864,8 @@ def _strength(r):
 
 
 def executive_summary(*, correlations, loop, priorities=None, investment=None,
-                      benchmark=None, roles, n_units, tables=None) -> pd.DataFrame:
+                      benchmark=None, profile=None, roles, n_units, tables=None,
+                      max_findings=5) -> pd.DataFrame:
     """The three to five findings that matter for a client, written from its results.
 
     Each finding is one sentence (or two) built from the numbers of one of the report's
@@ -879,13 +885,19 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
         :func:`exresearch.economics.investment_table` (best first).
     benchmark : pandas.DataFrame, optional
         :func:`benchmark_table`.
+    profile : pandas.DataFrame, optional
+        :func:`ex_profile`; its highest and lowest rated scale make a finding when fewer
+        than ``max_findings`` others could be written.
     roles : Roles
     n_units : int
         Units with a reported EX score (for the first sentence).
     tables : dict, optional
         CSV stems of the tables, keys ``correlations, loop, priorities, investment,
-        benchmark`` (defaults: ``linkage_correlations, loop, driver_priorities,
-        investment, benchmark``).
+        benchmark, profile`` (defaults: ``linkage_correlations, loop, driver_priorities,
+        investment, benchmark, ex_profile``).
+    max_findings : int, default 5
+        At most this many findings, in the order linkage, direction, drivers, value,
+        benchmark, profile.
 
     Returns
     -------
@@ -905,7 +917,7 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     """
     t = {"correlations": "linkage_correlations", "loop": "loop",
          "priorities": "driver_priorities", "investment": "investment",
-         "benchmark": "benchmark"}
+         "benchmark": "benchmark", "profile": "ex_profile"}
     t.update(tables or {})
     ex, cx = roles.ex, roles.primary_cx
     exl, cxl = roles.label(ex), roles.label(cx)
@@ -1016,6 +1028,16 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
             text = (f"Compared with {m} other organisations in the study, your {exl} is at "
                     f"the {ordinal(pr)} percentile, {pos} of them.")
             add("benchmark", text, t["benchmark"], f"measure={ex}", "percentile", pr)
+    # 6. the profile, when there is room
+    if profile is not None and len(rows) < max_findings:
+        pr = profile[profile["scale"].isin(roles.likert)].dropna(subset=["mean"])
+        if len(pr) >= 2:
+            hi, lo = pr.loc[pr["mean"].idxmax()], pr.loc[pr["mean"].idxmin()]
+            text = (f"In {hi['period']}, employees rate {roles.label(hi['scale'])} highest "
+                    f"({float(hi['mean']):.2f} on the {roles.points[0]}-{roles.points[1]} "
+                    f"scale) and {roles.label(lo['scale'])} lowest ({float(lo['mean']):.2f}).")
+            add("profile", text, t["profile"], f"scale={hi['scale']}", "mean", hi["mean"])
+    rows = rows[:max_findings]
     out = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
     out["finding"] = out["finding"].astype(np.int64)
     return out

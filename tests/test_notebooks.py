@@ -258,6 +258,11 @@ def test_client_report_summary_comes_first_and_matches_its_tables(run_small, sma
             tol = 0.05e6 if "million" in shown else 500 if abs(value) >= 1e3 else 0.5
             assert abs(_number(shown) - value) <= tol, (shown, value)
 
+    if "profile" in text:
+        prof = pd.read_csv(tables / "ex_profile.csv").set_index("scale")
+        key = findings.set_index("topic").loc["profile", "key"].split("=")[1]
+        assert f"{labels[key]} highest ({prof.loc[key, 'mean']:.2f}" in text["profile"]
+
     if "benchmark" in text:
         b = pd.read_csv(tables / "benchmark.csv")
         b = b[b["measure"] == "ex_index"].iloc[0]
@@ -340,3 +345,18 @@ def test_hostile_text_stays_inert(small_study, tmp_path):
         assert "&lt;script&gt;alert(1)" in html  # the name is shown, as text
         if name == "client_report":
             assert "&lt;img src=x onerror=" in html  # the scale label is shown, as text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_executes_on_a_tiny_study(name, tmp_path):
+    """Two clients of two units each: most statistics are undefined, the reports still run."""
+    params = {"study_path": str(config.ROOT / "tests" / "studies" / "valid")}
+    if name == "client_report":
+        params["client_id"] = "beta-bank"
+    nb, tables = _execute(name, tmp_path, **params)
+    assert (tables / ("findings.csv" if name == "client_report" else "design.csv"
+                      if name == "planning" else "headline.csv" if name == "synthesis"
+                      else "clients.csv")).is_file()
+    text = _outputs_text(nb)
+    assert not re.search(r"\bnan\b", text.replace("NaN", "")), "a 'nan' reached the prose"

@@ -113,6 +113,14 @@ def test_measure_roles_demo_layout(roles):
     assert roles.label("ex_index") == "EX index" and roles.label("leader") == "Leader support"
 
 
+def test_measure_roles_keeps_other_answer_ranges_out_of_the_index():
+    cfg = load_study(config.ROOT / "tests" / "studies" / "valid").config
+    roles = report.measure_roles(cfg)
+    assert roles.drivers == ["tools"] and roles.engagement == ["engagement"]
+    assert roles.ex_measures == ["ex_index", "tools", "engagement", "hostility", "enps"]
+    assert roles.primary_cx == "nps" and roles.money is None and roles.business == ["turnover"]
+
+
 def test_client_panel_ex_index_is_driver_mean_and_nan_when_suppressed(panel, roles):
     expect = panel[roles.drivers].mean(axis=1, skipna=False)
     np.testing.assert_allclose(panel["ex_index"], expect)
@@ -291,12 +299,22 @@ def test_executive_summary_wording_follows_the_evidence():
     assert " drives Customer NPS " in f2.set_index("topic").loc["linkage", "text"]
 
 
-def test_executive_summary_skips_missing_parts():
+def test_executive_summary_skips_missing_parts_and_fills_with_the_profile():
     args = _findings_inputs()
     args.update(priorities=None, investment=None,
                 benchmark=args["benchmark"].assign(withheld=True, percentile=np.nan))
     f = report.executive_summary(**args)
     assert f["topic"].tolist() == ["linkage", "direction"]
+    profile = pd.DataFrame({"scale": ["ex_index", "tools", "leader"], "period": "2025Q4",
+                            "mean": [3.9, 3.456, 4.123]})
+    f = report.executive_summary(**args, profile=profile)
+    assert f["topic"].tolist() == ["linkage", "direction", "profile"]
+    assert f["text"].iloc[2] == ("In 2025Q4, employees rate Leader support highest (4.12 on the "
+                                 "1-5 scale) and Tools lowest (3.46).")
+    assert (f["key"].iloc[2], f["value"].iloc[2]) == ("scale=leader", 4.123)
+    # with all five others present, the profile does not make the cut
+    full = report.executive_summary(**_findings_inputs(), profile=profile)
+    assert len(full) == 5 and "profile" not in set(full["topic"])
 
 
 # ----------------------------------------------------------------------------- several clients
