@@ -8,6 +8,21 @@ synthesis (under pseudonyms), pooling the cross-lagged paths, the executive-summ
 findings written as sentences from the computed numbers, and writing every table that a
 notebook shows as a CSV file.
 
+Conventions shared by the four notebooks (``client_report``, ``synthesis``,
+``data_quality``, ``planning``):
+
+* One cell tagged ``parameters``, each line ``name: type = default  # meaning`` (so that
+  ``papermill --help-notebook`` documents it). Every notebook takes ``study_path``
+  (default ``"data/demo"``) and ``output_dir`` (default ``""``: ``reports/tables/<notebook>``
+  in the repository); the client report also ``client_id`` (default ``""``: the study's
+  first client, so the committed notebook names no client) and ``n_boot``.
+* The first cell after the parameters calls :func:`setup_report`, which raises one
+  :class:`~exresearch.exceptions.ParameterError` naming the allowed values.
+* Every table shown is written with :func:`save_table` as ``<output_dir>/<name>.csv``; the
+  synthesis also writes ``headline.csv`` (``label, value, note``; :func:`headline_table`),
+  which ``exresearch build`` shows as cards on the site's index page.
+* Every random step is seeded with ``study.config.seed``.
+
 Two rules hold everywhere in this module:
 
 * **Suppression.** Every respondent-level statistic (profile, reliability, agreement,
