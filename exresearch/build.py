@@ -530,6 +530,18 @@ def _kernel_manager_classes():
                                          restart=False):
             await super()._async_finish_shutdown(waittime, 0.01, restart)
 
+        async def _async_post_start_kernel(self, **kw):
+            pgid = getattr(self.provisioner, "pgid", None) or getattr(self.provisioner, "pid",
+                                                                      None)
+            if pgid:
+                self._exr_pgid = pgid
+                _LIVE_KERNELS.add(pgid)
+            await super()._async_post_start_kernel(**kw)
+
+        async def _async_cleanup_resources(self, restart=False):
+            _LIVE_KERNELS.discard(getattr(self, "_exr_pgid", None))
+            await super()._async_cleanup_resources(restart=restart)
+
         async def _async_pre_start_kernel(self, **kw):
             base = Path(self.ipc_dir or _ipc_dir())
             token = uuid.uuid4().hex[:12]
@@ -577,6 +589,20 @@ def _kernel_manager_classes():
 
 
 _ACTIVE = {"ipc_dir": None, "zygote": None}
+#: Process groups of the kernels running now, killed if the build is interrupted.
+_LIVE_KERNELS: set = set()
+
+
+def _kill_live_kernels() -> None:
+    import signal
+
+    own = os.getpgrp()
+    for pgid in list(_LIVE_KERNELS):
+        with contextlib.suppress(OSError):
+            if pgid == own:  # never our own process group
+                continue
+            os.killpg(pgid, signal.SIGKILL)
+        _LIVE_KERNELS.discard(pgid)
 
 
 def _ipc_dir() -> str:
@@ -728,9 +754,10 @@ def _run_local(tasks, jobs, on_done, runtime: _LocalRuntime):
         try:
             for fut in as_completed(futures):
                 on_done(futures[fut], fut.result())
-        except BaseException:
+        except BaseException:  # Ctrl-C or a bug: stop now, don't finish running reports
             for f in futures:
                 f.cancel()
+            _kill_live_kernels()
             raise
 
 

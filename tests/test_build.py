@@ -292,6 +292,43 @@ def test_interrupted_build_leaves_previous_site_intact(study, env, tmp_path):
 
 
 @pytest.mark.slow
+def test_ctrl_c_during_a_real_build_stops_quickly_and_keeps_the_site(study, env, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "site"
+    assert build_site(study, out=out, only=["client-01"], progress=False).exit_code == 0
+    before = _tree(out)
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from exresearch.cli import main\n"
+        f"sys.exit(main(['build', {str(study)!r}, '--out', {str(out)!r}, '--force', "
+        "'--jobs', '1']))\n"
+    )
+    log = tmp_path / "build.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", script], stderr=fh, stdout=fh,
+                                env=dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS)))
+    try:
+        deadline = time.monotonic() + 120
+        while "[1/5]" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait until reports are being executed
+        assert "[1/5]" in log.read_text()
+        proc.send_signal(signal.SIGINT)
+        t = time.monotonic()
+        rc = proc.wait(timeout=60)
+        stopped_after = time.monotonic() - t
+    finally:
+        proc.kill()
+    assert rc != 0 and "KeyboardInterrupt" in log.read_text()
+    assert stopped_after < 10  # running kernels are killed, not waited for
+    assert _tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build.log", "site", "study"]
+
+
+@pytest.mark.slow
 def test_kernels_fall_back_to_subprocesses_when_the_zygote_is_gone(study, env, tmp_path):
     pids = []
 
