@@ -337,7 +337,7 @@ def test_hostile_text_stays_inert(small_study, tmp_path):
     cfg["outcomes"]["nps"]["label"] = "[click](javascript:alert(3))"
     (study / "study.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     for name, params in [("client_report", {"client_id": "client-02", "n_boot": 200}),
-                         ("synthesis", {"n_boot": 100})]:
+                         ("synthesis", {"n_boot": 100}), ("data_quality", {})]:
         nb, _ = _execute(name, tmp_path / name, study_path=str(study), **params)
         html = render_report(nb, title="t", provenance={})
         for bad in ("<script>alert(1)", "<img src=x", "href=\"javascript", "<b onmouseover"):
