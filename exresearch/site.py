@@ -104,6 +104,10 @@ _REPORT_TEMPLATE = r"""
 {% endblock body_footer %}
 """
 
+# JupyterLab's theme CSS carries comments with URLs (credits): no request, but noise for
+# anyone auditing a page for remote references, so comments inside <style> are dropped.
+_STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S | re.I)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _HEADING = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _TAG = re.compile(r"<[^>]+>")
 
@@ -200,6 +204,7 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
         "metadata": {"name": str(title)},
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
+    body = _STYLE.sub(lambda m: m.group(1) + _CSS_COMMENT.sub("", m.group(2)) + m.group(3), body)
     return body.replace("<!--EXR-TOC-->", _toc(body), 1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +23,9 @@ from exresearch.build import build_site
 from exresearch.exceptions import BuildError, ParameterError, StudyValidationError
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
+#: an element that loads a resource from another machine
+REMOTE = re.compile(r"<(?:script|link|img|iframe|source|video|audio|embed|object)\b[^>]*"
+                    r"\b(?:src|href|data)\s*=\s*[\"']?\s*(?:https?:)?//", re.I)
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +201,10 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     assert 'href="tables/client-client-02/unit_means.csv" download' in index
     assert "Pooled mean" in index and ">3<" in index
     assert 'id="exr-q"' in index
+
+    # no page loads anything from the network
+    for page in [res.index, *(out / "reports").glob("*.html")]:
+        assert REMOTE.findall(page.read_text()) == [], page
 
     # nothing changed: nothing executed, no kernel, well under 2 s
     first_csvs = {p.name + str(i): p.read_bytes()

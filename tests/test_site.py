@@ -73,6 +73,7 @@ def test_report_has_toc_css_footer_and_no_network():
     assert "table.dataframe" in page  # readable-table CSS inlined
     assert f'content="{CSP}"' in page
     assert remote_references(page) == []
+    assert re.findall(r"https?://", page) == []  # not even in CSS comments
     assert "require.js" not in page and "mathjax" not in page.lower()
     footer = page[page.index('<footer class="exr-provenance">'):]
     assert "<script>alert(1)</script>" not in footer
