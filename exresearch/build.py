@@ -925,8 +925,9 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
             f"The value for `executor` must be one of ['local', 'dask'], but {executor!r} "
             "was passed"
         )
-    if jobs is None:
-        jobs = os.cpu_count() or 1
+    if jobs is None:  # the cores this process may use (affinity/cgroup-aware where possible)
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        jobs = jobs or os.cpu_count() or 1
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ParameterError(f"`jobs` must be a positive integer, but {jobs!r} was passed")
     out = Path(out).expanduser().resolve()
