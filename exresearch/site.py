@@ -26,13 +26,15 @@ import re
 
 from .privacy import escape
 
-__all__ = ["render_report", "render_index", "render_error_page", "CSP", "PAGE_CSS"]
+__all__ = ["render_report", "render_index", "render_error_page", "CSP", "INDEX_CSP",
+           "PAGE_CSS"]
 
-#: Content-Security-Policy of every page: nothing may be fetched except inline content
-#: and ``data:`` images/fonts; links to other local pages still work.
+#: Content-Security-Policy of the report pages: nothing may be fetched except inline
+#: styles and ``data:`` images/fonts, and no script runs at all (so markup that slipped
+#: into a notebook output could not execute); links to other local pages still work.
 CSP = (
     "default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
-    "script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+    "base-uri 'none'; form-action 'none'"
 )
 
 #: Styles shared by report pages and the index: readable tables, TOC, footer.
@@ -259,6 +261,18 @@ _FILTER_JS = r"""
 """
 
 
+def _script_hash(js: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode()
+
+
+#: The index page's policy: as :data:`CSP`, plus exactly one script, its own filter
+#: (allowed by hash, so no other inline script or event handler can run).
+INDEX_CSP = CSP + f"; script-src 'sha256-{_script_hash(_FILTER_JS)}'"
+
+
 def _status_cell(record: dict) -> str:
     status = record.get("status", "not built")
     cls = "exr-status-" + re.sub(r"[^a-z]+", "-", status.lower())
@@ -359,7 +373,7 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta http-equiv="Content-Security-Policy" content="{INDEX_CSP}">'
         f"<title>{escape(name)}</title><style>{PAGE_CSS}</style></head><body>"
         f'<div class="exr-page"><h1>{escape(name)}</h1>{summary}'
         f'<table class="exr-table">{overview}</table>{headline_html}'

@@ -118,3 +118,39 @@ def test_site_in_headless_chromium(site):
     leaving = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert leaving == []
     assert len(list(SHOTS.glob("*.png"))) == 1 + len(site.reports)
+
+
+def test_markup_slipped_into_a_report_cannot_run(tmp_path):
+    """Defence in depth: even raw HTML in a notebook output stays inert (CSP)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from exresearch.site import render_report
+
+    evil = ('<script>alert("script")</script><img src="data:," onerror="alert(\'img\')">'
+            '<svg onload="alert(\'svg\')"></svg>')
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/markdown": "# Hi\n\n" + evil,
+                                         "text/plain": "x"})])])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.validate(nb)
+    page = tmp_path / "evil.html"
+    page.write_text(render_report(nb, title="t", provenance={}))
+    assert '<script>alert("script")</script>' in page.read_text()  # nbconvert keeps raw HTML
+    dialogs, violations = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            pg = browser.new_page()
+            pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            pg.on("console", lambda m: violations.append(m.text)
+                  if "Content Security Policy" in m.text else None)
+            pg.goto(page.as_uri(), wait_until="load")
+            pg.wait_for_timeout(300)
+        finally:
+            browser.close()
+    assert dialogs == []
+    assert violations  # the browser refused them, and said so
