@@ -86,6 +86,7 @@ __all__ = [
     "loop_summary",
     "loop_coefficients",
     "describe_incremental",
+    "describe_mediation",
     "executive_summary",
     "all_unit_means",
     "benchmark_table",
@@ -1176,6 +1177,58 @@ def describe_incremental(result, *, roles, outcome) -> str:
         s2 = (" With this many units neither adds clearly to the other; they largely overlap "
               "in what they say about customers.")
     return s1 + s2
+
+
+def describe_mediation(result, *, roles, x, m, y) -> str:
+    """Say in words how much of the EX -> business link runs through customers.
+
+    Parameters
+    ----------
+    result : pandas.DataFrame
+        :func:`exresearch.linkage.mediation` with one mediator.
+    roles : Roles
+    x, m, y : str
+        EX column, CX mediator, business outcome.
+
+    Returns
+    -------
+    str
+        Plain text (escape for Markdown).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> res = pd.DataFrame({"path": ["a", "b", "total", "direct", "indirect"],
+    ...                     "estimate": [27.8, 0.088, 3.88, 1.43, 2.45],
+    ...                     "ci_low": [7.1, 0.04, 0.87, -1.35, 0.56],
+    ...                     "ci_high": [48.4, 0.14, 6.88, 4.21, 5.96],
+    ...                     "p_val": [0.01, 0.001, 0.013, 0.3, 0.032]})
+    >>> r = Roles(drivers=[], engagement=[], nps=[], likert=[], ex_measures=["ex"], cx=["nps"],
+    ...           business=["g"], outcomes=["nps", "g"], primary_cx="nps", money="g",
+    ...           labels={"ex": "EX index", "nps": "Customer NPS", "g": "Revenue growth"})
+    >>> print(describe_mediation(res, roles=r, x="ex", m="nps", y="g"))
+    Units one point higher on the EX index have +3.88 higher Revenue growth (95% CI 0.87 to 6.88); +2.45 of it (63%) goes with their higher Customer NPS (95% CI 0.56 to 5.96), consistent with a chain from employees through customers to business results. The remaining +1.43 is not explained by Customer NPS.
+    """
+    r = result.set_index("path")
+    try:
+        tot, ind, dirc = r.loc["total"], r.loc["indirect"], r.loc["direct"]
+    except KeyError:
+        return "The chain from employees through customers to business results could not be estimated."
+    if isinstance(ind, pd.DataFrame):
+        ind = ind.iloc[0]
+    if not (np.isfinite(tot["estimate"]) and np.isfinite(ind["estimate"])):
+        return "The chain from employees through customers to business results could not be estimated."
+    xl, ml, yl = roles.label(x), roles.label(m), roles.label(y)
+    share = (f" ({100 * ind['estimate'] / tot['estimate']:.0f}%)"
+             if tot["estimate"] != 0 and 0 < ind["estimate"] / tot["estimate"] <= 1 else "")
+    clear = ind["ci_low"] > 0 or ind["ci_high"] < 0
+    verdict = ("consistent with a chain from employees through customers to business results"
+               if clear else "but the 95% CI includes zero, so the chain is not established")
+    return (f"Units one point higher on the {xl} have {fmt_signed(tot['estimate'])} higher {yl} "
+            f"(95% CI {tot['ci_low']:.2f} to {tot['ci_high']:.2f}); "
+            f"{fmt_signed(ind['estimate'])} of it{share} goes with their higher {ml} "
+            f"(95% CI {ind['ci_low']:.2f} to {ind['ci_high']:.2f}), {verdict}. "
+            f"The remaining {fmt_signed(dirc['estimate'])} is not explained by {ml}.")
 
 
 # --------------------------------------------------------------------------- several clients

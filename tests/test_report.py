@@ -428,3 +428,34 @@ def test_ex_reliability_is_icc_of_respondent_ex_index(study, panel, roles):
     assert (res["icc1"], res["icc2"]) == pytest.approx((i1, i2))
     assert 0 < res["icc1"] < res["icc2"] < 1
 
+
+
+def test_describe_mediation_wording(roles):
+    res = pd.DataFrame({"path": ["a", "b", "total", "direct", "indirect"],
+                        "estimate": [20.0, 0.1, 4.0, 2.0, 2.0],
+                        "ci_low": [5.0, 0.0, 1.0, -1.0, -0.2], "ci_high": [30.0, 0.2, 7.0, 5.0, 4.1],
+                        "p_val": [0.01, 0.05, 0.01, 0.3, 0.08]})
+    text = report.describe_mediation(res, roles=roles, x="ex_index", m="nps", y="revenue_growth")
+    assert text.startswith("Units one point higher on the EX index have +4.00 higher Revenue growth (%)")
+    assert "+2.00 of it (50%) goes with their higher Customer NPS (95% CI -0.20 to 4.10)" in text
+    assert "the chain is not established" in text
+    nan = res.assign(estimate=np.nan)
+    assert "could not be estimated" in report.describe_mediation(nan, roles=roles, x="ex_index",
+                                                                 m="nps", y="revenue_growth")
+
+
+def test_describe_incremental_wording(roles):
+    iv = pd.DataFrame({
+        "sequence": ["engagement first"] * 2 + ["drivers first"] * 2, "step": [1, 2, 1, 2],
+        "added": ["engagement", "drivers", "drivers", "engagement"],
+        "r2": [0.10, 0.40, 0.38, 0.40], "delta_r2": [0.10, 0.30, 0.38, 0.02],
+        "p_val": [0.1, 0.01, 0.001, 0.5], "note": [""] * 4})
+    text = report.describe_incremental(iv, roles=roles, outcome="nps")
+    assert text.startswith("On its own, engagement accounts for 10% of the differences in Customer NPS")
+    assert "explains 2.0 percentage points more (p = 0.50); the drivers add 30.0 points" in text
+    assert "carry information that engagement does not" in text
+    both = iv.assign(p_val=[0.1, 0.01, 0.001, 0.01])
+    assert report.describe_incremental(both, roles=roles, outcome="nps").endswith(
+        "Both matter: each adds to the other.")
+    undefined = iv.assign(delta_r2=np.nan)
+    assert "could not be compared" in report.describe_incremental(undefined, roles=roles, outcome="nps")
