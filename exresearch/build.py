@@ -386,25 +386,35 @@ class _Zygote:
         self.workdir = workdir
         self._lock = threading.Lock()
         self._ready = False
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from exresearch.build import _zygote_main; _zygote_main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(workdir),
-            env=_worker_env(), text=True, bufsize=1,
-        )
+        self.log = workdir / "zygote.log"  # import warnings go here, not to the terminal
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c",
+                 "from exresearch.build import _zygote_main; _zygote_main()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=str(workdir),
+                env=_worker_env(), text=True, bufsize=1,
+            )
+
+    def _died(self, what: str) -> BuildError:
+        try:
+            tail = self.log.read_text(errors="replace")[-2000:]
+        except OSError:
+            tail = ""
+        return BuildError(f"the kernel zygote process {what}" + (f":\n{tail}" if tail else ""))
 
     def spawn(self, connection_file: str, env: dict, cwd: str, logfile: str) -> int:
         with self._lock:
             if not self._ready:
                 line = self.proc.stdout.readline()
                 if line.strip() != "ready":
-                    raise BuildError("the kernel zygote process failed to start")
+                    raise self._died("failed to start")
                 self._ready = True
             req = {"connection_file": connection_file, "env": env, "cwd": cwd, "log": logfile}
             self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
             if not line:
-                raise BuildError("the kernel zygote process died")
+                raise self._died("died")
             return int(json.loads(line)["pid"])
 
     def close(self) -> None:
