@@ -366,3 +366,15 @@ def test_executes_on_a_tiny_study(name, tmp_path):
                       else "clients.csv")).is_file()
     text = _outputs_text(nb)
     assert not re.search(r"\bnan\b", text.replace("NaN", "")), "a 'nan' reached the prose"
+
+
+@pytest.mark.slow
+def test_client_report_tables_are_byte_identical_when_run_again(run_small, small_study, tmp_path):
+    """Every random step is seeded from the study seed: a second run writes the same bytes."""
+    _, first = run_small("client_report")
+    _, second = _execute("client_report", tmp_path, study_path=str(small_study),
+                         client_id="client-02", n_boot=300)
+    a, b = _csv_texts(first), _csv_texts(second)
+    assert list(a) == list(b) and len(a) >= 15
+    for name in a:
+        assert a[name] == b[name], name
