@@ -384,3 +384,14 @@ def test_state_listing_paths_outside_the_site_is_ignored(tmp_path):
     record["tables"] = ["tables/synthesis/headline.csv"]
     (site / build.STATE_FILE).write_text(json.dumps({"version": 1, "reports": [record]}))
     assert build._read_state(site)["reports"][0].tables == ["tables/synthesis/headline.csv"]
+
+
+def test_kernel_managers_use_ipc_transport_in_a_private_folder():
+    classes = build._kernel_manager_classes()
+    for cls in classes.values():
+        km = cls(kernel_name="python3")
+        assert km.transport == "ipc"  # no TCP ports to race for (papermill #511)
+    assert issubclass(classes["zygote"], classes["subprocess"])
+    env = build._worker_env({"PATH": "/usr/bin", "MPLBACKEND": "Agg"})
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
+    assert env["MPLBACKEND"] == "module://matplotlib_inline.backend_inline"
