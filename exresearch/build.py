@@ -668,6 +668,15 @@ def execute_report(task: dict, *, kernels: str = "subprocess") -> dict:
     dict
         ``key, status ("ok"|"failed"), error, duration, html, notebook`` (executed
         notebook text) and ``tables`` (file name -> bytes written into ``output_dir``).
+
+    Examples
+    --------
+    >>> task = {"key": "synthesis", "kind": "synthesis", "title": "Synthesis",
+    ...         "notebook_json": open("notebooks/synthesis.ipynb").read(),
+    ...         "parameters": {"study_path": "/abs/data/demo"}, "provenance": {},
+    ...         "timeout": None}  # doctest: +SKIP
+    >>> execute_report(task)["status"]  # doctest: +SKIP
+    'ok'
     """
     import nbformat
     import papermill as pm
@@ -928,6 +937,15 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     parameters, its input files (a client report: that client's files and study.yml;
     synthesis and data quality: every file), the exresearch source and
     ``requirements.lock``; or when it failed or is missing in the previous site.
+
+    Examples
+    --------
+    >>> from exresearch import build_site
+    >>> result = build_site("data/demo", out="reports/demo")  # doctest: +SKIP
+    >>> result.exit_code, [r.key for r in result.failed]  # doctest: +SKIP
+    (0, [])
+    >>> build_site("data/demo", out="reports/demo").executed  # nothing changed  # doctest: +SKIP
+    []
     """
     t0 = time.perf_counter()
     if executor not in ("local", "dask"):

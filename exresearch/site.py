@@ -194,6 +194,14 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
         The HTML page: no code, no parameters cells, images embedded as ``data:`` URIs,
         a table of contents built from the markdown headings, and no reference to
         anything outside the page.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_markdown_cell, new_notebook
+    >>> nb = new_notebook(cells=[new_markdown_cell("# Results")])
+    >>> page = render_report(nb, title="Acme", provenance={"study": "S"})
+    >>> '<a href="#Results">Results</a>' in page, "https://" in page
+    (True, False)
     """
     exporter = _get_exporter()
     nb = nb.copy() if hasattr(nb, "copy") else nb
@@ -229,6 +237,11 @@ def render_error_page(*, title: str, error: str, provenance: dict,
     -------
     str
         HTML page.
+
+    Examples
+    --------
+    >>> "&lt;b&gt;" in render_error_page(title="T", error="<b>", provenance={})
+    True
     """
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -321,6 +334,14 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
     -------
     str
         The HTML page, with a small inline filter script and no external reference.
+
+    Examples
+    --------
+    >>> page = render_index(study={"name": "EX 2026", "Clients": 1}, headline=[],
+    ...                     reports=[{"kind": "client", "client_id": "acme", "name": "Acme",
+    ...                               "status": "ok", "html": "reports/client-acme.html"}])
+    >>> 'href="reports/client-acme.html"' in page
+    True
     """
     name = study.get("name", "Study")
     overview = "".join(
