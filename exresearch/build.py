@@ -473,7 +473,7 @@ class _ForkedKernel:
         self.send_signal(signal.SIGTERM)
 
 
-_runtime = threading.local()  # per build: ipc dir and zygote, set by _Executor
+_runtime = threading.local()  # per report: the folder of its kernel's IPC sockets
 
 
 def _kernel_manager_classes():
@@ -616,6 +616,9 @@ def _kill_live_kernels() -> None:
 
 
 def _ipc_dir() -> str:
+    mine = getattr(_runtime, "ipc_dir", None)  # set by execute_report for its thread
+    if mine:
+        return mine
     if _ACTIVE["ipc_dir"] is None:
         _ACTIVE["ipc_dir"] = tempfile.mkdtemp(prefix="exr-ipc-")
     return _ACTIVE["ipc_dir"]
@@ -685,7 +688,9 @@ def execute_report(task: dict, *, kernels: str = "subprocess") -> dict:
 
     km_class = _kernel_manager_classes()[kernels]
     t0 = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix=f"exr-{task['key']}-"))
+    work = Path(tempfile.mkdtemp(prefix=f"exr-{task['key'][:40]}-"))
+    # sockets in a short private path (unix socket paths are limited to ~107 bytes)
+    _runtime.ipc_dir = tempfile.mkdtemp(prefix="exr-ipc-")
     try:
         src = work / "input.ipynb"
         src.write_text(task["notebook_json"], encoding="utf-8")
@@ -733,6 +738,8 @@ def execute_report(task: dict, *, kernels: str = "subprocess") -> dict:
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(_runtime.ipc_dir, ignore_errors=True)
+        _runtime.ipc_dir = None
 
 
 # --------------------------------------------------------------------------- executors
