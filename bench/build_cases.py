@@ -35,34 +35,41 @@ NOTEBOOKS = {"client": "client_report.ipynb", "synthesis": "synthesis.ipynb",
 
 
 def notebooks_dir(work: Path | None = None) -> tuple[Path, str]:
-    """The notebooks the build uses and where they come from.
+    """The notebooks the build uses (copied into ``work``) and where they come from.
 
-    ``EXRESEARCH_NOTEBOOKS`` when set; otherwise ``notebooks/`` when it holds the three
-    notebooks. While some are still missing, a folder in ``work`` that combines the real
-    ones with the small test stand-ins of ``tests/notebooks/`` (results.md says which).
+    ``EXRESEARCH_NOTEBOOKS`` when set; otherwise ``notebooks/``. While some of the three
+    are missing there, the small test stand-ins of ``tests/notebooks/`` replace them
+    (results.md says which). With ``work``, the notebooks are copied into
+    ``work/notebooks-snapshot`` so edits during the run change nothing.
     """
     from exresearch import config
 
     env = os.environ.get("EXRESEARCH_NOTEBOOKS")
-    if env:
-        return Path(env).resolve(), f"EXRESEARCH_NOTEBOOKS={env}"
-    real = config.NOTEBOOKS_DIR
     test = config.ROOT / "tests" / "notebooks"
-    present = [n for n in NOTEBOOKS.values() if (real / n).is_file()]
-    if len(present) == len(NOTEBOOKS):
-        return real, "notebooks/ (the real report notebooks)"
-    if not present or work is None:
-        return test, ("tests/notebooks/ (small stand-ins: the real notebooks/ are not there "
+    if env:
+        real, source = Path(env).resolve(), f"EXRESEARCH_NOTEBOOKS={env}"
+        present = list(NOTEBOOKS.values())
+    else:
+        real = config.NOTEBOOKS_DIR
+        present = [n for n in NOTEBOOKS.values() if (real / n).is_file()]
+        if len(present) == len(NOTEBOOKS):
+            source = "notebooks/ (the real report notebooks)"
+        elif not present:
+            source = ("tests/notebooks/ (small stand-ins: the real notebooks/ are not there "
                       "yet, so B1/B2/B5 understate real report cost)")
-    mixed = Path(work) / "notebooks-mixed"
-    shutil.rmtree(mixed, ignore_errors=True)
-    mixed.mkdir(parents=True)
+        else:
+            stand_in = [n for n in NOTEBOOKS.values() if n not in present]
+            source = (f"the real {', '.join(present)} from notebooks/, with the small test "
+                      f"stand-ins from tests/notebooks/ for {', '.join(stand_in)} (not "
+                      "written yet at the time of this run)")
+    if work is None:
+        return (real if len(present) == len(NOTEBOOKS) else test), source
+    snap = Path(work) / "notebooks-snapshot"
+    shutil.rmtree(snap, ignore_errors=True)
+    snap.mkdir(parents=True)
     for n in NOTEBOOKS.values():
-        shutil.copy2((real if n in present else test) / n, mixed / n)
-    stand_in = [n for n in NOTEBOOKS.values() if n not in present]
-    return mixed, (f"the real {', '.join(present)} from notebooks/, with the small test "
-                   f"stand-ins from tests/notebooks/ for {', '.join(stand_in)} (not written "
-                   "yet at the time of this run)")
+        shutil.copy2((real if n in present else test) / n, snap / n)
+    return snap, source
 
 
 def make_demo(work: Path, args: dict | None = None) -> Path:

@@ -295,7 +295,9 @@ def md_machine(info: dict, preset: str, cases, started: str, finished: str) -> l
         f"{info.get('loadavg_end', 'n/a')}. The machine was shared with other work, so "
         "timings are noisy; the ranges show how much.",
         f"- `OPENBLAS_CORETYPE`: {info['openblas_coretype']}",
-        f"- exresearch commit {info['commit']}",
+        f"- exresearch commit {info['commit']}; every case ran a copy of `exresearch/` "
+        f"(and of the notebooks) taken at the start of the run, source sha256 "
+        f"{info.get('source_sha', 'n/a')[:12]}",
         "- Versions: " + ", ".join(f"{k} {v[k]}" for k in v),
         "",
     ]
@@ -680,13 +682,57 @@ def parse_args(argv=None):
     return args
 
 
+def snapshot_code(work: Path) -> str:
+    """Copy ``exresearch/`` into ``work`` and make every subprocess import that copy.
+
+    Other people may edit the package while the benchmark runs; the build fingerprints
+    its source, so an edit between two builds would make a "nothing changed" rebuild
+    re-execute everything, and the cases would measure different code. The copy comes
+    first on ``PYTHONPATH`` (the editable install's finder comes after the path);
+    ``EXRESEARCH_ROOT`` keeps the repository root for ``requirements.lock``. Returns the
+    sha256 of the copied source.
+    """
+    import hashlib
+    import os
+
+    from common import ROOT
+
+    snap = work / "snapshot"
+    shutil.rmtree(snap, ignore_errors=True)
+    shutil.copytree(ROOT / "exresearch", snap / "exresearch",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    h = hashlib.sha256()
+    for f in sorted((snap / "exresearch").rglob("*")):
+        if f.is_file():
+            h.update(f.relative_to(snap).as_posix().encode() + b"\0" + f.read_bytes())
+    paths = [str(snap), *[x for x in os.environ.get("PYTHONPATH", "").split(os.pathsep) if x]]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    os.environ.setdefault("EXRESEARCH_ROOT", str(ROOT))
+    return h.hexdigest()
+
+
 def main(argv=None) -> int:
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "EXRESEARCH_ROOT")}
+    try:
+        return _main(argv)
+    finally:  # snapshot_code changed them; callers (tests) get their environment back
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     p = PRESETS[args.preset]
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     info = machine_info()
+    info["source_sha"] = snapshot_code(work)
     _log(f"preset {args.preset}, cases {','.join(args.cases)}, work {work}, load {loadavg()}")
     results, errors = {}, {}
     t0 = time.perf_counter()
