@@ -347,7 +347,7 @@ def worker(spec: dict) -> dict:
     scales = scale_spec()
     reset_peak_rss()
     res["rss_before"] = peak_rss_bytes()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     if kind == "fast":
         stages, results = run_fast(surveys, scales)
     elif kind == "baseline":
@@ -355,6 +355,7 @@ def worker(spec: dict) -> dict:
     else:
         raise SystemExit(f"unknown kind {kind!r}")
     res["seconds"] = time.perf_counter() - t
+    res["cpu"] = time.process_time() - c  # all threads of the process
     res["peak"] = peak_rss_bytes()
     res["stages"] = stages
     if spec.get("dump"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -191,6 +192,7 @@ def case_b1(p: dict, work: Path) -> dict:
         builds.append(build_cases.run_build(study, site, nb_dir, force=True))
     durations = build_cases.manifest_durations(site)
     return {"nb_dir": str(nb_dir), "nb_source": nb_source, "reports": len(reports),
+            "jobs": os.cpu_count() or 1,
             "study": str(study), "site": str(site), "builds": builds, "baseline": baselines,
             "durations": durations, "demo": p["demo"], "work": str(bwork)}
 
@@ -207,8 +209,6 @@ def case_b2(p: dict, work: Path, b1: dict) -> dict:
         _log(f"B2 no-change rebuild run {i + 1}")
         nochange.append(build_cases.run_build(study, site, nb_dir, force=False))
     # mtime only: content hashes decide, so this is still "nothing changed"
-    import os
-
     client = sorted(p.name for p in (study / "clients").iterdir() if p.is_dir())[0]
     target = next((study / "clients" / client).glob("survey.*"))
     os.utime(target)
@@ -328,7 +328,9 @@ def md_b3(r: dict) -> list[str]:
         "",
         "| | time | peak RSS |",
         "|---|---|---|",
-        f"| exresearch | {fmt_stat(fast)} | {fmt_bytes(peak)} (whole process: "
+        f"| exresearch | {fmt_stat(fast)}; CPU time "
+        f"{fmt_seconds(summarise([x.get('cpu', float('nan')) for x in r['fast']])['median'])}"
+        f" | {fmt_bytes(peak)} (whole process: "
         f"{fmt_bytes(peak_proc)}; before the timed part, with the interpreter, libraries "
         f"and survey frames in memory: {fmt_bytes(data_rss)}) |",
         f"| baseline, {r['baseline_clients']} of {s['n_clients']} clients (measured) | "
@@ -464,6 +466,17 @@ def md_b1(r: dict) -> list[str]:
         f"In the last build, report execution times (papermill, forked kernel, 2 at once) "
         f"sum to {sum(v for v in d.values() if v):.1f} s: "
         + ", ".join(f"{k} {v:.1f} s" for k, v in d.items() if v) + ".",
+        "",
+    ]
+    jobs = r.get("jobs") or 1
+    bound = sum(v for v in d.values() if v) / jobs
+    lines += [
+        f"Bound: with {jobs} reports at a time, the build cannot take less than the "
+        f"report execution times spread over {jobs} lanes, {bound:.1f} s here, so against "
+        f"this baseline it cannot exceed {base['median'] / bound:.1f}x even with no other "
+        f"overhead. The remaining {builds['median'] - bound:.1f} s of the median build are "
+        "the CLI start, validating the study, starting the zygote, rendering each report's "
+        "HTML in the driver (see B5) and publishing the site.",
         "",
     ]
     if base["n"] == 1:
@@ -693,7 +706,6 @@ def snapshot_code(work: Path) -> str:
     sha256 of the copied source.
     """
     import hashlib
-    import os
 
     from common import ROOT
 
@@ -712,8 +724,6 @@ def snapshot_code(work: Path) -> str:
 
 
 def main(argv=None) -> int:
-    import os
-
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "EXRESEARCH_ROOT")}
     try:
         return _main(argv)

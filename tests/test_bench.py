@@ -191,7 +191,7 @@ def _fake_results(fast_seconds=2.0, build_seconds=30.0):
           "baseline": [{"wall": 132.0, "per_report": per, "html_files": 12}],
           "durations": {"synthesis": 3.0, "data-quality": 2.0, "client-c1": 4.0},
           "demo": {"n_clients": 10, "n_units": 30, "n_periods": 4, "seed": 1},
-          "reports": 12, "nb_source": "notebooks/"}
+          "reports": 12, "nb_source": "notebooks/", "jobs": 2}
     b2 = {"settle": {"executed": 0}, "nochange": [{"wall": 0.2, "executed": 0}] * 5,
           "touched": {"wall": 0.2, "executed": 0},
           "changed": [{"wall": 8.0, "executed": 3}] * 3, "client": "c1",
@@ -222,6 +222,8 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
     assert "**Speed-up: 4.4x**; floor 4x: met, target 8x: **missed**." in text  # 132 / 30
     assert "| nothing | 200 ms (200 ms-200 ms, n=5) | 0 | 0.7% |" in text
     assert "executed: 3" in text
+    assert "cannot take less than the report execution times spread over 2 lanes, 4.5 s " \
+        "here, so against this baseline it cannot exceed 29.3x" in text
     assert "| B3 time, 1M respondents | 2.00 s | < 5 s | met |" in text
     assert "| B1 build vs papermill + nbconvert loop | 4.4x | >= 8x (floor 4x) | **missed** |" \
         in text
