@@ -72,6 +72,7 @@ __all__ = [
     "client_panel",
     "unit_means",
     "reported_survey",
+    "latest_rows",
     "ex_trend",
     "ex_profile",
     "response_counts",
@@ -490,6 +491,35 @@ def reported_survey(study, client_id, panel) -> pd.DataFrame:
     keys = pd.MultiIndex.from_frame(survey[["unit_id", "period"]])
     keep = keys.isin(pd.MultiIndex.from_frame(shown))
     return survey.loc[keep].reset_index(drop=True)
+
+
+def latest_rows(frame, *, periods, period="period") -> pd.DataFrame:
+    """The rows of the latest period (in ``periods`` order) that has any rows in ``frame``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    periods : list of str
+        Periods in time order.
+    period : str, default "period"
+
+    Returns
+    -------
+    pandas.DataFrame
+        Possibly empty (no period of ``periods`` has rows).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"period": ["q1", "q2", "q1"], "x": [1, 2, 3]})
+    >>> latest_rows(d, periods=["q1", "q2", "q3"])["x"].tolist()
+    [2]
+    """
+    present = set(frame[period])
+    have = [p for p in periods if p in present]
+    if not have:
+        return frame.iloc[0:0]
+    return frame[frame[period] == have[-1]]
 
 
 def ex_trend(survey, *, scales, roles, periods, min_group_size) -> pd.DataFrame:

@@ -358,10 +358,12 @@ def test_hostile_text_stays_inert(small_study, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_executes_on_a_tiny_study(name, tmp_path):
-    """Two clients of two units each: most statistics are undefined, the reports still run."""
-    params = {"study_path": str(config.ROOT / "tests" / "studies" / "valid")}
-    if name == "client_report":
+@pytest.mark.parametrize("corpus", ["valid", "unit_coverage"])
+def test_executes_on_a_tiny_study(name, corpus, tmp_path):
+    """Tiny corpus studies (two units per client; a client without survey answers in the last
+    period; validation warnings): most statistics are undefined, the reports still run."""
+    params = {"study_path": str(config.ROOT / "tests" / "studies" / corpus)}
+    if name == "client_report" and corpus == "valid":
         params["client_id"] = "beta-bank"
     nb, tables = _execute(name, tmp_path, **params)
     assert (tables / ("findings.csv" if name == "client_report" else "design.csv"
