@@ -312,6 +312,40 @@ def _worker_env(base=None) -> dict:
     return env
 
 
+def _install_study_cache(study_path: str) -> None:  # pragma: no cover - in the zygote
+    """Validate the study once in the zygote; forked kernels then get it without re-reading.
+
+    ``exresearch.study.load_study`` is wrapped (in the zygote, hence in every kernel forked
+    from it, and nowhere else): called with this study's folder while no input file
+    changed since (sha256 checked on every call), it returns the already loaded and
+    validated Study, a private copy in each forked kernel; any other call goes to the
+    real ``load_study``.
+    """
+    try:
+        from exresearch import study as study_module
+
+        original = study_module.load_study
+        root = Path(study_path).resolve()
+        loaded = original(root)
+        tree = _hash_tree(root)
+    except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
+        return
+
+    def load_study(path):
+        try:
+            same = Path(path).expanduser().resolve() == root and _hash_tree(root) == tree
+        except (OSError, TypeError):
+            same = False
+        return loaded if same else original(path)
+
+    load_study.__doc__ = original.__doc__
+    load_study.__wrapped__ = original
+    study_module.load_study = load_study
+    pkg = sys.modules.get("exresearch")
+    if pkg is not None and "load_study" in vars(pkg):
+        pkg.load_study = load_study
+
+
 def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
     """The zygote: import the heavy libraries once, then fork one kernel per request.
 
@@ -332,6 +366,9 @@ def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional module just isn't preloaded
             pass
+    study_path = os.environ.pop("EXRESEARCH_ZYGOTE_STUDY", "")
+    if study_path:
+        _install_study_cache(study_path)
     # auto-reap exited kernels (no zombies); kernels restore the default below
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
@@ -382,7 +419,7 @@ def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process
 class _Zygote:
     """Driver side of the zygote process (thread-safe)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, study_path: Path | None = None):
         self.workdir = workdir
         self._lock = threading.Lock()
         self._ready = False
@@ -392,7 +429,8 @@ class _Zygote:
                 [sys.executable, "-c",
                  "from exresearch.build import _zygote_main; _zygote_main()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=str(workdir),
-                env=_worker_env(), text=True, bufsize=1,
+                env=dict(_worker_env(), EXRESEARCH_ZYGOTE_STUDY=str(study_path or "")),
+                text=True, bufsize=1,
             )
 
     def _died(self, what: str) -> BuildError:
@@ -755,13 +793,14 @@ class _LocalRuntime:
     heavy libraries while the driver validates the study and plans the build.
     """
 
-    def __init__(self):
+    def __init__(self, study_path: Path | None = None):
         if _ACTIVE["ipc_dir"] is not None:
             raise BuildError("another build is running in this process")
         self.kernels = _kernel_mode()
         self.ipc = tempfile.mkdtemp(prefix="exr-ipc-")
         _ACTIVE["ipc_dir"] = self.ipc
-        self.zygote = _Zygote(Path(self.ipc)) if self.kernels == "zygote" else None
+        self.zygote = (_Zygote(Path(self.ipc), study_path) if self.kernels == "zygote"
+                       else None)
         _ACTIVE["zygote"] = self.zygote
 
     def close(self) -> None:
@@ -981,7 +1020,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
                       f"({fast.duration:.2f} s)", file=sys.stderr)
             return fast
 
-    runtime = _LocalRuntime() if executor == "local" else None
+    runtime = _LocalRuntime(study_path) if executor == "local" else None
     try:
         return _build(study, study_path, out, jobs, force, only, executor, scheduler,
                       progress, runtime, t0)

@@ -177,6 +177,10 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     assert c2["inputs"] == {k: v for k, v in st.hashes.items()
                             if k == "study.yml" or k.startswith("clients/client-02/")}
     assert by_key["synthesis"]["inputs"] == st.hashes
+    # the kernels got the study validated once by the build (forked from the zygote)
+    hashes = pd.read_csv(out / "tables" / "data-quality" / "hashes.csv")
+    assert dict(zip(hashes["file"], hashes["sha256"], strict=True)) == st.hashes
+    assert "validated by the build: True" in str(_outputs(out / "notebooks" / "data-quality.ipynb"))
     assert (out / c2["html"]).is_file()
 
     # the CSV written by the notebook, checked against pandas directly
@@ -221,6 +225,10 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     path.write_text("".join(lines[:-1]))  # drop the last respondent
     res3 = build_site(study, out=out, progress=False)
     assert sorted(res3.executed) == ["client-client-02", "data-quality", "synthesis"]
+    hashes = pd.read_csv(out / "tables" / "data-quality" / "hashes.csv")
+    new_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert dict(zip(hashes["file"], hashes["sha256"], strict=True))[
+        "clients/client-02/survey.csv"] == new_hash
     assert (out / "reports" / "client-client-01.html").is_file()
     # the exresearch source changed: everything is stale; --only runs just that client
     env.setattr(build, "_source_hash", lambda: "edited-source")
@@ -358,6 +366,8 @@ def test_dask_executor_on_local_cluster(study, env, tmp_path):
     assert res.exit_code == 0, [(r.key, r.error) for r in res.reports]
     assert len(res.executed) == 5
     assert (tmp_path / "site" / "tables" / "synthesis" / "headline.csv").is_file()
+    nb = tmp_path / "site" / "notebooks" / "data-quality.ipynb"
+    assert "validated by the build: False" in str(_outputs(nb))  # plain kernels on workers
 
 
 def test_unreadable_state_means_no_state(tmp_path):
