@@ -798,9 +798,13 @@ class _LocalRuntime:
             raise BuildError("another build is running in this process")
         self.kernels = _kernel_mode()
         self.ipc = tempfile.mkdtemp(prefix="exr-ipc-")
+        self.zygote = None
         _ACTIVE["ipc_dir"] = self.ipc
-        self.zygote = (_Zygote(Path(self.ipc), study_path) if self.kernels == "zygote"
-                       else None)
+        try:
+            if self.kernels == "zygote":
+                self.zygote = _Zygote(Path(self.ipc), study_path)
+        except OSError:  # cannot start it: plain kernel subprocesses instead
+            self.kernels = "subprocess"
         _ACTIVE["zygote"] = self.zygote
 
     def close(self) -> None:
