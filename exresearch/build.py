@@ -61,7 +61,8 @@ from pathlib import Path
 from . import config
 from .exceptions import BuildError, ParameterError
 
-__all__ = ["build_site", "BuildResult", "ReportRecord", "NOTEBOOKS", "STATE_FILE"]
+__all__ = ["build_site", "BuildResult", "ReportRecord", "NOTEBOOKS", "STATE_FILE",
+           "combined_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -758,6 +759,9 @@ def execute_report(task: dict, *, kernels: str = "subprocess") -> dict:
             if p.is_file() and p.suffix in _TABLE_SUFFIXES and _TABLE_NAME.fullmatch(p.name):
                 tables[p.name] = p.read_bytes()
         nb_text = dest.read_text(encoding="utf-8") if dest.is_file() else None
+        if nb_text is not None:  # published: the tables folder as on the site, no temp paths
+            nb_text = _scrub_paths(nb_text, {str(tables_dir): f"tables/{task['key']}",
+                                             str(work) + os.sep: ""})
         if nb_text is not None:
             try:
                 html = render_report(nbformat.reads(nb_text, as_version=4),
@@ -1128,8 +1132,7 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
             nb_path = nb_dir / NOTEBOOKS[r.kind]
             title = (f"{r.name}: client report" if r.kind == "client" else r.name)
             prov = dict(common_prov)
-            prov["parameters"] = {k: v for k, v in r.parameters.items()}
-            prov["input files (sha256)"] = r.inputs
+            prov.update(_page_provenance(r, study_path))
             tasks.append({
                 "key": r.key, "kind": r.kind, "title": title,
                 "notebook_json": nb_path.read_text(encoding="utf-8"),
@@ -1146,18 +1149,20 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
         def on_done(task, res):
             r = by_key[task["key"]]
             html_rel = f"reports/{r.key}.html"
-            (staging / "reports").mkdir(exist_ok=True)
-            (staging / html_rel).write_text(res["html"], encoding="utf-8")
+            _inside(staging, html_rel).parent.mkdir(exist_ok=True)
+            _inside(staging, html_rel).write_text(res["html"], encoding="utf-8")
             nb_rel = None
             if res["notebook"] is not None:
                 nb_rel = f"notebooks/{r.key}.ipynb"
-                (staging / "notebooks").mkdir(exist_ok=True)
-                (staging / nb_rel).write_text(res["notebook"], encoding="utf-8")
+                _inside(staging, nb_rel).parent.mkdir(exist_ok=True)
+                _inside(staging, nb_rel).write_text(res["notebook"], encoding="utf-8")
             tables = []
             for name, data in sorted(res["tables"].items()):
+                if not _TABLE_NAME.fullmatch(name):
+                    continue  # (a dask worker's answer is checked again here)
                 rel = f"tables/{r.key}/{name}"
-                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
-                (staging / rel).write_bytes(data)
+                _inside(staging, rel).parent.mkdir(parents=True, exist_ok=True)
+                _inside(staging, rel).write_bytes(data)
                 tables.append(rel)
             r.status, r.error, r.duration = res["status"], res["error"], res["duration"]
             r.html, r.notebook, r.tables = html_rel, nb_rel, tables
@@ -1187,7 +1192,9 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
         syn = by_key.get("synthesis")
         if syn is not None and syn.status == "ok":
             headline = _read_headline(staging / "tables" / syn.key)
-        _write_site_files(staging, study, cfg, clients, records, headline, common_prov)
+        shares = _write_share_bundles(staging, cfg, records)
+        _write_site_files(staging, study, cfg, clients, records, headline, common_prov,
+                          shares)
         state = {
             "version": _STATE_VERSION, "study_path": str(study_path), "clients": clients,
             "env": env_fp, "tree": tree, "reports": [asdict(r) for r in records],
@@ -1214,8 +1221,101 @@ def _exresearch_version() -> str:
     return __version__
 
 
-def _write_site_files(staging, study, cfg, clients, records, headline, prov) -> None:
+def _inside(root: Path, rel: str) -> Path:
+    """``root / rel``, refusing any path that would leave ``root`` (``..``, absolute)."""
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root.resolve()) or target == root.resolve():
+        raise BuildError(f"refusing to write {rel!r} outside the site folder {root}")
+    return root / rel
+
+
+def _scrub_paths(text: str, replacements: dict) -> str:
+    """Replace absolute paths (as they appear inside JSON strings) in a notebook's text."""
+    for old, new in replacements.items():
+        if old:
+            text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    return text
+
+
+def combined_hash(inputs: dict) -> str:
+    """One sha256 over every ``path -> sha256`` pair of ``inputs`` (sorted by path).
+
+    Lets a page shared with clients prove which inputs it was built from without
+    naming them (the study team's ``manifest.json`` keeps the hash of every file).
+
+    Examples
+    --------
+    >>> combined_hash({"b": "2", "a": "1"}) == combined_hash({"a": "1", "b": "2"})
+    True
+    """
+    h = hashlib.sha256()
+    for path in sorted(inputs):
+        h.update(f"{path}\0{inputs[path]}\n".encode())
+    return h.hexdigest()
+
+
+def _page_provenance(r: ReportRecord, study_path: Path) -> dict:
+    """The footer lines specific to one report: no absolute path, no other client.
+
+    A client report lists its own input files (``study.yml`` and its own folder); a
+    study-wide report (synthesis, data quality) gives one combined hash of all inputs,
+    because its file names would name every client.
+    """
+    params = {k: v for k, v in r.parameters.items() if k != "study_path"}
+    out = {"study folder": study_path.name}
+    if params:
+        out["parameters"] = params
+    if r.kind == "client":
+        out["input files (sha256)"] = dict(r.inputs)
+    else:
+        out["inputs (combined sha256)"] = (
+            f"{combined_hash(r.inputs)} ({len(r.inputs)} files; each listed in the study "
+            "team's manifest.json)")
+    return out
+
+
+def _write_share_bundles(staging: Path, cfg, records) -> dict:
+    """``share/<client_id>/``: what may be handed to one client, self-contained.
+
+    Holds an index page, the client's report, its CSV tables and the synthesis page
+    (clients under pseudonyms unless ``publish_client_names``), laid out as on the site
+    (``reports/``, ``tables/client-<id>/``) so every link works offline. Nothing else:
+    no other client's report or tables, no data-quality report, no executed notebook, no
+    manifest. Returns ``{client_id: "share/<id>/index.html"}`` for the bundles written.
+    """
+    from .site import render_share_index
+
+    syn = next((r for r in records if r.kind == "synthesis"), None)
+    syn_ok = (syn is not None and syn.status == "ok" and syn.html
+              and (staging / syn.html).is_file())
+    shares = {}
+    for r in records:
+        if r.kind != "client" or r.status != "ok" or not r.html:
+            continue
+        if not (staging / r.html).is_file() or not re.fullmatch(config.CLIENT_ID_PATTERN,
+                                                                str(r.client_id)):
+            continue
+        base = f"share/{r.client_id}"
+        files = [r.html, *r.tables] + ([syn.html] if syn_ok else [])
+        for rel in files:
+            if (staging / rel).is_file():
+                dst = _inside(staging, f"{base}/{rel}")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(staging / rel, dst)
+        page = render_share_index(
+            study_name=cfg.name, client_name=r.name, report=r.html,
+            tables=[t for t in r.tables if (staging / t).is_file()],
+            synthesis=syn.html if syn_ok else None)
+        _inside(staging, f"{base}/index.html").write_text(page, encoding="utf-8")
+        shares[r.client_id] = f"{base}/index.html"
+    return shares
+
+
+def _write_site_files(staging, study, cfg, clients, records, headline, prov,
+                      shares=None) -> None:
     from .site import dumps_manifest, render_index
+
+    shares = shares or {}
 
     periods = list(getattr(cfg, "periods", []) or [])
     overview = {
@@ -1226,6 +1326,9 @@ def _write_site_files(staging, study, cfg, clients, records, headline, prov) -> 
         "Built": prov["built"],
     }
     reports = [asdict(r) for r in records]
+    for rep in reports:
+        if rep["kind"] == "client" and rep["client_id"] in shares:
+            rep["share"] = shares[rep["client_id"]]
     page = render_index(study=overview, reports=reports, headline=headline, provenance={
         "exresearch version": prov["exresearch version"], "git commit": prov["git commit"],
         "built": prov["built"], "libraries": prov["libraries"],
@@ -1238,6 +1341,7 @@ def _write_site_files(staging, study, cfg, clients, records, headline, prov) -> 
         "exresearch_version": prov["exresearch version"],
         "git_commit": prov["git commit"],
         "headline": headline,
+        "share": dict(shares),
         "reports": [
             {k: r[k] for k in ("key", "kind", "client_id", "name", "status", "error",
                                "duration", "html", "notebook", "tables", "parameters",

@@ -26,8 +26,8 @@ import re
 
 from .privacy import escape
 
-__all__ = ["render_report", "render_index", "render_error_page", "CSP", "INDEX_CSP",
-           "PAGE_CSS"]
+__all__ = ["render_report", "render_index", "render_error_page", "render_share_index",
+           "CSP", "INDEX_CSP", "PAGE_CSS"]
 
 #: Content-Security-Policy of the report pages: nothing may be fetched except inline
 #: styles and ``data:`` images/fonts, and no script runs at all (so markup that slipped
@@ -112,6 +112,10 @@ _STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S | re.I)
 _CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _HEADING = re.compile(r'<h([1-3]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
 _TAG = re.compile(r"<[^>]+>")
+#: A link with a scheme (``http:``, ``javascript:``, ``mailto:`` ...). Report pages link
+#: only to anchors and to pages of the site; Markdown turns a bare URL in data text (a
+#: label ``=HYPERLINK("http://x")``) into a link, so such links lose their ``href``.
+_SCHEME_LINK = re.compile(r'(<a\b[^>]*?)\s+href\s*=\s*"\s*[A-Za-z][A-Za-z0-9+.-]*:[^"]*"', re.I)
 
 _exporter = None
 
@@ -215,6 +219,7 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     body = _STYLE.sub(lambda m: m.group(1) + _CSS_COMMENT.sub("", m.group(2)) + m.group(3), body)
+    body = _SCHEME_LINK.sub(r"\1", body)
     return body.replace("<!--EXR-TOC-->", _toc(body), 1)
 
 
@@ -307,6 +312,10 @@ def _links(record: dict) -> str:
         n = len(tables)
         out += (f'<details class="exr-files"><summary>{n} table{"s" if n != 1 else ""} '
                 f"(CSV)</summary>{links}</details>")
+    if record.get("share"):  # shown, not linked: the folder is what is handed over
+        folder = record["share"].rsplit("/", 1)[0] + "/"
+        out += (f' <span class="exr-share" title="the folder to give this client (see '
+                f'docs/privacy.md)">share: <code>{escape(folder)}</code></span>')
     return out or "&mdash;"
 
 
@@ -412,6 +421,58 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
         f"<tbody>{client_rows}</tbody></table></div>"
         + (_footer(provenance) if provenance else "")
         + f"<script>{_FILTER_JS}</script></body></html>\n"
+    )
+
+
+def render_share_index(*, study_name: str, client_name: str, report: str,
+                       tables: list[str], synthesis: str | None = None) -> str:
+    """The index page of one client's share bundle (``share/<client_id>/index.html``).
+
+    Lists only what the bundle holds: the client's own report, its CSV tables and the
+    synthesis page. No script runs (the report pages' :data:`CSP`).
+
+    Parameters
+    ----------
+    study_name : str
+        Study name (escaped).
+    client_name : str
+        This client's display name (escaped).
+    report : str
+        Relative path of the client's report page, e.g. ``reports/client-acme.html``.
+    tables : list of str
+        Relative paths of the client's CSV tables.
+    synthesis : str, optional
+        Relative path of the synthesis page, when it is part of the bundle.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Examples
+    --------
+    >>> page = render_share_index(study_name="S", client_name="<i>A</i>",
+    ...                           report="reports/client-a.html", tables=[])
+    >>> "&lt;i&gt;A&lt;/i&gt;" in page and "<script" not in page
+    True
+    """
+    items = [f'<li><a class="exr-report-link" href="{escape(report)}">'
+             f"{escape(client_name)}: client report</a></li>"]
+    if synthesis:
+        items.append(f'<li><a class="exr-report-link" href="{escape(synthesis)}">'
+                     "Synthesis across clients</a> (other organisations anonymised)</li>")
+    links = " &middot; ".join(
+        f'<a href="{escape(t)}" download>{escape(t.rsplit("/", 1)[-1])}</a>' for t in tables)
+    if links:
+        items.append(f"<li>Tables (CSV): {links}</li>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>{escape(study_name)}: {escape(client_name)}</title>"
+        f"<style>{PAGE_CSS}</style></head><body><div class=\"exr-page\">"
+        f"<h1>{escape(study_name)}</h1><h2>Reports for {escape(client_name)}</h2>"
+        f"<ul>{''.join(items)}</ul></div></body></html>\n"
     )
 
 
