@@ -322,6 +322,7 @@ def test_path_traversal_ids_exit_2_and_write_nothing(tmp_path, bad_id):
                           "--out", str(tmp_path / "site")], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 2, res.stderr
+    assert f"client id '{bad_id}' is invalid" in res.stdout + res.stderr
     assert not (tmp_path / "site").exists()
     assert {p for p in tmp_path.parent.rglob("*")} == before
     assert not list(tmp_path.parent.parent.glob("evil*"))
