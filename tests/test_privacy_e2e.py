@@ -359,3 +359,49 @@ def test_no_script_runs_on_any_page(adversarial):
     assert dialogs == []
     assert errors == []
     assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+
+
+# ----------------------------------------------------------------------------- helpers
+def test_writes_outside_the_site_are_refused(tmp_path):
+    from exresearch.build import _inside
+    from exresearch.exceptions import BuildError
+
+    assert _inside(tmp_path, "share/acme/index.html") == tmp_path / "share/acme/index.html"
+    for rel in ["../x.html", "share/../../x", "/etc/passwd", "."]:
+        with pytest.raises(BuildError, match="outside the site folder"):
+            _inside(tmp_path, rel)
+
+
+def test_combined_hash_is_order_free_and_sensitive_to_every_file():
+    from exresearch.build import combined_hash
+
+    a = {"study.yml": "1" * 64, "clients/x/survey.csv": "2" * 64}
+    assert combined_hash(a) == combined_hash(dict(reversed(list(a.items()))))
+    assert combined_hash(a) != combined_hash({**a, "clients/x/survey.csv": "3" * 64})
+    assert combined_hash(a) != combined_hash({"study.yml": "1" * 64})
+    assert re.fullmatch(r"[0-9a-f]{64}", combined_hash(a))
+
+
+def test_share_index_escapes_and_runs_no_script():
+    from exresearch.site import CSP, render_share_index
+
+    page = render_share_index(study_name=SCRIPT, client_name=IMG,
+                              report="reports/client-a.html",
+                              tables=["tables/client-a/x.csv"], synthesis="reports/synthesis.html")
+    assert SCRIPT not in page and IMG not in page and "<script" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;: client report" in page
+    assert f'content="{CSP}"' in page and "script-src" not in page
+    assert re.findall(r'href="([^"]+)"', page) == [
+        "reports/client-a.html", "reports/synthesis.html", "tables/client-a/x.csv"]
+
+
+def test_report_page_links_with_a_scheme_lose_their_target():
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from exresearch.site import render_report
+
+    nb = new_notebook(cells=[new_markdown_cell(
+        "# T\n\nrate =HYPERLINK(\"http://x\") and [y](javascript:alert(1)) and [z](#T)")])
+    page = render_report(nb, title="t", provenance={})
+    assert 'href="http' not in page and 'href="javascript' not in page
+    assert 'href="#T"' in page
