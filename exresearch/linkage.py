@@ -211,7 +211,10 @@ def _r_inference(r, n, k):
 def _pair_stats(data, xc, yc, covar, method):
     """One correlation: dict with n, r, ci_low, ci_high, p_val, note, and the complete rows."""
     cols = [xc, yc, *covar]
-    frame = data[cols].to_numpy(dtype=float)
+    if isinstance(data, Mapping):  # column name -> float array, converted once per call
+        frame = np.column_stack([data[c] for c in cols])
+    else:
+        frame = data[cols].to_numpy(dtype=float)
     keep = np.isfinite(frame).all(axis=1)
     z = frame[keep]
     n, k = int(keep.sum()), len(covar)
@@ -234,8 +237,10 @@ def _pairs(x, y):
 
 def _corr_rows(data, x, y, covar, method, func):
     rows, keeps = [], []
+    # one float array per column, not one DataFrame selection per pair (~1 ms each)
+    arrays = {c: data[c].to_numpy(dtype=float) for c in dict.fromkeys([*x, *y, *covar])}
     for a, b in _pairs(x, y):
-        res, keep = _pair_stats(data, a, b, covar, method)
+        res, keep = _pair_stats(arrays, a, b, covar, method)
         if res["note"]:
             _warn(func, f"{a} vs {b}: {res['note']}; returning NaN")
         rows.append({"x": a, "y": b, **res})
