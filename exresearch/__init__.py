@@ -86,6 +86,7 @@ _LAZY = {
     "setup_report": "report",
     "measure_roles": "report",
     "client_panel": "report",
+    "cache_panels": "report",
     "executive_summary": "report",
     "pool_estimates": "report",
     # batch build, site and safe publishing

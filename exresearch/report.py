@@ -70,6 +70,7 @@ __all__ = [
     "ex_reliability",
     "measure_roles",
     "client_panel",
+    "cache_panels",
     "unit_means",
     "reported_survey",
     "latest_rows",
@@ -427,10 +428,60 @@ def client_panel(study, client_id, roles=None) -> pd.DataFrame:
     from .aggregate import unit_panel
 
     roles = roles or measure_roles(study.config)
+    cache = getattr(study, "__dict__", {}).get(_PANEL_CACHE)
+    key = (client_id, tuple(roles.drivers))
+    if cache is not None and key in cache:
+        return cache[key].copy()
     panel = unit_panel(study, client_id)
     if roles.drivers:
         panel[EX_INDEX] = panel[roles.drivers].mean(axis=1, skipna=False)
+    if cache is not None:
+        cache[key] = panel.copy()
     return panel
+
+
+#: Attribute of a Study under which :func:`cache_panels` keeps the client panels.
+_PANEL_CACHE = "_exresearch_client_panels"
+
+
+def cache_panels(study, roles=None) -> int:
+    """Compute every client's panel once and keep it on the study object.
+
+    Meant for a process that forks report kernels (the build's zygote): called there
+    once, every notebook's :func:`client_panel` (each report computes the panels of all
+    clients, for benchmarks) returns a copy of the kept panel instead of recomputing
+    it. Without this call nothing is cached. The study must not change afterwards
+    (``Study`` objects are read-only; the build checks the input files' hashes).
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+    roles : Roles, optional
+        Default ``measure_roles(study.config)``; panels for other roles are computed
+        on request and kept as well.
+
+    Returns
+    -------
+    int
+        Number of panels kept.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> from exresearch.study import load_study
+    >>> study = load_study(ROOT / "tests" / "studies" / "valid")
+    >>> cache_panels(study)
+    2
+    >>> client_panel(study, "acme").equals(client_panel(study, "acme"))
+    True
+    """
+    roles = roles or measure_roles(study.config)
+    study.__dict__.setdefault(_PANEL_CACHE, {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cid in study.clients:
+            client_panel(study, cid, roles)
+    return len(study.__dict__[_PANEL_CACHE])
 
 
 def unit_means(panel, roles) -> pd.DataFrame:

@@ -491,3 +491,19 @@ def test_vectorised_mediation_equals_pingouin(ms, covar, seed):
                             *([d[covar]] if covar else [])])
     b = np.linalg.lstsq(exog, d.sales.to_numpy(), rcond=None)[0][2:2 + k]
     np.testing.assert_allclose(res.loc[k:2 * k - 1, "estimate"], b, rtol=1e-10)
+
+
+def test_cache_panels_returns_equal_independent_copies(small_study, roles):
+    """The zygote's panel cache: same panels as computed fresh, and a notebook changing its
+    copy does not change what the next caller gets; without cache_panels nothing is kept."""
+    fresh = load_study(small_study)
+    want = {c: report.client_panel(fresh, c, roles) for c in fresh.clients}
+    assert "_exresearch_client_panels" not in vars(fresh)
+    cached = load_study(small_study)
+    assert report.cache_panels(cached, roles) == len(cached.clients)
+    for c in cached.clients:
+        got = report.client_panel(cached, c, roles)
+        pd.testing.assert_frame_equal(got, want[c])
+        got.iloc[:, 4:] = -1.0
+        got["extra"] = 1
+        pd.testing.assert_frame_equal(report.client_panel(cached, c, roles), want[c])
