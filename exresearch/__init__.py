@@ -69,6 +69,7 @@ _LAZY = {
     "plot_cross_lagged": "plots",
     "plot_driver_quadrant": "plots",
     "plot_unit_spread": "plots",
+    "plot_heatmap": "plots",
     # pooling across clients
     "meta_analysis": "meta",
     "hunter_schmidt": "meta",

@@ -19,6 +19,7 @@ __all__ = [
     "plot_cross_lagged",
     "plot_driver_quadrant",
     "plot_unit_spread",
+    "plot_heatmap",
 ]
 
 
@@ -102,35 +103,98 @@ def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cm
              if "p_corr" in tab.columns else pd.DataFrame(np.nan, index=xs, columns=ys))
         labels = np.array([[f"{r.iat[i, j]:.2f}{_stars(p.iat[i, j])}" if np.isfinite(r.iat[i, j]) else ""
                             for j in range(len(ys))] for i in range(len(xs))])
-    # drawn with matplotlib directly (what sns.heatmap draws, without its full-figure draw to
-    # test label overlap, which cost ~0.25 s per report): masked cells are blank
-    vals = r.to_numpy(dtype=float)
-    mesh = ax.pcolormesh(np.ma.masked_invalid(vals), cmap=cmap, vmin=-1, vmax=1,
-                         edgecolors="white", linewidth=0.5)
-    ax.set_xlim(0, len(ys))
-    ax.set_ylim(len(xs), 0)
-    ax.set_xticks(np.arange(len(ys)) + 0.5, [str(v) for v in ys])
-    ax.set_yticks(np.arange(len(xs)) + 0.5, [str(v) for v in xs], rotation=0, va="center")
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    cbar = ax.figure.colorbar(mesh, ax=ax, label="r")
-    cbar.outline.set_linewidth(0)
-    if annot:
-        rgba = mesh.cmap(mesh.norm(vals))[..., :3]
-        lin = np.where(rgba <= 0.03928, rgba / 12.92, ((rgba + 0.055) / 1.055) ** 2.4)
-        lum = lin @ np.array([0.2126, 0.7152, 0.0722])  # relative luminance, as seaborn
-        for i in range(len(xs)):
-            for j in range(len(ys)):
-                if labels[i, j]:
-                    ax.text(j + 0.5, i + 0.5, labels[i, j], ha="center", va="center",
-                            color=".15" if lum[i, j] > 0.408 else "w")
+    _draw_matrix(ax, r.to_numpy(dtype=float), xs, ys, labels if annot else None, cmap=cmap,
+                 vmin=-1, vmax=1, cbar_label="r", linewidth=0.5)
     ax.set_xlabel("")
     ax.set_ylabel("")
     title = "Unit-level correlations"
     if method:
         title += f" ({method})"
     ax.set_title(title)
+    return ax
+
+
+def _draw_matrix(ax, vals, rows, cols, labels, *, cmap, vmin, vmax, cbar_label, linewidth,
+                 xrotation=None):
+    """What ``sns.heatmap`` draws, with plain matplotlib and without its full-figure draw
+    to test tick-label overlap (~0.25 s per figure). NaN cells are blank; annotations
+    are dark or white by the cell's relative luminance, as in seaborn."""
+    mesh = ax.pcolormesh(np.ma.masked_invalid(vals), cmap=cmap, vmin=vmin, vmax=vmax,
+                         edgecolors="white", linewidth=linewidth)
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(len(rows), 0)
+    if xrotation is None:  # vertical when the labels would not fit side by side
+        fig_w = ax.figure.get_figwidth() * ax.get_position().width
+        widest = max((len(str(c)) for c in cols), default=0) * 0.08  # inches at 10 pt
+        xrotation = 90 if cols and widest > fig_w / len(cols) else 0
+    ax.set_xticks(np.arange(len(cols)) + 0.5, [str(v) for v in cols], rotation=xrotation)
+    ax.set_yticks(np.arange(len(rows)) + 0.5, [str(v) for v in rows], rotation=0, va="center")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    cbar = ax.figure.colorbar(mesh, ax=ax, label=cbar_label)
+    cbar.outline.set_linewidth(0)
+    if labels is not None:
+        rgba = mesh.cmap(mesh.norm(vals))[..., :3]
+        lin = np.where(rgba <= 0.03928, rgba / 12.92, ((rgba + 0.055) / 1.055) ** 2.4)
+        lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                if labels[i][j]:
+                    ax.text(j + 0.5, i + 0.5, labels[i][j], ha="center", va="center",
+                            color=".15" if lum[i, j] > 0.408 else "w")
+    return mesh
+
+
+def plot_heatmap(grid, *, fmt=".2f", cmap="viridis", vmin=None, vmax=None, cbar_label="",
+                 annot=True, ax=None):
+    """Heat map of a table of numbers (rows x columns), values written in the cells.
+
+    A plain-matplotlib stand-in for ``sns.heatmap(grid, annot=True, fmt=fmt, ...)``
+    (same cells, colours and annotations, about 0.25 s faster per figure).
+
+    Parameters
+    ----------
+    grid : pandas.DataFrame
+        Numbers; the index labels the rows, the columns the columns. NaN cells are blank.
+    fmt : str
+        Format of the annotations (``format(value, fmt)``).
+    cmap : str
+        Colour map.
+    vmin, vmax : float, optional
+        Ends of the colour scale; default the smallest and largest value.
+    cbar_label : str
+        Label of the colour bar.
+    annot : bool
+        Write the values in the cells.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.plots import plot_heatmap
+    >>> grid = pd.DataFrame({"wellbeing": [1.5, 0.0], "growth": [2.25, float("nan")]},
+    ...                     index=["client-01", "client-02"])
+    >>> ax = plot_heatmap(grid, fmt=".1f", cmap="Oranges", vmin=0, cbar_label="% missing")
+    >>> [t.get_text() for t in ax.texts]
+    ['1.5', '2.2', '0.0']
+    """
+    if not isinstance(grid, pd.DataFrame):
+        raise ParameterError(f"`grid` must be a pandas DataFrame, but {type(grid).__name__} was passed")
+    vals = grid.to_numpy(dtype=float)
+    ax = _axes(ax, (1.2 + 0.9 * grid.shape[1], 0.8 + 0.4 * grid.shape[0]))
+    finite = vals[np.isfinite(vals)]
+    lo = vmin if vmin is not None else (finite.min() if finite.size else 0.0)
+    hi = vmax if vmax is not None else (finite.max() if finite.size else 1.0)
+    labels = ([[format(v, fmt) if np.isfinite(v) else "" for v in row] for row in vals]
+              if annot else None)
+    _draw_matrix(ax, vals, list(grid.index), list(grid.columns), labels, cmap=cmap, vmin=lo,
+                 vmax=hi, cbar_label=cbar_label, linewidth=0)
     return ax
 
 

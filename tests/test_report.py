@@ -507,3 +507,31 @@ def test_cache_panels_returns_equal_independent_copies(small_study, roles):
         got.iloc[:, 4:] = -1.0
         got["extra"] = 1
         pd.testing.assert_frame_equal(report.client_panel(cached, c, roles), want[c])
+
+
+def test_plot_heatmap_draws_what_sns_heatmap_draws():
+    """plots.plot_heatmap (for the data-quality notebook): one mesh cell per value, the
+    same annotation texts and colour limits as sns.heatmap, NaN blank."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.collections import QuadMesh
+
+    from exresearch import plots
+
+    grid = pd.DataFrame({"a": [0.61, 0.93], "b": [np.nan, 0.457], "c": [0.5, 0.88]},
+                        index=["client-01", "client-02"])
+    fig, (left, right) = plt.subplots(1, 2)
+    sns.heatmap(grid, annot=True, fmt=".2f", cmap="RdYlGn", vmin=0.5, vmax=0.9, ax=left)
+    plots.plot_heatmap(grid, fmt=".2f", cmap="RdYlGn", vmin=0.5, vmax=0.9, cbar_label="alpha",
+                       ax=right)
+    assert [t.get_text() for t in right.texts] == [t.get_text() for t in left.texts]
+    assert [t.get_text() for t in right.texts] == ["0.61", "0.50", "0.93", "0.46", "0.88"]
+    assert [t.get_color() for t in right.texts] == [t.get_color() for t in left.texts]
+    mesh = [c for c in right.collections if isinstance(c, QuadMesh)][0]
+    assert mesh.get_array().size == 6 and mesh.get_array().mask.sum() == 1
+    assert mesh.get_clim() == (0.5, 0.9)
+    assert [t.get_text() for t in right.get_yticklabels()] == ["client-01", "client-02"]
+    assert [t.get_text() for t in right.get_xticklabels()] == ["a", "b", "c"]
+    plt.close(fig)
+    with pytest.raises(ParameterError, match="`grid` must be a pandas DataFrame, but list"):
+        plots.plot_heatmap([[1.0]])
