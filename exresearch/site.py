@@ -410,7 +410,11 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
         '<h2 id="study-reports">Study reports</h2><table class="exr-table"><thead><tr>'
         '<th class="exr-text">Report</th><th class="exr-text">Status</th>'
         f'<th class="exr-text">Files</th></tr></thead><tbody>{study_rows}</tbody></table>'
-        '<h2 id="client-reports">Client reports</h2><div class="exr-filter">'
+        '<h2 id="client-reports">Client reports</h2>'
+        + ('<p class="exr-note">This page names every client: it is for the study team. '
+           "Give each client only its <code>share/&lt;id&gt;/</code> folder.</p>"
+           if any(r.get("share") for r in clients) else "")
+        + '<div class="exr-filter">'
         '<label>Search <input id="exr-q" type="search" placeholder="name, id or industry">'
         '</label><label>Industry <select id="exr-industry"><option value="">all</option>'
         f'{options}</select></label><span id="exr-count"></span></div>'

@@ -289,6 +289,7 @@ def test_markup_escaped_and_csv_formula_safe(adversarial):
         assert "&lt;script&gt;alert(" in text or "&lt;img src=x" in text, page  # shown as text
     index = (site / "index.html").read_text()
     assert all(f"Zorblax{i} " in index for i in range(1, 5))
+    assert "it is for the study team" in index and "share: <code>share/client-03/</code>" in index
     formula_cells = 0
     for f in [p for p in _files(site) if p.suffix == ".csv"]:
         for row in csv.reader(io.StringIO(f.read_text(encoding="utf-8"))):
