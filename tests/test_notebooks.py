@@ -330,6 +330,15 @@ def test_executes_on_demo_study_with_defaults(name, demo_study, tmp_path):
         text = json.dumps(nb) + "".join(_csv_texts(tables).values())
         for c in study.config.clients[1:]:
             assert c.id not in text and c.name not in text
+    if name == "synthesis":
+        # the demo has two clients per industry: no industry's own numbers may be shown
+        # under pseudonyms (a client could back out the other one's link), the test may
+        mods = pd.read_csv(tables / "moderators_industry.csv")
+        assert (mods["k_level"] == 2).all()
+        per_level = ["estimate", "ci_low", "ci_high", "level_r", "level_ci_low", "level_ci_high"]
+        assert mods[per_level].isna().all().all()
+        assert mods["qm"].notna().all() and mods["qm_p"].between(0, 1).all()
+        assert "Industries with fewer than 3 organisations" in _outputs_text(nb)
 
 
 @pytest.mark.slow
