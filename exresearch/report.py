@@ -54,6 +54,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# styled() returns a Styler in every report: imported with this module (jinja2 comes with it,
+# ~0.05 s), so a build's zygote, which imports exresearch.report, pays it once for all reports
+import pandas.io.formats.style  # noqa: F401
 from scipy import stats
 
 from . import config
