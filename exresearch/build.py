@@ -331,6 +331,14 @@ def _install_study_cache(study_path: str) -> None:  # pragma: no cover - in the 
         tree = _hash_tree(root)
     except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
         return
+    try:
+        # Every report (client, synthesis, data quality) needs every client's unit panel;
+        # computing them here once saves each forked kernel from recomputing all of them.
+        from exresearch import report
+
+        report.cache_panels(loaded)
+    except Exception:  # noqa: BLE001 - the reports compute the panels themselves
+        pass
 
     def load_study(path):
         try:
