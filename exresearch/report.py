@@ -40,7 +40,7 @@ Examples
 >>> fmt_money(443006.55)
 '443,000'
 >>> md_escape("<b>Acme</b> [x](javascript:alert(1))")
-'&lt;b&gt;Acme&lt;/b&gt; \\\\[x\\\\]\\\\(javascript:alert\\\\(1\\\\)\\\\)'
+'&lt;b&gt;Acme&lt;/b&gt; \\\\[x\\\\]\\\\(javascript&#58;alert\\\\(1\\\\)\\\\)'
 """
 
 from __future__ import annotations
@@ -121,6 +121,10 @@ FINDING_COLUMNS = ("finding", "topic", "text", "table", "key", "column", "value"
 EX_INDEX = "ex_index"
 _NOTEBOOKS = ("client_report", "synthesis", "data_quality", "planning")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>])")
+#: URL schemes and ``www.`` that Markdown renderers turn into links (autolinks).
+_URL_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)|"
+                         r"\b(mailto|javascript|vbscript|data|tel):")
+_WWW = re.compile(r"(?i)\b(www)\.")
 
 
 # --------------------------------------------------------------------------- parameters
@@ -882,7 +886,10 @@ def md_escape(text) -> str:
     -------
     str
         HTML-escaped (``& < >``; quotes are harmless in Markdown text) with Markdown
-        punctuation backslash-escaped, so no tag, link, image or emphasis can be formed.
+        punctuation backslash-escaped, so no tag, link, image or emphasis can be formed;
+        the ``:`` after a URL scheme and the ``.`` after ``www`` become entities (they look
+        the same) so that a bare URL such as ``https://x`` in a unit id or label is not
+        turned into a link by the Markdown renderer.
 
     Examples
     --------
@@ -890,8 +897,12 @@ def md_escape(text) -> str:
     "O'Brien &amp; &lt;Sons&gt;"
     >>> md_escape("Sales_East *1*")
     'Sales\\\\_East \\\\*1\\\\*'
+    >>> md_escape("see https://x.example")
+    'see https&#58;//x.example'
     """
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    escaped = _URL_SCHEME.sub(lambda m: f"{m.group(1) or m.group(2)}&#58;", escaped)
+    return _WWW.sub(r"\1&#46;", escaped)
 
 
 def fmt_money(x) -> str:
