@@ -59,6 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import config
+from ._hashing import sha256_file
 from .exceptions import BuildError, ParameterError
 
 __all__ = ["build_site", "BuildResult", "ReportRecord", "NOTEBOOKS", "STATE_FILE",
@@ -165,20 +166,12 @@ class BuildResult:
 
 
 # --------------------------------------------------------------------------- hashing
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _hash_tree(study_path: Path) -> dict[str, str]:
     """sha256 of study.yml and every (non-hidden) file under clients/, by relative path."""
     out = {}
     yml = study_path / "study.yml"
     if yml.is_file():
-        out["study.yml"] = _sha256_file(yml)
+        out["study.yml"] = sha256_file(yml)
     clients = study_path / "clients"
     if clients.is_dir():
         for dirpath, dirnames, filenames in os.walk(clients):
@@ -187,7 +180,7 @@ def _hash_tree(study_path: Path) -> dict[str, str]:
                 if name.startswith("."):
                     continue
                 p = Path(dirpath) / name
-                out[p.relative_to(study_path).as_posix()] = _sha256_file(p)
+                out[p.relative_to(study_path).as_posix()] = sha256_file(p)
     return out
 
 
@@ -211,9 +204,9 @@ def _env_fingerprint(nb_dir: Path) -> dict:
     lock = config.ROOT / "requirements.lock"
     return {
         "source": _source_hash(),
-        "lock": _sha256_file(lock) if lock.is_file() else None,
+        "lock": sha256_file(lock) if lock.is_file() else None,
         "notebooks": {
-            name: _sha256_file(nb_dir / name) if (nb_dir / name).is_file() else None
+            name: sha256_file(nb_dir / name) if (nb_dir / name).is_file() else None
             for name in sorted(NOTEBOOKS.values())
         },
         "python": sys.version.split()[0],

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import csv
 import difflib
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._hashing import sha256_file
 from .config import CLIENT_ID_PATTERN, DEFAULT_MIN_GROUP_SIZE, MIN_ALLOWED_GROUP_SIZE
 from .exceptions import ParameterError, StudyValidationError
 
@@ -1006,14 +1006,6 @@ def _finish(frame: pd.DataFrame, spec: _FileSpec) -> pd.DataFrame:
     return pd.DataFrame(columns).reset_index(drop=True)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -1058,7 +1050,7 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
                      f"outcomes, clients, ...), got a {type(data).__name__}", row=1)
         return result()
     config = _ConfigParser(data, where, problems).parse()
-    hashes = {_STUDY_FILE: _sha256(yml)}
+    hashes = {_STUDY_FILE: sha256_file(yml)}
 
     clients_dir = root / _CLIENTS_DIR
     if not clients_dir.is_dir():
@@ -1098,7 +1090,7 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
                 continue
             files[kind] = rel
             try:
-                hashes[rel] = _sha256(found)
+                hashes[rel] = sha256_file(found)
                 frame = _load_file(found, rel, spec, problems, warnings)
             except OSError as exc:  # permissions, a file vanishing while read, ...
                 problems.add(rel, f"cannot read the file: {exc.strerror or exc}")

@@ -564,14 +564,14 @@ def test_data_file_linking_outside_the_study_is_rejected(tmp_path):
 
 def test_unreadable_file_is_a_problem_not_a_crash(tmp_path, monkeypatch):
     root = _copy_valid(tmp_path)
-    original = study_module._sha256
+    original = study_module.sha256_file
 
     def denied(path):
         if path.name == "outcomes.csv":
             raise PermissionError(13, "Permission denied")
         return original(path)
 
-    monkeypatch.setattr(study_module, "_sha256", denied)
+    monkeypatch.setattr(study_module, "sha256_file", denied)
     assert _rows(validate_study(root)) == [
         (E, OUTCOMES, None, None, "cannot read the file: Permission denied")]
 
