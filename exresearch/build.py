@@ -1049,7 +1049,9 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
     nb_dir = config.notebooks_dir()
     missing = [n for n in NOTEBOOKS.values() if not (nb_dir / n).is_file()]
     if missing:
-        raise BuildError(f"notebooks missing in {nb_dir}: {missing}")
+        raise BuildError(
+            f"notebooks missing in {nb_dir}: {missing}; run from a source checkout "
+            "(pip install -e .) or set EXRESEARCH_NOTEBOOKS to the folder holding them")
     env_fp = _env_fingerprint(nb_dir)
     tree = _hash_tree(study_path)
     hashes = dict(getattr(study, "hashes", None) or tree)

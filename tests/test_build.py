@@ -118,7 +118,8 @@ def test_missing_notebook_is_a_build_error(study, env, tmp_path):
     shutil.copy(NOTEBOOKS / "client_report.ipynb", nb_dir)
     env.setenv("EXRESEARCH_NOTEBOOKS", str(nb_dir))
     with pytest.raises(BuildError, match=r"notebooks missing in .*\['synthesis.ipynb', "
-                                         r"'data_quality.ipynb'\]"):
+                                         r"'data_quality.ipynb'\]; run from a source "
+                                         r"checkout .* or set EXRESEARCH_NOTEBOOKS"):
         build_site(study, out=tmp_path / "site", progress=False)
 
 
