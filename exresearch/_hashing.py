@@ -7,9 +7,10 @@ nothing-changed path can hash the inputs without importing pandas.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
-__all__ = ["sha256_file"]
+__all__ = ["sha256_file", "hash_study_tree"]
 
 
 def sha256_file(path: Path) -> str:
@@ -19,3 +20,26 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def hash_study_tree(study_path: Path) -> dict[str, str]:
+    """sha256 of ``study.yml`` and every (non-hidden) file under ``clients/``, by relative path.
+
+    Covers every file that could change what a study loads to (including files that
+    ``load_study`` would reject), without parsing anything.
+    """
+    study_path = Path(study_path)
+    out = {}
+    yml = study_path / "study.yml"
+    if yml.is_file():
+        out["study.yml"] = sha256_file(yml)
+    clients = study_path / "clients"
+    if clients.is_dir():
+        for dirpath, dirnames, filenames in os.walk(clients):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                p = Path(dirpath) / name
+                out[p.relative_to(study_path).as_posix()] = sha256_file(p)
+    return out

@@ -59,7 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import config
-from ._hashing import sha256_file
+from ._hashing import hash_study_tree, sha256_file
 from .exceptions import BuildError, ParameterError
 
 __all__ = ["build_site", "BuildResult", "ReportRecord", "NOTEBOOKS", "STATE_FILE",
@@ -166,22 +166,7 @@ class BuildResult:
 
 
 # --------------------------------------------------------------------------- hashing
-def _hash_tree(study_path: Path) -> dict[str, str]:
-    """sha256 of study.yml and every (non-hidden) file under clients/, by relative path."""
-    out = {}
-    yml = study_path / "study.yml"
-    if yml.is_file():
-        out["study.yml"] = sha256_file(yml)
-    clients = study_path / "clients"
-    if clients.is_dir():
-        for dirpath, dirnames, filenames in os.walk(clients):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                p = Path(dirpath) / name
-                out[p.relative_to(study_path).as_posix()] = sha256_file(p)
-    return out
+_hash_tree = hash_study_tree
 
 
 def _source_hash() -> str:
@@ -307,45 +292,19 @@ def _worker_env(base=None) -> dict:
 
 
 def _install_study_cache(study_path: str) -> None:  # pragma: no cover - in the zygote
-    """Validate the study once in the zygote; forked kernels then get it without re-reading.
+    """Validate the study once in the zygote and hand it to the reports it forks.
 
-    ``exresearch.study.load_study`` is wrapped (in the zygote, hence in every kernel forked
-    from it, and nowhere else): called with this study's folder while no input file
-    changed since (sha256 checked on every call), it returns the already loaded and
-    validated Study, a private copy in each forked kernel; any other call goes to the
-    real ``load_study``.
+    Uses the documented hook :func:`exresearch.report.preload_study`: a forked kernel's
+    ``setup_report`` then reuses the loaded study (and every client's unit panel) as long
+    as no input file changed since.
     """
     try:
-        from exresearch import study as study_module
+        from exresearch import report
+        from exresearch.study import load_study
 
-        original = study_module.load_study
-        root = Path(study_path).resolve()
-        loaded = original(root)
-        tree = _hash_tree(root)
+        report.preload_study(load_study(Path(study_path).resolve()))
     except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
         return
-    try:
-        # Every report (client, synthesis, data quality) needs every client's unit panel;
-        # computing them here once saves each forked kernel from recomputing all of them.
-        from exresearch import report
-
-        report.cache_panels(loaded)
-    except Exception:  # noqa: BLE001 - the reports compute the panels themselves
-        pass
-
-    def load_study(path):
-        try:
-            same = Path(path).expanduser().resolve() == root and _hash_tree(root) == tree
-        except (OSError, TypeError):
-            same = False
-        return loaded if same else original(path)
-
-    load_study.__doc__ = original.__doc__
-    load_study.__wrapped__ = original
-    study_module.load_study = load_study
-    pkg = sys.modules.get("exresearch")
-    if pkg is not None and "load_study" in vars(pkg):
-        pkg.load_study = load_study
 
 
 def _zygote_main() -> None:  # pragma: no cover - runs in the zygote process

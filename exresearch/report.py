@@ -68,6 +68,7 @@ __all__ = [
     "ReportSetup",
     "Roles",
     "setup_report",
+    "preload_study",
     "check_number",
     "check_choice",
     "missingness",
@@ -212,7 +213,7 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
             "was passed"
         )
     path = _resolve_study_path(study_path)
-    study = load_study(path)
+    study = _preloaded(path) or load_study(path)
     if notebook == "client_report" and client_id == "":
         client_id = study.clients[0]  # the default: the study's first client
     if notebook == "client_report" or client_id is not None:
@@ -436,30 +437,89 @@ def client_panel(study, client_id, roles=None) -> pd.DataFrame:
     from .aggregate import unit_panel
 
     roles = roles or measure_roles(study.config)
-    cache = getattr(study, "__dict__", {}).get(_PANEL_CACHE)
+    cache = _PANELS.get(id(study))
     key = (client_id, tuple(roles.drivers))
-    if cache is not None and key in cache:
-        return cache[key].copy()
+    if cache is not None and cache[0] is study and key in cache[1]:
+        return cache[1][key].copy()
     panel = unit_panel(study, client_id)
     if roles.drivers:
         panel[EX_INDEX] = panel[roles.drivers].mean(axis=1, skipna=False)
-    if cache is not None:
-        cache[key] = panel.copy()
+    if cache is not None and cache[0] is study:
+        cache[1][key] = panel.copy()
     return panel
 
 
-#: Attribute of a Study under which :func:`cache_panels` keeps the client panels.
-_PANEL_CACHE = "_exresearch_client_panels"
+# --------------------------------------------------------------------------- preloading
+#: Studies handed to :func:`preload_study`: resolved folder -> (study, input hashes).
+_PRELOADED: dict = {}
+#: Panels kept by :func:`cache_panels`: id(study) -> (study, {(client, drivers): panel}).
+_PANELS: dict = {}
+
+
+def preload_study(study, *, panels=True) -> None:
+    """Hand a loaded study to every later :func:`setup_report` of this process.
+
+    The extension point of ``exresearch build``: its zygote process loads and validates
+    the study once, calls this hook, and forks one kernel per report; a notebook's
+    :func:`setup_report` for the same study folder then returns this study instead of
+    reading and validating the files again, as long as no input file changed since
+    (their sha256 are compared on every call; any change, or another folder, loads the
+    study afresh). With ``panels=True`` every client's unit panel is computed once here
+    (:func:`cache_panels`), so each report does not recompute all of them.
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+        A study returned by :func:`exresearch.load_study` (read-only from now on).
+    panels : bool, default True
+        Also compute and keep every client's panel.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> from exresearch.study import load_study
+    >>> study = load_study(ROOT / "tests" / "studies" / "valid")
+    >>> preload_study(study)
+    >>> setup_report(study_path=study.path, output_dir="", notebook="synthesis").study is study
+    True
+    >>> _forget_preloaded()
+    """
+    from ._hashing import hash_study_tree
+
+    _PRELOADED[Path(study.path).resolve()] = (study, hash_study_tree(Path(study.path)))
+    if panels:
+        cache_panels(study)
+
+
+def _preloaded(path: Path):
+    """The preloaded study of ``path`` if its input files are unchanged, else None."""
+    from ._hashing import hash_study_tree
+
+    entry = _PRELOADED.get(Path(path).resolve())
+    if entry is None:
+        return None
+    try:
+        same = hash_study_tree(Path(path)) == entry[1]
+    except OSError:
+        same = False
+    return entry[0] if same else None
+
+
+def _forget_preloaded() -> None:
+    """Drop every preloaded study and kept panel (tests)."""
+    _PRELOADED.clear()
+    _PANELS.clear()
 
 
 def cache_panels(study, roles=None) -> int:
-    """Compute every client's panel once and keep it on the study object.
+    """Compute every client's panel once and keep it for this process.
 
     Meant for a process that forks report kernels (the build's zygote): called there
-    once, every notebook's :func:`client_panel` (each report computes the panels of all
-    clients, for benchmarks) returns a copy of the kept panel instead of recomputing
-    it. Without this call nothing is cached. The study must not change afterwards
-    (``Study`` objects are read-only; the build checks the input files' hashes).
+    once (through :func:`preload_study`), every notebook's :func:`client_panel` (each
+    report computes the panels of all clients, for benchmarks) returns a copy of the
+    kept panel instead of recomputing it. Without this call nothing is cached. The
+    panels are kept in this module (not on the study), keyed by the study object; the
+    study must not change afterwards (``Study`` objects are read-only).
 
     Parameters
     ----------
@@ -482,14 +542,15 @@ def cache_panels(study, roles=None) -> int:
     2
     >>> client_panel(study, "acme").equals(client_panel(study, "acme"))
     True
+    >>> _forget_preloaded()
     """
     roles = roles or measure_roles(study.config)
-    study.__dict__.setdefault(_PANEL_CACHE, {})
+    _PANELS.setdefault(id(study), (study, {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cid in study.clients:
             client_panel(study, cid, roles)
-    return len(study.__dict__[_PANEL_CACHE])
+    return len(_PANELS[id(study)][1])
 
 
 def unit_means(panel, roles) -> pd.DataFrame:

@@ -535,3 +535,32 @@ def test_plot_heatmap_draws_what_sns_heatmap_draws():
     plt.close(fig)
     with pytest.raises(ParameterError, match="`grid` must be a pandas DataFrame, but list"):
         plots.plot_heatmap([[1.0]])
+
+
+# ----------------------------------------------------------------------------- preload hook
+def test_preload_study_is_reused_until_an_input_changes(tmp_path, small_study):
+    import shutil
+
+    from exresearch.study import Study
+
+    folder = tmp_path / "study"
+    shutil.copytree(small_study, folder)
+    study = load_study(folder)
+    try:
+        report.preload_study(study)
+        got = report.setup_report(study_path=folder, output_dir=str(tmp_path / "o"),
+                                  notebook="synthesis").study
+        assert got is study
+        # panels are kept for this study only, and handed out as copies
+        p1 = report.client_panel(study, study.clients[0])
+        p1.iloc[0, 0] = "changed"
+        assert report.client_panel(study, study.clients[0]).iloc[0, 0] != "changed"
+        assert not hasattr(study, "_exresearch_client_panels")  # nothing written on the Study
+        # one changed byte in an input file: the study is read again
+        f = folder / "clients" / study.clients[0] / "outcomes.csv"
+        f.write_text(f.read_text() + "\n")
+        again = report.setup_report(study_path=folder, output_dir=str(tmp_path / "o"),
+                                    notebook="synthesis").study
+        assert again is not study and isinstance(again, Study)
+    finally:
+        report._forget_preloaded()
