@@ -53,17 +53,17 @@ _LAZY = {
     # linkage within a client
     "correlations": "linkage",
     "correlation_table": "linkage",
-    "lagged_correlations": "linkage",
-    "repeated_measures_correlation": "linkage",
-    "cross_lagged": "linkage",
-    "classify_loop": "linkage",
-    "loop_direction": "linkage",
-    "mediation": "linkage",
-    "incremental_validity": "linkage",
-    "relative_weights": "linkage",
-    "driver_priorities": "linkage",
-    "unit_consistency": "linkage",
-    "standout_units": "linkage",
+    "lagged_correlations": "direction",
+    "repeated_measures_correlation": "direction",
+    "cross_lagged": "direction",
+    "classify_loop": "direction",
+    "loop_direction": "direction",
+    "mediation": "mediation",
+    "incremental_validity": "drivers",
+    "relative_weights": "drivers",
+    "driver_priorities": "drivers",
+    "unit_consistency": "consistency",
+    "standout_units": "consistency",
     "plot_correlation_heatmap": "plots",
     "plot_lagged": "plots",
     "plot_cross_lagged": "plots",
@@ -100,7 +100,7 @@ _LAZY = {
 
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
-    "linkage", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
 }
 
 __all__ = [

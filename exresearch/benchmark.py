@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from ._checks import check_column_args, check_frame
 from .exceptions import ParameterError
 
 __all__ = ["BENCHMARK_COLUMNS", "client_aggregates", "client_percentiles"]
@@ -95,18 +96,9 @@ def client_percentiles(aggregates, *, client, value_columns, client_col="client_
     >>> res[cols].round(3).values.tolist()
     [['engagement', 80.0, 5, 3.727, False], ['nps', 100.0, 3, nan, False]]
     """
-    if not isinstance(aggregates, pd.DataFrame):
-        raise ParameterError(
-            f"`aggregates` must be a pandas DataFrame, but {type(aggregates).__name__} "
-            "was passed")
-    if isinstance(value_columns, str):
-        value_columns = [value_columns]
-    value_columns = list(value_columns)
-    for param, col in [("client_col", client_col)] + [("value_columns", c) for c in value_columns]:
-        if col not in aggregates.columns:
-            raise ParameterError(
-                f"The column for `{param}` must be one of {list(aggregates.columns)}, but "
-                f"{col!r} was passed")
+    check_frame(aggregates, "aggregates")
+    value_columns = [value_columns] if isinstance(value_columns, str) else list(value_columns)
+    check_column_args(aggregates, client_col=client_col, value_columns=value_columns)
     if not isinstance(min_others, int) or min_others < config.MIN_BENCHMARK_CONTRIBUTORS:
         raise ParameterError(
             f"`min_others` must be an integer >= {config.MIN_BENCHMARK_CONTRIBUTORS}, but "
@@ -197,18 +189,10 @@ def client_aggregates(data, *, value_columns, client_col="client_id", unit="unit
     >>> client_aggregates(d, value_columns=["engagement"]).values.tolist()
     [['a', 2, 4.25], ['b', 1, 4.2]]
     """
-    if not isinstance(data, pd.DataFrame):
-        raise ParameterError(
-            f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed")
     value_columns = [value_columns] if isinstance(value_columns, str) else list(value_columns)
-    needed = [("client_col", client_col), ("unit", unit)]
-    needed += [("period", "period")] if period is not None else []
-    needed += [("value_columns", c) for c in value_columns]
-    for param, col in needed:
-        if col not in data.columns:
-            raise ParameterError(
-                f"The column for `{param}` must be one of {list(data.columns)}, but {col!r} "
-                "was passed")
+    check_column_args(data, client_col=client_col, unit=unit,
+                      period="period" if period is not None else None,
+                      value_columns=value_columns)
     d = data
     if period is not None:
         d = d.loc[d["period"].astype(str) == str(period)]

@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._checks import check_column_args as _check_columns
+from ._checks import check_n_boot, check_seed
 from .exceptions import ParameterError
 
 __all__ = [
@@ -42,22 +44,8 @@ def _as_list(x):
     return [x] if isinstance(x, str) else list(x)
 
 
-def _check_columns(data, **columns):
-    if not isinstance(data, pd.DataFrame):
-        raise ParameterError(
-            f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed")
-    for param, cols in columns.items():
-        for col in _as_list(cols):
-            if col not in data.columns:
-                raise ParameterError(
-                    f"The column for `{param}` must be one of {list(data.columns)}, but "
-                    f"{col!r} was passed")
-
-
 def _check_boot(n_boot):
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise ParameterError(
-            f"`n_boot` must be a non-negative integer, but {n_boot!r} was passed")
+    return check_n_boot(n_boot, allow_zero=True)  # 0: point estimates, no intervals
 
 
 def _unit_means(data, unit, cols):
@@ -143,7 +131,7 @@ def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
     """
     _check_columns(data, unit=unit, x=x, y=y)
     _check_boot(n_boot)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     rows = []
     for xc in _as_list(x):
         for yc in _as_list(y):
@@ -318,7 +306,7 @@ def chained_effect(data, *, driver, cx, business, improvement="1sd", revenue=Non
 
         est = {k: float(v) for k, v in _chain(xv, cv, bv).items()}
         if n_boot:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(check_seed(seed))
             idx = rng.integers(0, n_units, size=(n_boot, n_units))
             boot = _chain(xv[idx], cv[idx], bv[idx])
             cis = {q: _pct_ci(np.broadcast_to(boot[q], (n_boot,)), level) for q in quantities}
@@ -526,7 +514,7 @@ def project_loop(*, ex_to_cx, cx_to_ex, ex_ar, cx_ar, shock_ex=1.0, shock_cx=0.0
     radius = float(np.max(np.abs(np.linalg.eigvals(A))))
     A_draws = None
     if draws:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         drawn = {k: rng.normal(est, se, size=draws) for k, (est, se) in coefs.items()}
         A_draws = np.stack([np.stack([drawn["ex_ar"], drawn["cx_to_ex"]], -1),
                             np.stack([drawn["ex_to_cx"], drawn["cx_ar"]], -1)], -2)

@@ -27,9 +27,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._checks import check_choice
+from ._checks import check_column_args as _check_columns
 from .exceptions import ParameterError
 
 __all__ = [
+    "pool_estimates",
     "META_METHODS",
     "META_FIELDS",
     "meta_analysis",
@@ -55,25 +58,7 @@ _REML_MAXITER = 10_000
 
 # --------------------------------------------------------------------------- helpers
 def _check_method(method, allowed=META_METHODS):
-    if method not in allowed:
-        raise ParameterError(
-            f"The value for `method` must be one of {list(allowed)}, but {method!r} was passed"
-        )
-
-
-def _check_columns(data, **columns):
-    if not isinstance(data, pd.DataFrame):
-        raise ParameterError(
-            f"`data` must be a pandas DataFrame, but {type(data).__name__} was passed"
-        )
-    for param, col in columns.items():
-        if col is None:
-            continue
-        if col not in data.columns:
-            raise ParameterError(
-                f"The column for `{param}` must be one of {list(data.columns)}, "
-                f"but {col!r} was passed"
-            )
+    return check_choice("method", method, allowed)
 
 
 def _prepare(data, r, n, *, extra=()):
@@ -233,6 +218,74 @@ def _pool(r, n, method):
            "pi_low": math.tanh(mu - _Z975 * pi_se), "pi_high": math.tanh(mu + _Z975 * pi_se),
            "tau2": tau2, "i2": fit["i2"], "q": fit["qe"], "q_p": fit["qe_p"]}
     return pd.Series(out, dtype=float)[list(META_FIELDS)]
+
+
+def pool_estimates(data, *, estimate="estimate", se="se", method="REML") -> pd.Series:
+    """Pool estimates with standard errors over studies (clients): the one pooling routine.
+
+    Any effect that comes with a standard error (a cross-lagged path, a regression
+    slope, a Fisher z) is pooled here; :func:`meta_analysis` pools correlations with it
+    on Fisher's z, the synthesis pools cross-lagged paths with it, and
+    :mod:`exresearch.power`'s vectorised DerSimonian-Laird test is checked against it.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per study; rows with a missing estimate or a missing or non-positive SE
+        are dropped.
+    estimate, se : str
+        Columns.
+    method : {"REML", "DL", "FE"}
+        Random effects with tau^2 by restricted maximum likelihood or DerSimonian-Laird,
+        or fixed effect.
+
+    Returns
+    -------
+    pandas.Series
+        ``k, estimate, se, ci_low, ci_high, z, p_val, tau2, i2, q, q_p, pi_low,
+        pi_high`` (95% intervals; the prediction interval is for a new study's true
+        effect; NaN with fewer than 2 rows, ``k`` kept).
+
+    Notes
+    -----
+    Weighted least squares with weights :math:`1/(s_i^2 + \\tau^2)`, Wald z, Cochran's
+    Q from the fixed-effect fit, :math:`I^2 = \\tau^2 / (\\tau^2 + \\tilde v)` with the
+    typical within-study variance :math:`\\tilde v` (Higgins & Thompson 2002), as metafor's
+    ``rma(yi, sei = se, method = ...)`` and ``predict()`` (tests/r/report.R).
+
+    References
+    ----------
+    Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+    Journal of Statistical Software, 36(3), 1-48.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"estimate": [0.2, 0.3, 0.25], "se": [0.1, 0.1, 0.1]})
+    >>> round(float(pool_estimates(d, method="DL")["estimate"]), 3)
+    0.25
+    """
+    _check_method(method, ("REML", "DL", "FE"))
+    _check_columns(data, estimate=estimate, se=se)
+    d = data[[estimate, se]].astype(float).dropna()
+    d = d[d[se] > 0]
+    k = len(d)
+    keys = ["k", "estimate", "se", "ci_low", "ci_high", "z", "p_val", "tau2", "i2", "q",
+            "q_p", "pi_low", "pi_high"]
+    if k < 2:
+        return pd.Series({**dict.fromkeys(keys, np.nan), "k": float(k)})
+    yi, vi = d[estimate].to_numpy(), d[se].to_numpy() ** 2
+    fit = _fit_rma(yi, vi, np.ones((k, 1)), method)
+    mu = float(fit["beta"][0])
+    s = math.sqrt(float(fit["vb"][0, 0]))
+    pi_se = math.sqrt(s**2 + fit["tau2"])
+    z = mu / s
+    return pd.Series({
+        "k": float(k), "estimate": mu, "se": s, "ci_low": mu - _Z975 * s,
+        "ci_high": mu + _Z975 * s, "z": z, "p_val": float(2 * stats.norm.sf(abs(z))),
+        "tau2": float(fit["tau2"]), "i2": float(fit["i2"]), "q": float(fit["qe"]),
+        "q_p": float(fit["qe_p"]), "pi_low": mu - _Z975 * pi_se, "pi_high": mu + _Z975 * pi_se,
+    })
 
 
 # --------------------------------------------------------------------------- public API

@@ -204,7 +204,7 @@ def plot_lagged(lagged, *, ax=None):
     Parameters
     ----------
     lagged : pandas.DataFrame
-        Output of :func:`exresearch.linkage.lagged_correlations`.
+        Output of :func:`exresearch.direction.lagged_correlations`.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on.
 
@@ -251,7 +251,7 @@ def plot_cross_lagged(cl, *, ax=None, alpha=0.05):
     Parameters
     ----------
     cl : pandas.DataFrame
-        Output of :func:`exresearch.linkage.cross_lagged`.
+        Output of :func:`exresearch.direction.cross_lagged`.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on.
     alpha : float
@@ -321,7 +321,7 @@ def plot_driver_quadrant(priorities, *, ax=None):
     Parameters
     ----------
     priorities : pandas.DataFrame
-        Output of :func:`exresearch.linkage.driver_priorities`.
+        Output of :func:`exresearch.drivers.driver_priorities`.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on.
 

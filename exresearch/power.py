@@ -27,6 +27,10 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from ._checks import as_numbers as _as_numbers
+from ._checks import check_float as _check_float
+from ._checks import check_int as _check_int
+from ._checks import check_seed
 from .exceptions import ParameterError
 
 __all__ = ["power_analytic", "power_simulation", "power_grid", "POWER_COLUMNS"]
@@ -40,25 +44,6 @@ _BATCH = 50
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _check_int(name, value, lo):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise ParameterError(f"`{name}` must be an integer >= {lo}, but {value!r} was passed")
-    return int(value)
-
-
-def _check_float(name, value, lo, hi, *, open_lo=True, open_hi=True):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"`{name}` must be a number, but {value!r} was passed") from None
-    if (not math.isfinite(v) or (v <= lo if open_lo else v < lo)
-            or (v >= hi if open_hi else v > hi)):
-        left, right = "(" if open_lo else "[", ")" if open_hi else "]"
-        raise ParameterError(
-            f"`{name}` must be in {left}{lo}, {hi}{right}, but {value!r} was passed")
-    return v
 
 
 def _check_common(r, n_clients, n_units, tau, alpha, respondents_per_unit, icc):
@@ -252,7 +237,7 @@ def power_simulation(*, r, n_clients, n_units, respondents_per_unit, tau, n_sims
     if method not in ("DL", "REML", "FE"):
         raise ParameterError(
             f"`method` must be one of ['DL', 'REML', 'FE'], but {method!r} was passed")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     v = np.full((1, k), 1.0 / (n - 3))
     hits = 0
     with tqdm(total=n_sims, disable=not progress, desc="power simulation",
@@ -286,18 +271,6 @@ def _meta_rejects(z_row, n, method, alpha) -> bool:
 
 
 # --------------------------------------------------------------------------- grid
-
-
-def _as_list(name, value):
-    if isinstance(value, str):
-        raise ParameterError(f"`{name}` must be a number or a list of numbers, "
-                             f"but {value!r} was passed")
-    if isinstance(value, list | tuple | np.ndarray | pd.Series | range):
-        values = list(value)
-        if not values:
-            raise ParameterError(f"`{name}` must not be empty, but {value!r} was passed")
-        return values
-    return [value]
 
 
 def power_grid(*, r, n_clients, n_units, respondents_per_unit=None, tau=0.0, alpha=0.05,
@@ -337,9 +310,9 @@ def power_grid(*, r, n_clients, n_units, respondents_per_unit=None, tau=0.0, alp
         raise ParameterError(f"`method` must be one of ['analytic', 'simulation'], "
                              f"but {method!r} was passed")
     combos = list(itertools.product(
-        _as_list("n_clients", n_clients), _as_list("n_units", n_units),
-        _as_list("respondents_per_unit", respondents_per_unit), _as_list("r", r),
-        _as_list("tau", tau)))
+        _as_numbers("n_clients", n_clients), _as_numbers("n_units", n_units),
+        _as_numbers("respondents_per_unit", respondents_per_unit), _as_numbers("r", r),
+        _as_numbers("tau", tau)))
     rows = []
     if method == "analytic":
         for k, n, m, rr, t in combos:

@@ -58,7 +58,6 @@ import pandas as pd
 # styled() returns a Styler in every report: imported with this module (jinja2 comes with it,
 # ~0.05 s), so a build's zygote, which imports exresearch.report, pays it once for all reports
 import pandas.io.formats.style  # noqa: F401
-from scipy import stats
 
 from . import config
 from .exceptions import ParameterError
@@ -1014,7 +1013,7 @@ def evidence_verb(loop_label) -> str:
     Parameters
     ----------
     loop_label : str
-        ``label`` of :func:`exresearch.linkage.loop_direction`.
+        ``label`` of :func:`exresearch.direction.loop_direction`.
 
     Returns
     -------
@@ -1051,9 +1050,9 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
         Unit-level correlations (:func:`exresearch.linkage.correlation_table`, one
         method), with rows ``x == roles.ex``.
     loop : pandas.DataFrame
-        :func:`exresearch.linkage.loop_direction` of ``roles.ex`` and ``roles.primary_cx``.
+        :func:`exresearch.direction.loop_direction` of ``roles.ex`` and ``roles.primary_cx``.
     priorities : pandas.DataFrame, optional
-        :func:`exresearch.linkage.driver_priorities` for ``roles.primary_cx``.
+        :func:`exresearch.drivers.driver_priorities` for ``roles.primary_cx``.
     investment : pandas.DataFrame, optional
         :func:`exresearch.economics.investment_table` (best first).
     benchmark : pandas.DataFrame, optional
@@ -1219,7 +1218,7 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
 def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=None) -> pd.DataFrame:
     """Classify a client's loop from an already computed cross-lagged result.
 
-    The same as :func:`exresearch.linkage.loop_direction` without fitting the
+    The same as :func:`exresearch.direction.loop_direction` without fitting the
     cross-lagged model a second time.
 
     Parameters
@@ -1227,7 +1226,7 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
     panel : pandas.DataFrame
         The unit panel the model was fitted on.
     cross_lagged_result : pandas.DataFrame
-        :func:`exresearch.linkage.cross_lagged` of ``x`` and the CX column.
+        :func:`exresearch.direction.cross_lagged` of ``x`` and the CX column.
     x : str
         The EX column.
     periods : list of str
@@ -1238,10 +1237,10 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
     Returns
     -------
     pandas.DataFrame
-        The row of :func:`exresearch.linkage.classify_loop` plus ``trend_sd``, ``n_obs``
+        The row of :func:`exresearch.direction.classify_loop` plus ``trend_sd``, ``n_obs``
         and ``n_units``, as ``loop_direction`` returns it.
     """
-    from .linkage import classify_loop
+    from .direction import classify_loop
 
     trend = _trend_sd(panel, x, periods)
     cl = cross_lagged_result
@@ -1263,7 +1262,7 @@ def loop_coefficients(paths, *, estimate="estimate", se="se") -> dict:
     Parameters
     ----------
     paths : pandas.DataFrame
-        :func:`exresearch.linkage.cross_lagged` (x = EX, y = CX) or :func:`pool_paths`.
+        :func:`exresearch.direction.cross_lagged` (x = EX, y = CX) or :func:`pool_paths`.
     estimate, se : str
         Columns.
 
@@ -1296,7 +1295,7 @@ def describe_incremental(result, *, roles, outcome) -> str:
     Parameters
     ----------
     result : pandas.DataFrame
-        :func:`exresearch.linkage.incremental_validity`.
+        :func:`exresearch.drivers.incremental_validity`.
     roles : Roles
     outcome : str
         Its outcome column.
@@ -1342,7 +1341,7 @@ def describe_mediation(result, *, roles, x, m, y) -> str:
     Parameters
     ----------
     result : pandas.DataFrame
-        :func:`exresearch.linkage.mediation` with one mediator.
+        :func:`exresearch.mediation.mediation` with one mediator.
     roles : Roles
     x, m, y : str
         EX column, CX mediator, business outcome.
@@ -1548,10 +1547,10 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame
     -------
     pandas.DataFrame
         ``client_id`` (or ``client``), ``trend_sd`` (EX trend, SD per period, as
-        :func:`exresearch.linkage.loop_direction`), then the columns of
-        :func:`exresearch.linkage.cross_lagged`.
+        :func:`exresearch.direction.loop_direction`), then the columns of
+        :func:`exresearch.direction.cross_lagged`.
     """
-    from .linkage import cross_lagged
+    from .direction import cross_lagged
 
     rows = []
     with warnings.catch_warnings():
@@ -1569,7 +1568,10 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame
 
 
 def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Series:
-    """Inverse-variance pooling of estimates with standard errors (fixed or DL random).
+    """Pool estimates with standard errors over clients, DL or FE, for the reports.
+
+    :func:`exresearch.meta.pool_estimates` (the one pooling routine) with the methods
+    the reports use for cross-lagged paths.
 
     Parameters
     ----------
@@ -1583,18 +1585,9 @@ def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Ser
     Returns
     -------
     pandas.Series
-        ``k, estimate, se, ci_low, ci_high, z, p_val, tau2, i2, q, q_p`` (NaN with fewer
-        than 2 rows, ``k`` kept).
-
-    Notes
-    -----
-    :math:`w_i = 1/s_i^2`, :math:`Q = \\sum w_i(y_i - \\bar y_w)^2`,
-    :math:`\\tau^2 = \\max(0, (Q - (k-1)) / (\\sum w_i - \\sum w_i^2/\\sum w_i))`,
-    pooled :math:`\\hat\\mu = \\sum w^*_i y_i / \\sum w^*_i` with
-    :math:`w^*_i = 1/(s_i^2 + \\tau^2)`, SE :math:`1/\\sqrt{\\sum w^*_i}`, Wald z;
-    :math:`I^2 = \\max(0, (Q - (k-1))/Q)`. Equals metafor's
-    ``rma(yi, sei=se, method="DL")`` (checked in the tests). Written here because
-    :mod:`exresearch.meta` pools correlations (r, n) only.
+        ``k, estimate, se, ci_low, ci_high, z, p_val, tau2, i2, q, q_p, pi_low, pi_high``
+        (NaN with fewer than 2 rows, ``k`` kept); equal to metafor's
+        ``rma(yi, sei=se, method=...)``.
 
     Examples
     --------
@@ -1603,34 +1596,10 @@ def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Ser
     >>> round(float(pool_estimates(d)["estimate"]), 3)
     0.25
     """
-    if method not in ("DL", "FE"):
-        raise ParameterError(
-            f"The value for `method` must be one of ['DL', 'FE'], but {method!r} was passed")
-    d = data[[estimate, se]].astype(float).dropna()
-    d = d[d[se] > 0]
-    k = len(d)
-    keys = ["k", "estimate", "se", "ci_low", "ci_high", "z", "p_val", "tau2", "i2", "q", "q_p"]
-    if k < 2:
-        return pd.Series({**dict.fromkeys(keys, np.nan), "k": float(k)})
-    y, v = d[estimate].to_numpy(), d[se].to_numpy() ** 2
-    w = 1 / v
-    mu_fe = np.sum(w * y) / np.sum(w)
-    q = float(np.sum(w * (y - mu_fe) ** 2))
-    tau2 = 0.0
-    if method == "DL":
-        c = np.sum(w) - np.sum(w ** 2) / np.sum(w)
-        tau2 = max(0.0, (q - (k - 1)) / c)
-    ws = 1 / (v + tau2)
-    mu = float(np.sum(ws * y) / np.sum(ws))
-    s = float(1 / np.sqrt(np.sum(ws)))
-    zc = stats.norm.ppf(0.975)
-    z = mu / s
-    return pd.Series({
-        "k": float(k), "estimate": mu, "se": s, "ci_low": mu - zc * s, "ci_high": mu + zc * s,
-        "z": z, "p_val": float(2 * stats.norm.sf(abs(z))), "tau2": tau2,
-        "i2": max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0, "q": q,
-        "q_p": float(stats.chi2.sf(q, k - 1)),
-    })
+    from .meta import pool_estimates as _pool
+
+    check_choice("method", method, ["DL", "FE"])
+    return _pool(data, estimate=estimate, se=se, method=method)
 
 
 def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
@@ -1647,7 +1616,7 @@ def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
     pandas.DataFrame
         One row per path (cross-lagged first, then autoregressive): ``path, source,
         target, kind`` and the fields of :func:`pool_estimates`. The frame feeds
-        :func:`exresearch.linkage.classify_loop` and
+        :func:`exresearch.direction.classify_loop` and
         :func:`exresearch.economics.project_loop`.
     """
     rows = []

@@ -836,7 +836,7 @@ def _draw_beta(rng, m: _Model) -> float:
 
 
 def _loop_word(m: _Model, beta: float, direction: str) -> str:
-    """The planted loop in the words of ``linkage.classify_loop``."""
+    """The planted loop in the words of ``direction.classify_loop``."""
     if beta > 0 and m.cx_to_ex > 0:
         return {"improving": "virtuous cycle", "declining": "doom loop"}.get(
             direction, "reciprocal loop")

@@ -344,3 +344,55 @@ def test_reml_boundary_is_exactly_zero():
     res = meta_analysis(d, method="REML")
     assert res["tau2"] == 0.0 and res["i2"] == 0.0
     assert (res["pi_low"], res["pi_high"]) == (res["ci_low"], res["ci_high"])
+
+
+# ----------------------------------------------------------------------------- one pooling routine
+@pytest.mark.parametrize("method", ["REML", "DL", "FE"])
+def test_pool_estimates_matches_metafor_with_prediction_interval(method):
+    from exresearch.meta import pool_estimates
+
+    ref = json.loads((Path(__file__).parent / "data" / "report_reference.json").read_text())
+    d = pd.DataFrame({"estimate": ref["data"]["yi"], "se": ref["data"]["sei"]})
+    res = pool_estimates(d, method=method)
+    for key, value in ref[method].items():
+        assert res[key] == pytest.approx(value, rel=1e-8, abs=1e-10), key
+    assert res["k"] == 13
+
+
+def test_meta_analysis_pools_fisher_z_with_pool_estimates():
+    from exresearch.meta import meta_analysis, pool_estimates
+
+    d = pd.DataFrame({"r": [0.21, 0.35, 0.12, 0.44, 0.30], "n": [40, 25, 60, 33, 51]})
+    for method in ("REML", "DL", "FE"):
+        ma = meta_analysis(d, method=method)
+        z = pd.DataFrame({"estimate": np.arctanh(d["r"]), "se": 1 / np.sqrt(d["n"] - 3)})
+        pe = pool_estimates(z, method=method)
+        assert ma["estimate"] == pytest.approx(np.tanh(pe["estimate"]), abs=1e-12)
+        assert ma["ci_low"] == pytest.approx(np.tanh(pe["ci_low"]), abs=1e-12)
+        assert ma["pi_high"] == pytest.approx(np.tanh(pe["pi_high"]), abs=1e-12)
+        assert ma["tau2"] == pytest.approx(pe["tau2"], abs=1e-14)
+
+
+def test_power_fast_dl_path_equals_pool_estimates(rng):
+    from exresearch.meta import pool_estimates
+    from exresearch.power import _dl_test
+
+    z = rng.normal(0.2, 0.1, size=(5, 8))
+    v = 1 / (rng.integers(20, 80, size=(5, 8)) - 3.0)
+    rej, mu, se = _dl_test(z, v, 0.05)
+    for i in range(5):
+        pe = pool_estimates(pd.DataFrame({"estimate": z[i], "se": np.sqrt(v[i])}), method="DL")
+        assert mu[i] == pytest.approx(pe["estimate"], abs=1e-12)
+        assert se[i] == pytest.approx(pe["se"], abs=1e-12)
+        assert bool(rej[i]) == bool(pe["p_val"] < 0.05)
+
+
+def test_pool_estimates_errors_name_the_value():
+    from exresearch.meta import pool_estimates
+
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['REML', 'DL', 'FE'\], but 'HS'"):
+        pool_estimates(pd.DataFrame({"estimate": [0.1], "se": [0.1]}), method="HS")
+    with pytest.raises(ParameterError, match=r"column for `se` must be one of"):
+        pool_estimates(pd.DataFrame({"estimate": [0.1]}))
+    res = pool_estimates(pd.DataFrame({"estimate": [0.1, np.nan], "se": [0.1, 0.2]}))
+    assert res["k"] == 1 and np.isnan(res["estimate"])

@@ -1,0 +1,627 @@
+"""Direction over time within one client: which comes first, EX or the outcome?
+
+Lagged correlations (EX at t against outcomes at t + lag), the repeated-measures
+correlation of within-unit change (pingouin.rm_corr), the cross-lagged panel paths
+EX_t -> CX_t+1 and CX_t -> EX_t+1 with standard errors clustered by unit
+(statsmodels), and the plain-language loop verdict built on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ._checks import as_columns as _as_list
+from ._checks import check_alpha as _check_alpha
+from ._checks import check_choice as _check_choice
+from ._checks import check_columns as _check_columns
+from ._checks import check_frame as _check_frame
+from ._stats import (
+    _METHODS,
+    _Z975,
+    MIN_PAIRS,
+    _p_adjust,
+    _pair_stats,
+    _pairs,
+    _warn,
+)
+from .exceptions import ParameterError
+
+__all__ = [
+    "lagged_correlations",
+    "repeated_measures_correlation",
+    "cross_lagged",
+    "classify_loop",
+    "loop_direction",
+    "LOOP_LABELS",
+]
+
+
+#: The plain-language labels returned by :func:`classify_loop`.
+LOOP_LABELS = (
+    "reciprocal loop — virtuous cycle",
+    "reciprocal loop — doom loop",
+    "reciprocal loop",
+    "EX leads",
+    "CX leads",
+    "no evidence",
+)
+
+
+def _panel_periods(data, unit, period, periods, func):
+    """Check a unit x period panel and return the period order and a period index per row."""
+    _check_columns(data, "unit", [unit], numeric=False)
+    _check_columns(data, "period", [period], numeric=False)
+    present = list(pd.unique(data[period].dropna()))
+    if periods is None:
+        try:
+            periods = sorted(present)  # numbers in numeric order, labels like "2025Q1" as text
+        except TypeError:  # mixed types
+            periods = sorted(present, key=str)
+    else:
+        if isinstance(periods, str) or not isinstance(periods, Sequence | pd.Index):
+            raise ParameterError(
+                f"`periods` must be a list of period labels in time order, but {periods!r} was passed"
+            )
+        periods = list(periods)
+        if len(set(periods)) != len(periods):
+            raise ParameterError(f"`periods` must not repeat a period, but {periods!r} was passed")
+        absent = [p for p in periods if p not in set(present)]
+        if absent:
+            _warn(func, f"period(s) {absent} listed in `periods` have no rows in data")
+        extra = [p for p in present if p not in set(periods)]
+        if extra:
+            _warn(func, f"rows of period(s) {extra} are not in `periods` and are ignored")
+    dup = data.duplicated([unit, period])
+    if dup.any():
+        first = data.loc[dup, [unit, period]].iloc[0].tolist()
+        raise ParameterError(
+            f"data must have one row per `unit` x `period`, but {int(dup.sum())} duplicate "
+            f"row(s) were found, e.g. {first}"
+        )
+    order = {p: i for i, p in enumerate(periods)}
+    return periods, data[period].map(order)
+
+
+def _lag_join(data, left_cols, right_cols, unit, t_index, lag):
+    """Rows of (unit, t): left_cols at t and right_cols at t + lag (suffix '@lag')."""
+    base = pd.DataFrame({"_unit": data[unit].to_numpy(), "_t": t_index.to_numpy()})
+    left = pd.concat([base, data[left_cols].reset_index(drop=True)], axis=1).dropna(subset=["_t"])
+    right = pd.concat(
+        [base, data[right_cols].reset_index(drop=True).add_suffix("@lag")], axis=1
+    ).dropna(subset=["_t"])
+    right["_t"] = right["_t"] - lag
+    return left.merge(right, on=["_unit", "_t"], how="inner")
+
+
+def lagged_correlations(
+    data, *, x, y, lags=(0, 1, 2), unit="unit_id", period="period", periods=None,
+    method="pearson", period_effects=False,
+):
+    """Correlate ``x`` at period t with ``y`` at period t + lag, pooled over units and periods.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Unit panel, one row per unit x period.
+    x, y : str or list of str
+        Leading columns (EX, at t) and lagging columns (outcomes, at t + lag).
+    lags : sequence of int
+        Lags in periods (0 = same period). Negative lags put ``y`` first.
+    unit, period : str
+        Column names of the unit and the period.
+    periods : list, optional
+        Period labels in time order; default the sorted unique periods.
+        A lag counts positions in this list, so a period listed here with no
+        data leaves a gap that is not bridged.
+    method : {"pearson", "spearman"}
+        Correlation method.
+    period_effects : bool
+        Partial out a dummy per starting period t, so only differences
+        between units within the same periods count (a trend common to all
+        units no longer adds to r). The df drop by the number of dummies.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (x, y, lag), columns ``x, y, lag, n, n_units, r, ci_low,
+        ci_high, p_val, p_corr, note``: ``n`` the pooled unit-period pairs,
+        ``n_units`` the units contributing, the rest as in
+        :func:`correlations`; ``p_corr`` is Benjamini-Hochberg across all rows.
+
+    Notes
+    -----
+    For lag :math:`\\ell`, the pairs are :math:`(x_{u,t}, y_{u,t+\\ell})` over
+    all units :math:`u` and periods :math:`t` with both observed. The CI and
+    p-value treat the pooled pairs as independent, which overstates precision
+    when units contribute several pairs; read the pattern across lags, and use
+    :func:`cross_lagged` (clustered SEs) for inference on direction.
+
+    References
+    ----------
+    Harter, J. K., Schmidt, F. L., Asplund, J. W., Killham, E. A., & Agrawal, S.
+    (2010). Causal impact of employee work perceptions on the bottom line of
+    organizations. *Perspectives on Psychological Science*, 5(4), 378-389.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from exresearch.direction import lagged_correlations
+    >>> rng = np.random.default_rng(3)
+    >>> panel = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(20)], 3),
+    ...                       "period": np.tile(["2023", "2024", "2025"], 20),
+    ...                       "ex": rng.normal(size=60), "cx": rng.normal(size=60)})
+    >>> res = lagged_correlations(panel, x="ex", y="cx", lags=(0, 1, 2))
+    >>> res[["lag", "n", "n_units"]].values.tolist()
+    [[0, 60, 20], [1, 40, 20], [2, 20, 20]]
+    """
+    _check_frame(data)
+    x, y = _as_list("x", x), _as_list("y", y)
+    _check_columns(data, "x", x)
+    _check_columns(data, "y", y)
+    _check_choice("method", method, _METHODS)
+    if isinstance(lags, int | np.integer):
+        lags = (lags,)
+    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in lags):
+        raise ParameterError(f"`lags` must be a list of integers, but {lags!r} was passed")
+    periods, t_index = _panel_periods(data, unit, period, periods, "lagged_correlations")
+    rows = []
+    for lag in lags:
+        joined = _lag_join(data, x, y, unit, t_index, int(lag))
+        for a in x:
+            for b in y:
+                if a == b and lag == 0:
+                    continue
+                sub = joined[[a, b + "@lag", "_unit", "_t"]].dropna()
+                dummies = []
+                if period_effects:
+                    levels = np.sort(sub["_t"].unique())[1:]
+                    dummies = [f"_period{int(v)}" for v in levels]
+                    sub = sub.assign(**{d_: (sub["_t"] == v).astype(float)
+                                        for d_, v in zip(dummies, levels, strict=True)})
+                res, _ = _pair_stats(sub, a, b + "@lag", dummies, method)
+                n_units = int(sub["_unit"].nunique())
+                if res["n"] == 0:
+                    res["note"] = (
+                        f"missing period: no unit is observed at two periods {int(lag)} apart "
+                        f"(periods {periods})"
+                    )
+                else:
+                    res["note"] = res["note"].replace(f"'{b}@lag'", f"'{b}' at t+{int(lag)}")
+                if res["note"]:
+                    _warn("lagged_correlations", f"{a} vs {b} at lag {int(lag)}: {res['note']}; returning NaN")
+                rows.append({"x": a, "y": b, "lag": int(lag), "n_units": n_units, **res})
+    out = pd.DataFrame(rows)
+    out["p_corr"] = _p_adjust(out["p_val"].to_numpy())
+    return out[["x", "y", "lag", "n", "n_units", "r", "ci_low", "ci_high", "p_val", "p_corr", "note"]]
+
+
+def repeated_measures_correlation(data, *, x, y, unit="unit_id"):
+    """Within-unit (repeated-measures) correlation: do units that improve on x improve on y?
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Unit panel with several periods per unit.
+    x, y : str or list of str
+        Columns to correlate (every ``x`` with every ``y``).
+    unit : str
+        Unit column (the "subject" of ``pingouin.rm_corr``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (x, y) pair with columns ``x, y, n, n_units, r, dof,
+        ci_low, ci_high, p_val, p_corr, note``: ``n`` complete unit-periods,
+        ``n_units`` units among them, ``r`` the repeated-measures
+        correlation, ``dof`` = n - n_units - 1, Fisher-z 95% CI, the ANCOVA
+        p-value, Benjamini-Hochberg ``p_corr`` and a ``note`` for NaN rows.
+
+    Notes
+    -----
+    ``pingouin.rm_corr`` fits the ANCOVA :math:`y_{ut} = \\alpha_u + \\beta x_{ut}
+    + e_{ut}` and reports :math:`r_{rm} = \\operatorname{sign}(\\beta)
+    \\sqrt{SS_x / (SS_x + SS_e)}`, i.e. the correlation of the unit-centred x
+    and y, with :math:`N - J - 1` degrees of freedom. The CI is computed here at
+    full precision with pingouin's convention (Fisher z, :math:`n = dof + 2`).
+    Units seen only once add nothing. At least 3 units are needed.
+
+    References
+    ----------
+    Bakdash, J. Z., & Marusich, L. R. (2017). Repeated measures correlation.
+    *Frontiers in Psychology*, 8, 456.
+
+    Bland, J. M., & Altman, D. G. (1995). Calculating correlation coefficients
+    with repeated observations: Part 1. *BMJ*, 310, 446.
+
+    Examples
+    --------
+    >>> import pingouin as pg
+    >>> from exresearch.direction import repeated_measures_correlation
+    >>> df = pg.read_dataset("rm_corr")
+    >>> res = repeated_measures_correlation(df, x="pH", y="PacO2", unit="Subject")
+    >>> round(float(res.loc[0, "r"]), 3), int(res.loc[0, "dof"])
+    (-0.507, 38)
+    """
+    import pingouin as pg
+
+    _check_frame(data)
+    x, y = _as_list("x", x), _as_list("y", y)
+    _check_columns(data, "x", x)
+    _check_columns(data, "y", y)
+    _check_columns(data, "unit", [unit], numeric=False)
+    rows = []
+    for a, b in _pairs(x, y):
+        sub = data[[a, b, unit]].dropna()
+        n, n_units = len(sub), int(sub[unit].nunique())
+        row = {"x": a, "y": b, "n": n, "n_units": n_units, "r": np.nan, "dof": np.nan,
+               "ci_low": np.nan, "ci_high": np.nan, "p_val": np.nan, "note": ""}
+        dof = n - n_units - 1
+        if n_units < 3:
+            row["note"] = f"too few units: {n_units} unit(s) with data (need at least 3)"
+        elif dof < 2:
+            row["note"] = (
+                f"too few repeated observations: {n} unit-periods in {n_units} units "
+                f"leave {dof} degree(s) of freedom (need at least 2)"
+            )
+        else:
+            within = sub[[a, b]] - sub.groupby(unit)[[a, b]].transform("mean")
+            const = [c for c in (a, b) if np.allclose(within[c].to_numpy(), 0.0)]
+            if const:
+                row["note"] = f"{const[0]!r} does not change within any unit, so r_rm is undefined"
+        if not row["note"]:
+            try:
+                res = pg.rm_corr(data=sub, x=a, y=b, subject=unit)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # pragma: no cover - guarded above
+                row["note"] = f"pingouin.rm_corr failed: {exc}"
+            else:
+                r = float(res["r"].iloc[0])
+                d = int(res["dof"].iloc[0])
+                z, se = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15)), 1.0 / np.sqrt(d - 1)
+                row.update(r=r, dof=d, p_val=float(res["pval"].iloc[0]),
+                           ci_low=float(np.tanh(z - _Z975 * se)),
+                           ci_high=float(np.tanh(z + _Z975 * se)))
+        if row["note"]:
+            _warn("repeated_measures_correlation", f"{a} vs {b}: {row['note']}; returning NaN")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["p_corr"] = _p_adjust(out["p_val"].to_numpy())
+    return out[["x", "y", "n", "n_units", "r", "dof", "ci_low", "ci_high", "p_val", "p_corr", "note"]]
+
+
+_CL_COLUMNS = ["path", "source", "target", "kind", "estimate", "se", "ci_low", "ci_high",
+               "p_val", "n_obs", "n_units", "r2", "note"]
+
+
+def _cross_lag_frame(data, x, y, covar, unit, period, periods, func):
+    periods, t_index = _panel_periods(data, unit, period, periods, func)
+    joined = _lag_join(data, [x, y, *covar], [x, y], unit, t_index, 1)
+    cols = [x, y, *covar, x + "@lag", y + "@lag"]
+    return joined[["_unit", "_t", *cols]].dropna(), periods
+
+
+def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
+                 period_effects=False):
+    """Cross-lagged panel regressions: does x today predict y next period, and vice versa?
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Unit panel, one row per unit x period.
+    x : str
+        The EX column (e.g. an EX scale or eNPS).
+    y : str
+        The CX or business outcome column.
+    unit, period : str
+        Unit and period columns.
+    periods : list, optional
+        Period labels in time order (default sorted unique). Only consecutive
+        periods of this list are paired; a missing period breaks the chain.
+    covar : str or list of str, optional
+        Time-t covariates added to both regressions (e.g. headcount).
+    period_effects : bool
+        Add a dummy per transition (t -> t+1) to both regressions, so that
+        changes common to all units (a company-wide trend, a season) do not
+        count as evidence of direction. Their coefficients are not reported.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per coefficient with columns ``path, source, target, kind,
+        estimate, se, ci_low, ci_high, p_val, n_obs, n_units, r2, note``:
+        ``path`` like ``"ex[t] -> cx[t+1]"``, ``source``/``target`` the
+        column names, ``kind`` ``"cross-lagged"`` (first the x -> y path, then
+        y -> x), ``"autoregressive"`` (y -> y, x -> x) or ``"covariate"``,
+        ``estimate`` the standardized coefficient, ``se`` its CR1
+        cluster-robust (by unit) standard error, 95% CI and p-value from
+        :math:`t_{G-1}` (G units), ``n_obs`` the unit transitions used,
+        ``n_units`` G, ``r2`` the R^2 of that equation, ``note`` why a row
+        is NaN.
+
+    Notes
+    -----
+    With all variables z-scored over the analysis sample (complete unit
+    transitions t -> t+1),
+
+    .. math::
+        y_{t+1} = b_{yy} y_t + b_{yx} x_t + \\gamma' c_t + e, \\qquad
+        x_{t+1} = b_{xx} x_t + b_{xy} y_t + \\gamma' c_t + u,
+
+    fitted by OLS (statsmodels), with transition dummies when
+    ``period_effects=True``. Because both equations share their
+    regressors, these are also the ML estimates of the two-wave path model
+    (checked against lavaan). Standard errors are clustered by unit, CR1:
+    :math:`V = \\frac{G}{G-1}\\frac{N-1}{N-K}(X'X)^{-1}\\sum_g X_g'e_g e_g'X_g
+    (X'X)^{-1}`, as ``sandwich::vcovCL(type = "HC1")``, with
+    :math:`t_{G-1}` inference (Stata convention). Pooling transitions assumes
+    the paths are the same for every pair of consecutive periods.
+
+    References
+    ----------
+    Schneider, B., White, S. S., & Paul, M. C. (1998). Linking service climate
+    and customer perceptions of service quality: test of a causal model.
+    *Journal of Applied Psychology*, 83(2), 150-163.
+
+    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to
+    cluster-robust inference. *Journal of Human Resources*, 50(2), 317-372.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from exresearch.direction import cross_lagged
+    >>> rng = np.random.default_rng(4)
+    >>> panel = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(30)], 3),
+    ...                       "period": np.tile(["p1", "p2", "p3"], 30),
+    ...                       "ex": rng.normal(size=90), "cx": rng.normal(size=90)})
+    >>> cl = cross_lagged(panel, x="ex", y="cx")
+    >>> cl.path.tolist()[:2]
+    ['ex[t] -> cx[t+1]', 'cx[t] -> ex[t+1]']
+    >>> int(cl.n_obs.iloc[0]), int(cl.n_units.iloc[0])
+    (60, 30)
+    """
+    import statsmodels.api as sm
+
+    _check_frame(data)
+    if not isinstance(x, str) or not isinstance(y, str) or x == y:
+        raise ParameterError(
+            f"`x` and `y` must be two different column names, but x={x!r}, y={y!r} was passed"
+        )
+    _check_columns(data, "x", [x])
+    _check_columns(data, "y", [y])
+    covar = _as_list("covar", covar, allow_none=True)
+    _check_columns(data, "covar", covar)
+    if set(covar) & {x, y}:
+        raise ParameterError(f"`covar` must not repeat `x` or `y`, but {covar} was passed")
+    frame, periods = _cross_lag_frame(data, x, y, covar, unit, period, periods, "cross_lagged")
+    n_obs, n_units = len(frame), int(frame["_unit"].nunique())
+    specs = [
+        (y, [x, y, *covar], [("cross-lagged", x), ("autoregressive", y)]),
+        (x, [y, x, *covar], [("cross-lagged", y), ("autoregressive", x)]),
+    ]
+    note = ""
+    dummies = np.empty((n_obs, 0))
+    if period_effects and n_obs:
+        levels = np.sort(frame["_t"].unique())
+        dummies = (frame["_t"].to_numpy()[:, None] == levels[None, 1:]).astype(float)
+    k = 3 + len(covar) + dummies.shape[1]
+    if n_obs == 0:
+        note = f"missing period: no unit is observed in two consecutive periods of {periods}"
+    elif n_units < MIN_PAIRS:
+        note = f"too few units: {n_units} unit(s) observed in consecutive periods (need at least {MIN_PAIRS})"
+    elif n_obs <= k + 1:
+        note = f"too few unit transitions: n_obs={n_obs} for {k} coefficients"
+    else:
+        const = [c for c in [x, y, *covar, x + "@lag", y + "@lag"] if np.ptp(frame[c].to_numpy()) == 0]
+        if const:
+            name = const[0].replace("@lag", "[t+1]")
+            note = f"{name!r} is constant over the {n_obs} unit transitions, so the paths are undefined"
+    rows = []
+    groups = pd.factorize(frame["_unit"])[0]
+    for target, preds, labelled in specs:
+        names = [*labelled, *[("covariate", c) for c in covar]]
+        fit = None
+        if not note:
+            z = frame[[target + "@lag", *preds]]
+            z = (z - z.mean()) / z.std(ddof=1)
+            exog = sm.add_constant(np.column_stack([z[preds].to_numpy(), dummies]), has_constant="add")
+            fit = sm.OLS(z[target + "@lag"].to_numpy(), exog).fit(
+                cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
+            )
+        for i, (kind, source) in enumerate(names):
+            row = {"path": f"{source}[t] -> {target}[t+1]", "source": source, "target": target,
+                   "kind": kind, "n_obs": n_obs, "n_units": n_units, "note": note}
+            if fit is not None:
+                ci = fit.conf_int(0.05)[i + 1]
+                row.update(estimate=float(fit.params[i + 1]), se=float(fit.bse[i + 1]),
+                           ci_low=float(ci[0]), ci_high=float(ci[1]),
+                           p_val=float(fit.pvalues[i + 1]), r2=float(fit.rsquared))
+            rows.append(row)
+    if note:
+        _warn("cross_lagged", f"{x} <-> {y}: {note}; returning NaN")
+    out = pd.DataFrame(rows).reindex(columns=_CL_COLUMNS)
+    order = {"cross-lagged": 0, "autoregressive": 1, "covariate": 2}
+    out = out.sort_values("kind", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    for c in ["estimate", "se", "ci_low", "ci_high", "p_val", "r2"]:
+        out[c] = out[c].astype(float)
+    return out
+
+
+def _trend_word(trend, trend_tol):
+    if isinstance(trend, str):
+        _check_choice("trend", trend, ("up", "down", "flat"))
+        return trend
+    if not isinstance(trend, float | int | np.floating | np.integer) or isinstance(trend, bool):
+        raise ParameterError(
+            f"`trend` must be 'up', 'down', 'flat' or a number (SD per period), but {trend!r} was passed"
+        )
+    if not np.isfinite(trend):
+        return "flat"
+    return "up" if trend > trend_tol else "down" if trend < -trend_tol else "flat"
+
+
+def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
+    """Name the direction of the EX <-> CX relation in plain language.
+
+    Parameters
+    ----------
+    cross_lagged_result : pandas.DataFrame
+        Output of :func:`cross_lagged` (x is taken as EX, y as CX).
+    trend : {"up", "down", "flat"} or float
+        The client's EX trend, as a word or as the change in mean x per period
+        in SD units (as :func:`loop_direction` computes it).
+    alpha : float
+        Significance level of each cross-lagged path.
+    trend_tol : float
+        A numeric trend within +/- this many SD per period counts as flat.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row with columns ``x, y, label, reason, x_to_y, x_to_y_p, y_to_x,
+        y_to_x_p, trend`` where ``label`` is one of :data:`LOOP_LABELS`,
+        ``reason`` a sentence explaining it, ``x_to_y``/``y_to_x`` the two
+        cross-lagged estimates with their p-values, and ``trend`` the word.
+
+    Notes
+    -----
+    A path *supports* a direction when its estimate is positive and
+    :math:`p < \\alpha`. Both supported: a reciprocal (reinforcing) loop,
+    called a virtuous cycle when EX trends up, a doom loop when it trends down,
+    and plain "reciprocal loop" when flat. Only x -> y: "EX leads"; only
+    y -> x: "CX leads"; neither (or undefined): "no evidence". A significant
+    negative path is reported in the reason but does not make a loop.
+
+    References
+    ----------
+    Heskett, J. L., Jones, T. O., Loveman, G. W., Sasser, W. E., & Schlesinger,
+    L. A. (1994). Putting the service-profit chain to work. *Harvard Business
+    Review*, 72(2), 164-174.
+
+    Schlesinger, L. A., & Heskett, J. L. (1991). Breaking the cycle of failure
+    in services. *Sloan Management Review*, 32(3), 17-28.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.direction import classify_loop
+    >>> cl = pd.DataFrame({"source": ["ex", "cx"], "target": ["cx", "ex"],
+    ...                    "kind": ["cross-lagged"] * 2, "estimate": [0.3, 0.2],
+    ...                    "p_val": [0.001, 0.01]})
+    >>> classify_loop(cl, trend="up").loc[0, "label"]
+    'reciprocal loop — virtuous cycle'
+    >>> classify_loop(cl, trend=-0.2).loc[0, "label"]
+    'reciprocal loop — doom loop'
+    """
+    _check_frame(cross_lagged_result, "cross_lagged_result")
+    _check_alpha(alpha)
+    need = {"source", "target", "kind", "estimate", "p_val"}
+    if not need <= set(cross_lagged_result.columns):
+        raise ParameterError(
+            f"`cross_lagged_result` must be the output of cross_lagged() with columns "
+            f"{sorted(need)}, but it has {list(cross_lagged_result.columns)}"
+        )
+    cross = cross_lagged_result[cross_lagged_result["kind"] == "cross-lagged"]
+    if len(cross) != 2:
+        raise ParameterError(
+            f"`cross_lagged_result` must hold exactly 2 cross-lagged rows, but {len(cross)} were found"
+        )
+    word = _trend_word(trend, trend_tol)
+    xy, yx = cross.iloc[0], cross.iloc[1]
+    x, y = xy["source"], xy["target"]
+    b1, p1, b2, p2 = (float(xy["estimate"]), float(xy["p_val"]),
+                      float(yx["estimate"]), float(yx["p_val"]))
+    s1 = bool(np.isfinite(b1) and b1 > 0 and p1 < alpha)
+    s2 = bool(np.isfinite(b2) and b2 > 0 and p2 < alpha)
+
+    def fmt(b, p):
+        return f"{b:+.2f} SD (p = {p:.3g})" if np.isfinite(b) else "undefined"
+
+    d1 = f"{x} -> next-period {y}: {fmt(b1, p1)}"
+    d2 = f"{y} -> next-period {x}: {fmt(b2, p2)}"
+    if s1 and s2:
+        label = {"up": LOOP_LABELS[0], "down": LOOP_LABELS[1], "flat": LOOP_LABELS[2]}[word]
+        tail = {"up": f"and {x} is trending up, so the loop is reinforcing improvement",
+                "down": f"and {x} is trending down, so the loop is reinforcing decline",
+                "flat": f"and {x} shows no clear trend"}[word]
+        reason = f"both cross-lagged paths are positive and significant ({d1}; {d2}), {tail}"
+    elif s1:
+        label = LOOP_LABELS[3]
+        reason = f"only the {x} -> {y} path is positive and significant ({d1}; {d2})"
+    elif s2:
+        label = LOOP_LABELS[4]
+        reason = f"only the {y} -> {x} path is positive and significant ({d2}; {d1})"
+    else:
+        label = LOOP_LABELS[5]
+        if not (np.isfinite(b1) and np.isfinite(b2)):
+            reason = "the cross-lagged paths could not be estimated"
+            notes = cross_lagged_result.get("note")
+            if notes is not None and str(notes.iloc[0]):
+                reason += f" ({notes.iloc[0]})"
+        else:
+            reason = f"neither cross-lagged path is positive and significant at alpha = {alpha} ({d1}; {d2})"
+            neg = [d for d, b, p in ((d1, b1, p1), (d2, b2, p2)) if b < 0 and p < alpha]
+            if neg:
+                reason += "; note a significant negative path: " + "; ".join(neg)
+    return pd.DataFrame([{"x": x, "y": y, "label": label, "reason": reason, "x_to_y": b1,
+                          "x_to_y_p": p1, "y_to_x": b2, "y_to_x_p": p2, "trend": word}])
+
+
+def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
+                   period_effects=False, alpha=0.05, trend_tol=0.05):
+    """Cross-lagged paths plus the client's EX trend, classified in plain language.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Unit panel, one row per unit x period.
+    x, y : str
+        EX column and CX (or business) column.
+    unit, period, periods, covar, period_effects
+        As in :func:`cross_lagged`.
+    alpha, trend_tol : float
+        As in :func:`classify_loop`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: the columns of :func:`classify_loop` plus ``trend_sd`` (the
+        EX trend in SD per period), ``n_obs`` and ``n_units``.
+
+    Notes
+    -----
+    The trend is the OLS slope of the per-period mean of x on the period's
+    position in ``periods``, divided by the SD of x over all unit-periods.
+
+    References
+    ----------
+    Schneider, B., White, S. S., & Paul, M. C. (1998). *Journal of Applied
+    Psychology*, 83(2), 150-163.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from exresearch.direction import loop_direction
+    >>> rng = np.random.default_rng(5)
+    >>> panel = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(30)], 3),
+    ...                       "period": np.tile(["p1", "p2", "p3"], 30),
+    ...                       "ex": rng.normal(size=90), "cx": rng.normal(size=90)})
+    >>> loop_direction(panel, x="ex", y="cx").loc[0, "label"] in (
+    ...     "no evidence", "EX leads", "CX leads")
+    True
+    """
+    cl = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods, covar=covar,
+                      period_effects=period_effects)
+    periods_, t_index = _panel_periods(data, unit, period, periods, "loop_direction")
+    means = data[x].groupby(t_index.to_numpy()).mean().dropna()
+    sd = float(data[x].std(ddof=1))
+    if len(means) >= 2 and np.isfinite(sd) and sd > 0:
+        slope = float(np.polyfit(means.index.to_numpy(dtype=float), means.to_numpy(), 1)[0]) / sd
+    else:
+        slope = np.nan
+    res = classify_loop(cl, trend=slope, alpha=alpha, trend_tol=trend_tol)
+    res["trend_sd"] = slope
+    res["n_obs"] = int(cl["n_obs"].iloc[0])
+    res["n_units"] = int(cl["n_units"].iloc[0])
+    return res
