@@ -26,11 +26,16 @@ from pathlib import Path
 from .exceptions import ParameterError
 
 __all__ = ["write_csv", "neutralise_cell", "escape", "pseudonyms", "blank_small_groups",
-           "publishable_per_client", "redact_survey_values", "PSEUDONYM_UNSAFE"]
+           "publishable_per_client", "redact_survey_values", "PSEUDONYM_UNSAFE",
+           "LEVEL_COLUMNS"]
 
 #: Per-client columns that, beside a pseudonym, could single a client out (the only bank
 #: of the study): published only when the study publishes client names.
 PSEUDONYM_UNSAFE = ("industry",)
+#: The per-level numbers of :func:`exresearch.meta.meta_regression` (the omnibus ``qm``,
+#: ``qm_p`` describe all levels at once and stay).
+LEVEL_COLUMNS = ("estimate", "se", "z", "p_val", "ci_low", "ci_high", "level_r", "level_ci_low",
+                 "level_ci_high")
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -205,7 +210,7 @@ def _letters(i: int) -> str:
     return out
 
 
-def blank_small_groups(table, *, columns, size="k_level", min_size=None,
+def blank_small_groups(table, *, columns=LEVEL_COLUMNS, size="k_level", min_size=None,
                        reference_first=True):
     """Blank the numbers of groups pooled over fewer than ``min_size`` clients.
 
@@ -219,7 +224,7 @@ def blank_small_groups(table, *, columns, size="k_level", min_size=None,
     ----------
     table : pandas.DataFrame
         One row per group, e.g. :func:`exresearch.meta.meta_regression`.
-    columns : list of str
+    columns : list of str, default :data:`LEVEL_COLUMNS`
         The per-group numbers to blank (columns that describe all groups at once, such as
         an omnibus test, are left alone).
     size : str, default "k_level"

@@ -75,9 +75,14 @@ from .clients import (
     cross_lagged_by_client,
     display_names,
     headline_table,
+    loops_by_client,
     per_client_correlations,
     pool_estimates,
     pool_paths,
+    pooled_correlations,
+    pooled_loop,
+    unit_reliability,
+    utility_by_client,
     utility_summary,
 )
 from .findings import FINDING_COLUMNS, FINDINGS, executive_summary
@@ -103,6 +108,7 @@ from .narrative import (  # noqa: F401
     fmt_signed,
     headline_cards,
     md_escape,
+    mediation_paths,
     ordinal,
 )
 from .panels import (  # noqa: F401
@@ -126,11 +132,15 @@ from .panels import (  # noqa: F401
 from .roles import EX_INDEX, Roles, measure_roles  # noqa: F401
 from .setup import (  # noqa: F401
     _NOTEBOOKS,
+    KNOWN_WARNINGS,
     ReportSetup,
     _resolve_study_path,
     _studies_under,
     check_choice,
+    check_int_list,
+    check_names,
     check_number,
+    quiet_known_warnings,
     setup_report,
 )
 from .tables import LABELS, headers, save_table, styled
@@ -196,6 +206,16 @@ __all__ = [
     "reliability_agreement",
     "better_than",
     "per_client",
+    "check_int_list",
+    "quiet_known_warnings",
+    "KNOWN_WARNINGS",
+    "mediation_paths",
+    "pooled_correlations",
+    "pooled_loop",
+    "loops_by_client",
+    "utility_by_client",
+    "unit_reliability",
+    "check_names",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of

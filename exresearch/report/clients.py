@@ -306,3 +306,88 @@ def headline_table(rows) -> pd.DataFrame:
     """
     return pd.DataFrame([{"label": str(a), "value": str(b), "note": str(c)} for a, b, c in rows],
                         columns=["label", "value", "note"])
+
+
+def pooled_correlations(per_client, *, roles, method="REML") -> pd.DataFrame:
+    """Every EX measure x outcome correlation pooled over clients, in the study's order.
+
+    :func:`exresearch.meta.pool_correlations` of :func:`per_client_correlations`, sorted
+    by EX measure then outcome as in ``study.yml``.
+    """
+    from ..meta import pool_correlations
+
+    order = {v: i for i, v in enumerate([*roles.ex_measures, *roles.outcomes])}
+    return (pool_correlations(per_client, by=["x", "y"], method=method)
+            .sort_values(["x", "y"], key=lambda col: col.map(order)).reset_index(drop=True))
+
+
+def pooled_loop(paths, by_client, *, roles) -> pd.DataFrame:
+    """The loop verdict of the pooled cross-lagged paths.
+
+    Parameters
+    ----------
+    paths : pandas.DataFrame
+        :func:`pool_paths`.
+    by_client : pandas.DataFrame
+        :func:`cross_lagged_by_client` (with ``client``); the trend is the mean of the
+        clients' EX trends.
+    roles : Roles
+        Labels used in the reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.direction.classify_loop`.
+    """
+    from ..direction import classify_loop
+
+    trend = float(by_client.groupby("client")["trend_sd"].first().mean())
+    return classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
+
+
+def loops_by_client(by_client) -> pd.DataFrame:
+    """Each client's loop verdict from its own cross-lagged paths.
+
+    Parameters
+    ----------
+    by_client : pandas.DataFrame
+        :func:`cross_lagged_by_client` (with ``client``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.direction.classify_loop` per client, with ``client``.
+    """
+    from ..direction import classify_loop
+
+    return pd.concat([
+        classify_loop(g, trend=float(g["trend_sd"].iloc[0])).assign(client=c)
+        for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
+
+
+def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:
+    """Each client's top-vs-bottom-quarter comparison, stacked under the shown names.
+
+    :func:`exresearch.economics.quartile_utility` per client of :func:`all_unit_means`,
+    with ``client`` (from ``names``).
+    """
+    from ..economics import quartile_utility
+
+    return pd.concat([
+        quartile_utility(g, x=x, y=y, n_boot=n_boot, seed=seed).assign(client=names[c])
+        for c, g in means.groupby("client_id", sort=False)], ignore_index=True)
+
+
+def unit_reliability(study, panels, *, roles, names) -> pd.DataFrame:
+    """ICC(1) and ICC(2) of the unit EX scores of every client (reported respondents).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client`` (shown name), then :func:`exresearch.report.ex_reliability`'s fields.
+    """
+    from .panels import ex_reliability, reported_survey
+
+    return pd.DataFrame([
+        ex_reliability(reported_survey(study, c, panels[c]), cfg=study.config, roles=roles)
+        .rename(names[c]) for c in study.clients]).rename_axis("client").reset_index()

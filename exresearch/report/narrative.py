@@ -502,3 +502,20 @@ def cards_markdown(cards) -> str:
     """
     return "## Headline results\n\n" + "\n".join(
         f"- **{md_escape(a)}: {md_escape(b)}** ({md_escape(c)})" for a, b, c in cards)
+
+
+def mediation_paths(roles, *, x, m, y) -> dict:
+    """What each path of :func:`exresearch.mediation.mediation` means, in readers' labels.
+
+    Examples
+    --------
+    >>> r = Roles(drivers=[], engagement=[], nps=[], likert=[], ex_measures=["ex"], cx=["nps"],
+    ...           business=["g"], outcomes=["nps", "g"], primary_cx="nps", money="g",
+    ...           labels={"ex": "EX", "nps": "NPS", "g": "growth"})
+    >>> mediation_paths(r, x="ex", m="nps", y="g")["indirect"]
+    'EX → growth, through NPS'
+    """
+    xl, ml, yl = roles.label(x), roles.label(m), roles.label(y)
+    return {"a": f"{xl} → {ml}", "b": f"{ml} → {yl}, at equal {xl}",
+            "total": f"{xl} → {yl}, in all", "direct": f"{xl} → {yl}, not through {ml}",
+            "indirect": f"{xl} → {yl}, through {ml}"}
