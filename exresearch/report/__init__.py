@@ -68,7 +68,16 @@ from __future__ import annotations
 # ~0.05 s), so a build's zygote, which imports exresearch.report, pays it once for all reports
 import pandas.io.formats.style  # noqa: F401
 
-from .client import better_than, per_client, reliability_agreement, robustness_table
+from .client import (
+    better_than,
+    client_overview,
+    input_files,
+    per_client,
+    quality_by_client,
+    reliability_agreement,
+    robustness_table,
+    scale_grid,
+)
 from .clients import (
     all_unit_means,
     benchmark_table,
@@ -99,6 +108,7 @@ from .narrative import (  # noqa: F401
     describe_power,
     describe_projection,
     describe_simulation_check,
+    describe_study,
     describe_suppressed,
     describe_verdict,
     describe_weak_scales,
@@ -129,6 +139,7 @@ from .panels import (  # noqa: F401
     suppressed_units,
     unit_means,
 )
+from .planning import check_designs, clients_needed, current_design, power_check
 from .roles import EX_INDEX, Roles, measure_roles  # noqa: F401
 from .setup import (  # noqa: F401
     _NOTEBOOKS,
@@ -140,6 +151,7 @@ from .setup import (  # noqa: F401
     check_int_list,
     check_names,
     check_number,
+    check_number_list,
     quiet_known_warnings,
     setup_report,
 )
@@ -216,6 +228,16 @@ __all__ = [
     "utility_by_client",
     "unit_reliability",
     "check_names",
+    "check_number_list",
+    "quality_by_client",
+    "client_overview",
+    "scale_grid",
+    "describe_study",
+    "current_design",
+    "clients_needed",
+    "check_designs",
+    "power_check",
+    "input_files",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of

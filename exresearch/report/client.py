@@ -110,3 +110,66 @@ def per_client(study, make, *, clients=None) -> pd.DataFrame:
         if frame is not None:
             frames.append(frame.assign(client_id=c))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def quality_by_client(study, surveys) -> pd.DataFrame:
+    """Every client's reliability per scale, with agreement in its latest reported period.
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+    surveys : dict
+        client id -> reported respondents (:func:`exresearch.report.reported_survey`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.scoring.reliability` with ``client_id``, plus ``icc1, icc2,
+        rwg_j_mean`` (NaN for a client without reported respondents).
+    """
+    from ..aggregate import agreement
+    from ..scoring import reliability
+    from .panels import latest_rows
+
+    cfg = study.config
+    alphas = per_client(study, lambda c: reliability(surveys[c], scales=cfg.scales,
+                                                     points=cfg.points))
+    latest = {c: latest_rows(surveys[c], periods=cfg.periods) for c in study.clients}
+    agree = per_client(study, lambda c: agreement(
+        latest[c], unit="unit_id", scales=cfg.scales, points=cfg.points).reset_index(),
+        clients=[c for c in study.clients if len(latest[c])])
+    if agree.empty:
+        agree = pd.DataFrame(columns=["client_id", "scale", "icc1", "icc2", "rwg_j_mean"])
+    return alphas.merge(agree[["client_id", "scale", "icc1", "icc2", "rwg_j_mean"]],
+                        on=["client_id", "scale"], how="left")
+
+
+def client_overview(study, panels) -> pd.DataFrame:
+    """One row per client for the study team: id (and name when published), industry,
+    units and periods with survey answers, and whether a revenue is given."""
+    show_names = bool(study.config.publish_client_names)
+    rows = []
+    for c in study.config.clients:
+        answered = panels[c.id][panels[c.id]["n_respondents"] > 0]
+        rows.append({"client_id": c.id, **({"name": c.name} if show_names else {}),
+                     "industry": c.industry, "units": int(answered["unit_id"].nunique()),
+                     "periods": int(answered["period"].nunique()),
+                     "revenue_given": c.revenue is not None})
+    return pd.DataFrame(rows)
+
+
+def scale_grid(table, value, *, study, roles, dropna=False) -> pd.DataFrame:
+    """A per-client, per-scale column as a client x scale grid for a heatmap.
+
+    Rows are the study's clients and columns the scales' labels, in ``study.yml`` order;
+    with ``dropna`` scales without any value are left out.
+    """
+    grid = table.assign(scale=table["scale"].map(roles.label)).pivot(
+        index="client_id", columns="scale", values=value)
+    grid = grid.reindex(index=study.clients, columns=[roles.label(s) for s in study.config.scales])
+    return grid.dropna(axis=1, how="all") if dropna else grid
+
+
+def input_files(study) -> pd.DataFrame:
+    """The input files read, with their SHA-256 (``file, sha256``, sorted by file)."""
+    return pd.DataFrame(sorted(study.hashes.items()), columns=["file", "sha256"])

@@ -519,3 +519,12 @@ def mediation_paths(roles, *, x, m, y) -> dict:
     return {"a": f"{xl} → {ml}", "b": f"{ml} → {yl}, at equal {xl}",
             "total": f"{xl} → {yl}, in all", "direct": f"{xl} → {yl}, not through {ml}",
             "indirect": f"{xl} → {yl}, through {ml}"}
+
+
+def describe_study(study) -> str:
+    """One line on what a study contains (Markdown)."""
+    cfg = study.config
+    return (f"**{md_escape(cfg.name)}**: {len(study.clients)} clients, periods "
+            f"{md_escape(', '.join(cfg.periods))}, {len(cfg.scales)} scales, "
+            f"{len(cfg.outcomes)} outcomes, minimum group size {cfg.min_group_size}, "
+            f"seed {cfg.seed}.")

@@ -206,16 +206,32 @@ def check_int_list(name, value, *, lo=None, hi=None) -> tuple:
     ...
     exresearch.exceptions.ParameterError: `lags` must be integers >= 0 separated by commas, such as "0, 1", but '0, x' was passed
     """
+    return check_number_list(name, value, lo=lo, hi=hi, integer=True)
+
+
+def check_number_list(name, value, *, lo=None, hi=None, integer=False) -> tuple:
+    """Check a notebook parameter holding numbers separated by commas, e.g. ``"0.1, 0.2"``.
+
+    Examples
+    --------
+    >>> check_number_list("effects", "0.1, 0.25", lo=0.01, hi=0.9)
+    (0.1, 0.25)
+    >>> check_number_list("effects", "", lo=0.01, hi=0.9)
+    Traceback (most recent call last):
+    ...
+    exresearch.exceptions.ParameterError: `effects` must be numbers in [0.01, 0.9] separated by commas, such as "0, 1", but '' was passed
+    """
+    kind = int if integer else float
     rng = (f" >= {lo}" if hi is None else f" <= {hi}" if lo is None else f" in [{lo}, {hi}]"
            ) if (lo is not None or hi is not None) else ""
     try:
-        out = tuple(int(v) for v in str(value).split(","))
+        out = tuple(kind(v) for v in str(value).split(","))
     except ValueError:
         out = ()
-    if not out or isinstance(value, bool) or any(
+    if not out or isinstance(value, bool) or not all(math.isfinite(v) for v in out) or any(
             (lo is not None and v < lo) or (hi is not None and v > hi) for v in out):
-        raise ParameterError(f"`{name}` must be integers{rng} separated by commas, such as "
-                             f"\"0, 1\", but {value!r} was passed")
+        raise ParameterError(f"`{name}` must be {'integers' if integer else 'numbers'}{rng} "
+                             f"separated by commas, such as \"0, 1\", but {value!r} was passed")
     return out
 
 
@@ -232,6 +248,9 @@ KNOWN_WARNINGS = (
      "the benchmark table says which measure is withheld and why"),
     (r"REML estimation of tau\^2 did not converge", UserWarning,
      "the last value is used; the table shows the estimate"),
+    (r"IProgress not found", Warning,
+     "tqdm (imported by exresearch.power) wants ipywidgets for notebook progress bars; the "
+     "reports show none"),
 )
 
 
