@@ -100,6 +100,7 @@ from .narrative import (  # noqa: F401
     DIRECTION_LABELS,
     _strength,
     cards_markdown,
+    describe_client,
     describe_heterogeneity,
     describe_incremental,
     describe_loop_counts,
@@ -238,6 +239,7 @@ __all__ = [
     "check_designs",
     "power_check",
     "input_files",
+    "describe_client",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of

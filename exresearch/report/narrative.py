@@ -528,3 +528,11 @@ def describe_study(study) -> str:
             f"{md_escape(', '.join(cfg.periods))}, {len(cfg.scales)} scales, "
             f"{len(cfg.outcomes)} outcomes, minimum group size {cfg.min_group_size}, "
             f"seed {cfg.seed}.")
+
+
+def describe_client(study, client_id, *, periods, n_units) -> str:
+    """The line under a client report's title: client, study, periods, units (Markdown)."""
+    cfg = study.config
+    return (f"**{md_escape(cfg.client(client_id).name or client_id)}** · {md_escape(cfg.name)} · "
+            f"periods {md_escape(periods[0])} to {md_escape(periods[-1])} · {n_units} business "
+            "units with reported survey results")
