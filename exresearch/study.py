@@ -388,6 +388,9 @@ class _Yaml:
 
     def __init__(self):
         self.lines: dict[tuple, int] = {}
+        # the text of each scalar as written: periods and ids stay what the user typed
+        # (YAML would make 2025.10 the float 2025.1 and 007 the integer 7)
+        self.raw: dict[tuple, str] = {}
 
     def line(self, *path) -> int | None:
         while path:
@@ -397,18 +400,87 @@ class _Yaml:
         return None
 
 
+#: study.yml larger than this is refused before parsing: a study description is a few
+#: KB (1,000 clients take about 80 KB), and parsing stays well under 2 s below it.
+MAX_STUDY_YML_BYTES = 128 * 1024
+
+
+class _AliasRefused(Exception):
+    """An anchor or alias in study.yml (found before anything is expanded)."""
+
+    def __init__(self, mark, what: str):
+        super().__init__(what)
+        self.mark, self.what = mark, what
+
+
+def _loaders():
+    """(fast, exact) YAML loaders: libyaml's CSafeLoader when PyYAML has it, and SafeLoader."""
+    import yaml
+
+    fast = getattr(yaml, "CSafeLoader", None) if getattr(yaml, "__with_libyaml__", False) \
+        else None
+    return fast or yaml.SafeLoader, yaml.SafeLoader
+
+
+def _refuse_aliases(text: str, loader_cls) -> None:
+    """Raise _AliasRefused at the first YAML anchor or alias of ``text``.
+
+    PyYAML composes an alias as a second reference to the same node, and every walk
+    over the node graph (constructing it, recording line numbers) then expands it: a
+    2 KB file of nested aliases ("billion laughs") grows to gigabytes. PyYAML has no
+    option to refuse or bound them, so the parse events are checked first (a study
+    description has no use for them). Text without '&' or '*' cannot hold either.
+    """
+    import yaml
+
+    if "&" not in text and "*" not in text:
+        return
+    loader = loader_cls(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise _AliasRefused(event.start_mark, f"alias '*{event.anchor}'")
+            if getattr(event, "anchor", None):
+                raise _AliasRefused(event.start_mark, f"anchor '&{event.anchor}'")
+    finally:
+        loader.dispose()
+
+
+def _compose(text: str, loader_cls):
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(text: str, problems: _Problems):
     """Parse study.yml; report syntax errors and duplicate keys with line numbers."""
     import yaml
 
     where = _Yaml()
+    fast, exact = _loaders()
     try:
-        loader = yaml.SafeLoader(text)
         try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
+            _refuse_aliases(text, fast)
+            node, data = _compose(text, fast)
+        except yaml.YAMLError:
+            if fast is exact or len(text) > 64 * 1024:
+                raise
+            # libyaml's messages are terser: re-read a small file for PyYAML's wording
+            _refuse_aliases(text, exact)
+            node, data = _compose(text, exact)
+    except _AliasRefused as exc:
+        line = exc.mark.line + 1
+        problems.add(_STUDY_FILE, f"YAML {exc.what} at line {line}: anchors and aliases "
+                     "(&name, *name) are not allowed in study.yml; write each value out",
+                     row=line)
+        return None, where
+    except RecursionError:
+        problems.add(_STUDY_FILE, "study.yml is nested too deeply to be a study description")
+        return None, where
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -441,10 +513,16 @@ def _read_yaml(text: str, problems: _Problems):
             for i, v in enumerate(n.value):
                 where.lines[(*path, i)] = v.start_mark.line + 1
                 walk(v, (*path, i))
+        elif isinstance(n, yaml.ScalarNode):
+            where.raw[path] = n.value
 
     if node is not None:
         where.lines[()] = node.start_mark.line + 1
-        walk(node, ())
+        try:
+            walk(node, ())
+        except RecursionError:
+            problems.add(_STUDY_FILE, "study.yml is nested too deeply to be a study description")
+            return None, where
     return data, where
 
 
@@ -506,7 +584,7 @@ class _ConfigParser:
                 self.error((*path, i), f"entry {i + 1} of {path[-1]} must be a name, got {v!r}",
                            value=v)
                 continue
-            name = str(v)
+            name = self.where.raw.get((*path, i), str(v))  # as written: 2025.10 stays
             if name in seen:
                 self.error((*path, i), f"'{name}' appears more than once in {path[-1]}",
                            value=name)
@@ -663,7 +741,12 @@ class _ConfigParser:
             if "id" not in spec:
                 self.error(path, f"client {i + 1} has no id")
                 continue
-            cid = str(spec["id"])
+            if spec["id"] is None or isinstance(spec["id"], (dict, list)):
+                self.error((*path, "id"), f"client {i + 1} has an empty id: write the name of "
+                           f"its folder under clients/ (matching {CLIENT_ID_PATTERN})",
+                           value=spec["id"])
+                continue
+            cid = self.where.raw.get((*path, "id"), str(spec["id"]))  # 007 stays '007'
             if not _CLIENT_ID_RE.fullmatch(cid):
                 self.error((*path, "id"), f"client id '{cid}' is invalid: ids must match "
                            f"{CLIENT_ID_PATTERN} (lower-case letters, digits, '_' and '-', "
@@ -1034,6 +1117,12 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         problems.add(_STUDY_FILE, f"study.yml is missing: every study folder needs one "
                      f"(looked for {yml})")
         return result()
+    size = yml.stat().st_size
+    if size > MAX_STUDY_YML_BYTES:
+        problems.add(_STUDY_FILE, f"study.yml is {size:,} bytes; a study description is at most "
+                     f"{MAX_STUDY_YML_BYTES:,} bytes (a few KB is usual), so it is not read",
+                     value=size)
+        return result()
     try:
         text = yml.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -1059,7 +1148,9 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
         return result()
     listed = set(config.client_ids)
     # raw ids from study.yml, valid or not, so that an invalid id is not reported twice
-    raw_ids = {str(c.get("id")) for c in data.get("clients") or [] if isinstance(c, dict)}
+    raw_clients = data.get("clients") if isinstance(data.get("clients"), list) else []
+    raw_ids = {where.raw.get(("clients", i, "id"), str(c.get("id")))
+               for i, c in enumerate(raw_clients) if isinstance(c, dict)}
     for entry in sorted(clients_dir.iterdir()):
         if entry.name.startswith(".") or not entry.is_dir():
             continue
