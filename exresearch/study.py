@@ -1059,8 +1059,8 @@ def _clean(frame: pd.DataFrame, spec: _FileSpec) -> bool:
         return False
     cols = list(spec.numeric)
     if cols:
-        if not all(pd.api.types.is_float_dtype(frame[c]) or pd.api.types.is_integer_dtype(
-                frame[c]) for c in cols):
+        dtypes = frame.dtypes
+        if not all(getattr(dtypes[c], "kind", "O") in "fiu" for c in cols):
             return False
         block = frame[cols].to_numpy(dtype="float64", na_value=np.nan)
         if np.isinf(block).any():
@@ -1072,12 +1072,16 @@ def _clean(frame: pd.DataFrame, spec: _FileSpec) -> bool:
                 return False
             if (np.fmax.reduce(block, axis=0) > hi).any():
                 return False
-            whole = [i for i, c in enumerate(cols) if spec.numeric[c].whole]
-            if whole:
-                sub = block[:, whole]
-                if ((sub != np.floor(sub)) & ~np.isnan(sub)).any():
+            whole = np.array([bool(spec.numeric[c].whole) for c in cols])
+            if whole.any():  # (no fancy indexing: a column subset would copy the block)
+                frac = np.floor(block)
+                np.subtract(block, frac, out=frac)  # NaN for missing answers
+                if (np.fmax.reduce(frac, axis=0)[whole] > 0).any():
                     return False
     unique = ["period", "respondent_id"] if spec.kind == "survey" else ["unit_id", "period"]
+    other = unique[1] if unique[0] == "period" else unique[0]
+    if frame["period"].nunique() == 1:  # one period (the usual file): one column decides
+        return frame[other].nunique() == len(frame)
     return not frame.duplicated(subset=unique).any()
 
 
@@ -1337,6 +1341,9 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
 
 def _coverage(survey: pd.DataFrame, outcomes: pd.DataFrame, files: dict, warnings: _Problems):
     """Warn about units that have survey data but no outcomes, and the reverse."""
+    s_units, o_units = pd.unique(survey["unit_id"]), pd.unique(outcomes["unit_id"])
+    if len(s_units) == len(o_units) and pd.Index(s_units).isin(o_units).all():
+        return  # the same units on both sides (the usual case): nothing to report
     s_first = survey["unit_id"].dropna().drop_duplicates()
     o_first = outcomes["unit_id"].dropna().drop_duplicates()
     for first, other, rel, msg in (
