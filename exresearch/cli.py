@@ -131,15 +131,14 @@ def _build(args) -> int:
 
 
 def _run(args) -> int:
-    from .run import notebook_parameters, parse_parameters, resolve_notebook, run_notebook
+    from .run import (describe_parameters, notebook_parameters, parse_parameters,
+                      resolve_notebook, run_notebook)
 
     path = resolve_notebook(args.notebook)
     declared = notebook_parameters(path)
     params = parse_parameters([tuple(p) for p in args.parameter], declared=declared)
     if args.out is None:
-        print(f"{path.name}: parameters (set with -p NAME VALUE; add --out DIR to run)")
-        for name, kind in declared.items():
-            print(f"  {name}: {kind}")
+        print(describe_parameters(path))
         return 0
     result = run_notebook(path, out=args.out, parameters=params, timeout=args.timeout)
     for f in [result.notebook, result.html]:

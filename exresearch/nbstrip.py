@@ -18,7 +18,8 @@ before ``.venv`` exists); the pre-save hook must load in a researcher's own
 JupyterLab, which need not have exresearch installed.
 
 What is kept: every cell's type, id, source and attachments, and its ``tags``,
-``editable``, ``deletable`` and ``name`` metadata; the notebook's metadata except
+``editable``, ``deletable`` and ``name`` metadata (an empty ``tags`` list is dropped,
+as papermill adds one to every cell); the notebook's metadata except
 run- and editor-specific keys (``papermill``, ``widgets``, ``signature``, ...), with
 ``language_info`` reduced to its ``name``. Code cells get ``outputs: []`` and
 ``execution_count: null``. The text is written the way Jupyter writes it (sorted
@@ -88,7 +89,7 @@ def strip_notebook(nb: dict) -> dict:
     out["metadata"] = meta
     for cell in out["cells"]:
         cell["metadata"] = {k: v for k, v in (cell.get("metadata") or {}).items()
-                            if k in KEEP_CELL_METADATA}
+                            if k in KEEP_CELL_METADATA and not (k == "tags" and not v)}
         if cell.get("cell_type") == "code":
             cell["outputs"] = []
             cell["execution_count"] = None

@@ -43,7 +43,7 @@ from . import config
 from .exceptions import ParameterError
 
 __all__ = ["RunResult", "run_notebook", "notebook_parameters", "parse_parameters",
-           "resolve_notebook"]
+           "resolve_notebook", "describe_parameters"]
 
 #: Marker file written into ``--out``: what the last run wrote there.
 MARKER = ".exresearch-run.json"
@@ -104,6 +104,27 @@ def notebook_parameters(notebook) -> dict:
     """
     found = _inspect(resolve_notebook(notebook))
     return {name: (spec.get("inferred_type_name") or "None") for name, spec in found.items()}
+
+
+def describe_parameters(notebook, *, width: int = 88) -> str:
+    """The notebook's parameters as text: ``name: type = default`` and the comment, wrapped.
+
+    Examples
+    --------
+    >>> print(describe_parameters("planning").splitlines()[0])
+    planning.ipynb: parameters (set with -p NAME VALUE; add --out DIR to run)
+    """
+    import textwrap
+
+    path = resolve_notebook(notebook)
+    lines = [f"{path.name}: parameters (set with -p NAME VALUE; add --out DIR to run)"]
+    for name, spec in _inspect(path).items():
+        lines.append(f"  {name}: {spec.get('inferred_type_name') or 'None'} = "
+                     f"{spec.get('default')}")
+        if spec.get("help"):
+            lines += textwrap.wrap(spec["help"], width=width, initial_indent="      ",
+                                   subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def _inspect(path: Path) -> dict:
