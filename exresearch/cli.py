@@ -131,8 +131,13 @@ def _build(args) -> int:
 
 
 def _run(args) -> int:
-    from .run import (describe_parameters, notebook_parameters, parse_parameters,
-                      resolve_notebook, run_notebook)
+    from .run import (
+        describe_parameters,
+        notebook_parameters,
+        parse_parameters,
+        resolve_notebook,
+        run_notebook,
+    )
 
     path = resolve_notebook(args.notebook)
     declared = notebook_parameters(path)
