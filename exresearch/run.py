@@ -120,7 +120,7 @@ def describe_parameters(notebook, *, width: int = 88) -> str:
     lines = [f"{path.name}: parameters (set with -p NAME VALUE; add --out DIR to run)"]
     for name, spec in _inspect(path).items():
         lines.append(f"  {name}: {spec.get('inferred_type_name') or 'None'} = "
-                     f"{spec.get('default')}")
+                     f"{spec.get('default')}" + ("  (set by --out)" if name in _RESERVED else ""))
         if spec.get("help"):
             lines += textwrap.wrap(spec["help"], width=width, initial_indent="      ",
                                    subsequent_indent="      ")
