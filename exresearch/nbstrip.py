@@ -7,9 +7,10 @@ save. One function, :func:`strip_notebook`, says what is kept; three places appl
 * the Jupyter server pre-save hook shipped in ``jupyter/jupyter_server_config.py``
   (used by ``make lab``), so a save from JupyterLab writes no outputs;
 * the git clean filter ``exresearch-nbstrip`` (``.gitattributes``; installed by
-  ``make setup``), so whatever the editor wrote, git only ever sees the stripped text;
-* the build's fingerprint (:func:`notebook_fingerprint`): an executed-and-saved
-  notebook fingerprints like the committed one, so nothing is rebuilt.
+  ``make setup``), so whatever the editor wrote, git only ever sees the stripped text.
+
+The build fingerprints a notebook by its cells' type, source and tags only
+(``exresearch.build.fingerprint``), so what this strips never triggers a rebuild.
 
 Written by hand (about 60 lines, standard library only) rather than with
 ``nbstripout``: that package is not in the lock, and the filter must run from a bare
@@ -39,18 +40,15 @@ Examples
 ([], None)
 >>> clean["cells"][0]["metadata"], clean["metadata"]
 ({'tags': ['parameters']}, {'language_info': {'name': 'python'}})
->>> notebook_fingerprint(nb) == notebook_fingerprint(clean)
-True
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import sys
 
-__all__ = ["strip_notebook", "strip_text", "notebook_fingerprint", "pre_save_hook",
+__all__ = ["strip_notebook", "strip_text", "pre_save_hook",
            "pre_save_hook_for"]
 
 #: Cell metadata that belongs to the notebook's content (all else is editor state).
@@ -113,41 +111,6 @@ def strip_text(text: str) -> str:
     '{\\n "cells": [],\\n "metadata": {},\\n "nbformat": 4,\\n "nbformat_minor": 5\\n}\\n'
     """
     return _dumps(strip_notebook(json.loads(text)))
-
-
-def notebook_fingerprint(nb) -> str:
-    """sha256 of what in a notebook affects its results and its published page.
-
-    That is each cell's type, source and kept metadata (``tags`` decide the
-    parameters cell and what the page hides), in order; not outputs, execution
-    counts, cell ids, editor metadata or the kernel chosen in the editor.
-
-    Parameters
-    ----------
-    nb : dict, str or os.PathLike
-        A notebook, its JSON text, or the path of an ``.ipynb`` file.
-
-    Returns
-    -------
-    str
-        64 hexadecimal digits.
-    """
-    if isinstance(nb, str) and nb.lstrip().startswith("{"):
-        nb = json.loads(nb)
-    elif not isinstance(nb, dict):
-        with open(nb, encoding="utf-8") as fh:
-            nb = json.load(fh)
-    clean = strip_notebook(nb)
-    cells = [{"cell_type": c.get("cell_type"), "source": _source(c.get("source", "")),
-              "metadata": c["metadata"], "attachments": c.get("attachments")}
-             for c in clean["cells"]]
-    payload = json.dumps({"nbformat": clean.get("nbformat"), "cells": cells},
-                         sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def _source(src) -> str:
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def pre_save_hook(model, path=None, contents_manager=None, **kwargs):

@@ -78,24 +78,6 @@ def test_strip_rejects_what_is_not_a_notebook():
         nbstrip.strip_notebook([1, 2])
 
 
-def test_fingerprint_sees_code_prose_and_tags_but_not_outputs_or_editor_state():
-    base = _nb(_code("x = 1", tags=["parameters"]))
-    fp = nbstrip.notebook_fingerprint(base)
-    executed = _nb(_code("x = 1", outputs=[{"output_type": "stream", "name": "stdout",
-                                            "text": "1"}], count=3, tags=["parameters"],
-                         scrolled=True),
-                   kernelspec={"name": "python3", "display_name": "P", "language": "python"},
-                   language_info={"name": "python", "version": "3.12"})
-    executed["cells"][0]["id"] = "other-id"
-    assert nbstrip.notebook_fingerprint(executed) == fp
-    assert nbstrip.notebook_fingerprint(json.dumps(executed)) == fp
-    assert nbstrip.notebook_fingerprint(_nb(_code("x = 2", tags=["parameters"]))) != fp
-    assert nbstrip.notebook_fingerprint(_nb(_code("x = 1"))) != fp  # tags matter
-    with_md = _nb(_code("x = 1", tags=["parameters"]),
-                  {"cell_type": "markdown", "id": "m", "source": "Prose", "metadata": {}})
-    assert nbstrip.notebook_fingerprint(with_md) != fp
-
-
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_notebooks_are_stripped_and_written_as_jupyter_writes(name):
     text = (NB_DIR / name).read_text(encoding="utf-8")
