@@ -11,6 +11,7 @@
 # The stripping code is loaded from its file, so this works in a JupyterLab whose
 # environment does not have exresearch installed.
 import importlib.util
+import warnings
 from pathlib import Path
 
 _root = Path(__file__).resolve().parent.parent
@@ -21,3 +22,7 @@ _spec.loader.exec_module(_nbstrip)
 
 c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
 c.ContentsManager.pre_save_hook = _nbstrip.pre_save_hook_for(_root / "notebooks")
+# JupyterLab applies the server config a second time when it links its extension, and
+# jupyter_server then warns that the hook replaces itself: only that warning is hidden.
+warnings.filterwarnings("ignore", message=r"Overriding existing pre_save_hook",
+                        category=UserWarning)
