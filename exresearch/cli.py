@@ -1,4 +1,4 @@
-"""Command line interface: ``exresearch validate | simulate | build``.
+"""Command line interface: ``exresearch validate | simulate | build | run``.
 
 The CLI only parses arguments and calls library functions (as papermill's
 ``cli.py`` does over ``execute_notebook``); every behaviour lives in the library.
@@ -63,6 +63,23 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where reports run (default local)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address for --executor dask")
+
+    p = sub.add_parser(
+        "run",
+        help="execute one notebook with parameters into a folder (notebook, offline HTML, tables)",
+        description=("Execute one report notebook with papermill and write the executed "
+                     "notebook, its offline HTML page (as the build renders it) and its "
+                     "tables into --out, and nowhere else. Without --out, list the "
+                     "notebook's parameters."),
+    )
+    p.add_argument("notebook", help="client_report, synthesis, data_quality, planning, or a path")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="set a parameter (repeatable); non-text values are read as YAML: "
+                        "300, 0.8, true, [0, 1]")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder to write into (new, empty, or written by an earlier run)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
     for sp in sub.choices.values():
         sp.add_argument("--debug", action="store_true",
                         help="show the traceback of an error (default: one line)")
@@ -118,7 +135,34 @@ def _build(args) -> int:
     return result.exit_code
 
 
-_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build}
+def _run(args) -> int:
+    from .run import (
+        describe_parameters,
+        notebook_parameters,
+        parse_parameters,
+        resolve_notebook,
+        run_notebook,
+    )
+
+    path = resolve_notebook(args.notebook)
+    declared = notebook_parameters(path)
+    params = parse_parameters([tuple(p) for p in args.parameter], declared=declared)
+    if args.out is None:
+        print(describe_parameters(path))
+        return 0
+    result = run_notebook(path, out=args.out, parameters=params, timeout=args.timeout)
+    for f in [result.notebook, result.html]:
+        if f is not None:
+            print(f)
+    if result.tables:
+        print(f"{result.tables[0].parent} ({len(result.tables)} tables)")
+    if result.status != "ok":
+        print(f"failed: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build, "run": _run}
 
 
 def main(argv: list[str] | None = None) -> int:
