@@ -100,9 +100,11 @@ from .narrative import (  # noqa: F401
     DIRECTION_LABELS,
     _strength,
     cards_markdown,
+    describe_blanked,
     describe_client,
     describe_heterogeneity,
     describe_incremental,
+    describe_inputs,
     describe_loop_counts,
     describe_mediation,
     describe_moderator,
@@ -240,6 +242,8 @@ __all__ = [
     "power_check",
     "input_files",
     "describe_client",
+    "describe_blanked",
+    "describe_inputs",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of
