@@ -66,30 +66,36 @@ class _Spec:
         return out
 
     def sigma(self, theta):
+        return self.sigma_batch(np.asarray(theta, dtype=float)[None, :])[0]
+
+    def sigma_batch(self, thetas):
+        """Model-implied covariance of (x_1..x_T, y_1..y_T) for each row of ``thetas``."""
         t = self.t
-        a = np.array([[theta[0], theta[1]], [theta[2], theta[3]]])
+        b = thetas.shape[0]
+        a = thetas[:, :4].reshape(b, 2, 2)
+        at = np.swapaxes(a, 1, 2)
 
         def sym(v):
-            return np.array([[v[0], v[1]], [v[1], v[2]]])
+            return np.stack([v[:, [0, 1]], v[:, [1, 2]]], axis=1)
 
-        cov = [sym(theta[4:7])]
+        cov = [sym(thetas[:, 4:7])]
         for k in range(1, t):
-            psi = sym(theta[7 + 3 * (k - 1): 10 + 3 * (k - 1)])
-            cov.append(a @ cov[-1] @ a.T + psi)
-        ri = sym(theta[self.n_cov - 3: self.n_cov])
-        # within covariance, wave-major blocks (x_k, y_k)
-        w = np.zeros((2 * t, 2 * t))
-        for s in range(t):
-            w[2 * s:2 * s + 2, 2 * s:2 * s + 2] = cov[s]
-            m = cov[s]
-            for u in range(s + 1, t):
+            psi = sym(thetas[:, 7 + 3 * (k - 1): 10 + 3 * (k - 1)])
+            cov.append(a @ cov[-1] @ at + psi)
+        ri = sym(thetas[:, self.n_cov - 3: self.n_cov])
+        # within covariance in wave-major blocks (x_k, y_k), rows = later wave
+        w = np.zeros((b, t, t, 2, 2))
+        for s_ in range(t):
+            w[:, s_, s_] = cov[s_]
+            m = cov[s_]
+            for u in range(s_ + 1, t):
                 m = a @ m
-                w[2 * u:2 * u + 2, 2 * s:2 * s + 2] = m
-                w[2 * s:2 * s + 2, 2 * u:2 * u + 2] = m.T
-        order = np.r_[np.arange(0, 2 * t, 2), np.arange(1, 2 * t, 2)]  # to (x.., y..)
-        w = w[np.ix_(order, order)]
-        w += np.kron(ri, np.ones((t, t)))
-        return w
+                w[:, u, s_] = m
+                w[:, s_, u] = np.swapaxes(m, 1, 2)
+        # (b, t, t, 2, 2) -> (b, 2, t, 2, t) -> (b, 2t, 2t) in (x.., y..) order
+        out = w.transpose(0, 3, 1, 4, 2).reshape(b, 2 * t, 2 * t)
+        out = out + np.repeat(np.repeat(ri, t, axis=1), t, axis=2)
+        return out
 
     def mean(self, theta):
         return np.asarray(theta[self.n_cov:])
@@ -139,11 +145,10 @@ def _gradient(spec, theta, patterns, h=1e-6):
     if g_sigma is None:
         return ll, None
     grad = np.zeros(spec.n)
-    for j in range(spec.n_cov):
-        e = np.zeros(spec.n)
-        e[j] = h
-        dsig = (spec.sigma(theta + e) - spec.sigma(theta - e)) / (2 * h)
-        grad[j] = np.sum(g_sigma * dsig)
+    eye = np.eye(spec.n)[:spec.n_cov] * h
+    plus = spec.sigma_batch(theta[None, :] + eye)
+    minus = spec.sigma_batch(theta[None, :] - eye)
+    grad[:spec.n_cov] = np.einsum("bij,ij->b", plus - minus, g_sigma) / (2 * h)
     grad[spec.n_cov:] = g_mu
     return ll, grad
 
