@@ -396,7 +396,7 @@ def test_loop_summary_equals_loop_direction(panel, study):
     periods = study.config.periods
     cl = cross_lagged(panel, x="ex_index", y="nps", periods=periods)
     mine = report.loop_summary(panel, cl, x="ex_index", periods=periods)
-    ref = loop_direction(panel, x="ex_index", y="nps", periods=periods)
+    ref = loop_direction(panel, x="ex_index", y="nps", periods=periods, method="clpm")
     pd.testing.assert_frame_equal(mine[ref.columns], ref)
     labelled = report.loop_summary(panel, cl, x="ex_index", periods=periods,
                                    labels={"ex_index": "EX index", "nps": "Customer NPS"})
