@@ -12,7 +12,7 @@ JOBS   ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports demo test test-fast lab bench lint browser clean
+.PHONY: help setup reports demo test test-fast lab bench lint browser clean validity
 
 help: ## list the targets
 	@echo "exresearch -- targets:"
@@ -51,6 +51,10 @@ lab: $(STAMP) ## open JupyterLab on notebooks/ with the project kernel
 
 bench: $(STAMP) ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
+
+VALIDITY_ARGS ?= --reps 300 --units 30 100
+validity: $(STAMP) ## error rates of the reports' claims on simulated clients -> validity/results.md
+	nice -n 10 $(PY) -m exresearch.validity $(VALIDITY_ARGS) --out validity/results.md
 
 lint: $(STAMP) ## ruff on the package, tests and benchmarks
 	$(VENV)/bin/ruff check exresearch tests bench
