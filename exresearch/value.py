@@ -132,7 +132,7 @@ def _wmoments(w, z):
     with np.errstate(all="ignore"):
         mean = np.einsum("bn,bnk->bk" if z.ndim == 3 else "bn,nk->bk", w, z) / tot[:, None]
         d = (z if z.ndim == 3 else z[None]) - mean[:, None, :]
-        cov = np.einsum("bn,bni,bnj->bij", w, d, d) / tot[:, None, None]
+        cov = np.matmul(np.swapaxes(d * w[:, :, None], 1, 2), d) / tot[:, None, None]
     return mean, cov
 
 
@@ -269,6 +269,7 @@ class _Fit:
         self.eps = _rw_from_corr(np.corrcoef(z, rowvar=False))
         self.r2 = float(self.eps.sum())
         _, cov_b = _wmoments(w, z)
+        self.cov_b = cov_b
         self.eps_b = np.full((self.n_boot, p), np.nan)
         corr_b = _corr(cov_b)
         okb = np.isfinite(corr_b).all(axis=(1, 2))
@@ -302,7 +303,7 @@ class _Fit:
     def _regression(self):
         z, w, p = self.z, self.w, self.p
         x = z[:, :p]
-        _, cov_b = _wmoments(w, z)
+        cov_b = self.cov_b
         # joint regression: CX per driver point, all drivers held constant
         self.coef, self.coef_se, self.p_val, _ = _ols(z[:, p], x)
         self.coef_b = _slopes_from_cov(cov_b, p)
@@ -548,7 +549,7 @@ def weight_differences(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_i
 
 
 _VALUE_COLUMNS = [
-    "rank", "driver", "act_first", "p_first", "gap", "coef", "delta_cx", "delta_cx_low",
+    "rank", "driver", "act_first", "beats_random", "p_first", "gap", "coef", "delta_cx", "delta_cx_low",
     "delta_cx_high", "business_slope", "business_slope_low", "business_slope_high",
     "delta_business", "delta_business_low", "delta_business_high", "money", "money_low",
     "money_high", "cost", "net", "net_low", "net_high", "break_even_years", "currency",
@@ -594,7 +595,7 @@ def value_chain(data, *, drivers, cx, business, ex=None, revenue=None, currency=
     -------
     pandas.DataFrame
         One row per driver in the driver model's order, then an ``"all drivers"`` row,
-        columns ``rank, driver, act_first, p_first, gap, coef, delta_cx, delta_cx_low,
+        columns ``rank, driver, act_first, beats_random, p_first, gap, coef, delta_cx, delta_cx_low,
         delta_cx_high, business_slope, business_slope_low, business_slope_high,
         delta_business, delta_business_low, delta_business_high, money, money_low,
         money_high, cost, net, net_low, net_high, break_even_years, currency,
@@ -669,8 +670,13 @@ def value_chain(data, *, drivers, cx, business, ex=None, revenue=None, currency=
     contender_share = _check_share("contender_share", contender_share)
     fit = _Fit(data, y=cx, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
                ci=ci, business=business, hold=hold)
+    return _value_table(fit, revenue=revenue, currency=currency, horizon=float(horizon_years),
+                        costs=costs, threshold=threshold, contender_share=contender_share)
+
+
+def _value_table(fit, *, revenue, currency, horizon, costs, threshold, contender_share):
+    """The value chain table from a fitted model (value_chain and validity/drivers.py)."""
     model = _model_table(fit, threshold, contender_share)
-    horizon = float(horizon_years)
     rows = []
     labels = [*model["driver"], "all drivers"]
     if fit.note:
@@ -711,6 +717,7 @@ def value_chain(data, *, drivers, cx, business, ex=None, revenue=None, currency=
             "rank": np.nan if is_total else int(model["rank"].iloc[k]),
             "driver": name,
             "act_first": False if is_total else bool(model["act_first"].iloc[k]),
+            "beats_random": False if is_total else bool(model["beats_random"].iloc[k]),
             "p_first": np.nan if is_total else float(model["p_first"].iloc[k]),
             "gap": gaps[k], "coef": np.nan if is_total else float(model["coef"].iloc[k]),
             "delta_cx": est[k], "delta_cx_low": dcx_lo[k], "delta_cx_high": dcx_hi[k],
