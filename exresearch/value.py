@@ -56,6 +56,8 @@ __all__ = [
     "unit_actions",
     "utility_table",
     "format_money",
+    "describe_priorities",
+    "describe_value",
 ]
 
 #: A driver is named "act first" only when it is the best investment in at least this
@@ -1014,3 +1016,160 @@ def format_money(value, *, currency=None, digits=2):
     else:
         text = f"{v:.{int(digits)}g}"
     return f"{currency} {text}" if currency else f"{text} currency units"
+
+
+# --------------------------------------------------------------------------- sentences
+def _pct(p):
+    return f"{100 * p:.0f}%"
+
+
+def _horizon(h):
+    return "a year" if h == 1 else f"over {h:g} years"
+
+
+def _series(names):
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def describe_priorities(priorities, *, cx_label, label=None):
+    """The executive summary's "where to act" sentence from the driver model.
+
+    Parameters
+    ----------
+    priorities : pandas.DataFrame
+        :func:`exresearch.drivers.driver_priorities` or :func:`driver_model` (columns
+        ``driver, rank, act_first, contender, p_first, delta_cx``; ``impact`` or
+        ``pct_r2`` for the share of explained differences).
+    cx_label : str
+        Name of the customer outcome in the sentence.
+    label : callable, optional
+        Driver name -> label.
+
+    Returns
+    -------
+    dict or None
+        ``text``, ``driver`` (the driver the sentence is about: the act-first driver,
+        or the first row when none is named), ``column`` and ``value`` (the headline
+        number); None when the model is undefined.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.value import describe_priorities
+    >>> pr = pd.DataFrame({"driver": ["leader", "tools"], "rank": [1, 2], "act_first": [False, False],
+    ...                    "contender": [True, True], "p_first": [0.55, 0.45], "delta_cx": [3.1, 2.9],
+    ...                    "impact": [40.0, 35.0]})
+    >>> describe_priorities(pr, cx_label="NPS")["text"]
+    'No single driver can be named first for NPS: leader and tools cannot be separated (each is the best investment in 55% and 45% of resamples of the units), so treat them as one priority.'
+    """
+    label = label or str
+    if priorities is None or not len(priorities) or not np.isfinite(
+            priorities["delta_cx"].astype(float)).any():
+        return None
+    pr = priorities.sort_values("rank", kind="stable")
+    imp_col = "impact" if "impact" in pr.columns else "pct_r2"
+    named = pr[pr["act_first"].astype(bool)]
+    if len(named):
+        top = named.iloc[0]
+        d = label(top["driver"])
+        text = (f"Act first on {d}: it is the best investment for {cx_label} in "
+                f"{_pct(float(top['p_first']))} of resamples of the units, and it accounts for "
+                f"{float(top[imp_col]):.0f}% of the explained differences in {cx_label} "
+                "between units.")
+        return {"text": text, "driver": top["driver"], "column": "p_first",
+                "value": float(top["p_first"])}
+    cont = pr[pr["contender"].astype(bool)].sort_values("p_first", ascending=False,
+                                                        kind="stable")
+    top = pr.iloc[0]
+    if len(cont) >= 2:
+        names = _series(label(x) for x in cont["driver"])
+        shares = _series(_pct(float(p)) for p in cont["p_first"])
+        text = (f"No single driver can be named first for {cx_label}: {names} cannot be "
+                f"separated (each is the best investment in {shares} of resamples of the "
+                "units), so treat them as one priority.")
+    else:
+        text = (f"No single driver can be named first for {cx_label}: {label(top['driver'])} "
+                f"comes out first in {_pct(float(top['p_first']))} of resamples of the units, "
+                "but its weight cannot be told apart from that of a random variable.")
+    return {"text": text, "driver": top["driver"], "column": "p_first",
+            "value": float(top["p_first"])}
+
+
+def describe_value(value, *, cx_label, business_label, label=None, causal=False):
+    """The executive summary's "what it is worth" sentence from :func:`value_chain`.
+
+    It puts a value on the act-first driver when there is one, otherwise on closing the
+    gaps on all drivers together (never on a driver the priorities do not name).
+
+    Parameters
+    ----------
+    value : pandas.DataFrame
+        :func:`value_chain` output.
+    cx_label, business_label : str
+        Names of the customer and business outcomes in the sentence.
+    label : callable, optional
+        Driver name -> label.
+    causal : bool, default False
+        Whether the direction over time is supported; otherwise the sentence adds "if
+        the link is causal".
+
+    Returns
+    -------
+    dict or None
+        ``text``, ``driver`` (a driver or ``"all drivers"``), ``column`` (``money`` or
+        ``delta_business``) and ``value``; None when nothing can be valued.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.value import describe_value
+    >>> v = pd.DataFrame({"driver": ["leader", "all drivers"], "act_first": [True, False],
+    ...     "gap": [0.3, float("nan")], "delta_cx": [4.2, 6.0], "delta_business": [0.4, 0.6],
+    ...     "delta_business_low": [0.1, 0.2], "delta_business_high": [0.7, 1.0],
+    ...     "money": [443007.0, 6e5], "money_low": [-12000.0, 1e5], "money_high": [902000.0, 1e6],
+    ...     "cost": [float("nan")] * 2, "net": [float("nan")] * 2, "net_low": [float("nan")] * 2,
+    ...     "net_high": [float("nan")] * 2, "break_even_years": [float("nan")] * 2,
+    ...     "currency": ["EUR"] * 2, "horizon_years": [1.0] * 2})
+    >>> describe_value(v, cx_label="NPS", business_label="revenue growth")["text"]
+    'Bringing every unit below the top quarter on leader up to the top-quarter level (+0.30 points on average) would be worth +4.2 NPS points and about EUR 440,000 in revenue a year (95% CI EUR -12,000 to EUR 900,000) if the link is causal. The range includes no gain, so the value is uncertain.'
+    """
+    label = label or str
+    if value is None or not len(value):
+        return None
+    named = value[value["act_first"].astype(bool)]
+    row = named.iloc[0] if len(named) else value[value["driver"] == "all drivers"].iloc[0]
+    has_money = np.isfinite(float(row["money"]))
+    col = "money" if has_money else "delta_business"
+    val = float(row[col])
+    if not np.isfinite(val):
+        return None
+    lo, hi = float(row[f"{col}_low"]), float(row[f"{col}_high"])
+    cur = row["currency"] if isinstance(row["currency"], str) else None
+    h = float(row["horizon_years"])
+    if has_money:
+        amount = (f"about {format_money(val, currency=cur)} in revenue {_horizon(h)} (95% CI "
+                  f"{format_money(lo, currency=cur)} to {format_money(hi, currency=cur)})")
+    else:
+        amount = (f"{val:+.2f} on {business_label} (95% CI {lo:.2f} to {hi:.2f})")
+    cond = "" if causal else " if the link is causal"
+    if row["driver"] == "all drivers":
+        what = ("Bringing every unit below the top quarter up to the top-quarter level on all "
+                "drivers together (no single driver can be separated)")
+    else:
+        what = (f"Bringing every unit below the top quarter on {label(row['driver'])} up to the "
+                f"top-quarter level (+{float(row['gap']):.2f} points on average)")
+    text = (f"{what} would be worth {float(row['delta_cx']):+.1f} {cx_label} points and "
+            f"{amount}{cond}.")
+    if lo <= 0 <= hi:
+        text += " The range includes no gain, so the value is uncertain."
+    if has_money and np.isfinite(float(row["cost"])):
+        net = float(row["net"])
+        text += (f" At a cost of {format_money(float(row['cost']), currency=cur)}, the net value "
+                 f"is {format_money(net, currency=cur)} (95% CI "
+                 f"{format_money(float(row['net_low']), currency=cur)} to "
+                 f"{format_money(float(row['net_high']), currency=cur)})")
+        be = float(row["break_even_years"])
+        text += (f"; it breaks even after {be:.1f} years." if np.isfinite(be)
+                 else "; it does not break even.")
+    return {"text": text, "driver": row["driver"], "column": col, "value": val}

@@ -266,3 +266,28 @@ def test_utility_table_matches_r_and_uses_points_near_zero(units):
 ])
 def test_format_money(value, currency, text):
     assert format_money(value, currency=currency) == text
+
+
+def test_doctests():
+    import doctest
+
+    from exresearch import value
+
+    res = doctest.testmod(value, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 10 and res.failed == 0
+
+
+def test_plot_value_marks_intervals_that_include_zero(units):
+    from exresearch.economics import plot_value
+
+    v = value_chain(units, drivers=DRIVERS, cx="nps", business="revenue_growth", ex="ex_index",
+                    revenue=5e7, currency="EUR", horizon_years=2, n_boot=100, seed=3)
+    ax = plot_value(v, labels={"tools": "Tools"})
+    body = v.iloc[:-1].iloc[::-1]
+    crosses = ((body["money_low"] <= 0) & (body["money_high"] >= 0)).tolist()
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert [t.endswith("(CI includes 0)") for t in ticks] == crosses
+    assert any(crosses) and not all(crosses)
+    assert [p.get_hatch() == "//" for p in ax.patches] == crosses
+    assert ax.get_xlabel() == "revenue (EUR, over 2 years)"
+    assert "Tools" in " ".join(ticks)

@@ -114,7 +114,7 @@ def one_client(world, n, seed, n_boot):
     return out
 
 
-def run(*, clients, sizes, n_boot, seed, worlds=tuple(WORLDS)):
+def run(*, clients, sizes, n_boot, seed, worlds=tuple(WORLDS), progress=None):
     rows = []
     for world in worlds:
         _, money = planted(world)
@@ -134,6 +134,8 @@ def run(*, clients, sizes, n_boot, seed, worlds=tuple(WORLDS)):
                                  "positive": bool(first["delta_cx"] > 0),
                                  "act_first": bool(first["act_first"]),
                                  **{f"cover_{k}": v for k, v in cover.items()}})
+            if progress is not None:
+                progress(pd.DataFrame(rows))
     return pd.DataFrame(rows)
 
 
@@ -186,17 +188,23 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=Path("validity/results/drivers.json"))
     a = ap.parse_args(argv)
     t0 = time.time()
+
+    def write(per):
+        recs = claims(per)
+        grid = [r for m in ("percentile", "bc") for t in GRID
+                for r in claims(per, threshold=t, method=m)
+                if not r["claim"].startswith("money") or t == RANK_THRESHOLD]
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps({
+            "command": "validity/drivers.py " + " ".join(argv or sys.argv[1:]),
+            "seconds": round(time.time() - t0, 1), "n_boot": a.n_boot,
+            "threshold": RANK_THRESHOLD, "claims": recs, "grid": grid}, indent=1))
+        per.to_csv(a.out.with_suffix(".csv"), index=False)
+        return recs
+
     per = run(clients=a.clients, sizes=a.sizes, n_boot=a.n_boot, seed=a.seed,
-              worlds=tuple(a.worlds))
-    recs = claims(per)
-    grid = [r for m in ("percentile", "bc") for t in GRID for r in claims(per, threshold=t, method=m)
-            if not r["claim"].startswith("money") or t == RANK_THRESHOLD]
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"command": "validity/drivers.py " + " ".join(argv or sys.argv[1:]),
-                                 "seconds": round(time.time() - t0, 1),
-                                 "n_boot": a.n_boot, "threshold": RANK_THRESHOLD,
-                                 "claims": recs, "grid": grid}, indent=1))
-    per.to_csv(a.out.with_suffix(".csv"), index=False)
+              worlds=tuple(a.worlds), progress=write)
+    recs = write(per)
     for r in recs:
         print(f"{r['claim']:28s} {r['world']:8s} n={r['n_units']:4d} "
               f"{r['estimate']:.3f} target {r['target']} passed={r['passed']}")
