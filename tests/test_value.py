@@ -278,7 +278,7 @@ def test_doctests():
 
 
 def test_plot_value_marks_intervals_that_include_zero(units):
-    from exresearch.economics import plot_value
+    from exresearch.plots import plot_value
 
     v = value_chain(units, drivers=DRIVERS, cx="nps", business="revenue_growth", ex="ex_index",
                     revenue=5e7, currency="EUR", horizon_years=2, n_boot=100, seed=3)
@@ -291,3 +291,40 @@ def test_plot_value_marks_intervals_that_include_zero(units):
     assert [p.get_hatch() == "//" for p in ax.patches] == crosses
     assert ax.get_xlabel() == "revenue (EUR, over 2 years)"
     assert "Tools" in " ".join(ticks)
+
+
+def test_summary_priorities_and_value_agree_on_simulated_clients(small_study):
+    """On every client of a simulated study: the summary's driver, the priorities table's
+    first row and the value table's first row agree, or the summary says why not."""
+    from exresearch import report
+    from exresearch.study import load_study
+
+    study = load_study(small_study)
+    roles = report.measure_roles(study.config)
+    cx = roles.primary_cx
+    business = roles.money or roles.business[0]
+    seen = set()
+    for client in study.config.client_ids:
+        units = report.unit_means(report.client_panel(study, client, roles), roles)
+        pr = driver_priorities(units, y=cx, drivers=roles.drivers, n_boot=200, seed=7)
+        v = value_chain(units, drivers=roles.drivers, cx=cx, business=business, ex=roles.ex,
+                        revenue=1e7, currency="EUR", n_boot=200, seed=7)
+        assert v["driver"].iloc[:-1].tolist() == pr["driver"].tolist()
+        f = report.executive_summary(correlations=pd.DataFrame(columns=["x", "y", "r"]),
+                                     loop=None, priorities=pr, investment=v, roles=roles,
+                                     n_units=len(units)).set_index("topic")
+        drivers_text, value_text = f.loc["drivers", "text"], f.loc["value", "text"]
+        if pr["act_first"].any():
+            name = roles.label(pr["driver"].iloc[0])
+            assert pr["act_first"].iloc[0] and v["act_first"].iloc[0]
+            assert drivers_text.startswith(f"Act first on {name}: ")
+            assert f"below the top quarter on {name} up to" in value_text
+            assert f.loc["value", "key"] == f"driver={pr['driver'].iloc[0]}"
+            seen.add("named")
+        else:
+            assert drivers_text.startswith(f"No single driver can be named first for "
+                                           f"{roles.label(cx)}")
+            assert "on all drivers together (no single driver can be separated)" in value_text
+            assert f.loc["value", "key"] == "driver=all drivers"
+            seen.add("none")
+    assert seen  # at least one client was checked
