@@ -328,3 +328,17 @@ def test_summary_priorities_and_value_agree_on_simulated_clients(small_study):
             assert f.loc["value", "key"] == "driver=all drivers"
             seen.add("none")
     assert seen  # at least one client was checked
+
+
+def test_act_first_claim_is_registered_with_the_harness():
+    from exresearch import validity
+
+    listed = validity.claims().set_index("name")
+    row = listed.loc["act first (one driver model)"]
+    assert row["worlds"] == "null, reciprocal"
+    assert row["targets"] == ("null: zero_weight_named in [0, 0.05]; "
+                              "reciprocal: zero_weight_named in [0, 0.05]")
+    res = validity.run(["act first (one driver model)"], worlds=["reciprocal"], n_units=30,
+                       n_periods=3, n_reps=3, seed=5, batch=3)
+    assert res["event"].tolist() == ["any_named", "zero_weight_named", "strongest_named"]
+    assert (res["n"] == 3).all() and res["rate"].between(0, 1).all()
