@@ -342,3 +342,14 @@ def test_act_first_claim_is_registered_with_the_harness():
                        n_periods=3, n_reps=3, seed=5, batch=3)
     assert res["event"].tolist() == ["any_named", "zero_weight_named", "strongest_named"]
     assert (res["n"] == 3).all() and res["rate"].between(0, 1).all()
+
+
+def test_quadrant_chart_shows_the_model_decision(units):
+    from exresearch.plots import plot_driver_quadrant
+
+    pr = driver_priorities(units, y="nps", drivers=DRIVERS, n_boot=100, seed=2)
+    texts = {t.get_text() for t in plot_driver_quadrant(pr).texts}
+    assert ("act first" in texts) == bool(pr["act_first"].any())
+    assert ("no driver is credibly first" in texts) == (not pr["act_first"].any())
+    forced = pr.assign(act_first=[True] + [False] * (len(pr) - 1))
+    assert "act first" in {t.get_text() for t in plot_driver_quadrant(forced).texts}
