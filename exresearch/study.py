@@ -78,12 +78,12 @@ _CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
 
 _TOP_KEYS = (
     "name", "seed", "min_group_size", "periods", "points", "scales", "outcomes",
-    "covariates", "publish_client_names", "clients",
+    "covariates", "publish_client_names", "clients", "reference_sd",
 )
 _REQUIRED_TOP_KEYS = ("name", "periods", "scales", "outcomes", "clients")
 _SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind")
-_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better")
-_CLIENT_KEYS = ("id", "name", "industry", "revenue")
+_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better", "reliability")
+_CLIENT_KEYS = ("id", "name", "industry", "revenue", "headcount")
 _SCALE_KINDS = ("likert", "nps")
 _SCALE_ROLES = ("engagement",)
 _OUTCOME_KINDS = ("cx", "business")
@@ -150,6 +150,9 @@ class OutcomeSpec:
         Customer-experience or business outcome.
     higher_is_better : bool
         False for outcomes such as turnover, where lower values are better.
+    reliability : float or None
+        Reliability of the unit-level outcome, in (0, 1], used by the synthesis'
+        psychometric correction instead of its test-retest estimate across periods.
 
     Examples
     --------
@@ -161,6 +164,7 @@ class OutcomeSpec:
     label: str
     kind: str
     higher_is_better: bool = True
+    reliability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,9 @@ class ClientSpec:
     industry : str or None
         Industry label used for benchmarks.
     revenue : float or None
-        Annual revenue, used by the economics module.
+        Annual revenue, used by the economics module and as a moderator.
+    headcount : float or None
+        Number of employees, a client characteristic tested as a moderator.
 
     Examples
     --------
@@ -188,6 +194,7 @@ class ClientSpec:
     name: str
     industry: str | None = None
     revenue: float | None = None
+    headcount: float | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +223,9 @@ class StudyConfig:
         Whether reports may name clients (otherwise pseudonyms).
     clients : tuple of ClientSpec
         Clients in declared order.
+    reference_sd : dict of str to float
+        Optional SD of unit-level scores of an EX measure (or outcome) in a reference
+        population; the synthesis then corrects for direct range restriction.
 
     Examples
     --------
@@ -242,6 +252,7 @@ class StudyConfig:
     covariates: tuple[str, ...] = ()
     publish_client_names: bool = False
     clients: tuple[ClientSpec, ...] = ()
+    reference_sd: dict = field(default_factory=dict)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -546,6 +557,7 @@ class _ConfigParser:
         publish = (self.boolean(d["publish_client_names"], ("publish_client_names",))
                    if "publish_client_names" in d else False)
         clients = self.clients(d.get("clients")) if "clients" in d else []
+        reference_sd = self.reference_sd(d["reference_sd"]) if "reference_sd" in d else {}
         self.collisions(scales, outcomes, covariates or [])
         return StudyConfig(
             name=name or "", seed=seed or 0,
@@ -553,7 +565,30 @@ class _ConfigParser:
             periods=periods or [], points=points or _DEFAULT_POINTS, scales=scales,
             outcomes=outcomes, covariates=tuple(covariates or ()),
             publish_client_names=bool(publish), clients=tuple(clients),
+            reference_sd=reference_sd,
         )
+
+    def positive_number(self, value, path, *, at_most=None):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and value > 0 and (at_most is None or value <= at_most))
+        if not ok:
+            rng = f"in (0, {at_most}]" if at_most is not None else "a positive number"
+            self.error(path, f"{path[-1]} must be {rng}, "
+                       f"got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def reference_sd(self, value) -> dict:
+        if not isinstance(value, dict):
+            self.error(("reference_sd",), "reference_sd must be a mapping of measure -> SD "
+                       "such as {ex_index: 0.4}, got " + repr(value), value=value)
+            return {}
+        out = {}
+        for name, sd in value.items():
+            sd = self.positive_number(sd, ("reference_sd", str(name)))
+            if sd is not None:
+                out[str(name)] = sd
+        return out
 
     def scales(self, value, default_points) -> dict[str, ScaleSpec]:
         if not isinstance(value, dict) or not value:
@@ -643,8 +678,11 @@ class _ConfigParser:
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
             hib = (self.boolean(spec["higher_is_better"], (*path, "higher_is_better"))
                    if "higher_is_better" in spec else True)
+            rel = (self.positive_number(spec["reliability"], (*path, "reliability"), at_most=1)
+                   if "reliability" in spec else None)
             out[name] = OutcomeSpec(name=name, label=label or name, kind=kind,
-                                    higher_is_better=True if hib is None else hib)
+                                    higher_is_better=True if hib is None else hib,
+                                    reliability=rel)
         return out
 
     def clients(self, value) -> list[ClientSpec]:
@@ -687,7 +725,11 @@ class _ConfigParser:
                     revenue = None
                 else:
                     revenue = float(revenue)
-            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue))
+            headcount = spec.get("headcount")
+            if headcount is not None:
+                headcount = self.positive_number(headcount, (*path, "headcount"))
+            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue,
+                                  headcount=headcount))
         return out
 
     def collisions(self, scales, outcomes, covariates):
