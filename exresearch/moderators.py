@@ -36,8 +36,8 @@ from .config import MIN_BENCHMARK_CONTRIBUTORS
 from .exceptions import ParameterError
 from .meta import _fit_rma
 
-__all__ = ["merge_groups", "meta_regression", "moderator_tests", "moderator_error_rates",
-           "MIN_CLIENTS_FOR_MODERATORS"]
+__all__ = ["client_characteristics", "merge_groups", "meta_regression", "moderator_tests",
+           "moderator_error_rates", "MIN_CLIENTS_FOR_MODERATORS"]
 
 #: Fewest clients for which a moderator is tested at all. The Cochrane Handbook (Deeks,
 #: Higgins & Altman 2022, 10.11.5.1) advises against meta-regression with fewer than ten
@@ -45,6 +45,64 @@ __all__ = ["merge_groups", "meta_regression", "moderator_tests", "moderator_erro
 MIN_CLIENTS_FOR_MODERATORS = 10
 
 _COMPTOL = math.sqrt(np.finfo(float).eps)  # metafor's permutest comptol
+
+
+def client_characteristics(study, *, panels, names=None, headcount="headcount",
+                           min_clients=MIN_BENCHMARK_CONTRIBUTORS) -> pd.DataFrame:
+    """Client-level characteristics to test as moderators, one row per client.
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+    panels : dict
+        client id -> unit panel (:func:`exresearch.report.client_panel`).
+    names : dict, optional
+        client id -> shown name (the ``client`` column); default the ids.
+    headcount : str, default "headcount"
+        Unit-level covariate summed over units (latest period) when ``study.yml`` gives
+        no client ``headcount``.
+    min_clients : int, default 3
+        Industries are merged to groups of at least this many clients
+        (:func:`merge_groups`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client, industry_group`` (merged), ``revenue``, ``headcount`` (``study.yml``,
+        else the sum of the unit covariate in the latest period, else the respondents
+        of the latest period), ``units`` (units with a reported period),
+        ``log_revenue``, ``log_headcount`` (natural logs: sizes are skewed). The
+        original industry is not included (with pseudonyms it could single out a
+        client).
+    """
+    cfg = study.config
+    names = names or {c: c for c in panels}
+    rows = []
+    for c, p in panels.items():
+        spec = cfg.client(c)
+        hc = getattr(spec, "headcount", None)
+        latest = p[p["period"] == p["period"].iloc[-1]] if len(p) else p
+        order = {q: i for i, q in enumerate(cfg.periods)}
+        if len(p):
+            last = max(p["period"], key=lambda q: order.get(q, -1))
+            latest = p[p["period"] == last]
+        if hc is None and headcount in p.columns and latest[headcount].notna().any():
+            hc = float(latest[headcount].sum())
+        if hc is None and len(latest):
+            hc = float(latest["n_respondents"].sum())
+        shown = p[~p["suppressed"].astype(bool)]
+        rows.append({"client": names.get(c, c), "industry": spec.industry,
+                     "revenue": spec.revenue, "headcount": hc,
+                     "units": float(shown["unit_id"].nunique())})
+    out = pd.DataFrame(rows)
+    m = merge_groups(out, group="industry", min_clients=min_clients)
+    out.insert(1, "industry_group",
+               out["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"]))))
+    out = out.drop(columns="industry")
+    for col in ("revenue", "headcount"):
+        v = pd.to_numeric(out[col], errors="coerce")
+        out[f"log_{col}"] = np.log(v.where(v > 0))
+    return out
 
 
 def merge_groups(data, *, group="industry", min_clients=MIN_BENCHMARK_CONTRIBUTORS,
@@ -140,6 +198,75 @@ def _wald(yi, vi, X, method):
     b1 = beta[1:]
     qm = float(b1 @ np.linalg.solve(vb[1:, 1:], b1))
     return fit, beta, se, beta / se, qm
+
+
+def _batch_wald(yi, vi, Xs, method):
+    """:func:`_wald` for a stack of design matrices ``Xs`` (B, k, p) at once.
+
+    The same Fisher scoring as :func:`exresearch.meta._fit_rma` (step halving, stop
+    when the change is below 1e-12, boundary check at 0), each fit frozen once it
+    converges, vectorised over the stack so a permutation test costs one fit's loop.
+    Returns ``z`` (B, p) and ``qm`` (B,).
+    """
+    from .meta import _REML_MAXITER, _REML_TOL
+
+    B, k, p = Xs.shape
+    w0 = 1.0 / vi
+
+    def proj(w):
+        XtW = Xs.transpose(0, 2, 1) * w[:, None, :]          # (B, p, k)
+        M = np.linalg.inv(XtW @ Xs)                          # (B, p, p)
+        P = -(XtW.transpose(0, 2, 1) @ M @ XtW)              # (B, k, k)
+        idx = np.arange(k)
+        P[:, idx, idx] += w
+        return P, M
+
+    P0, _ = proj(np.broadcast_to(w0, (B, k)))
+    qe = np.einsum("k,bkl,l->b", yi, P0, yi)
+    tr0 = np.trace(P0, axis1=1, axis2=2)
+    df = k - p
+    if method == "FE" or df <= 0:
+        tau2 = np.zeros(B)
+    else:
+        tau2 = np.maximum(0.0, (qe - df) / tr0)
+    if method == "REML" and df > 0:
+        active = np.ones(B, dtype=bool)
+        for _ in range(_REML_MAXITER):
+            if not active.any():
+                break
+            Xa = Xs[active]
+            w = 1.0 / (vi[None, :] + tau2[active][:, None])
+            XtW = Xa.transpose(0, 2, 1) * w[:, None, :]
+            M = np.linalg.inv(XtW @ Xa)
+            P = -(XtW.transpose(0, 2, 1) @ M @ XtW)
+            idx = np.arange(k)
+            P[:, idx, idx] += w
+            Py = P @ yi
+            adj = ((Py * Py).sum(axis=1) - np.trace(P, axis1=1, axis2=2)) \
+                / (P * P.transpose(0, 2, 1)).sum(axis=(1, 2))
+            t = tau2[active]
+            neg = t + adj < 0
+            while neg.any():
+                adj[neg] /= 2.0
+                neg = t + adj < 0
+            tau2[active] = t + adj
+            done = np.abs(adj) < _REML_TOL
+            idx_active = np.flatnonzero(active)
+            active[idx_active[done]] = False
+        tau2 = np.maximum(0.0, tau2)
+        small = (tau2 > 0) & (tau2 < 1e-8)
+        if small.any():
+            P0y = np.einsum("bkl,l->bk", P0, yi)
+            score0 = (P0y * P0y).sum(axis=1) - tr0
+            tau2[small & (score0 <= 0)] = 0.0
+    w = 1.0 / (vi[None, :] + tau2[:, None])
+    XtW = Xs.transpose(0, 2, 1) * w[:, None, :]
+    vb = np.linalg.inv(XtW @ Xs)
+    beta = np.einsum("bpq,bqk,k->bp", vb, XtW, yi)
+    se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
+    b1 = beta[:, 1:]
+    qm = np.einsum("bp,bp->b", b1, np.linalg.solve(vb[:, 1:, 1:], b1[..., None])[..., 0])
+    return beta / se, qm
 
 
 def _permutations(k, X, iterations, rng):
@@ -264,17 +391,12 @@ def meta_regression(data, *, r="r", n="n", continuous=(), categorical=None, meth
     if permutations:
         rng = np.random.default_rng(check_seed(seed))
         perms, exact = _permutations(k, X, permutations, rng)
-        zs, qms = [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for order in perms:
-                try:
-                    _, _, _, zp, qp = _wald(yi, vi, X[order], method)
-                except np.linalg.LinAlgError:
-                    continue
-                zs.append(zp)
-                qms.append(qp)
-        zs, qms = np.array(zs), np.array(qms)
+        Xs = X[:, 1:][perms]                                   # permuted moderator rows
+        Xs = np.concatenate([np.ones((len(perms), k, 1)), Xs], axis=2)
+        with np.errstate(all="ignore"):
+            zs, qms = _batch_wald(yi, vi, Xs, method)
+        ok = np.isfinite(qms)
+        zs, qms = zs[ok], qms[ok]
         n_perm = len(perms)
         p_perm = np.mean(np.abs(zs) >= np.abs(z) - _COMPTOL, axis=0)
         qm_p_perm = float(np.mean(qms >= qm - _COMPTOL))
