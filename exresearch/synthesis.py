@@ -238,7 +238,8 @@ def add_composite(means, *, outcomes, higher_is_better, by="client_id", name=COM
 
 
 # --------------------------------------------------------------------------- reliability
-def reliabilities(study, *, panels, roles, names=None, outcomes=None) -> pd.DataFrame:
+def reliabilities(study, *, panels, roles, names=None, outcomes=None,
+                  composite=COMPOSITE) -> pd.DataFrame:
     """Per client, the artefacts of the psychometric correction.
 
     Parameters
@@ -250,7 +251,10 @@ def reliabilities(study, *, panels, roles, names=None, outcomes=None) -> pd.Data
     names : dict, optional
         client id -> shown name.
     outcomes : list of str, optional
-        Default ``roles.outcomes``; a composite is handled by the caller.
+        Default ``roles.outcomes``.
+    composite : str or None, default "composite"
+        Also give the reliability of the composite of ``outcomes``
+        (:func:`add_composite`) under this name; None to skip.
 
     Returns
     -------
@@ -259,7 +263,10 @@ def reliabilities(study, *, panels, roles, names=None, outcomes=None) -> pd.Data
         ``reliability`` (EX: ICC(2) of the unit mean over all reported periods;
         outcome: ``reliability`` from ``study.yml`` if given, else the test-retest
         correlation across adjacent periods stepped up to the unit mean over periods,
-        :func:`exresearch.psychometric.retest_reliability`), ``source``, ``ux`` (SD of
+        :func:`exresearch.psychometric.retest_reliability`; composite: Mosier's
+        reliability of a sum of standardised parts, :math:`1 - \sum_j (1 - r_{jj}) /
+        \sum_{jl} R_{jl}` with the parts' correlation matrix R over units),
+        ``source``, ``ux`` (SD of
         the client's unit means / ``reference_sd`` of ``study.yml``, capped at 1; NaN
         without a reference) and ``sd`` (SD of the client's unit means).
     """
@@ -306,6 +313,19 @@ def reliabilities(study, *, panels, roles, names=None, outcomes=None) -> pd.Data
                 ux = min(1.0, sd / ref_sd[o]) if o in ref_sd and ref_sd[o] else np.nan
                 rows.append({"client": names.get(c, c), "measure": o, "side": "outcome",
                              "reliability": rel, "source": src, "ux": ux, "sd": sd})
+            if composite is not None and len(outcomes) >= 2:
+                parts = [o for o in outcomes if o in means.columns]
+                signed = pd.DataFrame({o: means[o] if roles.higher_is_better.get(o, True)
+                                       else -means[o] for o in parts})
+                R = signed.corr().to_numpy()
+                rjj = np.array([r["reliability"] for r in rows[-len(outcomes):]
+                                if r["measure"] in parts], dtype=float)
+                rel = (1.0 - np.sum(1.0 - rjj) / np.nansum(R)
+                       if len(rjj) == len(parts) and np.isfinite(rjj).all() else np.nan)
+                rows.append({"client": names.get(c, c), "measure": composite,
+                             "side": "outcome", "reliability": rel if rel > 0 else np.nan,
+                             "source": "Mosier composite of the outcomes' reliabilities",
+                             "ux": np.nan, "sd": np.nan})
     return pd.DataFrame(rows, columns=["client", "measure", "side", "reliability", "source",
                                        "ux", "sd"])
 
