@@ -244,9 +244,9 @@ def plot_forest_grid(per_client, *, x, ys, label="client", method="REML", labels
         ax.set_ylim(-1, k + 1.8)
     for ax in list(axes.flat)[len(ys):]:
         ax.remove()
-    for ax in axes[-1]:
-        if ax.figure is fig and ax in fig.axes:
-            ax.set_xlabel("r with 95% CI", fontsize=8)
+    for ax in fig.axes:
+        ax.tick_params(labelbottom=True, labelsize=7)
+        ax.set_xlabel("r with 95% CI", fontsize=8)
     fig.tight_layout()
     return fig
 
