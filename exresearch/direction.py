@@ -18,10 +18,13 @@ from ._checks import check_alpha as _check_alpha
 from ._checks import check_choice as _check_choice
 from ._checks import check_columns as _check_columns
 from ._checks import check_frame as _check_frame
+from ._checks import check_n_boot as _check_n_boot
+from ._checks import check_seed as _check_seed
 from ._stats import (
     _METHODS,
     _Z975,
     MIN_PAIRS,
+    _boot_weights,
     _p_adjust,
     _pair_stats,
     _pairs,
@@ -96,9 +99,28 @@ def _lag_join(data, left_cols, right_cols, unit, t_index, lag):
     return left.merge(right, on=["_unit", "_t"], how="inner")
 
 
+_INFERENCE = ("cluster", "pairs")
+
+
+def _cluster_boot_r(a, b, codes, n_clusters, n_boot, rng):
+    """Pearson r of (a, b) in each unit-cluster bootstrap resample, from per-unit sums.
+
+    Written by hand (a vectorised cluster bootstrap: resampling a unit takes all its
+    periods); the resampled r equals ``np.corrcoef`` of the stacked resampled rows.
+    """
+    sums = np.column_stack([np.ones_like(a), a, b, a * a, b * b, a * b])
+    per_unit = np.zeros((n_clusters, 6))
+    np.add.at(per_unit, codes, sums)
+    w = _boot_weights(n_clusters, n_boot, rng)
+    n, sa, sb, saa, sbb, sab = (w @ per_unit).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (n * sab - sa * sb) / np.sqrt((n * saa - sa**2) * (n * sbb - sb**2))
+    return r
+
+
 def lagged_correlations(
     data, *, x, y, lags=(0, 1, 2), unit="unit_id", period="period", periods=None,
-    method="pearson", period_effects=False,
+    method="pearson", period_effects=False, inference="cluster", n_boot=2000, seed=None,
 ):
     """Correlate ``x`` at period t with ``y`` at period t + lag, pooled over units and periods.
 
@@ -122,6 +144,15 @@ def lagged_correlations(
         Partial out a dummy per starting period t, so only differences
         between units within the same periods count (a trend common to all
         units no longer adds to r). The df drop by the number of dummies.
+    inference : {"cluster", "pairs"}
+        ``"cluster"`` (default): the CI and p-value respect that a unit contributes
+        several pairs (unit-cluster bootstrap, see Notes). ``"pairs"``: treat the
+        pooled pairs as independent (Fisher z, t test), which overstates precision
+        when units repeat; kept for comparison.
+    n_boot : int
+        Unit-cluster bootstrap resamples (``inference="cluster"``).
+    seed : int, numpy Generator or None
+        Seed of the bootstrap.
 
     Returns
     -------
@@ -134,10 +165,16 @@ def lagged_correlations(
     Notes
     -----
     For lag :math:`\\ell`, the pairs are :math:`(x_{u,t}, y_{u,t+\\ell})` over
-    all units :math:`u` and periods :math:`t` with both observed. The CI and
-    p-value treat the pooled pairs as independent, which overstates precision
-    when units contribute several pairs; read the pattern across lags, and use
-    :func:`cross_lagged` (clustered SEs) for inference on direction.
+    all units :math:`u` and periods :math:`t` with both observed. With
+    ``inference="cluster"`` the units are resampled with all their pairs
+    (``n_boot`` times; with ``period_effects`` the period means are removed
+    first, Spearman ranks are taken first); the standard error of Fisher's
+    :math:`z = \\operatorname{atanh} r` is the SD of the resampled z, the 95% CI is
+    :math:`\\tanh(z \\pm t_{G-1, .975}\\, se)` and the p-value that of
+    :math:`z / se` on :math:`t_{G-1}` (G units). Checked on simulated studies with
+    stable unit traits (validity/results.md): the CIs cover the population lagged
+    correlation about 95% of the time at 30 units, where the pairs CIs covered
+    88-92%.
 
     References
     ----------
@@ -166,6 +203,10 @@ def lagged_correlations(
         lags = (lags,)
     if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in lags):
         raise ParameterError(f"`lags` must be a list of integers, but {lags!r} was passed")
+    _check_choice("inference", inference, _INFERENCE)
+    if inference == "cluster":
+        n_boot = _check_n_boot(n_boot)
+        rng = np.random.default_rng(_check_seed(seed))
     periods, t_index = _panel_periods(data, unit, period, periods, "lagged_correlations")
     rows = []
     for lag in lags:
@@ -183,6 +224,9 @@ def lagged_correlations(
                                         for d_, v in zip(dummies, levels, strict=True)})
                 res, _ = _pair_stats(sub, a, b + "@lag", dummies, method)
                 n_units = int(sub["_unit"].nunique())
+                if inference == "cluster" and not res["note"]:
+                    res.update(_cluster_inference(sub, a, b + "@lag", period_effects, method,
+                                                  n_boot, rng, res["r"]))
                 if res["n"] == 0:
                     res["note"] = (
                         f"missing period: no unit is observed at two periods {int(lag)} apart "
@@ -196,6 +240,35 @@ def lagged_correlations(
     out = pd.DataFrame(rows)
     out["p_corr"] = _p_adjust(out["p_val"].to_numpy())
     return out[["x", "y", "lag", "n", "n_units", "r", "ci_low", "ci_high", "p_val", "p_corr", "note"]]
+
+
+def _cluster_inference(sub, a, b, period_effects, method, n_boot, rng, r):
+    """CI and p-value of a pooled correlation from the unit-cluster bootstrap."""
+    from scipy import stats
+
+    va, vb = sub[a].to_numpy(float), sub[b].to_numpy(float)
+    if method == "spearman":
+        va, vb = stats.rankdata(va), stats.rankdata(vb)
+    if period_effects:
+        t = sub["_t"].to_numpy()
+        va = va - pd.Series(va).groupby(t).transform("mean").to_numpy()
+        vb = vb - pd.Series(vb).groupby(t).transform("mean").to_numpy()
+    codes, uniques = pd.factorize(sub["_unit"])
+    g = len(uniques)
+    out = {"ci_low": np.nan, "ci_high": np.nan, "p_val": np.nan}
+    if g < 3:
+        return out
+    boot = _cluster_boot_r(va - va.mean(), vb - vb.mean(), codes, g, n_boot, rng)
+    zb = np.arctanh(np.clip(boot[np.isfinite(boot)], -1 + 1e-12, 1 - 1e-12))
+    if len(zb) < 2:
+        return out
+    se = float(np.std(zb, ddof=1))
+    z = float(np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)))
+    crit = stats.t.ppf(0.975, g - 1)
+    if se > 0:
+        out.update(ci_low=float(np.tanh(z - crit * se)), ci_high=float(np.tanh(z + crit * se)),
+                   p_val=float(2 * stats.t.sf(abs(z) / se, g - 1)))
+    return out
 
 
 def repeated_measures_correlation(data, *, x, y, unit="unit_id"):
