@@ -40,7 +40,7 @@ from .exceptions import ParameterError
 __all__ = [
     "study_characteristics", "inclusion_account", "add_composite", "COMPOSITE",
     "reliabilities", "icc2_table", "psychometric_table", "describe_hs_vs_reml",
-    "pool_paths", "study_utility", "minimum_detectable_r",
+    "within_paths_by_client", "pool_paths", "study_utility", "minimum_detectable_r",
 ]
 
 #: Column name of the composite performance outcome.
@@ -264,8 +264,8 @@ def reliabilities(study, *, panels, roles, names=None, outcomes=None,
         outcome: ``reliability`` from ``study.yml`` if given, else the test-retest
         correlation across adjacent periods stepped up to the unit mean over periods,
         :func:`exresearch.psychometric.retest_reliability`; composite: Mosier's
-        reliability of a sum of standardised parts, :math:`1 - \sum_j (1 - r_{jj}) /
-        \sum_{jl} R_{jl}` with the parts' correlation matrix R over units),
+        reliability of a sum of standardised parts, :math:`1 - \\sum_j (1 - r_{jj}) /
+        \\sum_{jl} R_{jl}` with the parts' correlation matrix R over units),
         ``source``, ``ux`` (SD of
         the client's unit means / ``reference_sd`` of ``study.yml``, capped at 1; NaN
         without a reference) and ``sd`` (SD of the client's unit means).
@@ -507,6 +507,41 @@ def describe_hs_vs_reml(row) -> str:
 
 
 # --------------------------------------------------------------------------- the loop
+def within_paths_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame:
+    """Every client's within-unit cross-lagged paths (RI-CLPM), stacked, ready to pool.
+
+    Parameters
+    ----------
+    panels : dict
+        client id -> unit panel.
+    x, y : str
+        EX column and outcome column.
+    periods : list of str
+        Periods in time order (at least 3 for the model).
+    names : dict, optional
+        client id -> shown name (the ``client`` column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client`` then the columns of :func:`exresearch.riclpm.riclpm` (``path, source,
+        target, kind, estimate, se, ...``; paths in within-unit SD per within-unit SD).
+        Clients whose model is undefined keep NaN rows with the reason in ``note``.
+    """
+    from .riclpm import riclpm
+
+    names = names or {c: c for c in panels}
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c, p in panels.items():
+            res = riclpm(p, x=x, y=y, periods=list(periods))
+            res.insert(0, "client", names.get(c, c))
+            res.attrs = {}  # the per-client covariance of the two paths is not stacked
+            rows.append(res)
+    return pd.concat(rows, ignore_index=True)
+
+
 def pool_paths(by_client, *, estimate="estimate", se="se", method="REML",
                keys=("path", "source", "target", "kind")) -> pd.DataFrame:
     """Pool each path over clients by random-effects meta-analysis (not by vote count).
