@@ -164,7 +164,7 @@ class OutcomeSpec:
     label: str
     kind: str
     higher_is_better: bool = True
-    reliability: float | None = None
+    reliability: float | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
