@@ -39,7 +39,7 @@ from .exceptions import ParameterError
 
 __all__ = [
     "study_characteristics", "inclusion_account", "add_composite", "COMPOSITE",
-    "reliabilities", "icc2_table", "psychometric_table", "describe_hs_vs_reml",
+    "reliabilities", "icc2_table", "describe_unit_reliability", "psychometric_table", "describe_hs_vs_reml",
     "within_paths_by_client", "pool_paths", "study_utility", "minimum_detectable_r",
 ]
 
@@ -390,6 +390,58 @@ def icc2_table(study, *, panels, roles, names=None) -> pd.DataFrame:
             "respondents_per_unit": len(scored) / max(1, scored["unit_id"].nunique()),
         })
     return pd.DataFrame(rows)
+
+
+def describe_unit_reliability(quality, *, period_label, icc2_all_periods=None,
+                              threshold=0.7, label=None) -> str:
+    """The client appendix's sentence on unit averages, following the numbers shown.
+
+    Parameters
+    ----------
+    quality : pandas.DataFrame
+        One row per scale with ``scale`` and ``icc2`` (ICC(2) of one period's unit mean,
+        as the client report's reliability table shows it).
+    period_label : str
+        The period of that table.
+    icc2_all_periods : float, optional
+        ICC(2) of the unit mean of the EX index over all periods (:func:`icc2_table`),
+        the reliability the synthesis corrects with.
+    threshold : float, default 0.7
+        The rule of thumb for a reliable unit mean.
+    label : callable, optional
+        Scale name -> reader's label.
+
+    Returns
+    -------
+    str
+        Which scales meet the rule in one period, which do not, and what that means,
+        naming both definitions of ICC(2).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> q = pd.DataFrame({"scale": ["tools", "leader"], "icc2": [0.75, 0.55]})
+    >>> print(describe_unit_reliability(q, period_label="2025Q4", icc2_all_periods=0.86)[:90])
+    ICC(2) of one period's unit averages (2025Q4) reaches 0.7 for 1 of 2 scales; below it: lea
+    """
+    label = label or (lambda s: s)
+    q = quality.dropna(subset=["icc2"])
+    ok = q[q["icc2"] >= threshold]
+    low = q[q["icc2"] < threshold]
+    text = (f"ICC(2) of one period's unit averages ({period_label}) reaches {threshold:g} for "
+            f"{len(ok)} of {len(q)} scales")
+    if len(low):
+        names = ", ".join(f"{label(s)} ({v:.2f})" for s, v in zip(low["scale"], low["icc2"]))
+        text += (f"; below it: {names}. A single period's unit averages of these scales "
+                 "mix real differences between units with noise, so read differences between "
+                 "units in one period with care")
+    else:
+        text += ": a single period's unit averages distinguish units reliably"
+    if icc2_all_periods is not None and np.isfinite(icc2_all_periods):
+        text += (f". Averaged over all periods, as the cross-client synthesis uses them, the "
+                 f"EX index's unit averages have ICC(2) = {icc2_all_periods:.2f}: the same "
+                 "formula, with more answers behind each average")
+    return text + "."
 
 
 # --------------------------------------------------------------------------- HS vs REML
