@@ -70,6 +70,14 @@ _LAZY = {
     "plot_driver_quadrant": "plots",
     "plot_unit_spread": "plots",
     "plot_heatmap": "plots",
+    "plot_forest": "plots",
+    "plot_forest_grid": "plots",
+    "plot_projection": "plots",
+    "plot_interval_bars": "plots",
+    "plot_trend": "plots",
+    "plot_benchmark": "plots",
+    "plot_power": "plots",
+    "plot_unit_counts": "plots",
     # pooling across clients
     "meta_analysis": "meta",
     "hunter_schmidt": "meta",
@@ -89,8 +97,8 @@ _LAZY = {
     "psychometric_table": "synthesis",
     "study_utility": "synthesis",
     "minimum_detectable_r": "synthesis",
-    "plot_forest_table": "plots_meta",
-    "plot_forest_grid": "plots_meta",
+    "plot_forest_table": "plots",
+    "plot_forest_panels": "plots",
     # benchmarks and economics
     "client_percentiles": "benchmark",
     "client_aggregates": "benchmark",
@@ -111,11 +119,14 @@ _LAZY = {
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
+    "blank_small_groups": "privacy",
+    "publishable_per_client": "privacy",
+    "redact_survey_values": "privacy",
 }
 
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
-    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "plots_meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
 }
 
 __all__ = [

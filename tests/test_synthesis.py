@@ -1,4 +1,4 @@
-"""Tests for exresearch.synthesis and exresearch.plots_meta (the synthesis' sections)."""
+"""Tests for exresearch.synthesis and exresearch.plots.synthesis (the synthesis' sections)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exresearch import ParameterError, plots_meta, synthesis
+from exresearch import ParameterError, synthesis
+from exresearch.plots import synthesis as plots_meta
 from exresearch.meta import meta_analysis, pool_estimates
 from exresearch.power import power_analytic
 

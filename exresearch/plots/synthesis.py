@@ -6,7 +6,7 @@ Figures take tables (computing stays in :mod:`exresearch.meta`,
 - :func:`plot_forest_table` - a forest plot with numeric columns (r, 95% CI, units,
   weight %), rows sorted by effect, squares whose *area* is proportional to the
   random-effects weight, the pooled diamond and the prediction interval;
-- :func:`plot_forest_grid` - small multiples of compact forest plots, one per outcome;
+- :func:`plot_forest_panels` - small multiples of compact forest plots, one per outcome;
 - :func:`plot_rho_heatmap` - EX measure x outcome heat map of the corrected correlation.
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._checks import check_column_args as _check_columns
-from .exceptions import ParameterError
+from .._checks import check_column_args as _check_columns
+from ..exceptions import ParameterError
 
-__all__ = ["forest_rows", "plot_forest_table", "plot_forest_grid", "plot_rho_heatmap"]
+__all__ = ["forest_rows", "plot_forest_table", "plot_forest_panels", "plot_rho_heatmap"]
 
 _Z975 = 1.959963984540054
 #: Marker area (points^2) of the heaviest client's square.
@@ -55,7 +55,7 @@ def forest_rows(data, *, r="r", n="n", label="client", result=None, method="REML
     >>> forest_rows(d, method="FE")[["label", "weight"]].round(1).values.tolist()
     [['b', 15.8], ['c', 56.7], ['a', 27.5]]
     """
-    from .meta import meta_analysis
+    from ..meta import meta_analysis
 
     _check_columns(data, r=r, n=n, label=label)
     d = data[[label, r, n]].dropna().copy()
@@ -117,7 +117,7 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
 
-    from .meta import meta_analysis
+    from ..meta import meta_analysis
 
     rows_df = data[[label, r, n]].dropna() if all(c in data.columns for c in (label, r, n)) \
         else data
@@ -169,7 +169,7 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
     return ax
 
 
-def plot_forest_grid(per_client, *, x, ys, label="client", method="REML", labels=None,
+def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labels=None,
                      ncols=2, fig=None):
     """Small multiples: one compact forest plot per outcome, on a shared r axis.
 
@@ -200,14 +200,14 @@ def plot_forest_grid(per_client, *, x, ys, label="client", method="REML", labels
     >>> import pandas as pd
     >>> pc = pd.DataFrame({"client": list("abcabc"), "x": "ex", "y": ["nps"] * 3 + ["growth"] * 3,
     ...                    "r": [0.2, 0.4, 0.3, 0.1, 0.0, 0.2], "n": [50, 30, 100] * 2})
-    >>> fig = plot_forest_grid(pc, x="ex", ys=["nps", "growth"])
+    >>> fig = plot_forest_panels(pc, x="ex", ys=["nps", "growth"])
     >>> [a.get_title(loc="left") for a in fig.axes]
     ['nps', 'growth']
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon
 
-    from .meta import meta_analysis
+    from ..meta import meta_analysis
 
     _check_columns(per_client, label=label, x="x", y="y", r="r", n="n")
     labels = labels or {}
@@ -278,7 +278,7 @@ def plot_rho_heatmap(table, *, value="mean_rho", x="x", y="y", labels=None, ax=N
     >>> sorted(t.get_text() for t in ax.texts)
     ['-0.10', '0.30']
     """
-    from .plots import plot_heatmap
+    from .linkage import plot_heatmap
 
     _check_columns(table, x=x, y=y, value=value)
     labels = labels or {}
