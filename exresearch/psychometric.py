@@ -359,7 +359,10 @@ def retest_reliability(panel, *, y, periods, unit="unit_id", period="period",
     0.986 0.993
     """
     _check_columns(panel, y=y, unit=unit, period=period)
-    wide = panel.pivot_table(index=unit, columns=period, values=y, aggfunc="mean")
+    sub = panel[[unit, period, y]]
+    if sub.duplicated([unit, period]).any():
+        sub = sub.groupby([unit, period], sort=False, as_index=False)[y].mean()
+    wide = sub.set_index([unit, period])[y].unstack(period)  # units x periods
     cols = [p for p in periods if p in wide.columns]
     rs, ns = [], []
     for a, b in zip(cols[:-1], cols[1:]):
