@@ -97,7 +97,7 @@ def client_characteristics(study, *, panels, names=None, headcount="headcount",
     out = pd.DataFrame(rows)
     m = merge_groups(out, group="industry", min_clients=min_clients)
     out.insert(1, "industry_group",
-               out["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"]))))
+               out["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"], strict=True))))
     out = out.drop(columns="industry")
     for col in ("revenue", "headcount"):
         v = pd.to_numeric(out[col], errors="coerce")

@@ -365,7 +365,7 @@ def retest_reliability(panel, *, y, periods, unit="unit_id", period="period",
     wide = sub.set_index([unit, period])[y].unstack(period)  # units x periods
     cols = [p for p in periods if p in wide.columns]
     rs, ns = [], []
-    for a, b in zip(cols[:-1], cols[1:]):
+    for a, b in zip(cols[:-1], cols[1:], strict=True):
         pair = wide[[a, b]].dropna()
         if len(pair) >= min_units and pair[a].std() > 0 and pair[b].std() > 0:
             rs.append(float(np.corrcoef(pair[a], pair[b])[0, 1]))

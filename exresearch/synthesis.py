@@ -83,7 +83,7 @@ def study_characteristics(study, *, panels, roles, min_clients=MIN_BENCHMARK_CON
         ind["group"] = ind["industry"].fillna("unknown")
     else:
         m = merge_groups(ind, group="industry", min_clients=min_clients)
-        ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"])))
+        ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"], strict=True)))
     rows = []
 
     def summarise(label, clients):
@@ -431,7 +431,7 @@ def describe_unit_reliability(quality, *, period_label, icc2_all_periods=None,
     text = (f"ICC(2) of one period's unit averages ({period_label}) reaches {threshold:g} for "
             f"{len(ok)} of {len(q)} scales")
     if len(low):
-        names = ", ".join(f"{label(s)} ({v:.2f})" for s, v in zip(low["scale"], low["icc2"]))
+        names = ", ".join(f"{label(s)} ({v:.2f})" for s, v in zip(low["scale"], low["icc2"], strict=True))
         text += (f"; below it: {names}. A single period's unit averages of these scales "
                  "mix real differences between units with noise, so read differences between "
                  "units in one period with care")
@@ -490,7 +490,7 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
         corrected = []
         if rel is not None and len(d):
             def look(measure, col, d=d):
-                keys = list(zip(d[client], [measure] * len(d)))
+                keys = list(zip(d[client], [measure] * len(d), strict=True))
                 return [rel[col].get(k, np.nan) if k in rel.index else np.nan for k in keys]
             d["_rxx"] = look(x, "reliability")
             d["_ryy"] = look(y, "reliability")
@@ -634,7 +634,7 @@ def pool_paths(by_client, *, estimate="estimate", se="se", method="REML",
     for key, g in by_client.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         s = pool_estimates(g, estimate=estimate, se=se, method=method)
-        rows.append({**dict(zip(keys, key)), **s.to_dict(),
+        rows.append({**dict(zip(keys, key, strict=True)), **s.to_dict(),
                      "tau": math.sqrt(s["tau2"]) if np.isfinite(s["tau2"]) else np.nan})
     out = pd.DataFrame(rows)
     order = [*keys, "k", "estimate", "se", "ci_low", "ci_high", "z", "p_val", "tau2", "tau",
@@ -718,9 +718,11 @@ def study_utility(means, *, x, outcomes, client="client_id", method="REML",
                     float(top.mean() - bot.mean()),
                     math.sqrt(top.var() / len(top) + bot.var() / len(bot))))
                 med = u[y].median()
-                better = (lambda s: s > med) if hib.get(y, True) else (lambda s: s < med)
-                a, b = better(top).sum() + 0.5, (~better(top)).sum() + 0.5
-                c, d = better(bot).sum() + 0.5, (~better(bot)).sum() + 0.5
+                sign = 1.0 if hib.get(y, True) else -1.0  # "better" respects the direction
+                top_better = (sign * (top - med)) > 0
+                bot_better = (sign * (bot - med)) > 0
+                a, b = top_better.sum() + 0.5, (~top_better).sum() + 0.5
+                c, d = bot_better.sum() + 0.5, (~bot_better).sum() + 0.5
                 per["odds_above_median"].append((math.log(a * d / (b * c)),
                                                  math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)))
         for measure, vals in per.items():

@@ -70,7 +70,7 @@ def test_merge_groups_reaches_minimum():
     sizes = m.drop_duplicates("merged")["merged_clients"]
     assert (sizes >= 3).all() and sizes.sum() == 10
     assert m["merged"].nunique() == 2  # 5 x 2 -> two groups a between-group test can use
-    merged = dict(zip(m["group"], m["merged"]))
+    merged = dict(zip(m["group"], m["merged"], strict=True))
     # smallest first, ties by name: bank + care, hotel + retail, then telco joins bank + care
     assert merged["bank"] == merged["telco"] == "bank + care + telco"
     assert merged["hotel"] == "hotel + retail"

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from exresearch import ParameterError, synthesis
-from exresearch.plots import synthesis as plots_meta
 from exresearch.meta import meta_analysis, pool_estimates
+from exresearch.plots import synthesis as plots_meta
 from exresearch.power import power_analytic
 
 

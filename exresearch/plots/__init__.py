@@ -36,8 +36,7 @@ from .meta import plot_forest, plot_forest_grid
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
 from .quality import plot_unit_counts
-from .synthesis import (forest_rows, plot_forest_panels, plot_forest_table,
-                        plot_rho_heatmap)
+from .synthesis import forest_rows, plot_forest_panels, plot_forest_table, plot_rho_heatmap
 
 __all__ = [
     "plot_correlation_heatmap",

@@ -155,13 +155,13 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
     for xpos, head in cols:
         ax.text(xpos, k + 1.6, head, transform=trans, fontsize=8, fontweight="bold",
                 va="center")
-    for yi, row in zip(y, rows.itertuples(index=False)):
+    for yi, row in zip(y, rows.itertuples(index=False), strict=True):
         vals = [f"{row.r:.2f}", f"{row.ci_low:.2f} to {row.ci_high:.2f}", f"{row.n:.0f}",
                 f"{row.weight:.1f}%"]
-        for (xpos, _), v in zip(cols, vals):
+        for (xpos, _), v in zip(cols, vals, strict=True):
             ax.text(xpos, yi, v, transform=trans, fontsize=8, va="center")
     pooled = [f"{est:.2f}", f"{lo:.2f} to {hi:.2f}", f"{rows['n'].sum():.0f}", "100%"]
-    for (xpos, _), v in zip(cols, pooled):
+    for (xpos, _), v in zip(cols, pooled, strict=True):
         ax.text(xpos, 0.0, v, transform=trans, fontsize=8, va="center", fontweight="bold")
     ax.text(1.04, -0.75, f"95% prediction interval {result['pi_low']:.2f} to "
             f"{result['pi_high']:.2f}", transform=trans, fontsize=7, va="center",
@@ -216,7 +216,7 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     if fig is None:
         fig = plt.figure(figsize=(5.2 * ncols, nrows * (0.24 * k_max + 1.6)))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
-    for ax, y in zip(axes.flat, ys):
+    for ax, y in zip(axes.flat, ys, strict=False):
         d = per_client[(per_client["x"] == x) & (per_client["y"] == y)].dropna(subset=["r", "n"])
         d = d[d["n"] > 3]
         ax.set_title(str(labels.get(y, y)), loc="left", fontsize=9)
