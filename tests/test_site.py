@@ -8,7 +8,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from exresearch.site import CSP, render_error_page, render_index, render_report
+from exresearch.site import CSP, SITE_CSS, render_error_page, render_index, render_report
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 # 1x1 transparent PNG
@@ -70,7 +70,9 @@ def test_report_has_toc_css_footer_and_no_network():
     ]
     for anchor in ("Client-report", "Results", "Figure"):
         assert f'id="{anchor}"' in page
-    assert "table.dataframe" in page  # readable-table CSS inlined
+    # readable-table CSS: in the site's one stylesheet, linked (not inlined in every page)
+    assert '<link href="../assets/site.css" rel="stylesheet"/>' in page
+    assert "table.dataframe" in SITE_CSS and "table.dataframe" not in page
     assert f'content="{CSP}"' in page
     assert remote_references(page) == []
     assert re.findall(r"https?://", page) == []  # not even in CSS comments
