@@ -912,7 +912,7 @@ def _load(study):
 
 
 def build_site(study, *, out, jobs=None, force=False, only=None, executor="local",
-               scheduler=None, progress=True) -> BuildResult:
+               scheduler=None, progress=True, pdf=None) -> BuildResult:
     """Execute every report notebook of a study and publish the site in ``out``.
 
     Parameters
@@ -938,6 +938,10 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         it a LocalCluster of ``jobs`` worker processes is started.
     progress : bool, default True
         Show a progress bar and a line per finished report on stderr.
+    pdf : bool, optional
+        Print every report and brief to PDF with headless Chromium (default: when
+        Chromium is installed and ``$EXRESEARCH_PDF`` is not ``0``); see
+        :func:`exresearch.deliver.publish_extras`.
 
     Returns
     -------
@@ -991,14 +995,14 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     runtime = _LocalRuntime(study_path) if executor == "local" else None
     try:
         return _build(study, study_path, out, jobs, force, only, executor, scheduler,
-                      progress, runtime, t0)
+                      progress, runtime, t0, pdf=pdf)
     finally:
         if runtime is not None:
             runtime.close()
 
 
 def _build(study, study_path, out, jobs, force, only, executor, scheduler, progress,
-           runtime, t0) -> BuildResult:
+           runtime, t0, pdf=None) -> BuildResult:
     study = _load(study)  # raises StudyValidationError: nothing written yet
     clients = list(study.clients)
     for cid in clients:
@@ -1157,6 +1161,11 @@ def _build(study, study_path, out, jobs, force, only, executor, scheduler, progr
         shares = _write_share_bundles(staging, cfg, records)
         _write_site_files(staging, study, cfg, clients, records, headline, common_prov,
                           shares)
+        # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
+        from .deliver import publish_extras
+
+        publish_extras(staging, records=records, study=study, previous=out, pdf=pdf,
+                       progress=progress)
         state = {
             "version": _STATE_VERSION, "study_path": str(study_path), "clients": clients,
             "env": env_fp, "tree": tree, "reports": [asdict(r) for r in records],

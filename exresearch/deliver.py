@@ -180,7 +180,7 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
         for j, v in enumerate(rec, start=1):
             cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
             cell.data_type = "s"
-    for c, w in zip("ABCDE", (30, 24, 30, 10, 70)):
+    for c, w in zip("ABCDE", (30, 24, 30, 10, 70), strict=True):
         ws.column_dimensions[c].width = w
     ws.freeze_panes = "A2"
     tmp = path.with_name(path.name + ".tmp")
@@ -233,13 +233,17 @@ def _print_all(jobs, chromium):
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"])
         try:
-            context = browser.new_context()
+            context = browser.new_context(bypass_csp=True)  # for the link fix below
             # nothing but local files: the pages are offline by construction
             context.route(re.compile(r"^(?!file:|data:).*"), lambda route: route.abort())
             page = context.new_page()
             for html_path, pdf_path in jobs:
                 page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
                 page.emulate_media(media="print")
+                # a PDF would turn relative links into absolute file:// paths of this
+                # machine: links to other files lose their target (anchors stay)
+                page.evaluate("""() => document.querySelectorAll('a[href]').forEach(a => {
+                    if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); })""")
                 tmp = Path(str(pdf_path) + ".tmp")
                 page.pdf(path=str(tmp), format="Letter", print_background=True,
                          prefer_css_page_size=True, display_header_footer=True,
@@ -446,7 +450,7 @@ def _labels(cfg) -> dict:
     return out
 
 
-def publish_extras(staging, *, records, cfg=None, pseudonyms: dict | None = None,
+def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
                    previous=None, pdf=None, progress: bool = False) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
@@ -460,8 +464,11 @@ def publish_extras(staging, *, records, cfg=None, pseudonyms: dict | None = None
     records : list
         The build's report records (``key``, ``kind``, ``client_id``, ``name``,
         ``status``, ``html``, ``tables``), objects or dicts.
+    study : exresearch.study.Study, optional
+        The study: its config (name, measure labels) and the clients' pseudonyms in the
+        synthesis (:func:`exresearch.report.display_names`), unless given below.
     cfg : exresearch.study.StudyConfig, optional
-        For the study name and the measures' labels.
+        For the study name and the measures' labels (default ``study.config``).
     pseudonyms : dict, optional
         Client id -> its name in the synthesis ("Client C"), shown in its share bundle.
     previous : pathlib.Path, optional
@@ -482,6 +489,13 @@ def publish_extras(staging, *, records, cfg=None, pseudonyms: dict | None = None
 
     staging = Path(staging)
     previous = Path(previous) if previous else None
+    if cfg is None and study is not None:
+        cfg = getattr(study, "config", None)
+    if pseudonyms is None and study is not None and cfg is not None \
+            and not getattr(cfg, "publish_client_names", False):
+        from .report import display_names
+
+        pseudonyms = display_names(study)
     study_name = str(getattr(cfg, "name", "") or "Study")
     labels = _labels(cfg) if cfg is not None else {}
     write_assets(staging)
@@ -616,4 +630,8 @@ def _patch_manifest(staging, extras):
     study = manifest.get("study")
     if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
         study["path"] = Path(str(study["path"])).name
+    for rep in manifest.get("reports", []):
+        params = rep.get("parameters") or {}
+        if params.get("study_path"):
+            params["study_path"] = Path(str(params["study_path"])).name
     _write_text(path, dumps_manifest(manifest))

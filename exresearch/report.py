@@ -243,6 +243,9 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
             f"{str(out)!r} is inside {str(path)!r}"
         )
     out.mkdir(parents=True, exist_ok=True)
+    from . import style
+
+    style.use()  # the house theme; in a notebook, figures carry alt text from their data
     return ReportSetup(study=study, out=out, client_id=client_id)
 
 
@@ -1475,11 +1478,14 @@ def display_names(study) -> dict:
     -------
     dict
         The client's name from ``study.yml`` when ``publish_client_names`` is true,
-        otherwise a pseudonym "Client A", "Client B", ... in study order.
+        otherwise a pseudonym "Client A", "Client B", ... assigned by a shuffle seeded
+        with the study's seed (or its name), so the letters do not follow the ids.
     """
     if getattr(study.config, "publish_client_names", False):
         return {c: (study.config.client(c).name or c) for c in study.clients}
-    return pseudonyms(study.clients)
+    seed = getattr(study.config, "seed", None)
+    return pseudonyms(study.clients, seed=seed if isinstance(seed, int) and not isinstance(
+        seed, bool) else str(getattr(study.config, "name", "") or "study"))
 
 
 def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import re
 from .privacy import escape
 
 __all__ = ["render_report", "render_index", "render_error_page", "render_share_index",
-           "render_brief", "write_assets", "CSP", "INDEX_CSP", "PAGE_CSS", "SITE_CSS",
+           "write_assets", "CSP", "INDEX_CSP", "PAGE_CSS", "SITE_CSS",
            "CSS_PATH"]
 
 #: Content-Security-Policy of the report pages: nothing may be fetched except the site's

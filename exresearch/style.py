@@ -50,7 +50,7 @@ RC = {
     "figure.facecolor": "white",
     "font.size": 11,
     "axes.titlesize": 12,
-    "axes.titleweight": "semibold",
+    "axes.titleweight": "bold",
     "axes.titlelocation": "left",
     "axes.labelsize": 11,
     "xtick.labelsize": 10,
@@ -71,7 +71,6 @@ RC = {
     "lines.linewidth": 2.0,
     "lines.markersize": 6,
     "svg.fonttype": "none",
-    "figure.constrained_layout.use": True,
 }
 
 _MAX_ALT = 900
@@ -139,7 +138,9 @@ def _install_display() -> None:
     # The inline backend registers its own PNG formatter when pyplot is first imported;
     # ours replaces it (same mime type), adding compression and the alt text metadata.
     with contextlib.suppress(Exception):
-        import matplotlib.pyplot  # noqa: F401  (activates the inline backend first)
+        import matplotlib.pyplot as plt
+
+        plt._get_backend_mod()  # resolves (and so configures) the inline backend now
     ip.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
@@ -215,7 +216,7 @@ def good_bad_colors(values, *, higher_is_better=True) -> list[str]:
     if len(hib) != len(values):
         raise ParameterError(f"`higher_is_better` must have one entry per value "
                              f"({len(values)}), but {len(hib)} were passed")
-    return [good_bad_color(v, higher_is_better=bool(h)) for v, h in zip(values, hib)]
+    return [good_bad_color(v, higher_is_better=bool(h)) for v, h in zip(values, hib, strict=True)]
 
 
 def _luminance(rgb) -> float:
