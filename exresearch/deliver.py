@@ -110,6 +110,7 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.hyperlink import Hyperlink
 
     if not isinstance(tables, dict):
         raise ParameterError(f"`tables` must be a dict of DataFrames, but {type(tables).__name__} "
@@ -163,7 +164,7 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
             ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
         ws.freeze_panes = "A2"
         link = contents.cell(row=row, column=1, value=sheet)
-        link.hyperlink = f"#'{sheet}'!A1"
+        link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{sheet}'!A1")
         link.style = "Hyperlink"
         contents.cell(row=row, column=2, value=neutralise_cell(readable_name(name)))
         contents.cell(row=row, column=3, value=len(df))

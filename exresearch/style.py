@@ -165,6 +165,10 @@ def figure_png(fig):
 
     if not fig.axes and not fig.texts:
         return None
+    try:
+        alt = describe_figure(fig)
+    except Exception:  # noqa: BLE001 - a figure must show even if it cannot be described
+        alt = "Chart."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
     img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
@@ -172,7 +176,7 @@ def figure_png(fig):
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         out, format="PNG", optimize=True)
     data = out.getvalue() if out.tell() < buf.tell() else buf.getvalue()
-    return data, {"alt": describe_figure(fig)}
+    return data, {"alt": alt}
 
 
 def good_bad_color(value, *, higher_is_better: bool = True) -> str:
@@ -245,9 +249,9 @@ def text_color_for(background) -> str:
     Examples
     --------
     >>> text_color_for("#f4a582"), text_color_for("#053061")
-    ('#1a1a1a', 'white')
+    ('black', 'white')
     """
-    dark = "#1a1a1a"
+    dark = "black"  # pure black: with white, at least 4.58:1 on any background (WCAG AA)
     return dark if contrast_ratio(background, dark) >= contrast_ratio(background, "white") \
         else "white"
 
@@ -262,10 +266,23 @@ def _clean(text) -> str:
     return " ".join(str(text).split())
 
 
+def _floats(values) -> np.ndarray:
+    """Numbers of a line's data; categories (strings such as periods) become NaN."""
+    out = []
+    for v in np.asarray(values, dtype=object).ravel():
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            out.append(np.nan)
+    return np.asarray(out, dtype=float)
+
+
 def _is_reference_line(line) -> bool:
-    x, y = (np.asarray(a, dtype=float) for a in line.get_data())
-    return len(x) == 2 and (x[0] == x[1] or y[0] == y[1]) or line.get_linestyle() in (
-        "--", ":") and len(np.unique(y)) == 1
+    x, y = (np.asarray(a, dtype=object).ravel() for a in line.get_data())
+    yf = _floats(y)
+    if len(x) == 2 and (x[0] == x[1] or yf[0] == yf[1]):
+        return True
+    return line.get_linestyle() in ("--", ":") and len(np.unique(yf[np.isfinite(yf)])) == 1
 
 
 def _tick_labels(ax, axis):
@@ -303,7 +320,7 @@ def _lines(ax) -> list[str]:
     for line in ax.get_lines():
         if _is_reference_line(line):
             continue
-        x, y = (np.asarray(a, dtype=float) for a in line.get_data())
+        y = _floats(line.get_data()[1])
         ok = np.isfinite(y)
         if not ok.any():
             continue
@@ -327,8 +344,9 @@ def _collections(ax) -> list[str]:
             arr = np.ma.masked_invalid(np.asarray(coll.get_array(), dtype=float))
             rows = _tick_labels(ax, "y")
             cols = _tick_labels(ax, "x")
+            n_rows, n_cols = arr.shape if arr.ndim == 2 else (len(rows), len(cols))
             if arr.count():
-                out.append(f"grid of {len(rows) or '?'} rows by {len(cols) or '?'} columns, "
+                out.append(f"grid of {n_rows} rows by {n_cols} columns, "
                            f"values from {_num(arr.min())} to {_num(arr.max())}")
         elif isinstance(coll, PathCollection):
             offs = np.asarray(coll.get_offsets(), dtype=float)
