@@ -588,13 +588,9 @@ def _finish_shares(staging, records, extras, study_name, pseudonyms):
                 _copy(staging / ex[k], base / ex[k])
         syn_rel = _get(syn, "html") if syn is not None else None
         has_syn = bool(syn_rel) and (base / syn_rel).is_file()
+        # "you are Client X" is said on this bundle's landing page only; the synthesis
+        # page stays one shared file (a copy per bundle would add its weight each time)
         pseudonym = pseudonyms.get(cid)
-        if has_syn and pseudonym:  # "you are Client X", only in this client's copy
-            page = (base / syn_rel).read_text(encoding="utf-8")
-            banner = (f'<p class="exr-you">In this synthesis, your organisation is '
-                      f"<strong>{escape(pseudonym)}</strong>.</p>")
-            page = page.replace('<main class="exr-main">', '<main class="exr-main">' + banner, 1)
-            _write_text(base / syn_rel, page)
         tables = [t for t in (_get(r, "tables") or []) if (base / t).is_file()]
         _write_text(base / "index.html", render_share_index(
             study_name=study_name, client_name=str(_get(r, "name") or cid),

@@ -104,7 +104,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .85rem; background: #f6f8fa;
   padding: .5rem .75rem; border-radius: 4px; }
 .jp-Cell, .jp-OutputArea, .jp-Cell-outputWrapper, .jp-OutputArea-child { margin: 0; padding: 0; }
-.jp-OutputArea-prompt, .jp-InputArea, .jp-Collapser, .jp-InputPrompt { display: none; }
+.jp-OutputArea-prompt, .jp-Collapser, .jp-InputPrompt { display: none; }
 .jp-OutputArea-output { margin: .25rem 0; }
 .jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] pre { background: #fff5f5; }
 .jp-RenderedImage { margin: .75rem 0 1.25rem; }

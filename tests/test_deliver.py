@@ -130,9 +130,7 @@ def test_publish_extras_without_pdf(tmp_path):
     for rel in ("briefs/client-a.html", "workbooks/client-a.xlsx", "reports/client-a.html",
                 "tables/client-a/data_dictionary.csv"):
         assert f'href="{rel}"' in landing and (root / "share" / "a" / rel).is_file()
-    syn_share = (root / "share" / "a" / "reports" / "synthesis.html").read_text()
-    assert "your organisation is <strong>Client D</strong>" in syn_share
-    assert "Client D" not in (root / "reports" / "synthesis.html").read_text()
+    assert "Client D" not in (root / "index.html").read_text()  # only in its own bundle
     index = (root / "index.html").read_text()
     assert 'href="workbooks/client-a.xlsx">Excel</a>' in index
     assert 'href="briefs/client-a.html">brief</a>' in index
