@@ -140,7 +140,7 @@ _RESPONSIVE_CSS = """
   h1 { font-size: 1.5rem; } h2 { font-size: 1.25rem; }
   .exr-scroll-hint { display: block; }
   .exr-figure { overflow-x: auto; }
-  .exr-figure img { max-width: none; width: 600px; }
+  .exr-figure img { max-width: 760px; width: auto; }
   footer.exr-provenance dt { float: none; width: auto; }
   footer.exr-provenance dd { margin-left: 0; }
   .exr-card { min-width: 0; flex: 1 1 9rem; }
