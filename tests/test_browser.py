@@ -196,8 +196,10 @@ def _page_types(root: Path) -> dict:
 
 def _axe(page) -> list:
     page.add_script_tag(path=str(AXE))
-    res = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']}))"
-                        ".violations.map(v => [v.id, v.impact, v.nodes.length])")
+    # preload off: axe would fetch the stylesheets again by XHR, which file:// refuses
+    res = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations'], "
+                        "preload: false})).violations.map(v => [v.id, v.impact, v.nodes.length,"
+                        " v.nodes.slice(0, 3).map(n => n.target.join(' '))])")
     return [v for v in res if v[1] in ("serious", "critical")]
 
 
