@@ -413,11 +413,24 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def _same(a: Path, b: Path) -> bool:
+def _print_key(page: Path) -> str:
+    """What a PDF depends on: its page, the stylesheet and this printer (sha256)."""
+    import hashlib
+
+    from .site import SITE_CSS
+
+    h = hashlib.sha256(page.read_bytes())
+    h.update(SITE_CSS.encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_keys(previous: Path | None) -> dict:
     try:
-        return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
+        return json.loads((previous / "manifest.json").read_text(encoding="utf-8")).get(
+            "pdf_keys", {}) if previous else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -473,7 +486,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     pseudonyms : dict, optional
         Client id -> its name in the synthesis ("Client C"), shown in its share bundle.
     previous : pathlib.Path, optional
-        The previous site: a PDF whose page did not change is reused from it.
+        The previous site: a PDF whose page, stylesheet and printer did not change
+        (``pdf_keys`` in its manifest) is reused from it.
     pdf : bool, optional
         Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
     progress : bool, default False
@@ -503,6 +517,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     extras: dict[str, dict] = {}
     pdf_jobs = []
     do_pdf = pdf_enabled(pdf)
+    old_keys, pdf_keys = _previous_keys(previous), {}
     for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
         if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
@@ -542,9 +557,9 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 jobs.append((ex["brief"], f"pdf/{key}-brief.pdf"))
             for src, dst in jobs:
                 ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
-                if previous is not None and _same(previous / src, staging / src) \
-                        and (previous / dst).is_file():
-                    _copy(previous / dst, staging / dst)
+                pdf_keys[dst] = _print_key(staging / src)
+                if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
+                    _copy(previous / dst, staging / dst)  # same page, CSS and printer
                 else:
                     pdf_jobs.append((staging / src, staging / dst))
         extras[key] = ex
@@ -566,7 +581,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 del ex[k]
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
-    _patch_manifest(staging, extras)
+    _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
+                                      if (staging / k).is_file()})
     return extras
 
 
@@ -616,7 +632,7 @@ def _patch_index(staging, extras):
     _write_text(index, re.sub(r"<!--exr-extras:([^>]*?)-->", sub, text))
 
 
-def _patch_manifest(staging, extras):
+def _patch_manifest(staging, extras, pdf_keys=None):
     from .site import dumps_manifest
 
     path = staging / "manifest.json"
@@ -624,6 +640,7 @@ def _patch_manifest(staging, extras):
         return
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["extras"] = extras
+    manifest["pdf_keys"] = pdf_keys or {}
     study = manifest.get("study")
     if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
         study["path"] = Path(str(study["path"])).name

@@ -118,7 +118,14 @@ abbr.exr-term { text-decoration: underline dotted #57606a; cursor: help; }
     radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .25), rgba(0, 0, 0, 0)) 100% 0;
   background-repeat: no-repeat; background-size: 40px 100%, 40px 100%, 14px 100%, 14px 100%;
   background-attachment: local, local, scroll, scroll; }
-.exr-scroll table { margin: 0; }
+.exr-scroll table { margin: 0; border-collapse: collapse; font-size: .9rem;
+  font-variant-numeric: tabular-nums; }
+.exr-scroll th, .exr-scroll td { padding: .3rem .6rem; border-bottom: 1px solid #d0d7de;
+  vertical-align: top; }
+.exr-scroll td { text-align: right; }
+.exr-scroll thead th { background: rgba(29, 78, 137, .08); border-bottom: 2px solid #8c959f;
+  text-align: left; }
+.exr-scroll tbody tr:nth-child(even) { background: rgba(0, 0, 0, .03); }
 .exr-scroll:focus-visible, .exr-figure:focus-visible { outline: 2px solid #1a5fb4; }
 .exr-scroll.exr-long { max-height: 32rem; overflow-y: auto; }
 .exr-scroll.exr-long thead th { position: sticky; top: 0; background: #e8edf3; }
