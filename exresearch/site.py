@@ -318,7 +318,7 @@ def _glossary(soup, main, glossary: dict):
     terms = sorted(glossary, key=len, reverse=True)
     for term in terms:
         single = len(term) == 1  # "r", "p": only as an italic symbol (*r*)
-        pat = _re.compile(r"(?<![\w(])" + _re.escape(term) + r"(?![\w)²])")
+        pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
         found = None
         for node in main.find_all(string=True):
             if isinstance(node, NavigableString) and type(node) is not NavigableString:
