@@ -363,7 +363,11 @@ def test_benchmark_table_names_only_the_focal_client(study, roles):
 
 def test_display_names_pseudonyms_unless_published(study):
     names = report.display_names(study)
-    assert list(names.values()) == ["Client A", "Client B", "Client C", "Client D", "Client E"]
+    letters = ["Client A", "Client B", "Client C", "Client D", "Client E"]
+    assert list(names) == list(study.clients) and sorted(names.values()) == letters
+    # letters come from a shuffle seeded by the study, not from the order of the ids
+    assert list(names.values()) != letters
+    assert names == report.display_names(study)
 
 
 def test_per_client_correlations_match_linkage(study, roles):
@@ -374,7 +378,7 @@ def test_per_client_correlations_match_linkage(study, roles):
     pc = report.per_client_correlations(means, x=["ex_index"], y=["nps"], names=names,
                                         industries={c: study.config.client(c).industry
                                                     for c in study.clients})
-    assert "client_id" not in pc.columns and pc["client"].tolist()[0] == "Client A"
+    assert "client_id" not in pc.columns and pc["client"].tolist()[0] == names[study.clients[0]]
     direct = correlations(means[means["client_id"] == "client-02"], x="ex_index", y="nps")
     assert pc.loc[1, "r"] == pytest.approx(direct.loc[0, "r"])
     assert pc.loc[1, "n"] == direct.loc[0, "n"]
