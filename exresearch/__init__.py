@@ -71,7 +71,6 @@ _LAZY = {
     "plot_unit_spread": "plots",
     "plot_heatmap": "plots",
     "plot_forest": "plots",
-    "plot_forest_grid": "plots",
     "plot_projection": "plots",
     "plot_interval_bars": "plots",
     "plot_trend": "plots",

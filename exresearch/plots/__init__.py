@@ -2,7 +2,7 @@
 
 Every function takes a tidy result first (of an analysis module or of
 :mod:`exresearch.report`), draws on ``ax`` if given (else on a new figure's axes) and
-returns the Axes (:func:`plot_forest_grid`, which draws several, returns the Figure).
+returns the Axes (a function that draws several panels returns the Figure).
 Nothing calls ``plt.show``; matplotlib is imported inside the functions so importing this
 package stays cheap.
 
@@ -13,7 +13,7 @@ module                     figures
                            cross-lagged links, driver quadrant, unit spread
 ``plots.profile``          EX trend over periods, the anonymous benchmark
 ``plots.economics``        the loop projection, estimates with intervals as bars
-``plots.meta``             forest plot, a grid of forest plots
+``plots.meta``             forest plot
 ``plots.planning``         power curves
 ``plots.quality``          reported and suppressed unit-periods
 ``plots.synthesis``        publication forest plots (numbers beside them), small
@@ -32,7 +32,7 @@ from .linkage import (
                       plot_lagged,
                       plot_unit_spread,
 )
-from .meta import plot_forest, plot_forest_grid
+from .meta import plot_forest
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
 from .quality import plot_unit_counts
@@ -46,7 +46,6 @@ __all__ = [
     "plot_unit_spread",
     "plot_heatmap",
     "plot_forest",
-    "plot_forest_grid",
     "plot_projection",
     "plot_interval_bars",
     "plot_value",

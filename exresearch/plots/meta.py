@@ -1,4 +1,4 @@
-"""Figures of the synthesis across clients: forest plots (one outcome, or a grid of them)."""
+"""Figures of the synthesis across clients: the forest plot of one EX measure and outcome."""
 
 from __future__ import annotations
 
@@ -75,62 +75,3 @@ def plot_forest(data, *, r="r", n="n", label="client_id", result=None, method="R
     ax.set_xlabel("Correlation (r) with 95% CI")
     ax.set_ylim(-1, k + 2)
     return ax
-
-
-def plot_forest_grid(per_client, *, x, ys, labels=None, label="client", method="REML",
-                     ncols=2):
-    """Forest plots of one EX measure with several outcomes, two per row.
-
-    Parameters
-    ----------
-    per_client : pandas.DataFrame
-        :func:`exresearch.report.per_client_correlations` (columns ``x, y, r, n`` and
-        ``label``).
-    x : str
-        The EX measure.
-    ys : list of str
-        Outcomes, one panel each.
-    labels : dict, optional
-        Column -> reader's label for the panel titles.
-    label : str, default "client"
-        Column naming each client.
-    method : str, default "REML"
-        Pooling method of :func:`plot_forest`.
-    ncols : int, default 2
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One panel per outcome; an outcome with fewer than 2 clients with a defined
-        correlation gets an empty panel that says so.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> d = pd.DataFrame({"client": list("abcab"), "x": "ex", "y": list("pppqq"),
-    ...                   "r": [0.3, 0.2, 0.25, 0.1, float("nan")], "n": [80, 120, 60, 50, 40]})
-    >>> fig = plot_forest_grid(d, x="ex", ys=["p", "q"])
-    >>> [ax.get_title() for ax in fig.axes]
-    ['ex and p', 'ex and q']
-    >>> fig.axes[1].texts[0].get_text()
-    'fewer than 2 clients with a defined correlation'
-    """
-    import matplotlib.pyplot as plt
-
-    labels = labels or {}
-    nrows = int(np.ceil(len(ys) / ncols))
-    k = per_client[label].nunique()
-    fig, axes = plt.subplots(nrows, ncols, squeeze=False, figsize=(12, 0.32 * k * nrows + 2.5))
-    for ax, y in zip(axes.flat, ys, strict=False):
-        d = per_client[(per_client["x"] == x) & (per_client["y"] == y)].dropna(subset=["r"])
-        if len(d) >= 2:
-            plot_forest(d, label=label, method=method, ax=ax)
-            ax.set_xlabel("correlation across units (r) with 95% CI")
-        else:
-            ax.set_axis_off()
-            ax.text(0.5, 0.5, "fewer than 2 clients with a defined correlation", ha="center")
-        ax.set_title(f"{labels.get(x, x)} and {labels.get(y, y)}")
-    for ax in list(axes.flat)[len(ys):]:
-        fig.delaxes(ax)
-    fig.tight_layout()
-    return fig

@@ -349,26 +349,6 @@ def pooled_loop(paths, by_client, *, roles) -> pd.DataFrame:
     return classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
 
 
-def loops_by_client(by_client) -> pd.DataFrame:
-    """Each client's loop verdict from its own cross-lagged paths.
-
-    Parameters
-    ----------
-    by_client : pandas.DataFrame
-        :func:`cross_lagged_by_client` (with ``client``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`exresearch.direction.classify_loop` per client, with ``client``.
-    """
-    from ..direction import classify_loop
-
-    return pd.concat([
-        classify_loop(g, trend=float(g["trend_sd"].iloc[0])).assign(client=c)
-        for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
-
-
 def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:
     """Each client's top-vs-bottom-quarter comparison, stacked under the shown names.
 
@@ -380,18 +360,3 @@ def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:
     return pd.concat([
         quartile_utility(g, x=x, y=y, n_boot=n_boot, seed=seed).assign(client=names[c])
         for c, g in means.groupby("client_id", sort=False)], ignore_index=True)
-
-
-def unit_reliability(study, panels, *, roles, names) -> pd.DataFrame:
-    """ICC(1) and ICC(2) of the unit EX scores of every client (reported respondents).
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``client`` (shown name), then :func:`exresearch.report.ex_reliability`'s fields.
-    """
-    from .panels import ex_reliability, reported_survey
-
-    return pd.DataFrame([
-        ex_reliability(reported_survey(study, c, panels[c]), cfg=study.config, roles=roles)
-        .rename(names[c]) for c in study.clients]).rename_axis("client").reset_index()

@@ -293,22 +293,6 @@ def describe_projection(projection, *, pooled=False) -> str:
                "few periods; a lasting gain needs lasting effort."))
 
 
-def describe_loop_counts(client_loops) -> str:
-    """How many clients got each loop verdict (Markdown).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> describe_loop_counts(pd.DataFrame({"label": ["no evidence", "no evidence", "EX leads"]}))[:53]
-    'Client by client: no evidence: 2 clients; EX leads: 1'
-    """
-    counts = client_loops["label"].value_counts()
-    return ("Client by client: " + "; ".join(
-        f"{md_escape(lab)}: {n} client{'s' if n != 1 else ''}" for lab, n in counts.items())
-        + ". With a few units per client, a single client's paths are uncertain; the pooled "
-          "verdict above is the firmer one.")
-
-
 def describe_heterogeneity(main, *, x_label, y_label, enough=True) -> str:
     """I², τ and Cochran's Q of a meta-analysis in words (Markdown).
 
@@ -336,21 +320,6 @@ def describe_heterogeneity(main, *, x_label, y_label, enough=True) -> str:
             + ("the organisations differ more than chance would produce." if main["q_p"] < 0.05
                else "the differences between organisations are within what chance would "
                     "produce."))
-
-
-def describe_moderator(moderators, *, name="Industry") -> str:
-    """Whether a moderator explains the differences between clients (omnibus test).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> describe_moderator(pd.DataFrame({"qm_p": [0.2, 0.2]}))
-    'Industry does not clearly explain the differences between organisations (p = 0.200).'
-    """
-    p = float(moderators["qm_p"].iloc[0])
-    return (f"{name} " + ("explains part of the differences between organisations" if p < 0.05
-                          else "does not clearly explain the differences between organisations")
-            + f" (p = {p:.3f}).")
 
 
 def describe_suppressed(suppressed, *, min_group_size) -> str:
@@ -546,26 +515,6 @@ def describe_client(study, client_id, *, periods, n_units) -> str:
     return (f"**{md_escape(cfg.client(client_id).name or client_id)}** · {md_escape(cfg.name)} · "
             f"periods {md_escape(periods[0])} to {md_escape(periods[-1])} · {n_units} business "
             "units with reported survey results")
-
-
-def describe_blanked(moderators, *, publish_names, min_size=None) -> str:
-    """Why some moderator levels are blank (Markdown; empty when none is).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> describe_blanked(pd.DataFrame({"k_level": [2, 4]}), publish_names=False)[:40]
-    'Industries with fewer than 3 organisatio'
-    >>> describe_blanked(pd.DataFrame({"k_level": [2, 4]}), publish_names=True)
-    ''
-    """
-    from ..config import MIN_BENCHMARK_CONTRIBUTORS
-
-    m = MIN_BENCHMARK_CONTRIBUTORS if min_size is None else min_size
-    if publish_names or not (moderators["k_level"] < m).any():
-        return ""
-    return (f"Industries with fewer than {m} organisations are left blank so that no single "
-            "organisation's result can be read off.")
 
 
 def describe_inputs(files, warnings) -> tuple:
