@@ -101,7 +101,7 @@ def _run_notebook(task, src, dest, params, work, km_class):
             # whole (multi-threaded) driver process
             resources={"metadata": {"path": str(work)}},
             kernel_manager_class=km_class, execution_timeout=task.get("timeout"),
-            start_timeout=120,
+            start_timeout=120, kernel_name=task.get("kernel_name"),
         )
     except pm.PapermillExecutionError as exc:
         return "failed", f"{exc.ename}: {exc.evalue}"
@@ -141,8 +141,9 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
     task : dict
         ``key, kind, title, notebook_json`` (the notebook text), ``parameters`` (without
         ``output_dir``), ``provenance`` (footer), ``timeout``, and optionally
-        ``workdir``: the folder for its temporary files (default: a new temporary
-        folder, removed afterwards).
+        ``kernel_name`` (a kernelspec; default the notebook's) and ``workdir``: the
+        folder for its temporary files (default: a new temporary folder, removed
+        afterwards).
     kernels : {"subprocess", "zygote"} or Runtime
         How the kernel is launched: an ``ipykernel`` subprocess, or by the given build
         runtime (:class:`exresearch.build.kernels.Runtime`, e.g. forked from its zygote).
