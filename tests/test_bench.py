@@ -281,3 +281,27 @@ def test_run_tiny_build_cases_writes_results(tmp_path, monkeypatch):
     assert raw["B2"]["touched"]["executed"] == 0
     assert all(x["executed"] == 3 for x in raw["B2"]["changed"])  # client + 2 study reports
     assert raw["B5"]["cold"][0]["imports_ok"] is True
+
+
+@pytest.mark.slow
+def test_b6_scale_script_runs_and_writes_a_row_per_size(tmp_path, monkeypatch):
+    import b6_scale
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(Path(__file__).parent / "notebooks"))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    md, raw = tmp_path / "b6.md", tmp_path / "b6.json"
+    assert b6_scale.main(["--sizes", "2", "--units", "6", "--periods", "2", "--jobs", "2",
+                          "--md", str(md), "--json", str(raw)]) == 0
+    results = json.loads(raw.read_text())["results"]
+    assert [r["clients"] for r in results] == [2]
+    for r in results:
+        assert len(r["full"]["durations"]) == r["clients"] + 2
+        assert sorted(r["full"]["executed"]) == sorted(r["full"]["durations"])
+        assert r["changed"]["executed"][:2] == ["synthesis", "data-quality"]
+        assert len(r["changed"]["executed"]) == 3 and r["full"]["failed"] == []
+        assert r["full"]["peak_pss"] > 0
+    text = md.read_text()
+    assert "| 2 x 6 x 2 | 4 |" in text and "synthesis, data-quality, client-client-02" in text

@@ -76,9 +76,11 @@ def _redact_outputs(nb, roots: dict) -> None:
             return {k: fix(v) for k, v in value.items()}
         return value
 
+    from nbformat import from_dict
+
     for cell in nb.get("cells", []):
         if cell.get("outputs"):
-            cell["outputs"] = [type(o)(fix(dict(o))) for o in cell["outputs"]]
+            cell["outputs"] = [from_dict(fix(dict(o))) for o in cell["outputs"]]
 
 
 def _collect_tables(tables_dir: Path) -> dict:
@@ -101,7 +103,7 @@ def _run_notebook(task, src, dest, params, work, km_class):
             # whole (multi-threaded) driver process
             resources={"metadata": {"path": str(work)}},
             kernel_manager_class=km_class, execution_timeout=task.get("timeout"),
-            start_timeout=120,
+            start_timeout=120, kernel_name=task.get("kernel_name"),
         )
     except pm.PapermillExecutionError as exc:
         return "failed", f"{exc.ename}: {exc.evalue}"
@@ -141,8 +143,9 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
     task : dict
         ``key, kind, title, notebook_json`` (the notebook text), ``parameters`` (without
         ``output_dir``), ``provenance`` (footer), ``timeout``, and optionally
-        ``workdir``: the folder for its temporary files (default: a new temporary
-        folder, removed afterwards).
+        ``kernel_name`` (a kernelspec; default the notebook's) and ``workdir``: the
+        folder for its temporary files (default: a new temporary folder, removed
+        afterwards).
     kernels : {"subprocess", "zygote"} or Runtime
         How the kernel is launched: an ``ipykernel`` subprocess, or by the given build
         runtime (:class:`exresearch.build.kernels.Runtime`, e.g. forked from its zygote).
