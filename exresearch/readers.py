@@ -160,7 +160,7 @@ def _read_xlsx(path: Path, rel: str, spec, problems, numeric_na):
                              f"{', '.join(sheets)}); fix sheets.{spec.kind} in study.yml",
                              value=spec.sheet)
                 return None, [], {}
-            raw = book.parse(sheet, header=None, dtype=object)
+            raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     except Exception as exc:  # noqa: BLE001  (openpyxl/zipfile raise many types)
         problems.add(rel, f"cannot read the Excel file: {str(exc).strip() or type(exc).__name__}")
         return None, [], {}
