@@ -10,9 +10,12 @@ STUDY  ?= data/demo
 SITE   ?= reports/demo
 JOBS   ?=
 PYTEST_ARGS ?=
+PORT   ?= 8888
+LAB_ARGS ?=
+KERNEL := $(VENV)/share/jupyter/kernels/exresearch/kernel.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports demo test test-fast lab bench lint browser clean
+.PHONY: help setup reports demo test test-fast lab bench lint browser clean git-filter
 
 help: ## list the targets
 	@echo "exresearch -- targets:"
@@ -24,7 +27,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install exresearch from the lock
+$(KERNEL): $(STAMP)
+	$(PY) -m exresearch.kernel --prefix $(VENV)
+
+setup: $(STAMP) $(KERNEL) git-filter ## create .venv, install exresearch from the lock, the kernel and the git filter
+
+# Git clean filter (see .gitattributes): git only ever sees notebooks without outputs,
+# whatever an editor saved. Run from the work tree's top folder with plain python3, so
+# it works before .venv exists; skipped outside a git checkout.
+git-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.exresearch-nbstrip.clean "$(PYTHON) exresearch/nbstrip.py" && \
+	  git config filter.exresearch-nbstrip.smudge cat; fi
 
 demo: $(STAMP) ## write the simulated demo study into data/demo if absent
 	@if [ -f $(STUDY)/study.yml ]; then echo "demo study present: $(STUDY)"; \
@@ -33,10 +47,10 @@ demo: $(STAMP) ## write the simulated demo study into data/demo if absent
 reports: demo ## set up, make the demo study if absent, build its report site and print the index path
 	@$(VENV)/bin/exresearch build $(STUDY) --out $(SITE) $(if $(JOBS),--jobs $(JOBS),)
 
-test: $(STAMP) browser ## set up, then run the whole test suite (slow and browser tests included)
+test: setup browser ## set up, then run the whole test suite (slow and browser tests included)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## the suite without slow end-to-end and browser tests
+test-fast: setup ## the suite without slow end-to-end and browser tests
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 browser: ## install Debian's chromium for the browser tests when missing and we are root
@@ -46,8 +60,12 @@ browser: ## install Debian's chromium for the browser tests when missing and we 
 	    || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium)"; fi; }
 
-lab: $(STAMP) ## open JupyterLab on notebooks/ with the project kernel
-	$(VENV)/bin/jupyter lab notebooks/
+# The project's Jupyter config (jupyter/: outputs stripped on save) is added to yours.
+# As root (a container) Jupyter needs --allow-root; PORT=8890 make lab for another port.
+lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, LAB_ARGS=...)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(VENV)/bin/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
+	  $(LAB_ARGS) notebooks/
 
 bench: $(STAMP) ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py

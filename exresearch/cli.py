@@ -1,8 +1,10 @@
-"""Command line interface: ``exresearch validate | simulate | build``.
+"""Command line interface: ``exresearch validate | simulate | build | run``.
 
 The CLI only parses arguments and calls library functions (as papermill's
 ``cli.py`` does over ``execute_notebook``); every behaviour lives in the library.
-Exit codes: 0 success, 1 a build finished with failed reports, 2 invalid input.
+Exit codes: 0 success, 1 a build finished with failed reports, 2 invalid input or an
+unusable ``--out``, 3 the machine failed (disk full, read-only); each with one line on
+stderr, and a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where reports run (default local)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address for --executor dask")
+
+    p = sub.add_parser(
+        "run",
+        help="execute one notebook with parameters into a folder (notebook, offline HTML, tables)",
+        description=("Execute one report notebook with papermill and write the executed "
+                     "notebook, its offline HTML page (as the build renders it) and its "
+                     "tables into --out, and nowhere else. Without --out, list the "
+                     "notebook's parameters."),
+    )
+    p.add_argument("notebook", help="client_report, synthesis, data_quality, planning, or a path")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="set a parameter (repeatable); non-text values are read as YAML: "
+                        "300, 0.8, true, [0, 1]")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder to write into (new, empty, or written by an earlier run)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    for sp in sub.choices.values():
+        sp.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (default: one line)")
     return parser
 
 
@@ -113,7 +135,34 @@ def _build(args) -> int:
     return result.exit_code
 
 
-_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build}
+def _run(args) -> int:
+    from .run import (
+        describe_parameters,
+        notebook_parameters,
+        parse_parameters,
+        resolve_notebook,
+        run_notebook,
+    )
+
+    path = resolve_notebook(args.notebook)
+    declared = notebook_parameters(path)
+    params = parse_parameters([tuple(p) for p in args.parameter], declared=declared)
+    if args.out is None:
+        print(describe_parameters(path))
+        return 0
+    result = run_notebook(path, out=args.out, parameters=params, timeout=args.timeout)
+    for f in [result.notebook, result.html]:
+        if f is not None:
+            print(f)
+    if result.tables:
+        print(f"{result.tables[0].parent} ({len(result.tables)} tables)")
+    if result.status != "ok":
+        print(f"failed: {result.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build, "run": _run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,14 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    debug = getattr(args, "debug", False)
     try:
         return _COMMANDS[args.command](args)
     except StudyValidationError as exc:
+        if debug:
+            raise
         print(exc, file=sys.stderr)
         return 2
     except ExresearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if debug:
+            raise
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted (KeyboardInterrupt); nothing was published", file=sys.stderr)
+        return 130
+    except OSError as exc:  # the machine: disk full, read-only, permissions
+        if debug:
+            raise
+        print(f"error: {exc.strerror or exc} (errno {exc.errno}); rerun with --debug for "
+              "the traceback", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, exit 3
+        if debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+              " (rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover
