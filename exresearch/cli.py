@@ -38,6 +38,11 @@ def make_parser() -> argparse.ArgumentParser:
         description="Check a study folder; print every problem (exit 2) or a summary (exit 0).",
     )
     p.add_argument("study", type=Path, help="study folder holding study.yml and clients/")
+    p.add_argument("--max-problems", type=int, default=50, metavar="N",
+                   help="print at most N problems, then a count by kind (default 50; 0: all)")
+    p.add_argument("--problems-csv", type=Path, default=None, metavar="FILE",
+                   help="also write every problem (errors and warnings) to FILE, a new CSV "
+                        "file outside the study folder")
 
     p = sub.add_parser(
         "simulate",
@@ -86,23 +91,64 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _validate(args) -> int:
-    from .study import format_problems, load_study
+def _print_problems(table, limit: int, file) -> None:
+    """Print the problem table, capped at ``limit`` rows plus a count by kind."""
+    from .study import format_problems, summarize_problems
+
+    if limit <= 0 or len(table) <= limit:
+        print(format_problems(table), file=file)
+        return
+    print(format_problems(table.head(limit)), file=file)
+    rest = len(table) - limit
+    print(f"... {rest:,} more not shown (--max-problems {limit}; --problems-csv FILE writes "
+          "them all). All problems by kind:", file=file)
+    summary = summarize_problems(table)
+    print(summary.rename(columns={"first_row": "first row"}).to_string(index=False), file=file)
+
+
+def _check_problems_csv(target: Path, study: Path) -> None:
+    """--problems-csv must be a new file outside the study folder (checked before reading)."""
+    from .exceptions import ParameterError
 
     try:
+        Path(target).resolve().relative_to(Path(study).resolve())
+        inside = True
+    except ValueError:
+        inside = False
+    if inside:
+        raise ParameterError(f"--problems-csv must be outside the study folder (nothing is "
+                             f"written into a study), but {str(target)!r} was passed")
+    if Path(target).exists() or Path(target).is_symlink():
+        raise ParameterError(f"--problems-csv must name a new file (an existing file is never "
+                             f"overwritten), but {str(target)!r} exists")
+
+
+def _validate(args) -> int:
+    from .study import load_study
+
+    if args.problems_csv is not None:
+        _check_problems_csv(args.problems_csv, args.study)
+    try:
         study = load_study(args.study)
+        table = study.warnings
     except StudyValidationError as exc:
-        table = exc.problems
+        study, table = None, exc.problems
+    if args.problems_csv is not None:
+        with open(args.problems_csv, "x", newline="", encoding="utf-8") as fh:  # never overwrite
+            table.to_csv(fh, index=False)
+        print(f"{len(table):,} problem{'s' if len(table) != 1 else ''} written to "
+              f"{args.problems_csv}", file=sys.stderr if study is None else sys.stdout)
+    if study is None:
         errors = int((table["severity"] == "error").sum())
         warnings = len(table) - errors
-        print(f"{args.study}: INVALID ({errors} error{'s' if errors != 1 else ''}, "
-              f"{warnings} warning{'s' if warnings != 1 else ''})", file=sys.stderr)
-        print(format_problems(table), file=sys.stderr)
+        print(f"{args.study}: INVALID ({errors:,} error{'s' if errors != 1 else ''}, "
+              f"{warnings:,} warning{'s' if warnings != 1 else ''})", file=sys.stderr)
+        _print_problems(table, args.max_problems, sys.stderr)
         return 2
     if len(study.warnings):
         n = len(study.warnings)
-        print(f"{n} warning{'s' if n != 1 else ''}:")
-        print(format_problems(study.warnings))
+        print(f"{n:,} warning{'s' if n != 1 else ''}:")
+        _print_problems(study.warnings, args.max_problems, sys.stdout)
     summary = study.summary()
     counts = [(len(summary), "client"), (int(summary["units"].sum()), "unit"),
               (int(summary["respondents"].sum()), "respondent"),

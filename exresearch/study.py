@@ -54,6 +54,7 @@ __all__ = [
     "load_study",
     "validate_study",
     "format_problems",
+    "summarize_problems",
     "Study",
     "StudyConfig",
     "ScaleSpec",
@@ -434,6 +435,52 @@ def format_problems(problems: pd.DataFrame) -> str:
                 parts.append(v.ljust(widths[c]))
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def summarize_problems(problems: pd.DataFrame) -> pd.DataFrame:
+    """Count problems by kind: one row per severity, file, column and kind of problem.
+
+    The kind is the problem sentence with its particular values taken out (quoted
+    text becomes ``'...'``, numbers ``#``), so one million out-of-range answers in one
+    column make one row. Used by ``exresearch validate`` when there are more problems
+    than it prints.
+
+    Parameters
+    ----------
+    problems : pandas.DataFrame
+        A problem table (:data:`PROBLEM_COLUMNS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``severity, file, column, kind, count, first_row``, errors first, then by
+        decreasing count.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> table = validate_study(ROOT / "tests" / "studies" / "out_of_range")
+    >>> summary = summarize_problems(table)
+    >>> summary["kind"].iloc[0]
+    "value # outside the scale range #-# of scale '...'"
+    >>> summary[["column", "count", "first_row"]].values.tolist()
+    [['eng_2', 1, 3], ['h_1', 1, 5], ['enps_0_10', 1, 6], ['tools_1', 1, 7]]
+    """
+    cols = ["severity", "file", "column", "kind", "count", "first_row"]
+    if problems is None or len(problems) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    kind = problems["problem"].astype(str).str.replace(r"'[^']*'", "'...'", regex=True)
+    kind = kind.str.replace(r"(?<![\w.])-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?(?![\w])", "#",
+                            regex=True)
+    table = pd.DataFrame({
+        "severity": problems["severity"].astype(str), "file": problems["file"].astype(str),
+        "column": problems["column"].astype(object).where(problems["column"].notna(), "")
+        .astype(str), "kind": kind, "row": problems["row"]})
+    out = (table.groupby(["severity", "file", "column", "kind"], sort=False, dropna=False)
+           .agg(count=("kind", "size"), first_row=("row", "min")).reset_index())
+    out["_error"] = out["severity"] != "error"
+    out = out.sort_values(["_error", "count"], ascending=[True, False], kind="stable")
+    return out[cols].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- study.yml

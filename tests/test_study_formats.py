@@ -316,3 +316,46 @@ def test_load_study_error_lists_new_problems():
         load_study(STUDIES / "non_finite_outcomes")
     assert info.value.problems["problem"].tolist() == [
         "value inf is not a finite number", "value -inf is not a finite number"]
+
+
+# --------------------------------------------------------------------------- many problems
+
+
+def _many_problems(tmp_path, n: int) -> Path:
+    root = _copy_valid(tmp_path)
+    lines = (root / SURVEY).read_text().splitlines(keepends=True)
+    body = "".join(f"u1,2025Q1,x{i},9,5,4,3,2,1,0,9\n" for i in range(n))  # eng_1 = 9
+    (root / SURVEY).write_text(lines[0] + body)
+    return root
+
+
+def test_validate_caps_printed_problems_and_counts_them_by_kind(tmp_path, capsys):
+    root = _many_problems(tmp_path, 300)
+    assert main(["validate", str(root), "--max-problems", "5"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{root}: INVALID (300 errors, 1 warning)"
+    assert len([line for line in err if line.startswith("error ")]) == 5
+    assert err[7] == ("... 297 more not shown (--max-problems 5; --problems-csv FILE writes "
+                      "them all). All problems by kind:")
+    assert err[8].split() == ["severity", "file", "column", "kind", "count", "first", "row"]
+    assert err[9].split()[:3] == ["error", SURVEY, "eng_1"]
+    assert err[9].endswith("300          2")
+    assert "value # outside the scale range #-# of scale '...'" in err[9]
+    assert err[10].split()[:3] == ["warning", OUTCOMES, "unit_id"]
+    assert len(err) == 11
+
+
+def test_problems_csv_holds_every_problem(tmp_path, capsys):
+    root = _many_problems(tmp_path, 300)
+    target = tmp_path / "problems.csv"
+    assert main(["validate", str(root), "--problems-csv", str(target)]) == 2
+    assert "301 problems written to" in capsys.readouterr().err
+    table = pd.read_csv(target)
+    assert list(table.columns) == ["file", "row", "column", "value", "problem", "severity"]
+    assert len(table) == 301 and table["row"].iloc[:300].tolist() == list(range(2, 302))
+    # never overwritten, never written into the study
+    assert main(["validate", str(root), "--problems-csv", str(target)]) == 2
+    assert "must name a new file" in capsys.readouterr().err
+    assert main(["validate", str(root), "--problems-csv", str(root / "p.csv")]) == 2
+    assert "must be outside the study folder" in capsys.readouterr().err
+    assert not (root / "p.csv").exists()
