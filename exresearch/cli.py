@@ -45,6 +45,24 @@ def make_parser() -> argparse.ArgumentParser:
                         "file outside the study folder")
 
     p = sub.add_parser(
+        "import",
+        help="write a study folder from a survey-platform export and a mapping file",
+        description=("Read a survey-platform export (.csv or .xlsx, one row per response) "
+                     "and a mapping file (YAML: unit, period, respondent and item columns; "
+                     "see docs/study.md), write a validated study folder in --out and list "
+                     "the source columns left out. The source files are only read; on any "
+                     "problem nothing is written."),
+    )
+    p.add_argument("export", type=Path, help="the platform export (.csv or .xlsx)")
+    p.add_argument("--mapping", type=Path, required=True, help="the mapping file (YAML)")
+    p.add_argument("--out", type=Path, required=True, help="study folder to create (new or empty)")
+    p.add_argument("--outcomes", type=Path, required=True,
+                   help="the client's outcomes file (any format validate reads), copied into "
+                        "the study")
+    p.add_argument("--max-problems", type=int, default=50, metavar="N",
+                   help="print at most N problems, then a count by kind (default 50; 0: all)")
+
+    p = sub.add_parser(
         "simulate",
         help="write a simulated study with planted effects",
         description="Write a simulated study folder (and truth.json) that passes validate.",
@@ -159,6 +177,29 @@ def _validate(args) -> int:
     return 0
 
 
+def _import(args) -> int:
+    from .importer import import_export
+    from .study import format_problems
+
+    try:
+        result = import_export(args.export, mapping=args.mapping, out=args.out,
+                               outcomes=args.outcomes)
+    except StudyValidationError as exc:
+        print(str(exc).split(":\n", 1)[0], file=sys.stderr)
+        _print_problems(exc.problems, args.max_problems, sys.stderr)
+        return 2
+    print(f"imported {result.responses:,} responses from {args.export} into {result.study}"
+          + (f" ({result.dropped:,} rows left out by export.keep)" if result.dropped else ""))
+    for path in result.files:
+        print(f"  wrote {path}")
+    print(f"{len(result.unmapped)} source column{'s' if len(result.unmapped) != 1 else ''} "
+          f"not imported: {', '.join(result.unmapped) or 'none'}")
+    if result.warnings is not None and len(result.warnings):
+        print(f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}:")
+        print(format_problems(result.warnings))
+    return 0
+
+
 def _simulate(args) -> int:
     from .simulate import simulate_study
 
@@ -208,7 +249,7 @@ def _run(args) -> int:
     return 0
 
 
-_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build, "run": _run}
+_COMMANDS = {"validate": _validate, "import": _import, "simulate": _simulate, "build": _build, "run": _run}
 
 
 def main(argv: list[str] | None = None) -> int:
