@@ -469,9 +469,11 @@ def summarize_problems(problems: pd.DataFrame) -> pd.DataFrame:
     cols = ["severity", "file", "column", "kind", "count", "first_row"]
     if problems is None or len(problems) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-    kind = problems["problem"].astype(str).str.replace(r"'[^']*'", "'...'", regex=True)
-    kind = kind.str.replace(r"(?<![\w.])-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?(?![\w])", "#",
-                            regex=True)
+    text = problems["problem"].astype(str)
+    unique = pd.Series(text.unique())  # a million problems are a few distinct sentences
+    kinds = unique.str.replace(r"'[^']*'", "'...'", regex=True).str.replace(
+        r"(?<![\w.])-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?(?![\w])", "#", regex=True)
+    kind = text.map(dict(zip(unique, kinds, strict=True)))
     table = pd.DataFrame({
         "severity": problems["severity"].astype(str), "file": problems["file"].astype(str),
         "column": problems["column"].astype(object).where(problems["column"].notna(), "")
@@ -1219,7 +1221,7 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
     m = check == "column_in_dataframe"
     if m.any():
         names = fc.loc[m, "failure_case"].astype(str)
-        what = names.map(lambda c: spec.roles.get(c, f"column '{c}'"))
+        what = names.map({c: spec.roles.get(c, f"column '{c}'") for c in names.unique()})
         rows(m, names, None, "required " + what + " is missing from the " + spec.kind + " file")
     # empty key cells
     m = check == "not_nullable"
@@ -1260,13 +1262,13 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
             return (f" is outside the plausible range {_fmt_number(num.lo)} to "
                     f"{_fmt_number(num.hi)} of {num.what}; if it is right, give the range in "
                     f"study.yml (ranges: {{{c}: [low, high]}})")
-        rows(m, col, vals, "value " + vals + col.map(describe))
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}))
     # answers between scale points
     m = check == "whole"
     if m.any():
         vals = _fmt_values(fc.loc[m, "failure_case"])
         col = fc.loc[m, "column"].astype(str)
-        severity = col.map(lambda c: spec.numeric[c].whole)
+        severity = col.map({c: spec.numeric[c].whole for c in col.unique()})
 
         def describe(c):
             num = spec.numeric[c]
@@ -1276,7 +1278,8 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
                 return head + "; kept, as study.yml says answers may be averaged"
             return head + "; if answers were averaged before export, set averaged_answers: " \
                 "true in study.yml"
-        rows(m, col, vals, "value " + vals + col.map(describe), severity.values)
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}),
+             severity.values)
     # duplicate keys: one problem per duplicated row
     m = check == "multiple_fields_uniqueness"
     if m.any():

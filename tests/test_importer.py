@@ -127,3 +127,13 @@ def test_xlsx_export_with_one_wave(tmp_path):
     assert "Wave" in result.unmapped
     study = load_study(tmp_path / "out")
     assert study.survey("acme")["period"].unique().tolist() == ["2025-H1"]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from exresearch import importer, readers
+
+    for module in (importer, readers):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted >= 1 and result.failed == 0, module.__name__
