@@ -137,3 +137,17 @@ def test_docstring_examples_run():
     for module in (importer, readers):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted >= 1 and result.failed == 0, module.__name__
+
+
+def test_docs_show_the_example_mapping_and_the_real_output(tmp_path, capsys, monkeypatch):
+    doc = (EXAMPLES.parent / "study.md").read_text()
+    section = doc.split("## Importing a survey-platform export", 1)[1]
+    shown_yaml = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown_yaml == "".join(MAPPING.read_text().splitlines(True)[3:])  # minus the header
+    shown_out = "imported" + section.split("```\nimported", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(EXAMPLES.parents[1])
+    out = tmp_path / "acme-study"
+    assert main(["import", "docs/examples/platform_export.csv", "--mapping",
+                 "docs/examples/mapping.yml", "--outcomes", "docs/examples/outcomes.csv",
+                 "--out", str(out)]) == 0
+    assert capsys.readouterr().out == shown_out.replace("acme-study", str(out))
