@@ -5,8 +5,8 @@ tools::
 
     <study>/
       study.yml
-      clients/<client_id>/survey.csv      # or survey.parquet
-      clients/<client_id>/outcomes.csv    # or outcomes.parquet
+      clients/<client_id>/survey.csv      # or .parquet, .sav, .dta, .xlsx
+      clients/<client_id>/outcomes.csv    # the same formats (readers: exresearch.readers)
 
 :func:`load_study` reads ``study.yml``, generates pandera schemas from it, validates
 every data file lazily (every problem is collected) and either returns a
