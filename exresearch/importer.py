@@ -35,6 +35,7 @@ The mapping file (YAML; see ``docs/study.md`` and ``docs/examples/mapping.yml``)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import CLIENT_ID_PATTERN
 from .exceptions import ParameterError, StudyValidationError
 
 __all__ = ["import_export", "ImportResult", "MAPPING_KEYS"]
@@ -333,6 +335,9 @@ def import_export(source, *, mapping, out, outcomes) -> ImportResult:
         report.add(_MAPPING, "client must be a mapping with at least an id, such as "
                    "{id: acme, name: Acme Retail}", column="client")
         client = {"id": "client"}
+    elif not re.fullmatch(CLIENT_ID_PATTERN, str(client["id"])):  # no path from a bad id
+        report.add(_MAPPING, f"client id '{client['id']}' is invalid: ids must match "
+                   f"{CLIENT_ID_PATTERN}", column="client.id", value=client["id"])
     if "scales" in study_block or "clients" in study_block:
         report.add(_MAPPING, "study must not hold scales or clients: they come from the "
                    "scales and client keys", column="study")

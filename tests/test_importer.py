@@ -84,6 +84,15 @@ def test_mapping_problems_are_all_reported_and_nothing_is_written(tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.yml"]
 
 
+def test_invalid_client_id_is_refused_before_any_path_is_built(tmp_path):
+    mapping = _mapping(tmp_path, "client: {id: acme,", "client: {id: ../../acme,")
+    with pytest.raises(StudyValidationError) as info:
+        import_export(EXPORT, mapping=mapping, out=tmp_path / "out", outcomes=OUTCOMES)
+    assert info.value.problems["problem"].tolist() == [
+        "client id '../../acme' is invalid: ids must match [a-z0-9][a-z0-9_-]{0,63}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.yml"]
+
+
 def test_data_problems_point_at_the_export_lines_and_columns(tmp_path):
     export = tmp_path / "export.csv"
     lines = EXPORT.read_text().splitlines(keepends=True)
