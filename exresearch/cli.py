@@ -47,13 +47,14 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "import",
         help="write a study folder from a survey-platform export and a mapping file",
-        description=("Read a survey-platform export (.csv or .xlsx, one row per response) "
+        description=("Read a survey-platform export (.csv, .xlsx, .sav or .dta, one row per "
+                     "response) "
                      "and a mapping file (YAML: unit, period, respondent and item columns; "
                      "see docs/study.md), write a validated study folder in --out and list "
                      "the source columns left out. The source files are only read; on any "
                      "problem nothing is written."),
     )
-    p.add_argument("export", type=Path, help="the platform export (.csv or .xlsx)")
+    p.add_argument("export", type=Path, help="the platform export (.csv, .xlsx, .sav or .dta)")
     p.add_argument("--mapping", type=Path, required=True, help="the mapping file (YAML)")
     p.add_argument("--out", type=Path, required=True, help="study folder to create (new or empty)")
     p.add_argument("--outcomes", type=Path, required=True,

@@ -165,8 +165,18 @@ def _read_export(source: Path, export: dict, report: _Report) -> pd.DataFrame | 
             raw = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
                           else (str(int(v)) if isinstance(v, float) and v == round(v)
                                 else str(v)))
+        elif suffix in (".sav", ".dta"):  # one header line: the variable names
+            import pyreadstat
+
+            reader = pyreadstat.read_sav if suffix == ".sav" else pyreadstat.read_dta
+            frame, _ = reader(str(source), user_missing=False,
+                              disable_datetime_conversion=True)
+            cells = frame.astype(object).map(
+                lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v))
+                else (str(int(v)) if isinstance(v, float) and v == round(v) else str(v)))
+            raw = pd.DataFrame([list(frame.columns), *cells.values.tolist()])
         else:
-            report.add(source, "the export must be a .csv or .xlsx file")
+            report.add(source, "the export must be a .csv, .xlsx, .sav or .dta file")
             return None
     except Exception as exc:  # noqa: BLE001  (parser errors of many kinds)
         report.add(source, f"cannot read the export: {str(exc).strip()}")
@@ -194,7 +204,9 @@ def import_export(source, *, mapping, out, outcomes) -> ImportResult:
     Parameters
     ----------
     source : str or pathlib.Path
-        The platform export (``.csv`` or ``.xlsx``, one row per response). Only read.
+        The platform export (``.csv``, ``.xlsx``, or SPSS ``.sav`` / Stata ``.dta`` with
+        one header line: the variable names), one row per response. Only read.
+        User-missing codes of ``.sav``/``.dta`` exports are read as missing.
     mapping : str or pathlib.Path
         The mapping file (YAML; keys in :data:`MAPPING_KEYS`, see the module docstring).
     out : str or pathlib.Path

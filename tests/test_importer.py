@@ -160,3 +160,25 @@ def test_docs_show_the_example_mapping_and_the_real_output(tmp_path, capsys, mon
                  "docs/examples/mapping.yml", "--outcomes", "docs/examples/outcomes.csv",
                  "--out", str(out)]) == 0
     assert capsys.readouterr().out == shown_out.replace("acme-study", str(out))
+
+
+def test_spss_export_with_numeric_codes(tmp_path):
+    import pyreadstat
+
+    raw = pd.read_csv(EXPORT, skiprows=[1, 2], dtype=str, keep_default_na=False)
+    points = {"Strongly disagree": 1, "Disagree": 2, "Neither agree nor disagree": 3,
+              "Agree": 4, "Strongly agree": 5}
+    for col in ("Q1_1", "Q1_2", "Q1_3", "Q2_1", "Q2_2"):
+        raw[col] = raw[col].map(points).astype(float)
+    raw["Q3"] = pd.to_numeric(raw["Q3"])
+    raw["Q3"] = raw["Q3"].fillna(99.0)  # "no answer", declared user-missing below
+    raw.columns = [c.replace(" ", "_").replace("(", "").replace(")", "") for c in raw.columns]
+    export = tmp_path / "export.sav"
+    pyreadstat.write_sav(raw, export, missing_ranges={"Q3": [99]})
+    mapping = _mapping(tmp_path, "  skip_rows: [2, 3]", "  skip_rows: []")
+    result = import_export(export, mapping=mapping, out=tmp_path / "out", outcomes=OUTCOMES)
+    assert (result.responses, result.dropped) == (40, 2)
+    ref = tmp_path / "ref"
+    import_export(EXPORT, mapping=MAPPING, out=ref, outcomes=OUTCOMES)
+    pd.testing.assert_frame_equal(load_study(tmp_path / "out").survey("acme"),
+                                  load_study(ref).survey("acme"))
