@@ -153,6 +153,7 @@ def test_deeply_nested_yaml_is_a_problem_not_a_crash(tmp_path):
     (root / "study.yml").write_text("junk: " + "[" * 50_000 + "]" * 50_000 + "\n")
     rows = validate_study(root)
     assert len(rows) == 1 and rows["file"][0] == "study.yml"
+    assert "nest" in rows["problem"][0]  # libyaml's depth limit, or ours
 
 
 def test_ampersand_in_a_value_is_not_an_anchor(tmp_path):
@@ -188,7 +189,7 @@ def test_ranges_and_averaged_answers_reach_the_config(tmp_path):
 # --------------------------------------------------------------------------- files
 
 
-def test_dangling_link_and_fifo_are_named(tmp_path):
+def test_dangling_link_and_fifo_are_named(tmp_path, capsys):
     root = _copy_valid(tmp_path)
     (root / SURVEY).unlink()
     (root / SURVEY).symlink_to("survey-2025.csv")
@@ -200,6 +201,10 @@ def test_dangling_link_and_fifo_are_named(tmp_path):
                  "(survey-2025.csv)"],
         [OUTCOMES, "outcomes.csv is not a regular file (a FIFO, socket or device); the "
                    "outcomes data must be a regular file"]]
+    assert main(["validate", str(root)]) == 2
+    err = capsys.readouterr().err
+    _line_with(err, SURVEY, "", "", "survey.csv is a symbolic link to a file that does not")
+    _line_with(err, OUTCOMES, "", "", "outcomes.csv is not a regular file")
 
 
 # --------------------------------------------------------------------------- formats

@@ -3,7 +3,9 @@
 Run ``.venv/bin/python tests/studies/make_corpus.py`` from the repository root. It
 rewrites ``tests/studies/valid`` (two clients, one CSV and one parquet) and one small
 folder per problem of the input contract: each is the one-client base study below
-with a single defect. The folders are committed; the tests only read them.
+with a single defect. The folders are committed; the tests only read them. The
+``.sav`` and ``.xlsx`` files are written with pyreadstat and openpyxl (they carry a
+creation time, so regenerating changes their bytes but not their content).
 """
 
 from __future__ import annotations
