@@ -1103,6 +1103,9 @@ def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
     except UnicodeDecodeError as exc:
         problems.add(rel, f"file is not UTF-8 text (byte {exc.start}: {exc.reason})")
         return None, []
+    except csv.Error as exc:  # e.g. a header field over the csv module's 128 KB limit
+        problems.add(rel, f"cannot parse the CSV header: {exc}", row=1)
+        return None, []
     named = [h for h in header if h.strip() != ""]  # unnamed: warned about, then ignored
     counts = pd.Series(named, dtype=object).value_counts()
     for name, n in counts[counts > 1].items():

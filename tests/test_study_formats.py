@@ -364,3 +364,22 @@ def test_problems_csv_holds_every_problem(tmp_path, capsys):
     assert main(["validate", str(root), "--problems-csv", str(root / "p.csv")]) == 2
     assert "must be outside the study folder" in capsys.readouterr().err
     assert not (root / "p.csv").exists()
+
+
+def test_huge_header_field_is_a_problem_not_a_crash(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / SURVEY
+    path.write_text(path.read_text().replace("unit_id,", "unit_id" + "x" * 200_000 + ",", 1))
+    rows = validate_study(root)
+    assert rows[["file", "row"]].astype(str).values.tolist() == [[SURVEY, "1"]]
+    assert rows["problem"][0] == ("cannot parse the CSV header: field larger than field limit "
+                                  "(131072)")
+
+
+def test_overflowing_number_is_not_finite(tmp_path):
+    root = _copy_valid(tmp_path)
+    path = root / OUTCOMES
+    path.write_text(path.read_text().replace("42.5", "1e999"))
+    rows = validate_study(root)
+    assert rows[["row", "column", "problem"]].astype(str).values.tolist() == [
+        ["2", "nps", "value inf is not a finite number"]]
