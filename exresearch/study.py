@@ -1456,9 +1456,9 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
     missing = [c for c in spec.columns if c not in header]
     for i, col in ((header.index(c), c) for c in extra):
         if str(col).strip() == "":
-            warnings.add(rel, f"column {i + 1} has no name in the header (a comma at the end "
-                         "of every line?); it is ignored", row=header_row, column=col,
-                         severity="warning")
+            why = " (a comma at the end of every line?)" if suffix == ".csv" else ""
+            warnings.add(rel, f"column {i + 1} has no name in the header{why}; it is ignored",
+                         row=header_row, column=col, severity="warning")
             continue
         hint = _did_you_mean(str(col), missing)
         hint = f"; did you mean '{hint}'?" if hint else ""
