@@ -34,6 +34,8 @@ _LAZY = {
     "load_study": "study",
     "validate_study": "study",
     "Study": "study",
+    "summarize_problems": "study",
+    "import_export": "importer",
     # simulation and planning
     "simulate_study": "simulate",
     "power_analytic": "power",
@@ -132,7 +134,7 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
+    "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
     "value",
 }
