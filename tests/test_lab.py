@@ -331,8 +331,10 @@ def test_install_kernel_writes_a_spec_for_this_interpreter(tmp_path):
 
 # --------------------------------------------------------------------------- make lab
 def _make_n(*args):
+    # not the variables of a `make test` that may have started this suite
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     res = subprocess.run(["make", "-n", "-C", str(ROOT), *args], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     return res.stdout
 
 

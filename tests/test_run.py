@@ -115,7 +115,7 @@ def test_run_writes_only_into_out_and_renders_like_the_build(small_study, tmp_pa
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
-    repo_before = _files(config.ROOT / "notebooks")
+    repo_before = {d: _files(config.ROOT / d) for d in ("notebooks", "reports")}
     args = ["run", "client_report", "-p", "study_path", str(small_study), "-p", "client_id",
             "client-02", "-p", "n_boot", "100", "--out", "out"]
     assert cli.main(args) == 0
@@ -123,7 +123,7 @@ def test_run_writes_only_into_out_and_renders_like_the_build(small_study, tmp_pa
     out = work / "out"
     assert printed[:2] == [str(out / "client_report.ipynb"), str(out / "client_report.html")]
     assert _files(work) == ["out", *[f"out/{f}" for f in _files(out)]]
-    assert _files(config.ROOT / "notebooks") == repo_before
+    assert {d: _files(config.ROOT / d) for d in ("notebooks", "reports")} == repo_before
     files = _files(out)
     assert {".exresearch-run.json", "client_report.html", "client_report.ipynb",
             "tables", "tables/client_report", "tables/client_report/findings.csv"} <= set(files)
