@@ -70,6 +70,14 @@ _LAZY = {
     "plot_driver_quadrant": "plots",
     "plot_unit_spread": "plots",
     "plot_heatmap": "plots",
+    "plot_forest": "plots",
+    "plot_forest_grid": "plots",
+    "plot_projection": "plots",
+    "plot_interval_bars": "plots",
+    "plot_trend": "plots",
+    "plot_benchmark": "plots",
+    "plot_power": "plots",
+    "plot_unit_counts": "plots",
     # pooling across clients
     "meta_analysis": "meta",
     "hunter_schmidt": "meta",
@@ -96,6 +104,9 @@ _LAZY = {
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
+    "blank_small_groups": "privacy",
+    "publishable_per_client": "privacy",
+    "redact_survey_values": "privacy",
 }
 
 _SUBMODULES = {

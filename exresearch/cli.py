@@ -2,7 +2,9 @@
 
 The CLI only parses arguments and calls library functions (as papermill's
 ``cli.py`` does over ``execute_notebook``); every behaviour lives in the library.
-Exit codes: 0 success, 1 a build finished with failed reports, 2 invalid input.
+Exit codes: 0 success, 1 a build finished with failed reports, 2 invalid input or an
+unusable ``--out``, 3 the machine failed (disk full, read-only); each with one line on
+stderr, and a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="folder to write into (new, empty, or written by an earlier run)")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    for sp in sub.choices.values():
+        sp.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (default: one line)")
     return parser
 
 
@@ -167,14 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    debug = getattr(args, "debug", False)
     try:
         return _COMMANDS[args.command](args)
     except StudyValidationError as exc:
+        if debug:
+            raise
         print(exc, file=sys.stderr)
         return 2
     except ExresearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        if debug:
+            raise
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted (KeyboardInterrupt); nothing was published", file=sys.stderr)
+        return 130
+    except OSError as exc:  # the machine: disk full, read-only, permissions
+        if debug:
+            raise
+        print(f"error: {exc.strerror or exc} (errno {exc.errno}); rerun with --debug for "
+              "the traceback", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, exit 3
+        if debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+              " (rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -545,53 +545,18 @@ def project_loop(*, ex_to_cx, cx_to_ex, ex_ar, cx_ar, shock_ex=1.0, shock_cx=0.0
 
 
 def plot_projection(projection, *, ax=None):
-    """Plot the paths of :func:`project_loop` with their uncertainty bands.
+    """Plot a loop projection: moved to :func:`exresearch.plots.plot_projection`.
 
-    Parameters
-    ----------
-    projection : pandas.DataFrame
-        Output of :func:`project_loop`.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; a new figure is created otherwise.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        One line per scenario x variable (labelled ``"<scenario>: EX"`` / ``": CX"``,
-        EX solid, CX dashed; intervention blue, decline red), a shaded band per line when
-        the projection has draws, and a horizontal line at 0 (no change).
+    Kept under this name; the arguments are passed on unchanged.
 
     Examples
     --------
     >>> from exresearch.economics import project_loop, plot_projection
     >>> p = project_loop(ex_to_cx=(0.3, 0.05), cx_to_ex=(0.3, 0.05), ex_ar=0.8, cx_ar=0.7,
     ...                  seed=1)
-    >>> ax = plot_projection(p)
-    >>> sorted(line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_"))
-    ['decline: CX', 'decline: EX', 'intervention: CX', 'intervention: EX']
+    >>> len(plot_projection(p).get_lines()) >= 4
+    True
     """
-    import matplotlib.pyplot as plt
+    from .plots import plot_projection as _plot_projection
 
-    need = {"scenario", "period", "variable", "value", "low", "high", "label"}
-    if not isinstance(projection, pd.DataFrame) or not need <= set(projection.columns):
-        raise ParameterError(
-            f"`projection` must be the DataFrame returned by project_loop (columns "
-            f"{sorted(need)}), but {type(projection).__name__} was passed")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4))
-    colours = {"intervention": "C0", "decline": "C3"}
-    for (scenario, var), g in projection.groupby(["scenario", "variable"], sort=False):
-        colour = colours.get(scenario, "0.3")
-        ls = "-" if var == "ex" else "--"
-        ax.plot(g["period"], g["value"], color=colour, ls=ls, marker="o", ms=3,
-                label=f"{scenario}: {var.upper()}")
-        if g["low"].notna().all():
-            ax.fill_between(g["period"], g["low"], g["high"], color=colour, alpha=0.15,
-                            lw=0)
-    ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
-    ax.set_xlabel("Periods after the shock")
-    ax.set_ylabel("Change (SD units)")
-    labels = projection.groupby("scenario", sort=False)["label"].first()
-    ax.set_title("; ".join(f"{s}: {lab}" for s, lab in labels.items()), fontsize=9)
-    ax.legend(fontsize=8)
-    return ax
+    return _plot_projection(projection, ax=ax)

@@ -11,11 +11,17 @@ __all__ = [
     "StudyValidationError",
     "ParameterError",
     "BuildError",
+    "BuildEnvironmentError",
 ]
 
 
 class ExresearchError(Exception):
-    """Base class of every error raised by exresearch."""
+    """Base class of every error raised by exresearch.
+
+    ``exit_code`` is the command line's exit status for it: 2, bad input.
+    """
+
+    exit_code = 2
 
 
 class StudyValidationError(ExresearchError):
@@ -45,6 +51,13 @@ class ParameterError(ExresearchError, ValueError):
 
 class BuildError(ExresearchError):
     """A batch build could not run or publish its reports."""
+
+
+class BuildEnvironmentError(BuildError):
+    """The machine cannot carry out a build (disk full, read-only or busy ``--out``, a
+    kernel that cannot start); the command line exits 3."""
+
+    exit_code = 3
 
 
 def _format_table(problems, max_rows: int = 200) -> str:

@@ -1,4 +1,6 @@
-"""Safe publishing: CSV without formula injection, escaped text, client pseudonyms.
+"""Safe publishing: CSV without formula injection, escaped text, client pseudonyms, and the
+rules that keep one client's results from being read off a study-level report
+(:func:`blank_small_groups`, :func:`publishable_per_client`, :func:`redact_survey_values`).
 
 Everything exresearch publishes goes through these helpers, so that a client name,
 a unit id or a label taken from ``study.yml`` or the data can never become active
@@ -23,7 +25,17 @@ from pathlib import Path
 
 from .exceptions import ParameterError
 
-__all__ = ["write_csv", "neutralise_cell", "escape", "pseudonyms"]
+__all__ = ["write_csv", "neutralise_cell", "escape", "pseudonyms", "blank_small_groups",
+           "publishable_per_client", "redact_survey_values", "PSEUDONYM_UNSAFE",
+           "LEVEL_COLUMNS"]
+
+#: Per-client columns that, beside a pseudonym, could single a client out (the only bank
+#: of the study): published only when the study publishes client names.
+PSEUDONYM_UNSAFE = ("industry",)
+#: The per-level numbers of :func:`exresearch.meta.meta_regression` (the omnibus ``qm``,
+#: ``qm_p`` describe all levels at once and stay).
+LEVEL_COLUMNS = ("estimate", "se", "z", "p_val", "ci_low", "ci_high", "level_r", "level_ci_low",
+                 "level_ci_high")
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -195,4 +207,132 @@ def _letters(i: int) -> str:
     while i:
         i, r = divmod(i - 1, 26)
         out = chr(ord("A") + r) + out
+    return out
+
+
+def blank_small_groups(table, *, columns=LEVEL_COLUMNS, size="k_level", min_size=None,
+                       reference_first=True):
+    """Blank the numbers of groups pooled over fewer than ``min_size`` clients.
+
+    A moderator level (an industry, say) pooled over one or two clients shows, or lets a
+    reader back out, one pseudonymous client's own result and ties that client to the
+    group. Its numbers are blanked; when the first row is the reference level of a
+    meta-regression (the intercept) and it is small, every contrast is computed against
+    it, so every row is blanked.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per group, e.g. :func:`exresearch.meta.meta_regression`.
+    columns : list of str, default :data:`LEVEL_COLUMNS`
+        The per-group numbers to blank (columns that describe all groups at once, such as
+        an omnibus test, are left alone).
+    size : str, default "k_level"
+        Column with the number of clients in each group.
+    min_size : int, optional
+        Default :data:`exresearch.config.MIN_BENCHMARK_CONTRIBUTORS` (3).
+    reference_first : bool, default True
+        The first row is the reference level: when it is small, blank every row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy; ``table`` is not changed.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"level": ["bank", "retail", "telco"], "k_level": [4, 2, 5],
+    ...                   "level_r": [0.3, 0.5, 0.2], "qm_p": [0.04] * 3})
+    >>> blank_small_groups(t, columns=["level_r"])["level_r"].tolist()
+    [0.3, nan, 0.2]
+    >>> blank_small_groups(t.iloc[[1, 0, 2]], columns=["level_r"])["level_r"].tolist()
+    [nan, nan, nan]
+    """
+    import numpy as np
+
+    from .config import MIN_BENCHMARK_CONTRIBUTORS
+
+    min_size = MIN_BENCHMARK_CONTRIBUTORS if min_size is None else min_size
+    missing = [c for c in [size, *columns] if c not in table.columns]
+    if missing:
+        raise ParameterError(
+            f"`table` must have the columns {[size, *columns]}, but {missing} are missing")
+    out = table.copy()
+    few = (out[size] < min_size).to_numpy().copy()
+    if reference_first and len(few) and few[0]:
+        few[:] = True
+    out.loc[few, list(columns)] = np.nan
+    return out
+
+
+def publishable_per_client(table, *, publish_names):
+    """The per-client columns that may be published under the names the study uses.
+
+    Under pseudonyms ("Client A"), a column of :data:`PSEUDONYM_UNSAFE` (the industry)
+    could single a client out, so it is dropped; with published client names it stays.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One or more rows per client.
+    publish_names : bool
+        ``study.config.publish_client_names``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"client": ["Client A"], "industry": ["bank"], "r": [0.3]})
+    >>> list(publishable_per_client(t, publish_names=False).columns)
+    ['client', 'r']
+    >>> list(publishable_per_client(t, publish_names=True).columns)
+    ['client', 'industry', 'r']
+    """
+    if not isinstance(publish_names, bool):
+        raise ParameterError(
+            f"`publish_names` must be True or False, but {publish_names!r} was passed")
+    if publish_names:
+        return table
+    return table.drop(columns=[c for c in PSEUDONYM_UNSAFE if c in table.columns])
+
+
+def redact_survey_values(problems, *, file="file", value="value", marker="survey"):
+    """Blank the offending values of problems found in survey files.
+
+    A survey value is one person's answer: a data-quality report names the file, row and
+    column to fix, but does not repeat the answer. Values of other files (outcomes, the
+    study file) are kept, as text.
+
+    Parameters
+    ----------
+    problems : pandas.DataFrame
+        ``study.warnings`` (or any table of problems with a file and a value column).
+    file, value : str
+        Columns.
+    marker : str, default "survey"
+        A file whose path contains this is a survey file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``value`` as text, ``""`` for survey files.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> w = pd.DataFrame({"file": ["acme/survey.csv", "acme/outcomes.csv"],
+    ...                   "value": [5, "abc"]})
+    >>> redact_survey_values(w)["value"].tolist()
+    ['', 'abc']
+    """
+    import numpy as np
+
+    out = problems.copy()
+    if len(out):
+        survey = out[file].astype(str).str.contains(marker, regex=False).to_numpy()
+        out[value] = np.where(survey, "", out[value].astype(str))
     return out

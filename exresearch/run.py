@@ -261,7 +261,8 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
         ``status`` ``"ok"`` or ``"failed"``; on failure the executed notebook (up to the
         failing cell) and an HTML page showing the error are still written.
     """
-    from . import build
+    from .build import execute_report
+    from .build.sitefiles import exresearch_version, git_commit, library_versions
     from .kernel import kernel_for_batch
 
     path = resolve_notebook(notebook)
@@ -285,16 +286,17 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
         "notebook": str(path),
         "parameters": {k: json.dumps(v) if not isinstance(v, str) else v
                        for k, v in params.items()} or "defaults",
-        "exresearch version": build._exresearch_version(),
-        "git commit": build._git_commit(),
-        "libraries": build._library_versions(),
+        "exresearch version": exresearch_version(),
+        "git commit": git_commit(),
+        "libraries": library_versions(),
         "run": f"{started} with `exresearch run`",
     }
     task = {"key": stem, "kind": "run", "title": title,
             "notebook_json": path.read_text(encoding="utf-8"), "parameters": params,
-            "provenance": provenance, "timeout": timeout, "kernel_name": kernel_for_batch()}
+            "provenance": provenance, "timeout": timeout, "kernel_name": kernel_for_batch(),
+            "index_href": None}  # a page on its own: no link to a site index
     t0 = time.perf_counter()
-    res = build.execute_report(task, kernels="subprocess")
+    res = execute_report(task, kernels="subprocess")
 
     out.mkdir(parents=True, exist_ok=True)
     previous = _read_marker(out)

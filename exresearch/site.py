@@ -95,7 +95,7 @@ _REPORT_TEMPLATE = r"""
 {% block extra_css %}<style type="text/css">{{ resources.exr_css }}</style>{% endblock extra_css %}
 {%- block body_header -%}
 <body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
-<div class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></div>
+{% if resources.exr_index_href %}<div class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></div>{% endif %}
 <!--EXR-TOC-->
 <main class="exr-main">
 {%- endblock body_header -%}
@@ -177,7 +177,8 @@ def _footer(provenance: dict) -> str:
     )
 
 
-def render_report(nb, *, title: str, provenance: dict, index_href: str = "../index.html") -> str:
+def render_report(nb, *, title: str, provenance: dict,
+                  index_href: str | None = "../index.html") -> str:
     """Render an executed notebook as a self-contained, offline HTML report page.
 
     Parameters
@@ -189,8 +190,8 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     provenance : dict
         Shown in the footer, in order: label -> text, or label -> dict (shown as a
         collapsible list, e.g. input file hashes or library versions).
-    index_href : str, default "../index.html"
-        Relative link back to the site index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the site index; None for a page outside a site (no link).
 
     Returns
     -------
@@ -213,7 +214,7 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     resources = {
         "exr_csp": CSP,
         "exr_css": PAGE_CSS,
-        "exr_index_href": escape(index_href),
+        "exr_index_href": escape(index_href) if index_href else "",
         "exr_footer": _footer(provenance),
         "metadata": {"name": str(title)},
     }
@@ -224,7 +225,7 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
 
 
 def render_error_page(*, title: str, error: str, provenance: dict,
-                      index_href: str = "../index.html") -> str:
+                      index_href: str | None = "../index.html") -> str:
     """A minimal page for a report whose notebook could not even be executed.
 
     Parameters
@@ -235,8 +236,8 @@ def render_error_page(*, title: str, error: str, provenance: dict,
         The error message, shown as text.
     provenance : dict
         As in :func:`render_report`.
-    index_href : str, default "../index.html"
-        Relative link back to the index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the index; None for no link.
 
     Returns
     -------
@@ -252,7 +253,8 @@ def render_error_page(*, title: str, error: str, provenance: dict,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>{escape(title)}</title><style>{PAGE_CSS}</style></head><body>"
-        f'<div class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports</a></div>'
+        + (f'<div class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports</a></div>'
+           if index_href else "") +
         f'<main class="exr-main"><h1>{escape(title)}</h1>'
         f'<p class="exr-status-failed">This report failed.</p>'
         f'<pre class="exr-error">{escape(error)}</pre></main>'

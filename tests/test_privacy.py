@@ -99,3 +99,52 @@ def test_pseudonyms_follow_study_order():
 def test_pseudonyms_rejects_duplicates():
     with pytest.raises(ParameterError, match=r"`client_ids` must be unique, but \['a'\]"):
         pseudonyms(["a", "b", "a"])
+
+
+# ----------------------------------------------------------------------------- rules as functions
+def test_blank_small_groups_blanks_levels_below_the_minimum_only():
+    from exresearch.privacy import blank_small_groups
+
+    t = pd.DataFrame({"level": ["bank", "retail", "telco"], "k_level": [3, 2, 5],
+                      "level_r": [0.3, 0.5, 0.2], "estimate": [0.1, 0.2, 0.3],
+                      "qm_p": [0.04, 0.04, 0.04]})
+    out = blank_small_groups(t, columns=["level_r", "estimate"])
+    assert out["level_r"].isna().tolist() == [False, True, False]
+    assert out["estimate"].isna().tolist() == [False, True, False]
+    assert out["qm_p"].tolist() == [0.04] * 3  # the omnibus test is not per group
+    assert t["level_r"].notna().all()  # input unchanged
+    # a small reference level (the intercept) blanks every contrast
+    small_ref = blank_small_groups(t.iloc[[1, 0, 2]], columns=["level_r"])
+    assert small_ref["level_r"].isna().all()
+    assert blank_small_groups(t.iloc[[1, 0, 2]], columns=["level_r"],
+                              reference_first=False)["level_r"].isna().tolist() == [True, False, False]
+    assert blank_small_groups(t, columns=["level_r"], min_size=6)["level_r"].isna().all()
+
+
+def test_blank_small_groups_names_missing_columns():
+    from exresearch.privacy import blank_small_groups
+
+    with pytest.raises(ParameterError, match=r"\['level_r'\] are missing"):
+        blank_small_groups(pd.DataFrame({"k_level": [1]}), columns=["level_r"])
+
+
+def test_publishable_per_client_drops_industry_under_pseudonyms():
+    from exresearch.privacy import publishable_per_client
+
+    t = pd.DataFrame({"client": ["Client A", "Client B"], "industry": ["bank", "retail"],
+                      "r": [0.3, 0.1]})
+    assert list(publishable_per_client(t, publish_names=False).columns) == ["client", "r"]
+    assert publishable_per_client(t, publish_names=True).equals(t)
+    with pytest.raises(ParameterError, match="but 'no' was passed"):
+        publishable_per_client(t, publish_names="no")
+
+
+def test_redact_survey_values_blanks_answers_and_keeps_the_rest():
+    from exresearch.privacy import redact_survey_values
+
+    w = pd.DataFrame({"file": ["acme/survey.csv", "acme/outcomes.csv", "study.yml"],
+                      "row": [3, 4, 0], "value": [5, "abc", 1.5]})
+    out = redact_survey_values(w)
+    assert out["value"].tolist() == ["", "abc", "1.5"]
+    assert out["row"].tolist() == [3, 4, 0] and w["value"].tolist() == [5, "abc", 1.5]
+    assert redact_survey_values(w.iloc[0:0]).empty

@@ -69,8 +69,9 @@ EXPECTED = {
                                           "clients in study.yml"),
     ],
     "missing_data_file": [
-        (E, "clients/acme/", None, None, "the client has no survey data: expected survey.csv "
-                                         "or survey.parquet in clients/acme/ (found: "
+        (E, "clients/acme/", None, None, "the client has no survey data: expected survey.csv, "
+                                         "survey.parquet, survey.sav, survey.dta or "
+                                         "survey.xlsx in clients/acme/ (found: "
                                          "outcomes.csv, surveys.csv)"),
     ],
     "empty_file": [

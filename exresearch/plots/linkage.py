@@ -1,51 +1,13 @@
-"""Figures of the linkage analyses (seaborn/matplotlib).
-
-Every function takes the tidy result of a :mod:`exresearch.linkage` function
-(or a unit panel) first, draws on ``ax`` if given (else on a new figure's
-axes) and returns the Axes. Nothing calls ``plt.show``; matplotlib is imported
-inside the functions so importing this module stays cheap.
-"""
+"""Figures of one client's linkage analyses: correlation heatmaps, lagged and cross-lagged
+links, driver quadrants, unit spread, and any labelled heatmap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import ParameterError
-
-__all__ = [
-    "plot_correlation_heatmap",
-    "plot_lagged",
-    "plot_cross_lagged",
-    "plot_driver_quadrant",
-    "plot_unit_spread",
-    "plot_heatmap",
-]
-
-
-def _axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
-def _need(frame, name, cols):
-    if not isinstance(frame, pd.DataFrame):
-        raise ParameterError(f"`{name}` must be a pandas DataFrame, but {type(frame).__name__} was passed")
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise ParameterError(
-            f"`{name}` lacks column(s) {missing}; it should be the output of the matching "
-            f"exresearch.linkage function (columns found: {list(frame.columns)})"
-        )
-
-
-def _stars(p):
-    if not np.isfinite(p):
-        return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+from ..exceptions import ParameterError
+from ._base import _axes, _need, _stars
 
 
 def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cmap="RdBu_r"):

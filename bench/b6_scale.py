@@ -1,0 +1,241 @@
+"""B6: a Gallup-size study on one machine (300 clients x 30 units x 4 periods).
+
+For each size (default 30, 100 and 300 clients; 30 units, 4 periods each):
+
+* full build: ``exresearch build STUDY --out SITE`` into a new folder (default jobs);
+* one client changed: one answer of one client's survey changed, then the same command
+  (that client, the synthesis and the data-quality report re-run);
+* per-report cost: the median and quartiles of the client reports' run time (from the
+  manifest), to show it does not grow with the number of clients;
+* synthesis and data-quality run time;
+* peak memory of the whole build: the largest sum over the build's process tree (driver,
+  zygote, kernels) of each process's proportional set size (PSS, so pages that forked
+  kernels share with the zygote are not counted twice), sampled every 0.25 s.
+
+Usage::
+
+    nice -n 10 .venv/bin/python bench/b6_scale.py                 # 30, 100, 300 clients
+    .venv/bin/python bench/b6_scale.py --sizes 3,6 --units 6 --periods 2 --md /tmp/b6.md
+
+Results go to ``bench/results-b6.md`` (and ``--json``); studies are simulated with a fixed
+seed into ``$TMPDIR/exresearch-bench/b6/`` (cached between runs), never into ``data/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from build_cases import change_one_answer, notebooks_dir  # noqa: E402
+from common import VENV_BIN, fmt_bytes, fmt_seconds  # noqa: E402
+
+SEED = 20261202
+TARGETS = {"full": 600.0, "changed": 20.0, "memory": 4 * 1024 ** 3}
+
+
+def _tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [pid], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size of one process in bytes (0 if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.25):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak, self.peak_procs = pid, every, 0, 0
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            procs = _tree(self.pid)
+            total = sum(_pss(p) for p in procs)
+            if total > self.peak:
+                self.peak, self.peak_procs = total, len(procs)
+            self._halt.wait(self.every)
+
+    def stop(self):
+        self._halt.set()
+        self.join()
+
+
+def timed_build(study: Path, site: Path, nb_dir: Path, *, jobs=None) -> dict:
+    """Run ``exresearch build`` as a user does; wall time and peak memory."""
+    cmd = [str(VENV_BIN / "exresearch"), "build", str(study), "--out", str(site)]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(nb_dir), PYTHONHASHSEED="0")
+    log = site.parent / f"{site.name}.log"
+    t = time.perf_counter()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, env=env)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
+        rc = proc.wait()
+        sampler.stop()
+    wall = time.perf_counter() - t
+    if rc not in (0, 1):
+        raise RuntimeError(f"build failed ({rc}): {log.read_text()[-3000:]}")
+    m = json.loads((site / "manifest.json").read_text())
+    return {"wall": wall, "exit_code": rc, "peak_pss": sampler.peak,
+            "peak_processes": sampler.peak_procs,
+            "executed": [r["key"] for r in m["reports"] if r["executed"]],
+            "durations": {r["key"]: r["duration"] for r in m["reports"]},
+            "failed": [r["key"] for r in m["reports"] if r["status"] == "failed"]}
+
+
+def make_study(root: Path, n_clients: int, units: int, periods: int) -> tuple[Path, float]:
+    from exresearch.simulate import simulate_study
+
+    path = root / f"study-{n_clients}x{units}x{periods}"
+    t = time.perf_counter()
+    if not (path / "study.yml").is_file():
+        shutil.rmtree(path, ignore_errors=True)
+        simulate_study(path, n_clients=n_clients, n_units=units, n_periods=periods, seed=SEED)
+    return path, time.perf_counter() - t
+
+
+def _quartiles(values):
+    v = sorted(values)
+    if len(v) >= 4:
+        q = statistics.quantiles(v, n=4, method="inclusive")
+        return statistics.median(v), q[0], q[2]
+    return (statistics.median(v), v[0], v[-1]) if v else (float("nan"),) * 3
+
+
+def run_size(root: Path, nb_dir: Path, n: int, units: int, periods: int, jobs=None) -> dict:
+    study, sim_s = make_study(root, n, units, periods)
+    site = root / f"site-{n}"
+    shutil.rmtree(site, ignore_errors=True)  # written by this script's last run
+    full = timed_build(study, site, nb_dir, jobs=jobs)
+    client = sorted(p.name for p in (study / "clients").iterdir())[n // 2]
+    changed_file = change_one_answer(study, client)
+    changed = timed_build(study, site, nb_dir, jobs=jobs)
+    clients = [d for k, d in full["durations"].items() if k.startswith("client-")]
+    med, q1, q3 = _quartiles(clients)
+    return {"clients": n, "units": units, "periods": periods, "simulate_s": sim_s,
+            "full": full, "changed": changed, "changed_file": changed_file,
+            "client_report_median": med, "client_report_q1": q1, "client_report_q3": q3,
+            "client_report_sum": sum(clients),
+            "synthesis": full["durations"].get("synthesis"),
+            "data_quality": full["durations"].get("data-quality")}
+
+
+def markdown(results: list[dict], meta: dict) -> str:
+    lines = [
+        "## B6: a Gallup-size study on one machine",
+        "",
+        f"Run {meta['started']} to {meta['finished']} UTC on {meta['machine']} "
+        f"({meta['cores']} cores, load average at start {meta['load']}), notebooks: "
+        f"{meta['notebooks']}. Command: `{meta['command']}`. Each size: a full build into a "
+        "new folder, then one answer of one client changed and the same command again. "
+        "Peak memory: the largest sum of PSS over the build's processes (driver, zygote, "
+        "kernels), sampled every 0.25 s. Targets: full build under 10 min at 300 "
+        "clients, one client changed under 20 s, peak memory under 4 GiB.",
+        "",
+        "| clients (x units x periods) | reports | full build | per client report, median "
+        "(q1-q3) | synthesis | data quality | one client changed (re-run) | peak memory "
+        "(processes) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        f, c = r["full"], r["changed"]
+        lines.append(
+            f"| {r['clients']} x {r['units']} x {r['periods']} | {len(f['durations'])} | "
+            f"{fmt_seconds(f['wall'])} | {fmt_seconds(r['client_report_median'])} "
+            f"({fmt_seconds(r['client_report_q1'])}-{fmt_seconds(r['client_report_q3'])}) | "
+            f"{fmt_seconds(r['synthesis'] or float('nan'))} | "
+            f"{fmt_seconds(r['data_quality'] or float('nan'))} | {fmt_seconds(c['wall'])} "
+            f"({', '.join(c['executed'])}) | {fmt_bytes(max(f['peak_pss'], c['peak_pss']))} "
+            f"({f['peak_processes']}) |")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        k = b["clients"] / a["clients"]
+        lines += ["", f"From {a['clients']} to {b['clients']} clients ({k:.0f}x): full build "
+                  f"x{b['full']['wall'] / a['full']['wall']:.1f}, median client report "
+                  f"x{b['client_report_median'] / a['client_report_median']:.2f}, synthesis "
+                  f"x{(b['synthesis'] or 0) / (a['synthesis'] or 1):.1f}, data quality "
+                  f"x{(b['data_quality'] or 0) / (a['data_quality'] or 1):.1f}."]
+        big = results[-1]
+        ok = (big["full"]["wall"] < TARGETS["full"], big["changed"]["wall"] < TARGETS["changed"],
+              max(big["full"]["peak_pss"], big["changed"]["peak_pss"]) < TARGETS["memory"])
+        lines += ["", "Targets at the largest size: full build < 10 min: "
+                  f"{'met' if ok[0] else 'NOT met'}; one client changed < 20 s: "
+                  f"{'met' if ok[1] else 'NOT met'}; peak memory < 4 GiB: "
+                  f"{'met' if ok[2] else 'NOT met'}."]
+    failed = sorted({k for r in results for k in r["full"]["failed"]})
+    if failed:
+        lines += ["", f"Failed reports: {', '.join(failed)}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="30,100,300", help="clients per study, comma-separated")
+    ap.add_argument("--units", type=int, default=30)
+    ap.add_argument("--periods", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--md", type=Path, default=Path(__file__).parent / "results-b6.md")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    root = Path(tempfile.gettempdir()) / "exresearch-bench" / "b6"
+    root.mkdir(parents=True, exist_ok=True)
+    nb_dir, nb_source = notebooks_dir(root)
+    meta = {"started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+            "machine": f"{platform.system()} {platform.machine()}",
+            "cores": os.cpu_count(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+            "notebooks": nb_source,
+            "command": "python bench/b6_scale.py " + " ".join(argv or sys.argv[1:])}
+    results = []
+    for n in sizes:
+        print(f"B6: {n} clients ...", file=sys.stderr, flush=True)
+        results.append(run_size(root, nb_dir, n, args.units, args.periods, args.jobs))
+        meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+        args.md.write_text(markdown(results, meta))  # after every size: partial results
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+        r = results[-1]
+        print(f"B6: {n} clients: full {r['full']['wall']:.1f} s, changed "
+              f"{r['changed']['wall']:.1f} s, peak {fmt_bytes(r['full']['peak_pss'])}",
+              file=sys.stderr, flush=True)
+    print(args.md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""``build_site``: the build as a sequence of named steps."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .. import config
+from ..exceptions import BuildEnvironmentError, ParameterError
+from .plan import Plan, fast_path, make_plan
+from .publish import SiteLock, Staging, check_out, cleanup_stale, environment_error, link_or_copy
+from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult
+from .sitefiles import (
+    common_provenance,
+    inside,
+    page_provenance,
+    read_headline,
+    write_share_bundles,
+    write_site_files,
+)
+
+__all__ = ["build_site"]
+
+log = logging.getLogger("exresearch.build")
+
+
+def _pkg():
+    from .. import build
+
+    return build
+
+
+@dataclass
+class _Build:
+    """What the steps of one build share."""
+
+    study: object
+    study_path: Path
+    out: Path
+    jobs: int
+    force: bool
+    only: object
+    executor: str
+    scheduler: str | None
+    progress: bool
+    t0: float
+    runtime: object = None
+    plan: Plan | None = None
+    staging: Staging | None = None
+    built_at: str = ""
+    prov: dict = field(default_factory=dict)
+    kept: list = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        if self.progress:
+            print(line, file=sys.stderr)
+        log.info(line)
+
+
+# --------------------------------------------------------------------------- steps
+def _check_arguments(executor, jobs) -> int:
+    if executor not in ("local", "dask"):
+        raise ParameterError(
+            f"The value for `executor` must be one of ['local', 'dask'], but {executor!r} "
+            "was passed"
+        )
+    if jobs is None:  # the cores this process may use (affinity/cgroup-aware where possible)
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        jobs = jobs or os.cpu_count() or 1
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ParameterError(f"`jobs` must be a positive integer, but {jobs!r} was passed")
+    return jobs
+
+
+def _load(study):
+    if hasattr(study, "clients") and hasattr(study, "config"):
+        return study
+    from ..study import load_study
+
+    return load_study(Path(study))
+
+
+def _carry_over(b: _Build) -> None:
+    """Hard-link the pages, notebooks and tables of reused reports into the staging site."""
+    run_keys = {r.key for r in b.plan.to_run}
+    out, site = b.out, b.staging.site
+    for r in b.plan.records:
+        if r.key in run_keys:
+            continue
+        p = b.plan.prev.get(r.key)
+        if p is None or p.html is None or not (out / p.html).is_file():
+            continue  # not built (only=...) and never built before
+        for rel in [p.html, p.notebook, *p.tables]:
+            if rel and (out / rel).is_file():
+                link_or_copy(out / rel, site / rel)
+        keep = asdict(p)
+        keep.update(executed=False, name=r.name, industry=r.industry)
+        if p.fingerprint != r.fingerprint:
+            keep["status"] = p.status  # kept from an earlier build (only=...)
+        r.__dict__.update(keep)
+
+
+def _tasks(b: _Build) -> list[dict]:
+    from ..kernel import kernel_for_batch
+
+    nb_dir = config.notebooks_dir()
+    kernel_name = kernel_for_batch() if b.plan.to_run else None
+    tasks = []
+    for r in b.plan.to_run:
+        prov = dict(b.prov)
+        prov.update(page_provenance(r, b.study_path))
+        tasks.append({
+            "key": r.key, "kind": r.kind,
+            "title": f"{r.name}: client report" if r.kind == "client" else r.name,
+            "notebook_json": (nb_dir / NOTEBOOKS[r.kind]).read_text(encoding="utf-8"),
+            "parameters": r.parameters, "provenance": prov, "timeout": None,
+            "workdir": str(b.staging.work), "kernel_name": kernel_name,
+        })
+    return tasks
+
+
+def _store(b: _Build, r, res: dict) -> None:
+    """Write one executed report's page, notebook and tables into the staging site."""
+    site = b.staging.site
+    html_rel = f"reports/{r.key}.html"
+    inside(site, html_rel).parent.mkdir(exist_ok=True)
+    inside(site, html_rel).write_text(res["html"], encoding="utf-8")
+    nb_rel = None
+    if res["notebook"] is not None:
+        nb_rel = f"notebooks/{r.key}.ipynb"
+        inside(site, nb_rel).parent.mkdir(exist_ok=True)
+        inside(site, nb_rel).write_text(res["notebook"], encoding="utf-8")
+    tables = []
+    for name, data in sorted(res["tables"].items()):
+        if not TABLE_NAME.fullmatch(name):
+            continue  # (a dask worker's answer is checked again here)
+        rel = f"tables/{r.key}/{name}"
+        inside(site, rel).parent.mkdir(parents=True, exist_ok=True)
+        inside(site, rel).write_bytes(data)
+        tables.append(rel)
+    r.status, r.error, r.duration = res["status"], res["error"], res["duration"]
+    r.html, r.notebook, r.tables = html_rel, nb_rel, tables
+    r.executed, r.built_at = True, b.built_at
+
+
+def _execute(b: _Build) -> None:
+    """Run the stale reports, storing each as it finishes."""
+    tasks = _tasks(b)
+    if not tasks:
+        return
+    by_key = {r.key: r for r in b.plan.records}
+    bar = None
+    if b.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="reports", unit="report", file=sys.stderr)
+    done = [0]
+
+    def on_done(task, res):
+        r = by_key[task["key"]]
+        _store(b, r, res)
+        done[0] += 1
+        line = (f"[{done[0]}/{len(tasks)}] {r.status:<6} {r.key} "
+                f"({r.duration:.1f} s)" + (f": {r.error}" if r.error else ""))
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+            bar.update(1)
+        log.info(line)
+
+    try:
+        if b.executor == "dask":
+            from .execute import run_dask
+
+            run_dask(tasks, b.jobs, b.scheduler, on_done)
+        else:
+            from .execute import run_local
+
+            run_local(tasks, b.jobs, on_done, b.runtime)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _write_site(b: _Build) -> None:
+    """Index, manifest, share bundles and the build state, into the staging site."""
+    site, plan, cfg = b.staging.site, b.plan, b.study.config
+    records = plan.records
+    headline = []
+    syn = next((r for r in records if r.key == "synthesis"), None)
+    if syn is not None and syn.status == "ok":
+        headline = read_headline(site / "tables" / syn.key)
+    shares = write_share_bundles(site, cfg, records)
+    write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
+                   if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
+    state = {
+        "version": STATE_VERSION, "study_path": str(b.study_path), "clients": plan.clients,
+        "env": plan.env, "tree": plan.tree, "reports": [asdict(r) for r in records],
+        "files": files,
+    }
+    (site / STATE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (site / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def _publish_site(b: _Build) -> None:
+    b.kept = _pkg()._publish(b.staging.site, b.out) or []
+
+
+def _summary(b: _Build) -> BuildResult:
+    records, to_run = b.plan.records, b.plan.to_run
+    exit_code = 1 if any(r.status == "failed" for r in records) else 0
+    result = BuildResult(index=b.out / "index.html", exit_code=exit_code, reports=records,
+                         executed=[r.key for r in to_run], duration=time.perf_counter() - b.t0,
+                         kept=list(b.kept))
+    if b.kept:
+        shown = ", ".join(b.kept[:10]) + (f" and {len(b.kept) - 10} more"
+                                          if len(b.kept) > 10 else "")
+        b.say(f"exresearch build: kept {len(b.kept)} file(s) it did not write: {shown}")
+    b.say(f"exresearch build: {len(to_run)} executed, {len(records) - len(to_run)} reused, "
+          f"{len(result.failed)} failed, {result.duration:.1f} s -> {result.index}")
+    return result
+
+
+def _build(b: _Build) -> BuildResult:
+    """The build once the arguments are checked: the steps, in order."""
+    b.study = _load(b.study)  # raises StudyValidationError: nothing written yet
+    b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
+    b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    b.prov = common_provenance(b.study.config, b.built_at)
+    lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
+    published = False
+    try:
+        b.staging = Staging(b.out)
+        try:
+            _carry_over(b)
+            _execute(b)
+            _write_site(b)
+            _publish_site(b)
+            published = True
+        finally:
+            b.staging.discard()
+    except OSError as exc:  # disk full, read-only, ...: the machine, not the input
+        raise environment_error(exc, b.out) from exc
+    finally:
+        lock.release(published=published)
+    return _summary(b)
+
+
+def build_site(study, *, out, jobs=None, force=False, only=None, executor="local",
+               scheduler=None, progress=True) -> BuildResult:
+    """Execute every report notebook of a study and publish the site in ``out``.
+
+    Parameters
+    ----------
+    study : str, pathlib.Path or Study
+        Study folder (validated with :func:`exresearch.load_study`; an invalid study
+        raises ``StudyValidationError`` before anything is written) or a loaded Study.
+    out : str or pathlib.Path
+        Site folder: new, empty, or a site written by an earlier build (recognised by its
+        marker ``.exresearch/site.json``); anything else is refused (``BuildError``). It
+        must not be inside the study folder. Files in it that the build did not write are
+        kept (``BuildResult.kept``).
+    jobs : int, optional
+        Reports executed at once (default: number of cores).
+    force : bool, default False
+        Re-execute every report even when its inputs did not change.
+    only : list of str, optional
+        Execute only these clients' reports; the other reports of a previous build are
+        kept as they are, synthesis and data quality are not executed.
+    executor : {"local", "dask"}, default "local"
+        Run reports on this machine, or as tasks of a dask.distributed cluster.
+    scheduler : str, optional
+        Dask scheduler address (``tcp://host:8786``) for ``executor="dask"``; without
+        it a LocalCluster of ``jobs`` worker processes is started.
+    progress : bool, default True
+        Show a progress bar and a line per finished report on stderr.
+
+    Returns
+    -------
+    BuildResult
+        ``index`` (path of index.html), ``exit_code`` (0 ok, 1 some report failed),
+        ``reports`` (one :class:`ReportRecord` per report), ``executed``, ``duration``,
+        ``kept``.
+
+    Raises
+    ------
+    StudyValidationError, ParameterError, BuildError
+        Bad input or unusable ``out`` (another build holds its lock, it is someone
+        else's folder): the command line exits 2. Nothing is written.
+    BuildEnvironmentError
+        The machine failed (disk full, read-only ``out``): exit 3. The previous site
+        is unchanged.
+
+    Notes
+    -----
+    A report is executed when its fingerprint changed: its notebook's cells (see
+    :func:`exresearch.build.fingerprint`), its parameters, its input files (a client
+    report: that client's files and study.yml; synthesis and data quality: every
+    file), the exresearch source and ``requirements.lock``; or when it failed or is
+    missing in the previous site.
+
+    Examples
+    --------
+    >>> from exresearch import build_site
+    >>> result = build_site("data/demo", out="reports/demo")  # doctest: +SKIP
+    >>> result.exit_code, [r.key for r in result.failed]  # doctest: +SKIP
+    (0, [])
+    >>> build_site("data/demo", out="reports/demo").executed  # nothing changed  # doctest: +SKIP
+    []
+    """
+    t0 = time.perf_counter()
+    jobs = _check_arguments(executor, jobs)
+    out = Path(out).expanduser().resolve()
+    if hasattr(study, "path") and hasattr(study, "config"):
+        study_path = Path(study.path).resolve()
+    else:
+        study_path = Path(study).expanduser().resolve()
+    check_out(study_path, out)
+    try:
+        cleanup_stale(out)
+    except OSError as exc:
+        raise environment_error(exc, out) from exc
+    if not (hasattr(study, "path") and hasattr(study, "config")):
+        fast = fast_path(study_path, out, force, only, t0)
+        if fast is not None:
+            if progress:
+                print(f"exresearch build: nothing changed, {out / 'index.html'} is up to date "
+                      f"({fast.duration:.2f} s)", file=sys.stderr)
+            return fast
+    b = _Build(study=study, study_path=study_path, out=out, jobs=jobs, force=force,
+               only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0)
+    if executor == "local":
+        from .kernels import Runtime
+
+        try:
+            b.runtime = Runtime(study_path)
+        except OSError as exc:
+            raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
+    try:
+        return _build(b)
+    finally:
+        if b.runtime is not None:
+            b.runtime.close()

@@ -1,0 +1,487 @@
+"""Kernels for the build: a warm zygote that forks them, and IPC kernel managers.
+
+Nothing here outlives the build: the zygote and every kernel ask Linux to kill them
+when their parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; the zygote's parent is the
+build, a forked kernel's parent the zygote), kernels talk over abstract unix sockets
+(no socket file anywhere), and their connection and log files live in the build's
+work folder inside ``--out``'s staging area.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from .. import config
+from ..exceptions import BuildError
+
+__all__ = ["Runtime", "kernel_manager_classes", "worker_env", "set_parent_death_signal"]
+
+#: Environment of every kernel: one BLAS/OpenMP thread each, so ``jobs`` kernels don't
+#: oversubscribe the cores; figures through the inline backend.
+KERNEL_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+#: Kernel options for batch runs: no sqlite history file per kernel.
+KERNEL_ARGS = ("--HistoryManager.enabled=False",)
+#: Modules the zygote imports once so that forked kernels don't.
+PRELOAD = (
+    "numpy", "pandas", "scipy", "scipy.stats", "scipy.optimize", "statsmodels.api",
+    "statsmodels.formula.api", "pingouin", "matplotlib", "matplotlib.pyplot", "seaborn",
+    "pyarrow", "pyarrow.parquet", "yaml", "pandera", "IPython", "ipykernel.kernelapp",
+    "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "sqlite3", "pdb",
+    "matplotlib.backends.backend_agg", "PIL.Image", "exresearch",
+)
+_PR_SET_PDEATHSIG = 1
+#: Start-up code of a kernel *subprocess*: die with the process that launched it, then
+#: run ipykernel exactly as ``python -m ipykernel_launcher`` does.
+KERNEL_BOOT = (
+    "import ctypes, signal\n"
+    "try:\n"
+    f"    ctypes.CDLL(None).prctl({_PR_SET_PDEATHSIG}, signal.SIGKILL, 0, 0, 0)\n"
+    "except Exception:\n"
+    "    pass\n"
+    "from ipykernel import kernelapp\n"
+    "kernelapp.launch_new_instance()\n"
+)
+
+
+def set_parent_death_signal(parent: int | None = None) -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    Written by hand: neither the standard library nor the pinned packages expose
+    ``prctl``. When ``parent`` is given and is no longer this process's parent (it died
+    before the call), the process exits at once. Returns False where unsupported.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        ok = ctypes.CDLL(None, use_errno=True).prctl(
+            _PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+    return ok
+
+
+def worker_env(base=None) -> dict:
+    """The environment of a kernel: ``base`` (default ``os.environ``) plus KERNEL_ENV."""
+    env = dict(os.environ if base is None else base)
+    env.update(KERNEL_ENV)
+    pkg_parent = str(config.PACKAGE_DIR.parent)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if pkg_parent not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([pkg_parent, *paths])
+    return env
+
+
+# --------------------------------------------------------------------------- zygote
+def _install_study_cache(study_path: str) -> None:  # pragma: no cover - in the zygote
+    """Validate the study once in the zygote and hand it to the reports it forks.
+
+    Uses the documented hook :func:`exresearch.report.preload_study`: a forked kernel's
+    ``setup_report`` then reuses the loaded study (and every client's unit panel) as long
+    as no input file changed since.
+    """
+    try:
+        from exresearch import report
+        from exresearch.study import load_study
+
+        report.preload_study(load_study(Path(study_path).resolve()))
+    except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
+        return
+
+
+def _preload() -> None:  # pragma: no cover - runs in the zygote process
+    import importlib
+
+    pkg = importlib.import_module("exresearch")
+    ours = sorted(f"exresearch.{m}" for m in set(getattr(pkg, "_SUBMODULES", ())) | {"report"}
+                  if m not in ("build", "site", "cli"))
+    for name in (*PRELOAD, *ours):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional module just isn't preloaded
+            pass
+
+
+def _kernel_child(req: dict, zygote_pid: int) -> None:  # pragma: no cover - forked kernel
+    """In the forked kernel: detach, redirect, then run ipykernel; never returns."""
+    import random
+
+    code = 0
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()  # own process group: signals to the kernel stay with it
+        set_parent_death_signal(zygote_pid)  # the zygote dies -> the kernel dies
+        devnull = os.open(os.devnull, os.O_RDWR)
+        logfd = os.open(req.get("log") or os.devnull,
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(devnull, 0)
+        os.dup2(logfd, 1)
+        os.dup2(logfd, 2)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        import tempfile as _tempfile
+
+        _tempfile.tempdir = None  # the zygote's cached choice: honour the kernel's TMPDIR
+        # ipykernel's parent poller too: exit when the zygote goes away
+        os.environ["JPY_PARENT_PID"] = str(zygote_pid)
+        random.seed()  # a fresh process would not share the zygote's RNG state
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        sys.argv = ["ipykernel_launcher", "-f", req["connection_file"]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(argv=["-f", req["connection_file"], *KERNEL_ARGS])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:  # noqa: BLE001
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
+    """The zygote: import the heavy libraries once, then fork one kernel per request.
+
+    Protocol on stdin/stdout, one JSON object per line: the request
+    ``{"connection_file", "cwd", "env", "log"}`` is answered by ``{"pid": N}`` once the
+    kernel process is forked. End of stdin stops the zygote (kernels live on until
+    their manager shuts them down). The zygote dies with the build (parent-death
+    signal), and its kernels die with it.
+    """
+    parent = int(os.environ.pop("EXRESEARCH_ZYGOTE_PARENT", "0") or 0) or None
+    set_parent_death_signal(parent)
+    _preload()
+    study_path = os.environ.pop("EXRESEARCH_ZYGOTE_STUDY", "")
+    if study_path:
+        _install_study_cache(study_path)
+    # auto-reap exited kernels (no zombies); kernels restore the default
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    out = sys.stdout
+    out.write("ready\n")
+    out.flush()
+    me = os.getpid()
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _kernel_child(req, me)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+
+
+class Zygote:
+    """Driver side of the zygote process (thread-safe)."""
+
+    def __init__(self, study_path: Path | None = None):
+        self._lock = threading.Lock()
+        self._ready = False
+        # import warnings go to an unnamed temporary file (nothing left if killed)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c",
+             "from exresearch.build.kernels import zygote_main; zygote_main()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env=dict(worker_env(), EXRESEARCH_ZYGOTE_STUDY=str(study_path or ""),
+                     EXRESEARCH_ZYGOTE_PARENT=str(os.getpid())),
+            text=True, bufsize=1,
+        )
+
+    def _died(self, what: str) -> BuildError:
+        try:
+            self.log.seek(0)
+            tail = self.log.read().decode(errors="replace")[-2000:]
+        except (OSError, ValueError):
+            tail = ""
+        return BuildError(f"the kernel zygote process {what}" + (f":\n{tail}" if tail else ""))
+
+    def spawn(self, connection_file: str, env: dict, cwd: str, logfile: str) -> int:
+        with self._lock:
+            if not self._ready:
+                line = self.proc.stdout.readline()
+                if line.strip() != "ready":
+                    raise self._died("failed to start")
+                self._ready = True
+            req = {"connection_file": connection_file, "env": env, "cwd": cwd, "log": logfile}
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            if not line:
+                raise self._died("died")
+            return int(json.loads(line)["pid"])
+
+    def close(self) -> None:
+        if not self._ready:  # never used (nothing to run, invalid study): don't wait
+            self.proc.kill()
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdout.close()
+        with contextlib.suppress(OSError):
+            self.log.close()
+
+
+class ForkedKernel:
+    """A Popen-like handle on a kernel forked by the zygote (not our child)."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = 0
+            except PermissionError:  # pid reused by someone else's process
+                self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+
+# --------------------------------------------------------------------------- managers
+def _fast_client_class():
+    from queue import Empty
+
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+
+    class FastClient(AsyncKernelClient):
+        """jupyter_client's readiness handshake without its fixed 0.2 s waits.
+
+        The stock ``wait_for_ready`` waits 0.2 s for an IOPub message after the
+        kernel_info reply and then drains IOPub until 0.2 s pass in silence: at least
+        0.2-0.4 s per kernel, a third of a forked kernel's whole life. Here both waits
+        poll in short steps; stray IOPub messages are harmless because nbclient only
+        reads those whose parent is its own request.
+        """
+
+        async def wait_for_ready(self, timeout=None):
+            deadline = time.time() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    msg = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    msg = None
+                if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.05)
+                    except Empty:
+                        pass  # IOPub not connected yet: ask again
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.time() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+            while True:  # drain what is already queued on IOPub
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.02)
+                except Empty:
+                    break
+
+    return FastClient
+
+
+def _manager_classes():
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+    from traitlets import CaselessStrEnum, Unicode
+
+    fast_client = _fast_client_class()
+
+    class IPCKernelManager(AsyncKernelManager):
+        """Kernel manager on IPC transport over abstract unix sockets (Linux).
+
+        Launches cannot race for TCP ports (papermill #511), and no socket file is
+        left anywhere if the build is killed. ``conn_dir`` (the report's work folder)
+        holds the connection file; ``live`` collects the kernels' process groups so that
+        an interrupted build can kill them.
+        """
+
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+        ipc_dir = Unicode("")
+        conn_dir: str | None = None
+        live: set | None = None
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.client_factory = fast_client
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            if sys.platform.startswith("linux") and cmd[1:3] == ["-m", "ipykernel_launcher"]:
+                cmd = [cmd[0], "-c", KERNEL_BOOT, *cmd[3:]]  # dies with its launcher
+            return cmd
+
+        async def _async_finish_shutdown(self, waittime=None, pollinterval=0.1,
+                                         restart=False):
+            await super()._async_finish_shutdown(waittime, 0.01, restart)
+
+        async def _async_post_start_kernel(self, **kw):
+            pgid = getattr(self.provisioner, "pgid", None) or getattr(self.provisioner, "pid",
+                                                                      None)
+            if pgid and self.live is not None:
+                self._exr_pgid = pgid
+                self.live.add(pgid)
+            await super()._async_post_start_kernel(**kw)
+
+        async def _async_cleanup_resources(self, restart=False):
+            if self.live is not None:
+                self.live.discard(getattr(self, "_exr_pgid", None))
+            await super()._async_cleanup_resources(restart=restart)
+
+        async def _async_pre_start_kernel(self, **kw):
+            token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            base = Path(self.ipc_dir or self.conn_dir or os.getcwd())
+            if sys.platform.startswith("linux") and not self.ipc_dir:
+                self.ip = f"@exr-{token}"  # abstract socket: no file on disk
+            else:
+                self.ip = str(base / f"k{token}")
+            self.connection_file = str(Path(self.conn_dir or base) / f"k{token}.json")
+            kw["env"] = worker_env(kw.get("env"))
+            if self.conn_dir:  # the notebook's temporary files go into the work folder
+                kw["env"].update(TMPDIR=self.conn_dir, TEMP=self.conn_dir, TMP=self.conn_dir)
+            return await super()._async_pre_start_kernel(**kw)
+
+    class ZygoteProvisioner(LocalProvisioner):
+        """Launch the kernel by asking the zygote to fork it."""
+
+        zygote = None
+
+        async def launch_kernel(self, cmd, **kwargs):
+            conn = cmd[cmd.index("-f") + 1]
+            env = dict(kwargs.get("env") or worker_env())
+            cwd = str(kwargs.get("cwd") or os.getcwd())
+            logfile = str(Path(conn).with_suffix(".log"))
+            try:
+                pid = self.zygote.spawn(conn, env, cwd, logfile)
+            except (BuildError, OSError, ValueError, AttributeError):
+                # the zygote is gone (killed, out of memory): launch a plain kernel
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process = ForkedKernel(pid)
+            self.pid = pid
+            self.pgid = pid
+            self.cwd = cwd
+            return self.connection_info
+
+    class ZygoteKernelManager(IPCKernelManager):
+        """IPC kernel manager whose kernels are forked from the warm zygote."""
+
+        zygote = None
+
+        async def _async_pre_start_kernel(self, **kw):
+            if self.provisioner is None:
+                self.kernel_id = self.kernel_id or str(uuid.uuid4())
+                prov = ZygoteProvisioner(
+                    kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+                )
+                prov.zygote = self.zygote
+                self.provisioner = prov
+            return await super()._async_pre_start_kernel(**kw)
+
+    return {"subprocess": IPCKernelManager, "zygote": ZygoteKernelManager}
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_manager_classes() -> dict:
+    """``{"subprocess": ..., "zygote": ...}`` kernel manager classes (defined lazily:
+    jupyter_client is not imported by builds that have nothing to execute)."""
+    return _manager_classes()
+
+
+def kernel_mode() -> str:
+    mode = os.environ.get("EXRESEARCH_KERNELS", "zygote" if hasattr(os, "fork") else "")
+    return mode if mode in ("zygote", "subprocess") else "subprocess"
+
+
+class Runtime:
+    """The kernels of one build: how they start, the zygote, the live process groups.
+
+    Created as soon as a build knows it may execute reports, so the zygote imports the
+    heavy libraries while the driver validates the study and plans the build.
+    """
+
+    def __init__(self, study_path: Path | None = None, *, kernels=None):
+        self.kernels = kernels or kernel_mode()
+        self.zygote = None
+        self.live: set = set()
+        try:
+            if self.kernels == "zygote":
+                self.zygote = Zygote(study_path)
+        except OSError:  # cannot start it: plain kernel subprocesses instead
+            self.kernels = "subprocess"
+
+    def manager_class(self, conn_dir: Path):
+        """A kernel manager class for one report whose files go into ``conn_dir``."""
+        base = kernel_manager_classes()[self.kernels]
+        return type(base.__name__, (base,), {"conn_dir": str(conn_dir), "live": self.live,
+                                             "zygote": self.zygote})
+
+    def kill_live(self) -> None:
+        """SIGKILL every running kernel's process group (never our own)."""
+        own = os.getpgrp()
+        for pgid in list(self.live):
+            with contextlib.suppress(OSError):
+                if pgid != own:
+                    os.killpg(pgid, signal.SIGKILL)
+            self.live.discard(pgid)
+
+    def close(self) -> None:
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None

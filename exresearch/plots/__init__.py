@@ -1,0 +1,53 @@
+"""Every figure of the reports (seaborn/matplotlib), one module per part of the analysis.
+
+Every function takes a tidy result first (of an analysis module or of
+:mod:`exresearch.report`), draws on ``ax`` if given (else on a new figure's axes) and
+returns the Axes (:func:`plot_forest_grid`, which draws several, returns the Figure).
+Nothing calls ``plt.show``; matplotlib is imported inside the functions so importing this
+package stays cheap.
+
+=========================  ===============================================================
+module                     figures
+=========================  ===============================================================
+``plots.linkage``          correlation heatmap, any labelled heatmap, lagged and
+                           cross-lagged links, driver quadrant, unit spread
+``plots.profile``          EX trend over periods, the anonymous benchmark
+``plots.economics``        the loop projection, estimates with intervals as bars
+``plots.meta``             forest plot, a grid of forest plots
+``plots.planning``         power curves
+``plots.quality``          reported and suppressed unit-periods
+=========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from .economics import plot_interval_bars, plot_projection
+from .linkage import (
+                      plot_correlation_heatmap,
+                      plot_cross_lagged,
+                      plot_driver_quadrant,
+                      plot_heatmap,
+                      plot_lagged,
+                      plot_unit_spread,
+)
+from .meta import plot_forest, plot_forest_grid
+from .planning import plot_power
+from .profile import plot_benchmark, plot_trend
+from .quality import plot_unit_counts
+
+__all__ = [
+    "plot_correlation_heatmap",
+    "plot_lagged",
+    "plot_cross_lagged",
+    "plot_driver_quadrant",
+    "plot_unit_spread",
+    "plot_heatmap",
+    "plot_forest",
+    "plot_forest_grid",
+    "plot_projection",
+    "plot_interval_bars",
+    "plot_trend",
+    "plot_benchmark",
+    "plot_power",
+    "plot_unit_counts",
+]

@@ -1,0 +1,111 @@
+"""Figures of value and projection: the loop projected forward, and estimates with their
+intervals as horizontal bars (the value of each driver, each client's top-vs-bottom gap)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..exceptions import ParameterError
+from ._base import _axes, _need
+
+
+def plot_projection(projection, *, ax=None):
+    """Plot the paths of :func:`exresearch.economics.project_loop` with their uncertainty bands.
+
+    Parameters
+    ----------
+    projection : pandas.DataFrame
+        Output of :func:`exresearch.economics.project_loop`.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; a new figure is created otherwise.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One line per scenario x variable (labelled ``"<scenario>: EX"`` / ``": CX"``,
+        EX solid, CX dashed; intervention blue, decline red), a shaded band per line when
+        the projection has draws, and a horizontal line at 0 (no change).
+
+    Examples
+    --------
+    >>> from exresearch.economics import project_loop
+    >>> from exresearch.plots import plot_projection
+    >>> p = project_loop(ex_to_cx=(0.3, 0.05), cx_to_ex=(0.3, 0.05), ex_ar=0.8, cx_ar=0.7,
+    ...                  seed=1)
+    >>> ax = plot_projection(p)
+    >>> sorted(line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_"))
+    ['decline: CX', 'decline: EX', 'intervention: CX', 'intervention: EX']
+    """
+    import matplotlib.pyplot as plt
+
+    need = {"scenario", "period", "variable", "value", "low", "high", "label"}
+    if not isinstance(projection, pd.DataFrame) or not need <= set(projection.columns):
+        raise ParameterError(
+            f"`projection` must be the DataFrame returned by project_loop (columns "
+            f"{sorted(need)}), but {type(projection).__name__} was passed")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    colours = {"intervention": "C0", "decline": "C3"}
+    for (scenario, var), g in projection.groupby(["scenario", "variable"], sort=False):
+        colour = colours.get(scenario, "0.3")
+        ls = "-" if var == "ex" else "--"
+        ax.plot(g["period"], g["value"], color=colour, ls=ls, marker="o", ms=3,
+                label=f"{scenario}: {var.upper()}")
+        if g["low"].notna().all():
+            ax.fill_between(g["period"], g["low"], g["high"], color=colour, alpha=0.15,
+                            lw=0)
+    ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel("Periods after the shock")
+    ax.set_ylabel("Change (SD units)")
+    labels = projection.groupby("scenario", sort=False)["label"].first()
+    ax.set_title("; ".join(f"{s}: {lab}" for s, lab in labels.items()), fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_interval_bars(data, *, label, value, low, high, xlabel="", money=False, ax=None):
+    """Estimates with their intervals as horizontal bars, the first row at the top.
+
+    Used for the value of closing each driver's gap (``investment``) and for each
+    client's top-vs-bottom-quarter difference.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per bar, in the order to show them (top first).
+    label, value, low, high : str
+        Columns: bar name, estimate, interval.
+    xlabel : str, optional
+    money : bool, default False
+        Thousands separators on the axis.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One bar per row, an error bar for its interval and a line at 0.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"driver": ["a", "b"], "v": [3.0, 1.0], "lo": [1.0, -1.0],
+    ...                   "hi": [5.0, 2.0]})
+    >>> ax = plot_interval_bars(d, label="driver", value="v", low="lo", high="hi")
+    >>> [t.get_text() for t in ax.get_yticklabels()], [float(p.get_width()) for p in ax.patches]
+    (['b', 'a'], [1.0, 3.0])
+    """
+    import matplotlib.ticker as mticker
+    import numpy as np
+
+    _need(data, "data", [label, value, low, high])
+    ax = _axes(ax, (7, 0.45 * len(data) + 1.5))
+    d = data.iloc[::-1]
+    ax.barh(d[label], d[value], color="C0")
+    ax.errorbar(d[value], np.arange(len(d)), xerr=[d[value] - d[low], d[high] - d[value]],
+                fmt="none", ecolor="0.3", capsize=3)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel(xlabel)
+    if money:
+        ax.xaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
+    ax.figure.tight_layout()
+    return ax

@@ -1,0 +1,393 @@
+"""Several clients at once: stacked unit means, the anonymous benchmark, the per-client
+inputs of the synthesis (under the names of :func:`display_names`), pooling over clients,
+the top-vs-bottom-quarter summary and the headline cards of the site's index page."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..privacy import pseudonyms
+from .loop import _trend_sd
+from .panels import client_panel, unit_means
+from .roles import Roles  # noqa: F401 (doctests)
+from .setup import check_choice
+
+
+def all_unit_means(study, roles, *, panels=None) -> pd.DataFrame:
+    """Every client's unit means, stacked (for benchmarks and the synthesis).
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+    roles : Roles
+    panels : dict, optional
+        client id -> :func:`client_panel` already computed (reused, not recomputed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id`` then the columns of :func:`unit_means`. Warnings from other
+        clients' data are silenced (they could name those clients).
+    """
+    frames = []
+    panels = panels or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cid in study.clients:
+            p = panels.get(cid)
+            if p is None:
+                p = client_panel(study, cid, roles)
+            frames.append(unit_means(p, roles).assign(client_id=cid))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["client_id", *[c for c in out.columns if c != "client_id"]]]
+
+
+def benchmark_table(means, *, client_id, roles, measures=None) -> pd.DataFrame:
+    """Where a client stands among the other clients, from aggregates only.
+
+    Parameters
+    ----------
+    means : pandas.DataFrame
+        :func:`all_unit_means` of the study.
+    client_id : str
+        The focal client.
+    roles : Roles
+    measures : list of str, optional
+        Default: the EX measures and the outcomes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.benchmark.client_percentiles` (only the focal client's id; a
+        measure is withheld unless at least 3 other clients contribute), then ``label``
+        and ``higher_is_better``. Also benchmarks ``r_<ex>_<cx>``, the client's unit-level
+        correlation of the EX index with the primary CX outcome.
+    """
+    from ..benchmark import client_aggregates, client_percentiles
+    from ..linkage import correlations
+
+    measures = measures or [c for c in [*roles.ex_measures, *roles.outcomes]
+                            if c in means.columns]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg = client_aggregates(means, value_columns=measures)
+        extra = []
+        rname = None
+        if roles.primary_cx is not None:
+            rname = f"r_{roles.ex}_{roles.primary_cx}"
+            for cid, g in means.groupby("client_id", sort=True):
+                c = correlations(g, x=roles.ex, y=roles.primary_cx)
+                extra.append({"client_id": cid, rname: float(c["r"].iloc[0])})
+            agg = agg.merge(pd.DataFrame(extra), on="client_id", how="left")
+        cols = measures + ([rname] if rname else [])
+        res = client_percentiles(agg, client=client_id, value_columns=cols)
+    labels = dict(roles.labels)
+    if rname:
+        labels[rname] = f"Link of {roles.label(roles.ex)} with {roles.label(roles.primary_cx)} (r)"
+    res["label"] = res["measure"].map(lambda m: labels.get(m, m))
+    res["higher_is_better"] = res["measure"].map(lambda m: roles.higher_is_better.get(m, True))
+    return res
+
+
+def display_names(study) -> dict:
+    """Client id -> the name shown in study-level reports.
+
+    Parameters
+    ----------
+    study : exresearch.study.Study
+
+    Returns
+    -------
+    dict
+        The client's name from ``study.yml`` when ``publish_client_names`` is true,
+        otherwise a pseudonym "Client A", "Client B", ... in study order.
+    """
+    if getattr(study.config, "publish_client_names", False):
+        return {c: (study.config.client(c).name or c) for c in study.clients}
+    return pseudonyms(study.clients)
+
+
+def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.DataFrame:
+    """Each client's unit-level correlations, ready to pool.
+
+    Parameters
+    ----------
+    means : pandas.DataFrame
+        :func:`all_unit_means`.
+    x, y : list of str
+        EX measures and outcomes.
+    names : dict, optional
+        client id -> shown name (:func:`display_names`); then ``client`` holds it and the
+        id is dropped.
+    industries : dict, optional
+        client id -> industry.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client`` (or ``client_id``), ``industry``, ``x, y, n, r, ci_low, ci_high,
+        p_val`` (Fisher-z CI), one row per client x pair, in study order.
+    """
+    from ..linkage import correlations
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cid, g in means.groupby("client_id", sort=False):
+            c = correlations(g, x=list(x), y=list(y))
+            c.insert(0, "client_id", cid)
+            rows.append(c.drop(columns="p_corr"))
+    out = pd.concat(rows, ignore_index=True)
+    out.insert(1, "industry", out["client_id"].map(industries or {}))
+    if names is not None:
+        out.insert(0, "client", out["client_id"].map(names))
+        out = out.drop(columns="client_id")
+    return out
+
+
+def cross_lagged_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame:
+    """Cross-lagged paths of every client, stacked, with each client's EX trend.
+
+    Parameters
+    ----------
+    panels : dict
+        client id -> unit panel (:func:`client_panel`).
+    x, y : str
+        EX column and CX column.
+    periods : list of str
+    names : dict, optional
+        client id -> shown name; then ``client`` replaces ``client_id``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client_id`` (or ``client``), ``trend_sd`` (EX trend, SD per period, as
+        :func:`exresearch.direction.loop_direction`), then the columns of
+        :func:`exresearch.direction.cross_lagged`.
+    """
+    from ..direction import cross_lagged
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for cid, p in panels.items():
+            cl = cross_lagged(p, x=x, y=y, periods=periods)
+            cl.insert(0, "trend_sd", _trend_sd(p, x, periods))
+            cl.insert(0, "client_id", cid)
+            rows.append(cl)
+    out = pd.concat(rows, ignore_index=True)
+    if names is not None:
+        out.insert(0, "client", out["client_id"].map(names))
+        out = out.drop(columns="client_id")
+    return out
+
+
+def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Series:
+    """Pool estimates with standard errors over clients, DL or FE, for the reports.
+
+    :func:`exresearch.meta.pool_estimates` (the one pooling routine) with the methods
+    the reports use for cross-lagged paths.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per study (client); rows with a missing estimate or SE are dropped.
+    estimate, se : str
+        Columns.
+    method : {"DL", "FE"}
+        DerSimonian-Laird random effects, or fixed effect.
+
+    Returns
+    -------
+    pandas.Series
+        ``k, estimate, se, ci_low, ci_high, z, p_val, tau2, i2, q, q_p, pi_low, pi_high``
+        (NaN with fewer than 2 rows, ``k`` kept); equal to metafor's
+        ``rma(yi, sei=se, method=...)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"estimate": [0.2, 0.3, 0.25], "se": [0.1, 0.1, 0.1]})
+    >>> round(float(pool_estimates(d)["estimate"]), 3)
+    0.25
+    """
+    from ..meta import pool_estimates as _pool
+
+    check_choice("method", method, ["DL", "FE"])
+    return _pool(data, estimate=estimate, se=se, method=method)
+
+
+def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
+    """Pool each cross-lagged path over clients (:func:`pool_estimates`).
+
+    Parameters
+    ----------
+    by_client : pandas.DataFrame
+        :func:`cross_lagged_by_client`.
+    method : {"DL", "FE"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per path (cross-lagged first, then autoregressive): ``path, source,
+        target, kind`` and the fields of :func:`pool_estimates`. The frame feeds
+        :func:`exresearch.direction.classify_loop` and
+        :func:`exresearch.economics.project_loop`.
+    """
+    rows = []
+    for (path, source, target, kind), g in by_client.groupby(
+            ["path", "source", "target", "kind"], sort=False):
+        rows.append({"path": path, "source": source, "target": target, "kind": kind,
+                     **pool_estimates(g, method=method).to_dict()})
+    out = pd.DataFrame(rows)
+    out["k"] = out["k"].astype(np.int64)
+    return out
+
+
+def utility_summary(utility, *, roles) -> pd.DataFrame:
+    """Summarise clients' top-vs-bottom-quarter differences per outcome.
+
+    Parameters
+    ----------
+    utility : pandas.DataFrame
+        Stacked :func:`exresearch.economics.quartile_utility` results, one block per
+        client.
+    roles : Roles
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome (``y``): ``label, higher_is_better, clients`` (with a
+        defined difference), ``mean_diff``, ``median_diff`` (top minus bottom quarter, in
+        the outcome's units), ``clients_top_better`` (clients whose top-quarter units do
+        better, respecting ``higher_is_better``) and ``mean_pct_diff``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> roles = Roles(
+    ...     drivers=[], engagement=[], nps=[], likert=[], ex_measures=["e"], cx=[],
+    ...     business=["turnover"], outcomes=["turnover"], primary_cx=None, money=None,
+    ...     higher_is_better={"turnover": False})
+    >>> u = pd.DataFrame({"y": ["turnover"] * 3, "diff": [-4.0, 2.0, -6.0],
+    ...                   "pct_diff": [-10.0, 5.0, -12.0]})
+    >>> res = utility_summary(u, roles=roles)
+    >>> res[["clients", "clients_top_better"]].values.tolist(), round(res["mean_diff"].item(), 3)
+    ([[3, 2]], -2.667)
+    """
+    rows = []
+    for y, g in utility.dropna(subset=["diff"]).groupby("y", sort=False):
+        hib = roles.higher_is_better.get(y, True)
+        better = (g["diff"] > 0) if hib else (g["diff"] < 0)
+        rows.append({"y": y, "label": roles.label(y), "higher_is_better": hib,
+                     "clients": int(len(g)), "mean_diff": float(g["diff"].mean()),
+                     "median_diff": float(g["diff"].median()),
+                     "clients_top_better": int(better.sum()),
+                     "mean_pct_diff": float(g["pct_diff"].mean())})
+    return pd.DataFrame(rows, columns=["y", "label", "higher_is_better", "clients", "mean_diff",
+                                       "median_diff", "clients_top_better", "mean_pct_diff"])
+
+
+def headline_table(rows) -> pd.DataFrame:
+    """The synthesis' headline results for the site's index page.
+
+    Parameters
+    ----------
+    rows : list of (label, value, note)
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``label, value, note`` (text), written by the synthesis as ``headline.csv``; the
+        build shows each row as a card on ``index.html`` (see ``exresearch.build``).
+    """
+    return pd.DataFrame([{"label": str(a), "value": str(b), "note": str(c)} for a, b, c in rows],
+                        columns=["label", "value", "note"])
+
+
+def pooled_correlations(per_client, *, roles, method="REML") -> pd.DataFrame:
+    """Every EX measure x outcome correlation pooled over clients, in the study's order.
+
+    :func:`exresearch.meta.pool_correlations` of :func:`per_client_correlations`, sorted
+    by EX measure then outcome as in ``study.yml``.
+    """
+    from ..meta import pool_correlations
+
+    order = {v: i for i, v in enumerate([*roles.ex_measures, *roles.outcomes])}
+    return (pool_correlations(per_client, by=["x", "y"], method=method)
+            .sort_values(["x", "y"], key=lambda col: col.map(order)).reset_index(drop=True))
+
+
+def pooled_loop(paths, by_client, *, roles) -> pd.DataFrame:
+    """The loop verdict of the pooled cross-lagged paths.
+
+    Parameters
+    ----------
+    paths : pandas.DataFrame
+        :func:`pool_paths`.
+    by_client : pandas.DataFrame
+        :func:`cross_lagged_by_client` (with ``client``); the trend is the mean of the
+        clients' EX trends.
+    roles : Roles
+        Labels used in the reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.direction.classify_loop`.
+    """
+    from ..direction import classify_loop
+
+    trend = float(by_client.groupby("client")["trend_sd"].first().mean())
+    return classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
+
+
+def loops_by_client(by_client) -> pd.DataFrame:
+    """Each client's loop verdict from its own cross-lagged paths.
+
+    Parameters
+    ----------
+    by_client : pandas.DataFrame
+        :func:`cross_lagged_by_client` (with ``client``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`exresearch.direction.classify_loop` per client, with ``client``.
+    """
+    from ..direction import classify_loop
+
+    return pd.concat([
+        classify_loop(g, trend=float(g["trend_sd"].iloc[0])).assign(client=c)
+        for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
+
+
+def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:
+    """Each client's top-vs-bottom-quarter comparison, stacked under the shown names.
+
+    :func:`exresearch.economics.quartile_utility` per client of :func:`all_unit_means`,
+    with ``client`` (from ``names``).
+    """
+    from ..economics import quartile_utility
+
+    return pd.concat([
+        quartile_utility(g, x=x, y=y, n_boot=n_boot, seed=seed).assign(client=names[c])
+        for c, g in means.groupby("client_id", sort=False)], ignore_index=True)
+
+
+def unit_reliability(study, panels, *, roles, names) -> pd.DataFrame:
+    """ICC(1) and ICC(2) of the unit EX scores of every client (reported respondents).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client`` (shown name), then :func:`exresearch.report.ex_reliability`'s fields.
+    """
+    from .panels import ex_reliability, reported_survey
+
+    return pd.DataFrame([
+        ex_reliability(reported_survey(study, c, panels[c]), cfg=study.config, roles=roles)
+        .rename(names[c]) for c in study.clients]).rename_axis("client").reset_index()

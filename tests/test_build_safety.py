@@ -1,0 +1,340 @@
+"""The build owns only what it wrote, survives being killed, and says what went wrong.
+
+Fast tests replace ``execute_report`` with a stand-in (no kernel), so the whole build
+around it (plan, lock, staging, publishing, exit codes) runs in well under a second; the
+``slow`` tests run real kernels on the tiny notebooks of ``tests/notebooks``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from exresearch import build, config
+from exresearch.build import build_site, execute, plan, publish
+from exresearch.exceptions import BuildEnvironmentError, BuildError
+
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def base_study(tmp_path_factory):
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("sstudy") / "study", n_clients=3, n_units=6,
+                          n_periods=2, seed=11)
+
+
+@pytest.fixture
+def study(base_study, tmp_path):
+    dest = tmp_path / "study"
+    shutil.copytree(base_study, dest)
+    return dest
+
+
+def _fake_execute(task, *, kernels):
+    """A report 'executed' without a kernel: one page, one table."""
+    return {"key": task["key"], "status": "ok", "error": None, "duration": 0.01,
+            "html": f"<html><body>{task['title']}</body></html>", "notebook": None,
+            "tables": {"unit_means.csv": f"unit,mean\n{task['key']},1\n".encode()}}
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Test notebooks, a fixed source hash, no zygote, and the stand-in executor."""
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))
+    monkeypatch.setenv("EXRESEARCH_KERNELS", "subprocess")
+    monkeypatch.setattr(build, "_source_hash", lambda: "test-source")
+    monkeypatch.setattr(build, "execute_report", _fake_execute)
+    return monkeypatch
+
+
+def _files(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".exresearch" not in p.relative_to(folder).parts}
+
+
+def test_doctests():
+    for mod in (plan, execute, build.sitefiles):
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
+
+
+# ----------------------------------------------------------------- fingerprints
+def test_notebook_fingerprint_ignores_outputs_and_metadata_only():
+    nb = json.loads((config.ROOT / "notebooks" / "client_report.ipynb").read_text())
+    fp = build.fingerprint(nb)
+    assert fp == build.fingerprint(config.ROOT / "notebooks" / "client_report.ipynb")
+    ran = json.loads(json.dumps(nb))
+    code = next(c for c in ran["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "42\n"}]
+    code["execution_count"] = 7
+    code["metadata"]["collapsed"] = True
+    ran["metadata"]["widgets"] = {"state": {}}
+    assert build.fingerprint(ran) == fp  # JupyterLab's save of a run notebook
+    code["source"] = ["x = 1\n"]
+    assert build.fingerprint(ran) != fp  # an edited cell
+    tagged = json.loads(json.dumps(nb))
+    tagged["cells"][-1].setdefault("metadata", {})["tags"] = ["remove-cell"]
+    assert build.fingerprint(tagged) != fp  # a tag changes the page
+
+
+# ----------------------------------------------------------------- owning --out
+def test_a_folder_with_someone_elses_manifest_is_refused_with_exit_2(study, fake, tmp_path,
+                                                                     capsys):
+    from exresearch.cli import main
+
+    web = tmp_path / "webapp"
+    (web / "src").mkdir(parents=True)
+    (web / "manifest.json").write_text('{"name":"My PWA"}')
+    (web / "thesis.docx").write_text("precious")
+    before = _files(web)
+    with pytest.raises(BuildError, match=r"refusing to replace .*not written by `exresearch "
+                                         r"build` \(no \.exresearch/site\.json\)"):
+        build_site(study, out=web, progress=False)
+    assert main(["build", str(study), "--out", str(web)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: refusing to replace")
+    assert _files(web) == before and (web / "src").is_dir()
+    assert sorted(p.name for p in web.iterdir()) == ["manifest.json", "src", "thesis.docx"]
+
+
+def test_rebuild_keeps_files_it_did_not_write_and_lists_them(study, fake, tmp_path, capsys):
+    out = tmp_path / "site"
+    res = build_site(study, out=out, progress=False)
+    assert res.exit_code == 0 and res.kept == []
+    marker = json.loads((out / build.MARKER_FILE).read_text())
+    assert marker["written_by"] == "exresearch build"
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/gh-pages\n")
+    (out / "CNAME").write_text("reports.example.org\n")
+    (out / "NOTES.md").write_text("notes\n")
+    (out / "reports" / "extra.html").write_text("mine")
+    (out / "tables" / "synthesis" / "mine.csv").write_text("a\n1\n")
+    res2 = build_site(study, out=out, force=True, progress=True)
+    assert res2.kept == [".git/", "CNAME", "NOTES.md", "reports/extra.html",
+                         "tables/synthesis/mine.csv"]
+    assert "kept 5 file(s) it did not write: .git/, CNAME, NOTES.md" in capsys.readouterr().err
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/gh-pages\n"
+    assert (out / "CNAME").read_text() == "reports.example.org\n"
+    assert (out / "reports" / "extra.html").read_text() == "mine"
+    assert (out / "tables" / "synthesis" / "mine.csv").read_text() == "a\n1\n"
+    assert (out / "reports" / "client-client-01.html").is_file()
+    state = json.loads((out / build.STATE_FILE).read_text())
+    assert "reports/client-client-03.html" in state["files"]
+    assert "CNAME" not in state["files"] and "reports/extra.html" not in state["files"]
+
+
+def test_publish_never_renames_out_itself_so_a_mount_point_works(study, fake, tmp_path):
+    out = tmp_path / "mnt"
+    build_site(study, out=out, progress=False)
+    inode = out.stat().st_ino
+    real_rename, real_replace = os.rename, os.replace
+
+    def busy(src, dst, *a, **k):  # what a mount point answers when it is renamed
+        if Path(src) == out or Path(dst) == out:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(src))
+        return real_rename(src, dst, *a, **k)
+
+    def busy_replace(src, dst, *a, **k):
+        if Path(src) == out or Path(dst) == out:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(src))
+        return real_replace(src, dst, *a, **k)
+
+    fake.setattr(os, "rename", busy)
+    fake.setattr(os, "replace", busy_replace)
+    fake.setattr(publish, "exchange", lambda a, b: False)  # the two-rename fallback too
+    res = build_site(study, out=out, force=True, progress=False)
+    assert res.exit_code == 0 and len(res.executed) == 5
+    assert out.stat().st_ino == inode
+    assert not list((out / ".exresearch" / "staging").iterdir())
+
+
+def test_swap_exchanges_each_folder_atomically(tmp_path):
+    out, staging = tmp_path / "site", tmp_path / "stage"
+    (out / "reports").mkdir(parents=True)
+    (out / "reports" / "a.html").write_text("old")
+    (out / "index.html").write_text("old")
+    (staging / "reports").mkdir(parents=True)
+    (staging / "reports" / "a.html").write_text("new")
+    (staging / "index.html").write_text("new")
+    ino = (staging / "reports").stat().st_ino
+    assert build._publish(staging, out) == []
+    assert (out / "reports").stat().st_ino == ino  # the folder itself was swapped in
+    assert (out / "reports" / "a.html").read_text() == "new"
+    assert (out / "index.html").read_text() == "new" and not staging.exists()
+
+
+def test_second_build_into_the_same_out_exits_2_naming_the_holder(study, fake, tmp_path,
+                                                                  capsys):
+    from exresearch.cli import main
+
+    out = tmp_path / "site"
+    build_site(study, out=out, progress=False)
+    lock = publish.SiteLock(out)  # a build in progress (here: this process)
+    try:
+        with pytest.raises(BuildError, match=rf"another build \(pid {os.getpid()}\) is "
+                                             r"publishing into"):
+            build_site(study, out=out, force=True, progress=False)
+        assert main(["build", str(study), "--out", str(out), "--force"]) == 2
+        assert f"another build (pid {os.getpid()})" in capsys.readouterr().err
+    finally:
+        lock.release(published=True)
+    assert build_site(study, out=out, force=True, progress=False).exit_code == 0
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_disk_full_or_read_only_exits_3_and_keeps_the_site(study, fake, tmp_path, capsys,
+                                                           code):
+    from exresearch.cli import main
+
+    out = tmp_path / "site"
+    build_site(study, out=out, progress=False)
+    before = _files(out)
+
+    def full(staging, out):
+        raise OSError(code, os.strerror(code), str(out / "reports" / "x.html"))
+
+    fake.setattr(build, "_publish", full)
+    with pytest.raises(BuildEnvironmentError, match=os.strerror(code)):
+        build_site(study, out=out, force=True, progress=False)
+    assert main(["build", str(study), "--out", str(out), "--force"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1] == (f"error: cannot write the site into {str(out.resolve())!r}: "
+                       f"{os.strerror(code)} (errno {code}); the previous site, if any, is "
+                       "unchanged")
+    assert _files(out) == before
+    assert not list((out / ".exresearch" / "staging").iterdir())
+    with pytest.raises(BuildEnvironmentError):  # --debug: the traceback
+        main(["build", str(study), "--out", str(out), "--force", "--debug"])
+
+
+def test_first_build_that_fails_leaves_no_folder_behind(study, fake, tmp_path):
+    def full(staging, out):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    fake.setattr(build, "_publish", full)
+    with pytest.raises(BuildEnvironmentError):
+        build_site(study, out=tmp_path / "new", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"]
+
+
+def test_failed_pages_and_errors_carry_no_machine_path(tmp_path):
+    tb = ["\x1b[0;31mFileNotFoundError\x1b[0m Traceback",
+          f"File \x1b[0;32m{sys.prefix}/lib/python3/site-packages/pandas/io/common.py:873\x1b[0m",
+          f"File {config.PACKAGE_DIR}/study.py:12, in load",
+          f"FileNotFoundError: [Errno 2] No such file: '{tmp_path}/study/clients/a/x.csv'"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "1/0", outputs=[nbformat.v4.new_output("error", ename="FileNotFoundError",
+                                               evalue=tb[-1], traceback=tb)])])
+    task = {"title": "Acme: client report"}
+    roots = {str(tmp_path / "study"): "<study study>"}
+    nb_text, html, status, error = execute._render(
+        task, nbformat.writes(nb), "failed", tb[-1], {"study": "s"}, roots)
+    for text in (html, nb_text, error):
+        for machine in (str(tmp_path), sys.prefix, str(config.ROOT)):
+            assert machine not in text
+    assert "<study study>/clients/a/x.csv" in error
+    assert "pandas/io/common.py" in nb_text and "common.py:873" in html
+
+
+# ----------------------------------------------------------------- slow: real kernels
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(d.name))
+    found, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            if c not in found:
+                found.add(c)
+                todo.append(c)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited
+
+
+def _temp_entries() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("exr-")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_leaves_no_kernel_and_no_temporary_file(study, tmp_path):
+    out = tmp_path / "site"
+    script = ("import sys\nfrom exresearch.cli import main\n"
+              f"sys.exit(main(['build', {str(study)!r}, '--out', {str(out)!r}, "
+              "'--jobs', '2']))\n")
+    temp_before = _temp_entries()
+    log = tmp_path / "build.log"
+    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS))
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", script], stderr=fh, stdout=fh, env=env)
+    try:
+        deadline, tree = time.monotonic() + 180, set()
+        while time.monotonic() < deadline:  # the zygote and at least one kernel running
+            tree = _descendants(proc.pid)
+            if len(tree) >= 2 and any(_descendants(c) for c in tree):
+                break
+            time.sleep(0.05)
+        assert len(tree) >= 2, log.read_text()
+        staging = list((out / ".exresearch" / "staging").iterdir())
+        assert len(staging) == 1  # the build's temporary files live inside --out
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in tree if _alive(p)] == []
+    assert _temp_entries() - temp_before == set()
+    assert not (out / "index.html").exists()
+    # the next build clears the dead build's staging area (it holds the lock, so no
+    # staging folder can belong to a running build)
+    lock = publish.SiteLock(out)
+    try:
+        publish.Staging(out).discard()
+    finally:
+        lock.release(published=True)
+    assert list((out / ".exresearch" / "staging").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_failed_report_shows_no_machine_path(study, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))
+    yml = study / "study.yml"
+    yml.write_text(yml.read_text().replace("client-02", "fail-02"))
+    (study / "clients" / "client-02").rename(study / "clients" / "fail-02")
+    out = tmp_path / "site"
+    res = build_site(study, out=out, only=["fail-02"], progress=False)
+    assert res.exit_code == 1 and res.failed[0].error.startswith("RuntimeError")
+    for page in (out / "index.html", out / "reports" / "client-fail-02.html"):
+        text = page.read_text()
+        assert "deliberate failure for fail-02" in text
+        for machine in (str(tmp_path), sys.prefix, str(config.ROOT)):
+            assert machine not in text, (page, machine)
