@@ -101,6 +101,9 @@ _LAZY = {
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",
+    # one report for a researcher, notebooks without outputs
+    "run_notebook": "run",
+    "strip_notebook": "nbstrip",
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
@@ -112,6 +115,7 @@ _LAZY = {
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "run", "kernel", "nbstrip",
 }
 
 __all__ = [
