@@ -284,8 +284,9 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
     if params.get("client_id"):
         title = f"{title}: {params['client_id']}"
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = path.relative_to(config.ROOT) if path.is_relative_to(config.ROOT) else path
     provenance = {
-        "notebook": str(path),
+        "notebook": shown.as_posix(),
         "parameters": {k: json.dumps(v) if not isinstance(v, str) else v
                        for k, v in params.items()} or "defaults",
         "exresearch version": exresearch_version(),
