@@ -320,11 +320,20 @@ def test_batch_runs_fall_back_to_the_running_interpreter(monkeypatch):
     monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", missing)
     assert kernel.kernel_for_batch() == "python3"
 
-    class Elsewhere:
-        argv = ["/elsewhere/bin/python", "-m", "ipykernel_launcher"]
+    class Elsewhere:  # another environment on the same base interpreter
+        argv = [os.path.realpath(sys.executable), "-m", "ipykernel_launcher"]
 
     monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", lambda self, n: Elsewhere())
+    if os.path.dirname(os.path.realpath(sys.executable)) != os.path.dirname(sys.executable):
+        assert kernel.kernel_for_batch() == "python3"
+    Elsewhere.argv = ["/elsewhere/bin/python", "-m", "ipykernel_launcher"]
     assert kernel.kernel_for_batch() == "python3"
+
+    class Here:
+        argv = [sys.executable, "-m", "ipykernel_launcher"]
+
+    monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", lambda self, n: Here())
+    assert kernel.kernel_for_batch() == "exresearch"
 
 
 def test_install_kernel_writes_a_spec_for_this_interpreter(tmp_path):
