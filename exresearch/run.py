@@ -7,7 +7,8 @@ figures inline, offline HTML from :func:`exresearch.site.render_report` with no 
 no CDN script and a provenance footer). Everything it writes goes into ``DIR``:
 
 * ``DIR/<notebook>.ipynb``: the executed notebook, outputs included;
-* ``DIR/<notebook>.html``: the offline page;
+* ``DIR/<notebook>.html``: the offline page, and ``DIR/assets/site.css``, the site's
+  stylesheet it links (as a site's pages do);
 * ``DIR/tables/<notebook>/``: the CSV/JSON tables the notebook wrote (its ``output_dir``);
 * ``DIR/.exresearch-run.json``: per notebook, what its last run was and wrote (so a
   re-run of that notebook replaces exactly those files; other notebooks' runs and any
@@ -266,6 +267,7 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
     from .build import execute_report
     from .build.sitefiles import exresearch_version, git_commit, library_versions
     from .kernel import kernel_for_batch
+    from .site import CSS_PATH
 
     path = resolve_notebook(notebook)
     specs = _inspect(path)
@@ -297,7 +299,8 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
     task = {"key": stem, "kind": "run", "title": title,
             "notebook_json": path.read_text(encoding="utf-8"), "parameters": params,
             "provenance": provenance, "timeout": timeout, "kernel_name": kernel_for_batch(),
-            "index_href": None}  # a page on its own: no link to a site index
+            # a page on its own: no link to a site index; the stylesheet beside it
+            "index_href": None, "css_href": CSS_PATH}
     t0 = time.perf_counter()
     res = execute_report(task, kernels="subprocess")
 
@@ -316,6 +319,8 @@ def _write_outputs(out: Path, stem: str, res: dict, record: dict):
     first (a table the new run no longer writes must not linger), nothing else is
     touched: other notebooks' runs and the researcher's own files stay.
     """
+    from .site import write_assets
+
     out.mkdir(parents=True, exist_ok=True)
     runs = _read_marker(out)
     for rel in runs.get(stem, {}).get("files", []):
@@ -329,7 +334,7 @@ def _write_outputs(out: Path, stem: str, res: dict, record: dict):
         written.append(nb_file)
     html_file = out / f"{stem}.html"
     html_file.write_text(res["html"], encoding="utf-8")
-    written.append(html_file)
+    written += [html_file, out / write_assets(out)]
     tables = []
     if res.get("tables"):
         tdir = out / "tables" / stem

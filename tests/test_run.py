@@ -118,7 +118,8 @@ def test_a_rerun_replaces_only_what_the_last_run_of_that_notebook_wrote(
     results = {}
 
     def fake_execute(task, *, kernels="subprocess"):
-        assert task["index_href"] is None and kernels == "subprocess"
+        assert task["index_href"] is None and task["css_href"] == "assets/site.css"
+        assert kernels == "subprocess"
         return results[task["key"]]
 
     monkeypatch.setattr(build, "execute_report", fake_execute)
@@ -135,17 +136,19 @@ def test_a_rerun_replaces_only_what_the_last_run_of_that_notebook_wrote(
                            "html": "<p>2</p>", "notebook": None, "tables": {"a.csv": b"2"}}
     res = run_notebook("planning", out=out, parameters=params)
     assert res.status == "failed" and res.error == "ValueError: boom" and res.notebook is None
-    assert _files(out) == [".exresearch-run.json", "data_quality.html", "data_quality.ipynb",
+    assert _files(out) == [".exresearch-run.json", "assets", "assets/site.css",
+                           "data_quality.html", "data_quality.ipynb",
                            "notes.txt", "planning.html", "tables", "tables/data_quality",
                            "tables/data_quality/q.csv", "tables/planning",
                            "tables/planning/a.csv"]
     assert (out / "planning.html").read_text() == "<p>2</p>"
     assert (out / "tables/planning/a.csv").read_text() == "2"
     runs = json.loads((out / ".exresearch-run.json").read_text())["runs"]
-    assert runs["planning"]["files"] == ["planning.html", "tables/planning/a.csv"]
+    assert runs["planning"]["files"] == ["planning.html", "assets/site.css",
+                                         "tables/planning/a.csv"]
     assert runs["planning"]["status"] == "failed"
     assert runs["data_quality"]["files"] == ["data_quality.ipynb", "data_quality.html",
-                                             "tables/data_quality/q.csv"]
+                                             "assets/site.css", "tables/data_quality/q.csv"]
 
 
 @pytest.mark.slow
@@ -177,6 +180,9 @@ def test_run_writes_only_into_out_and_renders_like_the_build(small_study, tmp_pa
     assert f'content="{CSP}"' in page
     assert not re.search(r"""(src|href)\s*=\s*["']https?:""", page)
     assert "<script" not in page.lower()
+    assert '<link rel="stylesheet" href="assets/site.css">' in page
+    assert (out / "assets" / "site.css").is_file()
+    assert "All reports" not in page  # a page on its own, not in a site
     assert "data:image/png;base64," in page  # figures embedded
     assert "client_id" not in page.split("<footer")[0]  # parameters cell hidden
     nb = json.loads((out / "client_report.ipynb").read_text(encoding="utf-8"))

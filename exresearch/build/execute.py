@@ -115,25 +115,25 @@ def _render(task, nb_text, status, error, provenance, roots):
     """(notebook text, html, status, error) of an executed notebook, paths redacted."""
     import nbformat
 
-    from ..site import render_error_page, render_report
+    from ..site import CSS_PATH, render_error_page, render_report
 
     error = redact_paths(error, roots) if error else error
-    index_href = task.get("index_href", "../index.html")
+    links = {"index_href": task.get("index_href", "../index.html"),
+             "css_href": task.get("css_href", "../" + CSS_PATH)}
     if nb_text is None:
         html = render_error_page(title=task["title"], error=error or "no output",
-                                 provenance=provenance, index_href=index_href)
+                                 provenance=provenance, **links)
         return None, html, status, error
     try:
         nb = nbformat.reads(nb_text, as_version=4)
         _redact_outputs(nb, roots)
         nb_text = nbformat.writes(nb)
-        html = render_report(nb, title=task["title"], provenance=provenance,
-                             index_href=index_href)
+        html = render_report(nb, title=task["title"], provenance=provenance, **links)
     except Exception as exc:  # noqa: BLE001
         status = "failed"
         error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
         html = render_error_page(title=task["title"], error=error, provenance=provenance,
-                                 index_href=index_href)
+                                 **links)
     return nb_text, html, status, error
 
 
@@ -147,8 +147,9 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
         ``output_dir``), ``provenance`` (footer), ``timeout``, and optionally
         ``workdir``: the folder for its temporary files (default: a new temporary
         folder, removed afterwards), ``kernel_name`` (default: the notebook's
-        kernelspec; see :func:`exresearch.kernel.kernel_for_batch`) and ``index_href``
-        (the page's link back to the index, default ``"../index.html"``; None: none).
+        kernelspec; see :func:`exresearch.kernel.kernel_for_batch`), ``index_href``
+        (the page's link back to the index, default ``"../index.html"``; None: none)
+        and ``css_href`` (the site stylesheet, default ``"../assets/site.css"``).
     kernels : {"subprocess", "zygote"} or Runtime
         How the kernel is launched: an ``ipykernel`` subprocess, or by the given build
         runtime (:class:`exresearch.build.kernels.Runtime`, e.g. forked from its zygote).
