@@ -78,13 +78,14 @@ def test_strip_rejects_what_is_not_a_notebook():
         nbstrip.strip_notebook([1, 2])
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", [*[f"notebooks/{n}" for n in NOTEBOOKS],
+                                  *sorted(p.relative_to(ROOT).as_posix()
+                                          for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"))])
 def test_committed_notebooks_are_stripped_and_written_as_jupyter_writes(name):
-    text = (NB_DIR / name).read_text(encoding="utf-8")
+    text = (ROOT / name).read_text(encoding="utf-8")
     assert nbstrip.strip_text(text) == text, (
-        f"notebooks/{name} holds outputs, execution counts or editor metadata, or is not "
-        "formatted as Jupyter writes it: run `python3 exresearch/nbstrip.py --in-place "
-        f"notebooks/{name}`")
+        f"{name} holds outputs, execution counts or editor metadata, or is not formatted "
+        f"as Jupyter writes it: run `python3 exresearch/nbstrip.py --in-place {name}`")
     assert nbformat.writes(nbformat.reads(text, as_version=4)) + "\n" == text
 
 
