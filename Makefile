@@ -67,7 +67,7 @@ lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, 
 	  $(VENV)/bin/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
 	  $(LAB_ARGS) notebooks/
 
-bench: $(STAMP) ## run the benchmarks and write bench/results.md
+bench: setup ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
 
 VALIDITY_ARGS ?= --reps 300 --units 30 100

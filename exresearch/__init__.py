@@ -125,6 +125,9 @@ _LAZY = {
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",
+    # one report for a researcher, notebooks without outputs
+    "run_notebook": "run",
+    "strip_notebook": "nbstrip",
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
@@ -136,7 +139,7 @@ _LAZY = {
 _SUBMODULES = {
     "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "value",
+    "value", "run", "kernel", "nbstrip",
 }
 
 __all__ = [
