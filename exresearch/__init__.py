@@ -58,6 +58,9 @@ _LAZY = {
     "cross_lagged": "direction",
     "classify_loop": "direction",
     "loop_direction": "direction",
+    "trend_test": "loop",
+    "pool_loop": "loop",
+    "verdict_words": "loop",
     "mediation": "mediation",
     "incremental_validity": "drivers",
     "relative_weights": "drivers",
@@ -112,6 +115,7 @@ _LAZY = {
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "loop", "validity", "riclpm",
 }
 
 __all__ = [
