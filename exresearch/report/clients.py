@@ -381,12 +381,14 @@ def loops_by_client(by_client) -> pd.DataFrame:
         :func:`exresearch.direction.classify_loop` per client, with ``client``.
     """
     from ..direction import classify_loop
+    from ..loop import RICLPM_ALPHA
 
     def one(g):
         p = g["trend_p"].iloc[0] if "trend_p" in g.columns else None
         method = "riclpm" if (g["kind"] == "difference").any() else "clpm"
-        return classify_loop(g, trend=float(g["trend_sd"].iloc[0]), trend_p=p).assign(
-            method=method)
+        alpha = RICLPM_ALPHA if method == "riclpm" else 0.05  # as loop_direction
+        return classify_loop(g, trend=float(g["trend_sd"].iloc[0]), trend_p=p,
+                             alpha=alpha).assign(method=method)
 
     return pd.concat([one(g).assign(client=c)
                       for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
