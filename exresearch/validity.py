@@ -392,4 +392,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    # run the imported module's main: claim modules register with exresearch.validity,
+    # not with this __main__ copy
+    from exresearch.validity import main as _main
+
+    raise SystemExit(_main())
