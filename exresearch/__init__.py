@@ -60,6 +60,9 @@ _LAZY = {
     "cross_lagged": "direction",
     "classify_loop": "direction",
     "loop_direction": "direction",
+    "trend_test": "loop",
+    "pool_loop": "loop",
+    "verdict_words": "loop",
     "mediation": "mediation",
     "incremental_validity": "drivers",
     "relative_weights": "drivers",
@@ -139,7 +142,7 @@ _LAZY = {
 _SUBMODULES = {
     "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "value", "run", "kernel", "nbstrip",
+    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm",
 }
 
 __all__ = [
