@@ -80,14 +80,14 @@ _CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
 _TOP_KEYS = (
     "name", "seed", "min_group_size", "periods", "points", "scales", "outcomes",
     "covariates", "publish_client_names", "clients", "ranges", "averaged_answers", "sheets",
-    "currency", "horizon_years",
+    "currency", "horizon_years", "reference_sd",
 )
 _REQUIRED_TOP_KEYS = ("name", "periods", "scales", "outcomes", "clients")
 _SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind", "cost")
 # ISO 4217 alphabetic code (three capital letters), e.g. EUR, USD, GBP.
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
-_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better")
-_CLIENT_KEYS = ("id", "name", "industry", "revenue")
+_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better", "reliability")
+_CLIENT_KEYS = ("id", "name", "industry", "revenue", "headcount")
 _SCALE_KINDS = ("likert", "nps")
 _SCALE_ROLES = ("engagement",)
 _OUTCOME_KINDS = ("cx", "business")
@@ -172,6 +172,9 @@ class OutcomeSpec:
         Customer-experience or business outcome.
     higher_is_better : bool
         False for outcomes such as turnover, where lower values are better.
+    reliability : float or None
+        Reliability of the unit-level outcome, in (0, 1], used by the synthesis'
+        psychometric correction instead of its test-retest estimate across periods.
 
     Examples
     --------
@@ -183,6 +186,7 @@ class OutcomeSpec:
     label: str
     kind: str
     higher_is_better: bool = True
+    reliability: float | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,9 @@ class ClientSpec:
     industry : str or None
         Industry label used for benchmarks.
     revenue : float or None
-        Annual revenue, used by the economics module.
+        Annual revenue, used by the economics module and as a moderator.
+    headcount : float or None
+        Number of employees, a client characteristic tested as a moderator.
 
     Examples
     --------
@@ -210,6 +216,7 @@ class ClientSpec:
     name: str
     industry: str | None = None
     revenue: float | None = None
+    headcount: float | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,9 @@ class StudyConfig:
         ISO 4217 code of every money amount (``revenue``, scale ``cost``), e.g. ``"EUR"``.
     horizon_years : float
         Years over which the reports add up money (default 1).
+    reference_sd : dict of str to float
+        Optional SD of unit-level scores of an EX measure (or outcome) in a reference
+        population; the synthesis then corrects for direct range restriction.
 
     Examples
     --------
@@ -281,6 +291,7 @@ class StudyConfig:
     sheets: dict[str, str] = field(default_factory=dict)
     currency: str | None = None
     horizon_years: float = 1.0
+    reference_sd: dict = field(default_factory=dict)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -697,6 +708,7 @@ class _ConfigParser:
         currency = self.currency(d["currency"]) if "currency" in d else None
         horizon = (self.positive(d["horizon_years"], ("horizon_years",))
                    if "horizon_years" in d else None)
+        reference_sd = self.reference_sd(d["reference_sd"]) if "reference_sd" in d else {}
         self.collisions(scales, outcomes, covariates or [])
         ranges = self.ranges(d.get("ranges"), outcomes, covariates or []) \
             if "ranges" in d else self.ranges({}, outcomes, covariates or [])
@@ -711,6 +723,7 @@ class _ConfigParser:
             publish_client_names=bool(publish), clients=tuple(clients),
             ranges=ranges, averaged_answers=bool(averaged), sheets=sheets,
             currency=currency, horizon_years=horizon or 1.0,
+            reference_sd=reference_sd,
         )
 
     def currency(self, value):
@@ -728,6 +741,28 @@ class _ConfigParser:
             self.error(path, f"{path[-1]} must be {need} number, got {value!r}", value=value)
             return None
         return float(value)
+
+    def positive_number(self, value, path, *, at_most=None):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and value > 0 and (at_most is None or value <= at_most))
+        if not ok:
+            rng = f"in (0, {at_most}]" if at_most is not None else "a positive number"
+            self.error(path, f"{path[-1]} must be {rng}, "
+                       f"got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def reference_sd(self, value) -> dict:
+        if not isinstance(value, dict):
+            self.error(("reference_sd",), "reference_sd must be a mapping of measure -> SD "
+                       "such as {ex_index: 0.4}, got " + repr(value), value=value)
+            return {}
+        out = {}
+        for name, sd in value.items():
+            sd = self.positive_number(sd, ("reference_sd", str(name)))
+            if sd is not None:
+                out[str(name)] = sd
+        return out
 
     def ranges(self, value, outcomes, covariates) -> dict[str, tuple[float, float]]:
         """Plausible range of each outcome and covariate: study.yml's, else the default."""
@@ -869,8 +904,11 @@ class _ConfigParser:
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
             hib = (self.boolean(spec["higher_is_better"], (*path, "higher_is_better"))
                    if "higher_is_better" in spec else True)
+            rel = (self.positive_number(spec["reliability"], (*path, "reliability"), at_most=1)
+                   if "reliability" in spec else None)
             out[name] = OutcomeSpec(name=name, label=label or name, kind=kind,
-                                    higher_is_better=True if hib is None else hib)
+                                    higher_is_better=True if hib is None else hib,
+                                    reliability=rel)
         return out
 
     def clients(self, value) -> list[ClientSpec]:
@@ -918,7 +956,11 @@ class _ConfigParser:
                     revenue = None
                 else:
                     revenue = float(revenue)
-            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue))
+            headcount = spec.get("headcount")
+            if headcount is not None:
+                headcount = self.positive_number(headcount, (*path, "headcount"))
+            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue,
+                                  headcount=headcount))
         return out
 
     def collisions(self, scales, outcomes, covariates):

@@ -16,6 +16,8 @@ module                     figures
 ``plots.meta``             forest plot, a grid of forest plots
 ``plots.planning``         power curves
 ``plots.quality``          reported and suppressed unit-periods
+``plots.synthesis``        publication forest plots (numbers beside them), small
+                           multiples, heat map of corrected correlations
 =========================  ===============================================================
 """
 
@@ -34,6 +36,7 @@ from .meta import plot_forest, plot_forest_grid
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
 from .quality import plot_unit_counts
+from .synthesis import forest_rows, plot_forest_panels, plot_forest_table, plot_rho_heatmap
 
 __all__ = [
     "plot_correlation_heatmap",
@@ -51,4 +54,8 @@ __all__ = [
     "plot_benchmark",
     "plot_power",
     "plot_unit_counts",
+    "forest_rows",
+    "plot_forest_table",
+    "plot_forest_panels",
+    "plot_rho_heatmap",
 ]

@@ -72,7 +72,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     t.update(tables or {})
     label = str(loop["label"].iloc[0]) if loop is not None and len(loop) else "no evidence"
     ctx = _Context(roles=roles, ex=roles.ex, cx=roles.primary_cx, exl=roles.label(roles.ex),
-                   cxl=roles.label(roles.primary_cx), label=label, verb=evidence_verb(label))
+                   cxl=roles.label(roles.primary_cx), label=label,
+                   verb=evidence_verb(loop if loop is not None and len(loop) else label))
     given = {"correlations": correlations, "loop": loop, "priorities": priorities,
              "investment": investment, "benchmark": benchmark, "profile": profile}
     rows = []
@@ -136,12 +137,12 @@ _DIRECTION_TEXT = {
         "Employee and customer experience reinforce each other over time ({paths}), "
         "a reinforcing loop.",
     "EX leads":
-        "Changes in employee experience come before changes in {cxl}, not the other way "
-        "round ({paths}): improving EX is likely to pay off in the following period.",
+        "Changes in employee experience come before changes in {cxl}{not_reverse} "
+        "({paths}): improving EX is likely to pay off in the following period.{open}",
     "CX leads":
-        "Changes in {cxl} come before changes in employee experience ({paths}): customer "
-        "results shape how employees feel at least as much as the reverse, so read the EX "
-        "links as associations.",
+        "Changes in {cxl} come before changes in employee experience{not_reverse} "
+        "({paths}): customer results shape how employees feel, so read the EX links as "
+        "associations.{open}",
 }
 _NO_DIRECTION = ("The data do not show which comes first ({paths}), so the links in this "
                  "report are associations, not proof that EX causes customer results.")
@@ -162,7 +163,21 @@ def finding_direction(loop, ctx):
     template = _DIRECTION_TEXT.get(ctx.label, _NO_DIRECTION)
     if ctx.label.startswith("reciprocal loop") and ctx.label not in _DIRECTION_TEXT:
         template = _DIRECTION_TEXT["reciprocal loop"]
-    text = template.format(paths=paths, cxl=ctx.cxl)
+    # "not the other way round" only when the difference of the paths was tested
+    # (direction.classify_loop: reverse_ruled_out); otherwise say the reverse is open
+    ruled_out = bool(lp.get("reverse_ruled_out", False))
+    power = float(lp.get("reverse_power", np.nan))
+    other = (f"{ctx.cxl} → {ctx.exl}" if ctx.label == "EX leads" else f"{ctx.exl} → {ctx.cxl}")
+    open_ = ("" if ruled_out else
+             f" The reverse path ({other}) was not detected, which does not show it is absent"
+             + (f": these data had {100 * power:.0f}% power to detect one as large."
+                if math.isfinite(power) else "."))
+    text = template.format(paths=paths, cxl=ctx.cxl,
+                           not_reverse=", not the other way round" if ruled_out else "",
+                           open=open_)
+    if ctx.verb != "drives" and ctx.label != "no evidence":
+        text += (" The model behind this verdict does not separate stable differences "
+                 "between units from change within them, so read it as an association.")
     return text, f"x={ctx.ex};y={ctx.cx}", "x_to_y", b1
 
 
