@@ -446,7 +446,8 @@ def describe_unit_reliability(quality, *, period_label, icc2_all_periods=None,
 
 # --------------------------------------------------------------------------- HS vs REML
 def psychometric_table(per_client, *, reliab=None, client="client", method="REML",
-                       range_restriction=True, ci_level=0.95, cred_level=0.80) -> pd.DataFrame:
+                       range_restriction=True, ci_level=0.95, cred_level=0.80,
+                       labels=None) -> pd.DataFrame:
     """Bare-bones, psychometric and random-effects meta-analysis of every x x y pair.
 
     Parameters
@@ -463,6 +464,8 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
     range_restriction : bool, default True
         Correct for direct range restriction on x where a u ratio is available.
     ci_level, cred_level : float
+    labels : dict, optional
+        Measure -> reader's label, for the ``corrected_for`` text.
 
     Returns
     -------
@@ -478,6 +481,7 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
     from .psychometric import PSYCHOMETRIC_FIELDS, psychometric_meta
 
     _check_columns(per_client, client=client, x="x", y="y", n="n", r="r")
+    labels = labels or {}
     rows = []
     rel = None
     if reliab is not None:
@@ -496,9 +500,10 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
             d["_ryy"] = look(y, "reliability")
             d["_ux"] = look(x, "ux")
         kw = {}
-        for col, key, label in (("_rxx", "rxx", f"unreliability of {x}"),
-                                ("_ryy", "ryy", f"unreliability of {y}"),
-                                ("_ux", "ux", f"range restriction in {x}")):
+        xl, yl = labels.get(x, x), labels.get(y, y)
+        for col, key, label in (("_rxx", "rxx", f"unreliability of {xl}"),
+                                ("_ryy", "ryy", f"unreliability of {yl}"),
+                                ("_ux", "ux", f"range restriction in {xl}")):
             if key == "ux" and not range_restriction:
                 continue
             if col in d.columns and pd.to_numeric(d[col], errors="coerce").between(

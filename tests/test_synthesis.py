@@ -139,6 +139,8 @@ def test_psychometric_table_every_pair_and_side_by_side():
     re = meta_analysis(pc[(pc["x"] == "eng") & (pc["y"] == "growth")])
     assert row["re_estimate"] == pytest.approx(re["estimate"])
     assert row["re_pi_low"] == pytest.approx(re["pi_low"])
+    named = synthesis.psychometric_table(pc, reliab=pd.DataFrame(rel), labels={"eng": "Engagement"})
+    assert named["corrected_for"].iloc[2] == "unreliability of Engagement, unreliability of nps"
     bare = synthesis.psychometric_table(pc)
     assert (bare["mean_rho"] == bare["mean_r"]).all() and (bare["corrected_for"] == "nothing").all()
     text = synthesis.describe_hs_vs_reml(row)
