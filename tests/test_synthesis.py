@@ -145,6 +145,8 @@ def test_psychometric_table_every_pair_and_side_by_side():
     assert (bare["mean_rho"] == bare["mean_r"]).all() and (bare["corrected_for"] == "nothing").all()
     text = synthesis.describe_hs_vs_reml(row)
     assert "80% credibility interval" in text and "95% prediction interval" in text
+    assert "With 6 clients it is also too narrow" in text  # measured: validity/psychometric.py
+    assert "too narrow" not in synthesis.describe_hs_vs_reml({**row.to_dict(), "k": 40.0})
 
 
 def test_pool_paths_is_meta_analysis_not_vote_count():
