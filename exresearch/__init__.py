@@ -106,6 +106,13 @@ _LAZY = {
     "chained_effect": "economics",
     "investment_table": "economics",
     "project_loop": "economics",
+    # the one driver model per client and what it is worth (issue 16)
+    "driver_model": "value",
+    "weight_differences": "value",
+    "value_chain": "value",
+    "unit_actions": "value",
+    "utility_table": "value",
+    "format_money": "value",
     # report-level glue of the notebooks
     "setup_report": "report",
     "measure_roles": "report",
@@ -127,6 +134,7 @@ _LAZY = {
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "value",
 }
 
 __all__ = [

@@ -67,6 +67,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where reports run (default local)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address for --executor dask")
+    p.add_argument("--pdf", action=argparse.BooleanOptionalAction, default=None,
+                   help="print every report and brief to PDF with headless Chromium "
+                        "(default: on when Chromium is installed)")
 
     p = sub.add_parser(
         "run",
@@ -133,7 +136,7 @@ def _build(args) -> int:
 
     result = build_site(
         args.study, out=args.out, jobs=args.jobs, force=args.force, only=args.only,
-        executor=args.executor, scheduler=args.scheduler,
+        executor=args.executor, scheduler=args.scheduler, pdf=args.pdf,
     )
     print(result.index)
     return result.exit_code

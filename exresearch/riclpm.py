@@ -35,6 +35,9 @@ RICLPM_PATHS = ("x_to_y", "y_to_x", "x_to_x", "y_to_y")
 
 _LOG2PI = np.log(2 * np.pi)
 
+#: Fewest units for which :func:`riclpm` fits the model (below it: NaN rows and a note).
+MIN_UNITS = 20
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -309,7 +312,8 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     unit, period : str
         Unit and period columns.
     periods : list, optional
-        Period labels in time order (default sorted unique); at least 3.
+        Period labels in time order (default sorted unique); at least 3, and at
+        least :data:`MIN_UNITS` (20) units.
     alpha : float
         1 - confidence level of the intervals.
     standardize : bool
@@ -367,8 +371,9 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     if n_t < 3:
         note = (f"the RI-CLPM needs at least 3 periods to tell stable differences between "
                 f"units from change within them, but there are {n_t}")
-    elif n_units < 10:
-        note = f"too few units: {n_units} (the RI-CLPM needs at least 10)"
+    elif n_units < MIN_UNITS:
+        note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
+                "fewer its likelihood is flat between stable differences and change)")
     if not note and standardize:
         scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
         if not all(np.isfinite(s) and s > 0 for s in scale):

@@ -87,9 +87,9 @@ def test_riclpm_needs_three_periods_and_ten_units(rng):
         res = riclpm(panel, x="ex", y="cx")
     assert res["estimate"].isna().all()
     assert "but there are 2" in res.loc[0, "note"]
-    small = pd.DataFrame({"unit_id": np.repeat(np.arange(5), 3), "period": np.tile([1, 2, 3], 5),
-                          "ex": rng.normal(size=15), "cx": rng.normal(size=15)})
-    with pytest.warns(UserWarning, match="too few units: 5"):
+    small = pd.DataFrame({"unit_id": np.repeat(np.arange(19), 3), "period": np.tile([1, 2, 3], 19),
+                          "ex": rng.normal(size=57), "cx": rng.normal(size=57)})
+    with pytest.warns(UserWarning, match="too few units: 19 \\(the RI-CLPM needs at least 20"):
         riclpm(small, x="ex", y="cx")
     with pytest.raises(ParameterError, match="at least 3 periods"):
         riclpm_fit(np.zeros((10, 4)), n_waves=2)

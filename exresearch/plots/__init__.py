@@ -23,7 +23,7 @@ module                     figures
 
 from __future__ import annotations
 
-from .economics import plot_interval_bars, plot_projection
+from .economics import plot_interval_bars, plot_projection, plot_value
 from .linkage import (
                       plot_correlation_heatmap,
                       plot_cross_lagged,
@@ -49,6 +49,7 @@ __all__ = [
     "plot_forest_grid",
     "plot_projection",
     "plot_interval_bars",
+    "plot_value",
     "plot_trend",
     "plot_benchmark",
     "plot_power",
