@@ -39,7 +39,8 @@ from .exceptions import ParameterError
 
 __all__ = [
     "study_characteristics", "inclusion_account", "add_composite", "COMPOSITE",
-    "reliabilities", "icc2_table", "describe_unit_reliability", "psychometric_table", "describe_hs_vs_reml",
+    "reliabilities", "icc2_table", "describe_unit_reliability", "psychometric_table",
+    "pooling_comparison", "describe_hs_vs_reml",
     "within_paths_by_client", "pool_paths", "study_utility", "minimum_detectable_r",
 ]
 
@@ -531,6 +532,54 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
             *[f"re_{k}" for k in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high",
                                   "tau2", "i2", "q_p")]]
     return pd.DataFrame(rows).reindex(columns=cols)
+
+
+def pooling_comparison(row, *, method="REML") -> pd.DataFrame:
+    """Bare-bones, corrected and random-effects pooling of one pair, side by side.
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`psychometric_table`.
+    method : str
+        The random-effects method named in the third row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Three rows (``analysis``: bare-bones, corrected, random effects) with ``mean,
+        ci_low, ci_high``, ``interval`` (its kind), ``int_low, int_high`` (80%
+        credibility, 80% credibility, 95% prediction), ``spread`` (SD of true links:
+        :math:`s_{res}`, :math:`s_\\rho`, :math:`\\tau` on Fisher's z) and
+        ``explained`` (% of the observed variance that is not real: sampling error;
+        sampling error and artefacts; :math:`1 - I^2`).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> row = pd.Series({"mean_r": 0.3, "ci_low": 0.2, "ci_high": 0.4, "cr_low": 0.25,
+    ...     "cr_high": 0.35, "sd_res": 0.04, "pct_var_e": 60.0, "mean_rho": 0.4,
+    ...     "rho_ci_low": 0.3, "rho_ci_high": 0.5, "rho_cr_low": 0.33, "rho_cr_high": 0.47,
+    ...     "sd_rho": 0.05, "pct_var_artifacts": 55.0, "corrected_for": "unreliability of EX",
+    ...     "re_estimate": 0.31, "re_ci_low": 0.2, "re_ci_high": 0.41, "re_pi_low": 0.1,
+    ...     "re_pi_high": 0.5, "re_tau2": 0.01, "re_i2": 0.4})
+    >>> pooling_comparison(row)["interval"].tolist()
+    ['80% credibility', '80% credibility', '95% prediction']
+    """
+    return pd.DataFrame([
+        {"analysis": "Bare-bones (observed r)", "mean": row["mean_r"], "ci_low": row["ci_low"],
+         "ci_high": row["ci_high"], "interval": "80% credibility", "int_low": row["cr_low"],
+         "int_high": row["cr_high"], "spread": row["sd_res"], "explained": row["pct_var_e"]},
+        {"analysis": f"Corrected (ρ) for {row['corrected_for']}", "mean": row["mean_rho"],
+         "ci_low": row["rho_ci_low"], "ci_high": row["rho_ci_high"],
+         "interval": "80% credibility", "int_low": row["rho_cr_low"],
+         "int_high": row["rho_cr_high"], "spread": row["sd_rho"],
+         "explained": row["pct_var_artifacts"]},
+        {"analysis": f"Random effects ({method}, Fisher z)", "mean": row["re_estimate"],
+         "ci_low": row["re_ci_low"], "ci_high": row["re_ci_high"],
+         "interval": "95% prediction", "int_low": row["re_pi_low"],
+         "int_high": row["re_pi_high"], "spread": math.sqrt(row["re_tau2"]),
+         "explained": 100.0 * (1.0 - row["re_i2"])}])
 
 
 def describe_hs_vs_reml(row) -> str:

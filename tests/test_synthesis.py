@@ -143,6 +143,9 @@ def test_psychometric_table_every_pair_and_side_by_side():
     assert named["corrected_for"].iloc[2] == "unreliability of Engagement, unreliability of nps"
     bare = synthesis.psychometric_table(pc)
     assert (bare["mean_rho"] == bare["mean_r"]).all() and (bare["corrected_for"] == "nothing").all()
+    side = synthesis.pooling_comparison(row, method="REML")
+    assert side["mean"].tolist() == [row["mean_r"], row["mean_rho"], row["re_estimate"]]
+    assert side.loc[2, "spread"] == pytest.approx(math.sqrt(row["re_tau2"]))
     text = synthesis.describe_hs_vs_reml(row)
     assert "80% credibility interval" in text and "95% prediction interval" in text
     assert "With 6 clients it is also too narrow" in text  # measured: validity/psychometric.py
