@@ -80,8 +80,8 @@ def client_characteristics(study, *, panels, names=None, headcount="headcount",
     for c, p in panels.items():
         spec = cfg.client(c)
         hc = getattr(spec, "headcount", None)
-        latest = p[p["period"] == p["period"].iloc[-1]] if len(p) else p
         order = {q: i for i, q in enumerate(cfg.periods)}
+        latest = p
         if len(p):
             last = max(p["period"], key=lambda q: order.get(q, -1))
             latest = p[p["period"] == last]

@@ -219,3 +219,22 @@ def test_forest_table_draws_weights_and_numbers():
     plt.close("all")
     with pytest.raises(ParameterError, match="at least 2 clients, but 1"):
         plots_meta.plot_forest_table(d.iloc[:1])
+
+
+def test_client_characteristics_for_moderators(small):
+    from exresearch.moderators import client_characteristics
+
+    study, roles, panels, _, names = small
+    ch = client_characteristics(study, panels=panels, names=names)
+    assert list(ch.columns) == ["client", "industry_group", "revenue", "headcount", "units",
+                                "log_revenue", "log_headcount"]
+    assert "industry" not in ch.columns  # the original industry could single out a client
+    assert ch.groupby("industry_group").size().min() >= 3
+    cid = study.clients[0]
+    p = panels[cid]
+    last = p[p["period"] == study.config.periods[-1]]
+    expected = float(last["headcount"].sum()) if "headcount" in p.columns \
+        else float(last["n_respondents"].sum())
+    assert ch.loc[0, "headcount"] == expected
+    assert ch.loc[0, "log_revenue"] == pytest.approx(math.log(study.config.client(cid).revenue))
+    assert ch.loc[0, "units"] == p.loc[~p["suppressed"], "unit_id"].nunique()
