@@ -15,7 +15,7 @@ LAB_ARGS ?=
 KERNEL := $(VENV)/share/jupyter/kernels/exresearch/kernel.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports demo test test-fast lab bench lint browser clean git-filter
+.PHONY: help setup reports demo test test-fast lab bench lint browser clean git-filter validity
 
 help: ## list the targets
 	@echo "exresearch -- targets:"
@@ -69,6 +69,10 @@ lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, 
 
 bench: $(STAMP) ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
+
+VALIDITY_ARGS ?= --reps 300 --units 30 100
+validity: $(STAMP) ## error rates of the reports' claims on simulated clients -> validity/results.md
+	nice -n 10 $(PY) -m exresearch.validity $(VALIDITY_ARGS) --out validity/results.md
 
 lint: $(STAMP) ## ruff on the package, tests and benchmarks
 	$(VENV)/bin/ruff check exresearch tests bench

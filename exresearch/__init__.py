@@ -84,6 +84,21 @@ _LAZY = {
     "meta_regression": "meta",
     "leave_one_out": "meta",
     "pool_correlations": "meta",
+    # the synthesis as a published meta-analysis (issue 17)
+    "psychometric_meta": "psychometric",
+    "correct_correlations": "psychometric",
+    "retest_reliability": "psychometric",
+    "moderator_tests": "moderators",
+    "merge_groups": "moderators",
+    "client_characteristics": "moderators",
+    "study_characteristics": "synthesis",
+    "inclusion_account": "synthesis",
+    "add_composite": "synthesis",
+    "psychometric_table": "synthesis",
+    "study_utility": "synthesis",
+    "minimum_detectable_r": "synthesis",
+    "plot_forest_table": "plots",
+    "plot_forest_panels": "plots",
     # benchmarks and economics
     "client_percentiles": "benchmark",
     "client_aggregates": "benchmark",
@@ -91,6 +106,13 @@ _LAZY = {
     "chained_effect": "economics",
     "investment_table": "economics",
     "project_loop": "economics",
+    # the one driver model per client and what it is worth (issue 16)
+    "driver_model": "value",
+    "weight_differences": "value",
+    "value_chain": "value",
+    "unit_actions": "value",
+    "utility_table": "value",
+    "format_money": "value",
     # report-level glue of the notebooks
     "setup_report": "report",
     "measure_roles": "report",
@@ -111,7 +133,8 @@ _LAZY = {
 
 _SUBMODULES = {
     "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
-    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "value",
 }
 
 __all__ = [

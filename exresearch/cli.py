@@ -49,6 +49,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", type=int, default=30, help="business units per client (default 30)")
     p.add_argument("--periods", type=int, default=4, help="number of periods (default 4)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--preset", default="reciprocal",
+                   choices=["reciprocal", "null", "ex_leads", "cx_leads", "classic"],
+                   help="planted world (default reciprocal; null: stable unit traits, no "
+                        "cross-lagged effect; see docs/simulation.md)")
 
     p = sub.add_parser(
         "build",
@@ -121,7 +125,7 @@ def _simulate(args) -> int:
 
     path = simulate_study(
         args.out, n_clients=args.clients, n_units=args.units, n_periods=args.periods,
-        seed=args.seed,
+        seed=args.seed, preset=args.preset,
     )
     print(f"simulated study written to {path}")
     return 0

@@ -18,10 +18,13 @@ from ._checks import check_alpha as _check_alpha
 from ._checks import check_choice as _check_choice
 from ._checks import check_columns as _check_columns
 from ._checks import check_frame as _check_frame
+from ._checks import check_n_boot as _check_n_boot
+from ._checks import check_seed as _check_seed
 from ._stats import (
     _METHODS,
     _Z975,
     MIN_PAIRS,
+    _boot_weights,
     _p_adjust,
     _pair_stats,
     _pairs,
@@ -96,9 +99,28 @@ def _lag_join(data, left_cols, right_cols, unit, t_index, lag):
     return left.merge(right, on=["_unit", "_t"], how="inner")
 
 
+_INFERENCE = ("cluster", "pairs")
+
+
+def _cluster_boot_r(a, b, codes, n_clusters, n_boot, rng):
+    """Pearson r of (a, b) in each unit-cluster bootstrap resample, from per-unit sums.
+
+    Written by hand (a vectorised cluster bootstrap: resampling a unit takes all its
+    periods); the resampled r equals ``np.corrcoef`` of the stacked resampled rows.
+    """
+    sums = np.column_stack([np.ones_like(a), a, b, a * a, b * b, a * b])
+    per_unit = np.zeros((n_clusters, 6))
+    np.add.at(per_unit, codes, sums)
+    w = _boot_weights(n_clusters, n_boot, rng)
+    n, sa, sb, saa, sbb, sab = (w @ per_unit).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (n * sab - sa * sb) / np.sqrt((n * saa - sa**2) * (n * sbb - sb**2))
+    return r
+
+
 def lagged_correlations(
     data, *, x, y, lags=(0, 1, 2), unit="unit_id", period="period", periods=None,
-    method="pearson", period_effects=False,
+    method="pearson", period_effects=False, inference="cluster", n_boot=2000, seed=None,
 ):
     """Correlate ``x`` at period t with ``y`` at period t + lag, pooled over units and periods.
 
@@ -122,6 +144,15 @@ def lagged_correlations(
         Partial out a dummy per starting period t, so only differences
         between units within the same periods count (a trend common to all
         units no longer adds to r). The df drop by the number of dummies.
+    inference : {"cluster", "pairs"}
+        ``"cluster"`` (default): the CI and p-value respect that a unit contributes
+        several pairs (unit-cluster bootstrap, see Notes). ``"pairs"``: treat the
+        pooled pairs as independent (Fisher z, t test), which overstates precision
+        when units repeat; kept for comparison.
+    n_boot : int
+        Unit-cluster bootstrap resamples (``inference="cluster"``).
+    seed : int, numpy Generator or None
+        Seed of the bootstrap.
 
     Returns
     -------
@@ -134,10 +165,16 @@ def lagged_correlations(
     Notes
     -----
     For lag :math:`\\ell`, the pairs are :math:`(x_{u,t}, y_{u,t+\\ell})` over
-    all units :math:`u` and periods :math:`t` with both observed. The CI and
-    p-value treat the pooled pairs as independent, which overstates precision
-    when units contribute several pairs; read the pattern across lags, and use
-    :func:`cross_lagged` (clustered SEs) for inference on direction.
+    all units :math:`u` and periods :math:`t` with both observed. With
+    ``inference="cluster"`` the units are resampled with all their pairs
+    (``n_boot`` times; with ``period_effects`` the period means are removed
+    first, Spearman ranks are taken first); the standard error of Fisher's
+    :math:`z = \\operatorname{atanh} r` is the SD of the resampled z, the 95% CI is
+    :math:`\\tanh(z \\pm t_{G-1, .975}\\, se)` and the p-value that of
+    :math:`z / se` on :math:`t_{G-1}` (G units). Checked on simulated studies with
+    stable unit traits (validity/results.md): the CIs cover the population lagged
+    correlation about 95% of the time at 30 units, where the pairs CIs covered
+    88-92%.
 
     References
     ----------
@@ -166,6 +203,10 @@ def lagged_correlations(
         lags = (lags,)
     if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in lags):
         raise ParameterError(f"`lags` must be a list of integers, but {lags!r} was passed")
+    _check_choice("inference", inference, _INFERENCE)
+    if inference == "cluster":
+        n_boot = _check_n_boot(n_boot)
+        rng = np.random.default_rng(_check_seed(seed))
     periods, t_index = _panel_periods(data, unit, period, periods, "lagged_correlations")
     rows = []
     for lag in lags:
@@ -183,6 +224,9 @@ def lagged_correlations(
                                         for d_, v in zip(dummies, levels, strict=True)})
                 res, _ = _pair_stats(sub, a, b + "@lag", dummies, method)
                 n_units = int(sub["_unit"].nunique())
+                if inference == "cluster" and not res["note"]:
+                    res.update(_cluster_inference(sub, a, b + "@lag", period_effects, method,
+                                                  n_boot, rng, res["r"]))
                 if res["n"] == 0:
                     res["note"] = (
                         f"missing period: no unit is observed at two periods {int(lag)} apart "
@@ -196,6 +240,35 @@ def lagged_correlations(
     out = pd.DataFrame(rows)
     out["p_corr"] = _p_adjust(out["p_val"].to_numpy())
     return out[["x", "y", "lag", "n", "n_units", "r", "ci_low", "ci_high", "p_val", "p_corr", "note"]]
+
+
+def _cluster_inference(sub, a, b, period_effects, method, n_boot, rng, r):
+    """CI and p-value of a pooled correlation from the unit-cluster bootstrap."""
+    from scipy import stats
+
+    va, vb = sub[a].to_numpy(float), sub[b].to_numpy(float)
+    if method == "spearman":
+        va, vb = stats.rankdata(va), stats.rankdata(vb)
+    if period_effects:
+        t = sub["_t"].to_numpy()
+        va = va - pd.Series(va).groupby(t).transform("mean").to_numpy()
+        vb = vb - pd.Series(vb).groupby(t).transform("mean").to_numpy()
+    codes, uniques = pd.factorize(sub["_unit"])
+    g = len(uniques)
+    out = {"ci_low": np.nan, "ci_high": np.nan, "p_val": np.nan}
+    if g < 3:
+        return out
+    boot = _cluster_boot_r(va - va.mean(), vb - vb.mean(), codes, g, n_boot, rng)
+    zb = np.arctanh(np.clip(boot[np.isfinite(boot)], -1 + 1e-12, 1 - 1e-12))
+    if len(zb) < 2:
+        return out
+    se = float(np.std(zb, ddof=1))
+    z = float(np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)))
+    crit = stats.t.ppf(0.975, g - 1)
+    if se > 0:
+        out.update(ci_low=float(np.tanh(z - crit * se)), ci_high=float(np.tanh(z + crit * se)),
+                   p_val=float(2 * stats.t.sf(abs(z) / se, g - 1)))
+    return out
 
 
 def repeated_measures_correlation(data, *, x, y, unit="unit_id"):
@@ -461,37 +534,51 @@ def _trend_word(trend, trend_tol):
     return "up" if trend > trend_tol else "down" if trend < -trend_tol else "flat"
 
 
-def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
+def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05, trend_p=None):
     """Name the direction of the EX <-> CX relation in plain language.
 
     Parameters
     ----------
     cross_lagged_result : pandas.DataFrame
-        Output of :func:`cross_lagged` (x is taken as EX, y as CX).
+        Output of :func:`exresearch.riclpm.riclpm` (within-unit paths, with the
+        difference of the two paths), of :func:`exresearch.loop.pool_loop`, or of
+        :func:`cross_lagged` (x is taken as EX, y as CX).
     trend : {"up", "down", "flat"} or float
-        The client's EX trend, as a word or as the change in mean x per period
-        in SD units (as :func:`loop_direction` computes it).
+        The client's EX trend, as a word (taken as already tested) or as the change in
+        mean x per period in SD units (:func:`exresearch.loop.trend_test`).
     alpha : float
-        Significance level of each cross-lagged path.
+        Significance level of each test.
     trend_tol : float
         A numeric trend within +/- this many SD per period counts as flat.
+    trend_p : float, optional
+        p-value of a numeric ``trend``. A numeric trend counts as up or down only when
+        ``trend_p < alpha``; without ``trend_p`` it is untested and counts as flat.
 
     Returns
     -------
     pandas.DataFrame
-        One row with columns ``x, y, label, reason, x_to_y, x_to_y_p, y_to_x,
-        y_to_x_p, trend`` where ``label`` is one of :data:`LOOP_LABELS`,
-        ``reason`` a sentence explaining it, ``x_to_y``/``y_to_x`` the two
-        cross-lagged estimates with their p-values, and ``trend`` the word.
+        One row with columns ``x, y, label, reason, directional, x_to_y, x_to_y_se,
+        x_to_y_p, y_to_x, y_to_x_se, y_to_x_p, difference, difference_p,
+        reverse_ruled_out, reverse_power, trend, trend_p``: ``label`` one of
+        :data:`LOOP_LABELS`, ``reason`` a sentence explaining it, ``directional``
+        True whenever the label names a direction (either way or both), the two
+        cross-lagged estimates with SEs and p-values, the difference of the paths
+        (x -> y minus y -> x) and its p-value (NaN without a ``difference`` row),
+        ``reverse_ruled_out`` True when a one-way label's reverse path is shown to be
+        smaller, ``reverse_power`` the power to detect a reverse path as large as the
+        forward one, ``trend`` the word and ``trend_p``.
 
     Notes
     -----
     A path *supports* a direction when its estimate is positive and
-    :math:`p < \\alpha`. Both supported: a reciprocal (reinforcing) loop,
-    called a virtuous cycle when EX trends up, a doom loop when it trends down,
-    and plain "reciprocal loop" when flat. Only x -> y: "EX leads"; only
-    y -> x: "CX leads"; neither (or undefined): "no evidence". A significant
-    negative path is reported in the reason but does not make a loop.
+    :math:`p < \\alpha`. Both supported: a reciprocal (reinforcing) loop, called a
+    virtuous cycle when EX trends up significantly, a doom loop when it trends down
+    significantly, and plain "reciprocal loop" otherwise. Only x -> y: "EX leads";
+    only y -> x: "CX leads"; neither (or undefined): "no evidence". "Not the other
+    way round" is said only when the difference of the two paths is significant;
+    otherwise the reason says the reverse path was not detected, with the power to
+    detect it. A significant negative path is reported in the reason but does not
+    make a loop. Error rates of these rules: validity/results.md.
 
     References
     ----------
@@ -499,8 +586,8 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
     L. A. (1994). Putting the service-profit chain to work. *Harvard Business
     Review*, 72(2), 164-174.
 
-    Schlesinger, L. A., & Heskett, J. L. (1991). Breaking the cycle of failure
-    in services. *Sloan Management Review*, 32(3), 17-28.
+    Schlesinger, L. A., & Heskett, J. L. (1991). Breaking the cycle of failure in
+    services. *Sloan Management Review*, 32(3), 17-28.
 
     Examples
     --------
@@ -508,19 +595,24 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
     >>> from exresearch.direction import classify_loop
     >>> cl = pd.DataFrame({"source": ["ex", "cx"], "target": ["cx", "ex"],
     ...                    "kind": ["cross-lagged"] * 2, "estimate": [0.3, 0.2],
-    ...                    "p_val": [0.001, 0.01]})
+    ...                    "se": [0.08, 0.08], "p_val": [0.001, 0.01]})
     >>> classify_loop(cl, trend="up").loc[0, "label"]
     'reciprocal loop — virtuous cycle'
-    >>> classify_loop(cl, trend=-0.2).loc[0, "label"]
+    >>> classify_loop(cl, trend=-0.2, trend_p=0.01).loc[0, "label"]
     'reciprocal loop — doom loop'
+    >>> classify_loop(cl, trend=-0.2).loc[0, "label"]  # an untested trend
+    'reciprocal loop'
     """
+    from .loop import reverse_power
+
     _check_frame(cross_lagged_result, "cross_lagged_result")
     _check_alpha(alpha)
     need = {"source", "target", "kind", "estimate", "p_val"}
     if not need <= set(cross_lagged_result.columns):
         raise ParameterError(
             f"`cross_lagged_result` must be the output of cross_lagged() with columns "
-            f"{sorted(need)}, but it has {list(cross_lagged_result.columns)}"
+            f"{sorted(need)} (or of riclpm() or loop.pool_loop()), but it has "
+            f"{list(cross_lagged_result.columns)}"
         )
     cross = cross_lagged_result[cross_lagged_result["kind"] == "cross-lagged"]
     if len(cross) != 2:
@@ -528,10 +620,22 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
             f"`cross_lagged_result` must hold exactly 2 cross-lagged rows, but {len(cross)} were found"
         )
     word = _trend_word(trend, trend_tol)
+    if not isinstance(trend, str):
+        tested = trend_p is not None and np.isfinite(trend_p) and trend_p < alpha
+        if not tested:
+            word = "flat"
     xy, yx = cross.iloc[0], cross.iloc[1]
     x, y = xy["source"], xy["target"]
     b1, p1, b2, p2 = (float(xy["estimate"]), float(xy["p_val"]),
                       float(yx["estimate"]), float(yx["p_val"]))
+    se1 = float(xy["se"]) if "se" in cross.columns else np.nan
+    se2 = float(yx["se"]) if "se" in cross.columns else np.nan
+    diff_rows = cross_lagged_result[cross_lagged_result["kind"] == "difference"]
+    d, d_p = np.nan, np.nan
+    if len(diff_rows) and "se" in diff_rows.columns:
+        d, d_se = float(diff_rows["estimate"].iloc[0]), float(diff_rows["se"].iloc[0])
+        if np.isfinite(d) and np.isfinite(d_se) and d_se > 0:
+            d_p = float(2 * _norm_sf(abs(d) / d_se))
     s1 = bool(np.isfinite(b1) and b1 > 0 and p1 < alpha)
     s2 = bool(np.isfinite(b2) and b2 > 0 and p2 < alpha)
 
@@ -540,18 +644,30 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
 
     d1 = f"{x} -> next-period {y}: {fmt(b1, p1)}"
     d2 = f"{y} -> next-period {x}: {fmt(b2, p2)}"
+    ruled_out, power = False, np.nan
     if s1 and s2:
         label = {"up": LOOP_LABELS[0], "down": LOOP_LABELS[1], "flat": LOOP_LABELS[2]}[word]
-        tail = {"up": f"and {x} is trending up, so the loop is reinforcing improvement",
-                "down": f"and {x} is trending down, so the loop is reinforcing decline",
-                "flat": f"and {x} shows no clear trend"}[word]
+        tail = {"up": f"and {x} is trending up (tested), so the loop is reinforcing improvement",
+                "down": f"and {x} is trending down (tested), so the loop is reinforcing decline",
+                "flat": f"and {x} shows no clear (significant) trend"}[word]
         reason = f"both cross-lagged paths are positive and significant ({d1}; {d2}), {tail}"
-    elif s1:
-        label = LOOP_LABELS[3]
-        reason = f"only the {x} -> {y} path is positive and significant ({d1}; {d2})"
-    elif s2:
-        label = LOOP_LABELS[4]
-        reason = f"only the {y} -> {x} path is positive and significant ({d2}; {d1})"
+    elif s1 or s2:
+        fwd, rev = (x, y) if s1 else (y, x)
+        label = LOOP_LABELS[3] if s1 else LOOP_LABELS[4]
+        df, dr = (d1, d2) if s1 else (d2, d1)
+        b_fwd, se_rev = (b1, se2) if s1 else (b2, se1)
+        sign = 1 if s1 else -1
+        power = reverse_power(b_fwd, se_rev, alpha=alpha)
+        reason = f"only the {fwd} -> {rev} path is positive and significant ({df})"
+        if np.isfinite(d_p) and sign * d > 0 and d_p < alpha:
+            ruled_out = True
+            reason += (f", and larger than the reverse path ({dr}; difference "
+                       f"{sign * d:+.2f} SD, p = {d_p:.3g}), so not the other way round")
+        else:
+            pw = f"{100 * power:.0f}%" if np.isfinite(power) else "unknown"
+            reason += (f"; the reverse path was not detected ({dr}), which does not show it "
+                       f"is absent: the power to detect a reverse path as large as the "
+                       f"forward one is {pw}")
     else:
         label = LOOP_LABELS[5]
         if not (np.isfinite(b1) and np.isfinite(b2)):
@@ -561,16 +677,28 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05):
                 reason += f" ({notes.iloc[0]})"
         else:
             reason = f"neither cross-lagged path is positive and significant at alpha = {alpha} ({d1}; {d2})"
-            neg = [d for d, b, p in ((d1, b1, p1), (d2, b2, p2)) if b < 0 and p < alpha]
+            neg = [d_ for d_, b, p in ((d1, b1, p1), (d2, b2, p2)) if b < 0 and p < alpha]
             if neg:
                 reason += "; note a significant negative path: " + "; ".join(neg)
-    return pd.DataFrame([{"x": x, "y": y, "label": label, "reason": reason, "x_to_y": b1,
-                          "x_to_y_p": p1, "y_to_x": b2, "y_to_x_p": p2, "trend": word}])
+    return pd.DataFrame([{"x": x, "y": y, "label": label, "reason": reason,
+                          "directional": label != LOOP_LABELS[5],
+                          "x_to_y": b1, "x_to_y_se": se1, "x_to_y_p": p1,
+                          "y_to_x": b2, "y_to_x_se": se2, "y_to_x_p": p2,
+                          "difference": d, "difference_p": d_p,
+                          "reverse_ruled_out": ruled_out, "reverse_power": power,
+                          "trend": word, "trend_p": np.nan if trend_p is None else float(trend_p)}])
+
+
+def _norm_sf(z):
+    """Upper tail of the standard normal (scipy.stats.norm.sf)."""
+    from scipy import stats
+
+    return stats.norm.sf(z)
 
 
 def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
-                   period_effects=False, alpha=0.05, trend_tol=0.05):
-    """Cross-lagged paths plus the client's EX trend, classified in plain language.
+                   period_effects=False, alpha=0.05, trend_tol=0.05, method="riclpm"):
+    """The client's EX <-> CX loop in plain language, from within-unit paths and a tested trend.
 
     Parameters
     ----------
@@ -578,24 +706,42 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
         Unit panel, one row per unit x period.
     x, y : str
         EX column and CX (or business) column.
-    unit, period, periods, covar, period_effects
+    unit, period, periods
         As in :func:`cross_lagged`.
+    covar, period_effects
+        Only with ``method="clpm"`` (:func:`cross_lagged`); the RI-CLPM has free
+        period means, so changes common to all units never count as direction.
     alpha, trend_tol : float
         As in :func:`classify_loop`.
+    method : {"riclpm", "clpm"}
+        ``"riclpm"`` (default): within-unit paths of the random-intercept
+        cross-lagged panel model (:func:`exresearch.riclpm.riclpm`), which does not
+        mistake stable differences between units for direction; needs 3 periods.
+        ``"clpm"``: the plain cross-lagged regression (:func:`cross_lagged`), kept for
+        comparison: with stable unit traits it names a direction for about 38% of
+        30-unit clients where there is none (validity/results.md), so its verdicts
+        never license "drives" (:func:`exresearch.loop.verdict_words`).
 
     Returns
     -------
     pandas.DataFrame
-        One row: the columns of :func:`classify_loop` plus ``trend_sd`` (the
-        EX trend in SD per period), ``n_obs`` and ``n_units``.
+        One row: the columns of :func:`classify_loop` (``directional`` True whenever
+        the label names a direction) plus ``trend_sd`` (EX trend, SD per period),
+        ``n_obs`` (unit-periods with x and y for ``riclpm``, unit transitions for
+        ``clpm``), ``n_units`` and ``method``.
 
     Notes
     -----
-    The trend is the OLS slope of the per-period mean of x on the period's
-    position in ``periods``, divided by the SD of x over all unit-periods.
+    The trend is :func:`exresearch.loop.trend_test` (slope of x over periods, SD of x
+    per period, SE clustered by unit); "virtuous cycle" and "doom loop" need it to be
+    significant. False-positive rates and power of every label, measured on simulated
+    clients with stable unit traits: ``validity/results.md``.
 
     References
     ----------
+    Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the
+    cross-lagged panel model. *Psychological Methods*, 20(1), 102-116.
+
     Schneider, B., White, S. S., & Paul, M. C. (1998). *Journal of Applied
     Psychology*, 83(2), 150-163.
 
@@ -607,21 +753,36 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
     >>> panel = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(30)], 3),
     ...                       "period": np.tile(["p1", "p2", "p3"], 30),
     ...                       "ex": rng.normal(size=90), "cx": rng.normal(size=90)})
-    >>> loop_direction(panel, x="ex", y="cx").loc[0, "label"] in (
-    ...     "no evidence", "EX leads", "CX leads")
-    True
+    >>> res = loop_direction(panel, x="ex", y="cx")
+    >>> res.loc[0, "label"] in ("no evidence", "EX leads", "CX leads"), res.loc[0, "method"]
+    (True, 'riclpm')
     """
-    cl = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods, covar=covar,
-                      period_effects=period_effects)
-    periods_, t_index = _panel_periods(data, unit, period, periods, "loop_direction")
-    means = data[x].groupby(t_index.to_numpy()).mean().dropna()
-    sd = float(data[x].std(ddof=1))
-    if len(means) >= 2 and np.isfinite(sd) and sd > 0:
-        slope = float(np.polyfit(means.index.to_numpy(dtype=float), means.to_numpy(), 1)[0]) / sd
+    from .loop import trend_test
+    from .riclpm import riclpm
+
+    _check_choice("method", method, ("riclpm", "clpm"))
+    if method == "riclpm":
+        if covar:
+            raise ParameterError(
+                f"`covar` is only supported with method='clpm', but covar={covar!r} was passed "
+                "with method='riclpm'")
+        if period_effects:
+            raise ParameterError(
+                "`period_effects` is only needed with method='clpm' (the RI-CLPM has free "
+                "period means), but period_effects=True was passed with method='riclpm'")
+        paths = riclpm(data, x=x, y=y, unit=unit, period=period, periods=periods, alpha=alpha)
+        n_obs = int(data[[x, y]].notna().all(axis=1).sum())
+        n_units = int(paths["n_units"].iloc[0])
     else:
-        slope = np.nan
-    res = classify_loop(cl, trend=slope, alpha=alpha, trend_tol=trend_tol)
-    res["trend_sd"] = slope
-    res["n_obs"] = int(cl["n_obs"].iloc[0])
-    res["n_units"] = int(cl["n_units"].iloc[0])
+        paths = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods,
+                             covar=covar, period_effects=period_effects)
+        n_obs = int(paths["n_obs"].iloc[0])
+        n_units = int(paths["n_units"].iloc[0])
+    tr = trend_test(data, x=x, unit=unit, period=period, periods=periods)
+    res = classify_loop(paths, trend=tr["trend_sd"], trend_p=tr["p_val"], alpha=alpha,
+                        trend_tol=trend_tol)
+    res["trend_sd"] = tr["trend_sd"]
+    res["n_obs"] = n_obs
+    res["n_units"] = n_units
+    res["method"] = method
     return res

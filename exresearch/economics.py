@@ -79,6 +79,10 @@ def _slopes(x, y):
 def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
     """Gallup-style utility: mean outcome in the top vs the bottom EX quartile of units.
 
+    The published form (Brogden-Cronbach-Gleser utility, % only on a meaningful base,
+    binomial effect size display) is :func:`exresearch.value.utility_table`; ``pct_diff``
+    here is a raw percentage of the bottom mean, meaningless for outcomes near zero.
+
     Parameters
     ----------
     data : pandas.DataFrame
@@ -199,6 +203,11 @@ def _check_improvement(improvement):
 def chained_effect(data, *, driver, cx, business, improvement="1sd", revenue=None,
                    n_boot=1000, seed=None, unit="unit_id", level=0.95):
     """What an improvement in an EX driver is worth through CX, in outcome units and money.
+
+    The client reports use :func:`exresearch.value.value_chain` instead: one joint model
+    of all drivers, and the business slope with EX held constant. This function keeps the
+    simple slopes of one driver at a time (its values for several drivers do not add up,
+    and its ``b`` also carries any direct EX -> business path).
 
     Parameters
     ----------
@@ -321,6 +330,9 @@ def investment_table(data, *, drivers, cx, business, improvement="top_quartile",
                      revenue=None, n_boot=1000, seed=None, unit="unit_id", level=0.95):
     """Rank EX drivers by the return of a feasible improvement (default: close the gap to
     the top quartile).
+
+    Superseded in the client reports by :func:`exresearch.value.value_chain`, which ranks
+    the drivers with the same joint model as :func:`exresearch.driver_priorities`.
 
     Parameters
     ----------

@@ -93,7 +93,10 @@ def _boot_slopes(z, w, targets):
     return out, ok
 
 
-def _mediation_ols(sub, x, ms, y, covar, n_boot, seed):
+_CI_METHODS = ("percentile", "monte_carlo", "bca")
+
+
+def _mediation_ols(sub, x, ms, y, covar, n_boot, seed, ci="bca"):
     """``pingouin.mediation_analysis`` for continuous mediators, with a vectorised bootstrap.
 
     Same rows as pingouin (its ``linear_regression`` for a, total and direct;
@@ -147,18 +150,30 @@ def _mediation_ols(sub, x, ms, y, covar, n_boot, seed):
     est = np.column_stack([slopes[1 + j][:, 0] for j in range(k)]) * slopes[z.shape[1] - 1][:, 1:1 + k]
     for i in np.flatnonzero(~ok):
         est[i] = ab_of(idx[i])
+    if ci == "monte_carlo":
+        # Monte Carlo interval (MacKinnon, Lockwood & Williams 2004; Preacher & Selig
+        # 2012): a and b drawn from normals with their OLS estimates and SEs (written by
+        # hand: no library in the stack offers it), same number of draws as n_boot
+        mc = np.random.default_rng(seed)
+        est = np.column_stack([
+            mc.normal(lookup[("a", mm)]["coef"], lookup[("a", mm)]["se"], n_boot)
+            * mc.normal(lookup[("b", mm)]["coef"], lookup[("b", mm)]["se"], n_boot)
+            for mm in ms])
     for j, mm in enumerate(ms):
         dist = est[:, j]
-        z0 = norm.ppf(np.mean(dist < ab[j]))
-        lo, hi = np.percentile(dist, q=[norm.cdf(2 * z0 + norm.ppf(0.025)) * 100,
-                                        norm.cdf(2 * z0 + norm.ppf(0.975)) * 100])
+        if ci == "bca":
+            z0 = norm.ppf(np.mean(dist < ab[j]))
+            q = [norm.cdf(2 * z0 + norm.ppf(0.025)) * 100, norm.cdf(2 * z0 + norm.ppf(0.975)) * 100]
+        else:
+            q = [2.5, 97.5]
+        lo, hi = np.percentile(dist, q=q)
         p = 1.0 if ab[j] == 0 else min(1.0, 2 * min((dist > 0).sum(), (dist < 0).sum()) / n_boot)
         lookup[("indirect", mm)] = {"coef": ab[j], "se": dist.std(ddof=1), "pval": p,
                                     "CI2.5": min(lo, hi), "CI97.5": max(lo, hi)}
     return lookup
 
 
-def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
+def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None, ci="percentile"):
     """Mediation x -> m -> y with a bootstrap CI for the indirect effect.
 
     Parameters
@@ -178,6 +193,14 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
     seed : int or numpy.random.Generator, optional
         Passed to ``pingouin.mediation_analysis`` (an int; a Generator gives
         one).
+    ci : {"percentile", "monte_carlo", "bca"}
+        Interval of the indirect effect: the percentile bootstrap (default), the
+        Monte Carlo interval (``n_boot`` draws of a and b from normals with their
+        estimates and SEs), or pingouin's bias-corrected bootstrap. On simulated
+        clients with 30 units and no indirect effect (a real, b = 0) the
+        bias-corrected interval excludes 0 8.5% of the time, the percentile and
+        Monte Carlo intervals at most about 5% (validity/results.md). A binary
+        mediator always uses pingouin's bias-corrected interval.
 
     Returns
     -------
@@ -187,8 +210,8 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
         omits x, so it is replaced), ``total`` (y ~ x), ``direct`` (y ~ x given m) and
         ``indirect`` (a*b, one per mediator), columns ``path, mediator,
         estimate, se, ci_low, ci_high, p_val, n, note``. For ``indirect`` the
-        CI is the bootstrap CI of pingouin (bias-corrected percentile) and
-        ``p_val`` its bootstrap p-value. Continuous mediators: pingouin's
+        CI is the ``ci`` interval, ``se`` the SD of the resampled (or drawn) a*b
+        and ``p_val`` twice the smaller share of them on either side of 0. Continuous mediators: pingouin's
         estimator and resampling indices with a vectorised bootstrap (batched
         normal equations, no loop over resamples); a binary mediator: pingouin
         itself (logistic regression).
@@ -226,6 +249,8 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
     for name, cols in (("x", [x]), ("m", ms), ("y", [y]), ("covar", covar)):
         _check_columns(data, name, cols)
     _check_n_boot(n_boot)
+    if ci not in _CI_METHODS:
+        raise ParameterError(f"`ci` must be one of {list(_CI_METHODS)}, but {ci!r} was passed")
     seed = _int_seed(seed)
     sub = data[[x, *ms, y, *covar]].dropna()
     n = len(sub)
@@ -248,7 +273,7 @@ def mediation(data, *, x, m, y, covar=None, n_boot=1000, seed=None):
         # a binary mediator is modelled by pingouin with a logistic regression: use it as is
         lookup = _pingouin_mediation(sub, x, ms, y, covar, n_boot, seed)
     else:
-        lookup = _mediation_ols(sub, x, ms, y, covar, n_boot, seed)
+        lookup = _mediation_ols(sub, x, ms, y, covar, n_boot, seed, ci)
     rows = []
     for p, mm in paths:
         r = lookup[(p, mm)]

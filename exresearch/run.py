@@ -262,6 +262,7 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
         failing cell) and an HTML page showing the error are still written.
     """
     from . import build
+    from .build import sitefiles
     from .kernel import kernel_for_batch
 
     path = resolve_notebook(notebook)
@@ -285,9 +286,9 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
         "notebook": str(path),
         "parameters": {k: json.dumps(v) if not isinstance(v, str) else v
                        for k, v in params.items()} or "defaults",
-        "exresearch version": build._exresearch_version(),
-        "git commit": build._git_commit(),
-        "libraries": build._library_versions(),
+        "exresearch version": sitefiles.exresearch_version(),
+        "git commit": sitefiles.git_commit(),
+        "libraries": sitefiles.library_versions(),
         "run": f"{started} with `exresearch run`",
     }
     task = {"key": stem, "kind": "run", "title": title,

@@ -35,7 +35,7 @@ from . import __version__
 from .config import DEFAULT_MIN_GROUP_SIZE, MIN_ALLOWED_GROUP_SIZE
 from .exceptions import ParameterError
 
-__all__ = ["simulate_study", "MODEL_DEFAULTS", "DRIVERS", "INDUSTRIES"]
+__all__ = ["simulate_study", "MODEL_DEFAULTS", "PRESETS", "DRIVERS", "INDUSTRIES"]
 
 #: The six EX drivers, in the order of the latent state vector.
 DRIVERS = ("tools", "empowerment", "training", "knowledge", "leader", "flexibility")
@@ -95,6 +95,10 @@ MODEL_DEFAULTS = {
     "engagement_r2": 0.6,
     "engagement_effect": 0.0,
     "trend_sd": 0.15,
+    # stable unit traits (random intercepts), separate from the within-unit dynamics
+    "ex_trait_share": 0.5,
+    "cx_trait_share": 0.5,
+    "trait_correlation": 0.4,
     # measurement
     "icc": 0.15,
     "loading": 0.75,
@@ -110,11 +114,29 @@ MODEL_DEFAULTS = {
     "nps_noise": 9.0,
     "csat_scale": 5.0,
     "csat_noise": 3.0,
+    "outcome_noise_size_power": 0.5,
     "cx_to_revenue_growth": 1.5,
+    "ex_to_revenue_growth": 0.75,
     "revenue_growth_noise": 2.5,
     "cx_to_turnover": -3.0,
     "ex_to_turnover": -4.0,
     "turnover_noise": 5.0,
+}
+
+#: Named worlds: option overrides of :data:`MODEL_DEFAULTS` (``simulate_study(preset=...)``).
+#: ``reciprocal`` is the default world (both cross-lagged paths, stable traits);
+#: ``null`` keeps the stable unit traits and their correlation but plants no cross-lagged
+#: effect at all (EX and CX are related only through the traits, so any direction found
+#: is a false positive); ``ex_leads`` / ``cx_leads`` plant one path only; ``classic`` is
+#: the generator before stable traits existed (no traits, outcome noise independent of
+#: unit size, no direct EX -> revenue path), file for file the same draws.
+PRESETS = {
+    "reciprocal": {},
+    "null": {"ex_to_cx": 0.0, "tau": 0.0, "cx_to_ex": 0.0, "engagement_effect": 0.0},
+    "ex_leads": {"cx_to_ex": 0.0},
+    "cx_leads": {"ex_to_cx": 0.0, "tau": 0.0},
+    "classic": {"ex_trait_share": 0.0, "cx_trait_share": 0.0, "trait_correlation": 0.0,
+                "outcome_noise_size_power": 0.0, "ex_to_revenue_growth": 0.0},
 }
 
 _N_CALIBRATION_UNITS = 20000
@@ -136,6 +158,9 @@ class _Model:
     engagement_r2: float
     engagement_effect: float
     trend_sd: float
+    ex_trait_share: float
+    cx_trait_share: float
+    trait_correlation: float
     icc: float
     loading: float
     person_correlation: float
@@ -149,7 +174,9 @@ class _Model:
     nps_noise: float
     csat_scale: float
     csat_noise: float
+    outcome_noise_size_power: float
     cx_to_revenue_growth: float
+    ex_to_revenue_growth: float
     revenue_growth_noise: float
     cx_to_turnover: float
     ex_to_turnover: float
@@ -158,7 +185,7 @@ class _Model:
     def measurement_key(self):
         return (self.icc, self.loading, self.person_correlation, self.missing_rate,
                 self.mean_headcount, self.headcount_dispersion, self.response_rate,
-                self.min_group_size)
+                self.min_group_size, self.outcome_noise_size_power)
 
 
 def _check_range(name, value, lo, hi, *, lo_open=False, hi_open=False):
@@ -187,6 +214,9 @@ def _make_model(options: dict) -> _Model:
         "ex_autoregression": (0, 0.95), "cx_autoregression": (0, 0.95),
         "driver_correlation": (0, 0.95), "engagement_r2": (0.05, 0.95),
         "engagement_effect": (-2, 2), "trend_sd": (0, 2),
+        "ex_trait_share": (0, 0.9), "cx_trait_share": (0, 0.9),
+        "trait_correlation": (-0.95, 0.95), "outcome_noise_size_power": (0, 2),
+        "ex_to_revenue_growth": (-inf, inf),
         "icc": (0.01, 0.9), "loading": (0.3, 0.95), "person_correlation": (0, 0.9),
         "missing_rate": (0, 0.3), "mean_headcount": (4, 1000),
         "headcount_dispersion": (0.2, 1000), "response_rate": (0.1, 1.0),
@@ -220,7 +250,15 @@ def _make_model(options: dict) -> _Model:
             f"`driver_weights` must be {len(DRIVERS)} non-negative numbers (one per driver "
             f"{list(DRIVERS)}) with a positive sum, but {weights!r} was passed")
     w = w / w.sum()
-    return _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
+    model = _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
+    if np.linalg.eigvalsh(_trait_correlation_matrix(model)).min() <= 1e-9:
+        rho_d = model.driver_correlation
+        limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
+        raise ParameterError(
+            f"`trait_correlation` must be below {limit:.3f} in size with driver_correlation="
+            f"{rho_d} (the six driver traits would not fit one CX trait), but "
+            f"{model.trait_correlation!r} was passed")
+    return model
 
 
 # State vector: the 6 drivers, CX (Y), and U, the engagement-specific part (AR(1)).
@@ -260,6 +298,34 @@ def _var_matrices(m: _Model, beta: float):
 
 
 _MAX_RADIUS = 0.99
+
+
+def _trait_correlation_matrix(m: _Model) -> np.ndarray:
+    """Correlations of the stable unit traits of the state (X_1..X_6, Y, U).
+
+    Driver traits correlate ``driver_correlation`` with each other and
+    ``trait_correlation`` with the CX trait; the engagement-specific trait U is
+    independent of the others.
+    """
+    r = np.eye(_NS)
+    r[:_NX, :_NX] = m.driver_correlation
+    np.fill_diagonal(r, 1.0)
+    r[:_NX, _IY] = r[_IY, :_NX] = m.trait_correlation
+    return r
+
+
+def _trait_sd(m: _Model, sigma_w: np.ndarray) -> np.ndarray:
+    """SD of each stable trait: a share s of a variable's variance is stable, so
+    var(trait) = s / (1 - s) var(within part)."""
+    share = np.full(_NS, m.ex_trait_share)
+    share[_IY] = m.cx_trait_share
+    return np.sqrt(share / (1 - share) * np.diag(sigma_w))
+
+
+def _trait_cov(m: _Model, sigma_w: np.ndarray) -> np.ndarray:
+    """Covariance of the stable unit traits (constant over periods)."""
+    sd = _trait_sd(m, sigma_w)
+    return _trait_correlation_matrix(m) * np.outer(sd, sd)
 
 
 def _radius(m: _Model, beta: float) -> float:
@@ -306,11 +372,17 @@ def _latent_correlations(m: _Model, sigma: np.ndarray, cross: np.ndarray | None 
     return out, corr_x
 
 
-def _all_correlations(m: _Model, a: np.ndarray, sigma: np.ndarray, cal: dict) -> dict:
-    """Latent and observed correlations, same period and lagged one period both ways."""
+def _all_correlations(m: _Model, a: np.ndarray, sigma_w: np.ndarray, sigma_b: np.ndarray,
+                      cal: dict) -> dict:
+    """Latent and observed correlations, same period and lagged one period both ways.
+
+    The state is a stable trait (covariance ``sigma_b``) plus a stationary within-unit
+    VAR(1) part (covariance ``sigma_w``): the lag-1 covariance is ``A sigma_w + sigma_b``.
+    """
     out = {}
-    for key, cross in (("same_period", sigma), ("ex_then_nps", a @ sigma),
-                       ("nps_then_ex", sigma @ a.T)):
+    sigma = sigma_w + sigma_b
+    for key, cross in (("same_period", sigma), ("ex_then_nps", a @ sigma_w + sigma_b),
+                       ("nps_then_ex", sigma_w @ a.T + sigma_b)):
         rho, corr_x = _latent_correlations(m, sigma, cross)
         out[key] = {"latent": rho, "observed": _observed_correlations(m, rho, corr_x, cal)}
     return out
@@ -417,11 +489,13 @@ def _calibrate(key) -> dict:
     """
     m = _make_model(dict(zip(
         ("icc", "loading", "person_correlation", "missing_rate", "mean_headcount",
-         "headcount_dispersion", "response_rate", "min_group_size"), key, strict=True)))
+         "headcount_dispersion", "response_rate", "min_group_size",
+         "outcome_noise_size_power"), key, strict=True)))
     rng = np.random.default_rng(_CALIBRATION_SEED)
     n = _N_CALIBRATION_UNITS
     latent = rng.standard_normal((n, len(_SCALES)))
-    n_resp = _respondents(rng, m, _headcounts(rng, m, n))
+    headcount = _headcounts(rng, m, n)
+    n_resp = _respondents(rng, m, headcount)
     names, _scale_of, _rev = _item_layout()
     answers = _answers(rng, m, latent, np.zeros(len(_SCALES)), np.zeros(len(names)), n_resp)
     scores = _unit_scores(answers, n_resp, m.min_group_size)
@@ -432,8 +506,25 @@ def _calibrate(key) -> dict:
     k = scores.shape[1]
     a = np.array([cov[i, k + i] for i in range(k)])
     var = np.diag(cov)[:k]
+    noise_factor2 = float(np.mean(_noise_factor(m, headcount[keep]) ** 2))
     return {"a": a, "var": var, "reliability": a**2 / var,
-            "driver_cov": cov[:_NX, :_NX].copy(), "n_units": int(keep.sum())}
+            "driver_cov": cov[:_NX, :_NX].copy(), "n_units": int(keep.sum()),
+            "noise_factor2": noise_factor2}
+
+
+def _noise_factor(m: _Model, headcount) -> np.ndarray:
+    """Multiplier of the customer-measured outcomes' noise SD: (mean headcount / headcount)^p.
+
+    Bigger units serve more customers, so their NPS and CSAT are measured more precisely.
+    """
+    return (m.mean_headcount / np.asarray(headcount, dtype=float)) ** m.outcome_noise_size_power
+
+
+def _nps_loading(m: _Model, cal: dict) -> float:
+    """corr(observed unit NPS, latent CX) among reported units (the noise varies by size)."""
+    if m.nps_scale <= 0:
+        return 0.0
+    return m.nps_scale / math.sqrt(m.nps_scale**2 + m.nps_noise**2 * cal["noise_factor2"])
 
 
 def _observed_correlations(m: _Model, rho: dict, corr_x: np.ndarray, cal: dict) -> dict:
@@ -443,7 +534,7 @@ def _observed_correlations(m: _Model, rho: dict, corr_x: np.ndarray, cal: dict) 
     one (jointly normal with latent CX), corr(score, CX) = corr(score, latent) x
     corr(latent, CX); observed NPS is linear in latent CX plus independent noise.
     """
-    b = m.nps_scale / math.hypot(m.nps_scale, m.nps_noise) if m.nps_scale > 0 else 0.0
+    b = _nps_loading(m, cal)
     att = np.sqrt(cal["reliability"])
     out = {}
     for k, d in enumerate(DRIVERS):
@@ -548,7 +639,7 @@ def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
     rows = {}
     for x in nodes:
         a, _q, sigma = _stationary(m, m.ex_to_cx + m.tau * x)
-        for occasion, res in _all_correlations(m, a, sigma, cal).items():
+        for occasion, res in _all_correlations(m, a, sigma, _trait_cov(m, sigma), cal).items():
             for level, rho in res.items():
                 rows.setdefault((occasion, level), []).append(
                     {k: math.atanh(v) for k, v in rho.items()})
@@ -571,7 +662,8 @@ def _z_moments(m: _Model, cal: dict, n_nodes: int = 15) -> dict:
 
 
 def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: int = 4,
-                   seed: int = 0, name: str | None = None, **options) -> Path:
+                   seed: int = 0, name: str | None = None, preset: str = "reciprocal",
+                   **options) -> Path:
     """Write a simulated multi-client study with planted effects.
 
     Parameters
@@ -585,6 +677,10 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         same arguments give byte-identical files.
     name : str, optional
         Study name written to ``study.yml``.
+    preset : {"reciprocal", "null", "ex_leads", "cx_leads", "classic"}
+        A named world (:data:`PRESETS`) whose options replace the defaults before
+        ``**options`` are applied: ``"null"`` has stable unit traits and no
+        cross-lagged effect, ``"reciprocal"`` (default) both lagged paths.
     **options
         Model options; see :data:`MODEL_DEFAULTS` and ``docs/simulation.md`` (for
         example ``ex_to_cx=0.35, tau=0.1, cx_to_ex=0.15, engagement_effect=0.0,
@@ -625,7 +721,10 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             raise ParameterError(f"`{arg}` must be an integer >= {lo}, but {value!r} was passed")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ParameterError(f"`seed` must be a non-negative integer, but {seed!r} was passed")
-    m = _make_model(options)
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ParameterError(
+            f"`preset` must be one of {list(PRESETS)}, but {preset!r} was passed")
+    m = _make_model({**PRESETS[preset], **options})
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         what = "a file" if not out.is_dir() else "a non-empty folder"
@@ -640,15 +739,18 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     periods = _periods(n_periods)
     item_names, _scale_of, _rev = _item_layout()
     intercepts = np.round(rng.normal(0.0, 0.15, len(item_names)), 3)
-    b_nps = m.nps_scale / math.hypot(m.nps_scale, m.nps_noise) if m.nps_scale > 0 else 0.0
+    b_nps = _nps_loading(m, cal)
+    trait_chol = np.linalg.cholesky(_trait_correlation_matrix(m))
 
     written = {}
     truth_clients = []
     for client in clients:
         ind = _INDUSTRY[client["industry"]]
         beta = _draw_beta(rng, m)
-        a, q, sigma = _stationary(m, beta)
-        corrs = _all_correlations(m, a, sigma, cal)
+        a, q, sigma_w = _stationary(m, beta)
+        sigma_b = _trait_cov(m, sigma_w)
+        sigma = sigma_w + sigma_b
+        corrs = _all_correlations(m, a, sigma_w, sigma_b, cal)
         rho, obs = corrs["same_period"]["latent"], corrs["same_period"]["observed"]
         trend = float(m.trend_sd * rng.standard_normal())
         direction = ("improving" if trend > 0.05 else
@@ -661,7 +763,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         turnover_base = ind[3] * math.exp(0.2 * rng.standard_normal())
 
         # latent paths: stationary start, VAR(1) with the client's mean drift
-        chol = np.linalg.cholesky(sigma + 1e-12 * np.eye(_NS))
+        chol = np.linalg.cholesky(sigma_w + 1e-12 * np.eye(_NS))
         chol_q = np.linalg.cholesky(q + 1e-12 * np.eye(_NS))
         state = np.empty((n_periods, n_units, _NS))
         state[0] = rng.standard_normal((n_units, _NS)) @ chol.T
@@ -671,6 +773,11 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         for t in range(1, n_periods):
             state[t] = state[t - 1] @ a.T + rng.standard_normal((n_units, _NS)) @ chol_q.T
             mean[t] = a @ mean[t - 1] + drift
+        if np.any(sigma_b):  # stable unit traits, drawn after the dynamics (classic: none)
+            traits = (rng.standard_normal((n_units, _NS)) @ trait_chol.T) * _trait_sd(m, sigma_w)
+            state = state + traits[None, :, :]
+        else:
+            traits = np.zeros((n_units, _NS))
         sd = np.sqrt(np.diag(sigma))
         e_vec = _engagement_loadings(m)
         w_vec = np.zeros(_NS)
@@ -706,11 +813,13 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
         nu = n_units * n_periods
         y_flat = y_std.reshape(-1)
         ex_flat = ex_std.reshape(-1)
-        nps = np.clip(nps_base + m.nps_scale * y_flat + m.nps_noise * rng.standard_normal(nu),
-                      -100, 100)
+        size_factor = np.tile(_noise_factor(m, headcount), n_periods)  # period-major
+        nps = np.clip(nps_base + m.nps_scale * y_flat
+                      + m.nps_noise * size_factor * rng.standard_normal(nu), -100, 100)
         csat = np.clip(csat_base + m.csat_scale * y_flat
-                       + m.csat_noise * rng.standard_normal(nu), 0, 100)
+                       + m.csat_noise * size_factor * rng.standard_normal(nu), 0, 100)
         growth = (growth_base + m.cx_to_revenue_growth * y_flat
+                  + m.ex_to_revenue_growth * ex_flat
                   + m.revenue_growth_noise * rng.standard_normal(nu))
         turnover = np.clip(turnover_base + m.cx_to_turnover * y_flat + m.ex_to_turnover * ex_flat
                            + m.turnover_noise * rng.standard_normal(nu), 0, None)
@@ -751,8 +860,9 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
                 "ex_autoregression": m.ex_autoregression,
                 "cx_autoregression": m.cx_autoregression,
             },
+            "paths_within": _within_paths(m, beta, sigma_w),
             "nps_reliability": b_nps**2,
-            "outcome_links": _outcome_links(m, rho["weighted_ex"]),
+            "outcome_links": _outcome_links(m, rho["weighted_ex"], cal),
         })
 
     out.mkdir(parents=True, exist_ok=True)
@@ -771,7 +881,7 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
     truth = {
         "generator": f"exresearch.simulate_study {__version__}",
         "arguments": {"n_clients": n_clients, "n_units": n_units, "n_periods": n_periods,
-                      "seed": seed},
+                      "seed": seed, "preset": preset},
         "options": {k: (list(v) if isinstance(v, tuple) else v)
                     for k, v in m.__dict__.items()},
         "drivers": list(DRIVERS),
@@ -791,6 +901,9 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             "cx_autoregression": m.cx_autoregression,
             "engagement_effect": m.engagement_effect,
             "driver_weights": dict(zip(DRIVERS, m.driver_weights, strict=True)),
+            "zero_weight_drivers": [d for d, w in zip(DRIVERS, m.driver_weights, strict=True)
+                                    if w == 0],
+            "traits": _trait_summary(m),
             "latent": pop["latent"],
             "observed": pop["observed"],
             "ex_then_nps": pop["ex_then_nps"],
@@ -810,12 +923,17 @@ def simulate_study(out, *, n_clients: int = 10, n_units: int = 30, n_periods: in
             "calibration_units": cal["n_units"],
         },
         "outcomes": {
-            "nps": "clip(nps_base + nps_scale * Y + N(0, nps_noise), -100, 100)",
-            "csat": "clip(csat_base + csat_scale * Y + N(0, csat_noise), 0, 100)",
-            "revenue_growth": "growth_base + cx_to_revenue_growth * Y + N(0, noise)",
+            "nps": "clip(nps_base + nps_scale * Y + k_u N(0, nps_noise), -100, 100)",
+            "csat": "clip(csat_base + csat_scale * Y + k_u N(0, csat_noise), 0, 100)",
+            "noise_factor": "k_u = (mean_headcount / headcount_u) ** outcome_noise_size_power",
+            "revenue_growth": ("growth_base + cx_to_revenue_growth * Y + ex_to_revenue_growth "
+                               "* EX + N(0, noise)"),
             "turnover": ("clip(turnover_base + cx_to_turnover * Y + ex_to_turnover * EX + "
                          "N(0, noise), 0)"),
             "cx_to_revenue_growth": m.cx_to_revenue_growth,
+            "ex_to_revenue_growth": m.ex_to_revenue_growth,
+            "outcome_noise_size_power": m.outcome_noise_size_power,
+            "mean_noise_factor_squared": cal["noise_factor2"],
             "cx_to_turnover": m.cx_to_turnover, "ex_to_turnover": m.ex_to_turnover,
         },
         "clients": truth_clients,
@@ -847,18 +965,53 @@ def _loop_word(m: _Model, beta: float, direction: str) -> str:
     return "no loop"
 
 
-def _outcome_links(m: _Model, rho_ex_cx: float) -> dict:
+def _within_paths(m: _Model, beta: float, sigma_w: np.ndarray) -> dict:
+    """The planted within-unit (trait-free) lagged paths, standardised on the within SDs.
+
+    These are what a random-intercept cross-lagged panel model of the latent variables
+    estimates: ``ex_to_cx`` of the w-weighted driver composite on CX, ``cx_to_ex`` of CX
+    on each driver and on the w-weighted composite.
+    """
+    w = np.zeros(_NS)
+    w[:_NX] = m.driver_weights
+    sd = np.sqrt(np.diag(sigma_w))
+    sd_w = math.sqrt(w @ sigma_w @ w)
+    return {
+        "ex_to_cx": beta * sd_w / sd[_IY],
+        "cx_to_ex": {d: m.cx_to_ex * sd[_IY] / sd[k] for k, d in enumerate(DRIVERS)},
+        "cx_to_weighted_ex": m.cx_to_ex * sd[_IY] / sd_w,
+        "ex_autoregression": m.ex_autoregression,
+        "cx_autoregression": m.cx_autoregression,
+    }
+
+
+def _trait_summary(m: _Model) -> dict:
+    """The planted stable-trait structure, for truth.json."""
+    r = _trait_correlation_matrix(m)
+    w = np.asarray(m.driver_weights)
+    rxx = r[:_NX, :_NX]
+    weighted = float(w @ r[:_NX, _IY] / math.sqrt(w @ rxx @ w))
+    equal = float(r[:_NX, _IY].sum() / math.sqrt(rxx.sum()))
+    return {"ex_share": m.ex_trait_share, "cx_share": m.cx_trait_share,
+            "correlation_driver_cx": m.trait_correlation,
+            "correlation_weighted_ex_cx": weighted if m.cx_trait_share and m.ex_trait_share else 0.0,
+            "correlation_ex_composite_cx": equal if m.cx_trait_share and m.ex_trait_share else 0.0}
+
+
+def _outcome_links(m: _Model, rho_ex_cx: float, cal: dict) -> dict:
     """Population within-period links between unit NPS and the business outcomes.
 
-    Slopes are of the outcome on observed unit NPS (least squares over units of one
-    client and period); clipping of turnover at 0 is ignored (rare with the defaults).
+    Slopes are of the outcome on observed unit NPS (least squares over reported units
+    of one client and period, whose NPS noise varies with their size); clipping of
+    turnover at 0 is ignored (rare with the defaults).
     """
-    var_nps = m.nps_scale**2 + m.nps_noise**2
-    var_growth = m.cx_to_revenue_growth**2 + m.revenue_growth_noise**2
+    var_nps = m.nps_scale**2 + m.nps_noise**2 * cal["noise_factor2"]
+    g_cx, g_ex = m.cx_to_revenue_growth, m.ex_to_revenue_growth
+    var_growth = g_cx**2 + g_ex**2 + 2 * g_cx * g_ex * rho_ex_cx + m.revenue_growth_noise**2
     cov_turn = m.nps_scale * (m.cx_to_turnover + m.ex_to_turnover * rho_ex_cx)
     var_turn = (m.cx_to_turnover**2 + m.ex_to_turnover**2 + m.turnover_noise**2
                 + 2 * m.cx_to_turnover * m.ex_to_turnover * rho_ex_cx)
-    cov_growth = m.nps_scale * m.cx_to_revenue_growth
+    cov_growth = m.nps_scale * (g_cx + g_ex * rho_ex_cx)
 
     def corr(cov, var):
         return cov / math.sqrt(var_nps * var) if var > 0 and var_nps > 0 else 0.0

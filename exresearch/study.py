@@ -80,11 +80,14 @@ _CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
 _TOP_KEYS = (
     "name", "seed", "min_group_size", "periods", "points", "scales", "outcomes",
     "covariates", "publish_client_names", "clients", "ranges", "averaged_answers", "sheets",
+    "currency", "horizon_years", "reference_sd",
 )
 _REQUIRED_TOP_KEYS = ("name", "periods", "scales", "outcomes", "clients")
-_SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind")
-_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better")
-_CLIENT_KEYS = ("id", "name", "industry", "revenue")
+_SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind", "cost")
+# ISO 4217 alphabetic code (three capital letters), e.g. EUR, USD, GBP.
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better", "reliability")
+_CLIENT_KEYS = ("id", "name", "industry", "revenue", "headcount")
 _SCALE_KINDS = ("likert", "nps")
 _SCALE_ROLES = ("engagement",)
 _OUTCOME_KINDS = ("cx", "business")
@@ -133,6 +136,10 @@ class ScaleSpec:
         Human-readable name (defaults to ``name``).
     kind : {'likert', 'nps'}
         ``'nps'`` scales hold one 0-10 item scored as an eNPS.
+    cost : float or None
+        Cost, in the study's ``currency``, of raising the client's average score on this
+        driver by one point (optional; the value section then shows net value and
+        break-even).
 
     Examples
     --------
@@ -148,6 +155,7 @@ class ScaleSpec:
     role: str | None = None
     label: str = ""
     kind: str = "likert"
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,9 @@ class OutcomeSpec:
         Customer-experience or business outcome.
     higher_is_better : bool
         False for outcomes such as turnover, where lower values are better.
+    reliability : float or None
+        Reliability of the unit-level outcome, in (0, 1], used by the synthesis'
+        psychometric correction instead of its test-retest estimate across periods.
 
     Examples
     --------
@@ -175,6 +186,7 @@ class OutcomeSpec:
     label: str
     kind: str
     higher_is_better: bool = True
+    reliability: float | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -190,7 +202,9 @@ class ClientSpec:
     industry : str or None
         Industry label used for benchmarks.
     revenue : float or None
-        Annual revenue, used by the economics module.
+        Annual revenue, used by the economics module and as a moderator.
+    headcount : float or None
+        Number of employees, a client characteristic tested as a moderator.
 
     Examples
     --------
@@ -202,6 +216,7 @@ class ClientSpec:
     name: str
     industry: str | None = None
     revenue: float | None = None
+    headcount: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +253,13 @@ class StudyConfig:
         (item scores averaged before export): they are then warnings, not errors.
     sheets : dict of str to str
         Worksheet to read from ``survey.xlsx`` / ``outcomes.xlsx`` (default: the first).
+    currency : str or None
+        ISO 4217 code of every money amount (``revenue``, scale ``cost``), e.g. ``"EUR"``.
+    horizon_years : float
+        Years over which the reports add up money (default 1).
+    reference_sd : dict of str to float
+        Optional SD of unit-level scores of an EX measure (or outcome) in a reference
+        population; the synthesis then corrects for direct range restriction.
 
     Examples
     --------
@@ -267,6 +289,9 @@ class StudyConfig:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     averaged_answers: bool = False
     sheets: dict[str, str] = field(default_factory=dict)
+    currency: str | None = None
+    horizon_years: float = 1.0
+    reference_sd: dict = field(default_factory=dict)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -680,6 +705,10 @@ class _ConfigParser:
         publish = (self.boolean(d["publish_client_names"], ("publish_client_names",))
                    if "publish_client_names" in d else False)
         clients = self.clients(d.get("clients")) if "clients" in d else []
+        currency = self.currency(d["currency"]) if "currency" in d else None
+        horizon = (self.positive(d["horizon_years"], ("horizon_years",))
+                   if "horizon_years" in d else None)
+        reference_sd = self.reference_sd(d["reference_sd"]) if "reference_sd" in d else {}
         self.collisions(scales, outcomes, covariates or [])
         ranges = self.ranges(d.get("ranges"), outcomes, covariates or []) \
             if "ranges" in d else self.ranges({}, outcomes, covariates or [])
@@ -693,7 +722,47 @@ class _ConfigParser:
             outcomes=outcomes, covariates=tuple(covariates or ()),
             publish_client_names=bool(publish), clients=tuple(clients),
             ranges=ranges, averaged_answers=bool(averaged), sheets=sheets,
+            currency=currency, horizon_years=horizon or 1.0,
+            reference_sd=reference_sd,
         )
+
+    def currency(self, value):
+        if not isinstance(value, str) or not _CURRENCY_RE.fullmatch(value):
+            self.error(("currency",), "currency must be a three-letter ISO 4217 code in "
+                       f"capitals such as EUR, USD or GBP, got {value!r}", value=value)
+            return None
+        return value
+
+    def positive(self, value, path, *, allow_zero=False):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+        if not ok:
+            need = "a non-negative" if allow_zero else "a positive"
+            self.error(path, f"{path[-1]} must be {need} number, got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def positive_number(self, value, path, *, at_most=None):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and value > 0 and (at_most is None or value <= at_most))
+        if not ok:
+            rng = f"in (0, {at_most}]" if at_most is not None else "a positive number"
+            self.error(path, f"{path[-1]} must be {rng}, "
+                       f"got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def reference_sd(self, value) -> dict:
+        if not isinstance(value, dict):
+            self.error(("reference_sd",), "reference_sd must be a mapping of measure -> SD "
+                       "such as {ex_index: 0.4}, got " + repr(value), value=value)
+            return {}
+        out = {}
+        for name, sd in value.items():
+            sd = self.positive_number(sd, ("reference_sd", str(name)))
+            if sd is not None:
+                out[str(name)] = sd
+        return out
 
     def ranges(self, value, outcomes, covariates) -> dict[str, tuple[float, float]]:
         """Plausible range of each outcome and covariate: study.yml's, else the default."""
@@ -801,8 +870,11 @@ class _ConfigParser:
                 else:
                     owner[item] = name
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
+            cost = (self.positive(spec["cost"], (*path, "cost"), allow_zero=True)
+                    if "cost" in spec else None)
             out[name] = ScaleSpec(name=name, items=tuple(items), reverse=tuple(reverse),
-                                  points=pts, role=role, label=label or name, kind=kind)
+                                  points=pts, role=role, label=label or name, kind=kind,
+                                  cost=cost)
         engagement = [s.name for s in out.values() if s.role == "engagement"]
         if len(engagement) > 1:
             self.error(("scales", engagement[1], "role"), "only one scale may have role "
@@ -832,8 +904,11 @@ class _ConfigParser:
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
             hib = (self.boolean(spec["higher_is_better"], (*path, "higher_is_better"))
                    if "higher_is_better" in spec else True)
+            rel = (self.positive_number(spec["reliability"], (*path, "reliability"), at_most=1)
+                   if "reliability" in spec else None)
             out[name] = OutcomeSpec(name=name, label=label or name, kind=kind,
-                                    higher_is_better=True if hib is None else hib)
+                                    higher_is_better=True if hib is None else hib,
+                                    reliability=rel)
         return out
 
     def clients(self, value) -> list[ClientSpec]:
@@ -881,7 +956,11 @@ class _ConfigParser:
                     revenue = None
                 else:
                     revenue = float(revenue)
-            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue))
+            headcount = spec.get("headcount")
+            if headcount is not None:
+                headcount = self.positive_number(headcount, (*path, "headcount"))
+            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue,
+                                  headcount=headcount))
         return out
 
     def collisions(self, scales, outcomes, covariates):

@@ -308,7 +308,21 @@ def _pooled_from_study(path, scales, *, period=None):
         return per_client, pool_correlations(per_client, by=("x", "y"), method="REML")
 
 
-def test_pool_small_study_against_truth(small_study):
+@pytest.fixture(scope="module")
+def classic_small_study(tmp_path_factory):
+    """The shared small study as it was before stable unit traits (preset "classic" draws
+    the same files as the generator did then), the data this single-seed check was set up
+    on; pooled-CI coverage in the default world is measured in tests/test_simulate.py."""
+    from conftest import SMALL_STUDY_ARGS
+
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("classic") / "study", **SMALL_STUDY_ARGS,
+                          preset="classic")
+
+
+def test_pool_small_study_against_truth(classic_small_study):
+    small_study = classic_small_study
     scales = ["tools", "leader", "engagement"]
     per_client, pooled = _pooled_from_study(small_study, scales, period=-1)
     truth = json.loads((Path(small_study) / "truth.json").read_text())

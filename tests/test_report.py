@@ -135,8 +135,17 @@ def test_unit_means_average_reported_periods(panel, roles):
     u = um["unit_id"].iloc[0]
     rows = panel[panel["unit_id"] == u]
     assert um.loc[0, "ex_index"] == pytest.approx(rows["ex_index"].mean())
-    assert um.loc[0, "nps"] == pytest.approx(rows["nps"].mean())
+    # EX and outcomes over the same periods (those with a reported EX score)
+    assert um.loc[0, "nps"] == pytest.approx(rows.loc[rows["ex_index"].notna(), "nps"].mean())
     assert um.loc[0, "n_periods"] == rows["ex_index"].notna().sum()
+    # a unit with a suppressed period: its NPS of that period is left out
+    part = panel.groupby("unit_id")["ex_index"].agg(lambda v: 0 < v.notna().sum() < len(v))
+    assert part.any(), "the small study has a unit with a suppressed period"
+    v = part[part].index[0]
+    rows = panel[panel["unit_id"] == v]
+    got = um.set_index("unit_id").loc[v, "nps"]
+    assert got == pytest.approx(rows.loc[rows["ex_index"].notna(), "nps"].mean())
+    assert got != pytest.approx(rows["nps"].mean())
 
 
 def test_reported_survey_drops_suppressed_unit_periods(study, panel):
@@ -238,7 +247,8 @@ def test_formatting_helpers():
 
 
 # ----------------------------------------------------------------------------- findings
-def _findings_inputs(loop_label="no evidence", ci=(0.2, 0.7), priority=True, money=True):
+def _findings_inputs(loop_label="no evidence", ci=(0.2, 0.7), priority=True, money=True,
+                     method="riclpm", reverse_ruled_out=True):
     roles = report.Roles(
         drivers=["tools", "leader"], engagement=["engagement"], nps=[], likert=["tools", "leader"],
         ex_measures=["ex_index", "tools", "leader"], cx=["nps"], business=["growth"],
@@ -249,7 +259,8 @@ def _findings_inputs(loop_label="no evidence", ci=(0.2, 0.7), priority=True, mon
     corr = pd.DataFrame({"x": ["ex_index", "tools"], "y": ["nps", "nps"], "n": [30, 30],
                          "r": [0.4567, 0.3], "ci_low": [ci[0], 0.1], "ci_high": [ci[1], 0.5]})
     loop = pd.DataFrame([{"label": loop_label, "x_to_y": 0.2112, "x_to_y_p": 0.0123,
-                          "y_to_x": 0.05, "y_to_x_p": 0.6}])
+                          "y_to_x": 0.05, "y_to_x_p": 0.6, "method": method,
+                          "reverse_ruled_out": reverse_ruled_out, "reverse_power": 0.31}])
     pri = pd.DataFrame({"driver": ["leader", "tools"], "impact": [61.5, 38.5],
                         "impact_low": [30.2, 10.0], "impact_high": [80.9, 60.0],
                         "performance": [3.21, 3.6], "quadrant": ["priority" if priority else "strength", "maintain"],
@@ -298,6 +309,18 @@ def test_executive_summary_wording_follows_the_evidence():
     f2 = report.executive_summary(**_findings_inputs(loop_label="reciprocal loop — doom loop"))
     assert "doom loop" in f2.set_index("topic").loc["direction", "text"]
     assert " drives Customer NPS " in f2.set_index("topic").loc["linkage", "text"]
+    # "not the other way round" only after the difference test; else the power is given
+    assert "not the other way round" in f["direction"]
+    f3 = report.executive_summary(**_findings_inputs(
+        loop_label="EX leads", reverse_ruled_out=False)).set_index("topic")["text"]
+    assert "not the other way round" not in f3["direction"]
+    assert ("The reverse path (Customer NPS → EX index) was not detected, which does not show "
+            "it is absent: these data had 31% power to detect one as large.") in f3["direction"]
+    # a verdict of the plain cross-lagged model never licenses "drives" or uncaveated money
+    f4 = report.executive_summary(**_findings_inputs(
+        loop_label="EX leads", method="clpm")).set_index("topic")["text"]
+    assert " drives " not in f4["linkage"] and "if the link is causal" in f4["value"]
+    assert "read it as an association" in f4["direction"]
 
 
 def test_executive_summary_skips_missing_parts_and_fills_with_the_profile():
@@ -401,7 +424,7 @@ def test_loop_summary_equals_loop_direction(panel, study):
     periods = study.config.periods
     cl = cross_lagged(panel, x="ex_index", y="nps", periods=periods)
     mine = report.loop_summary(panel, cl, x="ex_index", periods=periods)
-    ref = loop_direction(panel, x="ex_index", y="nps", periods=periods)
+    ref = loop_direction(panel, x="ex_index", y="nps", periods=periods, method="clpm")
     pd.testing.assert_frame_equal(mine[ref.columns], ref)
     labelled = report.loop_summary(panel, cl, x="ex_index", periods=periods,
                                    labels={"ex_index": "EX index", "nps": "Customer NPS"})
@@ -484,7 +507,7 @@ def test_vectorised_mediation_equals_pingouin(ms, covar, seed):
     d = pd.DataFrame({"ex": 7 * ex + 50, "cx": cx, "cx2": 3 * rng.normal(size=n) + 0.3 * ex + 10,
                       "hc": rng.integers(5, 60, size=n).astype(float)})
     d["sales"] = 0.5 * d.cx + 0.2 * d.cx2 + 0.01 * d.hc + rng.normal(size=n)
-    res = linkage.mediation(d, x="ex", m=ms, y="sales", covar=covar, n_boot=400, seed=seed)
+    res = linkage.mediation(d, x="ex", m=ms, y="sales", covar=covar, n_boot=400, seed=seed, ci="bca")  # pingouin's interval
     ref = pg.mediation_analysis(data=d, x="ex", m=ms, y="sales", covar=covar, n_boot=400, seed=seed)
     k = 1 if isinstance(ms, str) else len(ms)
     rows = [*range(k), 2 * k, 2 * k + 1, *range(2 * k + 2, 3 * k + 2)]  # a, total, direct, indirect

@@ -85,8 +85,8 @@ def test_cli_reports_bad_parameters_and_writes_nothing(tmp_path, capsys):
     assert code == 2 and not out.exists()
     assert capsys.readouterr().err == (
         "error: 2 problems with -p: n_boot: expected int, but 'many' was passed; clientid: "
-        "not a parameter of the notebook; its parameters are ['client_id', 'n_boot', "
-        "'study_path']\n")
+        "not a parameter of the notebook; its parameters are ['client_id', 'lags', "
+        "'n_boot', 'projection_periods', 'study_path']\n")
 
 
 def test_out_inside_the_study_or_a_foreign_folder_is_refused(small_study, tmp_path):

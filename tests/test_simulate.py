@@ -152,7 +152,7 @@ def test_small_study_passes_load_study(small_study):
 def test_truth_json_fields(small_study):
     truth = _truth(small_study)
     assert truth["arguments"] == {"n_clients": 5, "n_units": 12, "n_periods": 3,
-                                  "seed": 20261122}
+                                  "seed": 20261122, "preset": "reciprocal"}
     assert truth["options"]["ex_to_cx"] == MODEL_DEFAULTS["ex_to_cx"]
     assert set(truth["options"]) == set(MODEL_DEFAULTS)
     pooled = truth["pooled"]
@@ -403,8 +403,11 @@ def _delta_r2(panel: pd.DataFrame) -> float:
 
 
 def test_engagement_adds_nothing_to_cx_by_default_but_can(tmp_path):
-    truth0, panel0 = _big_client(tmp_path / "a", n_units=3000)
-    truth1, panel1 = _big_client(tmp_path / "b", n_units=3000, engagement_effect=0.6)
+    # the world these thresholds were set in (no stable unit traits, which dilute the
+    # lagged engagement path); test_engagement_path_in_the_default_world covers the rest
+    truth0, panel0 = _big_client(tmp_path / "a", n_units=3000, preset="classic")
+    truth1, panel1 = _big_client(tmp_path / "b", n_units=3000, engagement_effect=0.6,
+                                 preset="classic")
     assert panel0["engagement"].corr(panel0["ex_composite"]) > 0.5
     # same seed in both: the difference is the planted lagged engagement path. A small
     # increment remains by default because the measured drivers carry error that the
@@ -512,8 +515,9 @@ def test_pipeline_correlation_cis_cover_truth(tmp_path):
 def test_meta_recovers_heterogeneity_and_corrected_correlation(tmp_path):
     """With tau = 0.3 and 60 clients, REML tau and the Hunter-Schmidt corrected rho match truth."""
     meta = pytest.importorskip("exresearch.meta")
+    # classic: without stable unit traits, whose shared variance dilutes tau on the z scale
     path = simulate_study(tmp_path / "s", n_clients=60, n_units=40, n_periods=1, seed=31,
-                          tau=0.3)
+                          tau=0.3, preset="classic")
     cfg, truth = _config(path), _truth(path)
     rows = []
     for tc in truth["clients"]:
@@ -535,3 +539,94 @@ def test_meta_recovers_heterogeneity_and_corrected_correlation(tmp_path):
     latent = np.mean([tc["rho_latent"]["tools"] for tc in truth["clients"]])
     assert hs["rho_ci_low"] <= latent <= hs["rho_ci_high"]
     assert hs["rho"] == pytest.approx(latent, abs=0.06)
+
+
+# ------------------------------------------------------------------ realism: traits, presets
+
+
+def test_presets_record_their_world(tmp_path):
+    null = _truth(simulate_study(tmp_path / "n", n_clients=2, n_units=6, n_periods=3, seed=4,
+                                 preset="null"))
+    assert null["arguments"]["preset"] == "null"
+    assert null["options"]["ex_to_cx"] == null["options"]["cx_to_ex"] == 0.0
+    assert null["options"]["ex_trait_share"] == 0.5 and null["options"]["cx_trait_share"] == 0.5
+    pooled = null["pooled"]
+    assert pooled["traits"]["correlation_driver_cx"] == 0.4
+    # six drivers correlated 0.5, each 0.4 with the CX trait: composite 0.4 * sqrt(6 / 3.5)
+    assert pooled["traits"]["correlation_ex_composite_cx"] == pytest.approx(
+        0.4 * np.sqrt(6 / 3.5), abs=1e-6)
+    assert pooled["zero_weight_drivers"] == ["flexibility"]
+    for tc in null["clients"]:
+        assert tc["loop"] == "no loop"
+        assert tc["paths_within"]["ex_to_cx"] == 0.0
+        assert tc["paths_within"]["cx_to_weighted_ex"] == 0.0
+        lag = tc["lagged"]
+        # only the traits link EX and CX: EX-then-CX equals CX-then-EX, and both are > 0
+        for scale in ("tools", "ex_composite"):
+            a = lag["ex_then_nps"]["rho_observed"][scale]
+            b = lag["nps_then_ex"]["rho_observed"][scale]
+            assert a == pytest.approx(b, abs=1e-6) and a > 0.05
+    default = _truth(simulate_study(tmp_path / "d", n_clients=1, n_units=6, n_periods=3, seed=4))
+    tc = default["clients"][0]
+    assert tc["loop"] in {"virtuous cycle", "doom loop", "reciprocal loop"}
+    assert tc["paths_within"]["ex_to_cx"] > 0 and tc["paths_within"]["cx_to_weighted_ex"] > 0
+    assert default["options"]["ex_to_revenue_growth"] == 0.75
+    assert default["outcomes"]["ex_to_revenue_growth"] == 0.75
+    classic = _truth(simulate_study(tmp_path / "c", n_clients=1, n_units=6, n_periods=3,
+                                    seed=4, preset="classic"))
+    assert classic["pooled"]["traits"]["correlation_weighted_ex_cx"] == 0.0
+    # options given explicitly win over the preset
+    mixed = _truth(simulate_study(tmp_path / "m", n_clients=1, n_units=6, n_periods=3, seed=4,
+                                  preset="null", cx_to_ex=0.2))
+    assert mixed["options"]["cx_to_ex"] == 0.2 and mixed["options"]["ex_to_cx"] == 0.0
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"preset": "bogus"}, "`preset` must be one of ['reciprocal', 'null', 'ex_leads', "
+                          "'cx_leads', 'classic'], but 'bogus' was passed"),
+    ({"trait_correlation": 0.9}, "`trait_correlation` must be below 0.764 in size with "
+                                 "driver_correlation=0.5"),
+    ({"ex_trait_share": 0.95}, "`ex_trait_share` must be in [0, 0.9], but 0.95 was passed"),
+])
+def test_realism_parameter_errors(tmp_path, kwargs, message):
+    with pytest.raises(ParameterError) as info:
+        simulate_study(tmp_path / "s", **kwargs)
+    assert message in str(info.value)
+    assert not (tmp_path / "s").exists()
+
+
+def test_stable_traits_and_size_dependent_noise_in_the_data(tmp_path):
+    """NPS autocorrelation two periods apart = the stable share plus what the AR part keeps;
+    NPS noise variance falls as 1 / headcount."""
+    path = simulate_study(tmp_path / "s", n_clients=1, n_units=4000, n_periods=3, seed=8,
+                          preset="null", trend_sd=0.0)
+    truth = _truth(path)
+    o = truth["options"]
+    out = pd.read_csv(path / "clients" / "client-01" / "outcomes.csv",
+                      dtype={"unit_id": str, "period": str})
+    wide = out.pivot(index="unit_id", columns="period", values="nps")
+    head = out.groupby("unit_id")["headcount"].first().loc[wide.index].to_numpy(float)
+    inv = o["mean_headcount"] / head  # k_u^2 with outcome_noise_size_power = 0.5
+    s, phi = o["cx_trait_share"], o["cx_autoregression"]
+    rho2 = s + (1 - s) * phi**2  # corr of latent CX two periods apart (no cross-lags)
+    var_nps = o["nps_scale"] ** 2 + o["nps_noise"] ** 2 * inv.mean()
+    expected = o["nps_scale"] ** 2 * rho2 / var_nps
+    r = np.corrcoef(wide["2025Q1"], wide["2025Q3"])[0, 1]
+    se = (1 - expected**2) / np.sqrt(len(wide))
+    assert r == pytest.approx(expected, abs=3.5 * se)
+    # squared change between consecutive periods: 2 (1 - rho1) scale^2 + 2 noise^2 k_u^2
+    d2 = (wide["2025Q2"] - wide["2025Q1"]).to_numpy() ** 2
+    x = np.column_stack([np.ones(len(inv)), inv])
+    beta, res, *_ = np.linalg.lstsq(x, d2, rcond=None)
+    resid = d2 - x @ beta
+    cov = np.linalg.inv(x.T @ x) * (resid @ resid) / (len(d2) - 2)
+    slope_se = np.sqrt(cov[1, 1])
+    assert beta[1] == pytest.approx(2 * o["nps_noise"] ** 2, abs=3.5 * slope_se)
+    assert beta[1] > 4 * slope_se  # clearly more noise in small units
+
+
+def test_cli_simulate_preset(tmp_path):
+    out = tmp_path / "s"
+    assert main(["simulate", str(out), "--clients", "1", "--units", "4", "--periods", "3",
+                 "--seed", "1", "--preset", "null"]) == 0
+    assert _truth(out)["arguments"]["preset"] == "null"

@@ -617,3 +617,25 @@ def test_non_utf8_text_deep_in_a_large_file(tmp_path):
     rows = _rows(validate_study(root))
     assert [r[:4] for r in rows] == [(E, SURVEY, None, None)]
     assert rows[0][4].startswith("file is not UTF-8 text (byte ")
+
+
+def test_money_keys_currency_horizon_and_driver_cost(tmp_path):
+    """Optional money keys (issue 16): parsed when valid, one clear problem each when not."""
+    root = _copy_valid(tmp_path)
+    text = (VALID / YML).read_text()
+    good = text.replace("label: Tools and technology}", "label: Tools and technology, cost: 25000}")
+    (root / YML).write_text(good + "currency: EUR\nhorizon_years: 3\n")
+    cfg = load_study(root).config
+    assert (cfg.currency, cfg.horizon_years) == ("EUR", 3.0)
+    assert cfg.scales["tools"].cost == 25000.0 and cfg.scales["engagement"].cost is None
+    plain = load_study(VALID).config
+    assert (plain.currency, plain.horizon_years) == (None, 1.0)
+    bad = text.replace("label: Tools and technology}", "label: Tools and technology, cost: -1}")
+    (root / YML).write_text(bad + "currency: euro\nhorizon_years: 0\n")
+    got = {r[3]: r[4] for r in _rows(validate_study(root))}
+    assert got == {
+        "scales.tools.cost": "cost must be a non-negative number, got -1",
+        "currency": "currency must be a three-letter ISO 4217 code in capitals such as EUR, "
+                    "USD or GBP, got 'euro'",
+        "horizon_years": "horizon_years must be a positive number, got 0",
+    }

@@ -317,7 +317,9 @@ def plot_driver_quadrant(priorities, *, ax=None):
     matplotlib.axes.Axes
         One point per driver (x: performance, y: impact = % of R^2), labelled
         with its name, priority drivers in red; dashed lines at the median
-        performance and median impact split the four quadrants.
+        performance and median impact split the four quadrants (descriptive). With an
+        ``act_first`` column (the one driver model), the act-first driver is circled and
+        labelled "act first", or the chart says "no driver is credibly first".
 
     Examples
     --------
@@ -358,6 +360,17 @@ def plot_driver_quadrant(priorities, *, ax=None):
                              (1.0, -0.13, "maintain", "right")):
         ax.text(tx, ty, text, transform=ax.transAxes, ha=ha, va="bottom" if ty > 0.5 else "top",
                 fontsize=9, color="#555555", style="italic")
+    if "act_first" in d.columns:  # the one driver model's decision, not the quadrant's
+        named = d[d["act_first"].astype(bool)]
+        for _, row in named.iterrows():
+            ax.scatter([row["performance"]], [row["impact"]], s=260, facecolors="none",
+                       edgecolors="black", lw=1.5, zorder=4)
+            ax.annotate("act first", (row["performance"], row["impact"]), xytext=(5, -12),
+                        textcoords="offset points", fontsize=9, weight="bold",
+                        annotation_clip=True)
+        if named.empty:
+            ax.text(0.5, 0.5, "no driver is credibly first", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9, color="#555555")
     ax.set_xlabel("Performance (score)")
     ax.set_ylabel("Impact (% of R²)")
     ax.set_title("Where to act: impact x performance")

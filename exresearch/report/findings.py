@@ -34,7 +34,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     priorities : pandas.DataFrame, optional
         :func:`exresearch.drivers.driver_priorities` for ``roles.primary_cx``.
     investment : pandas.DataFrame, optional
-        :func:`exresearch.economics.investment_table` (best first).
+        :func:`exresearch.value.value_chain` of the same drivers, data and seed (or the
+        older :func:`exresearch.economics.investment_table`, best first).
     benchmark : pandas.DataFrame, optional
         :func:`benchmark_table`.
     profile : pandas.DataFrame, optional
@@ -71,7 +72,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     t.update(tables or {})
     label = str(loop["label"].iloc[0]) if loop is not None and len(loop) else "no evidence"
     ctx = _Context(roles=roles, ex=roles.ex, cx=roles.primary_cx, exl=roles.label(roles.ex),
-                   cxl=roles.label(roles.primary_cx), label=label, verb=evidence_verb(label))
+                   cxl=roles.label(roles.primary_cx), label=label,
+                   verb=evidence_verb(loop if loop is not None and len(loop) else label))
     given = {"correlations": correlations, "loop": loop, "priorities": priorities,
              "investment": investment, "benchmark": benchmark, "profile": profile}
     rows = []
@@ -135,12 +137,12 @@ _DIRECTION_TEXT = {
         "Employee and customer experience reinforce each other over time ({paths}), "
         "a reinforcing loop.",
     "EX leads":
-        "Changes in employee experience come before changes in {cxl}, not the other way "
-        "round ({paths}): improving EX is likely to pay off in the following period.",
+        "Changes in employee experience come before changes in {cxl}{not_reverse} "
+        "({paths}): improving EX is likely to pay off in the following period.{open}",
     "CX leads":
-        "Changes in {cxl} come before changes in employee experience ({paths}): customer "
-        "results shape how employees feel at least as much as the reverse, so read the EX "
-        "links as associations.",
+        "Changes in {cxl} come before changes in employee experience{not_reverse} "
+        "({paths}): customer results shape how employees feel, so read the EX links as "
+        "associations.{open}",
 }
 _NO_DIRECTION = ("The data do not show which comes first ({paths}), so the links in this "
                  "report are associations, not proof that EX causes customer results.")
@@ -161,12 +163,38 @@ def finding_direction(loop, ctx):
     template = _DIRECTION_TEXT.get(ctx.label, _NO_DIRECTION)
     if ctx.label.startswith("reciprocal loop") and ctx.label not in _DIRECTION_TEXT:
         template = _DIRECTION_TEXT["reciprocal loop"]
-    text = template.format(paths=paths, cxl=ctx.cxl)
+    # "not the other way round" only when the difference of the paths was tested
+    # (direction.classify_loop: reverse_ruled_out); otherwise say the reverse is open
+    ruled_out = bool(lp.get("reverse_ruled_out", False))
+    power = float(lp.get("reverse_power", np.nan))
+    other = (f"{ctx.cxl} → {ctx.exl}" if ctx.label == "EX leads" else f"{ctx.exl} → {ctx.cxl}")
+    open_ = ("" if ruled_out else
+             f" The reverse path ({other}) was not detected, which does not show it is absent"
+             + (f": these data had {100 * power:.0f}% power to detect one as large."
+                if math.isfinite(power) else "."))
+    text = template.format(paths=paths, cxl=ctx.cxl,
+                           not_reverse=", not the other way round" if ruled_out else "",
+                           open=open_)
+    if ctx.verb != "drives" and ctx.label != "no evidence":
+        text += (" The model behind this verdict does not separate stable differences "
+                 "between units from change within them, so read it as an association.")
     return text, f"x={ctx.ex};y={ctx.cx}", "x_to_y", b1
 
 
 def finding_drivers(priorities, ctx):
-    """Where to act first (``driver_priorities``)."""
+    """Where to act first (``driver_priorities``).
+
+    With the one driver model (an ``act_first`` column), "act first" is said only of a
+    credibly first driver, otherwise the drivers that cannot be separated are named
+    (:func:`exresearch.value.describe_priorities`).
+    """
+    if "act_first" in priorities.columns:
+        from ..value import describe_priorities
+
+        found = describe_priorities(priorities, cx_label=ctx.cxl, label=ctx.roles.label)
+        if found is None:
+            return None
+        return found["text"], f"driver={found['driver']}", found["column"], found["value"]
     if not np.isfinite(priorities["impact"]).any():
         return None
     top = priorities.sort_values("rank").iloc[0]
@@ -184,7 +212,23 @@ def finding_drivers(priorities, ctx):
 
 
 def finding_value(investment, ctx):
-    """What closing the gap to the top quarter is worth (``investment``)."""
+    """What closing the gap to the top quarter is worth (``investment``).
+
+    A :func:`exresearch.value.value_chain` table (a ``p_first`` column) values the
+    act-first driver of the same model, or all drivers together when none is named
+    (:func:`exresearch.value.describe_value`), in the study's currency and horizon.
+    """
+    if "p_first" in investment.columns:
+        from ..value import describe_value
+
+        business = ctx.roles.money or (ctx.roles.business[0] if ctx.roles.business else "")
+        found = describe_value(investment, cx_label=ctx.cxl,
+                               business_label=ctx.roles.label(business) if business else
+                               "the business outcome", label=ctx.roles.label,
+                               causal=ctx.verb == "drives")
+        if found is None:
+            return None
+        return found["text"], f"driver={found['driver']}", found["column"], found["value"]
     best = investment.iloc[0]
     d = ctx.roles.label(best["driver"])
     has_money = "money" in investment.columns and np.isfinite(best.get("money", np.nan))

@@ -19,6 +19,7 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
     panel : pandas.DataFrame
         The unit panel the model was fitted on.
     cross_lagged_result : pandas.DataFrame
+        :func:`exresearch.riclpm.riclpm` (within-unit paths) or
         :func:`exresearch.direction.cross_lagged` of ``x`` and the CX column.
     x : str
         The EX column.
@@ -34,18 +35,23 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
         and ``n_units``, as ``loop_direction`` returns it.
     """
     from ..direction import classify_loop
+    from ..loop import trend_test
 
-    trend = _trend_sd(panel, x, periods)
+    tr = trend_test(panel, x=x, periods=periods)  # the tested trend (loop.trend_test)
     cl = cross_lagged_result
     if labels:
         cl = cl.assign(source=cl["source"].map(lambda v: labels.get(v, v)),
                        target=cl["target"].map(lambda v: labels.get(v, v)))
-    res = classify_loop(cl, trend=trend, alpha=alpha)
+    res = classify_loop(cl, trend=tr["trend_sd"], trend_p=tr["p_val"], alpha=alpha)
     res["x"] = cross_lagged_result["source"].iloc[0]
     res["y"] = cross_lagged_result["target"].iloc[0]
-    res["trend_sd"] = trend
-    res["n_obs"] = int(cross_lagged_result["n_obs"].iloc[0])
+    res["trend_sd"] = tr["trend_sd"]
+    riclpm = bool((cross_lagged_result["kind"] == "difference").any())
+    y = res["y"].iloc[0]
+    res["n_obs"] = (int(panel[[x, y]].notna().all(axis=1).sum()) if riclpm
+                    else int(cross_lagged_result["n_obs"].iloc[0]))
     res["n_units"] = int(cross_lagged_result["n_units"].iloc[0])
+    res["method"] = "riclpm" if riclpm else "clpm"
     return res
 
 

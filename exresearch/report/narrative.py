@@ -104,26 +104,36 @@ def ordinal(x) -> str:
     return f"{n}{suffix}"
 
 
-def evidence_verb(loop_label) -> str:
+def evidence_verb(loop) -> str:
     """The verb a finding may use for the EX -> outcome link, given the lagged evidence.
 
     Parameters
     ----------
-    loop_label : str
-        ``label`` of :func:`exresearch.direction.loop_direction`.
+    loop : pandas.DataFrame, pandas.Series or str
+        :func:`exresearch.direction.loop_direction` (or its row): the decision is
+        :func:`exresearch.loop.verdict_words`, so "drives" needs a label naming EX -> CX
+        *from a calibrated method* (the within-unit RI-CLPM; the plain cross-lagged
+        regression names directions that are not there, validity/results.md). A bare
+        label is taken as coming from ``loop_direction``'s default (RI-CLPM) method.
 
     Returns
     -------
     str
-        ``"drives"`` when the cross-lagged analysis supports EX -> CX (EX leads or a
-        reciprocal loop), otherwise ``"is associated with"``.
+        ``"drives"`` or ``"is associated with"``.
 
     Examples
     --------
     >>> evidence_verb("EX leads"), evidence_verb("no evidence")
     ('drives', 'is associated with')
+    >>> import pandas as pd
+    >>> evidence_verb(pd.DataFrame([{"label": "EX leads", "method": "clpm"}]))
+    'is associated with'
     """
-    return "drives" if loop_label in DIRECTION_LABELS else "is associated with"
+    from ..loop import verdict_words
+
+    if isinstance(loop, str):
+        loop = pd.Series({"label": loop, "method": "riclpm"})
+    return verdict_words(loop)["verb"]
 
 
 def _strength(r):

@@ -163,8 +163,10 @@ def unit_means(panel, roles) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``unit_id, n_periods`` (periods with a reported EX score) and the mean over
-        periods of every EX measure, outcome and covariate present (NaN periods ignored,
-        so a suppressed period does not count; a unit never reported has NaN EX).
+        periods of every EX measure, outcome and covariate present, **over the same
+        periods**: those with a reported EX score (a suppressed period counts for
+        neither EX nor the outcomes, so both describe the same time; a unit never
+        reported has NaN EX and its outcomes over all periods).
 
     Examples
     --------
@@ -174,17 +176,22 @@ def unit_means(panel, roles) -> pd.DataFrame:
     ...               primary_cx="nps", money=None)
     >>> p = pd.DataFrame({"unit_id": ["u", "u", "v"], "period": ["1", "2", "1"],
     ...                   "a": [3.0, float("nan"), 4.0], "nps": [10.0, 20.0, 30.0]})
-    >>> unit_means(p, roles).values.tolist()
-    [['u', 1, 3.0, 15.0], ['v', 1, 4.0, 30.0]]
+    >>> unit_means(p, roles).values.tolist()  # u's NPS of period 2 (no EX) left out
+    [['u', 1, 3.0, 10.0], ['v', 1, 4.0, 30.0]]
     """
     cols = [c for c in [*roles.ex_measures, *roles.outcomes] if c in panel.columns]
     cols += [c for c in panel.columns if c not in cols and c not in
              ("unit_id", "period", "n_respondents", "suppressed")
              and pd.api.types.is_numeric_dtype(panel[c])]
-    g = panel.groupby("unit_id", sort=True)
-    out = g[cols].mean()
     ex = roles.ex if roles.ex in panel.columns else cols[0]
-    out.insert(0, "n_periods", g[ex].count().astype(np.int64))
+    # EX and outcomes over the same periods: a unit's outcomes of periods without a
+    # reported EX score are left out (units never reported keep all their periods)
+    has_ex = panel[ex].notna()
+    keep = has_ex | ~has_ex.groupby(panel["unit_id"]).transform("any")
+    g = panel[cols].where(keep, axis=0).groupby(panel["unit_id"], sort=True)
+    out = g[cols].mean()
+    out.insert(0, "n_periods", panel.groupby("unit_id", sort=True)[ex].count().astype(np.int64))
+    out.index.name = "unit_id"
     return out.reset_index()
 
 
