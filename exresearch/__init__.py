@@ -137,12 +137,20 @@ _LAZY = {
     "blank_small_groups": "privacy",
     "publishable_per_client": "privacy",
     "redact_survey_values": "privacy",
+    # house style, numbers for readers, what the site delivers (docs/style.md)
+    "describe_figure": "style",
+    "good_bad_color": "style",
+    "format_frame": "formatting",
+    "data_dictionary": "formatting",
+    "write_workbook": "deliver",
+    "publish_extras": "deliver",
 }
 
 _SUBMODULES = {
     "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm",
+    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm", "style", "formatting",
+    "deliver",
 }
 
 __all__ = [
