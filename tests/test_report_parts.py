@@ -73,18 +73,19 @@ def test_quiet_known_warnings_silences_only_the_listed_ones():
 
 
 # ----------------------------------------------------------------------------- several clients
-def test_pooled_loop_is_classify_loop_of_the_pooled_paths(study, roles, panels):
-    from exresearch.direction import classify_loop
+def test_pooled_loop_classifies_the_pooled_paths_with_the_pooled_trend(study, roles, panels):
+    from exresearch.direction import LOOP_LABELS
 
     names = report.display_names(study)
     by_client = report.cross_lagged_by_client(panels, x=roles.ex, y=roles.primary_cx,
                                               periods=list(study.config.periods), names=names)
+    assert list(by_client["client"].unique()) == list(names.values())
     paths = report.pool_paths(by_client)
     got = report.pooled_loop(paths, by_client, roles=roles)
-    trend = by_client.groupby("client")["trend_sd"].first().mean()
-    want = classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
-    pd.testing.assert_frame_equal(got, want)
-
+    per = by_client.groupby("client")[["trend_sd", "trend_se"]].first()
+    trend = report.pool_estimates(per, estimate="trend_sd", se="trend_se")["estimate"]
+    assert got["trend_sd"].iloc[0] == pytest.approx(trend)
+    assert got["label"].iloc[0] in LOOP_LABELS
 
 
 def test_pooled_correlations_follow_the_study_order(study, roles):

@@ -190,6 +190,9 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
             cl.insert(0, "trend_se", tr["se"])
             cl.insert(0, "trend_sd", tr["trend_sd"])
             cl.insert(0, "client_id", cid)
+            # riclpm keeps one client's covariance matrices in attrs: they do not describe
+            # the stack, and pandas.concat cannot compare arrays in attrs (ValueError)
+            cl.attrs = {}
             rows.append(cl)
     out = pd.concat(rows, ignore_index=True)
     if names is not None:
