@@ -351,6 +351,23 @@ def _glossary(soup, main, glossary: dict):
     return used
 
 
+def _section_links(soup, main) -> None:
+    """``href="#section-N"`` (a finding's pointer) -> the heading numbered "N." on the page."""
+    import re as _re
+
+    numbered = {}
+    for h in main.find_all(["h2", "h3"]):
+        m = _re.match(r"\s*(\d+)\.", h.get_text())
+        if m and h.get("id") and m.group(1) not in numbered:
+            numbered[m.group(1)] = h["id"]
+    for a in main.select('a[href^="#section-"]'):
+        target = numbered.get(a["href"][len("#section-"):])
+        if target:
+            a["href"] = "#" + target
+        else:
+            a.unwrap()  # no such section on this page: plain text, no dead link
+
+
 def _polish(html: str, *, glossary: dict | None = None) -> str:
     """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`)."""
     from bs4 import BeautifulSoup
@@ -397,6 +414,7 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             box["role"] = "region"
             box["tabindex"] = "0"  # scrolls sideways on a phone
             box["aria-label"] = "Figure: " + img["alt"][:120]
+    _section_links(soup, main)
     if glossary:
         used = _glossary(soup, main, glossary)
         if used:

@@ -76,9 +76,11 @@ def _redact_outputs(nb, roots: dict) -> None:
             return {k: fix(v) for k, v in value.items()}
         return value
 
+    from nbformat import from_dict
+
     for cell in nb.get("cells", []):
         if cell.get("outputs"):
-            cell["outputs"] = [type(o)(fix(dict(o))) for o in cell["outputs"]]
+            cell["outputs"] = [from_dict(fix(dict(o))) for o in cell["outputs"]]
 
 
 def _collect_tables(tables_dir: Path) -> dict:
