@@ -487,7 +487,11 @@ class Runtime:
                     os.killpg(pgid, signal.SIGKILL)
             self.live.discard(pgid)
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the zygote: let it finish, or (``kill``, after an interrupt) at once."""
         if self.zygote is not None:
+            if kill:
+                self.kill_live()
+                self.zygote.proc.kill()
             self.zygote.close()
             self.zygote = None
