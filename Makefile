@@ -53,10 +53,10 @@ test: setup browser ## set up, then run the whole test suite (slow and browser t
 test-fast: setup ## the suite without slow end-to-end and browser tests
 	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
-browser: ## install Debian's chromium for the browser tests when missing and we are root
-	@command -v chromium >/dev/null 2>&1 || { \
+browser: ## install Debian's chromium (and poppler-utils, for the PDF checks) when missing and we are root
+	@{ command -v chromium && command -v pdfinfo; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null) \
 	    || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium not found: browser tests will be skipped (apt-get install chromium)"; fi; }
 
@@ -67,7 +67,7 @@ lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, 
 	  $(VENV)/bin/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
 	  $(LAB_ARGS) notebooks/
 
-bench: $(STAMP) ## run the benchmarks and write bench/results.md
+bench: setup ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
 
 VALIDITY_REPS ?= 200

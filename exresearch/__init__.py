@@ -34,6 +34,8 @@ _LAZY = {
     "load_study": "study",
     "validate_study": "study",
     "Study": "study",
+    "summarize_problems": "study",
+    "import_export": "importer",
     # simulation and planning
     "simulate_study": "simulate",
     "power_analytic": "power",
@@ -87,6 +89,21 @@ _LAZY = {
     "meta_regression": "meta",
     "leave_one_out": "meta",
     "pool_correlations": "meta",
+    # the synthesis as a published meta-analysis (issue 17)
+    "psychometric_meta": "psychometric",
+    "correct_correlations": "psychometric",
+    "retest_reliability": "psychometric",
+    "moderator_tests": "moderators",
+    "merge_groups": "moderators",
+    "client_characteristics": "moderators",
+    "study_characteristics": "synthesis",
+    "inclusion_account": "synthesis",
+    "add_composite": "synthesis",
+    "psychometric_table": "synthesis",
+    "study_utility": "synthesis",
+    "minimum_detectable_r": "synthesis",
+    "plot_forest_table": "plots",
+    "plot_forest_panels": "plots",
     # benchmarks and economics
     "client_percentiles": "benchmark",
     "client_aggregates": "benchmark",
@@ -94,6 +111,13 @@ _LAZY = {
     "chained_effect": "economics",
     "investment_table": "economics",
     "project_loop": "economics",
+    # the one driver model per client and what it is worth (issue 16)
+    "driver_model": "value",
+    "weight_differences": "value",
+    "value_chain": "value",
+    "unit_actions": "value",
+    "utility_table": "value",
+    "format_money": "value",
     # report-level glue of the notebooks
     "setup_report": "report",
     "measure_roles": "report",
@@ -104,18 +128,29 @@ _LAZY = {
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",
+    # one report for a researcher, notebooks without outputs
+    "run_notebook": "run",
+    "strip_notebook": "nbstrip",
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
     "blank_small_groups": "privacy",
     "publishable_per_client": "privacy",
     "redact_survey_values": "privacy",
+    # house style, numbers for readers, what the site delivers (docs/style.md)
+    "describe_figure": "style",
+    "good_bad_color": "style",
+    "format_frame": "formatting",
+    "data_dictionary": "formatting",
+    "write_workbook": "deliver",
+    "publish_extras": "deliver",
 }
 
 _SUBMODULES = {
-    "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
-    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "loop", "validity", "riclpm",
+    "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
+    "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
+    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm", "style", "formatting",
+    "deliver",
 }
 
 __all__ = [

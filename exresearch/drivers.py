@@ -165,6 +165,21 @@ def _rw_from_corr(corr):
     return eps
 
 
+def _check_model_args(data, y, drivers):
+    """One outcome column and at least two other numeric driver columns; the drivers list."""
+    _check_frame(data)
+    if not isinstance(y, str):
+        raise ParameterError(f"`y` must be one column name, but {y!r} was passed")
+    drivers = _as_list("drivers", drivers)
+    _check_columns(data, "y", [y])
+    _check_columns(data, "drivers", drivers)
+    if y in drivers:
+        raise ParameterError(f"`drivers` must not include `y` ({y!r})")
+    if len(drivers) < 2:
+        raise ParameterError(f"`drivers` must name at least 2 columns, but {drivers} was passed")
+    return drivers
+
+
 def relative_weights(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_id"):
     """Johnson's (2000) relative weights of EX drivers for an outcome, with bootstrap CIs.
 
@@ -229,16 +244,7 @@ def relative_weights(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_id"
     >>> rw.sort_values("rank").driver.iloc[0]
     'manager'
     """
-    _check_frame(data)
-    if not isinstance(y, str):
-        raise ParameterError(f"`y` must be one column name, but {y!r} was passed")
-    drivers = _as_list("drivers", drivers)
-    _check_columns(data, "y", [y])
-    _check_columns(data, "drivers", drivers)
-    if y in drivers:
-        raise ParameterError(f"`drivers` must not include `y` ({y!r})")
-    if len(drivers) < 2:
-        raise ParameterError(f"`drivers` must name at least 2 columns, but {drivers} was passed")
+    drivers = _check_model_args(data, y, drivers)
     _check_n_boot(n_boot)
     cols = [*drivers, y]
     keep = data[cols].notna().all(axis=1).to_numpy()
@@ -314,19 +320,30 @@ def driver_priorities(data, *, y, drivers, scores=None, n_boot=1000, seed=None, 
     -------
     pandas.DataFrame
         One row per driver, sorted by ``rank``, columns ``driver, impact,
-        impact_low, impact_high, performance, quadrant, priority, rank``:
+        impact_low, impact_high, performance, quadrant, priority, beats_random,
+        delta_cx, p_first, contender, act_first, rank``:
         ``impact`` the % of R^2 (relative weight) with its bootstrap CI,
         ``performance`` the score, ``quadrant`` one of ``"priority"`` (high
         impact, low score), ``"strength"`` (high impact, high score),
         ``"monitor"`` (low impact, low score), ``"maintain"`` (low impact,
-        high score), ``priority`` True for the first quadrant, ``rank`` 1 =
-        act first (priority drivers by impact, then the rest by impact).
+        high score), ``priority`` True for the first quadrant; from
+        :func:`exresearch.value.driver_model` (same data, ``n_boot`` and
+        ``seed``): ``beats_random`` (the weight beats a random variable),
+        ``delta_cx`` (gain in ``y`` of closing the driver's gap to the top
+        quarter of units, joint regression), ``p_first`` (share of bootstrap
+        samples in which the driver is the best investment), ``contender``
+        (cannot be separated from the best), ``act_first`` (True for the one
+        driver a report names "act first", False everywhere when none is
+        credibly first) and ``rank`` (1 = best investment, by ``delta_cx``).
 
     Notes
     -----
-    Impact is high when strictly above the median impact of the drivers;
-    performance is low when strictly below the median score. A driver at a
-    median counts as low impact or high score (so it is not flagged).
+    The quadrant is descriptive: impact is high when strictly above the median
+    impact of the drivers; performance is low when strictly below the median
+    score. A driver at a median counts as low impact or high score (so it is
+    not flagged). Where to act first is decided by the driver model, which
+    weighs both what a driver is worth (joint regression) and its room to
+    improve (the gap of lagging units), with their uncertainty.
 
     References
     ----------
@@ -346,6 +363,8 @@ def driver_priorities(data, *, y, drivers, scores=None, n_boot=1000, seed=None, 
     ...                        scores={"a": 3.0, "b": 4.0, "c": 3.2, "d": 4.1}, seed=1)
     >>> pr.loc[pr.driver == "a", "quadrant"].item()
     'priority'
+    >>> pr[["driver", "act_first"]].values.tolist()[0]
+    ['a', True]
     """
     drivers = _as_list("drivers", drivers)
     if scores is not None:
@@ -375,6 +394,17 @@ def driver_priorities(data, *, y, drivers, scores=None, n_boot=1000, seed=None, 
     )
     out.loc[out["impact"].isna(), "quadrant"] = "undefined"
     out["priority"] = out["quadrant"] == "priority"
-    out = out.sort_values(["priority", "impact"], ascending=[False, False], kind="stable")
+    # rank, rank probability and act_first from the one driver model of the client
+    from .value import driver_model  # value imports this module
+
+    model = driver_model(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit)
+    m = model.set_index("driver")
+    for col in ["rank", "beats_random", "delta_cx", "p_first", "contender", "act_first"]:
+        out[col] = out["driver"].map(m[col])
+    out = out.sort_values("rank", kind="stable")
     out["rank"] = np.arange(1, len(out) + 1)
-    return out.reset_index(drop=True)
+    for col in ["beats_random", "contender", "act_first"]:
+        out[col] = out[col].astype(bool)
+    return out.reset_index(drop=True)[
+        ["driver", "impact", "impact_low", "impact_high", "performance", "quadrant", "priority",
+         "beats_random", "delta_cx", "p_first", "contender", "act_first", "rank"]]

@@ -76,8 +76,23 @@ def _slopes(x, y):
 
 
 # --------------------------------------------------------------------------- utility
+def _quartile_means_boot(xv, yv, n_boot, rng):
+    """Mean y of the top and of the bottom x quartile in n_boot unit resamples (the cut
+    points recomputed in each)."""
+    idx = rng.integers(0, len(xv), size=(n_boot, len(xv)))
+    xb, yb = xv[idx], yv[idx]
+    qb = np.quantile(xb, [0.25, 0.75], axis=1)
+    tb, bb = xb >= qb[1][:, None], xb <= qb[0][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(yb * tb, axis=1) / tb.sum(axis=1), np.sum(yb * bb, axis=1) / bb.sum(axis=1)
+
+
 def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
     """Gallup-style utility: mean outcome in the top vs the bottom EX quartile of units.
+
+    The published form (Brogden-Cronbach-Gleser utility, % only on a meaningful base,
+    binomial effect size display) is :func:`exresearch.value.utility_table`; ``pct_diff``
+    here is a raw percentage of the bottom mean, meaningless for outcomes near zero.
 
     Parameters
     ----------
@@ -157,13 +172,8 @@ def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
             else:
                 row["pct_diff"] = 100 * (mt - mb) / abs(mb)
             if n_boot:
-                idx = rng.integers(0, len(xv), size=(n_boot, len(xv)))
-                xb, yb = xv[idx], yv[idx]
-                qb = np.quantile(xb, [0.25, 0.75], axis=1)
-                tb, bb = xb >= qb[1][:, None], xb <= qb[0][:, None]
+                mtb, mbb = _quartile_means_boot(xv, yv, n_boot, rng)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    mtb = np.sum(yb * tb, axis=1) / tb.sum(axis=1)
-                    mbb = np.sum(yb * bb, axis=1) / bb.sum(axis=1)
                     pb = 100 * (mtb - mbb) / np.abs(mbb)
                 row["diff_ci_low"], row["diff_ci_high"] = _pct_ci(mtb - mbb)
                 if mb != 0:
@@ -199,6 +209,11 @@ def _check_improvement(improvement):
 def chained_effect(data, *, driver, cx, business, improvement="1sd", revenue=None,
                    n_boot=1000, seed=None, unit="unit_id", level=0.95):
     """What an improvement in an EX driver is worth through CX, in outcome units and money.
+
+    The client reports use :func:`exresearch.value.value_chain` instead: one joint model
+    of all drivers, and the business slope with EX held constant. This function keeps the
+    simple slopes of one driver at a time (its values for several drivers do not add up,
+    and its ``b`` also carries any direct EX -> business path).
 
     Parameters
     ----------
@@ -321,6 +336,9 @@ def investment_table(data, *, drivers, cx, business, improvement="top_quartile",
                      revenue=None, n_boot=1000, seed=None, unit="unit_id", level=0.95):
     """Rank EX drivers by the return of a feasible improvement (default: close the gap to
     the top quartile).
+
+    Superseded in the client reports by :func:`exresearch.value.value_chain`, which ranks
+    the drivers with the same joint model as :func:`exresearch.driver_priorities`.
 
     Parameters
     ----------

@@ -403,6 +403,10 @@ def hunter_schmidt(data, *, r="r", n="n", rxx=None, ryy=None, cred_level=0.80,
                    ci_level=0.95):
     """Hunter-Schmidt psychometric meta-analysis of correlations (the Gallup method).
 
+    An artifact-distribution version with one SE convention (:math:`s_r/\\sqrt k`); the
+    synthesis uses :func:`exresearch.psychometric.psychometric_meta` (individual
+    corrections on both sides, range restriction, an SE never below sampling error).
+
     Parameters
     ----------
     data : pandas.DataFrame

@@ -175,30 +175,50 @@ def escape(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def pseudonyms(client_ids) -> dict[str, str]:
-    """Map client ids to neutral names, in the order given (study order).
+def pseudonyms(client_ids, *, seed=None) -> dict[str, str]:
+    """Map client ids to neutral names: in the order given, or shuffled by ``seed``.
 
     Parameters
     ----------
     client_ids : sequence of str
         Client ids in study order (``study.clients``); must be unique.
+    seed : int or str, optional
+        When given, the letters are assigned in a random order drawn from ``seed`` (the
+        same seed gives the same letters), so that "Client A" is not the first id; a
+        string seed (e.g. the study name) is hashed to an integer. Without it, letters
+        follow the order given.
 
     Returns
     -------
     dict
-        ``{client_id: "Client A", ...}``: A..Z, then AA, AB, ... (spreadsheet column
-        style), so the mapping depends only on the order of the ids.
+        ``{client_id: "Client A", ...}`` in the order of ``client_ids``: A..Z, then
+        AA, AB, ... (spreadsheet column style).
 
     Examples
     --------
     >>> pseudonyms(["b", "a", "c"])
     {'b': 'Client A', 'a': 'Client B', 'c': 'Client C'}
+    >>> sorted(pseudonyms(["b", "a", "c"], seed=7).values())
+    ['Client A', 'Client B', 'Client C']
+    >>> pseudonyms(["b", "a", "c"], seed=7) == pseudonyms(["b", "a", "c"], seed=7)
+    True
     """
     ids = [str(c) for c in client_ids]
     if len(set(ids)) != len(ids):
         dupes = sorted({c for c in ids if ids.count(c) > 1})
         raise ParameterError(f"`client_ids` must be unique, but {dupes} appear more than once")
-    return {cid: f"Client {_letters(i)}" for i, cid in enumerate(ids)}
+    order = list(range(len(ids)))
+    if seed is not None:
+        import hashlib
+
+        import numpy as np
+
+        if isinstance(seed, bool) or not isinstance(seed, int | str):
+            raise ParameterError(f"`seed` must be an integer or a string, but {seed!r} was passed")
+        if isinstance(seed, str):
+            seed = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big")
+        order = [int(i) for i in np.random.default_rng(seed).permutation(len(ids))]
+    return {cid: f"Client {_letters(order[i])}" for i, cid in enumerate(ids)}
 
 
 def _letters(i: int) -> str:

@@ -27,15 +27,19 @@ import re
 from .privacy import escape
 
 __all__ = ["render_report", "render_index", "render_error_page", "render_share_index",
-           "CSP", "INDEX_CSP", "PAGE_CSS"]
+           "write_assets", "CSP", "INDEX_CSP", "PAGE_CSS", "SITE_CSS",
+           "CSS_PATH"]
 
-#: Content-Security-Policy of the report pages: nothing may be fetched except inline
-#: styles and ``data:`` images/fonts, and no script runs at all (so markup that slipped
+#: Content-Security-Policy of the report pages: nothing may be fetched except the site's
+#: own stylesheet (``'self'``), inline styles and ``data:`` images/fonts, and no script runs at all (so markup that slipped
 #: into a notebook output could not execute); links to other local pages still work.
 CSP = (
-    "default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
+    "default-src 'none'; img-src data:; font-src data:; style-src 'self' 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'"
 )
+
+#: Where every page finds the site's one stylesheet, relative to the site (or bundle) root.
+CSS_PATH = "assets/site.css"
 
 #: Styles shared by report pages and the index: readable tables, TOC, footer.
 PAGE_CSS = """
@@ -46,7 +50,7 @@ main.exr-main, .exr-page { max-width: 1100px; margin: 0 auto; padding: 0 1.5rem 
 .exr-topbar a { color: #1a5fb4; text-decoration: none; }
 nav.exr-toc { max-width: 1100px; margin: 0 auto 1rem; padding: .5rem 1.5rem;
   border-left: 4px solid #1a5fb4; background: #f4f7fb; }
-nav.exr-toc h2 { font-size: 1rem; margin: .3rem 0; }
+nav.exr-toc .exr-toc-title { font-size: 1rem; font-weight: 600; margin: .3rem 0; }
 nav.exr-toc ul { margin: .2rem 0; padding-left: 1.2rem; }
 nav.exr-toc li.exr-toc-2 { margin-left: 1rem; } nav.exr-toc li.exr-toc-3 { margin-left: 2rem; }
 nav.exr-toc a { color: #1a5fb4; text-decoration: none; }
@@ -54,14 +58,14 @@ table.dataframe, table.exr-table { border-collapse: collapse; margin: .5rem 0 1r
   font-size: .9rem; font-variant-numeric: tabular-nums; }
 table.dataframe th, table.dataframe td, table.exr-table th, table.exr-table td {
   padding: .3rem .6rem; border-bottom: 1px solid #d0d7de; text-align: right; }
-table.dataframe thead th, table.exr-table thead th { background: #eef2f6;
+table.dataframe thead th, table.exr-table thead th { background: rgba(29, 78, 137, .08);
   border-bottom: 2px solid #8c959f; }
 table.dataframe tbody tr:nth-child(even), table.exr-table tbody tr:nth-child(even) {
-  background: #f8f9fa; }
+  background: rgba(0, 0, 0, .03); }
 table.exr-table td.exr-text, table.exr-table th.exr-text { text-align: left; }
 .exr-status-ok { color: #1a7f37; font-weight: 600; }
 .exr-status-failed { color: #cf222e; font-weight: 600; }
-.exr-status-not-built { color: #6e7781; }
+.exr-status-not-built { color: #57606a; }
 .exr-error { color: #cf222e; font-family: ui-monospace, monospace; font-size: .85rem;
   white-space: pre-wrap; }
 footer.exr-provenance { max-width: 1100px; margin: 2rem auto 1rem; padding: .75rem 1.5rem;
@@ -83,19 +87,139 @@ details.exr-files[open] { display: block; margin: .3rem 0 0; }
 a.exr-report-link { font-weight: 600; }
 """
 
+# What the pages need of JupyterLab's 230 KB stylesheet, written for them (nbconvert's
+# markup classes), plus the house typography.
+_BASE_CSS = """
+*, *::before, *::after { box-sizing: border-box; }
+html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
+body { margin: 0; color: #1f2328; background: #fff; line-height: 1.5; font-size: 1rem; }
+a { color: #1a5fb4; }
+h1 { font-size: 1.85rem; line-height: 1.25; margin: 1rem 0 .5rem; }
+h2 { font-size: 1.4rem; line-height: 1.3; margin: 2rem 0 .5rem; padding-bottom: .2rem;
+  border-bottom: 1px solid #d0d7de; }
+h3 { font-size: 1.15rem; margin: 1.5rem 0 .4rem; }
+h4 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
+p, li { max-width: 75ch; }
+code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .85rem; background: #f6f8fa;
+  padding: .5rem .75rem; border-radius: 4px; }
+.jp-Cell, .jp-OutputArea, .jp-Cell-outputWrapper, .jp-OutputArea-child { margin: 0; padding: 0; }
+.jp-OutputArea-prompt, .jp-Collapser, .jp-InputPrompt { display: none; }
+.jp-OutputArea-output { margin: .25rem 0; }
+.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"] pre { background: #fff5f5; }
+.jp-RenderedImage { margin: .75rem 0 1.25rem; }
+.jp-RenderedImage img { display: block; max-width: 100%; height: auto; }
+abbr.exr-term { text-decoration: underline dotted #57606a; cursor: help; }
+.exr-scroll { overflow-x: auto; max-width: 100%; margin: .5rem 0 1rem;
+  /* scroll cue: a shadow on the side that has more to show (no script needed) */
+  background: linear-gradient(to right, #fff 30%, rgba(255, 255, 255, 0)),
+    linear-gradient(to right, rgba(255, 255, 255, 0), #fff 70%) 100% 0,
+    radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, .25), rgba(0, 0, 0, 0)),
+    radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, .25), rgba(0, 0, 0, 0)) 100% 0;
+  background-repeat: no-repeat; background-size: 40px 100%, 40px 100%, 14px 100%, 14px 100%;
+  background-attachment: local, local, scroll, scroll; }
+.exr-scroll table { margin: 0; border-collapse: collapse; font-size: .9rem;
+  font-variant-numeric: tabular-nums; }
+.exr-scroll th, .exr-scroll td { padding: .3rem .6rem; border-bottom: 1px solid #d0d7de;
+  vertical-align: top; }
+.exr-scroll td { text-align: right; }
+.exr-scroll thead th { background: rgba(29, 78, 137, .08); border-bottom: 2px solid #8c959f;
+  text-align: left; }
+.exr-scroll tbody tr:nth-child(even) { background: rgba(0, 0, 0, .03); }
+.exr-scroll:focus-visible, .exr-figure:focus-visible { outline: 2px solid #1a5fb4; }
+.exr-scroll.exr-long { max-height: 32rem; overflow-y: auto; }
+.exr-scroll.exr-long thead th { position: sticky; top: 0; background: #e8edf3; }
+.exr-scroll-hint { display: none; color: #57606a; font-size: .8rem; margin: .25rem 0 0; }
+table caption { caption-side: top; text-align: left; font-weight: 600; padding: .25rem 0;
+  color: #1f2328; }
+.exr-glossary dt { font-weight: 600; } .exr-glossary dd { margin: 0 0 .5rem 1rem; }
+.exr-findings li { margin-bottom: .35rem; }
+.exr-share-links li { margin: .35rem 0; }
+.exr-you { border-left: 4px solid #0072B2; background: #f0f6fb; padding: .5rem .9rem; }
+.exr-brief h1 { margin-top: .5rem; } .exr-brief .exr-kpis { display: flex; flex-wrap: wrap;
+  gap: .75rem; }
+"""
+
+_RESPONSIVE_CSS = """
+@media (max-width: 700px) {
+  main.exr-main, .exr-page, .exr-topbar, nav.exr-toc, footer.exr-provenance {
+    padding-left: .9rem; padding-right: .9rem; }
+  h1 { font-size: 1.5rem; } h2 { font-size: 1.25rem; }
+  .exr-scroll-hint { display: block; }
+  .exr-figure { overflow-x: auto; }
+  .exr-figure img { max-width: 760px; width: auto; }
+  footer.exr-provenance dt { float: none; width: auto; }
+  footer.exr-provenance dd { margin-left: 0; }
+  .exr-card { min-width: 0; flex: 1 1 9rem; }
+}
+"""
+
+_PRINT_CSS = """
+@media print {
+  @page { size: Letter; margin: 14mm 12mm 16mm; }
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  body { font-size: 10pt; }
+  .exr-topbar, nav.exr-toc, .exr-scroll-hint, .exr-filter, .exr-noprint { display: none !important; }
+  main.exr-main, .exr-page { max-width: none; padding: 0; }
+  h1 { font-size: 18pt; margin-top: 0; } h2 { font-size: 14pt; margin-top: 1.2rem; }
+  h1, h2, h3, h4, caption { break-after: avoid; page-break-after: avoid; }
+  p, li { orphans: 3; widows: 3; max-width: none; }
+  .jp-RenderedImage, .exr-figure, img, tr, .exr-card, .exr-headline { break-inside: avoid;
+    page-break-inside: avoid; }
+  .exr-figure img { width: auto; max-width: 100%; max-height: 120mm; }
+  .exr-scroll, .exr-scroll.exr-long { overflow: visible; max-height: none; background: none; }
+  .exr-scroll.exr-long thead th { position: static; }
+  thead { display: table-header-group; }
+  table.dataframe, table.exr-table { font-size: 8.5pt; }
+  footer.exr-provenance { break-before: page; max-width: none; padding: 0; }
+  details.exr-files { display: none; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+#: The one stylesheet of a site (and of each share bundle): ``assets/site.css``.
+SITE_CSS = _BASE_CSS + PAGE_CSS + _RESPONSIVE_CSS + _PRINT_CSS
+
+
+def write_assets(root) -> str:
+    """Write the site's stylesheet into ``<root>/assets/site.css``; return its path.
+
+    Every page links it (relative to ``root``), so the CSS travels once per site and
+    once per share bundle instead of inside every page.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> write_assets(root) == "assets/site.css", "table.dataframe" in (root / CSS_PATH).read_text()
+    (True, True)
+    """
+    from pathlib import Path
+
+    path = Path(root) / CSS_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(SITE_CSS, encoding="utf-8")
+    return CSS_PATH
+
+
+def _css_link(href: str) -> str:
+    return f'<link rel="stylesheet" href="{escape(href)}">'
+
+
 # nbconvert template: JupyterLab's, minus every remote script, plus our chrome.
 _REPORT_TEMPLATE = r"""
 {%- extends 'lab/index.html.j2' -%}
-{%- block html_head_js -%}
+{%- block html_head -%}
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+{% set nb_title = nb.metadata.get('title', resources['metadata']['name']) | escape_html_keep_quotes %}
+<title>{{nb_title}}</title>
 <meta http-equiv="Content-Security-Policy" content="{{ resources.exr_csp }}">
-{%- endblock html_head_js -%}
-{% block jupyter_widgets %}{% endblock jupyter_widgets %}
-{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{% block extra_css %}<style type="text/css">{{ resources.exr_css }}</style>{% endblock extra_css %}
+<link rel="stylesheet" href="{{ resources.exr_css_href }}">
+{%- endblock html_head -%}
 {%- block body_header -%}
-<body class="jp-Notebook" data-jp-theme-light="true" data-jp-theme-name="JupyterLab Light">
-<div class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></div>
+<body class="jp-Notebook">
+{% if resources.exr_index_href %}<header class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></header>{% endif %}
 <!--EXR-TOC-->
 <main class="exr-main">
 {%- endblock body_header -%}
@@ -104,6 +228,16 @@ _REPORT_TEMPLATE = r"""
 {{ resources.exr_footer }}
 </body>
 {% endblock body_footer %}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- set width=output | get_metadata('width', 'image/png') -%}
+{%- if width is not none %} width="{{ width | escape_html }}"{%- endif %}
+{%- set height=output | get_metadata('height', 'image/png') -%}
+{%- if height is not none %} height="{{ height | escape_html }}"{%- endif %}
+ alt="{{ ((output | get_metadata('alt', 'image/png')) or '') | escape_html }}">
+</div>
+{%- endblock data_png %}
 """
 
 # JupyterLab's theme CSS carries comments with URLs (credits): no request, but noise for
@@ -156,7 +290,141 @@ def _toc(body: str) -> str:
             )
     if not items:
         return ""
-    return '<nav class="exr-toc"><h2>Contents</h2><ul>' + "".join(items) + "</ul></nav>"
+    # the title is not a heading: the page's first heading is its h1
+    return ('<nav class="exr-toc"><p class="exr-toc-title" id="exr-toc-title">Contents</p>'
+            '<ul aria-labelledby="exr-toc-title">' + "".join(items) + "</ul></nav>")
+
+
+#: nbconvert's stand-in alt text, and ours for a figure that carries none.
+_NO_ALT = ("", "No description has been provided for this image")
+#: Tables longer than this scroll inside a box on screen (all rows print).
+LONG_TABLE_ROWS = 25
+_SKIP_TERMS = {"a", "abbr", "code", "pre", "script", "style", "h1", "h2", "h3", "h4", "h5",
+               "h6", "th", "caption", "nav", "title", "dt", "summary"}
+
+
+def _heading_before(el) -> str:
+    h = el.find_previous(["h1", "h2", "h3", "h4"])
+    return " ".join(h.get_text(" ", strip=True).replace("¶", "").split()) if h else ""
+
+
+def _glossary(soup, main, glossary: dict):
+    """Wrap each glossary term's first use in ``<abbr title>``; return the terms used."""
+    import re as _re
+
+    from bs4 import NavigableString
+
+    used = []
+    terms = sorted(glossary, key=len, reverse=True)
+    for term in terms:
+        single = len(term) == 1  # "r", "p": only as an italic symbol (*r*)
+        pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
+        found = None
+        for node in main.find_all(string=True):
+            if isinstance(node, NavigableString) and type(node) is not NavigableString:
+                continue  # comments, CDATA
+            if any(p.name in _SKIP_TERMS for p in node.parents):
+                continue
+            if any(p.name == "abbr" for p in node.parents):
+                continue
+            if single:
+                if node.parent.name == "em" and str(node).strip() == term:
+                    found = (node, None)
+                    break
+                continue
+            m = pat.search(str(node))
+            if m:
+                found = (node, m)
+                break
+        if not found:
+            continue
+        node, m = found
+        abbr = soup.new_tag("abbr", attrs={"class": "exr-term", "title": glossary[term]})
+        abbr.string = term
+        if m is None:
+            node.replace_with(abbr)
+        else:
+            text = str(node)
+            before, after = text[:m.start()], text[m.end():]
+            node.replace_with(before, abbr, after) if before or after else node.replace_with(abbr)
+        used.append(term)
+    return used
+
+
+def _section_links(soup, main) -> None:
+    """``href="#section-N"`` (a finding's pointer) -> the heading numbered "N." on the page."""
+    import re as _re
+
+    numbered = {}
+    for h in main.find_all(["h2", "h3"]):
+        m = _re.match(r"\s*(\d+)\.", h.get_text())
+        if m and h.get("id") and m.group(1) not in numbered:
+            numbered[m.group(1)] = h["id"]
+    for a in main.select('a[href^="#section-"]'):
+        target = numbered.get(a["href"][len("#section-"):])
+        if target:
+            a["href"] = "#" + target
+        else:
+            a.unwrap()  # no such section on this page: plain text, no dead link
+
+
+def _polish(html: str, *, glossary: dict | None = None) -> str:
+    """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    main = soup.find("main") or soup
+    for a in soup.select("a.anchor-link"):  # pilcrow links: one useless tab stop each
+        a.decompose()
+    for el in soup.select("div[tabindex]"):  # nbconvert makes every cell a tab stop
+        del el["tabindex"]
+    for n, table in enumerate(main.find_all("table"), start=1):
+        for th in table.select("thead th"):
+            if not th.get("scope"):
+                th["scope"] = "col"
+        for th in table.select("tbody th"):
+            if not th.get("scope"):
+                th["scope"] = "row"
+        caption = table.find("caption")
+        if caption is None or not caption.get_text(strip=True):
+            if caption is not None:
+                caption.decompose()
+            caption = soup.new_tag("caption")
+            near = _heading_before(table)
+            caption.string = f"Table {n}" + (f": {near}" if near else "")
+            table.insert(0, caption)
+        label = " ".join(caption.get_text(" ", strip=True).split())
+        rows = len(table.select("tbody tr")) or len(table.find_all("tr"))
+        ncols = max((len(tr.find_all(["td", "th"])) for tr in table.find_all("tr")), default=0)
+        wrap = soup.new_tag("div", attrs={
+            "class": "exr-scroll" + (" exr-long" if rows > LONG_TABLE_ROWS else ""),
+            "role": "region", "tabindex": "0", "aria-label": label})
+        table.wrap(wrap)
+        if ncols > 4:
+            hint = soup.new_tag("p", attrs={"class": "exr-scroll-hint", "aria-hidden": "true"})
+            hint.string = "Scroll sideways to see every column →"
+            wrap.insert_before(hint)
+    for img in main.find_all("img"):
+        if img.get("alt", "") in _NO_ALT:
+            near = _heading_before(img)
+            img["alt"] = f"Chart in section {near}" if near else "Chart"
+        box = img.find_parent("div", class_="jp-RenderedImage")
+        if box is not None and "exr-figure" not in box.get("class", []):
+            box["class"] = box.get("class", []) + ["exr-figure"]
+            box["role"] = "region"
+            box["tabindex"] = "0"  # scrolls sideways on a phone
+            box["aria-label"] = "Figure: " + img["alt"][:120]
+    _section_links(soup, main)
+    if glossary:
+        used = _glossary(soup, main, glossary)
+        if used:
+            sec = BeautifulSoup(
+                '<section class="exr-glossary"><h2 id="Glossary">Glossary</h2><dl>'
+                + "".join(f"<dt>{escape(t)}</dt><dd>{escape(glossary[t])}</dd>"
+                          for t in sorted(used, key=str.lower))
+                + "</dl></section>", "html.parser")
+            main.append(sec)
+    return str(soup)
 
 
 def _footer(provenance: dict) -> str:
@@ -177,7 +445,9 @@ def _footer(provenance: dict) -> str:
     )
 
 
-def render_report(nb, *, title: str, provenance: dict, index_href: str = "../index.html") -> str:
+def render_report(nb, *, title: str, provenance: dict,
+                  index_href: str | None = "../index.html",
+                  css_href: str = "../" + CSS_PATH, glossary: dict | None = None) -> str:
     """Render an executed notebook as a self-contained, offline HTML report page.
 
     Parameters
@@ -189,15 +459,23 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     provenance : dict
         Shown in the footer, in order: label -> text, or label -> dict (shown as a
         collapsible list, e.g. input file hashes or library versions).
-    index_href : str, default "../index.html"
-        Relative link back to the site index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the site index; None for a page outside a site (no link).
+    css_href : str, default "../assets/site.css"
+        Relative link to the site's stylesheet (:func:`write_assets`).
+    glossary : dict, optional
+        Term -> definition (default :data:`exresearch.formatting.GLOSSARY`): the first
+        use of each term gets a hover definition, and a glossary section lists them.
 
     Returns
     -------
     str
-        The HTML page: no code, no parameters cells, images embedded as ``data:`` URIs,
-        a table of contents built from the markdown headings, and no reference to
-        anything outside the page.
+        The HTML page: no code, no parameters cells, images embedded as ``data:`` URIs
+        with the alt text their figure carried (:func:`exresearch.style.figure_png`),
+        a table of contents built from the markdown headings, every table captioned,
+        with header scopes and inside a labelled box that scrolls sideways, no cell or
+        pilcrow tab stops, and no reference to anything outside the page but the site's
+        stylesheet.
 
     Examples
     --------
@@ -210,21 +488,25 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     exporter = _get_exporter()
     nb = nb.copy() if hasattr(nb, "copy") else nb
     nb.metadata["title"] = str(title)
+    if glossary is None:
+        from .formatting import GLOSSARY as glossary
     resources = {
         "exr_csp": CSP,
-        "exr_css": PAGE_CSS,
-        "exr_index_href": escape(index_href),
+        "exr_css_href": escape(css_href),
+        "exr_index_href": escape(index_href) if index_href else "",
         "exr_footer": _footer(provenance),
         "metadata": {"name": str(title)},
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     body = _STYLE.sub(lambda m: m.group(1) + _CSS_COMMENT.sub("", m.group(2)) + m.group(3), body)
     body = _SCHEME_LINK.sub(r"\1", body)
+    body = _polish(body, glossary=glossary)
     return body.replace("<!--EXR-TOC-->", _toc(body), 1)
 
 
 def render_error_page(*, title: str, error: str, provenance: dict,
-                      index_href: str = "../index.html") -> str:
+                      index_href: str | None = "../index.html",
+                      css_href: str = "../" + CSS_PATH) -> str:
     """A minimal page for a report whose notebook could not even be executed.
 
     Parameters
@@ -235,8 +517,10 @@ def render_error_page(*, title: str, error: str, provenance: dict,
         The error message, shown as text.
     provenance : dict
         As in :func:`render_report`.
-    index_href : str, default "../index.html"
-        Relative link back to the index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the index; None for no link.
+    css_href : str, default "../assets/site.css"
+        Relative link to the site's stylesheet.
 
     Returns
     -------
@@ -251,8 +535,10 @@ def render_error_page(*, title: str, error: str, provenance: dict,
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{escape(title)}</title><style>{PAGE_CSS}</style></head><body>"
-        f'<div class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports</a></div>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
+        f"<title>{escape(title)}</title>{_css_link(css_href)}</head><body>"
+        + (f'<header class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports'
+           '</a></header>' if index_href else "") +
         f'<main class="exr-main"><h1>{escape(title)}</h1>'
         f'<p class="exr-status-failed">This report failed.</p>'
         f'<pre class="exr-error">{escape(error)}</pre></main>'
@@ -304,6 +590,10 @@ def _links(record: dict) -> str:
     out = ""
     if record.get("html"):
         out += f'<a class="exr-report-link" href="{escape(record["html"])}">report</a>'
+    for label, key in (("brief", "brief"), ("PDF", "pdf"), ("Excel", "workbook"),
+                       ("notebook", "notebook")):
+        if record.get(key):
+            out += f' &middot; <a href="{escape(record[key])}">{label}</a>'
     tables = record.get("tables") or []
     if tables:
         links = " &middot; ".join(
@@ -312,15 +602,17 @@ def _links(record: dict) -> str:
         n = len(tables)
         out += (f'<details class="exr-files"><summary>{n} table{"s" if n != 1 else ""} '
                 f"(CSV)</summary>{links}</details>")
-    if record.get("share"):  # shown, not linked: the folder is what is handed over
+    out += f"<!--exr-extras:{escape(record.get('key') or '')}-->"
+    if record.get("share"):  # the folder is what is handed over; its page shows what it holds
         folder = record["share"].rsplit("/", 1)[0] + "/"
-        out += (f' <span class="exr-share" title="the folder to give this client (see '
-                f'docs/privacy.md)">share: <code>{escape(folder)}</code></span>')
-    return out or "&mdash;"
+        out += (f' <span class="exr-share">share: <a href="{escape(record["share"])}" '
+                f'title="the folder to give this client (see docs/privacy.md)">'
+                f"<code>{escape(folder)}</code></a></span>")
+    return out
 
 
 def render_index(*, study: dict, reports: list[dict], headline: list[dict],
-                 provenance: dict | None = None) -> str:
+                 provenance: dict | None = None, css_href: str = CSS_PATH) -> str:
     """Render the site's index page.
 
     Parameters
@@ -338,11 +630,14 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
         ``note`` (see ``docs/build.md``).
     provenance : dict, optional
         Footer, as in :func:`render_report`.
+    css_href : str, default "assets/site.css"
+        Relative link to the site's stylesheet.
 
     Returns
     -------
     str
-        The HTML page, with a small inline filter script and no external reference.
+        The HTML page, with a small inline filter script and no external reference but
+        the site's stylesheet.
 
     Examples
     --------
@@ -354,7 +649,8 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
     """
     name = study.get("name", "Study")
     overview = "".join(
-        f"<tr><th class=\"exr-text\">{escape(k)}</th><td class=\"exr-text\">{escape(v)}</td></tr>"
+        f"<tr><th scope=\"row\" class=\"exr-text\">{escape(k)}</th>"
+        f"<td class=\"exr-text\">{escape(v)}</td></tr>"
         for k, v in study.items() if k != "name"
     )
     cards = "".join(
@@ -404,36 +700,60 @@ def render_index(*, study: dict, reports: list[dict], headline: list[dict],
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
         f'<meta http-equiv="Content-Security-Policy" content="{INDEX_CSP}">'
-        f"<title>{escape(name)}</title><style>{PAGE_CSS}</style></head><body>"
-        f'<div class="exr-page"><h1>{escape(name)}</h1>{summary}'
-        f'<table class="exr-table">{overview}</table>{headline_html}'
-        '<h2 id="study-reports">Study reports</h2><table class="exr-table"><thead><tr>'
-        '<th class="exr-text">Report</th><th class="exr-text">Status</th>'
-        f'<th class="exr-text">Files</th></tr></thead><tbody>{study_rows}</tbody></table>'
-        '<h2 id="client-reports">Client reports</h2>'
+        f"<title>{escape(name)}</title>{_css_link(css_href)}</head><body>"
+        f'<main class="exr-page"><h1>{escape(name)}</h1>{summary}'
+        + _scroll_table('<table class="exr-table"><caption>Study overview</caption>'
+                        f"<tbody>{overview}</tbody></table>", "Study overview")
+        + headline_html
+        + '<h2 id="study-reports">Study reports</h2>'
+        + _scroll_table(
+            '<table class="exr-table"><caption>Reports across the study</caption><thead><tr>'
+            '<th scope="col" class="exr-text">Report</th><th scope="col" class="exr-text">Status'
+            '</th><th scope="col" class="exr-text">Files</th></tr></thead>'
+            f"<tbody>{study_rows}</tbody></table>", "Reports across the study")
+        + '<h2 id="client-reports">Client reports</h2>'
         + ('<p class="exr-note">This page names every client: it is for the study team. '
            "Give each client only its <code>share/&lt;id&gt;/</code> folder.</p>"
            if any(r.get("share") for r in clients) else "")
         + '<div class="exr-filter">'
         '<label>Search <input id="exr-q" type="search" placeholder="name, id or industry">'
         '</label><label>Industry <select id="exr-industry"><option value="">all</option>'
-        f'{options}</select></label><span id="exr-count"></span></div>'
-        '<table class="exr-table" id="exr-clients"><thead><tr>'
-        '<th class="exr-text">Client</th><th class="exr-text">Id</th>'
-        '<th class="exr-text">Industry</th><th class="exr-text">Status</th>'
-        '<th class="exr-text">Files</th><th>Run time</th></tr></thead>'
-        f"<tbody>{client_rows}</tbody></table></div>"
+        f'{options}</select></label><span id="exr-count" role="status"></span></div>'
+        + _scroll_table(
+            '<table class="exr-table" id="exr-clients"><caption>One report per client'
+            "</caption><thead><tr>"
+            '<th scope="col" class="exr-text">Client</th><th scope="col" class="exr-text">Id</th>'
+            '<th scope="col" class="exr-text">Industry</th>'
+            '<th scope="col" class="exr-text">Status</th>'
+            '<th scope="col" class="exr-text">Files</th><th scope="col">Run time</th></tr></thead>'
+            f"<tbody>{client_rows}</tbody></table>", "One report per client", hint=True)
+        + "</main>"
         + (_footer(provenance) if provenance else "")
         + f"<script>{_FILTER_JS}</script></body></html>\n"
     )
 
 
-def render_share_index(*, study_name: str, client_name: str, report: str,
-                       tables: list[str], synthesis: str | None = None) -> str:
-    """The index page of one client's share bundle (``share/<client_id>/index.html``).
+def _scroll_table(table: str, label: str, *, hint: bool = False) -> str:
+    """A table inside a labelled box that scrolls sideways (keyboard-reachable)."""
+    return (('<p class="exr-scroll-hint" aria-hidden="true">Scroll sideways to see every '
+             "column →</p>" if hint else "")
+            + f'<div class="exr-scroll" role="region" tabindex="0" aria-label="{escape(label)}">'
+            f"{table}</div>")
 
-    Lists only what the bundle holds: the client's own report, its CSV tables and the
-    synthesis page. No script runs (the report pages' :data:`CSP`).
+
+def render_share_index(*, study_name: str, client_name: str, report: str,
+                       tables: list[str], synthesis: str | None = None,
+                       pseudonym: str | None = None, brief: str | None = None,
+                       brief_pdf: str | None = None, pdf: str | None = None,
+                       workbook: str | None = None, dictionary: str | None = None,
+                       css_href: str = CSS_PATH) -> str:
+    """The landing page of one client's share bundle (``share/<client_id>/index.html``).
+
+    Names the client and lists only what the bundle holds: its executive brief, its
+    report (HTML and PDF), the report's tables as one Excel workbook and as CSV files,
+    and the synthesis, with the pseudonym the client carries there ("you are Client
+    X"), which only this client's bundle shows. No script runs (the report pages'
+    :data:`CSP`).
 
     Parameters
     ----------
@@ -447,6 +767,12 @@ def render_share_index(*, study_name: str, client_name: str, report: str,
         Relative paths of the client's CSV tables.
     synthesis : str, optional
         Relative path of the synthesis page, when it is part of the bundle.
+    pseudonym : str, optional
+        The client's name in the synthesis (``"Client C"``).
+    brief, brief_pdf, pdf, workbook, dictionary : str, optional
+        Relative paths of the executive brief (HTML, PDF), the report's PDF, its Excel
+        workbook and the CSVs' data dictionary, when the bundle holds them.
+    css_href : str, default "assets/site.css"
 
     Returns
     -------
@@ -459,24 +785,56 @@ def render_share_index(*, study_name: str, client_name: str, report: str,
     ...                           report="reports/client-a.html", tables=[])
     >>> "&lt;i&gt;A&lt;/i&gt;" in page and "<script" not in page
     True
+    >>> "you are <strong>Client C</strong>" in render_share_index(
+    ...     study_name="S", client_name="A", report="r.html", tables=[],
+    ...     synthesis="s.html", pseudonym="Client C")
+    True
     """
-    items = [f'<li><a class="exr-report-link" href="{escape(report)}">'
-             f"{escape(client_name)}: client report</a></li>"]
+    def link(href, text, cls=""):
+        c = f' class="{cls}"' if cls else ""
+        return f'<a{c} href="{escape(href)}">{text}</a>'
+
+    items = []
+    if brief:
+        items.append("<li>" + link(brief, "Executive brief", "exr-report-link")
+                     + (" (" + link(brief_pdf, "PDF") + ")" if brief_pdf else "")
+                     + ": the findings, where to act first, what it is worth and the loop, "
+                     "on one or two pages</li>")
+    items.append("<li>" + link(report, f"{escape(client_name)}: client report",
+                               "exr-report-link")
+                 + (" (" + link(pdf, "PDF") + ")" if pdf else "")
+                 + ": every analysis, with methods and data quality</li>")
+    if workbook:
+        items.append("<li>" + link(workbook, "Tables in Excel")
+                     + ": one sheet per table of the report</li>")
+    body = (f'<ul class="exr-share-links">{"".join(items)}</ul>')
     if synthesis:
-        items.append(f'<li><a class="exr-report-link" href="{escape(synthesis)}">'
-                     "Synthesis across clients</a> (other organisations anonymised)</li>")
-    links = " &middot; ".join(
-        f'<a href="{escape(t)}" download>{escape(t.rsplit("/", 1)[-1])}</a>' for t in tables)
-    if links:
-        items.append(f"<li>Tables (CSV): {links}</li>")
+        body += ('<h2 id="synthesis">Compared with the other organisations</h2><ul '
+                 'class="exr-share-links"><li>'
+                 + link(synthesis, "Synthesis across clients", "exr-report-link")
+                 + " (other organisations anonymised)</li></ul>")
+        if pseudonym:
+            body += (f'<p class="exr-you">In the synthesis, you are <strong>'
+                     f"{escape(pseudonym)}</strong>. The other organisations carry letters "
+                     "assigned at random, so a letter says nothing about who they are.</p>")
+    if tables:
+        files = " &middot; ".join(
+            f'<a href="{escape(t)}" download>{escape(t.rsplit("/", 1)[-1])}</a>' for t in tables)
+        body += ('<h2 id="data">Data files</h2><p>The tables at full precision, for your own '
+                 "analyses (CSV, one file per table"
+                 + ("; " + link(dictionary, "what each column means") if dictionary else "")
+                 + f'):</p><details class="exr-files"><summary>{len(tables)} CSV file'
+                 f'{"s" if len(tables) != 1 else ""}</summary>{files}</details>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>{escape(study_name)}: {escape(client_name)}</title>"
-        f"<style>{PAGE_CSS}</style></head><body><div class=\"exr-page\">"
-        f"<h1>{escape(study_name)}</h1><h2>Reports for {escape(client_name)}</h2>"
-        f"<ul>{''.join(items)}</ul></div></body></html>\n"
+        f"{_css_link(css_href)}</head><body><main class=\"exr-page\">"
+        f"<h1>{escape(client_name)}</h1><p>{escape(study_name)}: the reports for "
+        f"{escape(client_name)}. Everything here works offline, and no other organisation "
+        "is named.</p>"
+        f'<h2 id="reports">Reports</h2>{body}</main></body></html>\n'
     )
 
 

@@ -5,8 +5,8 @@ tools::
 
     <study>/
       study.yml
-      clients/<client_id>/survey.csv      # or survey.parquet
-      clients/<client_id>/outcomes.csv    # or outcomes.parquet
+      clients/<client_id>/survey.csv      # or .parquet, .sav, .dta, .xlsx
+      clients/<client_id>/outcomes.csv    # the same formats (readers: exresearch.readers)
 
 :func:`load_study` reads ``study.yml``, generates pandera schemas from it, validates
 every data file lazily (every problem is collected) and either returns a
@@ -54,6 +54,7 @@ __all__ = [
     "load_study",
     "validate_study",
     "format_problems",
+    "summarize_problems",
     "Study",
     "StudyConfig",
     "ScaleSpec",
@@ -80,11 +81,14 @@ _CLIENT_ID_RE = re.compile(CLIENT_ID_PATTERN)
 _TOP_KEYS = (
     "name", "seed", "min_group_size", "periods", "points", "scales", "outcomes",
     "covariates", "publish_client_names", "clients", "ranges", "averaged_answers", "sheets",
+    "currency", "horizon_years", "reference_sd",
 )
 _REQUIRED_TOP_KEYS = ("name", "periods", "scales", "outcomes", "clients")
-_SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind")
-_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better")
-_CLIENT_KEYS = ("id", "name", "industry", "revenue")
+_SCALE_KEYS = ("items", "reverse", "role", "label", "points", "kind", "cost")
+# ISO 4217 alphabetic code (three capital letters), e.g. EUR, USD, GBP.
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+_OUTCOME_SPEC_KEYS = ("label", "kind", "higher_is_better", "reliability")
+_CLIENT_KEYS = ("id", "name", "industry", "revenue", "headcount")
 _SCALE_KINDS = ("likert", "nps")
 _SCALE_ROLES = ("engagement",)
 _OUTCOME_KINDS = ("cx", "business")
@@ -133,6 +137,10 @@ class ScaleSpec:
         Human-readable name (defaults to ``name``).
     kind : {'likert', 'nps'}
         ``'nps'`` scales hold one 0-10 item scored as an eNPS.
+    cost : float or None
+        Cost, in the study's ``currency``, of raising the client's average score on this
+        driver by one point (optional; the value section then shows net value and
+        break-even).
 
     Examples
     --------
@@ -148,6 +156,7 @@ class ScaleSpec:
     role: str | None = None
     label: str = ""
     kind: str = "likert"
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,9 @@ class OutcomeSpec:
         Customer-experience or business outcome.
     higher_is_better : bool
         False for outcomes such as turnover, where lower values are better.
+    reliability : float or None
+        Reliability of the unit-level outcome, in (0, 1], used by the synthesis'
+        psychometric correction instead of its test-retest estimate across periods.
 
     Examples
     --------
@@ -175,6 +187,7 @@ class OutcomeSpec:
     label: str
     kind: str
     higher_is_better: bool = True
+    reliability: float | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -190,7 +203,9 @@ class ClientSpec:
     industry : str or None
         Industry label used for benchmarks.
     revenue : float or None
-        Annual revenue, used by the economics module.
+        Annual revenue, used by the economics module and as a moderator.
+    headcount : float or None
+        Number of employees, a client characteristic tested as a moderator.
 
     Examples
     --------
@@ -202,6 +217,7 @@ class ClientSpec:
     name: str
     industry: str | None = None
     revenue: float | None = None
+    headcount: float | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,13 @@ class StudyConfig:
         (item scores averaged before export): they are then warnings, not errors.
     sheets : dict of str to str
         Worksheet to read from ``survey.xlsx`` / ``outcomes.xlsx`` (default: the first).
+    currency : str or None
+        ISO 4217 code of every money amount (``revenue``, scale ``cost``), e.g. ``"EUR"``.
+    horizon_years : float
+        Years over which the reports add up money (default 1).
+    reference_sd : dict of str to float
+        Optional SD of unit-level scores of an EX measure (or outcome) in a reference
+        population; the synthesis then corrects for direct range restriction.
 
     Examples
     --------
@@ -267,6 +290,9 @@ class StudyConfig:
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     averaged_answers: bool = False
     sheets: dict[str, str] = field(default_factory=dict)
+    currency: str | None = None
+    horizon_years: float = 1.0
+    reference_sd: dict = field(default_factory=dict)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -434,6 +460,54 @@ def format_problems(problems: pd.DataFrame) -> str:
                 parts.append(v.ljust(widths[c]))
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def summarize_problems(problems: pd.DataFrame) -> pd.DataFrame:
+    """Count problems by kind: one row per severity, file, column and kind of problem.
+
+    The kind is the problem sentence with its particular values taken out (quoted
+    text becomes ``'...'``, numbers ``#``), so one million out-of-range answers in one
+    column make one row. Used by ``exresearch validate`` when there are more problems
+    than it prints.
+
+    Parameters
+    ----------
+    problems : pandas.DataFrame
+        A problem table (:data:`PROBLEM_COLUMNS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``severity, file, column, kind, count, first_row``, errors first, then by
+        decreasing count.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> table = validate_study(ROOT / "tests" / "studies" / "out_of_range")
+    >>> summary = summarize_problems(table)
+    >>> summary["kind"].iloc[0]
+    "value # outside the scale range #-# of scale '...'"
+    >>> summary[["column", "count", "first_row"]].values.tolist()
+    [['eng_2', 1, 3], ['h_1', 1, 5], ['enps_0_10', 1, 6], ['tools_1', 1, 7]]
+    """
+    cols = ["severity", "file", "column", "kind", "count", "first_row"]
+    if problems is None or len(problems) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    text = problems["problem"].astype(str)
+    unique = pd.Series(text.unique())  # a million problems are a few distinct sentences
+    kinds = unique.str.replace(r"'[^']*'", "'...'", regex=True).str.replace(
+        r"(?<![\w.])-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?(?![\w])", "#", regex=True)
+    kind = text.map(dict(zip(unique, kinds, strict=True)))
+    table = pd.DataFrame({
+        "severity": problems["severity"].astype(str), "file": problems["file"].astype(str),
+        "column": problems["column"].astype(object).where(problems["column"].notna(), "")
+        .astype(str), "kind": kind, "row": problems["row"]})
+    out = (table.groupby(["severity", "file", "column", "kind"], sort=False, dropna=False)
+           .agg(count=("kind", "size"), first_row=("row", "min")).reset_index())
+    out["_error"] = out["severity"] != "error"
+    out = out.sort_values(["_error", "count"], ascending=[True, False], kind="stable")
+    return out[cols].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- study.yml
@@ -680,6 +754,10 @@ class _ConfigParser:
         publish = (self.boolean(d["publish_client_names"], ("publish_client_names",))
                    if "publish_client_names" in d else False)
         clients = self.clients(d.get("clients")) if "clients" in d else []
+        currency = self.currency(d["currency"]) if "currency" in d else None
+        horizon = (self.positive(d["horizon_years"], ("horizon_years",))
+                   if "horizon_years" in d else None)
+        reference_sd = self.reference_sd(d["reference_sd"]) if "reference_sd" in d else {}
         self.collisions(scales, outcomes, covariates or [])
         ranges = self.ranges(d.get("ranges"), outcomes, covariates or []) \
             if "ranges" in d else self.ranges({}, outcomes, covariates or [])
@@ -693,7 +771,47 @@ class _ConfigParser:
             outcomes=outcomes, covariates=tuple(covariates or ()),
             publish_client_names=bool(publish), clients=tuple(clients),
             ranges=ranges, averaged_answers=bool(averaged), sheets=sheets,
+            currency=currency, horizon_years=horizon or 1.0,
+            reference_sd=reference_sd,
         )
+
+    def currency(self, value):
+        if not isinstance(value, str) or not _CURRENCY_RE.fullmatch(value):
+            self.error(("currency",), "currency must be a three-letter ISO 4217 code in "
+                       f"capitals such as EUR, USD or GBP, got {value!r}", value=value)
+            return None
+        return value
+
+    def positive(self, value, path, *, allow_zero=False):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+        if not ok:
+            need = "a non-negative" if allow_zero else "a positive"
+            self.error(path, f"{path[-1]} must be {need} number, got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def positive_number(self, value, path, *, at_most=None):
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+              and np.isfinite(value) and value > 0 and (at_most is None or value <= at_most))
+        if not ok:
+            rng = f"in (0, {at_most}]" if at_most is not None else "a positive number"
+            self.error(path, f"{path[-1]} must be {rng}, "
+                       f"got {value!r}", value=value)
+            return None
+        return float(value)
+
+    def reference_sd(self, value) -> dict:
+        if not isinstance(value, dict):
+            self.error(("reference_sd",), "reference_sd must be a mapping of measure -> SD "
+                       "such as {ex_index: 0.4}, got " + repr(value), value=value)
+            return {}
+        out = {}
+        for name, sd in value.items():
+            sd = self.positive_number(sd, ("reference_sd", str(name)))
+            if sd is not None:
+                out[str(name)] = sd
+        return out
 
     def ranges(self, value, outcomes, covariates) -> dict[str, tuple[float, float]]:
         """Plausible range of each outcome and covariate: study.yml's, else the default."""
@@ -801,8 +919,11 @@ class _ConfigParser:
                 else:
                     owner[item] = name
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
+            cost = (self.positive(spec["cost"], (*path, "cost"), allow_zero=True)
+                    if "cost" in spec else None)
             out[name] = ScaleSpec(name=name, items=tuple(items), reverse=tuple(reverse),
-                                  points=pts, role=role, label=label or name, kind=kind)
+                                  points=pts, role=role, label=label or name, kind=kind,
+                                  cost=cost)
         engagement = [s.name for s in out.values() if s.role == "engagement"]
         if len(engagement) > 1:
             self.error(("scales", engagement[1], "role"), "only one scale may have role "
@@ -832,8 +953,11 @@ class _ConfigParser:
             label = self.text(spec["label"], (*path, "label")) if "label" in spec else name
             hib = (self.boolean(spec["higher_is_better"], (*path, "higher_is_better"))
                    if "higher_is_better" in spec else True)
+            rel = (self.positive_number(spec["reliability"], (*path, "reliability"), at_most=1)
+                   if "reliability" in spec else None)
             out[name] = OutcomeSpec(name=name, label=label or name, kind=kind,
-                                    higher_is_better=True if hib is None else hib)
+                                    higher_is_better=True if hib is None else hib,
+                                    reliability=rel)
         return out
 
     def clients(self, value) -> list[ClientSpec]:
@@ -881,7 +1005,11 @@ class _ConfigParser:
                     revenue = None
                 else:
                     revenue = float(revenue)
-            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue))
+            headcount = spec.get("headcount")
+            if headcount is not None:
+                headcount = self.positive_number(headcount, (*path, "headcount"))
+            out.append(ClientSpec(id=cid, name=name or cid, industry=industry, revenue=revenue,
+                                  headcount=headcount))
         return out
 
     def collisions(self, scales, outcomes, covariates):
@@ -974,6 +1102,9 @@ def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
         header = _csv_header(path)
     except UnicodeDecodeError as exc:
         problems.add(rel, f"file is not UTF-8 text (byte {exc.start}: {exc.reason})")
+        return None, []
+    except csv.Error as exc:  # e.g. a header field over the csv module's 128 KB limit
+        problems.add(rel, f"cannot parse the CSV header: {exc}", row=1)
         return None, []
     named = [h for h in header if h.strip() != ""]  # unnamed: warned about, then ignored
     counts = pd.Series(named, dtype=object).value_counts()
@@ -1172,7 +1303,7 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
     m = check == "column_in_dataframe"
     if m.any():
         names = fc.loc[m, "failure_case"].astype(str)
-        what = names.map(lambda c: spec.roles.get(c, f"column '{c}'"))
+        what = names.map({c: spec.roles.get(c, f"column '{c}'") for c in names.unique()})
         rows(m, names, None, "required " + what + " is missing from the " + spec.kind + " file")
     # empty key cells
     m = check == "not_nullable"
@@ -1213,13 +1344,13 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
             return (f" is outside the plausible range {_fmt_number(num.lo)} to "
                     f"{_fmt_number(num.hi)} of {num.what}; if it is right, give the range in "
                     f"study.yml (ranges: {{{c}: [low, high]}})")
-        rows(m, col, vals, "value " + vals + col.map(describe))
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}))
     # answers between scale points
     m = check == "whole"
     if m.any():
         vals = _fmt_values(fc.loc[m, "failure_case"])
         col = fc.loc[m, "column"].astype(str)
-        severity = col.map(lambda c: spec.numeric[c].whole)
+        severity = col.map({c: spec.numeric[c].whole for c in col.unique()})
 
         def describe(c):
             num = spec.numeric[c]
@@ -1229,7 +1360,8 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
                 return head + "; kept, as study.yml says answers may be averaged"
             return head + "; if answers were averaged before export, set averaged_answers: " \
                 "true in study.yml"
-        rows(m, col, vals, "value " + vals + col.map(describe), severity.values)
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}),
+             severity.values)
     # duplicate keys: one problem per duplicated row
     m = check == "multiple_fields_uniqueness"
     if m.any():
@@ -1324,9 +1456,9 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
     missing = [c for c in spec.columns if c not in header]
     for i, col in ((header.index(c), c) for c in extra):
         if str(col).strip() == "":
-            warnings.add(rel, f"column {i + 1} has no name in the header (a comma at the end "
-                         "of every line?); it is ignored", row=header_row, column=col,
-                         severity="warning")
+            why = " (a comma at the end of every line?)" if suffix == ".csv" else ""
+            warnings.add(rel, f"column {i + 1} has no name in the header{why}; it is ignored",
+                         row=header_row, column=col, severity="warning")
             continue
         hint = _did_you_mean(str(col), missing)
         hint = f"; did you mean '{hint}'?" if hint else ""

@@ -70,7 +70,7 @@ WORLDS = {
 }
 
 #: Modules whose @claim functions the runner imports. Add yours here.
-CLAIM_MODULES = ["exresearch.validity_claims"]
+CLAIM_MODULES = ["exresearch.validity_claims", "exresearch.validity_drivers"]
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Builds in tests print no PDFs unless a test asks (build_site(..., pdf=True)): printing
+# every report of every test site would add minutes; test_browser.py checks the PDFs.
+os.environ.setdefault("EXRESEARCH_PDF", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

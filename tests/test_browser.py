@@ -1,13 +1,20 @@
-"""Headless-Chromium check of a built site: links, console, network, hostile text.
+"""Headless-Chromium check of a built site: links, console, network, hostile text,
+layout at phone and desktop width, accessibility (axe-core), PDFs and workbooks.
 
 Opens ``index.html`` over ``file://``, follows every report link, and asserts that no
 page logs a console error, no request leaves the machine (only ``file:`` and ``data:``
 URLs), no dialog opens (a client name holding a script must stay text), and the
-client filter works. Screenshots go to ``tests/_artifacts/screenshots`` (ignored by git).
+client filter works. On a site built from the real notebooks, every page type is
+loaded at 390 px and 1400 px (no sideways page scroll) and checked with axe-core
+(vendored in ``tests/vendor/axe-core``; zero serious or critical violations); the PDFs'
+page counts and first pages, and each workbook against its CSVs, are checked too.
+Screenshots go to ``tests/_artifacts/screenshots`` (ignored by git).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -92,8 +99,9 @@ def test_site_in_headless_chromium(site):
             page.fill("#exr-q", "")
             assert page.locator("#exr-clients tbody tr:not([hidden])").count() == 3
 
-            hrefs = page.eval_on_selector_all(
-                "a[href$='.html']", "els => els.map(e => e.getAttribute('href'))")
+            hrefs = page.eval_on_selector_all(  # the report links (briefs and share pages
+                "a.exr-report-link[href$='.html']",  # are checked in test_every_page_type)
+                "els => els.map(e => e.getAttribute('href'))")
             assert sorted(hrefs) == sorted(r.html for r in site.reports)
             for href in hrefs:
                 page.goto(index_url)
@@ -154,3 +162,193 @@ def test_markup_slipped_into_a_report_cannot_run(tmp_path):
             browser.close()
     assert dialogs == []
     assert violations  # the browser refused them, and said so
+
+
+# ---- the site of the real notebooks: layout, accessibility, PDFs, workbooks -----------
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+WIDTHS = (390, 1400)
+
+
+@pytest.fixture(scope="module")
+def real_site(small_study, tmp_path_factory):
+    from exresearch import build
+
+    out = tmp_path_factory.mktemp("real_site") / "site"
+    result = build.build_site(small_study, out=out, jobs=2, progress=False, pdf=True)
+    assert result.exit_code == 0, [(r.key, r.error) for r in result.reports]
+    return out
+
+
+def _page_types(root: Path) -> dict:
+    """One page of each type the site publishes (relative to ``root``)."""
+    share = sorted((root / "share").iterdir())[0]
+    return {
+        "index": root / "index.html",
+        "client report": sorted((root / "reports").glob("client-*.html"))[0],
+        "synthesis": root / "reports" / "synthesis.html",
+        "data quality": root / "reports" / "data-quality.html",
+        "brief": sorted((root / "briefs").glob("*.html"))[0],
+        "share landing": share / "index.html",
+        "share synthesis": share / "reports" / "synthesis.html",
+    }
+
+
+def _axe(page) -> list:
+    page.add_script_tag(path=str(AXE))
+    # preload off: axe would fetch the stylesheets again by XHR, which file:// refuses
+    res = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations'], "
+                        "preload: false})).violations.map(v => [v.id, v.impact, v.nodes.length,"
+                        " v.nodes.slice(0, 3).map(n => n.target.join(' '))])")
+    return [v for v in res if v[1] in ("serious", "critical")]
+
+
+def test_every_page_type_fits_a_phone_and_passes_axe(real_site):
+    playwright = pytest.importorskip("playwright.sync_api")
+    assert AXE.is_file()
+    pages = _page_types(real_site)
+    assert all(p.is_file() for p in pages.values()), pages
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    found, console_errors = {}, []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in WIDTHS:
+                # bypass_csp only so that axe can be injected; the pages run no script
+                context = browser.new_context(viewport={"width": width, "height": 900},
+                                              bypass_csp=True)
+                page = context.new_page()
+                page.on("console", lambda m, pg=page: console_errors.append((pg.url, m.text))
+                        if m.type == "error" else None)
+                for kind, path in pages.items():
+                    page.goto(path.as_uri(), wait_until="load")
+                    # the shared stylesheet loaded (relative link, allowed by the policy)
+                    assert page.evaluate(
+                        "() => getComputedStyle(document.body).lineHeight") != "normal", kind
+                    sideways = page.evaluate(
+                        "() => document.documentElement.scrollWidth - window.innerWidth")
+                    found[(kind, width, "overflow px")] = sideways
+                    found[(kind, width, "axe")] = _axe(page)
+                    page.screenshot(path=str(SHOTS / f"real-{kind.replace(' ', '-')}-{width}.png"),
+                                    full_page=False)
+                context.close()
+        finally:
+            browser.close()
+    assert console_errors == []
+    assert {k: v for k, v in found.items() if k[2] == "overflow px" and v > 0} == {}
+    assert {k: v for k, v in found.items() if k[2] == "axe" and v} == {}
+
+
+def test_report_page_structure(real_site):
+    """Heading order, no empty tab stops, captions and header scopes, alt text from data."""
+    page = sorted((real_site / "reports").glob("client-*.html"))[0].read_text()
+    body = page[page.index("<body"):]
+    assert re.search(r"<h[1-6]", body).group(0) == "<h1"  # the first heading is the h1
+    assert 'class="anchor-link"' not in page and "¶" not in page
+    stops = [t for t in re.findall(r"<[a-z]+\b[^>]*>", body) if 'tabindex="0"' in t]
+    # the only tab stops besides links: labelled boxes that scroll sideways on a phone
+    assert stops and all(re.search(r'class="[^"]*exr-(scroll|figure)', t)
+                         and 'role="region"' in t and "aria-label=" in t for t in stops)
+    tables = re.findall(r"<table\b.*?</table>", body, re.S)
+    assert tables and all("<caption" in t for t in tables)
+    assert all('scope="col"' in t for t in tables if "<thead" in t)
+    alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
+    assert alts and all(a.startswith(("Chart", "Panel")) for a in alts)
+    assert "No description has been provided" not in page
+    assert sum(bool(re.search(r"\d", a)) for a in alts) == len(alts)  # numbers from the data
+    assert '<abbr class="exr-term"' in page and 'id="Glossary"' in page
+    assert '<link href="../assets/site.css" rel="stylesheet"/>' in page
+    assert len(page.encode()) < 350_000
+
+
+def test_pdfs_page_counts_and_first_page(real_site):
+    if not (shutil.which("pdfinfo") and shutil.which("pdftotext")):
+        pytest.skip("poppler-utils (pdfinfo, pdftotext) absent: `make browser` installs them")
+    import subprocess
+
+    def pages(pdf):
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                              check=True).stdout
+        return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
+    def first_page(pdf):
+        return subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"],
+                              capture_output=True, text=True, check=True).stdout
+
+    pdfs = sorted((real_site / "pdf").glob("*.pdf"))
+    manifest = json.loads((real_site / "manifest.json").read_text())
+    ok = [r["key"] for r in manifest["reports"] if r["status"] == "ok"]
+    assert {p.stem for p in pdfs} == set(ok) | {f"{k}-brief" for k in ok if k.startswith("client-")}
+    for pdf in pdfs:
+        n, text = pages(pdf), first_page(pdf)
+        if pdf.stem.endswith("-brief"):
+            assert 1 <= n <= 2, (pdf.name, n)
+            assert "executive brief" in text and "What we found" in text
+        elif pdf.stem.startswith("client-"):
+            assert 2 <= n <= 14, (pdf.name, n)
+            # findings on page 1: the executive summary's list, not the table of contents
+            assert "Executive summary" in text and "Contents" not in text
+            assert re.search(r"^\s*1\.\s", text, re.M) or "1." in text
+        for leak in (str(real_site), "file://"):
+            assert leak.encode() not in pdf.read_bytes()
+
+
+def test_workbooks_hold_every_csv(real_site):
+    import openpyxl
+    import pandas as pd
+
+    manifest = json.loads((real_site / "manifest.json").read_text())
+    for rep in manifest["reports"]:
+        if rep["status"] != "ok":
+            continue
+        ex = manifest["extras"][rep["key"]]
+        wb = openpyxl.load_workbook(real_site / ex["workbook"])
+        csvs = {Path(t).stem: real_site / t for t in rep["tables"]}
+        assert wb.sheetnames[0] == "Contents" and wb.sheetnames[-1] == "Columns"
+        assert len(wb.sheetnames) == len(csvs) + 2
+        contents = [c.value for c in wb["Contents"]["A"][4:] if c.value]
+        for (stem, path), sheet in zip(csvs.items(), contents, strict=True):
+            ws = wb[sheet]
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+            header = [c.value for c in ws[1]]
+            assert header == list(df.columns), (rep["key"], stem)
+            got = [["" if v is None else v for v in row]
+                   for row in ws.iter_rows(min_row=2, max_col=len(header), values_only=True)]
+            assert len(got) == len(df), (rep["key"], stem)
+            for r_csv, r_xl in zip(df.itertuples(index=False), got, strict=True):
+                for a, b in zip(r_csv, r_xl, strict=True):
+                    if isinstance(b, bool):
+                        assert a.lower() == str(b).lower()
+                    elif isinstance(b, int | float):
+                        assert float(a) == pytest.approx(b, rel=1e-12, abs=1e-300)
+                    else:
+                        assert a == b, (rep["key"], stem, a, b)
+
+
+def test_share_bundle_landing_page(real_site):
+    manifest = json.loads((real_site / "manifest.json").read_text())
+    letters = set()
+    for cid, rel in manifest["share"].items():
+        page = (real_site / rel).read_text()
+        base = (real_site / rel).parent
+        for href in re.findall(r'href="([^"#]+)"', page):
+            assert (base / href).is_file(), (cid, href)
+        assert "Executive brief" in page and "Tables in Excel" in page
+        you = re.search(r"you are <strong>(Client [A-Z]+)</strong>", page).group(1)
+        letters.add(you)
+        assert you in (base / "reports" / "synthesis.html").read_text()  # the letter is there
+        assert (base / "assets" / "site.css").is_file()
+    assert len(letters) == len(manifest["share"])
+    ids = sorted(manifest["share"])
+    # letters come from a seeded shuffle, not from the order of the ids
+    order = [re.search(r"you are <strong>(Client [A-Z]+)</strong>",
+                       (real_site / manifest["share"][c]).read_text()).group(1) for c in ids]
+    assert order != sorted(order)
+    # no absolute path of the build machine in anything published (the hidden build
+    # state .exresearch/state.json is the build's own bookkeeping, not published)
+    published = [p for p in real_site.rglob("*") if p.is_file() and ".exresearch" not in p.parts]
+    leaks = [str(p.relative_to(real_site)) for p in published
+             if str(real_site.parent).encode() in p.read_bytes()
+             or b"/tmp/" in p.read_bytes()]
+    assert leaks == []

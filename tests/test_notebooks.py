@@ -16,12 +16,13 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import papermill as pm
 import pytest
 import yaml
 
-from exresearch import config
+from exresearch import config, value
 from exresearch.study import load_study
 
 NB_DIR = config.NOTEBOOKS_DIR
@@ -249,22 +250,46 @@ def _check_findings(nb, tables, cfg):
     if loop["label"] == "no evidence":
         assert "associations" in text["direction"] and " drives " not in text["linkage"]
 
+    # one driver model: the priorities table, the value table and the summary agree
+    pri = pd.read_csv(tables / "driver_priorities.csv").sort_values("rank")
+    inv = pd.read_csv(tables / "investment.csv")
+    body = inv[inv["driver"] != "all drivers"]
+    assert body["driver"].tolist() == pri["driver"].tolist()
+    assert body["act_first"].tolist() == pri["act_first"].tolist()
+    assert pri["act_first"].sum() <= 1 and (pri["act_first"].sum() == 0 or pri["act_first"].iloc[0])
+    named = pri[pri["act_first"]]
     if "drivers" in text:
-        pri = pd.read_csv(tables / "driver_priorities.csv").sort_values("rank").iloc[0]
-        assert labels[pri["driver"]] in text["drivers"]
-        assert f"{pri['impact']:.0f}% of the explained" in text["drivers"]
-        assert f"{pri['performance']:.2f}" in text["drivers"]
-
+        if len(named):
+            top = named.iloc[0]
+            assert text["drivers"].startswith(f"Act first on {labels[top['driver']]}: ")
+            assert f" in {100 * top['p_first']:.0f}% of resamples" in text["drivers"]
+            assert f"{top['impact']:.0f}% of the explained" in text["drivers"]
+        else:
+            assert text["drivers"].startswith("No single driver can be named first for ")
+            for dv in pri.loc[pri["contender"], "driver"]:
+                assert labels[dv] in text["drivers"]
     if "value" in text:
-        inv = pd.read_csv(tables / "investment.csv").sort_values("rank").iloc[0]
-        assert f"on {labels[inv['driver']]} up to" in text["value"]
-        assert float(re.search(r"\(\+(\d\.\d\d) points on average\)", text["value"]).group(1)) == round(inv["improvement"], 2)
-        amount, lo, hi = re.search(
-            r"about ([\d,.]+(?: million)?) a year in revenue \(95% CI (-?[\d,.]+(?: million)?) "
-            r"to (-?[\d,.]+(?: million)?)\)", text["value"]).groups()
-        for shown, value in [(amount, inv["money"]), (lo, inv["money_ci_low"]), (hi, inv["money_ci_high"])]:
-            tol = 0.05e6 if "million" in shown else 500 if abs(value) >= 1e3 else 0.5
-            assert abs(_number(shown) - value) <= tol, (shown, value)
+        if len(named):
+            row = inv[inv["driver"] == named["driver"].iloc[0]].iloc[0]
+            assert f"on {labels[row['driver']]} up to" in text["value"]
+            gap = re.search(r"\(\+(\d\.\d\d) points on average\)", text["value"]).group(1)
+            assert float(gap) == round(row["gap"], 2)
+        else:
+            row = inv[inv["driver"] == "all drivers"].iloc[0]
+            assert "on all drivers together" in text["value"]
+        assert f"worth {row['delta_cx']:+.1f} " in text["value"]
+        if np.isfinite(row["money"]):
+            shown = [value.format_money(row[c], currency=cfg.currency)
+                     for c in ("money", "money_low", "money_high")]
+            assert (f"about {shown[0]} in revenue a year (95% CI {shown[1]} to {shown[2]})"
+                    in text["value"])
+            lo, hi = row["money_low"], row["money_high"]
+        else:
+            lo, hi = row["delta_business_low"], row["delta_business_high"]
+            assert (f"{row['delta_business']:+.2f} on " in text["value"]
+                    and f"(95% CI {lo:.2f} to {hi:.2f})" in text["value"])
+        if lo <= 0 <= hi:
+            assert "The range includes no gain, so the value is uncertain." in text["value"]
 
     if "profile" in text:
         prof = pd.read_csv(tables / "ex_profile.csv").set_index("scale")
@@ -332,13 +357,18 @@ def test_executes_on_demo_study_with_defaults(name, demo_study, tmp_path):
             assert c.id not in text and c.name not in text
     if name == "synthesis":
         # the demo has two clients per industry: no industry's own numbers may be shown
-        # under pseudonyms (a client could back out the other one's link), the test may
-        mods = pd.read_csv(tables / "moderators_industry.csv")
-        assert (mods["k_level"] == 2).all()
-        per_level = ["estimate", "ci_low", "ci_high", "level_r", "level_ci_low", "level_ci_high"]
-        assert mods[per_level].isna().all().all()
-        assert mods["qm"].notna().all() and mods["qm_p"].between(0, 1).all()
-        assert "Industries with fewer than 3 organisations" in _outputs_text(nb)
+        # under pseudonyms (a client could back out the other one's link). Industries are
+        # merged into groups of at least 3 clients before anything is shown or tested.
+        assert not (tables / "moderators_industry.csv").exists()
+        chars = pd.read_csv(tables / "study_characteristics.csv")
+        groups = chars[chars["industry"] != "All organisations"]
+        assert len(groups) >= 2 and (groups["organisations"] >= 3).all()
+        assert groups["organisations"].sum() == len(load_study(demo_study).clients)
+        mods = pd.read_csv(tables / "moderator_tests.csv")
+        cat = mods[mods["kind"] == "categorical"].iloc[0]
+        assert cat["tested"] and cat["groups"] == len(groups)
+        assert 0 <= cat["p_perm"] <= 1 and np.isnan(cat["estimate"])  # no group's own r
+        assert set(mods.columns).isdisjoint({"level_r", "client", "client_id"})
 
 
 @pytest.mark.slow

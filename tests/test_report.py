@@ -291,8 +291,9 @@ def test_executive_summary_sentences_carry_the_numbers():
         "of the drivers.")
     assert "about 443,000 a year in revenue (95% CI -12,000 to 902,000) if the link is causal" in t["value"]
     assert t["value"].endswith("The range includes no gain, so treat it as a rough estimate.")
-    assert t["benchmark"] == ("Compared with 4 other organisations in the study, your EX index is at "
-                              "the 72nd percentile, above most of them.")
+    # 72nd percentile among 4 others: said as a count, not a percentile (issue 18)
+    assert t["benchmark"] == ("Compared with 4 other organisations in the study, your EX index is "
+                              "higher than 3 of them (above most).")
     row = f.set_index("topic").loc["value"]
     assert (row["table"], row["key"], row["column"], row["value"]) == (
         "investment", "driver=tools", "money", 443006.0)
@@ -363,7 +364,11 @@ def test_benchmark_table_names_only_the_focal_client(study, roles):
 
 def test_display_names_pseudonyms_unless_published(study):
     names = report.display_names(study)
-    assert list(names.values()) == ["Client A", "Client B", "Client C", "Client D", "Client E"]
+    letters = ["Client A", "Client B", "Client C", "Client D", "Client E"]
+    assert list(names) == list(study.clients) and sorted(names.values()) == letters
+    # letters come from a shuffle seeded by the study, not from the order of the ids
+    assert list(names.values()) != letters
+    assert names == report.display_names(study)
 
 
 def test_per_client_correlations_match_linkage(study, roles):
@@ -374,7 +379,7 @@ def test_per_client_correlations_match_linkage(study, roles):
     pc = report.per_client_correlations(means, x=["ex_index"], y=["nps"], names=names,
                                         industries={c: study.config.client(c).industry
                                                     for c in study.clients})
-    assert "client_id" not in pc.columns and pc["client"].tolist()[0] == "Client A"
+    assert "client_id" not in pc.columns and pc["client"].tolist()[0] == names[study.clients[0]]
     direct = correlations(means[means["client_id"] == "client-02"], x="ex_index", y="nps")
     assert pc.loc[1, "r"] == pytest.approx(direct.loc[0, "r"])
     assert pc.loc[1, "n"] == direct.loc[0, "n"]
@@ -551,8 +556,16 @@ def test_plot_heatmap_draws_what_sns_heatmap_draws():
                        ax=right)
     assert [t.get_text() for t in right.texts] == [t.get_text() for t in left.texts]
     assert [t.get_text() for t in right.texts] == ["0.61", "0.50", "0.93", "0.46", "0.88"]
-    assert [t.get_color() for t in right.texts] == [t.get_color() for t in left.texts]
     mesh = [c for c in right.collections if isinstance(c, QuadMesh)][0]
+    # text colours: black or white, whichever reaches WCAG AA on the cell (seaborn's rule
+    # put white on light cells, at 2-2.6:1); checked cell by cell
+    from exresearch.style import contrast_ratio
+
+    cells = [c for c in mesh.cmap(mesh.norm(mesh.get_array())).reshape(-1, 4)[:, :3]]
+    cells = [c for c, m in zip(cells, np.ma.getmaskarray(mesh.get_array()).ravel(), strict=True)
+             if not m]
+    assert [contrast_ratio(t.get_color(), c) >= 4.5
+            for t, c in zip(right.texts, cells, strict=True)] == [True] * 5
     assert mesh.get_array().size == 6 and mesh.get_array().mask.sum() == 1
     assert mesh.get_clim() == (0.5, 0.9)
     assert [t.get_text() for t in right.get_yticklabels()] == ["client-01", "client-02"]

@@ -8,7 +8,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from exresearch.site import CSP, render_error_page, render_index, render_report
+from exresearch.site import CSP, SITE_CSS, render_error_page, render_index, render_report
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 # 1x1 transparent PNG
@@ -70,7 +70,9 @@ def test_report_has_toc_css_footer_and_no_network():
     ]
     for anchor in ("Client-report", "Results", "Figure"):
         assert f'id="{anchor}"' in page
-    assert "table.dataframe" in page  # readable-table CSS inlined
+    # readable-table CSS: in the site's one stylesheet, linked (not inlined in every page)
+    assert '<link href="../assets/site.css" rel="stylesheet"/>' in page
+    assert "table.dataframe" in SITE_CSS and "table.dataframe" not in page
     assert f'content="{CSP}"' in page
     assert remote_references(page) == []
     assert re.findall(r"https?://", page) == []  # not even in CSS comments
@@ -150,3 +152,51 @@ def test_nbformat_roundtrip_of_rendered_notebook_is_valid():
     nb = _notebook()
     nbformat.validate(nb)
     assert render_report(nb, title="x", provenance={}).startswith("<!DOCTYPE html>")
+
+
+def test_report_is_accessible_markup():
+    """Captions, header scopes, scroll boxes, no cell/pilcrow tab stops, TOC title not a
+    heading, alt text from the figure's metadata, glossary terms with hover definitions."""
+    nb = _notebook()
+    nb.cells[2].source = "# Client report\n\nThe spread (SD) of unit scores.\n\n## Results"
+    nb.cells[3].outputs[0]["data"]["text/html"] = (
+        '<table class="dataframe"><thead><tr><th>scale</th><th>SD</th></tr></thead>'
+        "<tbody><tr><th>tools</th><td>0.25</td></tr></tbody></table>")
+    nb.cells[5].outputs[0]["metadata"] = {"image/png": {"alt": 'Chart: T. Bars: a 1, b "2".'}}
+    page = render_report(nb, title="T", provenance={})
+    body = page[page.index("<body"):]
+    assert re.search(r"<h[1-6]", body).group(0) == "<h1"
+    assert '<p class="exr-toc-title" id="exr-toc-title">Contents</p>' in page
+    assert "anchor-link" not in page and "¶" not in page
+    assert [t for t in re.findall(r"<[a-z]+\b[^>]*>", body) if "tabindex" in t
+            and "exr-scroll" not in t and "exr-figure" not in t] == []
+    assert "<caption>Table 1: Results</caption>" in page
+    assert '<th scope="col">scale</th>' in page and '<th scope="row">tools</th>' in page
+    assert re.search(r'<div aria-label="Table 1: Results" class="exr-scroll" role="region" '
+                     r'tabindex="0">', page)
+    assert """alt='Chart: T. Bars: a 1, b "2".'""" in page  # escaped by the serializer
+    assert '<abbr class="exr-term" title="Standard deviation' in page
+    assert page.count('class="exr-term"') == 1  # the first use only (the th is skipped)
+    assert '<h2 id="Glossary">Glossary</h2><dl><dt>SD</dt>' in page
+
+
+def test_image_without_alt_is_named_by_its_section():
+    page = render_report(_notebook(), title="T", provenance={})
+    assert 'alt="Chart in section Figure"' in page
+    assert "No description has been provided" not in page
+
+
+def test_site_css_has_print_and_phone_rules():
+    assert "@media print" in SITE_CSS and "@media (max-width: 700px)" in SITE_CSS
+    assert "nav.exr-toc" in SITE_CSS.split("@media print")[1]  # no TOC on paper
+    assert "break-inside: avoid" in SITE_CSS and "break-after: avoid" in SITE_CSS
+    assert "https://" not in SITE_CSS and "url(" not in SITE_CSS
+
+
+def test_finding_pointers_link_to_numbered_sections():
+    nb = new_notebook(cells=[new_markdown_cell(
+        "# R\n\n## Executive summary\n\n1. A [(section 2)](#section-2)\n"
+        "2. B [(section 9)](#section-9)\n\n## 2. Linkage to results")])
+    page = render_report(nb, title="t", provenance={})
+    assert '<a href="#2.-Linkage-to-results">(section 2)</a>' in page
+    assert "B (section 9)" in page and 'href="#section-9"' not in page  # no dead link

@@ -50,6 +50,7 @@ class _Build:
     scheduler: str | None
     progress: bool
     t0: float
+    pdf: bool | None = None
     runtime: object = None
     plan: Plan | None = None
     staging: Staging | None = None
@@ -107,7 +108,10 @@ def _carry_over(b: _Build) -> None:
 
 
 def _tasks(b: _Build) -> list[dict]:
+    from ..kernel import kernel_for_batch
+
     nb_dir = config.notebooks_dir()
+    kernel_name = kernel_for_batch() if b.plan.to_run else None
     tasks = []
     for r in b.plan.to_run:
         prov = dict(b.prov)
@@ -117,7 +121,7 @@ def _tasks(b: _Build) -> list[dict]:
             "title": f"{r.name}: client report" if r.kind == "client" else r.name,
             "notebook_json": (nb_dir / NOTEBOOKS[r.kind]).read_text(encoding="utf-8"),
             "parameters": r.parameters, "provenance": prov, "timeout": None,
-            "workdir": str(b.staging.work),
+            "workdir": str(b.staging.work), "kernel_name": kernel_name,
         })
     return tasks
 
@@ -194,6 +198,11 @@ def _write_site(b: _Build) -> None:
         headline = read_headline(site / "tables" / syn.key)
     shares = write_share_bundles(site, cfg, records)
     write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
+    # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
+    from ..deliver import publish_extras
+
+    publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
+                   progress=b.progress)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     state = {
@@ -250,7 +259,7 @@ def _build(b: _Build) -> BuildResult:
 
 
 def build_site(study, *, out, jobs=None, force=False, only=None, executor="local",
-               scheduler=None, progress=True) -> BuildResult:
+               scheduler=None, progress=True, pdf=None) -> BuildResult:
     """Execute every report notebook of a study and publish the site in ``out``.
 
     Parameters
@@ -277,6 +286,10 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         it a LocalCluster of ``jobs`` worker processes is started.
     progress : bool, default True
         Show a progress bar and a line per finished report on stderr.
+    pdf : bool, optional
+        Print every report and brief to PDF with headless Chromium (default: when
+        Chromium is installed and ``$EXRESEARCH_PDF`` is not ``0``); see
+        :func:`exresearch.deliver.publish_extras`.
 
     Returns
     -------
@@ -331,7 +344,8 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
                       f"({fast.duration:.2f} s)", file=sys.stderr)
             return fast
     b = _Build(study=study, study_path=study_path, out=out, jobs=jobs, force=force,
-               only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0)
+               only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0,
+               pdf=pdf)
     if executor == "local":
         from .kernels import Runtime
 

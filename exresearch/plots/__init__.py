@@ -16,12 +16,14 @@ module                     figures
 ``plots.meta``             forest plot, a grid of forest plots
 ``plots.planning``         power curves
 ``plots.quality``          reported and suppressed unit-periods
+``plots.synthesis``        publication forest plots (numbers beside them), small
+                           multiples, heat map of corrected correlations
 =========================  ===============================================================
 """
 
 from __future__ import annotations
 
-from .economics import plot_interval_bars, plot_projection
+from .economics import plot_interval_bars, plot_projection, plot_value
 from .linkage import (
                       plot_correlation_heatmap,
                       plot_cross_lagged,
@@ -34,6 +36,7 @@ from .meta import plot_forest, plot_forest_grid
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
 from .quality import plot_unit_counts
+from .synthesis import forest_rows, plot_forest_panels, plot_forest_table, plot_rho_heatmap
 
 __all__ = [
     "plot_correlation_heatmap",
@@ -46,8 +49,13 @@ __all__ = [
     "plot_forest_grid",
     "plot_projection",
     "plot_interval_bars",
+    "plot_value",
     "plot_trend",
     "plot_benchmark",
     "plot_power",
     "plot_unit_counts",
+    "forest_rows",
+    "plot_forest_table",
+    "plot_forest_panels",
+    "plot_rho_heatmap",
 ]

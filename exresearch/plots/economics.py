@@ -45,7 +45,9 @@ def plot_projection(projection, *, ax=None):
             f"{sorted(need)}), but {type(projection).__name__} was passed")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
-    colours = {"intervention": "C0", "decline": "C3"}
+    from ..style import BAD, GOOD
+
+    colours = {"intervention": GOOD, "decline": BAD}
     for (scenario, var), g in projection.groupby(["scenario", "variable"], sort=False):
         colour = colours.get(scenario, "0.3")
         ls = "-" if var == "ex" else "--"
@@ -58,8 +60,14 @@ def plot_projection(projection, *, ax=None):
     ax.set_xlabel("Periods after the shock")
     ax.set_ylabel("Change (SD units)")
     labels = projection.groupby("scenario", sort=False)["label"].first()
-    ax.set_title("; ".join(f"{s}: {lab}" for s, lab in labels.items()), fontsize=9)
-    ax.legend(fontsize=8)
+    names = {"intervention": "a rise", "decline": "a fall"}
+    ax.set_title("After a one-off change of 1 SD in employee experience")
+    # what each scenario does (grows / fades ...) goes into the legend, not the title
+    handles, texts = ax.get_legend_handles_labels()
+    texts = [f"{names.get(t.split(':')[0], t.split(':')[0])} ({labels.get(t.split(':')[0], '')}):"
+             f" {t.split(': ')[1]}" if ": " in t else t for t in texts]
+    ax.legend(handles, texts, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18),
+              ncol=2, frameon=False)
     return ax
 
 
@@ -108,4 +116,81 @@ def plot_interval_bars(data, *, label, value, low, high, xlabel="", money=False,
     if money:
         ax.xaxis.set_major_formatter(mticker.StrMethodFormatter("{x:,.0f}"))
     ax.figure.tight_layout()
+    return ax
+
+
+def plot_value(value, *, column="money", labels=None, ax=None):
+    """Bar chart of :func:`exresearch.value.value_chain`: each driver's value with its CI.
+
+    Parameters
+    ----------
+    value : pandas.DataFrame
+        Output of :func:`exresearch.value.value_chain`.
+    column : {"money", "net", "delta_business", "delta_cx"}, default "money"
+        Quantity drawn (with ``<column>_low`` / ``_high``).
+    labels : mapping, optional
+        Driver name -> label.
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        One bar per driver (the "all drivers" row is left out), best first at the top.
+        A bar whose CI excludes zero is solid blue (red when negative); a bar whose CI
+        includes zero is drawn as a grey outline, hatched, and its label ends in
+        "(CI includes 0)". The x axis names the currency and horizon for money.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from exresearch.value import value_chain
+    >>> from exresearch.plots import plot_value
+    >>> rng = np.random.default_rng(5)
+    >>> d = pd.DataFrame(rng.normal(3.5, 0.5, size=(100, 3)), columns=["tools", "leader", "pay"])
+    >>> d["nps"] = 20 * d.leader + rng.normal(0, 5, 100)
+    >>> d["growth"] = 0.1 * d.nps + rng.normal(0, 1, 100)
+    >>> v = value_chain(d, drivers=["tools", "leader", "pay"], cx="nps", business="growth",
+    ...                 revenue=2e7, currency="EUR", n_boot=200, seed=1)
+    >>> ax = plot_value(v)
+    >>> [t.get_text() for t in ax.get_yticklabels()][-1]
+    'leader'
+    >>> ax.get_xlabel()
+    'revenue (EUR, a year)'
+    """
+    import matplotlib.ticker as mticker
+    import numpy as np
+
+    need = {"driver", column, f"{column}_low", f"{column}_high"}
+    lo_col = f"{column}_low" if column != "net" else "net_low"
+    if not isinstance(value, pd.DataFrame) or not need <= set(value.columns):
+        raise ParameterError(
+            f"`value` must be the DataFrame returned by value_chain with columns "
+            f"{sorted(need)}, but {type(value).__name__} was passed")
+    v = value[value["driver"] != "all drivers"].iloc[::-1]
+    labels = labels or {}
+    ax = _axes(ax, (7, 0.45 * len(v) + 1.5))
+    est, lo, hi = (v[c].to_numpy(dtype=float) for c in (column, lo_col, f"{column}_high"))
+    crosses = (lo <= 0) & (hi >= 0)
+    names = [labels.get(d, d) + (" (CI includes 0)" if c else "")
+             for d, c in zip(v["driver"], crosses, strict=True)]
+    y = np.arange(len(v))
+    for yi, c, e in zip(y, crosses, est, strict=True):
+        if c:  # uncertain: an outline, never a solid bar that reads as a gain
+            ax.barh(yi, e, color="none", edgecolor="0.4", hatch="//", lw=1)
+        else:
+            ax.barh(yi, e, color="C0" if e >= 0 else "C3")
+    ax.errorbar(est, y, xerr=[est - lo, hi - est], fmt="none", ecolor="0.2", capsize=3)
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_yticks(y, names)
+    if column in ("money", "net"):
+        cur = v["currency"].iloc[0] if "currency" in v and isinstance(v["currency"].iloc[0], str) \
+            else "currency units"
+        h = float(v["horizon_years"].iloc[0]) if "horizon_years" in v else 1.0
+        when = "a year" if h == 1 else f"over {h:g} years"
+        ax.set_xlabel(f"{'revenue' if column == 'money' else 'net value'} ({cur}, {when})")
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(
+            lambda x, _: f"{float(f'{x:.2g}'):,.0f}"))
+    else:
+        ax.set_xlabel(column)
+    ax.set_title("Value of closing the gap to the top quarter (95% CI)", fontsize=9)
     return ax

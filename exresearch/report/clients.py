@@ -102,11 +102,15 @@ def display_names(study) -> dict:
     -------
     dict
         The client's name from ``study.yml`` when ``publish_client_names`` is true,
-        otherwise a pseudonym "Client A", "Client B", ... in study order.
+        otherwise a pseudonym "Client A", "Client B", ... assigned by a shuffle seeded
+        with the study's seed (or its name), so the letters do not follow the ids.
     """
     if getattr(study.config, "publish_client_names", False):
         return {c: (study.config.client(c).name or c) for c in study.clients}
-    return pseudonyms(study.clients)
+    seed = getattr(study.config, "seed", None)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        seed = str(getattr(study.config, "name", "") or "study")
+    return pseudonyms(study.clients, seed=seed)
 
 
 def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .narrative import _strength, evidence_verb, fmt_money, fmt_signed, ordinal
+from .narrative import _strength, evidence_verb, fmt_money, fmt_signed
 
 #: Columns of :func:`executive_summary`.
 FINDING_COLUMNS = ("finding", "topic", "text", "table", "key", "column", "value")
@@ -34,7 +34,8 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     priorities : pandas.DataFrame, optional
         :func:`exresearch.drivers.driver_priorities` for ``roles.primary_cx``.
     investment : pandas.DataFrame, optional
-        :func:`exresearch.economics.investment_table` (best first).
+        :func:`exresearch.value.value_chain` of the same drivers, data and seed (or the
+        older :func:`exresearch.economics.investment_table`, best first).
     benchmark : pandas.DataFrame, optional
         :func:`benchmark_table`.
     profile : pandas.DataFrame, optional
@@ -181,7 +182,19 @@ def finding_direction(loop, ctx):
 
 
 def finding_drivers(priorities, ctx):
-    """Where to act first (``driver_priorities``)."""
+    """Where to act first (``driver_priorities``).
+
+    With the one driver model (an ``act_first`` column), "act first" is said only of a
+    credibly first driver, otherwise the drivers that cannot be separated are named
+    (:func:`exresearch.value.describe_priorities`).
+    """
+    if "act_first" in priorities.columns:
+        from ..value import describe_priorities
+
+        found = describe_priorities(priorities, cx_label=ctx.cxl, label=ctx.roles.label)
+        if found is None:
+            return None
+        return found["text"], f"driver={found['driver']}", found["column"], found["value"]
     if not np.isfinite(priorities["impact"]).any():
         return None
     top = priorities.sort_values("rank").iloc[0]
@@ -199,7 +212,23 @@ def finding_drivers(priorities, ctx):
 
 
 def finding_value(investment, ctx):
-    """What closing the gap to the top quarter is worth (``investment``)."""
+    """What closing the gap to the top quarter is worth (``investment``).
+
+    A :func:`exresearch.value.value_chain` table (a ``p_first`` column) values the
+    act-first driver of the same model, or all drivers together when none is named
+    (:func:`exresearch.value.describe_value`), in the study's currency and horizon.
+    """
+    if "p_first" in investment.columns:
+        from ..value import describe_value
+
+        business = ctx.roles.money or (ctx.roles.business[0] if ctx.roles.business else "")
+        found = describe_value(investment, cx_label=ctx.cxl,
+                               business_label=ctx.roles.label(business) if business else
+                               "the business outcome", label=ctx.roles.label,
+                               causal=ctx.verb == "drives")
+        if found is None:
+            return None
+        return found["text"], f"driver={found['driver']}", found["column"], found["value"]
     best = investment.iloc[0]
     d = ctx.roles.label(best["driver"])
     has_money = "money" in investment.columns and np.isfinite(best.get("money", np.nan))
@@ -231,10 +260,17 @@ def finding_benchmark(benchmark, ctx):
         return None
     pr = float(b["percentile"].iloc[0])
     m = int(b["n_contributors"].iloc[0])
-    pos = ("above all" if pr >= 99.5 else "below all" if pr <= 0.5 else
-           "above most" if pr >= 60 else "below most" if pr <= 40 else "in the middle of")
-    text = (f"Compared with {m} other organisations in the study, your {ctx.exl} is at "
-            f"the {ordinal(pr)} percentile, {pos} of them.")
+    # with a handful of peers a percentile ("100th") overstates precision: count them
+    k = int(round(pr / 100 * m))
+    if pr >= 99.5:
+        where = f"higher than all {m} of them"
+    elif pr <= 0.5:
+        where = f"lower than all {m} of them"
+    else:
+        pos = ("above most" if pr >= 60 else "below most" if pr <= 40 else "in the middle")
+        where = f"higher than {k} of them ({pos})"
+    text = (f"Compared with {m} other organisations in the study, your {ctx.exl} is "
+            f"{where}.")
     return text, f"measure={ctx.ex}", "percentile", pr
 
 

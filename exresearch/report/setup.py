@@ -132,6 +132,9 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
             f"{str(out)!r} is inside {str(path)!r}"
         )
     out.mkdir(parents=True, exist_ok=True)
+    from .. import style
+
+    style.use()  # the house theme; in a notebook, figures carry alt text from their data
     return ReportSetup(study=study, out=out, client_id=client_id)
 
 

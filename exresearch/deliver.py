@@ -1,0 +1,651 @@
+"""What a site delivers besides its pages: Excel workbooks, PDFs, executive briefs.
+
+After the build has written the report pages and their CSV tables, one call,
+:func:`publish_extras`, adds to the site:
+
+- ``assets/site.css``: the one stylesheet every page links (also in each share bundle);
+- ``workbooks/<key>.xlsx``: every table of a report in one Excel workbook (openpyxl), one
+  sheet per table, readable column names, number formats, a ``Columns`` sheet (the data
+  dictionary) and text cells neutralised against formula injection like the CSVs;
+- ``tables/<key>/data_dictionary.csv``: each CSV column's code beside a readable name;
+- ``briefs/<key>.html``: a one-to-two-page executive brief per client (the findings,
+  the first-priority drivers, the value at stake, the loop verdict);
+- ``pdf/<key>.pdf`` and ``pdf/<key>-brief.pdf``: every report and brief printed by
+  headless Chromium through playwright (when Chromium is installed; otherwise skipped
+  with one message);
+- the share bundles' landing pages (the client's name, its brief, report, PDF and
+  workbook, and which pseudonym in the synthesis is its own, shown only there), and
+  links to all of it on the index.
+
+Examples
+--------
+>>> import pandas as pd, tempfile, pathlib
+>>> from exresearch.deliver import write_workbook
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "t.xlsx"
+>>> _ = write_workbook({"scores": pd.DataFrame({"scale": ["=1+1"], "mean": [3.14159]})}, path,
+...                    title="Acme")
+>>> import openpyxl
+>>> ws = openpyxl.load_workbook(path)["scores"]
+>>> ws["A1"].value, ws["A2"].value, ws["B2"].value
+('scale', "'=1+1", 3.14159)
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import os
+import re
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from .exceptions import ParameterError
+from .formatting import column_format, data_dictionary, readable_name
+from .privacy import escape, neutralise_cell
+
+__all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
+           "pdf_enabled"]
+
+_BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet_name(name: str, used: set) -> str:
+    base = _BAD_SHEET.sub("_", str(name))[:31] or "table"
+    out, i = base, 2
+    while out.lower() in used:
+        suffix = f"~{i}"
+        out = base[:31 - len(suffix)] + suffix
+        i += 1
+    used.add(out.lower())
+    return out
+
+
+def _number_format(col, values) -> str | None:
+    f = column_format(col, values)
+    if f is None:
+        return None
+    name = str(col).lower()
+    if re.search(r"(^|_)(p|p_value|pval|p_adj)($|_)", name):
+        return "0.000"
+    if re.search(r"(^|_)(pct|percent)($|_)", name):
+        return '0.0"%"'
+    if pd.api.types.is_integer_dtype(values):
+        return "#,##0"
+    finite = pd.to_numeric(values, errors="coerce").abs()
+    if finite.notna().any() and finite.max() >= 1000:
+        return "#,##0"
+    return "0.000"
+
+
+def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> Path:
+    """Write tables into one Excel workbook: a contents sheet, one sheet per table.
+
+    Parameters
+    ----------
+    tables : dict
+        Sheet name (e.g. the CSV's stem) -> DataFrame, in the order to show.
+    path : str or pathlib.Path
+        The ``.xlsx`` to write (its folder must exist).
+    title : str, optional
+        Shown on the contents sheet.
+    source : str, optional
+        A line about where the tables come from, shown on the contents sheet.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Notes
+    -----
+    Values are written at full precision (the number format only rounds what is
+    shown). The header row holds the column codes of the CSV, so a sheet reads like the
+    CSV; the ``Columns`` sheet gives each code's readable name and definition. Text
+    cells that a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@`` ...) get a
+    leading ``'`` (:func:`exresearch.privacy.neutralise_cell`) and are stored as text.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.hyperlink import Hyperlink
+
+    if not isinstance(tables, dict):
+        raise ParameterError(f"`tables` must be a dict of DataFrames, but {type(tables).__name__} "
+                             "was passed")
+    path = Path(path)
+    wb = Workbook()
+    contents = wb.active
+    contents.title = "Contents"
+    used = {"contents", "columns"}
+    bold = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="DCE6F0")
+    contents["A1"] = neutralise_cell(str(title or "Tables"))
+    contents["A1"].font = Font(bold=True, size=14)
+    if source:
+        contents["A2"] = neutralise_cell(str(source))
+    contents["A4"], contents["B4"], contents["C4"], contents["D4"] = (
+        "sheet", "table", "rows", "columns")
+    for c in "ABCD":
+        contents[f"{c}4"].font = bold
+    row = 5
+    names = {}
+    for name, df in tables.items():
+        if not isinstance(df, pd.DataFrame):
+            raise ParameterError(f"table {name!r} must be a DataFrame, but "
+                                 f"{type(df).__name__} was passed")
+        sheet = _sheet_name(name, used)
+        names[name] = sheet
+        ws = wb.create_sheet(sheet)
+        for j, col in enumerate(df.columns, start=1):
+            cell = ws.cell(row=1, column=j, value=neutralise_cell(str(col)))
+            cell.font, cell.fill = bold, head_fill
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+        for j, col in enumerate(df.columns, start=1):
+            s = df[col]
+            fmt = _number_format(col, s)
+            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            for i, v in enumerate(s.tolist(), start=2):
+                if v is None or (isinstance(v, float) and v != v):
+                    continue
+                if numeric:
+                    cell = ws.cell(row=i, column=j, value=float(v) if isinstance(v, float)
+                                   else int(v))
+                    if fmt:
+                        cell.number_format = fmt
+                elif isinstance(v, bool):
+                    ws.cell(row=i, column=j, value=v)
+                else:
+                    cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
+                    cell.data_type = "s"
+            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
+            ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
+        ws.freeze_panes = "A2"
+        link = contents.cell(row=row, column=1, value=sheet)
+        link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{sheet}'!A1")
+        link.style = "Hyperlink"
+        contents.cell(row=row, column=2, value=neutralise_cell(readable_name(name)))
+        contents.cell(row=row, column=3, value=len(df))
+        contents.cell(row=row, column=4, value=len(df.columns))
+        row += 1
+    contents.column_dimensions["A"].width = 32
+    contents.column_dimensions["B"].width = 40
+    dd = data_dictionary({names[k]: v for k, v in tables.items()})
+    ws = wb.create_sheet("Columns")
+    for j, col in enumerate(dd.columns, start=1):
+        cell = ws.cell(row=1, column=j, value=col)
+        cell.font, cell.fill = bold, head_fill
+    for i, rec in enumerate(dd.itertuples(index=False), start=2):
+        for j, v in enumerate(rec, start=1):
+            cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
+            cell.data_type = "s"
+    for c, w in zip("ABCDE", (30, 24, 30, 10, 70), strict=True):
+        ws.column_dimensions[c].width = w
+    ws.freeze_panes = "A2"
+    tmp = path.with_name(path.name + ".tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+# ---- PDF ------------------------------------------------------------------------------
+
+def find_chromium() -> str | None:
+    """The Chromium executable to print with: ``$EXRESEARCH_CHROMIUM`` or on ``PATH``."""
+    env = os.environ.get("EXRESEARCH_CHROMIUM")
+    if env:
+        return env if Path(env).is_file() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def pdf_enabled(pdf=None) -> bool:
+    """Whether the build prints PDFs: ``pdf`` if given, else ``$EXRESEARCH_PDF`` (0/1),
+    else whenever Chromium and playwright are installed."""
+    if pdf is not None:
+        return bool(pdf)
+    env = os.environ.get("EXRESEARCH_PDF", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    if find_chromium() is None:
+        return False
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
+           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+
+
+def _print_all(jobs, chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+        try:
+            context = browser.new_context(bypass_csp=True)  # for the link fix below
+            # nothing but local files: the pages are offline by construction
+            context.route(re.compile(r"^(?!file:|data:).*"), lambda route: route.abort())
+            page = context.new_page()
+            for html_path, pdf_path in jobs:
+                page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+                page.emulate_media(media="print")
+                # a PDF would turn relative links into absolute file:// paths of this
+                # machine: links to other files lose their target (anchors stay)
+                page.evaluate("""() => document.querySelectorAll('a[href]').forEach(a => {
+                    if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); })""")
+                tmp = Path(str(pdf_path) + ".tmp")
+                page.pdf(path=str(tmp), format="Letter", print_background=True,
+                         prefer_css_page_size=True, display_header_footer=True,
+                         header_template="<div></div>", footer_template=_FOOTER,
+                         margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
+                                 "right": "12mm"})
+                os.replace(tmp, pdf_path)
+        finally:
+            browser.close()
+
+
+def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
+    """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
+
+    Parameters
+    ----------
+    jobs : list of (html_path, pdf_path)
+    chromium : str, optional
+        The browser executable (default :func:`find_chromium`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PDFs written (US Letter, page numbers in the footer, the pages' print
+        stylesheet applied).
+
+    Raises
+    ------
+    RuntimeError
+        When no Chromium is found, naming what to install.
+    """
+    jobs = [(Path(h), Path(p)) for h, p in jobs]
+    if not jobs:
+        return []
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise RuntimeError("no Chromium found to print PDFs: install it (Debian: apt-get "
+                           "install chromium) or set EXRESEARCH_CHROMIUM")
+    for _, pdf in jobs:
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+
+    def run():  # a thread of its own: the sync API refuses a thread with a running loop
+        try:
+            _print_all(jobs, chromium)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+
+    t = threading.Thread(target=run, name="exresearch-pdf")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return [p for _, p in jobs]
+
+
+# ---- executive brief ------------------------------------------------------------------
+
+_TOPICS = [  # (topic in findings.csv, brief heading, report section number)
+    ("linkage", "What we found", "2"),
+    ("profile", "What we found", "1"),
+    ("benchmark", "What we found", "7"),
+    ("drivers", "Where to act first", "5"),
+    ("value", "What it is worth", "6"),
+    ("direction", "The loop: who leads whom", "3"),
+]
+_SECTION = re.compile(r'<h2 id="([^"]+)"[^>]*>\s*(\d+)\.')
+
+
+def _section_anchors(report_html: str) -> dict:
+    """Section number -> the anchor of the report heading that starts with it."""
+    return {num: anchor for anchor, num in _SECTION.findall(report_html)}
+
+
+def render_brief(*, study_name: str, client_name: str, findings: pd.DataFrame,
+                 priorities: pd.DataFrame | None = None, labels: dict | None = None,
+                 report_href: str, anchors: dict | None = None, period: str = "",
+                 css_href: str = "../assets/site.css", index_href: str = "../index.html",
+                 ) -> str:
+    """A one-to-two-page executive brief for one client, as an HTML page.
+
+    Parameters
+    ----------
+    study_name, client_name : str
+        Shown in the title (escaped).
+    findings : pandas.DataFrame
+        The report's ``findings.csv`` (``finding``, ``topic``, ``text``, ...).
+    priorities : pandas.DataFrame, optional
+        The report's ``driver_priorities.csv`` (``driver``, ``priority``, ``rank``).
+    labels : dict, optional
+        Measure code -> reader's label (drivers are named by it).
+    report_href : str
+        Relative link to the full report.
+    anchors : dict, optional
+        Report section number -> heading anchor (each finding links to its section).
+    period : str, optional
+        The periods covered, shown under the title.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"finding": [1], "topic": ["drivers"], "text": ["Act on <tools>."]})
+    >>> page = render_brief(study_name="S", client_name="Acme", findings=f,
+    ...                     report_href="../reports/client-acme.html", anchors={"5": "5.-Key"})
+    >>> "Act on &lt;tools&gt;." in page, 'href="../reports/client-acme.html#5.-Key"' in page
+    (True, True)
+    """
+    from .site import CSP, _css_link
+
+    labels = labels or {}
+    anchors = anchors or {}
+    sections: dict[str, list[str]] = {}
+    order = [h for _, h, _ in _TOPICS]
+    for rec in findings.to_dict("records"):
+        topic = str(rec.get("topic", ""))
+        head, num = next(((h, n) for t, h, n in _TOPICS if t == topic), ("Also", None))
+        link = ""
+        if num and num in anchors:
+            link = (f' <a class="exr-see" href="{escape(report_href)}#{escape(anchors[num])}">'
+                    f"(report, section {num})</a>")
+        sections.setdefault(head, []).append(f"<li>{escape(rec.get('text', ''))}{link}</li>")
+    if priorities is not None and len(priorities) and "priority" in priorities.columns:
+        first = priorities[priorities["priority"].astype(str).str.lower().isin(["true", "1"])]
+        if "rank" in first.columns:
+            first = first.sort_values("rank")
+        if len(first):
+            names = ", ".join(escape(labels.get(d, d)) for d in first["driver"].astype(str))
+            sections.setdefault("Where to act first", []).insert(
+                0, f"<li>First-priority drivers (high impact, room to improve): "
+                   f"<strong>{names}</strong>.</li>")
+    body = ""
+    for head in dict.fromkeys(order + ["Also"]):
+        if head in sections:
+            slug = re.sub(r"[^a-z]+", "-", head.lower()).strip("-")
+            body += f'<h2 id="{slug}">{escape(head)}</h2><ul class="exr-findings">'
+            body += "".join(sections[head]) + "</ul>"
+    if not body:
+        body = "<p>No finding could be estimated from this client's data.</p>"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>{escape(client_name)}: executive brief</title>{_css_link(css_href)}</head>"
+        f'<body><header class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports'
+        f'</a></header><main class="exr-page exr-brief"><h1>{escape(client_name)}: '
+        f"executive brief</h1><p>{escape(study_name)}"
+        + (f" &middot; {escape(period)}" if period else "")
+        + f' &middot; <a href="{escape(report_href)}">the full report</a></p>'
+        + body + "</main></body></html>\n"
+    )
+
+
+# ---- the one call from the build ------------------------------------------------------
+
+def _get(r, name, default=None):
+    return r.get(name, default) if isinstance(r, dict) else getattr(r, name, default)
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, keep_default_na=True)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return None
+
+
+def _print_key(page: Path) -> str:
+    """What a PDF depends on: its page, the stylesheet and this printer (sha256)."""
+    import hashlib
+
+    from .site import SITE_CSS
+
+    h = hashlib.sha256(page.read_bytes())
+    h.update(SITE_CSS.encode())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_keys(previous: Path | None) -> dict:
+    try:
+        return json.loads((previous / "manifest.json").read_text(encoding="utf-8")).get(
+            "pdf_keys", {}) if previous else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write via a new file, so that a hard link shared with the site stays untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _labels(cfg) -> dict:
+    out = {}
+    for attr in ("scales", "outcomes"):
+        items = getattr(cfg, attr, None) or {}
+        values = items.values() if isinstance(items, dict) else items
+        for item in values:
+            code = getattr(item, "name", None) or getattr(item, "id", None)
+            label = getattr(item, "label", None)
+            if code and label:
+                out[str(code)] = str(label)
+    return out
+
+
+def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
+                   previous=None, pdf=None, progress: bool = False) -> dict:
+    """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
+
+    Called once by the build after the index, manifest and share bundles are written
+    into the staging folder (see the module docstring for what it adds).
+
+    Parameters
+    ----------
+    staging : pathlib.Path
+        The site folder being assembled.
+    records : list
+        The build's report records (``key``, ``kind``, ``client_id``, ``name``,
+        ``status``, ``html``, ``tables``), objects or dicts.
+    study : exresearch.study.Study, optional
+        The study: its config (name, measure labels) and the clients' pseudonyms in the
+        synthesis (:func:`exresearch.report.display_names`), unless given below.
+    cfg : exresearch.study.StudyConfig, optional
+        For the study name and the measures' labels (default ``study.config``).
+    pseudonyms : dict, optional
+        Client id -> its name in the synthesis ("Client C"), shown in its share bundle.
+    previous : pathlib.Path, optional
+        The previous site: a PDF whose page, stylesheet and printer did not change
+        (``pdf_keys`` in its manifest) is reused from it.
+    pdf : bool, optional
+        Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
+    progress : bool, default False
+        Print one line when PDFs are skipped or printed.
+
+    Returns
+    -------
+    dict
+        ``{key: {"workbook", "dictionary", "pdf", "brief", "brief_pdf"}}`` (paths
+        relative to the site; absent when not made), also stored in ``manifest.json``
+        under ``extras``.
+    """
+    from .site import write_assets
+
+    staging = Path(staging)
+    previous = Path(previous) if previous else None
+    if cfg is None and study is not None:
+        cfg = getattr(study, "config", None)
+    if pseudonyms is None and study is not None and cfg is not None \
+            and not getattr(cfg, "publish_client_names", False):
+        from .report import display_names
+
+        pseudonyms = display_names(study)
+    study_name = str(getattr(cfg, "name", "") or "Study")
+    labels = _labels(cfg) if cfg is not None else {}
+    write_assets(staging)
+    extras: dict[str, dict] = {}
+    pdf_jobs = []
+    do_pdf = pdf_enabled(pdf)
+    old_keys, pdf_keys = _previous_keys(previous), {}
+    for r in records:
+        key, html_rel = _get(r, "key"), _get(r, "html")
+        if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
+            continue
+        ex: dict[str, str] = {}
+        tables = {}
+        for rel in _get(r, "tables") or []:
+            p = staging / rel
+            if p.suffix == ".csv" and p.is_file():
+                df = _read_csv(p)
+                if df is not None:
+                    tables[p.stem] = df
+        if tables:
+            dd_rel = f"tables/{key}/data_dictionary.csv"
+            from .privacy import write_csv
+
+            write_csv(data_dictionary(tables), staging / dd_rel)
+            ex["dictionary"] = dd_rel
+            wb_rel = f"workbooks/{key}.xlsx"
+            (staging / "workbooks").mkdir(exist_ok=True)
+            write_workbook(tables, staging / wb_rel, title=f"{study_name}: {_get(r, 'name')}",
+                           source="Every table of the report, at full precision (the "
+                           "Columns sheet says what each column means).")
+            ex["workbook"] = wb_rel
+        if _get(r, "kind") == "client" and "findings" in tables:
+            report_html = (staging / html_rel).read_text(encoding="utf-8")
+            brief_rel = f"briefs/{key}.html"
+            _write_text(staging / brief_rel, render_brief(
+                study_name=study_name, client_name=str(_get(r, "name") or _get(r, "client_id")),
+                findings=tables["findings"], priorities=tables.get("driver_priorities"),
+                labels=labels, report_href=f"../{html_rel}",
+                anchors=_section_anchors(report_html)))
+            ex["brief"] = brief_rel
+        if do_pdf:
+            jobs = [(html_rel, f"pdf/{key}.pdf")]
+            if "brief" in ex:
+                jobs.append((ex["brief"], f"pdf/{key}-brief.pdf"))
+            for src, dst in jobs:
+                ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
+                pdf_keys[dst] = _print_key(staging / src)
+                if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
+                    _copy(previous / dst, staging / dst)  # same page, CSS and printer
+                else:
+                    pdf_jobs.append((staging / src, staging / dst))
+        extras[key] = ex
+    if pdf_jobs:
+        try:
+            render_pdfs(pdf_jobs)
+            if progress:
+                print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - the site stands without PDFs
+            print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
+            for ex in extras.values():
+                ex.pop("pdf", None), ex.pop("brief_pdf", None)
+    elif not do_pdf and progress:
+        print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
+              "--pdf to require it)", file=sys.stderr)
+    for ex in extras.values():  # a reused PDF that is gone is not linked
+        for k in ("pdf", "brief_pdf"):
+            if k in ex and not (staging / ex[k]).is_file():
+                del ex[k]
+    _finish_shares(staging, records, extras, study_name, pseudonyms or {})
+    _patch_index(staging, extras)
+    _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
+                                      if (staging / k).is_file()})
+    return extras
+
+
+def _finish_shares(staging, records, extras, study_name, pseudonyms):
+    from .site import render_share_index, write_assets
+
+    syn = next((r for r in records if _get(r, "kind") == "synthesis"), None)
+    for r in records:
+        cid = _get(r, "client_id")
+        if _get(r, "kind") != "client" or not cid:
+            continue
+        base = staging / "share" / str(cid)
+        if not (base / "index.html").is_file():
+            continue
+        write_assets(base)
+        ex = extras.get(_get(r, "key"), {})
+        for k in ("workbook", "dictionary", "pdf", "brief", "brief_pdf"):
+            if ex.get(k) and (staging / ex[k]).is_file():
+                _copy(staging / ex[k], base / ex[k])
+        syn_rel = _get(syn, "html") if syn is not None else None
+        has_syn = bool(syn_rel) and (base / syn_rel).is_file()
+        # "you are Client X" is said on this bundle's landing page only; the synthesis
+        # page stays one shared file (a copy per bundle would add its weight each time)
+        pseudonym = pseudonyms.get(cid)
+        tables = [t for t in (_get(r, "tables") or []) if (base / t).is_file()]
+        _write_text(base / "index.html", render_share_index(
+            study_name=study_name, client_name=str(_get(r, "name") or cid),
+            report=_get(r, "html"), tables=tables, synthesis=syn_rel if has_syn else None,
+            pseudonym=pseudonym, brief=ex.get("brief"), brief_pdf=ex.get("brief_pdf"),
+            pdf=ex.get("pdf"), workbook=ex.get("workbook"), dictionary=ex.get("dictionary")))
+
+
+def _patch_index(staging, extras):
+    index = staging / "index.html"
+    if not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8")
+    names = (("brief", "brief"), ("brief_pdf", "brief PDF"), ("pdf", "PDF"),
+             ("workbook", "Excel"), ("dictionary", "columns"))
+
+    def sub(m):
+        key = _html.unescape(m.group(1))
+        ex = extras.get(key) or {}
+        return "".join(f' &middot; <a href="{escape(ex[k])}">{label}</a>'
+                       for k, label in names if ex.get(k))
+
+    _write_text(index, re.sub(r"<!--exr-extras:([^>]*?)-->", sub, text))
+
+
+def _patch_manifest(staging, extras, pdf_keys=None):
+    from .site import dumps_manifest
+
+    path = staging / "manifest.json"
+    if not path.is_file():
+        return
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["extras"] = extras
+    manifest["pdf_keys"] = pdf_keys or {}
+    study = manifest.get("study")
+    if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
+        study["path"] = Path(str(study["path"])).name
+    for rep in manifest.get("reports", []):
+        params = rep.get("parameters") or {}
+        if params.get("study_path"):
+            params["study_path"] = Path(str(params["study_path"])).name
+    _write_text(path, dumps_manifest(manifest))

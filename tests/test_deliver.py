@@ -1,0 +1,152 @@
+"""exresearch.deliver: workbooks, data dictionaries, briefs, share landing pages (no browser)."""
+
+from __future__ import annotations
+
+import doctest
+import json
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from exresearch import deliver
+from exresearch.exceptions import ParameterError
+from exresearch.privacy import write_csv
+from exresearch.site import dumps_manifest, render_index, render_share_index
+
+
+def test_doctests():
+    res = doctest.testmod(deliver, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted >= 3 and res.failed == 0
+
+
+def test_workbook_sheets_values_formats_and_no_formulas(tmp_path):
+    scores = pd.DataFrame({"scale": ["=HYPERLINK(\"http://x\")", "+SUM(A1)", "@me", "tools"],
+                           "mean": [3.123456789012, 2.5, float("nan"), 4.0],
+                           "p_value": [1e-9, 0.04, 0.5, 1.0], "n_units": [10, 12, 9, 30],
+                           "pct_favourable": [61.25, 50.0, 12.5, 99.9]})
+    long_name = "a_table_name_far_longer_than_thirty_one_characters"
+    path = deliver.write_workbook({"scores": scores, long_name: scores.head(1),
+                                   "bad:/name?": scores.head(2)}, tmp_path / "w.xlsx",
+                                  title="=cmd|' /C calc'!A0")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Contents", "scores", long_name[:31], "bad__name_", "Columns"]
+    ws = wb["scores"]
+    assert [c.value for c in ws[1]] == list(scores.columns)
+    assert [c.value for c in ws["A"][1:]] == ["'=HYPERLINK(\"http://x\")", "'+SUM(A1)", "'@me",
+                                              "tools"]
+    assert all(c.data_type == "s" for c in ws["A"][1:])
+    assert ws["B2"].value == 3.123456789012 and ws["B4"].value is None  # full precision
+    assert ws["B2"].number_format == "0.000" and ws["C2"].number_format == "0.000"
+    assert ws["D2"].number_format == "#,##0" and ws["E2"].number_format == '0.0"%"'
+    assert wb["Contents"]["A1"].value == "'=cmd|' /C calc'!A0"
+    assert wb["Contents"]["A5"].hyperlink.location == "'scores'!A1"
+    cols = wb["Columns"]
+    assert [c.value for c in cols[1]] == ["table", "column", "name", "type", "definition"]
+    assert ("scores", "p_value", "p-value") in {tuple(c.value for c in r[:3]) for r in cols.iter_rows(min_row=2)}
+    with pytest.raises(ParameterError, match="list was passed"):
+        deliver.write_workbook({"x": [1]}, tmp_path / "x.xlsx")
+
+
+def test_brief_groups_findings_and_links_sections():
+    findings = pd.DataFrame({
+        "finding": [1, 2, 3, 4], "topic": ["linkage", "drivers", "value", "direction"],
+        "text": ["Linked <strongly>.", "Tools matter.", "Worth 1.2 million.", "EX leads."]})
+    prio = pd.DataFrame({"driver": ["tools", "training", "leader"],
+                         "priority": [True, True, False], "rank": [2, 1, 3]})
+    page = deliver.render_brief(study_name="S", client_name="Acme & Co", findings=findings,
+                                priorities=prio, labels={"tools": "Tools and technology"},
+                                report_href="../reports/client-acme.html",
+                                anchors={"2": "2.-Linkage", "5": "5.-Key-drivers"})
+    heads = [h for h in ("What we found", "Where to act first", "What it is worth",
+                         "The loop: who leads whom") if h in page]
+    assert heads == ["What we found", "Where to act first", "What it is worth",
+                     "The loop: who leads whom"]
+    assert page.index("What we found") < page.index("Where to act first")
+    assert "Linked &lt;strongly&gt;." in page and "Acme &amp; Co" in page
+    assert "<strong>training, Tools and technology</strong>" in page  # rank order, labels
+    assert 'href="../reports/client-acme.html#2.-Linkage"' in page
+    assert 'href="../reports/client-acme.html#5.-Key-drivers"' in page
+    assert "<script" not in page
+
+
+def _site(tmp_path):
+    """A staging folder as the build leaves it before publish_extras."""
+    root = tmp_path / "site"
+    (root / "reports").mkdir(parents=True)
+    (root / "tables" / "client-a").mkdir(parents=True)
+    report = ('<!DOCTYPE html><html><body><main class="exr-main"><h1 id="R">R</h1>'
+              '<h2 id="2.-Linkage">2. Linkage</h2></main></body></html>')
+    (root / "reports" / "client-a.html").write_text(report)
+    (root / "reports" / "synthesis.html").write_text(report.replace("R</h1>", "Syn</h1>"))
+    write_csv(pd.DataFrame({"finding": [1], "topic": ["linkage"], "text": ["Linked."]}),
+              root / "tables" / "client-a" / "findings.csv")
+    write_csv(pd.DataFrame({"x": ["ex"], "r": [0.123456789]}),
+              root / "tables" / "client-a" / "linkage.csv")
+    share = root / "share" / "a"
+    (share / "reports").mkdir(parents=True)
+    (share / "tables" / "client-a").mkdir(parents=True)
+    for rel in ("reports/client-a.html", "reports/synthesis.html",
+                "tables/client-a/findings.csv", "tables/client-a/linkage.csv"):
+        (share / rel).write_bytes((root / rel).read_bytes())
+    records = [
+        {"key": "synthesis", "kind": "synthesis", "client_id": None, "name": "Synthesis",
+         "status": "ok", "html": "reports/synthesis.html", "tables": []},
+        {"key": "client-a", "kind": "client", "client_id": "a", "name": "Acme",
+         "status": "ok", "html": "reports/client-a.html",
+         "tables": ["tables/client-a/findings.csv", "tables/client-a/linkage.csv"]},
+    ]
+    (share / "index.html").write_text(render_share_index(
+        study_name="S", client_name="Acme", report="reports/client-a.html",
+        tables=records[1]["tables"], synthesis="reports/synthesis.html"))
+    (root / "index.html").write_text(render_index(study={"name": "S"}, reports=[
+        {**r, "share": "share/a/index.html" if r["client_id"] else None} for r in records],
+        headline=[]))
+    (root / "manifest.json").write_text(dumps_manifest({
+        "study": {"name": "S", "path": str(tmp_path / "secret" / "study")},
+        "reports": [{**r, "parameters": {"study_path": str(tmp_path / "secret" / "study")}}
+                    for r in records]}))
+    return root, records
+
+
+def test_publish_extras_without_pdf(tmp_path):
+    root, records = _site(tmp_path)
+    extras = deliver.publish_extras(root, records=records, pseudonyms={"a": "Client D"},
+                                    pdf=False)
+    assert extras["client-a"] == {"dictionary": "tables/client-a/data_dictionary.csv",
+                                  "workbook": "workbooks/client-a.xlsx",
+                                  "brief": "briefs/client-a.html"}
+    assert (root / "assets" / "site.css").is_file()
+    assert (root / "share" / "a" / "assets" / "site.css").is_file()
+    wb = openpyxl.load_workbook(root / "workbooks" / "client-a.xlsx")
+    assert wb.sheetnames == ["Contents", "findings", "linkage", "Columns"]
+    assert wb["linkage"]["B2"].value == 0.123456789
+    dd = pd.read_csv(root / extras["client-a"]["dictionary"])
+    assert dd.loc[dd["column"] == "r", "name"].item() == "correlation (r)"
+    brief = (root / "briefs" / "client-a.html").read_text()
+    assert 'href="../reports/client-a.html#2.-Linkage"' in brief
+    landing = (root / "share" / "a" / "index.html").read_text()
+    assert "you are <strong>Client D</strong>" in landing
+    for rel in ("briefs/client-a.html", "workbooks/client-a.xlsx", "reports/client-a.html",
+                "tables/client-a/data_dictionary.csv"):
+        assert f'href="{rel}"' in landing and (root / "share" / "a" / rel).is_file()
+    assert "Client D" not in (root / "index.html").read_text()  # only in its own bundle
+    index = (root / "index.html").read_text()
+    assert 'href="workbooks/client-a.xlsx">Excel</a>' in index
+    assert 'href="briefs/client-a.html">brief</a>' in index
+    assert 'href="share/a/index.html"' in index and "<!--exr-extras" not in index
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["extras"] == extras
+    assert str(tmp_path) not in (root / "manifest.json").read_text()
+    assert manifest["study"]["path"] == "study"
+
+
+def test_pdf_switch(monkeypatch):
+    monkeypatch.setenv("EXRESEARCH_PDF", "0")
+    assert deliver.pdf_enabled() is False
+    assert deliver.pdf_enabled(True) is True
+    monkeypatch.setenv("EXRESEARCH_PDF", "")
+    monkeypatch.setenv("EXRESEARCH_CHROMIUM", "/no/such/chromium")
+    assert deliver.find_chromium() is None and deliver.pdf_enabled() is False
+    with pytest.raises(RuntimeError, match="apt-get install chromium"):
+        deliver.render_pdfs([("a.html", "a.pdf")])
