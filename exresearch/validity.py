@@ -133,9 +133,9 @@ def claim(name, *, worlds=("null", "reciprocal"), targets=None, description=None
 
     def deco(func):
         desc = description
-        if desc is None:
-            doc = (func.__doc__ or "").strip().splitlines()
-            desc = doc[0] if doc else ""
+        if desc is None:  # the docstring's first paragraph
+            doc = (func.__doc__ or "").strip().split("\n\n")[0]
+            desc = " ".join(line.strip() for line in doc.splitlines())
         _REGISTRY[name] = Claim(name=name, func=func, worlds=worlds, targets=targets,
                                 description=desc)
         return func
@@ -400,7 +400,9 @@ def main(argv=None) -> int:
                    help="write --out from the CSV files of earlier (partial, parallel) runs")
     args = p.parse_args(argv)
     if args.merge:
-        res = combine([pd.read_csv(f) for f in args.merge])
+        # "null" is a world name, not a missing value
+        res = combine([pd.read_csv(f, keep_default_na=False, na_values=[""])
+                       for f in args.merge])
     elif args.chunk:
         # in chunks of --chunk clients (seeds seed, seed + 100, ...), the CSV rewritten
         # after each, so a run stopped early still leaves every finished chunk
