@@ -34,6 +34,8 @@ _LAZY = {
     "load_study": "study",
     "validate_study": "study",
     "Study": "study",
+    "summarize_problems": "study",
+    "import_export": "importer",
     # simulation and planning
     "simulate_study": "simulate",
     "power_analytic": "power",
@@ -58,6 +60,9 @@ _LAZY = {
     "cross_lagged": "direction",
     "classify_loop": "direction",
     "loop_direction": "direction",
+    "trend_test": "loop",
+    "pool_loop": "loop",
+    "verdict_words": "loop",
     "mediation": "mediation",
     "incremental_validity": "drivers",
     "relative_weights": "drivers",
@@ -123,18 +128,29 @@ _LAZY = {
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",
+    # one report for a researcher, notebooks without outputs
+    "run_notebook": "run",
+    "strip_notebook": "nbstrip",
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
     "blank_small_groups": "privacy",
     "publishable_per_client": "privacy",
     "redact_survey_values": "privacy",
+    # house style, numbers for readers, what the site delivers (docs/style.md)
+    "describe_figure": "style",
+    "good_bad_color": "style",
+    "format_frame": "formatting",
+    "data_dictionary": "formatting",
+    "write_workbook": "deliver",
+    "publish_extras": "deliver",
 }
 
 _SUBMODULES = {
-    "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
+    "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "value",
+    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm", "style", "formatting",
+    "deliver",
 }
 
 __all__ = [

@@ -29,7 +29,7 @@ import pandas as pd
 
 from .exceptions import ParameterError
 
-__all__ = ["fmt_sig", "fmt_p", "fmt_pct", "column_format", "display_formats",
+__all__ = ["fmt_sig", "fmt_p", "fmt_pct", "is_p_column", "column_format", "display_formats",
            "format_frame", "readable_name", "data_dictionary", "GLOSSARY"]
 
 #: Shown for a missing or undefined number.
@@ -57,7 +57,7 @@ GLOSSARY = {
     "cross-lagged": "This period's value of one measure predicting next period's value of another.",
 }
 
-_P_COLUMN = re.compile(r"(^|_)(p|pval|p_value|p_adj|p_holm|p_fdr|q_value)($|_)", re.I)
+_P_COLUMN = re.compile(r"(^|_)(p|pval|p_value|p_adj|p_corr|p_holm|p_fdr|q_value)($|_)", re.I)
 _PCT_COLUMN = re.compile(r"(^|_)(pct|percent)($|_)|%", re.I)
 _COUNT_COLUMN = re.compile(r"(^|_)(n|k|count|units|respondents|clients|periods|year)($|_)|^n_",
                            re.I)
@@ -152,6 +152,17 @@ def fmt_pct(x, *, scale: float = 100, digits: int = 3) -> str:
     v = v * scale
     decimals = 0 if abs(v) >= 10 ** digits else 1
     return f"{v:,.{decimals}f}%"
+
+
+def is_p_column(name) -> bool:
+    """Whether a column code names p-values (``p``, ``p_value``, ``p_corr``, ``x_p`` ...).
+
+    Examples
+    --------
+    >>> is_p_column("p_corr"), is_p_column("qm_p"), is_p_column("pct_favourable")
+    (True, True, False)
+    """
+    return bool(_P_COLUMN.search(str(name)))
 
 
 def column_format(name, values=None):

@@ -248,7 +248,11 @@ def test_plot_projection_artists():
     ex = p[(p.scenario == "intervention") & (p.variable == "ex")]
     np.testing.assert_allclose(lines["intervention: EX"].get_ydata(), ex["value"])
     assert len(ax.collections) == 4  # one band per line
-    assert ax.get_title() == "intervention: fades; decline: fades"
+    # the title says what is shown; what each scenario does is in the legend
+    assert ax.get_title() == "After a one-off change of 1 SD in employee experience"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["a rise (fades): EX", "a rise (fades): CX", "a fall (fades): EX",
+                      "a fall (fades): CX"]
     plt.close(ax.figure)
     with pytest.raises(ParameterError, match="`projection` must be the DataFrame returned"):
         plot_projection(pd.DataFrame({"a": [1]}))

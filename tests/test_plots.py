@@ -105,7 +105,7 @@ def test_driver_quadrant_points_labels_and_medians(rng):
     assert len(offsets) == 4
     np.testing.assert_allclose(np.asarray(offsets)[:, 0], pr.performance)
     colors = ax.collections[0].get_facecolors()
-    red = matplotlib.colors.to_rgba("tab:red")
+    red = matplotlib.colors.to_rgba("#D55E00")  # the house palette's vermillion
     assert [tuple(c) == red for c in colors] == pr.priority.tolist()
     assert {t.get_text() for t in ax.texts} >= {"a", "b", "c", "d", "priority: fix first"}
     assert len(ax.lines) == 2

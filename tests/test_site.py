@@ -191,3 +191,12 @@ def test_site_css_has_print_and_phone_rules():
     assert "nav.exr-toc" in SITE_CSS.split("@media print")[1]  # no TOC on paper
     assert "break-inside: avoid" in SITE_CSS and "break-after: avoid" in SITE_CSS
     assert "https://" not in SITE_CSS and "url(" not in SITE_CSS
+
+
+def test_finding_pointers_link_to_numbered_sections():
+    nb = new_notebook(cells=[new_markdown_cell(
+        "# R\n\n## Executive summary\n\n1. A [(section 2)](#section-2)\n"
+        "2. B [(section 9)](#section-9)\n\n## 2. Linkage to results")])
+    page = render_report(nb, title="t", provenance={})
+    assert '<a href="#2.-Linkage-to-results">(section 2)</a>' in page
+    assert "B (section 9)" in page and 'href="#section-9"' not in page  # no dead link

@@ -25,7 +25,8 @@ STATE_VERSION = 1
 MARKER_FILE = f"{META_DIR}/site.json"
 #: Top-level entries of a site that the build writes (everything else in ``--out`` is
 #: the user's and is left alone).
-SITE_ENTRIES = ("reports", "notebooks", "tables", "share", "manifest.json", "index.html")
+SITE_ENTRIES = ("reports", "notebooks", "tables", "assets", "briefs", "workbooks", "pdf", "share",
+                "manifest.json", "index.html")  # (assets ... pdf: exresearch.deliver)
 TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 TABLE_SUFFIXES = {".csv", ".json"}
 #: Paths a site may list in its state file (anything else, e.g. ``..``, voids the state).

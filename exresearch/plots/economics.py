@@ -45,7 +45,9 @@ def plot_projection(projection, *, ax=None):
             f"{sorted(need)}), but {type(projection).__name__} was passed")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4))
-    colours = {"intervention": "C0", "decline": "C3"}
+    from ..style import BAD, GOOD
+
+    colours = {"intervention": GOOD, "decline": BAD}
     for (scenario, var), g in projection.groupby(["scenario", "variable"], sort=False):
         colour = colours.get(scenario, "0.3")
         ls = "-" if var == "ex" else "--"
@@ -58,8 +60,14 @@ def plot_projection(projection, *, ax=None):
     ax.set_xlabel("Periods after the shock")
     ax.set_ylabel("Change (SD units)")
     labels = projection.groupby("scenario", sort=False)["label"].first()
-    ax.set_title("; ".join(f"{s}: {lab}" for s, lab in labels.items()), fontsize=9)
-    ax.legend(fontsize=8)
+    names = {"intervention": "a rise", "decline": "a fall"}
+    ax.set_title("After a one-off change of 1 SD in employee experience")
+    # what each scenario does (grows / fades ...) goes into the legend, not the title
+    handles, texts = ax.get_legend_handles_labels()
+    texts = [f"{names.get(t.split(':')[0], t.split(':')[0])} ({labels.get(t.split(':')[0], '')}):"
+             f" {t.split(': ')[1]}" if ": " in t else t for t in texts]
+    ax.legend(handles, texts, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18),
+              ncol=2, frameon=False)
     return ax
 
 

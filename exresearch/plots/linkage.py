@@ -10,7 +10,8 @@ from ..exceptions import ParameterError
 from ._base import _axes, _need, _stars
 
 
-def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cmap="RdBu_r"):
+def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cmap="RdBu_r",
+                             higher_is_better=None):
     """Heat map of r for every (x, y) pair, marked by BH-adjusted significance.
 
     Parameters
@@ -29,6 +30,12 @@ def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cm
         ``***`` < .001) in each cell.
     cmap : str
         Diverging colour map, centred on 0, from -1 to 1.
+    higher_is_better : dict, optional
+        Column (``y`` value) -> whether a higher value of that outcome is good news.
+        When given, colours show the news, not the sign: blue where the link goes the
+        good way for that outcome (positive for NPS, negative for turnover), vermillion
+        red where it goes the bad way (``RdBu``, whatever ``cmap``); the numbers are the
+        correlations themselves.
 
     Returns
     -------
@@ -45,6 +52,10 @@ def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cm
     >>> ax = plot_correlation_heatmap(tab)
     >>> [t.get_text() for t in ax.texts]
     ['0.40**', '0.10']
+    >>> tab = pd.DataFrame({"x": ["ex", "ex"], "y": ["nps", "turnover"], "r": [0.4, -0.4]})
+    >>> ax = plot_correlation_heatmap(tab, higher_is_better={"turnover": False})
+    >>> ax.collections[0].get_array().tolist()  # both good news, coloured alike
+    [[0.4, 0.4]]
     """
     _need(corr_table, "corr_table", ["x", "y", "r"])
     tab = corr_table
@@ -65,8 +76,16 @@ def plot_correlation_heatmap(corr_table, *, method=None, ax=None, annot=True, cm
              if "p_corr" in tab.columns else pd.DataFrame(np.nan, index=xs, columns=ys))
         labels = np.array([[f"{r.iat[i, j]:.2f}{_stars(p.iat[i, j])}" if np.isfinite(r.iat[i, j]) else ""
                             for j in range(len(ys))] for i in range(len(xs))])
-    _draw_matrix(ax, r.to_numpy(dtype=float), xs, ys, labels if annot else None, cmap=cmap,
-                 vmin=-1, vmax=1, cbar_label="r", linewidth=0.5)
+    vals, cbar_label = r.to_numpy(dtype=float), "r"
+    if higher_is_better is not None:
+        if not isinstance(higher_is_better, dict):
+            raise ParameterError("`higher_is_better` must be a dict of column -> bool, but "
+                                 f"{type(higher_is_better).__name__} was passed")
+        sign = np.array([1.0 if bool(higher_is_better.get(y, True)) else -1.0 for y in ys])
+        vals, cmap = vals * sign, "RdBu"
+        cbar_label = "good news (blue) or bad news (red): r, sign turned where lower is better"
+    _draw_matrix(ax, vals, xs, ys, labels if annot else None, cmap=cmap,
+                 vmin=-1, vmax=1, cbar_label=cbar_label, linewidth=0.5)
     ax.set_xlabel("")
     ax.set_ylabel("")
     title = "Unit-level correlations"
@@ -80,16 +99,22 @@ def _draw_matrix(ax, vals, rows, cols, labels, *, cmap, vmin, vmax, cbar_label, 
                  xrotation=None):
     """What ``sns.heatmap`` draws, with plain matplotlib and without its full-figure draw
     to test tick-label overlap (~0.25 s per figure). NaN cells are blank; annotations
-    are dark or white by the cell's relative luminance, as in seaborn."""
+    are black or white, whichever contrasts more with the cell (WCAG, at least 4.5:1)."""
+    from ..style import text_color_for
+
     mesh = ax.pcolormesh(np.ma.masked_invalid(vals), cmap=cmap, vmin=vmin, vmax=vmax,
                          edgecolors="white", linewidth=linewidth)
     ax.set_xlim(0, len(cols))
     ax.set_ylim(len(rows), 0)
-    if xrotation is None:  # vertical when the labels would not fit side by side
+    shown = [str(v) for v in cols]
+    if xrotation is None:  # wrapped onto lines that fit the column, never turned sideways
+        import textwrap
+
         fig_w = ax.figure.get_figwidth() * ax.get_position().width
-        widest = max((len(str(c)) for c in cols), default=0) * 0.08  # inches at 10 pt
-        xrotation = 90 if cols and widest > fig_w / len(cols) else 0
-    ax.set_xticks(np.arange(len(cols)) + 0.5, [str(v) for v in cols], rotation=xrotation)
+        chars = max(int(fig_w / max(len(cols), 1) / 0.08), 6)  # about 0.08 in per char
+        shown = [textwrap.fill(s, chars, break_long_words=False) for s in shown]
+        xrotation = 0
+    ax.set_xticks(np.arange(len(cols)) + 0.5, shown, rotation=xrotation)
     ax.set_yticks(np.arange(len(rows)) + 0.5, [str(v) for v in rows], rotation=0, va="center")
     ax.tick_params(length=0)
     for spine in ax.spines.values():
@@ -98,13 +123,11 @@ def _draw_matrix(ax, vals, rows, cols, labels, *, cmap, vmin, vmax, cbar_label, 
     cbar.outline.set_linewidth(0)
     if labels is not None:
         rgba = mesh.cmap(mesh.norm(vals))[..., :3]
-        lin = np.where(rgba <= 0.03928, rgba / 12.92, ((rgba + 0.055) / 1.055) ** 2.4)
-        lum = lin @ np.array([0.2126, 0.7152, 0.0722])
         for i in range(len(rows)):
             for j in range(len(cols)):
                 if labels[i][j]:
                     ax.text(j + 0.5, i + 0.5, labels[i][j], ha="center", va="center",
-                            color=".15" if lum[i, j] > 0.408 else "w")
+                            color=text_color_for(rgba[i, j]))
     return mesh
 
 
@@ -203,7 +226,9 @@ def plot_lagged(lagged, *, ax=None):
     ax.set_xlabel("Lag (periods): EX at t, outcome at t + lag")
     ax.set_ylabel("r (95% CI)")
     ax.set_title("Does today's experience go with later results?")
-    ax.legend(frameon=False)
+    # below the axes, so it never covers a series
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=min(len(pairs), 2))
     return ax
 
 
@@ -309,29 +334,43 @@ def plot_driver_quadrant(priorities, *, ax=None):
     _need(priorities, "priorities", ["driver", "impact", "performance", "priority"])
     ax = _axes(ax, (6, 5))
     d = priorities.dropna(subset=["impact", "performance"])
-    colors = np.where(d["priority"].astype(bool), "tab:red", "tab:blue")
+    from ..style import GOOD, OKABE_ITO
+
+    colors = np.where(d["priority"].astype(bool), OKABE_ITO[3], GOOD)
     ax.scatter(d["performance"], d["impact"], c=list(colors), s=60, zorder=3)
+    # room around the points for their labels; labels point inwards near the right edge
+    xs, ys = d["performance"].to_numpy(float), d["impact"].to_numpy(float)
+    if len(xs):
+        xpad = max(np.ptp(xs), 1e-9) * 0.25
+        ypad = max(np.ptp(ys), 1e-9) * 0.25
+        ax.set_xlim(xs.min() - xpad, xs.max() + xpad)
+        ax.set_ylim(ys.min() - ypad, ys.max() + ypad)
+        mid = (xs.min() + xs.max()) / 2
     for _, row in d.iterrows():
+        right = row["performance"] > mid
         ax.annotate(str(row["driver"]), (row["performance"], row["impact"]),
-                    xytext=(5, 5), textcoords="offset points", fontsize=9)
+                    xytext=(-6 if right else 6, 4), textcoords="offset points", fontsize=9,
+                    ha="right" if right else "left", annotation_clip=True)
     ax.axvline(d["performance"].median(), color="grey", ls="--", lw=0.8)
     ax.axhline(d["impact"].median(), color="grey", ls="--", lw=0.8)
-    for tx, ty, text, ha in ((0.02, 0.98, "priority: fix first", "left"),
-                             (0.98, 0.98, "strength: keep up", "right"),
-                             (0.02, 0.02, "monitor", "left"),
-                             (0.98, 0.02, "maintain", "right")):
-        ax.text(tx, ty, text, transform=ax.transAxes, ha=ha, va="top" if ty > 0.5 else "bottom",
-                fontsize=8, color="dimgrey", style="italic")
+    # quadrant names outside the plotting area (above and below), never over a point
+    for tx, ty, text, ha in ((0.0, 1.01, "priority: fix first", "left"),
+                             (1.0, 1.01, "strength: keep up", "right"),
+                             (0.0, -0.13, "monitor", "left"),
+                             (1.0, -0.13, "maintain", "right")):
+        ax.text(tx, ty, text, transform=ax.transAxes, ha=ha, va="bottom" if ty > 0.5 else "top",
+                fontsize=9, color="#555555", style="italic")
     if "act_first" in d.columns:  # the one driver model's decision, not the quadrant's
         named = d[d["act_first"].astype(bool)]
         for _, row in named.iterrows():
             ax.scatter([row["performance"]], [row["impact"]], s=260, facecolors="none",
                        edgecolors="black", lw=1.5, zorder=4)
             ax.annotate("act first", (row["performance"], row["impact"]), xytext=(5, -12),
-                        textcoords="offset points", fontsize=8, weight="bold")
+                        textcoords="offset points", fontsize=9, weight="bold",
+                        annotation_clip=True)
         if named.empty:
             ax.text(0.5, 0.5, "no driver is credibly first", transform=ax.transAxes,
-                    ha="center", va="center", fontsize=8, color="dimgrey")
+                    ha="center", va="center", fontsize=9, color="#555555")
     ax.set_xlabel("Performance (score)")
     ax.set_ylabel("Impact (% of R²)")
     ax.set_title("Where to act: impact x performance")
@@ -389,7 +428,7 @@ def plot_unit_spread(panel, *, scales, unit="unit_id", ax=None):
                    medianprops={"color": "0.25"}, whiskerprops={"color": "0.25"},
                    capprops={"color": "0.25"})
     for i, v in zip(pos, boxes, strict=True):
-        ax.scatter(i + rng.uniform(-0.15, 0.15, size=len(v)), v, s=16, color="tab:blue",
+        ax.scatter(i + rng.uniform(-0.15, 0.15, size=len(v)), v, s=16, color="#0072B2",
                    alpha=0.8, linewidths=0, zorder=3)
     ax.set_xticks(range(len(scales)), [str(sc) for sc in scales])
     ax.set_xlim(-0.5, len(scales) - 0.5)

@@ -78,8 +78,16 @@ def plot_benchmark(benchmark, *, ax=None):
     _need(benchmark, "benchmark", ["label", "better_than_pct"])
     ax = _axes(ax, (7, 0.35 * len(benchmark) + 1.2))
     d = benchmark.iloc[::-1]
+    from ..style import BAD, GOOD
+
     ax.barh(d["label"], d["better_than_pct"],
-            color=np.where(d["better_than_pct"] >= 50, "C2", "C1"))
+            color=np.where(d["better_than_pct"] >= 50, GOOD, BAD))
+    zero = d["better_than_pct"].to_numpy(float) == 0
+    if zero.any():  # a bar of length 0 would be invisible: mark it and say so
+        ax.scatter(np.zeros(zero.sum()), np.flatnonzero(zero), marker="|", s=200,
+                   color=BAD, zorder=3, clip_on=False)
+        for y in np.flatnonzero(zero):
+            ax.text(1, y, "0%: better than none", va="center", fontsize=9, color="#333333")
     ax.axvline(50, color="0.4", ls="--", lw=1)
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of the other organisations you do better than "

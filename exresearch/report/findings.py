@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .narrative import _strength, evidence_verb, fmt_money, fmt_signed, ordinal
+from .narrative import _strength, evidence_verb, fmt_money, fmt_signed
 
 #: Columns of :func:`executive_summary`.
 FINDING_COLUMNS = ("finding", "topic", "text", "table", "key", "column", "value")
@@ -260,10 +260,17 @@ def finding_benchmark(benchmark, ctx):
         return None
     pr = float(b["percentile"].iloc[0])
     m = int(b["n_contributors"].iloc[0])
-    pos = ("above all" if pr >= 99.5 else "below all" if pr <= 0.5 else
-           "above most" if pr >= 60 else "below most" if pr <= 40 else "in the middle of")
-    text = (f"Compared with {m} other organisations in the study, your {ctx.exl} is at "
-            f"the {ordinal(pr)} percentile, {pos} of them.")
+    # with a handful of peers a percentile ("100th") overstates precision: count them
+    k = int(round(pr / 100 * m))
+    if pr >= 99.5:
+        where = f"higher than all {m} of them"
+    elif pr <= 0.5:
+        where = f"lower than all {m} of them"
+    else:
+        pos = ("above most" if pr >= 60 else "below most" if pr <= 40 else "in the middle")
+        where = f"higher than {k} of them ({pos})"
+    text = (f"Compared with {m} other organisations in the study, your {ctx.exl} is "
+            f"{where}.")
     return text, f"measure={ctx.ex}", "percentile", pr
 
 

@@ -73,6 +73,8 @@ LABELS = {
     "rbar": "mean r (observed)", "pct_explained": "% variance from sampling error",
     "rho": "corrected r", "rho_cr_low": "80% credibility low",
     "rho_cr_high": "80% credibility high",
+    "trend": "EX trend", "x_to_y": "EX → CX", "x_to_y_p": "p (EX → CX)", "y_to_x": "CX → EX",
+    "y_to_x_p": "p (CX → EX)",
     # responses and data quality
     "units_reported": "units reported", "units_suppressed": "units suppressed",
     "respondents_reported": "respondents in reported units", "response_rate": "response rate",
@@ -134,9 +136,17 @@ def styled(df, *, precision=2, caption=None, formats=None, rename=None):
     >>> st = styled(pd.DataFrame({"scale": ["a"], "mean": [3.14159], "ci_low": [2.5]}))
     >>> list(st.data.columns)
     ['scale', 'average', '95% CI low']
+    >>> "&lt; 0.001" in styled(pd.DataFrame({"r": [0.5], "p": [1e-9]})).to_html()
+    True
     """
-    d = df.rename(columns=headers(list(df.columns), rename))
+    from ..formatting import fmt_p, is_p_column
+
+    names = headers(list(df.columns), rename)
+    d = df.rename(columns=names)
     fmt = {c: f"{{:.{precision}f}}" for c in d.columns if pd.api.types.is_float_dtype(d[c])}
+    # p-values as readers need them: "< 0.001", never "0.000" (exresearch.formatting)
+    fmt.update({names.get(c, c): (lambda v: html.escape(fmt_p(v))) for c in df.columns
+                if is_p_column(c) and pd.api.types.is_numeric_dtype(df[c])})
     fmt.update(formats or {})
     st = (d.style.format(fmt, na_rep="–", escape="html").format_index(escape="html", axis=1)
           .hide(axis="index"))
