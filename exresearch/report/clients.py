@@ -190,9 +190,7 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
             cl.insert(0, "trend_se", tr["se"])
             cl.insert(0, "trend_sd", tr["trend_sd"])
             cl.insert(0, "client_id", cid)
-            # riclpm keeps one client's covariance matrices in attrs: they do not describe
-            # the stack, and pandas.concat cannot compare arrays in attrs (ValueError)
-            cl.attrs = {}
+            cl.attrs = {}  # per-client covariances (riclpm) do not describe the stack
             rows.append(cl)
     out = pd.concat(rows, ignore_index=True)
     if names is not None:
@@ -412,3 +410,18 @@ def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:
     return pd.concat([
         quartile_utility(g, x=x, y=y, n_boot=n_boot, seed=seed).assign(client=names[c])
         for c, g in means.groupby("client_id", sort=False)], ignore_index=True)
+
+
+def unit_reliability(study, panels, *, roles, names) -> pd.DataFrame:
+    """ICC(1) and ICC(2) of the unit EX scores of every client (reported respondents).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``client`` (shown name), then :func:`exresearch.report.ex_reliability`'s fields.
+    """
+    from .panels import ex_reliability, reported_survey
+
+    return pd.DataFrame([
+        ex_reliability(reported_survey(study, c, panels[c]), cfg=study.config, roles=roles)
+        .rename(names[c]) for c in study.clients]).rename_axis("client").reset_index()
