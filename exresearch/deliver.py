@@ -369,15 +369,19 @@ def render_brief(*, study_name: str, client_name: str, findings: pd.DataFrame,
             link = (f' <a class="exr-see" href="{escape(report_href)}#{escape(anchors[num])}">'
                     f"(report, section {num})</a>")
         sections.setdefault(head, []).append(f"<li>{escape(rec.get('text', ''))}{link}</li>")
-    if priorities is not None and len(priorities) and "priority" in priorities.columns:
-        first = priorities[priorities["priority"].astype(str).str.lower().isin(["true", "1"])]
+    # the driver model's decision (act_first) when the table has it, else the quadrant's
+    flag = next((c for c in ("act_first", "priority") if priorities is not None
+                 and c in priorities.columns), None)
+    if flag is not None and len(priorities):
+        first = priorities[priorities[flag].astype(str).str.lower().isin(["true", "1"])]
         if "rank" in first.columns:
             first = first.sort_values("rank")
         if len(first):
             names = ", ".join(escape(labels.get(d, d)) for d in first["driver"].astype(str))
+            what = ("Act first on" if flag == "act_first" else
+                    "First-priority drivers (high impact, room to improve):")
             sections.setdefault("Where to act first", []).insert(
-                0, f"<li>First-priority drivers (high impact, room to improve): "
-                   f"<strong>{names}</strong>.</li>")
+                0, f"<li>{what} <strong>{names}</strong>.</li>")
     body = ""
     for head in dict.fromkeys(order + ["Also"]):
         if head in sections:

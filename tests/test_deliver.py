@@ -160,3 +160,15 @@ def test_pdf_switch(monkeypatch):
     assert deliver.find_chromium() is None and deliver.pdf_enabled() is False
     with pytest.raises(RuntimeError, match="apt-get install chromium"):
         deliver.render_pdfs([("a.html", "a.pdf")])
+
+
+def test_brief_follows_the_driver_model_when_it_decides():
+    findings = pd.DataFrame({"finding": [1], "topic": ["drivers"], "text": ["x"]})
+    prio = pd.DataFrame({"driver": ["tools", "training"], "priority": [True, True],
+                         "act_first": [False, True], "rank": [1, 2]})
+    page = deliver.render_brief(study_name="S", client_name="A", findings=findings,
+                                priorities=prio, report_href="r.html")
+    assert "Act first on <strong>training</strong>." in page
+    none = deliver.render_brief(study_name="S", client_name="A", findings=findings,
+                                priorities=prio.assign(act_first=False), report_href="r.html")
+    assert "<strong>" not in none  # no driver named when the model names none
