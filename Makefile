@@ -67,12 +67,12 @@ lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, 
 	  $(VENV)/bin/jupyter lab --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root,) \
 	  $(LAB_ARGS) notebooks/
 
-bench: $(STAMP) ## run the benchmarks and write bench/results.md
+bench: setup ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
 
-VALIDITY_ARGS ?= --reps 300 --units 30 100
+VALIDITY_REPS ?= 200
 validity: $(STAMP) ## error rates of the reports' claims on simulated clients -> validity/results.md
-	nice -n 10 $(PY) -m exresearch.validity $(VALIDITY_ARGS) --out validity/results.md
+	validity/run_parallel.sh $(PY) $(VALIDITY_REPS) 1
 
 lint: $(STAMP) ## ruff on the package, tests and benchmarks
 	$(VENV)/bin/ruff check exresearch tests bench

@@ -93,13 +93,8 @@ class _Sampler(threading.Thread):
         self.join()
 
 
-def timed_build(study: Path, site: Path, nb_dir: Path, *, jobs=None) -> dict:
-    """Run ``exresearch build`` as a user does; wall time and peak memory."""
-    cmd = [str(VENV_BIN / "exresearch"), "build", str(study), "--out", str(site)]
-    if jobs:
-        cmd += ["--jobs", str(jobs)]
+def _timed(cmd: list[str], nb_dir: Path, log: Path) -> tuple[float, int, _Sampler]:
     env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(nb_dir), PYTHONHASHSEED="0")
-    log = site.parent / f"{site.name}.log"
     t = time.perf_counter()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=fh, env=env)
@@ -107,6 +102,29 @@ def timed_build(study: Path, site: Path, nb_dir: Path, *, jobs=None) -> dict:
         sampler.start()
         rc = proc.wait()
         sampler.stop()
+    return time.perf_counter() - t, rc, sampler
+
+
+def timed_run(nb: Path, study: Path, out: Path, nb_dir: Path) -> dict:
+    """``exresearch run NOTEBOOK -p study_path STUDY --out OUT``: one study-wide report
+    on its own (an ordinary kernel subprocess, so it includes the kernel's imports)."""
+    shutil.rmtree(out, ignore_errors=True)  # written by this script's last run
+    cmd = [str(VENV_BIN / "exresearch"), "run", str(nb), "-p", "study_path", str(study),
+           "--out", str(out)]
+    wall, rc, sampler = _timed(cmd, nb_dir, out.parent / f"{out.name}.log")
+    if rc != 0:
+        raise RuntimeError(f"run failed ({rc}): {(out.parent / f'{out.name}.log').read_text()[-3000:]}")
+    return {"wall": wall, "peak_pss": sampler.peak}
+
+
+def timed_build(study: Path, site: Path, nb_dir: Path, *, jobs=None, extra=()) -> dict:
+    """Run ``exresearch build`` as a user does; wall time and peak memory."""
+    cmd = [str(VENV_BIN / "exresearch"), "build", str(study), "--out", str(site), *extra]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    log = site.parent / f"{site.name}.log"
+    t = time.perf_counter()
+    wall, rc, sampler = _timed(cmd, nb_dir, log)
     wall = time.perf_counter() - t
     if rc not in (0, 1):
         raise RuntimeError(f"build failed ({rc}): {log.read_text()[-3000:]}")
@@ -155,7 +173,52 @@ def run_size(root: Path, nb_dir: Path, n: int, units: int, periods: int, jobs=No
             "data_quality": full["durations"].get("data-quality")}
 
 
-def markdown(results: list[dict], meta: dict) -> str:
+def run_sampled(root: Path, nb_dir: Path, n: int, units: int, periods: int, sample: int,
+                jobs=None) -> dict:
+    """A size too long to build in full here: ``sample`` client reports (``--only``, into
+    a new site, the zygote loading the whole study), then the synthesis and the
+    data-quality report each on its own (``exresearch run``)."""
+    study, sim_s = make_study(root, n, units, periods)
+    site = root / f"site-{n}-sample"
+    shutil.rmtree(site, ignore_errors=True)
+    ids = sorted(p.name for p in (study / "clients").iterdir())
+    picked = ids[:: max(1, len(ids) // sample)][:sample]
+    only = timed_build(study, site, nb_dir, jobs=jobs, extra=["--only", *picked])
+    clients = [only["durations"][f"client-{c}"] for c in picked]
+    med, q1, q3 = _quartiles(clients)
+    syn = timed_run(nb_dir / "synthesis.ipynb", study, root / f"run-{n}-synthesis", nb_dir)
+    dq = timed_run(nb_dir / "data_quality.ipynb", study, root / f"run-{n}-dq", nb_dir)
+    return {"clients": n, "units": units, "periods": periods, "simulate_s": sim_s,
+            "sample": picked, "only": only, "client_report_median": med,
+            "client_report_q1": q1, "client_report_q3": q3, "synthesis_run": syn,
+            "data_quality_run": dq}
+
+
+def markdown_sampled(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "Sizes not built in full in this run (the machine was too loaded to finish "
+             "them before the session's deadline): a sample of client reports built with "
+             "`--only` (the zygote loads the whole study), and the synthesis and data-quality "
+             "notebooks each run on their own with `exresearch run` (an ordinary kernel, so "
+             "including about 3-5 s of imports). The full build would take about "
+             "(clients x median client report + synthesis + data quality) / jobs.", "",
+             "| clients (x units x periods) | sampled client reports: build wall | per client "
+             "report, median (q1-q3) | synthesis alone | data quality alone | peak memory |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        peak = max(r["only"]["peak_pss"], r["synthesis_run"]["peak_pss"],
+                   r["data_quality_run"]["peak_pss"])
+        lines.append(
+            f"| {r['clients']} x {r['units']} x {r['periods']} | {len(r['sample'])}: "
+            f"{fmt_seconds(r['only']['wall'])} | {fmt_seconds(r['client_report_median'])} "
+            f"({fmt_seconds(r['client_report_q1'])}-{fmt_seconds(r['client_report_q3'])}) | "
+            f"{fmt_seconds(r['synthesis_run']['wall'])} | "
+            f"{fmt_seconds(r['data_quality_run']['wall'])} | {fmt_bytes(peak)} |")
+    return lines
+
+
+def markdown(results: list[dict], meta: dict, sampled: list[dict] | None = None) -> str:
     lines = [
         "## B6: a Gallup-size study on one machine",
         "",
@@ -200,6 +263,7 @@ def markdown(results: list[dict], meta: dict) -> str:
     failed = sorted({k for r in results for k in r["full"]["failed"]})
     if failed:
         lines += ["", f"Failed reports: {', '.join(failed)}."]
+    lines += markdown_sampled(sampled or [])
     return "\n".join(lines) + "\n"
 
 
@@ -209,6 +273,8 @@ def main(argv=None) -> int:
     ap.add_argument("--units", type=int, default=30)
     ap.add_argument("--periods", type=int, default=4)
     ap.add_argument("--jobs", type=int, default=None)
+    ap.add_argument("--sampled", default="", help="sizes measured by a sample only")
+    ap.add_argument("--sample", type=int, default=6, help="client reports in a sample")
     ap.add_argument("--md", type=Path, default=Path(__file__).parent / "results-b6.md")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -221,14 +287,24 @@ def main(argv=None) -> int:
             "cores": os.cpu_count(), "load": " ".join(f"{x:.1f}" for x in os.getloadavg()),
             "notebooks": nb_source,
             "command": "python bench/b6_scale.py " + " ".join(argv or sys.argv[1:])}
-    results = []
+    results, sampled = [], []
+    for n in [int(s) for s in args.sampled.split(",") if s]:
+        print(f"B6: {n} clients, sampled ...", file=sys.stderr, flush=True)
+        sampled.append(run_sampled(root, nb_dir, n, args.units, args.periods, args.sample,
+                                   args.jobs))
+        meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+        args.md.write_text(markdown(results, meta, sampled))
+        if args.json:
+            args.json.write_text(json.dumps({"meta": meta, "results": results,
+                                             "sampled": sampled}, indent=1))
     for n in sizes:
         print(f"B6: {n} clients ...", file=sys.stderr, flush=True)
         results.append(run_size(root, nb_dir, n, args.units, args.periods, args.jobs))
         meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-        args.md.write_text(markdown(results, meta))  # after every size: partial results
+        args.md.write_text(markdown(results, meta, sampled))  # after every size
         if args.json:
-            args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+            args.json.write_text(json.dumps({"meta": meta, "results": results,
+                                             "sampled": sampled}, indent=1))
         r = results[-1]
         print(f"B6: {n} clients: full {r['full']['wall']:.1f} s, changed "
               f"{r['changed']['wall']:.1f} s, peak {fmt_bytes(r['full']['peak_pss'])}",

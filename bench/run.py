@@ -43,7 +43,7 @@ from common import (  # noqa: E402
 )
 
 SEED = 20261125
-ALL_CASES = ("B3", "B4", "B1", "B2", "B5")
+ALL_CASES = ("B3", "B3L", "B4", "B1", "B2", "B5")
 
 #: Sizes per preset. ``tiny`` is for the smoke test, ``quick`` for development.
 PRESETS = {
@@ -88,6 +88,7 @@ PRESETS = {
 B3_TARGET_SECONDS = 5.0
 B3_TARGET_BYTES = 2 * GIB
 B3_TARGET_RATIO = 10.0
+B3L_TARGET_RATIO = 2.0  # issue 19: load_study within 2x the raw parquet read
 B1_TARGET_RATIO = 8.0
 B1_FLOOR_RATIO = 4.0
 B2_TARGET_SECONDS = 2.0
@@ -142,6 +143,49 @@ def case_b3(p: dict, work: Path) -> dict:
     return {"size": size, "rows": total_rows, "fast": fast, "baseline": base,
             "baseline_clients": len(subset), "extrapolation": factor, "diffs": diffs,
             "reading": reading, "bytes_on_disk": bytes_on_disk}
+
+
+def case_b3l(p: dict, work: Path) -> dict:
+    """load_study (read + full validation) vs a raw pandas read, parquet, B3's study.
+
+    Only the two reading kinds run (no scoring, no baseline loop), alternating, each in
+    a fresh process: ``--cases B3L`` measures issue 19's target on its own.
+    """
+    size = p["b3"]
+    root = work / f"measure-{size['n_clients']}x{size['units']}x{size['per_unit']}-s{SEED}"
+    paths = measure.make_study(root, **size, seed=SEED, formats=("parquet",))
+    runs = {"read_parquet": [], "load_parquet": []}
+    for i in range(p["repeats"]):
+        for kind, out in runs.items():
+            _log(f"B3L {kind} run {i + 1}")
+            out.append(_measure_worker({"kind": kind, "study": str(paths["parquet"])}))
+    return {"size": size, "rows": runs["load_parquet"][0]["rows"], "reading": runs}
+
+
+def _b3l_ratio(r: dict) -> tuple[float, float, float]:
+    med = {k: summarise([x["seconds"] for x in v])["median"] for k, v in r["reading"].items()}
+    return med["load_parquet"], med["read_parquet"], med["load_parquet"] / med["read_parquet"]
+
+
+def md_b3l(r: dict) -> list[str]:
+    load, raw, ratio = _b3l_ratio(r)
+    lines = ["## B3L load_study at scale", "",
+             f"B3's study ({r['rows']:,} respondents, 40 items, {r['size']['n_clients']} "
+             "clients) as parquet: `pandas.read_parquet` of every survey file vs "
+             "`exresearch.load_study` (study.yml, every survey and outcomes file, hashes, "
+             "every check of the input contract). Runs alternate, each in a fresh process.",
+             "", "| input | time | peak RSS |", "|---|---|---|"]
+    names = {"read_parquet": "parquet, `pandas.read_parquet` (raw)",
+             "load_parquet": "parquet, `exresearch.load_study` (read + full validation)"}
+    for kind, runs in r["reading"].items():
+        lines.append(f"| {names[kind]} | {fmt_stat(summarise([x['seconds'] for x in runs]))} "
+                     f"| {fmt_bytes(max(x['maxrss'] for x in runs))} |")
+    lines += ["", f"**load_study / raw read: {ratio:.2f}x** (medians); target <= "
+              f"{B3L_TARGET_RATIO:.0f}x: {_ok(ratio <= B3L_TARGET_RATIO)}. A file that passes "
+              "one vectorised numpy pass over its numeric block skips pandera; a file with a "
+              "problem goes through the pandera schema, which reports every failing cell "
+              "(tests/test_study_formats.py checks both paths find the same problems).", ""]
+    return lines
 
 
 def case_b4(p: dict, work: Path, b3: dict | None) -> dict:
@@ -627,6 +671,11 @@ def md_summary(results: dict) -> list[str]:
             ("B3 speed-up vs pandas/pingouin/statsmodels loop", f"{base / fast:.0f}x",
              f">= {B3_TARGET_RATIO:.0f}x", base / fast >= B3_TARGET_RATIO),
         ]
+    if "B3L" in results:
+        load, raw, ratio = _b3l_ratio(results["B3L"])
+        rows.append((f"B3L load_study, {results['B3L']['rows']:,} respondents (parquet), vs "
+                     "raw read", f"{fmt_seconds(load)} vs {fmt_seconds(raw)}: {ratio:.2f}x",
+                     f"<= {B3L_TARGET_RATIO:.0f}x", ratio <= B3L_TARGET_RATIO))
     if "B4" in results and len(results["B4"]["sizes"]) >= 2:
         a, z = results["B4"]["sizes"][-2], results["B4"]["sizes"][-1]
         ta = summarise([x["seconds"] for x in a["fast"]])["median"]
@@ -661,6 +710,8 @@ def write_results(path: Path, info: dict, preset: str, cases, results: dict, sta
     lines += md_summary(results)
     if "B3" in results:
         lines += md_b3(results["B3"])
+    if "B3L" in results:
+        lines += md_b3l(results["B3L"])
     if "B4" in results:
         lines += md_b4(results["B4"])
     if "B1" in results:
@@ -760,6 +811,8 @@ def _main(argv=None) -> int:
         try:
             if case == "B3":
                 results[case] = case_b3(p, work)
+            elif case == "B3L":
+                results[case] = case_b3l(p, work)
             elif case == "B4":
                 results[case] = case_b4(p, work, results.get("B3"))
             elif case == "B1":

@@ -34,6 +34,8 @@ _LAZY = {
     "load_study": "study",
     "validate_study": "study",
     "Study": "study",
+    "summarize_problems": "study",
+    "import_export": "importer",
     # simulation and planning
     "simulate_study": "simulate",
     "power_analytic": "power",
@@ -58,6 +60,9 @@ _LAZY = {
     "cross_lagged": "direction",
     "classify_loop": "direction",
     "loop_direction": "direction",
+    "trend_test": "loop",
+    "pool_loop": "loop",
+    "verdict_words": "loop",
     "mediation": "mediation",
     "incremental_validity": "drivers",
     "relative_weights": "drivers",
@@ -123,6 +128,9 @@ _LAZY = {
     # batch build, site and safe publishing
     "build_site": "build",
     "BuildResult": "build",
+    # one report for a researcher, notebooks without outputs
+    "run_notebook": "run",
+    "strip_notebook": "nbstrip",
     "write_csv": "privacy",
     "escape": "privacy",
     "pseudonyms": "privacy",
@@ -139,9 +147,10 @@ _LAZY = {
 }
 
 _SUBMODULES = {
-    "config", "exceptions", "study", "simulate", "power", "scoring", "aggregate",
+    "config", "exceptions", "study", "readers", "importer", "simulate", "power", "scoring", "aggregate",
     "linkage", "direction", "mediation", "drivers", "consistency", "meta", "psychometric", "moderators", "synthesis", "benchmark", "economics", "plots", "build", "site", "privacy",
-    "value", "style", "formatting", "deliver",
+    "value", "run", "kernel", "nbstrip", "loop", "validity", "riclpm", "style", "formatting",
+    "deliver",
 }
 
 __all__ = [

@@ -38,6 +38,30 @@ def make_parser() -> argparse.ArgumentParser:
         description="Check a study folder; print every problem (exit 2) or a summary (exit 0).",
     )
     p.add_argument("study", type=Path, help="study folder holding study.yml and clients/")
+    p.add_argument("--max-problems", type=int, default=50, metavar="N",
+                   help="print at most N problems, then a count by kind (default 50; 0: all)")
+    p.add_argument("--problems-csv", type=Path, default=None, metavar="FILE",
+                   help="also write every problem (errors and warnings) to FILE, a new CSV "
+                        "file outside the study folder")
+
+    p = sub.add_parser(
+        "import",
+        help="write a study folder from a survey-platform export and a mapping file",
+        description=("Read a survey-platform export (.csv, .xlsx, .sav or .dta, one row per "
+                     "response) "
+                     "and a mapping file (YAML: unit, period, respondent and item columns; "
+                     "see docs/study.md), write a validated study folder in --out and list "
+                     "the source columns left out. The source files are only read; on any "
+                     "problem nothing is written."),
+    )
+    p.add_argument("export", type=Path, help="the platform export (.csv, .xlsx, .sav or .dta)")
+    p.add_argument("--mapping", type=Path, required=True, help="the mapping file (YAML)")
+    p.add_argument("--out", type=Path, required=True, help="study folder to create (new or empty)")
+    p.add_argument("--outcomes", type=Path, required=True,
+                   help="the client's outcomes file (any format validate reads), copied into "
+                        "the study")
+    p.add_argument("--max-problems", type=int, default=50, metavar="N",
+                   help="print at most N problems, then a count by kind (default 50; 0: all)")
 
     p = sub.add_parser(
         "simulate",
@@ -93,23 +117,64 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _validate(args) -> int:
-    from .study import format_problems, load_study
+def _print_problems(table, limit: int, file) -> None:
+    """Print the problem table, capped at ``limit`` rows plus a count by kind."""
+    from .study import format_problems, summarize_problems
+
+    if limit <= 0 or len(table) <= limit:
+        print(format_problems(table), file=file)
+        return
+    print(format_problems(table.head(limit)), file=file)
+    rest = len(table) - limit
+    print(f"... {rest:,} more not shown (--max-problems {limit}; --problems-csv FILE writes "
+          "them all). All problems by kind:", file=file)
+    summary = summarize_problems(table)
+    print(summary.rename(columns={"first_row": "first row"}).to_string(index=False), file=file)
+
+
+def _check_problems_csv(target: Path, study: Path) -> None:
+    """--problems-csv must be a new file outside the study folder (checked before reading)."""
+    from .exceptions import ParameterError
 
     try:
+        Path(target).resolve().relative_to(Path(study).resolve())
+        inside = True
+    except ValueError:
+        inside = False
+    if inside:
+        raise ParameterError(f"--problems-csv must be outside the study folder (nothing is "
+                             f"written into a study), but {str(target)!r} was passed")
+    if Path(target).exists() or Path(target).is_symlink():
+        raise ParameterError(f"--problems-csv must name a new file (an existing file is never "
+                             f"overwritten), but {str(target)!r} exists")
+
+
+def _validate(args) -> int:
+    from .study import load_study
+
+    if args.problems_csv is not None:
+        _check_problems_csv(args.problems_csv, args.study)
+    try:
         study = load_study(args.study)
+        table = study.warnings
     except StudyValidationError as exc:
-        table = exc.problems
+        study, table = None, exc.problems
+    if args.problems_csv is not None:
+        with open(args.problems_csv, "x", newline="", encoding="utf-8") as fh:  # never overwrite
+            table.to_csv(fh, index=False)
+        print(f"{len(table):,} problem{'s' if len(table) != 1 else ''} written to "
+              f"{args.problems_csv}", file=sys.stderr if study is None else sys.stdout)
+    if study is None:
         errors = int((table["severity"] == "error").sum())
         warnings = len(table) - errors
-        print(f"{args.study}: INVALID ({errors} error{'s' if errors != 1 else ''}, "
-              f"{warnings} warning{'s' if warnings != 1 else ''})", file=sys.stderr)
-        print(format_problems(table), file=sys.stderr)
+        print(f"{args.study}: INVALID ({errors:,} error{'s' if errors != 1 else ''}, "
+              f"{warnings:,} warning{'s' if warnings != 1 else ''})", file=sys.stderr)
+        _print_problems(table, args.max_problems, sys.stderr)
         return 2
     if len(study.warnings):
         n = len(study.warnings)
-        print(f"{n} warning{'s' if n != 1 else ''}:")
-        print(format_problems(study.warnings))
+        print(f"{n:,} warning{'s' if n != 1 else ''}:")
+        _print_problems(study.warnings, args.max_problems, sys.stdout)
     summary = study.summary()
     counts = [(len(summary), "client"), (int(summary["units"].sum()), "unit"),
               (int(summary["respondents"].sum()), "respondent"),
@@ -117,6 +182,29 @@ def _validate(args) -> int:
     text = ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts)
     print(f"{args.study}: valid ({text})")
     print(summary.to_string(index=False))
+    return 0
+
+
+def _import(args) -> int:
+    from .importer import import_export
+    from .study import format_problems
+
+    try:
+        result = import_export(args.export, mapping=args.mapping, out=args.out,
+                               outcomes=args.outcomes)
+    except StudyValidationError as exc:
+        print(str(exc).split(":\n", 1)[0], file=sys.stderr)
+        _print_problems(exc.problems, args.max_problems, sys.stderr)
+        return 2
+    print(f"imported {result.responses:,} responses from {args.export} into {result.study}"
+          + (f" ({result.dropped:,} rows left out by export.keep)" if result.dropped else ""))
+    for path in result.files:
+        print(f"  wrote {path}")
+    print(f"{len(result.unmapped)} source column{'s' if len(result.unmapped) != 1 else ''} "
+          f"not imported: {', '.join(result.unmapped) or 'none'}")
+    if result.warnings is not None and len(result.warnings):
+        print(f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}:")
+        print(format_problems(result.warnings))
     return 0
 
 
@@ -169,7 +257,7 @@ def _run(args) -> int:
     return 0
 
 
-_COMMANDS = {"validate": _validate, "simulate": _simulate, "build": _build, "run": _run}
+_COMMANDS = {"validate": _validate, "import": _import, "simulate": _simulate, "build": _build, "run": _run}
 
 
 def main(argv: list[str] | None = None) -> int:

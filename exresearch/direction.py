@@ -697,7 +697,7 @@ def _norm_sf(z):
 
 
 def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
-                   period_effects=False, alpha=0.05, trend_tol=0.05, method="riclpm"):
+                   period_effects=False, alpha=None, trend_tol=0.05, method="riclpm"):
     """The client's EX <-> CX loop in plain language, from within-unit paths and a tested trend.
 
     Parameters
@@ -711,7 +711,12 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
     covar, period_effects
         Only with ``method="clpm"`` (:func:`cross_lagged`); the RI-CLPM has free
         period means, so changes common to all units never count as direction.
-    alpha, trend_tol : float
+    alpha : float, optional
+        Significance level of the verdict's tests; default
+        :data:`exresearch.loop.RICLPM_ALPHA` (0.01, calibrated on simulated clients so
+        that a direction is named for at most 5% of clients without one) for
+        ``riclpm`` and 0.05 for ``clpm``.
+    trend_tol : float
         As in :func:`classify_loop`.
     method : {"riclpm", "clpm"}
         ``"riclpm"`` (default): within-unit paths of the random-intercept
@@ -757,10 +762,12 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
     >>> res.loc[0, "label"] in ("no evidence", "EX leads", "CX leads"), res.loc[0, "method"]
     (True, 'riclpm')
     """
-    from .loop import trend_test
+    from .loop import RICLPM_ALPHA, trend_test
     from .riclpm import riclpm
 
     _check_choice("method", method, ("riclpm", "clpm"))
+    if alpha is None:
+        alpha = RICLPM_ALPHA if method == "riclpm" else 0.05
     if method == "riclpm":
         if covar:
             raise ParameterError(

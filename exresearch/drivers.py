@@ -165,6 +165,21 @@ def _rw_from_corr(corr):
     return eps
 
 
+def _check_model_args(data, y, drivers):
+    """One outcome column and at least two other numeric driver columns; the drivers list."""
+    _check_frame(data)
+    if not isinstance(y, str):
+        raise ParameterError(f"`y` must be one column name, but {y!r} was passed")
+    drivers = _as_list("drivers", drivers)
+    _check_columns(data, "y", [y])
+    _check_columns(data, "drivers", drivers)
+    if y in drivers:
+        raise ParameterError(f"`drivers` must not include `y` ({y!r})")
+    if len(drivers) < 2:
+        raise ParameterError(f"`drivers` must name at least 2 columns, but {drivers} was passed")
+    return drivers
+
+
 def relative_weights(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_id"):
     """Johnson's (2000) relative weights of EX drivers for an outcome, with bootstrap CIs.
 
@@ -229,16 +244,7 @@ def relative_weights(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_id"
     >>> rw.sort_values("rank").driver.iloc[0]
     'manager'
     """
-    _check_frame(data)
-    if not isinstance(y, str):
-        raise ParameterError(f"`y` must be one column name, but {y!r} was passed")
-    drivers = _as_list("drivers", drivers)
-    _check_columns(data, "y", [y])
-    _check_columns(data, "drivers", drivers)
-    if y in drivers:
-        raise ParameterError(f"`drivers` must not include `y` ({y!r})")
-    if len(drivers) < 2:
-        raise ParameterError(f"`drivers` must name at least 2 columns, but {drivers} was passed")
+    drivers = _check_model_args(data, y, drivers)
     _check_n_boot(n_boot)
     cols = [*drivers, y]
     keep = data[cols].notna().all(axis=1).to_numpy()

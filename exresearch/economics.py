@@ -76,6 +76,17 @@ def _slopes(x, y):
 
 
 # --------------------------------------------------------------------------- utility
+def _quartile_means_boot(xv, yv, n_boot, rng):
+    """Mean y of the top and of the bottom x quartile in n_boot unit resamples (the cut
+    points recomputed in each)."""
+    idx = rng.integers(0, len(xv), size=(n_boot, len(xv)))
+    xb, yb = xv[idx], yv[idx]
+    qb = np.quantile(xb, [0.25, 0.75], axis=1)
+    tb, bb = xb >= qb[1][:, None], xb <= qb[0][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(yb * tb, axis=1) / tb.sum(axis=1), np.sum(yb * bb, axis=1) / bb.sum(axis=1)
+
+
 def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
     """Gallup-style utility: mean outcome in the top vs the bottom EX quartile of units.
 
@@ -161,13 +172,8 @@ def quartile_utility(data, *, x, y, n_boot=1000, seed=None, unit="unit_id"):
             else:
                 row["pct_diff"] = 100 * (mt - mb) / abs(mb)
             if n_boot:
-                idx = rng.integers(0, len(xv), size=(n_boot, len(xv)))
-                xb, yb = xv[idx], yv[idx]
-                qb = np.quantile(xb, [0.25, 0.75], axis=1)
-                tb, bb = xb >= qb[1][:, None], xb <= qb[0][:, None]
+                mtb, mbb = _quartile_means_boot(xv, yv, n_boot, rng)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    mtb = np.sum(yb * tb, axis=1) / tb.sum(axis=1)
-                    mbb = np.sum(yb * bb, axis=1) / bb.sum(axis=1)
                     pb = 100 * (mtb - mbb) / np.abs(mbb)
                 row["diff_ci_low"], row["diff_ci_high"] = _pct_ci(mtb - mbb)
                 if mb != 0:

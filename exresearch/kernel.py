@@ -87,12 +87,10 @@ def kernel_for_batch() -> str:
     except NoSuchKernel:
         return "python3"
     exe = spec.argv[0] if spec.argv else ""
-    try:
-        same = os.path.samefile(exe, sys.executable) or (
-            os.path.realpath(os.path.dirname(exe)) == os.path.realpath(
-                os.path.dirname(sys.executable)))
-    except OSError:
-        same = False
+    # the same environment means the same bin folder: a venv's python is a symlink to
+    # its base interpreter, so comparing the files themselves would mix environments
+    same = bool(exe) and os.path.realpath(os.path.dirname(exe)) == os.path.realpath(
+        os.path.dirname(sys.executable))
     return KERNEL_NAME if same else "python3"
 
 

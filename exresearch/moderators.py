@@ -22,7 +22,6 @@ checked against metafor in ``tests/r/psychometric.R``).
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 
@@ -81,8 +80,8 @@ def client_characteristics(study, *, panels, names=None, headcount="headcount",
     for c, p in panels.items():
         spec = cfg.client(c)
         hc = getattr(spec, "headcount", None)
-        latest = p[p["period"] == p["period"].iloc[-1]] if len(p) else p
         order = {q: i for i, q in enumerate(cfg.periods)}
+        latest = p
         if len(p):
             last = max(p["period"], key=lambda q: order.get(q, -1))
             latest = p[p["period"] == last]
@@ -269,21 +268,42 @@ def _batch_wald(yi, vi, Xs, method):
     return beta / se, qm
 
 
+def _arrangements(counts):
+    """Every distinct arrangement of a multiset given as counts per group (recursive)."""
+    k = int(sum(counts))
+    out, prefix, left = [], [], list(counts)
+
+    def place():
+        if len(prefix) == k:
+            out.append(list(prefix))
+            return
+        for g, c in enumerate(left):
+            if c:
+                left[g] -= 1
+                prefix.append(g)
+                place()
+                prefix.pop()
+                left[g] += 1
+
+    place()
+    return np.array(out, dtype=int)
+
+
 def _permutations(k, X, iterations, rng):
-    """Row orders of X: all unique ones if there are no more than ``iterations``."""
-    keys = [tuple(row) for row in X[:, 1:]]
-    _, inv = np.unique(np.array(keys, dtype=float), axis=0, return_inverse=True)
+    """Row orders of X: every distinct one if there are no more than ``iterations``.
+
+    Rows with equal moderator values are interchangeable, so an exact test enumerates
+    the distinct arrangements of the rows' value groups (as metafor's ``.genuperms``)
+    rather than all k! orders.
+    """
+    _, inv = np.unique(X[:, 1:], axis=0, return_inverse=True)
     inv = np.asarray(inv).ravel()
     ties = np.bincount(inv)
     n_unique = math.factorial(k) // math.prod(math.factorial(int(t)) for t in ties)
     if n_unique <= iterations:
-        seen, perms = set(), []
-        for p in itertools.permutations(range(k)):
-            key = tuple(inv[list(p)])
-            if key not in seen:
-                seen.add(key)
-                perms.append(p)
-        return np.array(perms), True
+        arr = _arrangements(ties)                 # (n_unique, k) group of each position
+        first = np.array([np.flatnonzero(inv == g)[0] for g in range(len(ties))])
+        return first[arr], True                   # a row of the right group per position
     perms = [np.arange(k)] + [rng.permutation(k) for _ in range(iterations - 1)]
     return np.array(perms), False
 

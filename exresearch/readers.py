@@ -123,15 +123,16 @@ def _read_spss_stata(path: Path, rel: str, spec, problems, warnings):
     what, name = _SPSS_STATA[path.suffix.lower()]
     reader = getattr(pyreadstat, name)
     try:
-        _, head = reader(str(path), metadataonly=True)
+        # metadata with user_missing=True: only then are the missing codes listed
+        _, head = reader(str(path), metadataonly=True, user_missing=True)
         header = [str(c) for c in head.column_names]
         wanted = [c for c in spec.columns if c in header]
         if not wanted:
-            frame, meta = pd.DataFrame(index=pd.RangeIndex(head.number_rows or 0)), head
+            frame = pd.DataFrame(index=pd.RangeIndex(head.number_rows or 0))
         else:
             # user_missing=False: user-missing codes come back as missing values
-            frame, meta = reader(str(path), usecols=wanted, user_missing=False,
-                                 apply_value_formats=False, disable_datetime_conversion=True)
+            frame, _ = reader(str(path), usecols=wanted, user_missing=False,
+                              apply_value_formats=False, disable_datetime_conversion=True)
     except Exception as exc:  # noqa: BLE001  (ReadStat raises its own error types)
         problems.add(rel, f"cannot read the {what} file: {str(exc).strip() or type(exc).__name__}")
         return None, [], {}
@@ -143,8 +144,8 @@ def _read_spss_stata(path: Path, rel: str, spec, problems, warnings):
     for col in spec.numeric:
         if col in frame:
             frame[col] = _numeric_or_text(frame[col], [""])
-    _check_value_labels(meta, rel, spec, warnings)
-    labels = {c: str(t) for c, t in (meta.column_names_to_labels or {}).items()
+    _check_value_labels(head, rel, spec, warnings)
+    labels = {c: str(t) for c, t in (head.column_names_to_labels or {}).items()
               if t and str(t).strip()}
     return frame, header, {"labels": labels}
 
@@ -159,7 +160,7 @@ def _read_xlsx(path: Path, rel: str, spec, problems, numeric_na):
                              f"{', '.join(sheets)}); fix sheets.{spec.kind} in study.yml",
                              value=spec.sheet)
                 return None, [], {}
-            raw = book.parse(sheet, header=None, dtype=object)
+            raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     except Exception as exc:  # noqa: BLE001  (openpyxl/zipfile raise many types)
         problems.add(rel, f"cannot read the Excel file: {str(exc).strip() or type(exc).__name__}")
         return None, [], {}

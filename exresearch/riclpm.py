@@ -54,15 +54,19 @@ class _Spec:
     ``a_yx`` is the path x[t-1] -> y[t]; observed order is (x_1..x_T, y_1..y_T).
     """
 
-    def __init__(self, n_waves):
+    def __init__(self, n_waves, equal_innovations=False):
         self.t = n_waves
-        self.n_cov = 4 + 3 + 3 * (n_waves - 1) + 3
+        self.equal = equal_innovations
+        self.n_innov = 1 if equal_innovations else n_waves - 1
+        self.n_cov = 4 + 3 + 3 * self.n_innov + 3
         self.n = self.n_cov + 2 * n_waves
 
     def names(self):
         t = self.t
         out = ["x_to_x", "y_to_x", "x_to_y", "y_to_y", "w1_var_x", "w1_cov", "w1_var_y"]
-        for k in range(2, t + 1):
+        if self.equal:
+            out += ["innov_var_x", "innov_cov", "innov_var_y"]
+        for k in range(2, t + 1) if not self.equal else ():
             out += [f"innov{k}_var_x", f"innov{k}_cov", f"innov{k}_var_y"]
         out += ["ri_var_x", "ri_cov", "ri_var_y"]
         out += [f"mean_x{k}" for k in range(1, t + 1)] + [f"mean_y{k}" for k in range(1, t + 1)]
@@ -83,7 +87,8 @@ class _Spec:
 
         cov = [sym(thetas[:, 4:7])]
         for k in range(1, t):
-            psi = sym(thetas[:, 7 + 3 * (k - 1): 10 + 3 * (k - 1)])
+            j = 0 if self.equal else k - 1
+            psi = sym(thetas[:, 7 + 3 * j: 10 + 3 * j])
             cov.append(a @ cov[-1] @ at + psi)
         ri = sym(thetas[:, self.n_cov - 3: self.n_cov])
         # within covariance in wave-major blocks (x_k, y_k), rows = later wave
@@ -143,6 +148,27 @@ def _loglik_and_grads(spec, theta, patterns):
     return ll, g_sigma, g_mu
 
 
+def _unit_scores(spec, theta, patterns, h=1e-6):
+    """Per-unit score vectors (gradient of each unit's log-likelihood), (units, n)."""
+    sigma, mu = spec.sigma(theta), spec.mean(theta)
+    eye = np.eye(spec.n)[:spec.n_cov] * h
+    dsig = (spec.sigma_batch(theta[None, :] + eye)
+            - spec.sigma_batch(theta[None, :] - eye)) / (2 * h)
+    rows = []
+    p = len(mu)
+    for idx, vals in patterns:
+        inv = np.linalg.inv(sigma[np.ix_(idx, idx)])
+        d = vals - mu[idx]
+        w = d @ inv  # (n, k)
+        # d loglik_i / d Sigma_oo = -0.5 (inv - inv d d' inv), per unit
+        g_s = -0.5 * (inv[None, :, :] - w[:, :, None] * w[:, None, :])
+        g_cov = np.einsum("bij,uij->ub", dsig[:, idx][:, :, idx], g_s)
+        g_mu = np.zeros((len(vals), p))
+        g_mu[:, idx] = w
+        rows.append(np.hstack([g_cov, g_mu]))
+    return np.vstack(rows)
+
+
 def _gradient(spec, theta, patterns, h=1e-6):
     ll, g_sigma, g_mu = _loglik_and_grads(spec, theta, patterns)
     if g_sigma is None:
@@ -169,14 +195,14 @@ def _start(spec, values):
     rx, ry = 0.4 * vx, 0.4 * vy
     cri = float(np.clip(cxy, -0.9 * np.sqrt(rx * ry), 0.9 * np.sqrt(rx * ry)))
     theta = [0.3, 0.0, 0.0, 0.3, 0.6 * vx, 0.0, 0.6 * vy]
-    for _ in range(2, t + 1):
+    for _ in range(spec.n_innov):
         theta += [0.5 * vx, 0.0, 0.5 * vy]
     theta += [rx, cri, ry]
     theta += list(np.nan_to_num(mx)) + list(np.nan_to_num(my))
     return np.array(theta, dtype=float)
 
 
-def riclpm_fit(values, *, n_waves):
+def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
     """Fit the bivariate RI-CLPM by full-information maximum likelihood.
 
     Parameters
@@ -224,7 +250,7 @@ def riclpm_fit(values, *, n_waves):
         raise ParameterError(
             f"`values` must have 2 * n_waves = {2 * n_waves} columns, but its shape is "
             f"{values.shape}")
-    spec = _Spec(n_waves)
+    spec = _Spec(n_waves, equal_innovations)
     patterns = _patterns(values)
     n_units = sum(len(v) for _, v in patterns)
 
@@ -244,6 +270,30 @@ def riclpm_fit(values, *, n_waves):
             res = res2
     theta = res.x
     grad_norm = float(np.max(np.abs(fun(theta)[1])))
+    # likelihood-ratio tests of each cross-lagged path (refit with the path fixed at 0,
+    # started from the full fit): better calibrated than Wald z when the stable traits
+    # and the autoregressions are hard to tell apart (few periods)
+    lr = {}
+    for key in ("x_to_y", "y_to_x") if lr_tests else ():
+        j = spec.names().index(key)
+        free = np.arange(spec.n) != j
+
+        def fun_fixed(t_free, j=j, free=free):
+            full = np.zeros(spec.n)
+            full[free] = t_free
+            f, g = fun(full)
+            return f, g[free]
+
+        start = theta[free]
+        r0 = optimize.minimize(fun_fixed, start, jac=True, method="BFGS",
+                               options={"gtol": 1e-9, "maxiter": 5000})
+        if not r0.success:
+            r1 = optimize.minimize(fun_fixed, r0.x, jac=True, method="L-BFGS-B",
+                                   options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
+            if r1.fun <= r0.fun:
+                r0 = r1
+        stat = max(2 * n_units * (r0.fun - res.fun), 0.0)
+        lr[key] = (stat, float(stats.chi2.sf(stat, 1)))
     # observed information: central differences of the analytic gradient
     h = 1e-5
     hess = np.zeros((spec.n, spec.n))
@@ -258,15 +308,34 @@ def riclpm_fit(values, *, n_waves):
             continue
         hess[:, j] = (g1 - g0) / (2 * step)
     hess = (hess + hess.T) / 2
+    robust = jack = None
     try:
         cov = np.linalg.inv(-hess)
         se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+        scores = _unit_scores(spec, theta, patterns)
+        robust = cov @ (scores.T @ scores) @ cov  # Huber-White sandwich (lavaan's MLR)
+        # delete-one-unit jackknife by one Newton step (the unit's information taken as
+        # its outer product, Sherman-Morrison): the CR3 / HC3-type small-sample variance
+        infl = scores @ cov  # (units, n): cov g_i
+        lev = np.clip(np.einsum("ij,ij->i", infl, scores), 0.0, 0.99)
+        d = infl / (1 - lev)[:, None]
+        d = d - d.mean(axis=0)
+        g = len(scores)
+        jack = (g - 1) / g * (d.T @ d)
     except np.linalg.LinAlgError:
         cov = np.full((spec.n, spec.n), np.nan)
         se = np.full(spec.n, np.nan)
+    if robust is None:
+        robust = np.full((spec.n, spec.n), np.nan)
+    if jack is None:
+        jack = np.full((spec.n, spec.n), np.nan)
     converged = bool(grad_norm < 1e-5 and np.all(np.isfinite(se)))
     ll = float(-res.fun * n_units)
+    rd = np.diag(robust)
     return {"names": spec.names(), "estimate": theta, "se": se, "cov": cov, "loglik": ll,
+            "se_robust": np.sqrt(np.where(rd > 0, rd, np.nan)), "cov_robust": robust,
+            "lr": lr, "cov_jackknife": jack,
+            "se_jackknife": np.sqrt(np.where(np.diag(jack) > 0, np.diag(jack), np.nan)),
             "n_units": n_units, "converged": converged,
             "message": "" if converged else
             f"the likelihood did not converge (max |gradient| {grad_norm:.2g}; {res.message})"}

@@ -7,9 +7,12 @@ figures inline, offline HTML from :func:`exresearch.site.render_report` with no 
 no CDN script and a provenance footer). Everything it writes goes into ``DIR``:
 
 * ``DIR/<notebook>.ipynb``: the executed notebook, outputs included;
-* ``DIR/<notebook>.html``: the offline page;
+* ``DIR/<notebook>.html``: the offline page, and ``DIR/assets/site.css``, the site's
+  stylesheet it links (as a site's pages do);
 * ``DIR/tables/<notebook>/``: the CSV/JSON tables the notebook wrote (its ``output_dir``);
-* ``DIR/.exresearch-run.json``: what was run (so a later run may replace these files).
+* ``DIR/.exresearch-run.json``: per notebook, what its last run was and wrote (so a
+  re-run of that notebook replaces exactly those files; other notebooks' runs and any
+  other file in ``DIR`` are left alone).
 
 ``DIR`` must be new, empty, or written by an earlier ``exresearch run``; it may not
 lie inside the study folder (raw data is never written). The repository is never
@@ -261,9 +264,10 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
         ``status`` ``"ok"`` or ``"failed"``; on failure the executed notebook (up to the
         failing cell) and an HTML page showing the error are still written.
     """
-    from . import build
-    from .build import sitefiles
+    from .build import execute_report
+    from .build.sitefiles import exresearch_version, git_commit, library_versions
     from .kernel import kernel_for_batch
+    from .site import CSS_PATH
 
     path = resolve_notebook(notebook)
     specs = _inspect(path)
@@ -282,36 +286,55 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
     if params.get("client_id"):
         title = f"{title}: {params['client_id']}"
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = path.relative_to(config.ROOT) if path.is_relative_to(config.ROOT) else path
     provenance = {
-        "notebook": str(path),
+        "notebook": shown.as_posix(),
         "parameters": {k: json.dumps(v) if not isinstance(v, str) else v
                        for k, v in params.items()} or "defaults",
-        "exresearch version": sitefiles.exresearch_version(),
-        "git commit": sitefiles.git_commit(),
-        "libraries": sitefiles.library_versions(),
+        "exresearch version": exresearch_version(),
+        "git commit": git_commit(),
+        "libraries": library_versions(),
         "run": f"{started} with `exresearch run`",
     }
     task = {"key": stem, "kind": "run", "title": title,
             "notebook_json": path.read_text(encoding="utf-8"), "parameters": params,
-            "provenance": provenance, "timeout": timeout, "kernel_name": kernel_for_batch()}
+            "provenance": provenance, "timeout": timeout, "kernel_name": kernel_for_batch(),
+            # a page on its own: no link to a site index; the stylesheet beside it
+            "index_href": None, "css_href": CSS_PATH}
     t0 = time.perf_counter()
-    res = build.execute_report(task, kernels="subprocess")
+    res = execute_report(task, kernels="subprocess")
+
+    record = {"notebook": str(path), "parameters": provenance["parameters"], "run": started,
+              "status": res["status"], "error": res.get("error")}
+    nb_file, html_file, tables = _write_outputs(out, stem, res, record)
+    return RunResult(status=res["status"], error=res.get("error"), notebook=nb_file,
+                     html=html_file, tables=tables, duration=time.perf_counter() - t0,
+                     parameters=params)
+
+
+def _write_outputs(out: Path, stem: str, res: dict, record: dict):
+    """Write one run's files into ``out``, replacing only the last run of the same notebook.
+
+    The marker keeps, per notebook, what its last run wrote; those files are removed
+    first (a table the new run no longer writes must not linger), nothing else is
+    touched: other notebooks' runs and the researcher's own files stay.
+    """
+    from .site import write_assets
 
     out.mkdir(parents=True, exist_ok=True)
-    previous = _read_marker(out)
-    for rel in previous:  # files only an earlier run wrote, so nothing else is touched
+    runs = _read_marker(out)
+    for rel in runs.get(stem, {}).get("files", []):
         p = out / rel
-        if p.is_file() and p.parent.resolve().is_relative_to(out):
+        if p.is_file() and p.resolve().is_relative_to(out):
             p.unlink()
-    written = []
-    nb_file = None
+    written, nb_file = [], None
     if res.get("notebook") is not None:
         nb_file = out / f"{stem}.ipynb"
         nb_file.write_text(res["notebook"], encoding="utf-8")
         written.append(nb_file)
     html_file = out / f"{stem}.html"
     html_file.write_text(res["html"], encoding="utf-8")
-    written.append(html_file)
+    written += [html_file, out / write_assets(out)]
     tables = []
     if res.get("tables"):
         tdir = out / "tables" / stem
@@ -320,13 +343,9 @@ def run_notebook(notebook, *, out, parameters=None, timeout=None) -> RunResult:
             (tdir / name).write_bytes(data)
             tables.append(tdir / name)
     written += tables
-    (out / MARKER).write_text(json.dumps({
-        "notebook": str(path), "parameters": provenance["parameters"], "run": started,
-        "status": res["status"], "files": [p.relative_to(out).as_posix() for p in written],
-    }, indent=1) + "\n", encoding="utf-8")
-    return RunResult(status=res["status"], error=res.get("error"), notebook=nb_file,
-                     html=html_file, tables=tables, duration=time.perf_counter() - t0,
-                     parameters=params)
+    runs[stem] = dict(record, files=[p.relative_to(out).as_posix() for p in written])
+    (out / MARKER).write_text(json.dumps({"runs": runs}, indent=1) + "\n", encoding="utf-8")
+    return nb_file, html_file, tables
 
 
 def _default(specs: dict, name: str):
@@ -348,10 +367,19 @@ def _study_folder(value) -> Path | None:
     return None
 
 
-def _read_marker(out: Path) -> list[str]:
+def _read_marker(out: Path) -> dict:
+    """notebook stem -> its last run (``files`` limited to relative paths inside ``out``)."""
     try:
-        files = json.loads((out / MARKER).read_text(encoding="utf-8")).get("files", [])
+        runs = json.loads((out / MARKER).read_text(encoding="utf-8")).get("runs", {})
     except (OSError, ValueError, AttributeError):
-        return []
-    return [f for f in files if isinstance(f, str) and ".." not in Path(f).parts
-            and not Path(f).is_absolute()]
+        return {}
+    if not isinstance(runs, dict):
+        return {}
+    clean = {}
+    for stem, run in runs.items():
+        if not isinstance(run, dict):
+            continue
+        files = [f for f in run.get("files", []) if isinstance(f, str)
+                 and ".." not in Path(f).parts and not Path(f).is_absolute()]
+        clean[stem] = dict(run, files=files)
+    return clean

@@ -219,7 +219,7 @@ _REPORT_TEMPLATE = r"""
 {%- endblock html_head -%}
 {%- block body_header -%}
 <body class="jp-Notebook">
-<header class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></header>
+{% if resources.exr_index_href %}<header class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></header>{% endif %}
 <!--EXR-TOC-->
 <main class="exr-main">
 {%- endblock body_header -%}
@@ -445,7 +445,8 @@ def _footer(provenance: dict) -> str:
     )
 
 
-def render_report(nb, *, title: str, provenance: dict, index_href: str = "../index.html",
+def render_report(nb, *, title: str, provenance: dict,
+                  index_href: str | None = "../index.html",
                   css_href: str = "../" + CSS_PATH, glossary: dict | None = None) -> str:
     """Render an executed notebook as a self-contained, offline HTML report page.
 
@@ -458,8 +459,8 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     provenance : dict
         Shown in the footer, in order: label -> text, or label -> dict (shown as a
         collapsible list, e.g. input file hashes or library versions).
-    index_href : str, default "../index.html"
-        Relative link back to the site index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the site index; None for a page outside a site (no link).
     css_href : str, default "../assets/site.css"
         Relative link to the site's stylesheet (:func:`write_assets`).
     glossary : dict, optional
@@ -492,7 +493,7 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
     resources = {
         "exr_csp": CSP,
         "exr_css_href": escape(css_href),
-        "exr_index_href": escape(index_href),
+        "exr_index_href": escape(index_href) if index_href else "",
         "exr_footer": _footer(provenance),
         "metadata": {"name": str(title)},
     }
@@ -504,7 +505,8 @@ def render_report(nb, *, title: str, provenance: dict, index_href: str = "../ind
 
 
 def render_error_page(*, title: str, error: str, provenance: dict,
-                      index_href: str = "../index.html", css_href: str = "../" + CSS_PATH) -> str:
+                      index_href: str | None = "../index.html",
+                      css_href: str = "../" + CSS_PATH) -> str:
     """A minimal page for a report whose notebook could not even be executed.
 
     Parameters
@@ -515,8 +517,8 @@ def render_error_page(*, title: str, error: str, provenance: dict,
         The error message, shown as text.
     provenance : dict
         As in :func:`render_report`.
-    index_href : str, default "../index.html"
-        Relative link back to the index.
+    index_href : str or None, default "../index.html"
+        Relative link back to the index; None for no link.
     css_href : str, default "../assets/site.css"
         Relative link to the site's stylesheet.
 
@@ -535,7 +537,8 @@ def render_error_page(*, title: str, error: str, provenance: dict,
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
         f"<title>{escape(title)}</title>{_css_link(css_href)}</head><body>"
-        f'<header class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports</a></header>'
+        + (f'<header class="exr-topbar"><a href="{escape(index_href)}">&larr; All reports'
+           '</a></header>' if index_href else "") +
         f'<main class="exr-main"><h1>{escape(title)}</h1>'
         f'<p class="exr-status-failed">This report failed.</p>'
         f'<pre class="exr-error">{escape(error)}</pre></main>'

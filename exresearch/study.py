@@ -5,8 +5,8 @@ tools::
 
     <study>/
       study.yml
-      clients/<client_id>/survey.csv      # or survey.parquet
-      clients/<client_id>/outcomes.csv    # or outcomes.parquet
+      clients/<client_id>/survey.csv      # or .parquet, .sav, .dta, .xlsx
+      clients/<client_id>/outcomes.csv    # the same formats (readers: exresearch.readers)
 
 :func:`load_study` reads ``study.yml``, generates pandera schemas from it, validates
 every data file lazily (every problem is collected) and either returns a
@@ -54,6 +54,7 @@ __all__ = [
     "load_study",
     "validate_study",
     "format_problems",
+    "summarize_problems",
     "Study",
     "StudyConfig",
     "ScaleSpec",
@@ -459,6 +460,54 @@ def format_problems(problems: pd.DataFrame) -> str:
                 parts.append(v.ljust(widths[c]))
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
+
+
+def summarize_problems(problems: pd.DataFrame) -> pd.DataFrame:
+    """Count problems by kind: one row per severity, file, column and kind of problem.
+
+    The kind is the problem sentence with its particular values taken out (quoted
+    text becomes ``'...'``, numbers ``#``), so one million out-of-range answers in one
+    column make one row. Used by ``exresearch validate`` when there are more problems
+    than it prints.
+
+    Parameters
+    ----------
+    problems : pandas.DataFrame
+        A problem table (:data:`PROBLEM_COLUMNS`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``severity, file, column, kind, count, first_row``, errors first, then by
+        decreasing count.
+
+    Examples
+    --------
+    >>> from exresearch.config import ROOT
+    >>> table = validate_study(ROOT / "tests" / "studies" / "out_of_range")
+    >>> summary = summarize_problems(table)
+    >>> summary["kind"].iloc[0]
+    "value # outside the scale range #-# of scale '...'"
+    >>> summary[["column", "count", "first_row"]].values.tolist()
+    [['eng_2', 1, 3], ['h_1', 1, 5], ['enps_0_10', 1, 6], ['tools_1', 1, 7]]
+    """
+    cols = ["severity", "file", "column", "kind", "count", "first_row"]
+    if problems is None or len(problems) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    text = problems["problem"].astype(str)
+    unique = pd.Series(text.unique())  # a million problems are a few distinct sentences
+    kinds = unique.str.replace(r"'[^']*'", "'...'", regex=True).str.replace(
+        r"(?<![\w.])-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?(?![\w])", "#", regex=True)
+    kind = text.map(dict(zip(unique, kinds, strict=True)))
+    table = pd.DataFrame({
+        "severity": problems["severity"].astype(str), "file": problems["file"].astype(str),
+        "column": problems["column"].astype(object).where(problems["column"].notna(), "")
+        .astype(str), "kind": kind, "row": problems["row"]})
+    out = (table.groupby(["severity", "file", "column", "kind"], sort=False, dropna=False)
+           .agg(count=("kind", "size"), first_row=("row", "min")).reset_index())
+    out["_error"] = out["severity"] != "error"
+    out = out.sort_values(["_error", "count"], ascending=[True, False], kind="stable")
+    return out[cols].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- study.yml
@@ -1054,6 +1103,9 @@ def _read_csv(path: Path, rel: str, spec: _FileSpec, problems: _Problems):
     except UnicodeDecodeError as exc:
         problems.add(rel, f"file is not UTF-8 text (byte {exc.start}: {exc.reason})")
         return None, []
+    except csv.Error as exc:  # e.g. a header field over the csv module's 128 KB limit
+        problems.add(rel, f"cannot parse the CSV header: {exc}", row=1)
+        return None, []
     named = [h for h in header if h.strip() != ""]  # unnamed: warned about, then ignored
     counts = pd.Series(named, dtype=object).value_counts()
     for name, n in counts[counts > 1].items():
@@ -1251,7 +1303,7 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
     m = check == "column_in_dataframe"
     if m.any():
         names = fc.loc[m, "failure_case"].astype(str)
-        what = names.map(lambda c: spec.roles.get(c, f"column '{c}'"))
+        what = names.map({c: spec.roles.get(c, f"column '{c}'") for c in names.unique()})
         rows(m, names, None, "required " + what + " is missing from the " + spec.kind + " file")
     # empty key cells
     m = check == "not_nullable"
@@ -1292,13 +1344,13 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
             return (f" is outside the plausible range {_fmt_number(num.lo)} to "
                     f"{_fmt_number(num.hi)} of {num.what}; if it is right, give the range in "
                     f"study.yml (ranges: {{{c}: [low, high]}})")
-        rows(m, col, vals, "value " + vals + col.map(describe))
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}))
     # answers between scale points
     m = check == "whole"
     if m.any():
         vals = _fmt_values(fc.loc[m, "failure_case"])
         col = fc.loc[m, "column"].astype(str)
-        severity = col.map(lambda c: spec.numeric[c].whole)
+        severity = col.map({c: spec.numeric[c].whole for c in col.unique()})
 
         def describe(c):
             num = spec.numeric[c]
@@ -1308,7 +1360,8 @@ def _translate(fc: pd.DataFrame, frame: pd.DataFrame, rel: str, spec: _FileSpec,
                 return head + "; kept, as study.yml says answers may be averaged"
             return head + "; if answers were averaged before export, set averaged_answers: " \
                 "true in study.yml"
-        rows(m, col, vals, "value " + vals + col.map(describe), severity.values)
+        rows(m, col, vals, "value " + vals + col.map({c: describe(c) for c in col.unique()}),
+             severity.values)
     # duplicate keys: one problem per duplicated row
     m = check == "multiple_fields_uniqueness"
     if m.any():
@@ -1403,9 +1456,9 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
     missing = [c for c in spec.columns if c not in header]
     for i, col in ((header.index(c), c) for c in extra):
         if str(col).strip() == "":
-            warnings.add(rel, f"column {i + 1} has no name in the header (a comma at the end "
-                         "of every line?); it is ignored", row=header_row, column=col,
-                         severity="warning")
+            why = " (a comma at the end of every line?)" if suffix == ".csv" else ""
+            warnings.add(rel, f"column {i + 1} has no name in the header{why}; it is ignored",
+                         row=header_row, column=col, severity="warning")
             continue
         hint = _did_you_mean(str(col), missing)
         hint = f"; did you mean '{hint}'?" if hint else ""

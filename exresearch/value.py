@@ -43,7 +43,7 @@ from scipy import stats
 
 from ._checks import as_columns, check_columns, check_frame, check_n_boot, check_seed
 from ._stats import _boot_weights, _warn
-from .drivers import _rw_from_corr
+from .drivers import _check_model_args, _rw_from_corr
 from .exceptions import ParameterError
 
 __all__ = [
@@ -205,16 +205,7 @@ class _Fit:
 
     def __init__(self, data, *, y, drivers, n_boot, seed, unit, level, ci,
                  business=None, hold=(), rv=True):
-        check_frame(data)
-        if not isinstance(y, str):
-            raise ParameterError(f"`y` must be one column name, but {y!r} was passed")
-        drivers = as_columns("drivers", drivers)
-        check_columns(data, "y", [y])
-        check_columns(data, "drivers", drivers)
-        if y in drivers:
-            raise ParameterError(f"`drivers` must not include `y` ({y!r})")
-        if len(drivers) < 2:
-            raise ParameterError(f"`drivers` must name at least 2 columns, but {drivers} was passed")
+        drivers = _check_model_args(data, y, drivers)
         self.n_boot = check_n_boot(n_boot)
         self.level, self.ci_method = _check_level(level), _check_ci(ci)
         self.y, self.drivers, self.p = y, drivers, len(drivers)
@@ -898,7 +889,7 @@ def utility_table(data, *, x, y, reliability_x=None, reliability_y=None, base="a
     >>> u["base"].tolist()
     ['points', 'percent']
     """
-    from .economics import _unit_means
+    from .economics import _quartile_means_boot, _unit_means
 
     check_frame(data)
     if not isinstance(x, str):
@@ -953,13 +944,7 @@ def utility_table(data, *, x, y, reliability_x=None, reliability_y=None, base="a
                    above_median_top=at, above_median_bottom=ab,
                    odds_ratio=float(ct[0, 0] * ct[1, 1] / (ct[0, 1] * ct[1, 0])))
         if n_boot:
-            idx = rng.integers(0, len(xv), size=(n_boot, len(xv)))
-            xb, yb = xv[idx], yv[idx]
-            qb = np.quantile(xb, [0.25, 0.75], axis=1)
-            tb, bb = xb >= qb[1][:, None], xb <= qb[0][:, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mtb = np.sum(yb * tb, axis=1) / tb.sum(axis=1)
-                mbb = np.sum(yb * bb, axis=1) / bb.sum(axis=1)
+            mtb, mbb = _quartile_means_boot(xv, yv, n_boot, rng)
             lo, hi = _interval((mtb - mbb)[:, None], np.array([mt - mb]), level, "percentile")
             row.update(diff_low=float(lo[0]), diff_high=float(hi[0]))
             if use_pct:

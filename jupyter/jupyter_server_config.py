@@ -1,6 +1,6 @@
 # Jupyter server configuration of the exresearch project, used by `make lab`
-# (which puts this folder on JUPYTER_CONFIG_PATH). From your own JupyterLab, start it
-# with `jupyter lab --config=/path/to/exresearch/jupyter/jupyter_server_config.py`.
+# (which puts this folder on JUPYTER_CONFIG_PATH, in addition to your own configuration).
+# From your own JupyterLab: `JUPYTER_CONFIG_PATH=/path/to/exresearch/jupyter jupyter lab`.
 #
 # Saving a notebook in the project's notebooks/ folder writes it without outputs, execution counts or editor metadata
 # (exresearch/nbstrip.py says exactly what is kept): results, figures and client

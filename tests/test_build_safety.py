@@ -177,6 +177,25 @@ def test_swap_exchanges_each_folder_atomically(tmp_path):
     assert (out / "index.html").read_text() == "new" and not staging.exists()
 
 
+def test_publish_owns_new_entries_but_never_replaces_a_users_entry(tmp_path):
+    out, staging = tmp_path / "site", tmp_path / "stage"
+    (out / ".exresearch").mkdir(parents=True)
+    (out / ".exresearch" / "state.json").write_text(json.dumps(
+        {"files": ["index.html", "downloads/a.pdf"]}))
+    (out / "index.html").write_text("old")
+    (out / "downloads").mkdir()
+    (out / "downloads" / "a.pdf").write_text("old pdf")
+    (out / "CNAME").write_text("mine")
+    (staging / "downloads").mkdir(parents=True)  # an entry a hook added to the site
+    (staging / "downloads" / "b.pdf").write_text("new pdf")
+    (staging / "CNAME").write_text("the build's")
+    (staging / "index.html").write_text("new")
+    assert build._publish(staging, out) == ["CNAME"]
+    assert (out / "CNAME").read_text() == "mine"
+    assert sorted(p.name for p in (out / "downloads").iterdir()) == ["b.pdf"]
+    assert (out / "index.html").read_text() == "new"
+
+
 def test_second_build_into_the_same_out_exits_2_naming_the_holder(study, fake, tmp_path,
                                                                   capsys):
     from exresearch.cli import main

@@ -25,7 +25,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from exresearch import config, kernel, nbstrip
+from exresearch import build, config, kernel, nbstrip
 
 ROOT = config.ROOT
 NB_DIR = config.NOTEBOOKS_DIR
@@ -78,13 +78,14 @@ def test_strip_rejects_what_is_not_a_notebook():
         nbstrip.strip_notebook([1, 2])
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", [*[f"notebooks/{n}" for n in NOTEBOOKS],
+                                  *sorted(p.relative_to(ROOT).as_posix()
+                                          for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"))])
 def test_committed_notebooks_are_stripped_and_written_as_jupyter_writes(name):
-    text = (NB_DIR / name).read_text(encoding="utf-8")
+    text = (ROOT / name).read_text(encoding="utf-8")
     assert nbstrip.strip_text(text) == text, (
-        f"notebooks/{name} holds outputs, execution counts or editor metadata, or is not "
-        "formatted as Jupyter writes it: run `python3 exresearch/nbstrip.py --in-place "
-        f"notebooks/{name}`")
+        f"{name} holds outputs, execution counts or editor metadata, or is not formatted "
+        f"as Jupyter writes it: run `python3 exresearch/nbstrip.py --in-place {name}`")
     assert nbformat.writes(nbformat.reads(text, as_version=4)) + "\n" == text
 
 
@@ -238,6 +239,8 @@ def test_saving_from_jupyterlab_writes_no_outputs_and_git_sees_no_change(
         log.close()
     on_disk = (repo / "notebooks" / "client_report.ipynb").read_text(encoding="utf-8")
     assert client_name not in on_disk and '"image/png"' not in on_disk
+    # the build fingerprints the executed notebook as the committed one
+    assert build.fingerprint(nb) == build.fingerprint(NB_DIR / "client_report.ipynb")
     assert on_disk == (ROOT / "notebooks" / "client_report.ipynb").read_text(encoding="utf-8")
     _assert_git_sees_nothing(repo, client_name)
 
@@ -289,6 +292,13 @@ def test_kernel_doctests():
     assert res.attempted >= 2 and res.failed == 0
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_ask_for_the_project_kernel(name):
+    nb = json.loads((NB_DIR / name).read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"] == {
+        "display_name": "Python (exresearch)", "language": "python", "name": "exresearch"}
+
+
 def test_project_kernel_is_installed_in_this_environment():
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -311,11 +321,20 @@ def test_batch_runs_fall_back_to_the_running_interpreter(monkeypatch):
     monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", missing)
     assert kernel.kernel_for_batch() == "python3"
 
-    class Elsewhere:
-        argv = ["/elsewhere/bin/python", "-m", "ipykernel_launcher"]
+    class Elsewhere:  # another environment on the same base interpreter
+        argv = [os.path.realpath(sys.executable), "-m", "ipykernel_launcher"]
 
     monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", lambda self, n: Elsewhere())
+    if os.path.dirname(os.path.realpath(sys.executable)) != os.path.dirname(sys.executable):
+        assert kernel.kernel_for_batch() == "python3"
+    Elsewhere.argv = ["/elsewhere/bin/python", "-m", "ipykernel_launcher"]
     assert kernel.kernel_for_batch() == "python3"
+
+    class Here:
+        argv = [sys.executable, "-m", "ipykernel_launcher"]
+
+    monkeypatch.setattr(ks.KernelSpecManager, "get_kernel_spec", lambda self, n: Here())
+    assert kernel.kernel_for_batch() == "exresearch"
 
 
 def test_install_kernel_writes_a_spec_for_this_interpreter(tmp_path):
@@ -331,8 +350,10 @@ def test_install_kernel_writes_a_spec_for_this_interpreter(tmp_path):
 
 # --------------------------------------------------------------------------- make lab
 def _make_n(*args):
+    # not the variables of a `make test` that may have started this suite
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     res = subprocess.run(["make", "-n", "-C", str(ROOT), *args], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, env=env)
     return res.stdout
 
 
@@ -351,3 +372,43 @@ def test_make_setup_installs_the_kernel_and_the_git_filter():
     assert "-m exresearch.kernel --prefix .venv" in cmd
     assert 'git config filter.exresearch-nbstrip.clean "python3 exresearch/nbstrip.py"' in cmd
     assert (ROOT / ".gitattributes").read_text().count("*.ipynb filter=exresearch-nbstrip") == 1
+
+
+# --------------------------------------------------------------------------- the build
+def _as_saved_after_run_all(executed_text: str) -> dict:
+    """An executed notebook as an editor saves it after Run All: papermill's cell removed."""
+    nb = json.loads(executed_text)
+    nb["cells"] = [c for c in nb["cells"]
+                   if "injected-parameters" not in c["metadata"].get("tags", [])]
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.2",
+                                       "mimetype": "text/x-python"}
+    return nb
+
+
+@pytest.mark.slow
+def test_saving_executed_notebooks_leaves_the_build_nothing_to_run(tmp_path, monkeypatch):
+    """Every notebook overwritten by its executed self (outputs and all): 0 reports to run."""
+    from exresearch.build import build_site
+    from exresearch.build.records import KEYS
+    from exresearch.build.records import NOTEBOOKS as BUILD_NOTEBOOKS
+    from exresearch.simulate import simulate_study
+
+    nb_dir = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "tests" / "notebooks", nb_dir)  # the build's small test notebooks
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(nb_dir))
+    study = simulate_study(tmp_path / "study", n_clients=3, n_units=6, n_periods=2, seed=7)
+    site = tmp_path / "site"
+    first = build_site(study, out=site, jobs=2)
+    assert first.exit_code == 0 and len(first.executed) == 5
+    for kind, name in BUILD_NOTEBOOKS.items():
+        key = "client-client-01" if kind == "client" else KEYS[kind]
+        nb = _as_saved_after_run_all((site / "notebooks" / f"{key}.ipynb").read_text())
+        assert any(c.get("outputs") for c in nb["cells"])
+        (nb_dir / name).write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    again = build_site(study, out=site, jobs=2)
+    assert again.exit_code == 0 and again.executed == []
+    # an edit to a cell's code is still seen
+    nb = json.loads((nb_dir / "synthesis.ipynb").read_text())
+    nb["cells"][-1]["source"] = "".join(nb["cells"][-1]["source"]) + "\n# edited"
+    (nb_dir / "synthesis.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    assert build_site(study, out=site, jobs=2).executed == ["synthesis"]

@@ -55,6 +55,16 @@ def test_exact_permutation_test_matches_permutest(method):
     assert res["qm_p_perm"].iloc[0] == pytest.approx(ref["qm_p_perm"], abs=1e-12)
 
 
+def test_exact_permutation_test_with_ties_matches_permutest():
+    d = CLIENTS.assign(grp=["a", "a", "b", "a", "b", "a", "a", "b", "a", "b"])
+    res = meta_regression(d, categorical="grp", permutations=1000, seed=1)
+    ref = REF["permutest_groups_REML"]
+    assert res["exact"].all() and res["n_perm"].iloc[0] == ref["n_perm"] == 210
+    assert res["estimate"].to_numpy() == pytest.approx(np.asarray(ref["estimate"]), abs=TOL)
+    assert res["p_perm"].to_numpy() == pytest.approx(np.asarray(ref["p_perm"]), abs=1e-12)
+    assert res["qm_p_perm"].iloc[0] == pytest.approx(ref["qm_p_perm"], abs=1e-12)
+
+
 def test_random_permutations_are_seeded():
     a = meta_regression(CLIENTS, continuous=["units"], permutations=200, seed=3)
     b = meta_regression(CLIENTS, continuous=["units"], permutations=200, seed=3)

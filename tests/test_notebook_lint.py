@@ -16,6 +16,7 @@ tested first on small bad and good cells, so each rule is known to fail when bro
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 
@@ -25,9 +26,11 @@ NB_DIR = config.NOTEBOOKS_DIR
 NOTEBOOKS = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
 #: Literals too common to attribute to one parameter.
 TRIVIAL = {None, 0, 1, -1, "", 2}  # True, False, 0.0 and 1.0 compare equal to these
-#: Keyword arguments that state an allowed range (``check_number(..., lo=0.001, hi=0.2)``),
-#: not an analysis choice: a bound equal to a default is not a repetition of it.
-BOUNDS = {"lo", "hi", "low", "high", "lower", "upper", "min", "max", "minimum", "maximum"}
+#: Keyword arguments that state an allowed range (``check_number(..., lo=0.001, hi=0.2)``)
+#: or a colour scale (``vmin=0.5``), not an analysis choice: such a bound equal to a
+#: default is not a repetition of it.
+BOUNDS = {"lo", "hi", "low", "high", "lower", "upper", "min", "max", "minimum", "maximum",
+          "vmin", "vmax"}
 
 
 def _cells(nb: dict):
@@ -187,8 +190,16 @@ def test_lint_finds(cell, expected):
     "grid = power_grid(r=[0.05, 0.2, 0.8], n=[6, 12])",
     "power_target = check_number('power_target', power_target, lo=0.5, hi=0.8)",
     "method = check_choice('method', method, ['REML', 'DL', 'FE'])",
+    "plot_heatmap(grid, vmin=0.8, vmax=0.9)",
 ])
 def test_lint_accepts(cell):
     nb = _nb('horizon: int = 6\nlags = (0, 1)\npower_target: float = 0.8\nmethod = "REML"',
              cell)
+    assert lint_notebook(nb) == []
+
+
+# --------------------------------------------------------------------------- the notebooks
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_lint(name):
+    nb = json.loads((NB_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
     assert lint_notebook(nb) == []

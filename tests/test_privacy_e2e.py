@@ -412,8 +412,9 @@ def test_share_index_escapes_and_runs_no_script():
     assert SCRIPT not in page and IMG not in page and "<script" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;: client report" in page
     assert f'content="{CSP}"' in page and "script-src" not in page
-    assert re.findall(r'href="([^"]+)"', page) == [
-        "reports/client-a.html", "reports/synthesis.html", "tables/client-a/x.csv"]
+    assert re.findall(r'href="([^"]+)"', page) == [  # the bundle's one shared stylesheet first
+        "assets/site.css", "reports/client-a.html", "reports/synthesis.html",
+        "tables/client-a/x.csv"]
 
 
 def test_report_page_links_with_a_scheme_lose_their_target():

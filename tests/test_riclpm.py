@@ -30,8 +30,10 @@ def test_riclpm_fit_matches_lavaan(name, n_waves):
     assert fit["converged"] and fit["n_units"] == ref["n"]
     assert fit["loglik"] == pytest.approx(ref["loglik"], abs=1e-6)
     names = fit["names"]
+    for key, se in ref["robust_se"].items():  # lavaan's MLR (Huber-White) standard errors
+        assert fit["se_robust"][names.index(key)] == pytest.approx(se, abs=1e-4), key
     for key, value in ref.items():
-        if key in ("loglik", "n", "cov_xy_yx"):
+        if key in ("loglik", "n", "cov_xy_yx", "robust_se"):
             continue
         est, se = value
         i = names.index(key)

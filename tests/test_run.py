@@ -2,8 +2,9 @@
 
 Argument errors are checked without executing anything (fast); two slow tests execute
 the client report on the small study through the CLI: one that succeeds (files only
-in DIR, the page offline like the build's, a re-run replaces only its own files) and
-one whose parameter the notebook rejects (exit 1, the error on the page).
+in DIR, the page offline like the build's) and one whose parameter the notebook
+rejects (exit 1, the error on the page). What a re-run replaces is checked with the
+executor replaced by fixed results.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def test_cli_reports_bad_parameters_and_writes_nothing(tmp_path, capsys):
     assert code == 2 and not out.exists()
     assert capsys.readouterr().err == (
         "error: 2 problems with -p: n_boot: expected int, but 'many' was passed; clientid: "
-        "not a parameter of the notebook; its parameters are ['client_id', 'lags', "
-        "'n_boot', 'projection_periods', 'study_path']\n")
+        "not a parameter of the notebook; its parameters are ['client_id', 'lags', 'n_boot', "
+        "'projection_periods', 'study_path']\n")
 
 
 def test_out_inside_the_study_or_a_foreign_folder_is_refused(small_study, tmp_path):
@@ -109,13 +110,54 @@ def test_out_inside_the_study_or_a_foreign_folder_is_refused(small_study, tmp_pa
         run_notebook("planning", out=afile, parameters={"study_path": str(small_study)})
 
 
+def test_a_rerun_replaces_only_what_the_last_run_of_that_notebook_wrote(
+        small_study, tmp_path, monkeypatch):
+    """The writing side, with the executor replaced by one returning fixed results."""
+    from exresearch import build
+
+    results = {}
+
+    def fake_execute(task, *, kernels="subprocess"):
+        assert task["index_href"] is None and task["css_href"] == "assets/site.css"
+        assert kernels == "subprocess"
+        return results[task["key"]]
+
+    monkeypatch.setattr(build, "execute_report", fake_execute)
+    out = tmp_path / "out"
+    params = {"study_path": str(small_study)}
+    results["planning"] = {"status": "ok", "error": None, "html": "<p>1</p>",
+                           "notebook": "{}", "tables": {"a.csv": b"1", "old.csv": b"x"}}
+    run_notebook("planning", out=out, parameters=params)
+    results["data_quality"] = {"status": "ok", "error": None, "html": "<p>dq</p>",
+                               "notebook": "{}", "tables": {"q.csv": b"q"}}
+    run_notebook("data_quality", out=out, parameters=params)
+    (out / "notes.txt").write_text("mine")
+    results["planning"] = {"status": "failed", "error": "ValueError: boom",
+                           "html": "<p>2</p>", "notebook": None, "tables": {"a.csv": b"2"}}
+    res = run_notebook("planning", out=out, parameters=params)
+    assert res.status == "failed" and res.error == "ValueError: boom" and res.notebook is None
+    assert _files(out) == [".exresearch-run.json", "assets", "assets/site.css",
+                           "data_quality.html", "data_quality.ipynb",
+                           "notes.txt", "planning.html", "tables", "tables/data_quality",
+                           "tables/data_quality/q.csv", "tables/planning",
+                           "tables/planning/a.csv"]
+    assert (out / "planning.html").read_text() == "<p>2</p>"
+    assert (out / "tables/planning/a.csv").read_text() == "2"
+    runs = json.loads((out / ".exresearch-run.json").read_text())["runs"]
+    assert runs["planning"]["files"] == ["planning.html", "assets/site.css",
+                                         "tables/planning/a.csv"]
+    assert runs["planning"]["status"] == "failed"
+    assert runs["data_quality"]["files"] == ["data_quality.ipynb", "data_quality.html",
+                                             "assets/site.css", "tables/data_quality/q.csv"]
+
+
 @pytest.mark.slow
 def test_run_writes_only_into_out_and_renders_like_the_build(small_study, tmp_path,
                                                              monkeypatch, capsys):
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
-    repo_before = _files(config.ROOT / "notebooks")
+    repo_before = {d: _files(config.ROOT / d) for d in ("notebooks", "reports")}
     args = ["run", "client_report", "-p", "study_path", str(small_study), "-p", "client_id",
             "client-02", "-p", "n_boot", "100", "--out", "out"]
     assert cli.main(args) == 0
@@ -123,33 +165,29 @@ def test_run_writes_only_into_out_and_renders_like_the_build(small_study, tmp_pa
     out = work / "out"
     assert printed[:2] == [str(out / "client_report.ipynb"), str(out / "client_report.html")]
     assert _files(work) == ["out", *[f"out/{f}" for f in _files(out)]]
-    assert _files(config.ROOT / "notebooks") == repo_before
+    assert {d: _files(config.ROOT / d) for d in ("notebooks", "reports")} == repo_before
     files = _files(out)
     assert {".exresearch-run.json", "client_report.html", "client_report.ipynb",
             "tables", "tables/client_report", "tables/client_report/findings.csv"} <= set(files)
-    marker = json.loads((out / ".exresearch-run.json").read_text())
-    assert marker["status"] == "ok" and marker["parameters"]["n_boot"] == "100"
-    assert set(marker["files"]) == {f for f in files if (out / f).is_file()} - {
-        ".exresearch-run.json"}
+    marker = json.loads((out / ".exresearch-run.json").read_text())["runs"]
+    assert list(marker) == ["client_report"]
+    assert marker["client_report"]["status"] == "ok"
+    assert marker["client_report"]["parameters"]["n_boot"] == "100"
+    assert set(marker["client_report"]["files"]) == {
+        f for f in files if (out / f).is_file()} - {".exresearch-run.json"}
 
     page = (out / "client_report.html").read_text(encoding="utf-8")
     assert f'content="{CSP}"' in page
     assert not re.search(r"""(src|href)\s*=\s*["']https?:""", page)
     assert "<script" not in page.lower()
+    assert re.search(r'<link[^>]*href="assets/site\.css"', page)
+    assert (out / "assets" / "site.css").is_file()
+    assert "All reports" not in page  # a page on its own, not in a site
     assert "data:image/png;base64," in page  # figures embedded
     assert "client_id" not in page.split("<footer")[0]  # parameters cell hidden
     nb = json.loads((out / "client_report.ipynb").read_text(encoding="utf-8"))
     assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
     assert str(tmp_path) not in json.dumps(nb["cells"][-3:])
-
-    # a re-run replaces its own files only
-    (out / "notes.txt").write_text("mine")
-    stale = out / "tables" / "client_report" / "old.csv"
-    stale.write_text("x")
-    marker["files"].append("tables/client_report/old.csv")
-    (out / ".exresearch-run.json").write_text(json.dumps(marker))
-    assert cli.main([*args[:-5], "-p", "n_boot", "100", "--out", "out"]) == 0
-    assert (out / "notes.txt").read_text() == "mine" and not stale.exists()
 
 
 @pytest.mark.slow
@@ -164,4 +202,5 @@ def test_a_rejected_parameter_fails_with_the_notebooks_message(small_study, tmp_
     assert "client-01" in err and "nobody" in err
     page = (out / "client_report.html").read_text(encoding="utf-8")
     assert "nobody" in page and "ParameterError" in page
-    assert json.loads((out / ".exresearch-run.json").read_text())["status"] == "failed"
+    assert json.loads((out / ".exresearch-run.json").read_text())["runs"]["client_report"][
+        "status"] == "failed"

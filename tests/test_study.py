@@ -161,6 +161,83 @@ EXPECTED = {
         (E, SURVEY, 4, None, "cannot parse the CSV file: Error tokenizing data. C error: "
                              "Expected 11 fields in line 4, saw 12"),
     ],
+    # issue 19: file formats and validation holes
+    "yaml_alias_bomb": [
+        (E, YML, 19, None, "YAML anchor '&a0' at line 19: anchors and aliases (&name, *name) "
+                           "are not allowed in study.yml"),
+    ],
+    "study_yml_too_large": [
+        (E, YML, None, None, "study.yml is 140,637 bytes; a study description is at most "
+                             "131,072 bytes"),
+    ],
+    "null_client_id": [
+        (E, YML, 18, "clients.1.id", "client 2 has an empty id: write the name of its folder "
+                                     "under clients/"),
+    ],
+    "non_finite_outcomes": [
+        (E, OUTCOMES, 2, "nps", "value inf is not a finite number"),
+        (E, OUTCOMES, 3, "turnover", "value -inf is not a finite number"),
+    ],
+    "implausible_outcomes": [
+        (E, OUTCOMES, 2, "nps", "value 1e+308 is outside the plausible range -100 to 100 of a "
+                                "cx outcome; if it is right, give the range in study.yml "
+                                "(ranges: {nps: [low, high]})"),
+        (E, OUTCOMES, 3, "turnover", "value 50000000000000 is outside the plausible range "
+                                     "-1e+12 to 1e+12 of a business outcome"),
+    ],
+    "negative_count": [
+        (E, OUTCOMES, 3, "headcount", "value -3 is outside the plausible range 0 to 1e+12 of a "
+                                      "count"),
+    ],
+    "ranges_override": [
+        (E, YML, 18, "ranges.headcont", "ranges: 'headcont' is not an outcome or covariate "
+                                        "column; did you mean 'headcount'?"),
+        (E, OUTCOMES, 2, "nps", "value 42.5 is outside the plausible range 0 to 40 of a cx "
+                                "outcome"),
+    ],
+    "between_scale_points": [
+        (E, SURVEY, 3, "eng_1", "value 3.5 is between the points of scale 'engagement' (whole "
+                                "numbers 1-5); if answers were averaged before export, set "
+                                "averaged_answers: true in study.yml"),
+        (E, SURVEY, 6, "enps_0_10", "value 7.5 is between the points of scale 'enps' (whole "
+                                    "numbers 0-10)"),
+    ],
+    "averaged_answers": [
+        (W, SURVEY, 3, "eng_1", "value 3.5 is between the points of scale 'engagement' (whole "
+                                "numbers 1-5); kept, as study.yml says answers may be averaged"),
+        (W, SURVEY, 6, "enps_0_10", "value 7.5 is between the points of scale 'enps'"),
+    ],
+    "case_differs": [
+        (E, SURVEY, None, "unit_id", "required column 'unit_id' is missing from the survey file"),
+        (E, SURVEY, None, "tools_1", "required item column 'tools_1' of scale 'tools' is "
+                                     "missing"),
+        (W, SURVEY, 1, "Unit_ID", "unexpected column 'Unit_ID' is ignored (not declared in "
+                                  "study.yml); did you mean 'unit_id'?"),
+        (W, SURVEY, 1, "TOOLS_1", "unexpected column 'TOOLS_1' is ignored (not declared in "
+                                  "study.yml); did you mean 'tools_1'?"),
+    ],
+    "trailing_comma": [
+        (W, OUTCOMES, 1, "", "column 6 has no name in the header (a comma at the end of every "
+                             "line?); it is ignored"),
+    ],
+    "both_csv_and_sav": [
+        (E, SURVEY, None, None, "both survey.csv and survey.sav exist in clients/acme/; keep "
+                                "one of them"),
+    ],
+    "unreadable_sav": [
+        (E, "clients/acme/survey.sav", None, None, "cannot read the SPSS file"),
+    ],
+    "spss_labels_mismatch": [
+        (W, "clients/acme/survey.sav", None, "eng_1", "the value labels of eng_1 run from 1 "
+                                                      "('Strongly disagree') to 7 ('Strongly "
+                                                      "agree'), but scale 'engagement' has the "
+                                                      "points 1-5 in study.yml"),
+    ],
+    "xlsx_sheet_missing": [
+        (E, "clients/acme/survey.xlsx", None, None, "the workbook has no sheet 'Answers' "
+                                                    "(sheets: Responses); fix sheets.survey in "
+                                                    "study.yml"),
+    ],
 }
 
 

@@ -139,10 +139,17 @@ def test_psychometric_table_every_pair_and_side_by_side():
     re = meta_analysis(pc[(pc["x"] == "eng") & (pc["y"] == "growth")])
     assert row["re_estimate"] == pytest.approx(re["estimate"])
     assert row["re_pi_low"] == pytest.approx(re["pi_low"])
+    named = synthesis.psychometric_table(pc, reliab=pd.DataFrame(rel), labels={"eng": "Engagement"})
+    assert named["corrected_for"].iloc[2] == "unreliability of Engagement, unreliability of nps"
     bare = synthesis.psychometric_table(pc)
     assert (bare["mean_rho"] == bare["mean_r"]).all() and (bare["corrected_for"] == "nothing").all()
+    side = synthesis.pooling_comparison(row, method="REML")
+    assert side["mean"].tolist() == [row["mean_r"], row["mean_rho"], row["re_estimate"]]
+    assert side.loc[2, "spread"] == pytest.approx(math.sqrt(row["re_tau2"]))
     text = synthesis.describe_hs_vs_reml(row)
     assert "80% credibility interval" in text and "95% prediction interval" in text
+    assert "With 6 clients it is also too narrow" in text  # measured: validity/psychometric.py
+    assert "too narrow" not in synthesis.describe_hs_vs_reml({**row.to_dict(), "k": 40.0})
 
 
 def test_pool_paths_is_meta_analysis_not_vote_count():
@@ -212,3 +219,22 @@ def test_forest_table_draws_weights_and_numbers():
     plt.close("all")
     with pytest.raises(ParameterError, match="at least 2 clients, but 1"):
         plots_meta.plot_forest_table(d.iloc[:1])
+
+
+def test_client_characteristics_for_moderators(small):
+    from exresearch.moderators import client_characteristics
+
+    study, roles, panels, _, names = small
+    ch = client_characteristics(study, panels=panels, names=names)
+    assert list(ch.columns) == ["client", "industry_group", "revenue", "headcount", "units",
+                                "log_revenue", "log_headcount"]
+    assert "industry" not in ch.columns  # the original industry could single out a client
+    assert ch.groupby("industry_group").size().min() >= 3
+    cid = study.clients[0]
+    p = panels[cid]
+    last = p[p["period"] == study.config.periods[-1]]
+    expected = float(last["headcount"].sum()) if "headcount" in p.columns \
+        else float(last["n_respondents"].sum())
+    assert ch.loc[0, "headcount"] == expected
+    assert ch.loc[0, "log_revenue"] == pytest.approx(math.log(study.config.client(cid).revenue))
+    assert ch.loc[0, "units"] == p.loc[~p["suppressed"], "unit_id"].nunique()

@@ -60,7 +60,10 @@ from .publish import cleanup_stale as _cleanup_stale  # noqa: F401
 from .publish import publish as _publish  # noqa: F401
 from .records import MARKER_FILE, NOTEBOOKS, STATE_FILE, BuildResult, ReportRecord
 from .sitefiles import combined_hash
+from .sitefiles import exresearch_version as _exresearch_version  # noqa: F401
+from .sitefiles import git_commit as _git_commit  # noqa: F401
 from .sitefiles import inside as _inside  # noqa: F401
+from .sitefiles import library_versions as _library_versions  # noqa: F401
 
 __all__ = ["build_site", "BuildResult", "ReportRecord", "NOTEBOOKS", "STATE_FILE",
            "MARKER_FILE", "combined_hash", "execute_report", "fingerprint", "redact_paths"]

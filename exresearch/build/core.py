@@ -108,7 +108,10 @@ def _carry_over(b: _Build) -> None:
 
 
 def _tasks(b: _Build) -> list[dict]:
+    from ..kernel import kernel_for_batch
+
     nb_dir = config.notebooks_dir()
+    kernel_name = kernel_for_batch() if b.plan.to_run else None
     tasks = []
     for r in b.plan.to_run:
         prov = dict(b.prov)
@@ -118,7 +121,7 @@ def _tasks(b: _Build) -> list[dict]:
             "title": f"{r.name}: client report" if r.kind == "client" else r.name,
             "notebook_json": (nb_dir / NOTEBOOKS[r.kind]).read_text(encoding="utf-8"),
             "parameters": r.parameters, "provenance": prov, "timeout": None,
-            "workdir": str(b.staging.work),
+            "workdir": str(b.staging.work), "kernel_name": kernel_name,
         })
     return tasks
 

@@ -76,9 +76,11 @@ def _redact_outputs(nb, roots: dict) -> None:
             return {k: fix(v) for k, v in value.items()}
         return value
 
+    from nbformat import from_dict
+
     for cell in nb.get("cells", []):
         if cell.get("outputs"):
-            cell["outputs"] = [type(o)(fix(dict(o))) for o in cell["outputs"]]
+            cell["outputs"] = [from_dict(fix(dict(o))) for o in cell["outputs"]]
 
 
 def _collect_tables(tables_dir: Path) -> dict:
@@ -101,6 +103,7 @@ def _run_notebook(task, src, dest, params, work, km_class):
             # whole (multi-threaded) driver process
             resources={"metadata": {"path": str(work)}},
             kernel_manager_class=km_class, execution_timeout=task.get("timeout"),
+            kernel_name=task.get("kernel_name"),  # None: the notebook's own kernelspec
             start_timeout=120,
         )
     except pm.PapermillExecutionError as exc:
@@ -114,22 +117,25 @@ def _render(task, nb_text, status, error, provenance, roots):
     """(notebook text, html, status, error) of an executed notebook, paths redacted."""
     import nbformat
 
-    from ..site import render_error_page, render_report
+    from ..site import CSS_PATH, render_error_page, render_report
 
     error = redact_paths(error, roots) if error else error
+    links = {"index_href": task.get("index_href", "../index.html"),
+             "css_href": task.get("css_href", "../" + CSS_PATH)}
     if nb_text is None:
         html = render_error_page(title=task["title"], error=error or "no output",
-                                 provenance=provenance)
+                                 provenance=provenance, **links)
         return None, html, status, error
     try:
         nb = nbformat.reads(nb_text, as_version=4)
         _redact_outputs(nb, roots)
         nb_text = nbformat.writes(nb)
-        html = render_report(nb, title=task["title"], provenance=provenance)
+        html = render_report(nb, title=task["title"], provenance=provenance, **links)
     except Exception as exc:  # noqa: BLE001
         status = "failed"
         error = error or f"HTML export failed: {type(exc).__name__}: {exc}"
-        html = render_error_page(title=task["title"], error=error, provenance=provenance)
+        html = render_error_page(title=task["title"], error=error, provenance=provenance,
+                                 **links)
     return nb_text, html, status, error
 
 
@@ -142,7 +148,10 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
         ``key, kind, title, notebook_json`` (the notebook text), ``parameters`` (without
         ``output_dir``), ``provenance`` (footer), ``timeout``, and optionally
         ``workdir``: the folder for its temporary files (default: a new temporary
-        folder, removed afterwards).
+        folder, removed afterwards), ``kernel_name`` (default: the notebook's
+        kernelspec; see :func:`exresearch.kernel.kernel_for_batch`), ``index_href``
+        (the page's link back to the index, default ``"../index.html"``; None: none)
+        and ``css_href`` (the site stylesheet, default ``"../assets/site.css"``).
     kernels : {"subprocess", "zygote"} or Runtime
         How the kernel is launched: an ``ipykernel`` subprocess, or by the given build
         runtime (:class:`exresearch.build.kernels.Runtime`, e.g. forked from its zygote).

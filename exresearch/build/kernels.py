@@ -337,9 +337,8 @@ def _fast_client_class():
     return FastClient
 
 
-def _manager_classes():
+def _ipc_manager_class():
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
     from traitlets import CaselessStrEnum, Unicode
 
     fast_client = _fast_client_class()
@@ -398,6 +397,12 @@ def _manager_classes():
                 kw["env"].update(TMPDIR=self.conn_dir, TEMP=self.conn_dir, TMP=self.conn_dir)
             return await super()._async_pre_start_kernel(**kw)
 
+    return IPCKernelManager
+
+
+def _zygote_manager_class(ipc_manager):
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
     class ZygoteProvisioner(LocalProvisioner):
         """Launch the kernel by asking the zygote to fork it."""
 
@@ -419,7 +424,7 @@ def _manager_classes():
             self.cwd = cwd
             return self.connection_info
 
-    class ZygoteKernelManager(IPCKernelManager):
+    class ZygoteKernelManager(ipc_manager):
         """IPC kernel manager whose kernels are forked from the warm zygote."""
 
         zygote = None
@@ -434,14 +439,15 @@ def _manager_classes():
                 self.provisioner = prov
             return await super()._async_pre_start_kernel(**kw)
 
-    return {"subprocess": IPCKernelManager, "zygote": ZygoteKernelManager}
+    return ZygoteKernelManager
 
 
 @functools.lru_cache(maxsize=1)
 def kernel_manager_classes() -> dict:
     """``{"subprocess": ..., "zygote": ...}`` kernel manager classes (defined lazily:
     jupyter_client is not imported by builds that have nothing to execute)."""
-    return _manager_classes()
+    ipc = _ipc_manager_class()
+    return {"subprocess": ipc, "zygote": _zygote_manager_class(ipc)}
 
 
 def kernel_mode() -> str:

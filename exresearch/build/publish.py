@@ -167,18 +167,25 @@ def exchange(a: Path, b: Path) -> bool:
     return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
+def _our_entries(written: list[str] | None) -> set[str]:
+    """Top-level names the build owns: its standard entries and any the previous build
+    wrote (e.g. a folder a hook added)."""
+    return set(SITE_ENTRIES) | {f.split("/", 1)[0] for f in written or []}
+
+
 def foreign_files(out: Path, written: list[str] | None) -> tuple[list[str], list[str]]:
     """Files in ``out`` the build did not write: ``(top-level entries, files inside the
     build's own folders)``. ``written`` is the previous state's file list (None: a site
     of an older version, which wrote its folders whole)."""
     if not out.is_dir():
         return [], []
+    ours = _our_entries(written)
     top = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                 if p.name not in SITE_ENTRIES and p.name != META_DIR)
+                 if p.name not in ours and p.name != META_DIR)
     inner = []
     if written is not None:
         mine = set(written)
-        for name in SITE_ENTRIES:
+        for name in sorted(ours):
             d = out / name
             if d.is_dir() and not d.is_symlink():
                 inner += [p.relative_to(out).as_posix() for p in sorted(d.rglob("*"))
@@ -212,26 +219,42 @@ def _written(out: Path) -> list[str] | None:
     return files if ok else None
 
 
+def _publish_order(staging: Path) -> list[str]:
+    """Folders first, then files, ``manifest.json`` and ``index.html`` last."""
+    names = [p.name for p in staging.iterdir() if not p.name.startswith(".")]
+    last = [n for n in ("manifest.json", "index.html") if n in names]
+    rest = [n for n in names if n not in last]
+    return sorted(rest, key=lambda n: (not (staging / n).is_dir(), n)) + last
+
+
 def publish(staging: Path, out: Path) -> list[str]:
     """Swap the site assembled in ``staging`` into ``out``; return what was kept.
 
-    Files of ``out`` that the previous build did not write (see :func:`foreign_files`)
-    stay: top-level ones are not touched, ones inside the build's folders are carried
+    Every top-level entry of ``staging`` (``reports/``, ..., ``index.html``, and any a
+    hook added) is swapped in; files of ``out`` that the previous build did not write
+    (see :func:`foreign_files`) stay: top-level ones are not touched (a new entry of the
+    build that would replace one is skipped), ones inside the build's folders are carried
     into the new site. ``staging`` is removed.
     """
-    top, inner = foreign_files(out, _written(out))
+    written = _written(out)
+    ours = _our_entries(written)
+    top, inner = foreign_files(out, written)
     for rel in inner:
         if not (staging / rel).exists():
             link_or_copy(out / rel, staging / rel)
     out.mkdir(parents=True, exist_ok=True)
     trash = staging / f".old-{uuid.uuid4().hex[:8]}"
     trash.mkdir()
-    for name in SITE_ENTRIES:  # pages and tables first, manifest and index last
-        new, cur = staging / name, out / name
-        if new.exists():
-            _swap_entry(new, cur, trash / name)
-        elif cur.exists() and not cur.is_symlink():
-            os.rename(cur, trash / name)  # ours, not part of the new site
+    order = _publish_order(staging)
+    for name in order:
+        cur = out / name
+        if name not in ours and (cur.exists() or cur.is_symlink()):
+            continue  # someone else's entry of that name: theirs stays
+        _swap_entry(staging / name, cur, trash / name)
+    for name in sorted(ours - set(order)):  # ours, not part of the new site
+        cur = out / name
+        if cur.exists() and not cur.is_symlink():
+            os.rename(cur, trash / name)
     meta_new = staging / META_DIR
     if meta_new.is_dir():
         (out / META_DIR).mkdir(exist_ok=True)

@@ -11,6 +11,9 @@ module                  holds
 ``report.clients``      several clients: benchmark, per-client inputs of the synthesis,
                         pooling over clients, headline cards
 ``report.loop``         the loop verdict and projection inputs of a fitted cross-lagged model
+``report.client``       tables derived for one report (robustness, reliability with
+                        agreement, "better than"), per-client stacking, data-quality tables
+``report.planning``     the current design, clients needed, the simulation check of power
 ``report.narrative``    every sentence written from numbers, number formats, Markdown escaping
 ``report.findings``     the executive summary, one small function per finding
 ``report.tables``       :func:`save_table`, :func:`styled` and the column-label vocabulary
@@ -30,19 +33,26 @@ notebook shows as a CSV file.
 Conventions shared by the four notebooks (``client_report``, ``synthesis``,
 ``data_quality``, ``planning``):
 
-* One cell tagged ``parameters``, each line ``name: type = default  # meaning`` (so that
-  ``papermill --help-notebook`` documents it). Every notebook takes ``study_path``
+* A Markdown cell with the title and a one-paragraph introduction, then one cell tagged
+  ``parameters``, each line ``name: type = default  # meaning`` (so that
+  ``papermill --help-notebook`` documents it), continued on comment lines ``#   (...)``
+  to stay within about 90 characters; analysis settings are parameters with documented
+  defaults. Every notebook takes ``study_path``
   (default ``"data/demo"``) and ``output_dir`` (default ``""``: ``reports/tables/<notebook>``
   in the repository); the client report also ``client_id`` (default ``""``: the study's
   first client, so the committed notebook names no client) and ``n_boot``.
-* The first cell after the parameters calls :func:`setup_report`, which raises one
-  :class:`~exresearch.exceptions.ParameterError` naming the allowed values.
+* The first cell after the parameters calls :func:`quiet_known_warnings` (the specific
+  warnings of :data:`KNOWN_WARNINGS`, nothing else) and :func:`setup_report`, which raises
+  one :class:`~exresearch.exceptions.ParameterError` naming the allowed values.
+* Each section computes what it shows in its own cells through library calls; sentences
+  come from :mod:`exresearch.report.narrative`, headers from :data:`LABELS`, figures from
+  :mod:`exresearch.plots`, privacy rules from :mod:`exresearch.privacy`.
 * Every table shown is written with :func:`save_table` as ``<output_dir>/<name>.csv``; the
   synthesis also writes ``headline.csv`` (``label, value, note``; :func:`headline_table`),
   which ``exresearch build`` shows as cards on the site's index page.
 * Every random step is seeded with ``study.config.seed``.
 
-Two rules hold everywhere in this module:
+Two rules hold everywhere in this package:
 
 * **Suppression.** Every respondent-level statistic (profile, reliability, agreement,
   response counts) uses only respondents of unit-periods with at least
@@ -100,8 +110,11 @@ from .narrative import (  # noqa: F401
     DIRECTION_LABELS,
     _strength,
     cards_markdown,
+    describe_blanked,
+    describe_client,
     describe_heterogeneity,
     describe_incremental,
+    describe_inputs,
     describe_loop_counts,
     describe_mediation,
     describe_moderator,
@@ -238,6 +251,9 @@ __all__ = [
     "check_designs",
     "power_check",
     "input_files",
+    "describe_client",
+    "describe_blanked",
+    "describe_inputs",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from ..privacy import pseudonyms
-from .loop import _trend_sd
 from .panels import client_panel, unit_means
 from .roles import Roles  # noqa: F401 (doctests)
 from .setup import check_choice
@@ -152,8 +151,8 @@ def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.D
     return out
 
 
-def cross_lagged_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame:
-    """Cross-lagged paths of every client, stacked, with each client's EX trend.
+def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm") -> pd.DataFrame:
+    """Within-unit cross-lagged paths of every client, stacked, with each client's EX trend.
 
     Parameters
     ----------
@@ -164,22 +163,32 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame
     periods : list of str
     names : dict, optional
         client id -> shown name; then ``client`` replaces ``client_id``.
+    method : {"riclpm", "clpm"}
+        :func:`exresearch.riclpm.riclpm` (default: within-unit paths, their difference)
+        or the plain :func:`exresearch.direction.cross_lagged`.
 
     Returns
     -------
     pandas.DataFrame
-        ``client_id`` (or ``client``), ``trend_sd`` (EX trend, SD per period, as
-        :func:`exresearch.direction.loop_direction`), then the columns of
-        :func:`exresearch.direction.cross_lagged`.
+        ``client_id`` (or ``client``), ``trend_sd``, ``trend_se``, ``trend_p`` (EX
+        trend, SD per period, tested: :func:`exresearch.loop.trend_test`), then the
+        columns of the paths.
     """
     from ..direction import cross_lagged
+    from ..loop import trend_test
+    from ..riclpm import riclpm
 
+    check_choice("method", method, ["riclpm", "clpm"])
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cid, p in panels.items():
-            cl = cross_lagged(p, x=x, y=y, periods=periods)
-            cl.insert(0, "trend_sd", _trend_sd(p, x, periods))
+            cl = (riclpm(p, x=x, y=y, periods=periods) if method == "riclpm"
+                  else cross_lagged(p, x=x, y=y, periods=periods))
+            tr = trend_test(p, x=x, periods=periods)
+            cl.insert(0, "trend_p", tr["p_val"])
+            cl.insert(0, "trend_se", tr["se"])
+            cl.insert(0, "trend_sd", tr["trend_sd"])
             cl.insert(0, "client_id", cid)
             rows.append(cl)
     out = pd.concat(rows, ignore_index=True)
@@ -242,7 +251,8 @@ def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
         :func:`exresearch.economics.project_loop`.
     """
     rows = []
-    for (path, source, target, kind), g in by_client.groupby(
+    pooled_kinds = ["cross-lagged", "autoregressive", "difference"]
+    for (path, source, target, kind), g in by_client[by_client["kind"].isin(pooled_kinds)].groupby(
             ["path", "source", "target", "kind"], sort=False):
         rows.append({"path": path, "source": source, "target": target, "kind": kind,
                      **pool_estimates(g, method=method).to_dict()})
@@ -333,20 +343,32 @@ def pooled_loop(paths, by_client, *, roles) -> pd.DataFrame:
     paths : pandas.DataFrame
         :func:`pool_paths`.
     by_client : pandas.DataFrame
-        :func:`cross_lagged_by_client` (with ``client``); the trend is the mean of the
-        clients' EX trends.
+        :func:`cross_lagged_by_client` (with ``client``); the trend is the
+        random-effects pool of the clients' tested trends (``trend_sd``, ``trend_se``).
     roles : Roles
         Labels used in the reason.
 
     Returns
     -------
     pandas.DataFrame
-        :func:`exresearch.direction.classify_loop`.
+        :func:`exresearch.direction.classify_loop`, plus ``trend_sd`` and ``method``
+        (``"riclpm pooled"`` for within-unit paths: only then may "drives" follow).
     """
     from ..direction import classify_loop
 
-    trend = float(by_client.groupby("client")["trend_sd"].first().mean())
-    return classify_loop(roles.relabel(paths, "source", "target"), trend=trend)
+    # the pooled trend is itself a meta-analysis of the clients' tested trends, not an
+    # average of them: "virtuous cycle" across clients needs it to be significant
+    per = by_client.groupby("client")[["trend_sd", "trend_se"]].first() if (
+        "trend_se" in by_client.columns) else None
+    trend, trend_p = np.nan, None
+    if per is not None:
+        pooled = pool_estimates(per, estimate="trend_sd", se="trend_se")
+        trend, trend_p = float(pooled["estimate"]), float(pooled["p_val"])
+    res = classify_loop(roles.relabel(paths, "source", "target"), trend=trend, trend_p=trend_p)
+    res["trend_sd"] = trend
+    res["method"] = ("riclpm pooled" if (paths["kind"] == "difference").any()
+                     else "clpm pooled")
+    return res
 
 
 def loops_by_client(by_client) -> pd.DataFrame:
@@ -363,10 +385,17 @@ def loops_by_client(by_client) -> pd.DataFrame:
         :func:`exresearch.direction.classify_loop` per client, with ``client``.
     """
     from ..direction import classify_loop
+    from ..loop import RICLPM_ALPHA
 
-    return pd.concat([
-        classify_loop(g, trend=float(g["trend_sd"].iloc[0])).assign(client=c)
-        for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
+    def one(g):
+        p = g["trend_p"].iloc[0] if "trend_p" in g.columns else None
+        method = "riclpm" if (g["kind"] == "difference").any() else "clpm"
+        alpha = RICLPM_ALPHA if method == "riclpm" else 0.05  # as loop_direction
+        return classify_loop(g, trend=float(g["trend_sd"].iloc[0]), trend_p=p,
+                             alpha=alpha).assign(method=method)
+
+    return pd.concat([one(g).assign(client=c)
+                      for c, g in by_client.groupby("client", sort=False)], ignore_index=True)
 
 
 def utility_by_client(means, *, x, y, names, n_boot, seed) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 
-def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=None) -> pd.DataFrame:
+def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=None, labels=None) -> pd.DataFrame:
     """Classify a client's loop from an already computed cross-lagged result.
 
     The same as :func:`exresearch.direction.loop_direction` without fitting the
@@ -35,8 +35,11 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
         and ``n_units``, as ``loop_direction`` returns it.
     """
     from ..direction import classify_loop
-    from ..loop import trend_test
+    from ..loop import RICLPM_ALPHA, trend_test
 
+    riclpm = bool((cross_lagged_result["kind"] == "difference").any())
+    if alpha is None:  # as loop_direction: the calibrated level for within-unit paths
+        alpha = RICLPM_ALPHA if riclpm else 0.05
     tr = trend_test(panel, x=x, periods=periods)  # the tested trend (loop.trend_test)
     cl = cross_lagged_result
     if labels:
@@ -46,7 +49,6 @@ def loop_summary(panel, cross_lagged_result, *, x, periods, alpha=0.05, labels=N
     res["x"] = cross_lagged_result["source"].iloc[0]
     res["y"] = cross_lagged_result["target"].iloc[0]
     res["trend_sd"] = tr["trend_sd"]
-    riclpm = bool((cross_lagged_result["kind"] == "difference").any())
     y = res["y"].iloc[0]
     res["n_obs"] = (int(panel[[x, y]].notna().all(axis=1).sum()) if riclpm
                     else int(cross_lagged_result["n_obs"].iloc[0]))

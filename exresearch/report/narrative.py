@@ -538,3 +538,44 @@ def describe_study(study) -> str:
             f"{md_escape(', '.join(cfg.periods))}, {len(cfg.scales)} scales, "
             f"{len(cfg.outcomes)} outcomes, minimum group size {cfg.min_group_size}, "
             f"seed {cfg.seed}.")
+
+
+def describe_client(study, client_id, *, periods, n_units) -> str:
+    """The line under a client report's title: client, study, periods, units (Markdown)."""
+    cfg = study.config
+    return (f"**{md_escape(cfg.client(client_id).name or client_id)}** · {md_escape(cfg.name)} · "
+            f"periods {md_escape(periods[0])} to {md_escape(periods[-1])} · {n_units} business "
+            "units with reported survey results")
+
+
+def describe_blanked(moderators, *, publish_names, min_size=None) -> str:
+    """Why some moderator levels are blank (Markdown; empty when none is).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> describe_blanked(pd.DataFrame({"k_level": [2, 4]}), publish_names=False)[:40]
+    'Industries with fewer than 3 organisatio'
+    >>> describe_blanked(pd.DataFrame({"k_level": [2, 4]}), publish_names=True)
+    ''
+    """
+    from ..config import MIN_BENCHMARK_CONTRIBUTORS
+
+    m = MIN_BENCHMARK_CONTRIBUTORS if min_size is None else min_size
+    if publish_names or not (moderators["k_level"] < m).any():
+        return ""
+    return (f"Industries with fewer than {m} organisations are left blank so that no single "
+            "organisation's result can be read off.")
+
+
+def describe_inputs(files, warnings) -> tuple:
+    """Two lines of the data-quality report: the input files read and the warnings count.
+
+    Examples
+    --------
+    >>> describe_inputs(range(12), [])
+    ('12 input files were read; their SHA-256 hashes are in `input_files.csv`.', 'No warnings.')
+    """
+    return (f"{len(files)} input files were read; their SHA-256 hashes are in "
+            "`input_files.csv`.", f"{len(warnings)} warning(s)." if len(warnings) else
+            "No warnings.")

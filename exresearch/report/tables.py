@@ -73,6 +73,8 @@ LABELS = {
     "rbar": "mean r (observed)", "pct_explained": "% variance from sampling error",
     "rho": "corrected r", "rho_cr_low": "80% credibility low",
     "rho_cr_high": "80% credibility high",
+    "trend": "EX trend", "x_to_y": "EX → CX", "x_to_y_p": "p (EX → CX)", "y_to_x": "CX → EX",
+    "y_to_x_p": "p (CX → EX)",
     # responses and data quality
     "units_reported": "units reported", "units_suppressed": "units suppressed",
     "respondents_reported": "respondents in reported units", "response_rate": "response rate",

@@ -103,6 +103,16 @@ for (m in c("REML", "DL")) {
     p_perm = as.numeric(pt$pval), qm_p_perm = pt$QMp)
 }
 
+# Exact permutation test with tied moderator values (a two-level factor, 6 + 4 clients:
+# 10! / (6! 4!) = 210 distinct permutations).
+d$grp <- c("a", "a", "b", "a", "b", "a", "a", "b", "a", "b")
+res <- rma(measure = "ZCOR", ri = r, ni = n, mods = ~ factor(grp), data = d, method = "REML",
+           control = ctrl)
+pt <- permutest(res, exact = TRUE, progbar = FALSE)
+ref$permutest_groups_REML <- list(
+  n_perm = choose(10, 4), estimate = as.numeric(res$beta), qm = res$QM,
+  p_perm = as.numeric(pt$pval), qm_p_perm = pt$QMp)
+
 writeLines(toJSON(ref, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path(out_dir, "psychometric_reference.json"))
 cat("wrote", file.path(out_dir, "psychometric_reference.json"), "\n")

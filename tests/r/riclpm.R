@@ -48,6 +48,12 @@ fit_one <- function(file, T) {
     c(est = row$est[1], se = row$se[1])
   }
   v <- vcov(fit)
+  # Huber-White robust SEs (MLR): same estimates, sandwich standard errors
+  rob <- lavaan(riclpm_syntax(T), data = d, missing = "ml", meanstructure = TRUE,
+                int.ov.free = TRUE, estimator = "MLR", information = "observed",
+                observed.information = "hessian")
+  pr <- parameterEstimates(rob)
+  rse <- function(lhs, rhs) pr$se[pr$lhs == lhs & pr$op == "~" & pr$rhs == rhs][1]
   out <- list(
     x_to_x = get("wx2", "~", "wx1"), y_to_x = get("wx2", "~", "wy1"),
     x_to_y = get("wy2", "~", "wx1"), y_to_y = get("wy2", "~", "wy1"),
@@ -59,6 +65,8 @@ fit_one <- function(file, T) {
     innov2_var_y = get("wy2", "~~", "wy2"),
     mean_x1 = get("x1", "~1", ""), mean_y1 = get("y1", "~1", ""),
     cov_xy_yx = v["c", "b"],
+    robust_se = list(x_to_x = rse("wx2", "wx1"), y_to_x = rse("wx2", "wy1"),
+                     x_to_y = rse("wy2", "wx1"), y_to_y = rse("wy2", "wy1")),
     loglik = as.numeric(logLik(fit)),
     n = nobs(fit)
   )

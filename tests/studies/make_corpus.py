@@ -3,7 +3,9 @@
 Run ``.venv/bin/python tests/studies/make_corpus.py`` from the repository root. It
 rewrites ``tests/studies/valid`` (two clients, one CSV and one parquet) and one small
 folder per problem of the input contract: each is the one-client base study below
-with a single defect. The folders are committed; the tests only read them.
+with a single defect. The folders are committed; the tests only read them. The
+``.sav`` and ``.xlsx`` files are written with pyreadstat and openpyxl (they carry a
+creation time, so regenerating changes their bytes but not their content).
 """
 
 from __future__ import annotations
@@ -179,7 +181,70 @@ def corpus() -> dict[str, dict[str, str | bytes]]:
     study("several_problems", study_DOT_yml=yml("reverse: [tools_2]", "reverse: [tools_3]")
           .replace("seed: 7", "sed: 7"), clients__acme__survey_DOT_csv=survey,
           clients__acme__outcomes_DOT_csv=OUTCOMES + "u3,2025Q1,12.0,9.0,7\n")
+    # ---- issue 19: file formats and validation holes
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    study("yaml_alias_bomb", study_DOT_yml=STUDY_YML + "junk:\n" + "".join(
+        f"  {b}\n" for b in bomb))
+    study("study_yml_too_large", study_DOT_yml=STUDY_YML + "# " + "x" * 140_000 + "\n")
+    study("null_client_id", study_DOT_yml=STUDY_YML + "  - {id: null, name: Nobody}\n")
+    outcomes = line(OUTCOMES, 2, "u1,2025Q1,inf,8.1,12")
+    study("non_finite_outcomes", clients__acme__outcomes_DOT_csv=line(
+        outcomes, 3, "u2,2025Q1,30.0,-inf,9"))
+    outcomes = line(OUTCOMES, 2, "u1,2025Q1,1e308,8.1,12")
+    study("implausible_outcomes", clients__acme__outcomes_DOT_csv=line(
+        outcomes, 3, "u2,2025Q1,30.0,5e13,9"))
+    study("negative_count", clients__acme__outcomes_DOT_csv=line(
+        OUTCOMES, 3, "u2,2025Q1,30.0,11.4,-3"))
+    study("ranges_override",
+          study_DOT_yml=STUDY_YML + "ranges: {nps: [0, 40], headcont: [0, 100]}\n")
+    between = line(SURVEY, 3, "u1,2025Q1,r2,3.5,4,4,4,2,0,1,8")
+    between = line(between, 6, "u2,2025Q1,r5,3,3,3,3,3,1,1,7.5")
+    study("between_scale_points", clients__acme__survey_DOT_csv=between)
+    study("averaged_answers", clients__acme__survey_DOT_csv=between,
+          study_DOT_yml=STUDY_YML + "averaged_answers: true\n")
+    study("case_differs", clients__acme__survey_DOT_csv=SURVEY.replace(
+        "unit_id,", "Unit_ID,", 1).replace(",tools_1,", ",TOOLS_1,", 1))
+    study("trailing_comma", clients__acme__outcomes_DOT_csv="".join(
+        row.rstrip("\n") + ",\n" for row in OUTCOMES.splitlines(keepends=True)))
+    study("both_csv_and_sav", clients__acme__survey_DOT_sav=_sav(pd.read_csv(
+        __import__("io").StringIO(SURVEY), dtype={"unit_id": str, "respondent_id": str})))
+    study("unreadable_sav", clients__acme__survey_DOT_csv=None,
+          clients__acme__survey_DOT_sav=b"$FL2 this is not really an SPSS file\x00\x01")
+    survey = pd.read_csv(__import__("io").StringIO(SURVEY),
+                         dtype={"unit_id": str, "respondent_id": str})
+    study("spss_labels_mismatch", clients__acme__survey_DOT_csv=None,
+          clients__acme__survey_DOT_sav=_sav(survey, labels={
+              "eng_1": {1: "Strongly disagree", 7: "Strongly agree", 99: "No answer"}},
+              missing={"eng_1": [99]}))
+    study("xlsx_sheet_missing", clients__acme__survey_DOT_csv=None,
+          clients__acme__survey_DOT_xlsx=_xlsx({"Responses": survey}),
+          study_DOT_yml=STUDY_YML + "sheets: {survey: Answers}\n")
     return studies
+
+
+def _sav(frame: pd.DataFrame, labels=None, missing=None) -> bytes:
+    """The bytes of an SPSS file of ``frame`` (pyreadstat), with value labels and missing codes."""
+    import tempfile
+
+    import pyreadstat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.sav"
+        pyreadstat.write_sav(frame, path, variable_value_labels=labels or None,
+                             missing_ranges=missing or None)
+        return path.read_bytes()
+
+
+def _xlsx(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """The bytes of an Excel workbook with one sheet per frame (openpyxl)."""
+    import io
+
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+    return buffer.getvalue()
 
 
 def main() -> None:

@@ -1,0 +1,153 @@
+"""Tests of exresearch.loop (trend test, pooled loop, wording) and the calibrated rules of
+direction.classify_loop / loop_direction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from exresearch import ParameterError
+from exresearch.direction import classify_loop, loop_direction
+from exresearch.loop import pool_loop, project_within, reverse_power, trend_test, verdict_words
+from exresearch.meta import pool_estimates
+
+
+def _paths(b1, se1, b2, se2, diff=None, diff_se=None):
+    rows = [{"path": "ex[t] -> cx[t+1]", "source": "ex", "target": "cx", "kind": "cross-lagged",
+             "estimate": b1, "se": se1, "p_val": 2 * stats.norm.sf(abs(b1 / se1))},
+            {"path": "cx[t] -> ex[t+1]", "source": "cx", "target": "ex", "kind": "cross-lagged",
+             "estimate": b2, "se": se2, "p_val": 2 * stats.norm.sf(abs(b2 / se2))}]
+    if diff is not None:
+        rows.append({"path": "(ex -> cx) - (cx -> ex)", "source": "ex", "target": "cx",
+                     "kind": "difference", "estimate": diff, "se": diff_se, "p_val": np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_reverse_power_formula():
+    z = stats.norm.ppf(0.975)
+    assert reverse_power(0.2, 0.1) == pytest.approx(stats.norm.cdf(2 - z) + stats.norm.cdf(-2 - z))
+    assert reverse_power(-0.2, 0.1) == reverse_power(0.2, 0.1)
+    assert np.isnan(reverse_power(0.2, 0.0)) and np.isnan(reverse_power(np.nan, 0.1))
+
+
+def test_not_the_other_way_round_needs_the_difference_test():
+    # forward significant, reverse not, and the difference significant: ruled out
+    res = classify_loop(_paths(0.4, 0.1, 0.0, 0.1, diff=0.4, diff_se=0.12), trend="flat")
+    row = res.iloc[0]
+    assert row["label"] == "EX leads" and row["directional"] and row["reverse_ruled_out"]
+    assert row["difference_p"] == pytest.approx(2 * stats.norm.sf(0.4 / 0.12))
+    assert "so not the other way round" in row["reason"]
+    # difference not significant: the reverse is only "not detected", with its power
+    res = classify_loop(_paths(0.3, 0.1, 0.15, 0.1, diff=0.15, diff_se=0.14), trend="flat")
+    row = res.iloc[0]
+    assert row["label"] == "EX leads" and not row["reverse_ruled_out"]
+    assert row["reverse_power"] == pytest.approx(reverse_power(0.3, 0.1))
+    assert "not the other way round" not in row["reason"]
+    assert "the reverse path was not detected (cx -> next-period ex" in row["reason"]
+    assert "power to detect a reverse path as large as the forward one is 85%" in row["reason"]
+    # CX leads, mirrored
+    res = classify_loop(_paths(0.0, 0.1, 0.4, 0.1, diff=-0.4, diff_se=0.12), trend="flat")
+    assert res.loc[0, "label"] == "CX leads" and res.loc[0, "reverse_ruled_out"]
+    # without a difference row (plain cross-lagged) the reverse is never ruled out
+    res = classify_loop(_paths(0.4, 0.1, 0.0, 0.1), trend="flat")
+    assert not res.loc[0, "reverse_ruled_out"] and np.isnan(res.loc[0, "difference_p"])
+
+
+def test_virtuous_cycle_needs_a_significant_trend():
+    both = _paths(0.3, 0.1, 0.3, 0.1)
+    assert classify_loop(both, trend=0.2, trend_p=0.01).loc[0, "label"] == (
+        "reciprocal loop — virtuous cycle")
+    assert classify_loop(both, trend=0.2, trend_p=0.2).loc[0, "label"] == "reciprocal loop"
+    assert classify_loop(both, trend=0.2).loc[0, "label"] == "reciprocal loop"
+    assert classify_loop(both, trend=0.01, trend_p=0.001).loc[0, "label"] == "reciprocal loop"
+    none = classify_loop(_paths(0.05, 0.1, 0.05, 0.1), trend="up")
+    assert none.loc[0, "label"] == "no evidence" and not none.loc[0, "directional"]
+
+
+def test_trend_test_matches_statsmodels_cluster_ols(rng):
+    import statsmodels.api as sm
+
+    n = 25
+    p = pd.DataFrame({"unit_id": np.repeat([f"u{i}" for i in range(n)], 4),
+                      "period": np.tile(["2025Q1", "2025Q2", "2025Q3", "2025Q4"], n)})
+    p["ex"] = np.repeat(rng.normal(size=n), 4) + 0.1 * np.tile(np.arange(4), n) + rng.normal(
+        scale=0.5, size=4 * n)
+    res = trend_test(p, x="ex")
+    t = np.tile(np.arange(4.0), n)
+    fit = sm.OLS(p["ex"].to_numpy(), sm.add_constant(t)).fit(
+        cov_type="cluster", cov_kwds={"groups": np.repeat(np.arange(n), 4)}, use_t=True)
+    sd = p["ex"].std(ddof=1)
+    assert res["trend_sd"] == pytest.approx(fit.params[1] / sd, rel=1e-12)
+    assert res["se"] == pytest.approx(fit.bse[1] / sd, rel=1e-12)
+    assert res["p_val"] == pytest.approx(fit.pvalues[1], rel=1e-12)
+    assert res["n_units"] == n
+    one = trend_test(p[p["period"] == "2025Q1"], x="ex")
+    assert np.isnan(one["trend_sd"]) and np.isnan(one["p_val"])
+
+
+def test_pool_loop_pools_paths_difference_and_trend():
+    rows = []
+    for c, (b, trend) in enumerate([(0.20, 0.10), (0.30, 0.12), (0.25, 0.08), (0.15, 0.11)]):
+        p = _paths(b, 0.08, 0.02, 0.08, diff=b - 0.02, diff_se=0.1)
+        rows.append(p.assign(client_id=f"c{c}", trend_sd=trend, trend_se=0.03))
+    by_client = pd.concat(rows, ignore_index=True)
+    paths, verdict = pool_loop(by_client)
+    xy = paths[paths["kind"] == "cross-lagged"].iloc[0]
+    ref = pool_estimates(by_client[by_client["path"] == "ex[t] -> cx[t+1]"], method="REML")
+    assert xy["estimate"] == pytest.approx(ref["estimate"]) and xy["k"] == 4
+    assert paths["kind"].tolist() == ["cross-lagged", "cross-lagged", "difference"]
+    trend = pool_estimates(by_client.groupby("client_id")[["trend_sd", "trend_se"]].first(),
+                           estimate="trend_sd", se="trend_se", method="REML")
+    v = verdict.iloc[0]
+    assert v["trend_sd"] == pytest.approx(trend["estimate"])
+    assert v["trend_p"] == pytest.approx(trend["p_val"])
+    assert v["label"] == "EX leads" and v["reverse_ruled_out"] and v["k"] == 4
+    assert v["method"] == "riclpm pooled"
+    with pytest.raises(ParameterError, match="`by_client` must be stacked riclpm"):
+        pool_loop(pd.DataFrame({"x": [1]}))
+
+
+def test_verdict_words():
+    assert verdict_words(pd.DataFrame([{"label": "reciprocal loop", "method": "riclpm"}])) == {
+        "verb": "drives", "causal": True, "label": "reciprocal loop"}
+    assert verdict_words(pd.Series({"label": "CX leads", "method": "riclpm"}))["verb"] == (
+        "is associated with")
+    assert not verdict_words(pd.Series({"label": "EX leads", "method": "clpm pooled"}))["causal"]
+    assert verdict_words(pd.Series({"label": "EX leads", "method": "riclpm pooled"}))["causal"]
+
+
+def test_loop_direction_directional_column_and_methods(rng):
+    n = 60
+    trait = rng.multivariate_normal([0, 0], [[1, 0.7], [0.7, 1]], size=n)
+    w = rng.normal(size=(n, 4, 2))
+    panel = pd.DataFrame({"unit_id": np.repeat(np.arange(n), 4),
+                          "period": np.tile([1, 2, 3, 4], n),
+                          "ex": (trait[:, [0]] + w[..., 0]).ravel(),
+                          "cx": (trait[:, [1]] + w[..., 1]).ravel()})
+    res = loop_direction(panel, x="ex", y="cx")
+    assert res.loc[0, "method"] == "riclpm" and res.loc[0, "n_units"] == n
+    assert res.loc[0, "n_obs"] == 4 * n
+    assert res.loc[0, "directional"] == (res.loc[0, "label"] != "no evidence")
+    assert res["directional"].dtype == bool
+    clpm = loop_direction(panel, x="ex", y="cx", method="clpm")
+    assert clpm.loc[0, "method"] == "clpm" and clpm.loc[0, "n_obs"] == 3 * n
+    with pytest.raises(ParameterError, match="`covar` is only supported with method='clpm'"):
+        loop_direction(panel.assign(hc=1.0), x="ex", y="cx", covar="hc")
+    with pytest.raises(ParameterError, match="`method` must be one of"):
+        loop_direction(panel, x="ex", y="cx", method="sem")
+
+
+def test_project_within_uses_the_within_paths():
+    paths = pd.concat([_paths(0.2, 0.05, 0.1, 0.05), pd.DataFrame([
+        {"path": "ex[t] -> ex[t+1]", "source": "ex", "target": "ex", "kind": "autoregressive",
+         "estimate": 0.6, "se": 0.05, "p_val": 0.0},
+        {"path": "cx[t] -> cx[t+1]", "source": "cx", "target": "cx", "kind": "autoregressive",
+         "estimate": 0.5, "se": 0.05, "p_val": 0.0}])], ignore_index=True)
+    proj = project_within(paths, periods=2, seed=1)
+    ex = proj[(proj["scenario"] == "intervention") & (proj["variable"] == "ex")]["value"]
+    # s1 = A s0: EX 0.6, CX 0.2; s2: EX 0.6*0.6 + 0.1*0.2 = 0.38
+    assert ex.round(6).tolist() == [1.0, 0.6, 0.38]
+    assert proj["low"].notna().all()
+    assert project_within(paths.iloc[:2]).empty
