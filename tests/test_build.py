@@ -174,7 +174,9 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     c2 = by_key["client-client-02"]
     assert c2["kind"] == "client" and c2["client_id"] == "client-02"
     assert c2["status"] == "ok" and c2["duration"] > 0
-    assert c2["parameters"] == {"study_path": str(study.resolve()), "client_id": "client-02"}
+    # the study folder by name only: no absolute path of the build machine is published
+    assert c2["parameters"] == {"study_path": study.name, "client_id": "client-02"}
+    assert str(study.resolve()) not in (out / "manifest.json").read_text()
     assert c2["inputs"] == {k: v for k, v in st.hashes.items()
                             if k == "study.yml" or k.startswith("clients/client-02/")}
     assert by_key["synthesis"]["inputs"] == st.hashes

@@ -8,6 +8,8 @@ tested first on small bad and good cells, so each rule is known to fail when bro
 * no literal that has a parameter is written again outside the parameters cell (the
   projection horizon, lags, the 80% power target and the quality cut-offs were each
   repeated as bare numbers, so changing the parameter changed only part of a report);
+  items of a longer literal (a grid, a list of choices, a mapping such as section
+  numbers) and range or colour-scale bounds (``hi=``, ``vmin=``) are not repetitions;
 * no global warnings filter (``warnings.simplefilter("ignore")`` silenced every warning
   for the rest of the session, including in cells a researcher adds): a filter must
   name a category, a message or a module, or sit inside ``warnings.catch_warnings()``.
@@ -103,10 +105,12 @@ def lint_notebook(nb: dict) -> list[str]:
     params = parameter_literals(nb)
     for i, is_params, tree in _cells(nb):
         scoped = set()  # filters inside `with warnings.catch_warnings():` are local
-        exempt = set()  # items of a longer literal (a grid, a list of choices), bounds
+        exempt = set()  # items of a longer literal (a grid, choices, a table), bounds
         for node in ast.walk(tree):
             if isinstance(node, ast.Tuple | ast.List) and _literal(node) is not _NO:
                 exempt.update(id(n) for n in node.elts)
+            if isinstance(node, ast.Dict):
+                exempt.update(id(n) for n in [*node.keys, *node.values] if n is not None)
             if isinstance(node, ast.keyword) and node.arg in BOUNDS:
                 exempt.add(id(node.value))
         for node in ast.walk(tree):
@@ -191,6 +195,7 @@ def test_lint_finds(cell, expected):
     "power_target = check_number('power_target', power_target, lo=0.5, hi=0.8)",
     "method = check_choice('method', method, ['REML', 'DL', 'FE'])",
     "plot_heatmap(grid, vmin=0.8, vmax=0.9)",
+    "section = {'profile': 1, 'value': 6, 'benchmark': 7}",
 ])
 def test_lint_accepts(cell):
     nb = _nb('horizon: int = 6\nlags = (0, 1)\npower_target: float = 0.8\nmethod = "REML"',

@@ -190,7 +190,7 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
             cl.insert(0, "trend_se", tr["se"])
             cl.insert(0, "trend_sd", tr["trend_sd"])
             cl.insert(0, "client_id", cid)
-            cl.attrs = {}  # riclpm's attrs hold arrays, which pandas' concat cannot compare
+            cl.attrs = {}  # per-client covariances (riclpm) do not describe the stack
             rows.append(cl)
     out = pd.concat(rows, ignore_index=True)
     if names is not None:
