@@ -36,9 +36,9 @@ __all__ = ["trend_test", "pool_loop", "verdict_words", "project_within", "revers
 #: Significance level of every test behind a client's RI-CLPM verdict. The Wald z of
 #: the RI-CLPM paths is too wide at typical sizes (its SD is about 1.2 in the null
 #: world at 30 and 100 units: few units for many parameters, and survey measurement
-#: error the model treats as change), so a nominal 5% test names a direction for about
-#: 12% of 30-unit clients without one; at 1% the measured rate is within the 5% target
-#: (validity/results.md).
+#: error the model treats as change), so a nominal 5% test named a direction for 12% of
+#: 200 null-world 30-unit clients; at 1% the measured rates are 3.3% (30 units) and
+#: 2.5% (100 units) (validity/results.md).
 RICLPM_ALPHA = 0.01
 
 #: ``method`` values of a loop verdict whose error rates were measured and pass the

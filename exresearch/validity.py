@@ -133,9 +133,9 @@ def claim(name, *, worlds=("null", "reciprocal"), targets=None, description=None
 
     def deco(func):
         desc = description
-        if desc is None:
-            doc = (func.__doc__ or "").strip().splitlines()
-            desc = doc[0] if doc else ""
+        if desc is None:  # the docstring's first paragraph
+            doc = (func.__doc__ or "").strip().split("\n\n")[0]
+            desc = " ".join(line.strip() for line in doc.splitlines())
         _REGISTRY[name] = Claim(name=name, func=func, worlds=worlds, targets=targets,
                                 description=desc)
         return func
@@ -301,6 +301,31 @@ def run(names=None, *, worlds=None, n_units=(30, 100), n_periods=4, n_reps=200, 
                                        "description", "seconds"])
 
 
+def combine(results) -> pd.DataFrame:
+    """Pool :func:`run` results of separate runs (chunks, parallel parts) event by event.
+
+    Rates are weighted by their clients; Monte Carlo SEs and ``ok`` are recomputed.
+    """
+    res = pd.concat(list(results), ignore_index=True)
+    res["hits"] = res["rate"].fillna(0) * res["n"]
+    keys = ["claim", "world", "n_units", "event"]
+    out = res.groupby(keys, sort=False).agg(
+        n=("n", "sum"), hits=("hits", "sum"), target_low=("target_low", "first"),
+        target_high=("target_high", "first"), description=("description", "first"),
+        seconds=("seconds", "sum")).reset_index()
+    out["rate"] = np.where(out["n"] > 0, out["hits"] / out["n"].where(out["n"] > 0, 1), np.nan)
+    out["mc_se"] = [_mc_se(r, n) for r, n in zip(out["rate"], out["n"], strict=True)]
+    out["ok"] = [np.nan if not np.isfinite(lo) or not n else
+                 bool(lo - 2 * se - 1e-12 <= r <= hi + 2 * se + 1e-12)
+                 for r, se, lo, hi, n in zip(out["rate"], out["mc_se"], out["target_low"],
+                                             out["target_high"], out["n"], strict=True)]
+    order = {w: i for i, w in enumerate(WORLDS)}
+    out = out.sort_values(["world", "n_units"], key=lambda c: c.map(order)
+                          if c.name == "world" else c, kind="stable")
+    return out[["claim", "world", "n_units", "event", "n", "rate", "mc_se", "target_low",
+                "target_high", "ok", "description", "seconds"]].reset_index(drop=True)
+
+
 def write_results(results, path="validity/results.md", *, command=None, settings=None):
     """Write :func:`run` results as the Markdown table of ``validity/results.md``.
 
@@ -369,23 +394,38 @@ def main(argv=None) -> int:
     p.add_argument("--claims", nargs="+", default=None)
     p.add_argument("--worlds", nargs="+", default=None, help="restrict to these worlds")
     p.add_argument("--out", default="validity/results.md")
+    p.add_argument("--chunk", type=int, default=0,
+                   help="run in chunks of this many clients, saving the CSV after each")
     p.add_argument("--merge", nargs="+", default=None, metavar="CSV",
                    help="write --out from the CSV files of earlier (partial, parallel) runs")
     args = p.parse_args(argv)
     if args.merge:
-        res = pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True)
-        res["ok"] = res["ok"].map({True: True, False: False, "True": True, "False": False})
-        order = {w: i for i, w in enumerate(WORLDS)}
-        res = res.sort_values(["world", "n_units"], key=lambda c: c.map(order)
-                              if c.name == "world" else c, kind="stable")
+        # "null" is a world name, not a missing value
+        res = combine([pd.read_csv(f, keep_default_na=False, na_values=[""])
+                       for f in args.merge])
+    elif args.chunk:
+        # in chunks of --chunk clients (seeds seed, seed + 100, ...), the CSV rewritten
+        # after each, so a run stopped early still leaves every finished chunk
+        parts, done, i = [], 0, 0
+        csv = Path(args.out).with_suffix(".csv")
+        while done < args.reps:
+            k = min(args.chunk, args.reps - done)
+            parts.append(run(args.claims, worlds=args.worlds, n_units=args.units,
+                             n_periods=args.periods, n_reps=k, seed=args.seed + 100 * i,
+                             batch=k))
+            done, i = done + k, i + 1
+            res = combine(parts)
+            csv.parent.mkdir(parents=True, exist_ok=True)
+            res.to_csv(csv, index=False)
+            print(f"validity: {done} of {args.reps} clients", file=sys.stderr, flush=True)
     else:
         res = run(args.claims, worlds=args.worlds, n_units=args.units, n_periods=args.periods,
                   n_reps=args.reps, seed=args.seed, progress=True)
     cmd = "python -m exresearch.validity " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_results(res, args.out, command=cmd.strip(),
-                  settings={"reps": args.reps, "units": args.units, "periods": args.periods,
-                            "seed": args.seed})
-    if not args.merge:
+    settings = None if args.merge else {"reps": args.reps, "units": args.units,
+                                        "periods": args.periods, "seed": args.seed}
+    write_results(res, args.out, command=cmd.strip(), settings=settings)
+    if not args.merge and not args.chunk:
         res.to_csv(Path(args.out).with_suffix(".csv"), index=False)
     print(f"wrote {args.out}")
     return 0

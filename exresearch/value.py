@@ -258,7 +258,6 @@ class _Fit:
     # ------------------------------------------------------------------ estimates
     def _fit(self):
         z, w, p = self.z, self.w, self.p
-        x = z[:, :p]
         self.eps = _rw_from_corr(np.corrcoef(z, rowvar=False))
         self.r2 = float(self.eps.sum())
         _, cov_b = _wmoments(w, z)

@@ -251,13 +251,14 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
 def test_run_tiny_measurement_cases_writes_results(tmp_path):
     out = tmp_path / "results.md"
     before = os.environ.get("PYTHONPATH")
-    rc = run.main(["--preset", "tiny", "--cases", "B3,B4", "--work", str(tmp_path / "w"),
+    rc = run.main(["--preset", "tiny", "--cases", "B3,B3L,B4", "--work", str(tmp_path / "w"),
                    "--out", str(out), "--json", str(tmp_path / "r.json")])
     assert rc == 0
     assert os.environ.get("PYTHONPATH") == before  # the snapshot path is not left behind
     assert (tmp_path / "w" / "snapshot" / "exresearch" / "aggregate.py").is_file()
     text = out.read_text()
-    _check_results_md(text, ["B3", "B4"])
+    _check_results_md(text, ["B3", "B3L", "B4"])
+    assert "**load_study / raw read: " in text  # B3L ran both kinds on the tiny study
     assert "every case ran a copy of `exresearch/`" in text
     assert "**Speed-up:" in text and "Reading the files" in text
     assert text.count("| 120 |") + text.count("| 240 |") == 2  # the two B4 sizes

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -297,10 +296,6 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")  # a zombie has exited
 
 
-def _temp_entries() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith("exr-")}
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_sigkill_leaves_no_kernel_and_no_temporary_file(study, tmp_path):
@@ -308,9 +303,10 @@ def test_sigkill_leaves_no_kernel_and_no_temporary_file(study, tmp_path):
     script = ("import sys\nfrom exresearch.cli import main\n"
               f"sys.exit(main(['build', {str(study)!r}, '--out', {str(out)!r}, "
               "'--jobs', '2']))\n")
-    temp_before = _temp_entries()
+    systmp = tmp_path / "systmp"  # the build's own system temporary folder (the real
+    systmp.mkdir()                # one is shared with other processes of the machine)
     log = tmp_path / "build.log"
-    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS))
+    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS), TMPDIR=str(systmp))
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-c", script], stderr=fh, stdout=fh, env=env)
     try:
@@ -331,7 +327,7 @@ def test_sigkill_leaves_no_kernel_and_no_temporary_file(study, tmp_path):
     while any(_alive(p) for p in tree) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [p for p in tree if _alive(p)] == []
-    assert _temp_entries() - temp_before == set()
+    assert list(systmp.iterdir()) == []
     assert not (out / "index.html").exists()
     # the next build clears the dead build's staging area (it holds the lock, so no
     # staging folder can belong to a running build)

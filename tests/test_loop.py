@@ -151,3 +151,39 @@ def test_project_within_uses_the_within_paths():
     assert ex.round(6).tolist() == [1.0, 0.6, 0.38]
     assert proj["low"].notna().all()
     assert project_within(paths.iloc[:2]).empty
+
+
+# ----------------------------------------------------------------------------- mediation CIs
+def test_mediation_percentile_and_monte_carlo_intervals(rng):
+    """percentile = plain 2.5/97.5 percentiles of the resampled a*b (the resamples are
+    pingouin's, checked elsewhere); Monte Carlo = percentiles of a*b drawn from normals."""
+    from exresearch.mediation import mediation
+
+    n = 40
+    ex = rng.normal(size=n)
+    cx = 0.5 * ex + rng.normal(size=n)
+    d = pd.DataFrame({"ex": ex, "cx": cx, "sales": 0.4 * cx + rng.normal(size=n)})
+    pct = mediation(d, x="ex", m="cx", y="sales", n_boot=500, seed=3)  # default percentile
+    bca = mediation(d, x="ex", m="cx", y="sales", n_boot=500, seed=3, ci="bca")
+    # the same resamples by an explicit loop (numpy.random.RandomState as pingouin)
+    idx = np.random.RandomState(3).choice(np.arange(n), replace=True, size=(500, n))
+    ab = []
+    for i in idx:
+        a = np.polyfit(ex[i], cx[i], 1)[0]
+        b = np.linalg.lstsq(np.column_stack([np.ones(n), ex[i], cx[i]]), d["sales"].to_numpy()[i],
+                            rcond=None)[0][2]
+        ab.append(a * b)
+    lo, hi = np.percentile(ab, [2.5, 97.5])
+    ind = pct[pct["path"] == "indirect"].iloc[0]
+    assert (ind["ci_low"], ind["ci_high"]) == pytest.approx((lo, hi), abs=1e-10)
+    assert ind["estimate"] == bca[bca["path"] == "indirect"].iloc[0]["estimate"]
+    mc = mediation(d, x="ex", m="cx", y="sales", n_boot=5000, seed=5, ci="monte_carlo")
+    row = {r["path"]: r for _, r in mc.iterrows()}
+    draws = (np.random.default_rng(9).normal(row["a"]["estimate"], row["a"]["se"], 50000)
+             * np.random.default_rng(10).normal(row["b"]["estimate"], row["b"]["se"], 50000))
+    ref = np.percentile(draws, [2.5, 97.5])
+    assert row["indirect"]["ci_low"] == pytest.approx(ref[0], abs=0.02)
+    assert row["indirect"]["ci_high"] == pytest.approx(ref[1], abs=0.02)
+    with pytest.raises(ParameterError, match=r"`ci` must be one of \['percentile', 'monte_carlo', "
+                                             r"'bca'\], but 'bc' was passed"):
+        mediation(d, x="ex", m="cx", y="sales", ci="bc")

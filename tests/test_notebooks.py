@@ -22,8 +22,9 @@ import papermill as pm
 import pytest
 import yaml
 
-from exresearch import config, value
+from exresearch import config
 from exresearch.study import load_study
+from exresearch.value import format_money
 
 NB_DIR = config.NOTEBOOKS_DIR
 NOTEBOOKS = ["client_report", "synthesis", "data_quality", "planning"]
@@ -284,7 +285,7 @@ def _check_findings(nb, tables, cfg):
             assert "on all drivers together" in text["value"]
         assert f"worth {row['delta_cx']:+.1f} " in text["value"]
         if np.isfinite(row["money"]):
-            shown = [value.format_money(row[c], currency=cfg.currency)
+            shown = [format_money(row[c], currency=cfg.currency)
                      for c in ("money", "money_low", "money_high")]
             assert (f"about {shown[0]} in revenue a year (95% CI {shown[1]} to {shown[2]})"
                     in text["value"])

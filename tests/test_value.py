@@ -353,3 +353,30 @@ def test_quadrant_chart_shows_the_model_decision(units):
     assert ("no driver is credibly first" in texts) == (not pr["act_first"].any())
     forced = pr.assign(act_first=[True] + [False] * (len(pr) - 1))
     assert "act first" in {t.get_text() for t in plot_driver_quadrant(forced).texts}
+
+
+def test_describe_value_money_costs_and_business_units(units):
+    from exresearch.value import describe_value
+
+    kw = dict(drivers=DRIVERS, cx="nps", business="revenue_growth", ex="ex_index", n_boot=100,
+              seed=3)
+    v = value_chain(units, revenue=5e7, currency="EUR", horizon_years=2,
+                    costs={d: 1000.0 for d in DRIVERS}, **kw)
+    row = v[v["act_first"]].iloc[0] if v["act_first"].any() else v.iloc[-1]
+    said = describe_value(v, cx_label="NPS", business_label="revenue growth", causal=True)
+    assert said["driver"] == row["driver"] and said["column"] == "money"
+    assert said["value"] == pytest.approx(row["money"])
+    text = said["text"]
+    assert f"about {format_money(row['money'], currency='EUR')} in revenue over 2 years" in text
+    assert "if the link is causal" not in text
+    assert f"At a cost of {format_money(row['cost'], currency='EUR')}, the net value is " \
+           f"{format_money(row['net'], currency='EUR')}" in text
+    if np.isfinite(row["break_even_years"]):
+        assert text.endswith(f"; it breaks even after {row['break_even_years']:.1f} years.")
+    plain = value_chain(units, **kw)
+    said = describe_value(plain, cx_label="NPS", business_label="revenue growth")
+    prow = plain[plain["driver"] == said["driver"]].iloc[0]
+    assert said["column"] == "delta_business"
+    assert (f"{prow['delta_business']:+.2f} on revenue growth (95% CI "
+            f"{prow['delta_business_low']:.2f} to {prow['delta_business_high']:.2f}) "
+            "if the link is causal.") in said["text"]

@@ -7,12 +7,11 @@ pids=""
 for w in null reciprocal ex_leads reciprocal_no_trend no_business_path; do
   for u in 30 100; do
     nice -n 10 "$PY" -m exresearch.validity --reps "$REPS" --units "$u" --seed "$SEED" \
-      --worlds "$w" --out "validity/parts/$w-$u.md" > "validity/parts/$w-$u.log" 2>&1 &
+      --worlds "$w" --chunk 10 --out "validity/parts/$w-$u.md" > "validity/parts/$w-$u.log" 2>&1 &
     pids="$pids $!"
   done
 done
 status=0
 for p in $pids; do wait "$p" || status=1; done
 [ $status -eq 0 ] || { echo "a part failed: see validity/parts/*.log"; exit 1; }
-"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md \
-  --reps "$REPS" --units 30 100 --seed "$SEED"
+"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md

@@ -354,7 +354,11 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         except OSError as exc:
             raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
     try:
-        return _build(b)
-    finally:
+        result = _build(b)
+    except BaseException:  # Ctrl-C, a failure: no waiting for the zygote
         if b.runtime is not None:
-            b.runtime.close()
+            b.runtime.close(kill=True)
+        raise
+    if b.runtime is not None:
+        b.runtime.close()
+    return result

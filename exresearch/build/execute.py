@@ -222,6 +222,7 @@ def run_local(tasks, jobs, on_done, runtime) -> None:
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     execute = _pkg().execute_report
+    runtime.wait_ready()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(execute, t, kernels=runtime): t for t in tasks}
         try:

@@ -223,13 +223,21 @@ class Zygote:
             tail = ""
         return BuildError(f"the kernel zygote process {what}" + (f":\n{tail}" if tail else ""))
 
+    def _wait_ready(self) -> None:  # with self._lock held
+        if not self._ready:
+            line = self.proc.stdout.readline()
+            if line.strip() != "ready":
+                raise self._died("failed to start")
+            self._ready = True
+
+    def wait_ready(self) -> None:
+        """Block until the zygote has imported the libraries and loaded the study."""
+        with self._lock:
+            self._wait_ready()
+
     def spawn(self, connection_file: str, env: dict, cwd: str, logfile: str) -> int:
         with self._lock:
-            if not self._ready:
-                line = self.proc.stdout.readline()
-                if line.strip() != "ready":
-                    raise self._died("failed to start")
-                self._ready = True
+            self._wait_ready()
             req = {"connection_file": connection_file, "env": env, "cwd": cwd, "log": logfile}
             self.proc.stdin.write(json.dumps(req) + "\n")
             self.proc.stdin.flush()
@@ -472,6 +480,16 @@ class Runtime:
         except OSError:  # cannot start it: plain kernel subprocesses instead
             self.kernels = "subprocess"
 
+    def wait_ready(self) -> None:
+        """Wait for the zygote before the reports' clocks start (so no report's run time
+        includes the zygote's imports and study validation); a failed zygote is left to
+        :meth:`Zygote.spawn`, whose callers fall back to kernel subprocesses."""
+        if self.zygote is not None:
+            try:
+                self.zygote.wait_ready()
+            except (BuildError, OSError, ValueError):
+                pass
+
     def manager_class(self, conn_dir: Path):
         """A kernel manager class for one report whose files go into ``conn_dir``."""
         base = kernel_manager_classes()[self.kernels]
@@ -487,7 +505,11 @@ class Runtime:
                     os.killpg(pgid, signal.SIGKILL)
             self.live.discard(pgid)
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the zygote: let it finish, or (``kill``, after an interrupt) at once."""
         if self.zygote is not None:
+            if kill:
+                self.kill_live()
+                self.zygote.proc.kill()
             self.zygote.close()
             self.zygote = None
