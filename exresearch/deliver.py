@@ -369,15 +369,19 @@ def render_brief(*, study_name: str, client_name: str, findings: pd.DataFrame,
             link = (f' <a class="exr-see" href="{escape(report_href)}#{escape(anchors[num])}">'
                     f"(report, section {num})</a>")
         sections.setdefault(head, []).append(f"<li>{escape(rec.get('text', ''))}{link}</li>")
-    if priorities is not None and len(priorities) and "priority" in priorities.columns:
-        first = priorities[priorities["priority"].astype(str).str.lower().isin(["true", "1"])]
+    # the driver model's decision (act_first) when the table has it, else the quadrant's
+    flag = next((c for c in ("act_first", "priority") if priorities is not None
+                 and c in priorities.columns), None)
+    if flag is not None and len(priorities):
+        first = priorities[priorities[flag].astype(str).str.lower().isin(["true", "1"])]
         if "rank" in first.columns:
             first = first.sort_values("rank")
         if len(first):
             names = ", ".join(escape(labels.get(d, d)) for d in first["driver"].astype(str))
+            what = ("Act first on" if flag == "act_first" else
+                    "First-priority drivers (high impact, room to improve):")
             sections.setdefault("Where to act first", []).insert(
-                0, f"<li>First-priority drivers (high impact, room to improve): "
-                   f"<strong>{names}</strong>.</li>")
+                0, f"<li>{what} <strong>{names}</strong>.</li>")
     body = ""
     for head in dict.fromkeys(order + ["Also"]):
         if head in sections:
@@ -579,11 +583,40 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
+    _scrub_notebooks(staging, study=study, previous=previous)
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
                                       if (staging / k).is_file()})
     return extras
+
+
+def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
+    """No absolute path of the build machine in the published notebooks.
+
+    papermill records the study folder, the output folder and its own input/output paths
+    in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
+    and ``<site>``.
+    """
+    roots = {}
+    if study is not None and getattr(study, "path", None):
+        sp = Path(study.path).resolve()
+        roots[str(sp)] = f"<study {sp.name}>"
+        roots[str(Path(study.path))] = f"<study {sp.name}>"
+    for site in (previous, staging):
+        if site is not None:
+            roots[str(Path(site).resolve())] = "<site>"
+            roots[str(Path(site))] = "<site>"
+    roots = {k: v for k, v in roots.items() if k not in ("", "/", ".")}
+    if not roots:
+        return
+    for nb in sorted((staging / "notebooks").glob("*.ipynb")):
+        text = nb.read_text(encoding="utf-8")
+        new = text
+        for old in sorted(roots, key=len, reverse=True):  # longest first
+            new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
+        if new != text:
+            _write_text(nb, new)
 
 
 def _finish_shares(staging, records, extras, study_name, pseudonyms):

@@ -51,7 +51,6 @@ RC = {
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
-    "axes.titlelocation": "left",
     "axes.labelsize": 11,
     "xtick.labelsize": 10,
     "ytick.labelsize": 10,

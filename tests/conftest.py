@@ -13,6 +13,16 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _house_style_stays_in_its_test():
+    """``style.use()`` (called by ``report.setup_report``) changes matplotlib's global
+    rcParams; each test starts from and leaves the defaults it found."""
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        yield
+
+
 @pytest.fixture
 def rng():
     """A seeded generator, so every random test input is reproducible."""

@@ -110,9 +110,16 @@ def _site(tmp_path):
 
 
 def test_publish_extras_without_pdf(tmp_path):
+    from types import SimpleNamespace
+
     root, records = _site(tmp_path)
+    secret = tmp_path / "secret" / "study"
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "client-a.ipynb").write_text(json.dumps({"cells": [{"source": [
+        f'study_path = "{secret}"\n', f'output_dir = "{root}/.exresearch/work/tables"']}],
+        "metadata": {"papermill": {"input_path": f"{root}/x.ipynb"}}}))
     extras = deliver.publish_extras(root, records=records, pseudonyms={"a": "Client D"},
-                                    pdf=False)
+                                    pdf=False, study=SimpleNamespace(path=secret, config=None))
     assert extras["client-a"] == {"dictionary": "tables/client-a/data_dictionary.csv",
                                   "workbook": "workbooks/client-a.xlsx",
                                   "brief": "briefs/client-a.html"}
@@ -139,6 +146,9 @@ def test_publish_extras_without_pdf(tmp_path):
     assert manifest["extras"] == extras
     assert str(tmp_path) not in (root / "manifest.json").read_text()
     assert manifest["study"]["path"] == "study"
+    nb = (root / "notebooks" / "client-a.ipynb").read_text()
+    assert str(tmp_path) not in nb
+    assert "<study study>" in nb and "<site>/.exresearch/work/tables" in nb
 
 
 def test_pdf_switch(monkeypatch):
@@ -150,3 +160,15 @@ def test_pdf_switch(monkeypatch):
     assert deliver.find_chromium() is None and deliver.pdf_enabled() is False
     with pytest.raises(RuntimeError, match="apt-get install chromium"):
         deliver.render_pdfs([("a.html", "a.pdf")])
+
+
+def test_brief_follows_the_driver_model_when_it_decides():
+    findings = pd.DataFrame({"finding": [1], "topic": ["drivers"], "text": ["x"]})
+    prio = pd.DataFrame({"driver": ["tools", "training"], "priority": [True, True],
+                         "act_first": [False, True], "rank": [1, 2]})
+    page = deliver.render_brief(study_name="S", client_name="A", findings=findings,
+                                priorities=prio, report_href="r.html")
+    assert "Act first on <strong>training</strong>." in page
+    none = deliver.render_brief(study_name="S", client_name="A", findings=findings,
+                                priorities=prio.assign(act_first=False), report_href="r.html")
+    assert "<strong>" not in none  # no driver named when the model names none

@@ -226,6 +226,11 @@ def _check_findings(nb, tables, cfg):
     md = "".join(o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {}))
     lines = [re.sub(r"\\(.)", r"\1", ln) for ln in md.splitlines() if re.match(r"\d\. ", ln)]
     assert 3 <= len(lines) <= 5
+    # each finding links to its section (the site resolves #section-N): checked, then
+    # dropped before comparing the sentences with findings.csv
+    sections = [re.search(r" \[\(section (\d)\)\]\(#section-(\d)\)$", ln) for ln in lines]
+    assert all(m and m.group(1) == m.group(2) for m in sections), lines
+    lines = [ln[:m.start()] for ln, m in zip(lines, sections, strict=True)]
     # the summary is shown before any figure or table
     idx = nb.cells.index(cell)
     assert not any("image/png" in (o.get("data") or {}) or "<table" in str((o.get("data") or {}).get("text/html", ""))
