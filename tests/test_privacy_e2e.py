@@ -27,6 +27,7 @@ import json
 import re
 import shutil
 import subprocess
+import zipfile
 import sys
 from pathlib import Path
 
@@ -130,8 +131,19 @@ _NB_IMAGE = re.compile(r'"image/(png|jpeg)": "[^"]*"')
 
 
 def _text(path: Path) -> str:
-    """A published file's text without embedded images (base64 is not text to scan)."""
-    return _NB_IMAGE.sub('"image": ""', _DATA_URI.sub("data:", path.read_text(encoding="utf-8")))
+    """A published file's text without embedded images (base64 is not text to scan).
+
+    An Excel workbook is scanned as the XML of its parts (cell values, shared strings,
+    sheet names); any other binary file type fails here, so a new kind of published
+    file cannot slip past the scans unread.
+    """
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as z:
+            raw = "\n".join(z.read(n).decode("utf-8") for n in z.namelist()
+                            if n.endswith((".xml", ".rels")))
+    else:
+        raw = path.read_text(encoding="utf-8")
+    return _NB_IMAGE.sub('"image": ""', _DATA_URI.sub("data:", raw))
 
 
 def _files(folder: Path) -> list[Path]:
@@ -186,7 +198,8 @@ def test_share_bundle_is_self_contained(adversarial):
         tables = {p.relative_to(site).as_posix() for p in _files(site / "tables" / f"client-{cid}")}
         assert tables and {t for t in rels if t.startswith("tables/")} == tables
         assert rels == {"index.html", f"reports/client-{cid}.html", "reports/synthesis.html",
-                        *tables}
+                        "assets/site.css", f"briefs/client-{cid}.html",
+                        f"workbooks/client-{cid}.xlsx", *tables}
         for page in [p for p in _files(bundle) if p.suffix == ".html"]:
             for href in re.findall(r'href="([^"#]+)"', page.read_text()):
                 assert not re.match(r"[a-z]+:", href), (page, href)  # no other scheme
@@ -285,7 +298,8 @@ def test_published_respondent_counts_leave_no_difference(adversarial):
 def test_markup_escaped_and_csv_formula_safe(adversarial):
     _, site, _ = adversarial
     pages = [p for p in _files(site) if p.suffix == ".html"]
-    assert len(pages) == 7 + 4 * 3  # index and 6 reports; per share bundle 2 + its index
+    # index, 6 reports, 4 briefs; per share bundle 2 reports + its brief + its index
+    assert len(pages) == 7 + 4 + 4 * 4
     raw = ["<script>alert", "<img src=x", "<svg onload", "onerror=alert(1)>Z"]
     for page in pages:
         text = _text(page)

@@ -66,7 +66,11 @@ def redact_paths(text: str, roots: dict | None = None) -> str:
 
 
 def _redact_outputs(nb, roots: dict) -> None:
-    """Redact machine paths in every output of an executed notebook (in place)."""
+    """Redact machine paths in every output and cell source of an executed notebook.
+
+    In place. Sources too: papermill's injected-parameters cell holds ``output_dir`` (the
+    temporary tables folder) and ``study_path`` as absolute paths.
+    """
     def fix(value):
         if isinstance(value, str):
             return redact_paths(value, roots)
@@ -79,6 +83,8 @@ def _redact_outputs(nb, roots: dict) -> None:
     from nbformat import from_dict
 
     for cell in nb.get("cells", []):
+        if isinstance(cell.get("source"), str):
+            cell["source"] = redact_paths(cell["source"], roots)
         if cell.get("outputs"):
             cell["outputs"] = [from_dict(fix(dict(o))) for o in cell["outputs"]]
 
