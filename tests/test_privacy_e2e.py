@@ -27,8 +27,8 @@ import json
 import re
 import shutil
 import subprocess
-import zipfile
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -308,7 +308,10 @@ def test_markup_escaped_and_csv_formula_safe(adversarial):
         assert "&lt;script&gt;alert(" in text or "&lt;img src=x" in text, page  # shown as text
     index = (site / "index.html").read_text()
     assert all(f"Zorblax{i} " in index for i in range(1, 5))
-    assert "it is for the study team" in index and "share: <code>share/client-03/</code>" in index
+    assert "it is for the study team" in index
+    # each client's row links the folder to hand over (its landing page)
+    assert ('share: <a href="share/client-03/index.html" ' in index
+            and "<code>share/client-03/</code></a>" in index)
     formula_cells = 0
     for f in [p for p in _files(site) if p.suffix == ".csv"]:
         for row in csv.reader(io.StringIO(f.read_text(encoding="utf-8"))):
