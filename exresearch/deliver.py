@@ -522,18 +522,24 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     pdf_jobs = []
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
+    old_extras, extra_keys = _previous_extras(previous), {}
     for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
         if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
             continue
         ex: dict[str, str] = {}
+        extra_keys[key] = _extras_key(staging, r, study_name, labels)
         tables = {}
-        for rel in _get(r, "tables") or []:
-            p = staging / rel
-            if p.suffix == ".csv" and p.is_file():
-                df = _read_csv(p)
-                if df is not None:
-                    tables[p.stem] = df
+        if old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+                previous, staging, old_extras[0].get(key), ex):
+            pass  # same tables, page and names: the workbook, dictionary and brief are reused
+        else:
+            for rel in _get(r, "tables") or []:
+                p = staging / rel
+                if p.suffix == ".csv" and p.is_file():
+                    df = _read_csv(p)
+                    if df is not None:
+                        tables[p.stem] = df
         if tables:
             dd_rel = f"tables/{key}/data_dictionary.csv"
             from .privacy import write_csv
@@ -587,8 +593,52 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
-                                      if (staging / k).is_file()})
+                                      if (staging / k).is_file()}, extra_keys)
     return extras
+
+
+def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:
+    """What a report's workbook, data dictionary and brief depend on (sha256): its page,
+    its tables, its name, the study's name and labels, and this module."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([study_name, labels, str(_get(r, "name")),
+                                   str(_get(r, "kind"))], sort_keys=True).encode())
+    for rel in [_get(r, "html"), *sorted(_get(r, "tables") or [])]:
+        p = staging / rel
+        h.update(rel.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_extras(previous: Path | None) -> tuple[dict, dict]:
+    """(extras, extra_keys) of the previous site's manifest."""
+    try:
+        m = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
+        return dict(m.get("extras") or {}), dict(m.get("extra_keys") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}, {}
+
+
+def _reuse_extras(previous: Path | None, staging: Path, old: dict | None, ex: dict) -> bool:
+    """Link the previous site's workbook, dictionary and brief of a report into
+    ``staging``; False (nothing linked) when one of them is missing."""
+    names = ("dictionary", "workbook", "brief")
+    old = {k: v for k, v in (old or {}).items() if k in names and isinstance(v, str)}
+    if not old or previous is None:
+        return False
+    from .build.records import SAFE_REL
+
+    for rel in old.values():
+        ok = SAFE_REL.fullmatch(rel) or re.fullmatch(
+            r"(workbooks/[a-z0-9_-]+\.xlsx|briefs/[a-z0-9_-]+\.html)", rel)
+        if not ok or not (previous / rel).is_file():
+            return False
+    for k, rel in old.items():
+        _copy(previous / rel, staging / rel)
+        ex[k] = rel
+    return True
 
 
 def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
@@ -665,7 +715,7 @@ def _patch_index(staging, extras):
     _write_text(index, re.sub(r"<!--exr-extras:([^>]*?)-->", sub, text))
 
 
-def _patch_manifest(staging, extras, pdf_keys=None):
+def _patch_manifest(staging, extras, pdf_keys=None, extra_keys=None):
     from .site import dumps_manifest
 
     path = staging / "manifest.json"
@@ -674,6 +724,7 @@ def _patch_manifest(staging, extras, pdf_keys=None):
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["extras"] = extras
     manifest["pdf_keys"] = pdf_keys or {}
+    manifest["extra_keys"] = extra_keys or {}
     study = manifest.get("study")
     if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
         study["path"] = Path(str(study["path"])).name
