@@ -225,12 +225,16 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
-def _print_all(jobs, chromium):
+def _print_all(jobs, chromium, tmpdir=None):
     from playwright.sync_api import sync_playwright
 
+    # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
+    # (the build's staging area), so a killed build leaves none in the system folder
+    env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
+        if tmpdir else None
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium,
+            executable_path=chromium, env=env,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"])
         try:
@@ -256,7 +260,7 @@ def _print_all(jobs, chromium):
             browser.close()
 
 
-def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
+def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]:
     """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
 
     Parameters
@@ -264,6 +268,8 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
     jobs : list of (html_path, pdf_path)
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
+    tmpdir : str or pathlib.Path, optional
+        The browser's temporary folder (default: the system's).
 
     Returns
     -------
@@ -289,7 +295,7 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
 
     def run():  # a thread of its own: the sync API refuses a thread with a running loop
         try:
-            _print_all(jobs, chromium)
+            _print_all(jobs, chromium, tmpdir)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -469,7 +475,7 @@ def _labels(cfg) -> dict:
 
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False) -> dict:
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -496,6 +502,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
+    tmpdir : pathlib.Path, optional
+        Chromium's temporary folder (the build passes its staging area).
 
     Returns
     -------
@@ -575,7 +583,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         extras[key] = ex
     if pdf_jobs:
         try:
-            render_pdfs(pdf_jobs)
+            render_pdfs(pdf_jobs, tmpdir=tmpdir)
             if progress:
                 print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - the site stands without PDFs

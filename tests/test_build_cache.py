@@ -4,6 +4,7 @@ data changed giving the same tables as a build from scratch."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from exresearch import report, synthesis
-from exresearch.build.cache import ResultCache, cache_key
+from exresearch.build.cache import ResultCache, cache_key, prune
 from exresearch.exceptions import StudyValidationError
 from exresearch.study import load_study
 
@@ -49,7 +50,7 @@ def test_cache_entries_are_atomic_files_and_keys_checked(tmp_path):
     assert [p.name for p in (tmp_path / "t").rglob("*")
             if p.is_file()] == [f"{key}.pkl"]  # no temporary file left
     pd.testing.assert_frame_equal(c.get(key)["x"], pd.DataFrame({"v": [1.5, np.nan]}))
-    (tmp_path / "t" / key[:2] / f"{key}.pkl").write_bytes(b"truncated")
+    c._path(key).write_bytes(b"truncated")
     assert c.get(key) is None  # an unreadable entry is a miss, not an error
     with pytest.raises(ValueError, match=r"`key` must be a sha256 hex digest, but '\.\./x'"):
         c.get("../x")
@@ -58,6 +59,12 @@ def test_cache_entries_are_atomic_files_and_keys_checked(tmp_path):
     assert deferred.flush() == 1 and ResultCache(tmp_path, "d").get(key) == 1
     assert not ResultCache(tmp_path, "r", write=False).put(key, 1)
     assert not (tmp_path / "r").exists()
+    # entries of another exresearch version are removed by the next build
+    old = tmp_path / "t" / ("0" * 16) / key[:2] / f"{key}.pkl"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    assert prune(tmp_path) == [f"t/{'0' * 16}"]
+    assert not old.exists() and c.get(key) is None and c.has(key)  # (truncated above)
 
 
 # --------------------------------------------------------------------------- validation
@@ -217,3 +224,65 @@ def test_cache_from_environment(sim_study, tmp_path, monkeypatch):
     monkeypatch.setenv("EXRESEARCH_CACHE", str(tmp_path / "env"))
     report.client_panels(study)
     assert len(_entries(tmp_path / "env")) == len(study.clients)
+
+
+# --------------------------------------------------------------------------- the build
+def _change_one_answer(study: Path, client: str) -> None:
+    survey = study / "clients" / client / "survey.csv"
+    lines = survey.read_text().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
+    row[col] = "1" if row[col] != "1" else "2"
+    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+
+@pytest.mark.slow
+def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_path,
+                                                                monkeypatch):
+    """The real notebooks: after one client's data changed, the rebuild re-runs that
+    client, the synthesis and data quality; they compute only that client's part (the
+    others' come from the cache), and every table equals a run without any cache."""
+    from exresearch.build import build_site, execute_report
+    from exresearch.build.cache import CACHE_DIR
+    from exresearch.build.records import NOTEBOOKS
+    from exresearch.config import notebooks_dir
+    from exresearch.kernel import kernel_for_batch
+
+    monkeypatch.delenv("EXRESEARCH_NOTEBOOKS", raising=False)
+    monkeypatch.delenv("EXRESEARCH_CACHE", raising=False)
+    study = tmp_path / "study"
+    shutil.copytree(sim_study, study)
+    out = tmp_path / "site"
+    assert build_site(study, out=out, progress=False, pdf=False).exit_code == 0
+    cache = out / CACHE_DIR
+    validation, summaries = _entries(cache / "validation"), _entries(cache / "summaries")
+    assert len(validation) == 2 * 4 and len(summaries) == 3 * 4
+    workbook = out / "workbooks" / "client-client-01.xlsx"
+    inode = workbook.stat().st_ino
+
+    _change_one_answer(study, "client-02")
+    result = build_site(study, out=out, progress=False, pdf=False)
+    assert result.exit_code == 0
+    assert sorted(result.executed) == ["client-client-02", "data-quality", "synthesis"]
+    assert len(_entries(cache / "validation") - validation) == 1  # client-02's survey
+    assert len(_entries(cache / "summaries") - summaries) == 3  # its panel and two parts
+    assert workbook.stat().st_ino == inode  # an unchanged report's workbook is reused
+    assert (out / "workbooks" / "synthesis.xlsx").is_file()
+
+    for kind, key in (("synthesis", "synthesis"), ("data_quality", "data-quality")):
+        task = {"key": key, "kind": kind, "title": key, "provenance": {}, "timeout": None,
+                "notebook_json": (notebooks_dir() / NOTEBOOKS[kind]).read_text(),
+                "parameters": {"study_path": str(study)}, "kernel_name": kernel_for_batch()}
+        fresh = execute_report(task, kernels="subprocess")  # no cache, no zygote
+        assert fresh["status"] == "ok", fresh["error"]
+        built = sorted(p.name for p in (out / "tables" / key).iterdir()
+                       if p.name != "data_dictionary.csv")
+        assert built == sorted(fresh["tables"])
+        for name, data in fresh["tables"].items():
+            if not name.endswith(".csv"):
+                assert (out / "tables" / key / name).read_bytes() == data, name
+                continue
+            want = pd.read_csv(io.BytesIO(data))
+            got = pd.read_csv(out / "tables" / key / name)
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12,
+                                          atol=1e-12, obj=f"{key}/{name}")

@@ -13,7 +13,8 @@ each under a key that is the sha256 of everything the result depends on:
 
 Any change of the exresearch package (every ``.py`` file), of pandas, numpy or scipy, or
 of the cache format gives new keys, so an entry is never used by code that did not write
-it. The cache lives in the site's build folder ``DIR/.exresearch/cache/`` (never
+it (entries of other versions are removed by the next build: :func:`prune`). The cache
+lives in the site's build folder ``DIR/.exresearch/cache/`` (never
 published, never copied into a share bundle); each entry is one file written to a
 temporary name and renamed, so a killed build leaves whole entries or none. Entries are
 Python pickles (exact round trip of DataFrames, dtypes and ``attrs``, which parquet does
@@ -34,7 +35,7 @@ import pickle
 import uuid
 from pathlib import Path
 
-__all__ = ["ResultCache", "cache_key", "code_version", "CACHE_DIR", "CACHE_ENV"]
+__all__ = ["ResultCache", "cache_key", "code_version", "prune", "CACHE_DIR", "CACHE_ENV"]
 
 #: The cache inside a site folder (next to the build state).
 CACHE_DIR = ".exresearch/cache"
@@ -102,7 +103,8 @@ class ResultCache:
     """
 
     def __init__(self, folder, kind: str, *, write: bool = True, defer: bool = False):
-        self.folder = Path(folder) / kind
+        # one subfolder per code version, so that :func:`prune` can drop the others
+        self.folder = Path(folder) / kind / code_version()[:16]
         self.write = write
         self.defer = defer
         self.pending: dict = {}
@@ -156,6 +158,21 @@ class ResultCache:
         """Write the deferred entries; return how many were written."""
         pending, self.pending, self.defer = self.pending, {}, False
         return sum(self.put(k, v) for k, v in pending.items())
+
+
+def prune(folder) -> list[str]:
+    """Remove the entries written by other code versions from the cache ``folder``
+    (called by the build once it holds the lock); return what was removed."""
+    import shutil
+
+    folder, mine, gone = Path(folder), code_version()[:16], []
+    if not folder.is_dir():
+        return gone
+    for kind in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for version in sorted(p for p in kind.iterdir() if p.is_dir() and p.name != mine):
+            shutil.rmtree(version, ignore_errors=True)
+            gone.append(f"{kind.name}/{version.name}")
+    return gone
 
 
 def from_env(kind: str) -> ResultCache | None:

@@ -210,7 +210,7 @@ def _write_site(b: _Build) -> None:
     from ..deliver import publish_extras
 
     publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                   progress=b.progress)
+                   progress=b.progress, tmpdir=b.staging.work)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     state = {
@@ -251,9 +251,10 @@ def _build(b: _Build) -> BuildResult:
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
     published = False
     try:
-        from .cache import CACHE_DIR
+        from .cache import CACHE_DIR, prune
 
         (b.out / CACHE_DIR).mkdir(parents=True, exist_ok=True)  # the kernels' cache too
+        prune(b.out / CACHE_DIR)  # entries of other exresearch versions
         vcache.flush()
         b.staging = Staging(b.out)
         try:
