@@ -597,7 +597,9 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
-    _scrub_notebooks(staging, study=study, previous=previous)
+    # a notebook carried over from the previous site was scrubbed when it was built
+    _scrub_notebooks(staging, study=study, previous=previous,
+                     keys={_get(r, "key") for r in records if _get(r, "executed", True)})
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
@@ -649,7 +651,7 @@ def _reuse_extras(previous: Path | None, staging: Path, old: dict | None, ex: di
     return True
 
 
-def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
+def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
     """No absolute path of the build machine in the published notebooks.
 
     papermill records the study folder, the output folder and its own input/output paths
@@ -669,6 +671,8 @@ def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
     if not roots:
         return
     for nb in sorted((staging / "notebooks").glob("*.ipynb")):
+        if keys is not None and nb.stem not in keys:
+            continue  # (``keys``: only these reports' notebooks)
         text = nb.read_text(encoding="utf-8")
         new = text
         for old in sorted(roots, key=len, reverse=True):  # longest first
