@@ -37,7 +37,8 @@ _NULL_LOOP_TARGETS = {"directional": (0.0, 0.05), "ex_leads": (0.0, 0.05),
 
 @claim("loop label (RI-CLPM, the reports' method)",
        worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend"),
-       targets={"null": {**_NULL_LOOP_TARGETS, "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
                          "ci_covers_zero_cx_to_ex": (0.93, 0.97)},
                 "reciprocal": {"says_not_reverse": (0.0, 0.05)},
                 "ex_leads": {"cx_leads": (0.0, 0.05)},
@@ -45,17 +46,21 @@ _NULL_LOOP_TARGETS = {"directional": (0.0, 0.05), "ex_leads": (0.0, 0.05),
 def _loop_riclpm(panel, truth):
     """direction.loop_direction(x=ex_composite, y=nps): the label from within-unit paths
     (RI-CLPM), 'not the other way round' from the difference test, virtuous/doom from the
-    trend test; in the null world also whether each path's 95% CI covers 0."""
+    trend test; a direction named at alpha 0.05 and 0.01 (either path positive and
+    significant); in the null world also whether each path's 95% CI covers 0."""
     from .direction import loop_direction
 
     res = loop_direction(panel, x=_EX, y=_CX, periods=truth["periods"])
     out = _loop_events(res)
+    row = res.iloc[0]
+    ok = np.isfinite(row["x_to_y_p"]) and np.isfinite(row["y_to_x_p"])
+    for a in (0.05, 0.01):  # a direction named at this level, whatever RICLPM_ALPHA is
+        out[f"directional_at_{a:g}"] = (bool(any(
+            row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
     if truth["world"] == "null":
-        for key, est, se in (("ex_to_cx", "x_to_y", "x_to_y_se"),
-                             ("cx_to_ex", "y_to_x", "y_to_x_se")):
-            b, s = res.loc[0, est], res.loc[0, se]
-            out[f"ci_covers_zero_{key}"] = (bool(abs(b) <= 1.959964 * s)
-                                           if np.isfinite(b) and np.isfinite(s) else None)
+        for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
+            p = row[f"{est}_p"]  # the reported 95% interval covers 0 iff p >= 0.05
+            out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
     return out
 
 
