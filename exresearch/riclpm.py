@@ -432,11 +432,14 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     95% was reached only from about 300 units on. The simulator's own 30-unit clients
     (unit means of a few respondents, NPS noise that varies with unit size, missing
     periods) gave 86%. Equal innovations (fewer parameters) and a t reference with
-    degrees of freedom G - p (G units, p free parameters; the residual degrees of
-    freedom of a regression with p coefficients on G observations) brought the
-    coverage to about 95% at 30 units; at 100 units the t is close to the normal.
-    Below p + 1 units the reference is undefined and the rows are NaN. The error
-    rates of the verdicts built on these tests are in ``validity/results.md``.
+    G - p degrees of freedom (G units, p free parameters: the analogue of inference
+    from G groups with p group-level parameters, Donald & Lang 2007) brought the
+    coverage to 93-96% at 30 units in the harness; at 100 units the t is close to the
+    normal. The rule G - p was chosen among G - 1, G - 13 and G - p on one set of
+    simulated clients and confirmed on fresh ones (``validity/diagnose_riclpm.md``).
+    With G <= p the reference is undefined and the rows are NaN. The error rates of
+    the verdicts built on these tests are in ``validity/results.md``.
+
     References
     ----------
     Hamaker, E. L., Kuiper, R. M., & Grasman, R. P. P. P. (2015). A critique of the
@@ -445,8 +448,8 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     Mulder, J. D., & Hamaker, E. L. (2021). Three extensions of the random intercept
     cross-lagged panel model. *Structural Equation Modeling*, 28(4), 638-648.
 
-    Cameron, A. C., & Miller, D. L. (2015). A practitioner's guide to cluster-robust
-    inference. *Journal of Human Resources*, 50(2), 317-372.
+    Donald, S. G., & Lang, K. (2007). Inference with difference-in-differences and
+    other panel data. *Review of Economics and Statistics*, 89(2), 221-233.
 
     Examples
     --------
@@ -489,6 +492,10 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     elif n_units < MIN_UNITS:
         note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
                 "fewer its likelihood is flat between stable differences and change)")
+    n_par = _Spec(max(n_t, 3), bool(equal_innovations)).n
+    if not note and reference == "t" and n_units <= n_par:
+        note = (f"too few units: {n_units} for the model's {n_par} parameters (the t "
+                "reference needs more units than parameters)")
     if not note and standardize:
         scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
         if not all(np.isfinite(s) and s > 0 for s in scale):
@@ -504,12 +511,8 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         if not fit["converged"]:
             note = fit["message"]
     df = np.inf
-    if fit is not None and not note and reference == "t":
-        df = float(n_units - len(fit["estimate"]))
-        if df < 1:
-            note = (f"too few units: {n_units} for the model's {len(fit['estimate'])} "
-                    "parameters (the t reference needs more units than parameters)")
-            df = np.nan
+    if reference == "t":
+        df = float(n_units - n_par) if n_units > n_par else np.nan
     ref = stats.t(df) if np.isfinite(df) else stats.norm()
     z = ref.ppf(1 - alpha / 2)
     rows = []
