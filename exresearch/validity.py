@@ -58,7 +58,7 @@ from .exceptions import ParameterError
 
 __all__ = ["claim", "claims", "run", "write_results", "client_samples", "study_samples",
            "combine", "read_results", "WORLDS", "WORLD_NOTES", "POWER_GRID", "RESULT_COLUMNS",
-           "CLAIM_MODULES", "Claim", "PLAN"]
+           "CLAIM_MODULES", "Claim", "PLAN", "loop_power", "power_table", "LOOP_POWER_TABLE"]
 
 #: Simulated worlds: name -> keyword arguments of simulate_study (preset and options).
 WORLDS = {
@@ -505,7 +505,7 @@ def _summary_tables(results) -> list:
         heads = [f"{u} units" if k == 1 else f"{k} clients × {u} units" for k, u in designs]
         cols = [f"FPR {h}" for h in heads] + [f"power {h}" for h in heads]
         cols += [f"coverage {h}" for h in heads]
-        lines += ["", "| claim | worlds: false / true | " + " | ".join(cols) + " | ok |",
+        lines += ["", "| claim | worlds | " + " | ".join(cols) + " | ok |",
                   "| --- | --- | " + " | ".join("---" for _ in cols) + " | --- |"]
         for c in claims_here:
             mine = sub[sub["claim"] == c.name]
@@ -522,10 +522,9 @@ def _summary_tables(results) -> list:
                         cells.append(_fmt_rate(g))
                         oks += [bool(v) for v in g["ok"] if isinstance(v, bool | np.bool_)]
                 ok = "" if not oks else ("yes" if all(oks) else "**NO**")
-                worlds = " / ".join(
-                    row[key][0] if key in row else "-" for key in ("fpr", "power"))
-                if "coverage" in row:
-                    worlds += f" (coverage: {row['coverage'][0]})"
+                worlds = "; ".join(f"{word} {row[key][0]}" for key, word in (
+                    ("fpr", "false in"), ("power", "true in"), ("coverage", "in"))
+                    if key in row)
                 lines.append(f"| {row['statement']} | {worlds} | " + " | ".join(cells)
                              + f" | {ok} |")
     return lines
@@ -632,6 +631,90 @@ def write_results(results, path="validity/results.md", *, command=None, settings
     return path
 
 
+# --------------------------------------------------------------------------- planning
+
+#: The committed power table of the loop verdict (written by ``make validity``:
+#: ``--power-table``), read by :func:`loop_power`.
+LOOP_POWER_TABLE = Path(__file__).resolve().parent / "loop_power.csv"
+
+
+def power_table(results) -> pd.DataFrame:
+    """The rows of :data:`POWER_GRID` in ``results``: the table :func:`loop_power` reads."""
+    keep = ((results["claim"] == POWER_GRID["claim"]) & (results["n_clients"] == 1)
+            & results["event"].isin(POWER_GRID["events"]))
+    cols = ["world", "n_units", "n_periods", "event", "n", "rate", "mc_se"]
+    return results.loc[keep, cols].reset_index(drop=True)
+
+
+def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
+    """How often the loop verdict names a direction at a client's size, as measured.
+
+    Reads the power grid of the validity harness (simulated clients of the
+    ``reciprocal`` world, where both within-unit paths exist, and of the ``null``
+    world, where neither does) and returns the measured cell closest to the asked size
+    *from below*: power grows with units and periods, so a cell no larger than the
+    client's is a conservative figure. A report that says a path "was not detected" can
+    cite it.
+
+    Parameters
+    ----------
+    n_units, n_periods : int
+        The client's units and periods.
+    table : pandas.DataFrame, optional
+        :func:`power_table` output; default the committed :data:`LOOP_POWER_TABLE`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``n_units, n_periods`` (asked), ``grid_units, grid_periods`` (the
+        measured cell used; NaN when the client is smaller than every cell),
+        ``power_direction`` (share of reciprocal-world clients given a directional
+        label) and ``power_direction_se``, ``power_reciprocal`` and
+        ``power_reciprocal_se`` (the reciprocal loop named), ``fpr_direction`` and
+        ``fpr_direction_se`` (a direction named in the null world; NaN if not
+        measured at that cell), ``clients`` (simulated reciprocal-world clients).
+
+    Examples
+    --------
+    >>> from exresearch.validity import loop_power
+    >>> res = loop_power(n_units=120, n_periods=5)
+    >>> res.loc[0, ["grid_units", "grid_periods"]].tolist()
+    [100, 4]
+    >>> 0 <= res.loc[0, "power_direction"] <= 1
+    True
+    """
+    for name, value in (("n_units", n_units), ("n_periods", n_periods)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ParameterError(f"`{name}` must be a positive integer, but {value!r} was passed")
+    if table is None:
+        table = pd.read_csv(LOOP_POWER_TABLE, keep_default_na=False, na_values=[""])
+    rec = table[table["world"] == "reciprocal"]
+    cells = rec[(rec["n_units"] <= n_units) & (rec["n_periods"] <= n_periods)]
+    out = {"n_units": int(n_units), "n_periods": int(n_periods), "grid_units": np.nan,
+           "grid_periods": np.nan}
+    keys = ["power_direction", "power_direction_se", "power_reciprocal",
+            "power_reciprocal_se", "fpr_direction", "fpr_direction_se", "clients"]
+    out.update(dict.fromkeys(keys, np.nan))
+    if len(cells):
+        # the largest cell below: most units first, then most periods
+        u, t = max(zip(cells["n_units"], cells["n_periods"], strict=True))
+        out.update(grid_units=int(u), grid_periods=int(t))
+
+        def pick(world, event):
+            g = table[(table["world"] == world) & (table["n_units"] == u)
+                      & (table["n_periods"] == t) & (table["event"] == event)]
+            return (float(g["rate"].iloc[0]), float(g["mc_se"].iloc[0]),
+                    int(g["n"].iloc[0])) if len(g) else (np.nan, np.nan, np.nan)
+
+        out["power_direction"], out["power_direction_se"], out["clients"] = pick(
+            "reciprocal", "directional")
+        out["power_reciprocal"], out["power_reciprocal_se"], _ = pick("reciprocal",
+                                                                      "reciprocal")
+        out["fpr_direction"], out["fpr_direction_se"], _ = pick("null", "directional")
+    return pd.DataFrame([out], columns=["n_units", "n_periods", "grid_units", "grid_periods",
+                                        *keys])
+
+
 # --------------------------------------------------------------------------- the plan
 
 _LOOP = "loop label (RI-CLPM, the reports' method)"
@@ -655,13 +738,13 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 #: (riclpm); ``other-*`` and ``drivers-*`` do not.
 PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP, _OLD], [w], r, units=u)
-      for w, r in (("null", 400), ("reciprocal", 300)) for u in (30, 100)),
-    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 200, units=u)
+      for w, r in (("null", 200), ("reciprocal", 150)) for u in (30, 100)),
+    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 100, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
-      for w, k, r in (("null", 10, 100), ("reciprocal", 10, 100), ("null", 20, 50),
-                      ("reciprocal", 20, 50), ("ex_leads", 10, 50),
-                      ("reciprocal_no_trend", 10, 50))),
+      for w, k, r in (("null", 10, 60), ("reciprocal", 10, 40), ("null", 20, 25),
+                      ("reciprocal", 20, 25), ("ex_leads", 10, 25),
+                      ("reciprocal_no_trend", 10, 25))),
     *(_part(f"other-{w}-{u}", [_LAG, _ENG, _LINK] + ([_MED] if w == "reciprocal" else []),
             [w], r, units=u)
       for w, u, r in (("null", 30, 200), ("null", 100, 150), ("reciprocal", 30, 150),
@@ -671,9 +754,10 @@ PLAN = [
                    ("independent", _LINK)) for u in (30, 100)),
     *(_part(f"drivers-{w}-{u}", [_ACT], [w], 200, units=u)
       for w in ("null", "reciprocal") for u in (30, 100)),
-    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 100, units=u, periods=t)
+    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 40, units=u, periods=t)
       for w in ("reciprocal", "null") for u in (30, 60, 100, 200) for t in (4, 6, 8)
-      if (u, t) not in ((30, 4), (100, 4)) and (w == "reciprocal" or u in (30, 100))),
+      if (u, t) not in ((30, 4), (100, 4)) and (w == "reciprocal" or (u, t) in (
+          (30, 8), (100, 8)))),
 ]
 
 
@@ -705,6 +789,8 @@ def main(argv=None) -> int:
                    help="with --chunk: keep the chunks already in the CSV and run the rest")
     p.add_argument("--merge", nargs="+", default=None, metavar="CSV",
                    help="write --out from the CSV files of earlier (partial, parallel) runs")
+    p.add_argument("--power-table", default=None, metavar="CSV",
+                   help="also write the loop verdict's power grid (what loop_power reads)")
     p.add_argument("--part", default=None,
                    help="run one part of PLAN into validity/parts/NAME.csv (with --resume)")
     p.add_argument("--list-parts", action="store_true",
@@ -763,6 +849,8 @@ def main(argv=None) -> int:
                                         "periods": args.periods, "clients": args.clients,
                                         "seed": args.seed}
     write_results(res, args.out, command=cmd.strip(), settings=settings)
+    if args.power_table:
+        power_table(res).to_csv(args.power_table, index=False)
     if not args.merge and not args.chunk:
         res.to_csv(csv, index=False)
     print(f"wrote {args.out}")

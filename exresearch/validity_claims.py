@@ -204,7 +204,7 @@ def _link(panel, truth):
             "significant": bool(row["p_val"] < 0.05) if ok else None}
 
 
-def _pooled_events(by_client, periods):
+def _pooled_events(by_client):
     """The synthesis' pooled verdict (DL) and loop.pool_loop's (REML) as harness events."""
     from .loop import pool_loop
     from .report.clients import pool_paths, pooled_loop
@@ -237,6 +237,9 @@ _POOLED_TARGETS = {"null": {"directional": (0.0, 0.05), "virtuous_or_doom": (0.0
        targets=_POOLED_TARGETS,
        summary=(*(row for row in _LOOP_SUMMARY if "cx_leads" not in (
                     row.get("fpr", ("", ""))[0], row.get("power", ("", ""))[0])),
+                {"statement": "the same on the plain cross-lagged paths (before)",
+                 "fpr": ("null", "clpm_directional"),
+                 "power": ("reciprocal", "clpm_directional")},
                 {"statement": "the same, 'a direction named' with loop.pool_loop (REML)",
                  "fpr": ("null", "reml_directional"),
                  "power": ("reciprocal", "reml_directional")},
@@ -248,9 +251,16 @@ def _pooled_loop(panels, truth):
     """The synthesis' pooled loop on a simulated study: each client's RI-CLPM paths and
     tested EX trend (report.cross_lagged_by_client), pooled by DerSimonian-Laird
     random effects (report.pool_paths), named by report.pooled_loop (classify_loop at
-    alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop (REML)."""
+    alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop (REML), and the
+    synthesis' verdict on the plain cross-lagged paths (method='clpm') for comparison."""
     from .report.clients import cross_lagged_by_client
 
+    names = {c: c for c in panels}
     by_client = cross_lagged_by_client(panels, x=_EX, y=_CX, periods=truth["periods"],
-                                       names={c: c for c in panels})
-    return _pooled_events(by_client, truth["periods"])
+                                       names=names)
+    out = _pooled_events(by_client)
+    # the same synthesis code on the plain cross-lagged paths (what it pooled before)
+    plain = cross_lagged_by_client(panels, x=_EX, y=_CX, periods=truth["periods"],
+                                   names=names, method="clpm")
+    out["clpm_directional"] = _pooled_events(plain)["directional"]
+    return out

@@ -11,4 +11,5 @@ mkdir -p validity/parts
   xargs -P "$JOBS" -I{} sh -c \
     'nice -n 10 "$0" -m exresearch.validity --part "$1" --resume >> "validity/parts/$1.log" 2>&1 \
      || echo "part $1 failed: see validity/parts/$1.log"' "$PY" {}
-"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md
+"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md \
+  --power-table exresearch/loop_power.csv
