@@ -46,6 +46,7 @@ import pandas as pd
 from .exceptions import ParameterError
 from .formatting import column_format, data_dictionary, readable_name
 from .privacy import escape, neutralise_cell
+from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
            "pdf_enabled", "compact_pdf", "notebook_without_images"]
@@ -727,10 +728,12 @@ def notebook_without_images(text: str) -> str:
     """An executed notebook (JSON text) with every image output replaced by its alt text.
 
     The published notebooks are for the study team's researchers: code, tables and text
-    exactly as executed. Figures are on the report page (and in its PDF), so a notebook
-    drops the image data (``image/png``, ``image/jpeg``, ``image/svg+xml``) and keeps a
-    ``text/plain`` stand-in naming the figure by its alt text; that halves the notebooks
-    and keeps the demo site under 12 MB (docs/build.md). Anything else is unchanged.
+    as executed. Figures are on the report page (and in its PDF), so a notebook drops
+    the image data (``image/png``, ``image/jpeg``, ``image/svg+xml``) and keeps a
+    ``text/plain`` stand-in naming the figure by its alt text; its HTML tables lose the
+    per-cell ids and class names that no CSS rule uses (:func:`exresearch.site.slim_tables`).
+    That halves the notebooks and keeps the demo site under 12 MB (docs/build.md).
+    Anything else is unchanged.
 
     Examples
     --------
@@ -748,6 +751,11 @@ def notebook_without_images(text: str) -> str:
             data = out.get("data")
             if not isinstance(data, dict):
                 continue
+            html = data.get("text/html")
+            if html:
+                slim = slim_tables("".join(html) if isinstance(html, list) else str(html))
+                if slim != ("".join(html) if isinstance(html, list) else html):
+                    data["text/html"], changed = slim, True
             kinds = [k for k in data if k.startswith("image/")]
             if not kinds:
                 continue

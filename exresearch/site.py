@@ -394,6 +394,28 @@ def _slim_tables(soup, main) -> None:
                 del el["class"]
 
 
+def slim_tables(html: str) -> str:
+    """``html`` with the Styler cell ids and class names that no CSS rule uses removed.
+
+    For a notebook's ``text/html`` output (a Styler table with its own ``<style>``); the
+    report pages get the same treatment while they are rendered.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = slim_tables(pd.DataFrame({"a": [1.5]}).style.to_html())
+    >>> "row0" in out, "<td>1.500000</td>" in out
+    (False, True)
+    """
+    from bs4 import BeautifulSoup
+
+    if "<table" not in html:
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    _slim_tables(soup, soup)
+    return str(soup)
+
+
 def _polish(html: str, *, glossary: dict | None = None) -> str:
     """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`)."""
     from bs4 import BeautifulSoup
