@@ -720,6 +720,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     return extras
 
 
+#: A Styler cell's class list inside notebook JSON (``class=\"data row0 col1\"``).
+_STYLER_MARKUP = re.compile(r'class=\\"(data|col_heading|row_heading|blank|index_name) ')
 #: What a published notebook shows in place of a figure (the page holds the figure).
 FIGURE_STAND_IN = "[Figure, shown on the report page: {alt}]"
 
@@ -744,6 +746,8 @@ def notebook_without_images(text: str) -> str:
     >>> json.loads(notebook_without_images(json.dumps(nb)))["cells"][0]["outputs"][0]["data"]
     {'text/plain': '[Figure, shown on the report page: Chart: T.]'}
     """
+    if '"image/' not in text and not _STYLER_MARKUP.search(text):
+        return text  # already published once (a report carried over from the last build)
     nb = json.loads(text)
     changed = False
     for cell in nb.get("cells", []):
