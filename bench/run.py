@@ -587,10 +587,13 @@ def _md_pdf(r: dict, build_median: float) -> list[str]:
     pdf = r.get("pdf_build")
     if pdf is None:
         return [text + " The build prints no PDFs by default here (no Chromium or playwright), so they were not measured.", ""]
+    more = pdf["wall"] - build_median
+    diff = (f", {fmt_seconds(more)} more than the median build without" if more > 0 else
+            f" against {fmt_seconds(build_median)} for the median build without (less: the "
+            "load changed between runs more than the PDFs cost)")
     return [text + f" One build with PDFs (the default with Chromium installed: every "
             f"report and brief printed by headless Chromium) took {fmt_seconds(pdf['wall'])}"
-            f" (n=1), {fmt_seconds(pdf['wall'] - build_median)} more than the median build "
-            "without.", ""]
+            f" (n=1){diff}.", ""]
 
 
 def md_b2(r: dict, b1: dict) -> list[str]:

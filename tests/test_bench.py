@@ -269,6 +269,8 @@ def test_b1_reports_the_pdf_build_separately():
     text = "\n".join(run.md_b1({**r, "pdf_build": {"wall": 45.0, "executed": 12}}))
     assert "`exresearch build STUDY --out SITE --force --no-pdf`" in text
     assert "One build with PDFs" in text and "took 45.0 s (n=1), 15.0 s more than" in text
+    text = "\n".join(run.md_b1({**r, "pdf_build": {"wall": 25.0, "executed": 12}}))
+    assert "took 25.0 s (n=1) against 30.0 s for the median build without (less:" in text
 
 
 def test_cell_profiles_pair_with_the_cells_they_time(tmp_path):
