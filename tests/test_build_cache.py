@@ -149,13 +149,13 @@ def _stacked(study, roles, names, *, n_boot, seed):
                                       higher_is_better=roles.higher_is_better)
     surveys = {c: report.reported_survey(study, c, panels[c]) for c in study.clients}
     m = cfg.min_group_size
+    per_client_c = report.per_client_correlations(
+        means_c, x=roles.ex_measures, y=[*roles.outcomes, synthesis.COMPOSITE], names=names,
+        industries=ind)
     return {
         "means": means,
-        "per_client": report.per_client_correlations(
-            means, x=roles.ex_measures, y=roles.outcomes, names=names, industries=ind),
-        "per_client_c": report.per_client_correlations(
-            means_c, x=roles.ex_measures, y=[*roles.outcomes, synthesis.COMPOSITE],
-            names=names, industries=ind),
+        "per_client": per_client_c[per_client_c["y"] != synthesis.COMPOSITE],
+        "per_client_c": per_client_c,
         "paths_by_client": report.cross_lagged_by_client(
             panels, x=ex, y=cx, periods=list(cfg.periods), names=names),
         "within_by_client": pd.concat([

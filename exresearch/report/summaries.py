@@ -120,9 +120,9 @@ class SynthesisInputs:
     Attributes
     ----------
     means : :func:`all_unit_means`.
-    per_client : :func:`per_client_correlations` of the EX measures and the outcomes.
-    per_client_c : the same with the composite outcome
-        (:func:`exresearch.synthesis.add_composite`).
+    per_client_c : :func:`per_client_correlations` of the EX measures and the outcomes,
+        the composite outcome included (:func:`exresearch.synthesis.add_composite`).
+    per_client : its rows without the composite.
     paths_by_client : :func:`cross_lagged_by_client` of the EX index and the primary CX.
     within_by_client : :func:`exresearch.synthesis.within_paths_by_client` of the EX index
         and every outcome, stacked by outcome (column ``outcome``).
@@ -157,7 +157,6 @@ def _synthesis_part(study, cid, panel, roles, *, n_boot, seed) -> dict:
         one = {cid: panel}
         return {
             "means": means,
-            "per_client": per_client_correlations(means, x=roles.ex_measures, y=roles.outcomes),
             "per_client_c": per_client_correlations(means_c, x=roles.ex_measures, y=outcomes_c),
             "paths": cross_lagged_by_client(one, x=ex, y=cx, periods=periods),
             "within": [synthesis.within_paths_by_client(one, x=ex, y=y, periods=periods)
@@ -213,6 +212,7 @@ def synthesis_inputs(study, *, roles=None, names=None, industries=None, n_boot=5
     >>> sorted(set(got.means["client_id"]))
     ['acme', 'beta-bank']
     """
+    from .. import synthesis
     from .clients import display_names
 
     roles = roles or measure_roles(study.config)
@@ -246,9 +246,11 @@ def synthesis_inputs(study, *, roles=None, names=None, industries=None, n_boot=5
     reliab["client"] = reliab["client"].map(names)
     icc2 = stack("icc2")
     icc2["client"] = icc2["client"].map(names)
+    per_client_c = correlations("per_client_c")
     return SynthesisInputs(
-        means=stack("means"), per_client=correlations("per_client"),
-        per_client_c=correlations("per_client_c"),
+        means=stack("means"),
+        per_client=per_client_c[per_client_c["y"] != synthesis.COMPOSITE],
+        per_client_c=per_client_c,
         paths_by_client=_named(stack("paths"), names), within_by_client=within,
         utility=utility, reliabilities=reliab, icc2=icc2)
 
