@@ -255,6 +255,9 @@ def _build(b: _Build) -> BuildResult:
         from .cache import CACHE_DIR, prune
 
         (b.out / CACHE_DIR).mkdir(parents=True, exist_ok=True)  # the kernels' cache too
+        ignore = b.out / CACHE_DIR / ".gitignore"  # it holds the clients' raw answers: a
+        if not ignore.is_file():                   # site folder pushed with git never
+            ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
         prune(b.out / CACHE_DIR)  # entries of other exresearch versions
         vcache.flush()
         b.staging = Staging(b.out)
