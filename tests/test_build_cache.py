@@ -259,7 +259,7 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     assert len(validation) == 2 * 4 and len(summaries) == 3 * 4
     assert (cache / ".gitignore").read_text().endswith("\n*\n")  # study data: never committed
     manifest = (out / "manifest.json").read_text()
-    assert "cache" not in manifest and not list((out / "share").rglob(".exresearch"))
+    assert ".exresearch" not in manifest and not list((out / "share").rglob(".exresearch"))
     workbook = out / "workbooks" / "client-client-01.xlsx"
     inode = workbook.stat().st_ino
 
