@@ -51,7 +51,7 @@ _EX_TO_CX = ("reciprocal loop — virtuous cycle", "reciprocal loop — doom loo
              "reciprocal loop", "EX leads")
 
 
-def reverse_power(forward, se_reverse, *, alpha=0.05):
+def reverse_power(forward, se_reverse, *, alpha=0.05, df=None):
     """Power of the two-sided Wald test to detect a reverse path as large as ``forward``.
 
     Parameters
@@ -61,22 +61,34 @@ def reverse_power(forward, se_reverse, *, alpha=0.05):
     se_reverse : float
         Standard error of the reverse path.
     alpha : float
+    df : float, optional
+        Degrees of freedom of a t-referenced test (:func:`exresearch.riclpm.riclpm`'s
+        ``attrs["df"]``); None or infinite for a z test.
 
     Returns
     -------
     float
-        :math:`\\Phi(|b|/s - z_{1-\\alpha/2}) + \\Phi(-|b|/s - z_{1-\\alpha/2})`; NaN when
-        undefined.
+        z test: :math:`\\Phi(d - z_{1-\\alpha/2}) + \\Phi(-d - z_{1-\\alpha/2})`,
+        :math:`d = |b|/s`; t test: the same tails of the noncentral t with ``df``
+        degrees of freedom and noncentrality d beyond :math:`\\pm t_{1-\\alpha/2}`
+        (scipy.stats.nct). NaN when undefined.
 
     Examples
     --------
     >>> round(reverse_power(0.2, 0.1), 3)
     0.516
+    >>> round(reverse_power(0.2, 0.1, df=9), 3)
+    0.431
     """
     if not (np.isfinite(forward) and np.isfinite(se_reverse) and se_reverse > 0):
         return float("nan")
-    z = stats.norm.ppf(1 - alpha / 2)
     d = abs(forward) / se_reverse
+    if df is not None and np.isfinite(df):
+        if df <= 0:
+            return float("nan")
+        q = stats.t.ppf(1 - alpha / 2, df)
+        return float(stats.nct.sf(q, df, d) + stats.nct.cdf(-q, df, d))
+    z = stats.norm.ppf(1 - alpha / 2)
     return float(stats.norm.cdf(d - z) + stats.norm.cdf(-d - z))
 
 
