@@ -38,8 +38,10 @@ __all__ = ["trend_test", "pool_loop", "verdict_words", "project_within", "revers
 #: typical sizes (a nominal 5% test named a direction for 12% of null-world 30-unit
 #: clients). :func:`exresearch.riclpm.riclpm` now constrains the innovations equal over
 #: periods and refers its Wald tests to a t with units - parameters degrees of freedom
-#: (validity/diagnose_riclpm.md), and at 0.05 the measured rates are in
-#: validity/results.md.
+#: (validity/diagnose_riclpm.md). At 0.05 it then named a direction for 5.5% +/- 1.6
+#: of 200 null-world 30-unit clients and 6.0% +/- 2.4 of 100 100-unit clients (the
+#: uncalibrated tests: 11.6% and 8.0% of the same clients), within the 5% target plus
+#: Monte Carlo error; power in the reciprocal world 12% (30 units) and 19% (100 units).
 RICLPM_ALPHA = 0.05
 
 #: ``method`` values of a loop verdict whose error rates were measured and pass the
