@@ -31,6 +31,20 @@ high)}``: the runner checks each rate against its interval widened by two Monte 
 standard errors. Claims live in modules listed in :data:`CLAIM_MODULES` (imported by
 the runner, so their decorators run); add a module there to add claims.
 
+A claim registered with ``level="study"`` gets a whole simulated study instead
+(``{client id: panel}``, ``truth["clients"]``), for a verdict pooled across clients;
+``summary`` rows name the events that are a statement's false-positive rate, power and
+coverage, for the summary table at the top of ``validity/results.md``.
+
+Running it
+----------
+:data:`PLAN` splits the full run into parts (a world, a size, some claims, a number of
+replicates); ``python -m exresearch.validity --part NAME --resume`` runs one in chunks
+into ``validity/parts/NAME.csv`` and carries on where it stopped,
+``validity/run_parallel.sh`` runs them all (``make validity``) and merges them into
+``validity/results.md``; :func:`loop_power` reads back the loop verdict's power at a
+client's size.
+
 Worlds
 ------
 :data:`WORLDS` maps a name to :func:`exresearch.simulate.simulate_study` arguments
