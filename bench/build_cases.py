@@ -107,6 +107,13 @@ def run_build(study: Path, site: Path, nb_dir: Path, *, force: bool,
     return {"wall": wall, "executed": executed, "stderr": proc.stderr[-500:]}
 
 
+def pdf_default() -> bool:
+    """Whether ``exresearch build`` prints PDFs by default here (Chromium, playwright)."""
+    from exresearch.deliver import pdf_enabled
+
+    return pdf_enabled(None)
+
+
 def report_list(study: Path) -> list[dict]:
     """Every report of the build: kind, key and papermill parameters."""
     from exresearch.study import load_study

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import build_cases  # noqa: E402
+import cells  # noqa: E402
 import measure  # noqa: E402
 from common import (  # noqa: E402
     BENCH_DIR,
@@ -43,7 +44,7 @@ from common import (  # noqa: E402
 )
 
 SEED = 20261125
-ALL_CASES = ("B3", "B3L", "B4", "B1", "B2", "B5")
+ALL_CASES = ("B3", "B3L", "B4", "B1", "B2", "B5", "B7")
 
 #: Sizes per preset. ``tiny`` is for the smoke test, ``quick`` for development.
 PRESETS = {
@@ -92,6 +93,12 @@ B3L_TARGET_RATIO = 2.0  # issue 19: load_study within 2x the raw parquet read
 B1_TARGET_RATIO = 8.0
 B1_FLOOR_RATIO = 4.0
 B2_TARGET_SECONDS = 2.0
+#: Once timed tests (tests/test_linkage.py): statistics on 30 units, 1,000 resamples.
+B7_STAT_TARGET_SECONDS = 1.0
+#: B1/B2 compare like with like: the papermill + nbconvert loop prints no PDFs, so the
+#: timed builds don't either; one extra build with PDFs (the default when Chromium is
+#: installed) measures their cost separately.
+B1_BUILD_ARGS = ("--no-pdf",)
 B2_TARGET_SHARE = 0.03
 
 
@@ -231,14 +238,19 @@ def case_b1(p: dict, work: Path) -> dict:
     for i in range(p["b1_baseline_repeats"]):
         _log(f"B1 baseline loop run {i + 1} ({len(reports)} reports)")
         baselines.append(build_cases.run_baseline(study, nb_dir, bwork, reports))
+    pdf = None
+    if build_cases.pdf_default():
+        _log("B1 exresearch build --force with PDFs (the default), once")
+        pdf = build_cases.run_build(study, site, nb_dir, force=True)
     for i in range(p["b1_build_repeats"]):
-        _log(f"B1 exresearch build --force run {i + 1}")
-        builds.append(build_cases.run_build(study, site, nb_dir, force=True))
+        _log(f"B1 exresearch build --force {' '.join(B1_BUILD_ARGS)} run {i + 1}")
+        builds.append(build_cases.run_build(study, site, nb_dir, force=True,
+                                            extra=B1_BUILD_ARGS))
     durations = build_cases.manifest_durations(site)
     return {"nb_dir": str(nb_dir), "nb_source": nb_source, "reports": len(reports),
             "jobs": os.cpu_count() or 1,
             "study": str(study), "site": str(site), "builds": builds, "baseline": baselines,
-            "durations": durations, "demo": p["demo"], "work": str(bwork)}
+            "pdf_build": pdf, "durations": durations, "demo": p["demo"], "work": str(bwork)}
 
 
 def case_b2(p: dict, work: Path, b1: dict) -> dict:
@@ -247,22 +259,24 @@ def case_b2(p: dict, work: Path, b1: dict) -> dict:
     # other engineers may edit exresearch/ while the benchmark runs, which changes the
     # source fingerprint; one untimed rebuild first makes the site current again
     _log("B2 settling rebuild (untimed)")
-    settle = build_cases.run_build(study, site, nb_dir, force=False)
+    settle = build_cases.run_build(study, site, nb_dir, force=False, extra=B1_BUILD_ARGS)
     nochange = []
     for i in range(p["b2_nochange_repeats"]):
         _log(f"B2 no-change rebuild run {i + 1}")
-        nochange.append(build_cases.run_build(study, site, nb_dir, force=False))
+        nochange.append(build_cases.run_build(study, site, nb_dir, force=False,
+                                              extra=B1_BUILD_ARGS))
     # mtime only: content hashes decide, so this is still "nothing changed"
     client = sorted(p.name for p in (study / "clients").iterdir() if p.is_dir())[0]
     target = next((study / "clients" / client).glob("survey.*"))
     os.utime(target)
     _log("B2 rebuild after touching a file's mtime")
-    touched = build_cases.run_build(study, site, nb_dir, force=False)
+    touched = build_cases.run_build(study, site, nb_dir, force=False, extra=B1_BUILD_ARGS)
     changed = []
     for i in range(p["b2_change_repeats"]):
         rel = build_cases.change_one_answer(study, client)
         _log(f"B2 rebuild after changing one answer in {rel}, run {i + 1}")
-        changed.append(build_cases.run_build(study, site, nb_dir, force=False))
+        changed.append(build_cases.run_build(study, site, nb_dir, force=False,
+                                             extra=B1_BUILD_ARGS))
     durations = build_cases.manifest_durations(site)
     return {"settle": settle, "nochange": nochange, "touched": touched, "changed": changed,
             "client": client,
@@ -277,7 +291,7 @@ def case_b5(p: dict, work: Path, b1: dict | None) -> dict:
         nb_dir, nb_source = build_cases.notebooks_dir(bwork)
         study = build_cases.make_demo(bwork, p["demo"])
         site = bwork / "site"
-        build_cases.run_build(study, site, nb_dir, force=True)
+        build_cases.run_build(study, site, nb_dir, force=True, extra=B1_BUILD_ARGS)
     else:
         study, site, bwork = Path(b1["study"]), Path(b1["site"]), Path(b1["work"])
         nb_dir, nb_source = Path(b1["nb_dir"]), b1["nb_source"]
@@ -307,6 +321,32 @@ def case_b5(p: dict, work: Path, b1: dict | None) -> dict:
     zyg["duration"] = build_cases.manifest_durations(site)[f"client-{client}"]
     return {"client": client, "nb_source": nb_source, "cold": cold, "python_start": start,
             "imports_plain": imports, "nbconvert_cli": nbconvert, "zygote": zyg}
+
+
+def case_b7(p: dict, work: Path, b1: dict | None) -> dict:
+    """One client report cell by cell (plain and profiled), and single statistics."""
+    if b1 is None:
+        bwork = work / "build-b7"
+        bwork.mkdir(parents=True, exist_ok=True)
+        nb_dir, nb_source = build_cases.notebooks_dir(bwork)
+        study, site = build_cases.make_demo(bwork, p["demo"]), None
+    else:
+        study, bwork = Path(b1["study"]), Path(b1["work"])
+        nb_dir, nb_source, site = Path(b1["nb_dir"]), b1["nb_source"], Path(b1["site"])
+    client = sorted(q.name for q in (study / "clients").iterdir() if q.is_dir())[0]
+    _log(f"B7 client report of {client}, plain and profiled")
+    res = run_worker([str(BENCH_DIR / "cells.py"), str(study), "--client", client,
+                      "--notebooks", str(nb_dir), "--work", str(bwork / "b7"), "--json"],
+                     env=build_cases._env(nb_dir))
+    forked = None
+    if site is not None:  # the same report in B1's last build (forked kernel, 2 at once)
+        forked = [c["duration"] for c in cells.durations(
+            site / "notebooks" / f"client-{client}.ipynb")]
+    _log("B7 statistics")
+    stats = run_worker([str(BENCH_DIR / "cells.py"), "statistics",
+                        json.dumps({"repeats": 5 * p["repeats"]})])
+    return {"client": client, "nb_source": nb_source, "report": res, "forked": forked,
+            "statistics": stats}
 
 
 # --------------------------------------------------------------------------- markdown
@@ -502,8 +542,9 @@ def md_b1(r: dict) -> list[str]:
         "",
         "| | wall time | runs |",
         "|---|---|---|",
-        f"| `exresearch build STUDY --out SITE --force` (defaults: one job per core, "
-        f"zygote kernels, in-process HTML) | {fmt_stat(builds)} | {builds['n']} |",
+        f"| `exresearch build STUDY --out SITE --force {' '.join(B1_BUILD_ARGS)}` "
+        "(defaults otherwise: one job per core, zygote kernels, in-process HTML, Excel "
+        f"workbooks) | {fmt_stat(builds)} | {builds['n']} |",
         f"| baseline: sequential shell loop, `papermill` then `jupyter nbconvert --to html` "
         f"per report | {fmt_stat(base)} | {base['n']} |",
         "",
@@ -511,6 +552,7 @@ def md_b1(r: dict) -> list[str]:
         f"{_ok(ratio >= B1_FLOOR_RATIO)}, target {B1_TARGET_RATIO:.0f}x: "
         f"{_ok(ratio >= B1_TARGET_RATIO)}.",
         "",
+        *_md_pdf(r, builds["median"]),
         f"In the baseline loop, papermill took {pm:.1f} s and nbconvert {nbc:.1f} s in total "
         f"(per report: papermill {pm / len(per):.1f} s, nbconvert {nbc / len(per):.1f} s). "
         f"In the last build, report execution times (papermill, forked kernel, 2 at once) "
@@ -535,6 +577,23 @@ def md_b1(r: dict) -> list[str]:
         lines += ["The baseline ran once (it is the expensive side); the builds ran "
                   f"{builds['n']} times.", ""]
     return lines
+
+
+def _md_pdf(r: dict, build_median: float) -> list[str]:
+    """The like-for-like note and, when Chromium is there, the cost of the PDFs."""
+    text = ("Like with like: the loop writes an executed notebook and an HTML page per "
+            "report, so the timed builds run with `--no-pdf` (they still write the index, "
+            "the tables, the Excel workbooks and the briefs, which the loop does not).")
+    pdf = r.get("pdf_build")
+    if pdf is None:
+        return [text + " The build prints no PDFs by default here (no Chromium or playwright), so they were not measured.", ""]
+    more = pdf["wall"] - build_median
+    diff = (f", {fmt_seconds(more)} more than the median build without" if more > 0 else
+            f" against {fmt_seconds(build_median)} for the median build without (less: the "
+            "load changed between runs more than the PDFs cost)")
+    return [text + f" One build with PDFs (the default with Chromium installed: every "
+            f"report and brief printed by headless Chromium) took {fmt_seconds(pdf['wall'])}"
+            f" (n=1){diff}.", ""]
 
 
 def md_b2(r: dict, b1: dict) -> list[str]:
@@ -655,6 +714,46 @@ def md_b5(r: dict) -> list[str]:
     return lines
 
 
+def md_b7(r: dict) -> list[str]:
+    report = r["report"]
+    forked = r.get("forked")
+    lines = [
+        "## B7 cell costs of a client report",
+        "",
+        f"`client_report.ipynb` for `{r['client']}` (notebooks: {r['nb_source']}), run by "
+        "`bench/cells.py` with papermill in an ordinary kernel: per code cell, papermill's "
+        "duration" + (" and, from B1's last build, the same cell in a kernel forked from "
+        "the zygote (2 reports at once)" if forked else "") + "; then the heaviest cells' "
+        "functions under cProfile (a second, profiled run; profiling slows Python code, "
+        "so only the durations are timings). A cell's time includes drawing and encoding "
+        "its figures (the inline backend does that after the cell's code).",
+        "",
+    ]
+    body = cells.to_markdown(report, forked=forked)
+    lines += body
+    lines += [
+        "Single statistics at a report's size (30 units, 1,000 bootstrap resamples, "
+        "medians after one untimed first call):",
+        "",
+        "| statistic | time | target |",
+        "|---|---|---|",
+    ]
+    names = {"correlation_table_30": "`linkage.correlation_table`, 3 x 2 pairs, Pearson "
+                                     "and Spearman",
+             "relative_weights_30": "`linkage.relative_weights`, 5 drivers"}
+    for key, name in names.items():
+        st = summarise(r["statistics"][key])
+        lines.append(f"| {name} | {fmt_stat(st)} | < {B7_STAT_TARGET_SECONDS:.0f} s: "
+                     f"{_ok(st['median'] < B7_STAT_TARGET_SECONDS)} |")
+    lines += [
+        "",
+        "(Both were timed tests in tests/test_linkage.py until issue 20; the guide keeps "
+        "speed out of tests.)",
+        "",
+    ]
+    return lines
+
+
 def md_summary(results: dict) -> list[str]:
     """One row per target of issue 11: the figure, the target and whether it is met."""
     rows = []
@@ -720,6 +819,8 @@ def write_results(path: Path, info: dict, preset: str, cases, results: dict, sta
         lines += md_b2(results["B2"], results["B1"])
     if "B5" in results:
         lines += md_b5(results["B5"])
+    if "B7" in results:
+        lines += md_b7(results["B7"])
     for case, err in errors.items():
         lines += [f"## {case}: failed", "", "```", err.strip()[-3000:], "```", ""]
     path.write_text("\n".join(lines))
@@ -823,6 +924,8 @@ def _main(argv=None) -> int:
                 results[case] = case_b2(p, work, results["B1"])
             elif case == "B5":
                 results[case] = case_b5(p, work, results.get("B1"))
+            elif case == "B7":
+                results[case] = case_b7(p, work, results.get("B1"))
         except Exception as exc:  # noqa: BLE001 - record it and carry on with other cases
             import traceback
 

@@ -33,13 +33,14 @@ from .exceptions import ParameterError
 __all__ = ["trend_test", "pool_loop", "verdict_words", "project_within", "reverse_power",
            "CALIBRATED_METHODS", "RICLPM_ALPHA"]
 
-#: Significance level of every test behind a client's RI-CLPM verdict. The Wald z of
-#: the RI-CLPM paths is too wide at typical sizes (its SD is about 1.2 in the null
-#: world at 30 and 100 units: few units for many parameters, and survey measurement
-#: error the model treats as change), so a nominal 5% test named a direction for 12% of
-#: 200 null-world 30-unit clients; at 1% the measured rates are 3.3% (30 units) and
-#: 2.5% (100 units) (validity/results.md).
-RICLPM_ALPHA = 0.01
+#: Significance level of every test behind a client's RI-CLPM verdict. Until the
+#: RI-CLPM's tests were calibrated it was 0.01: the Wald z of the paths was too wide at
+#: typical sizes (a nominal 5% test named a direction for 12% of null-world 30-unit
+#: clients). :func:`exresearch.riclpm.riclpm` now constrains the innovations equal over
+#: periods and refers its Wald tests to a t with units - parameters degrees of freedom
+#: (validity/diagnose_riclpm.md), and at 0.05 the measured rates are in
+#: validity/results.md.
+RICLPM_ALPHA = 0.05
 
 #: ``method`` values of a loop verdict whose error rates were measured and pass the
 #: targets in validity/results.md; only these may turn "is associated with" into "drives".

@@ -56,7 +56,8 @@ _LOOP_SUMMARY = (
 
 @claim("loop label (RI-CLPM, the reports' method)",
        worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads"),
-       targets={"null": {**_NULL_LOOP_TARGETS, "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
                          "ci_covers_zero_cx_to_ex": (0.93, 0.97)},
                 "reciprocal": {"says_not_reverse": (0.0, 0.05)},
                 "ex_leads": {"cx_leads": (0.0, 0.05)},
@@ -70,18 +71,43 @@ _LOOP_SUMMARY = (
 def _loop_riclpm(panel, truth):
     """direction.loop_direction(x=ex_composite, y=nps): the label from within-unit paths
     (RI-CLPM), 'not the other way round' from the difference test, virtuous/doom from the
-    trend test; in the null world also whether each path's 95% CI covers 0."""
+    trend test; a direction named at alpha 0.05 and 0.01 (either path positive and
+    significant); in the null world also whether each path's 95% CI covers 0."""
     from .direction import loop_direction
 
     res = loop_direction(panel, x=_EX, y=_CX, periods=truth["periods"])
     out = _loop_events(res)
+    row = res.iloc[0]
+    ok = np.isfinite(row["x_to_y_p"]) and np.isfinite(row["y_to_x_p"])
+    for a in (0.05, 0.01):  # a direction named at this level, whatever RICLPM_ALPHA is
+        out[f"directional_at_{a:g}"] = (bool(any(
+            row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
     if truth["world"] == "null":
-        for key, est, se in (("ex_to_cx", "x_to_y", "x_to_y_se"),
-                             ("cx_to_ex", "y_to_x", "y_to_x_se")):
-            b, s = res.loc[0, est], res.loc[0, se]
-            out[f"ci_covers_zero_{key}"] = (bool(abs(b) <= 1.959964 * s)
-                                           if np.isfinite(b) and np.isfinite(s) else None)
+        for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
+            p = row[f"{est}_p"]  # the reported 95% interval covers 0 iff p >= 0.05
+            out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
     return out
+
+
+@claim("within-unit paths (RI-CLPM with lavaan's defaults, before calibration)",
+       worlds=("null",),
+       targets={"null": {"directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)}})
+def _riclpm_uncalibrated(panel, truth):
+    """riclpm(equal_innovations=False, reference='normal'): innovations free per period
+    and Wald z, as lavaan's RI-CLPM defaults and the reports before the calibration; a
+    direction named at 0.05 (either path positive and significant) and whether each
+    path's 95% CI covers 0. Kept to show why the defaults changed."""
+    from .riclpm import riclpm
+
+    res = riclpm(panel, x=_EX, y=_CX, periods=truth["periods"], equal_innovations=False,
+                 reference="normal")
+    b, p = res["estimate"].to_numpy()[:2], res["p_val"].to_numpy()[:2]
+    ok = bool(np.isfinite(p).all())
+    return {"directional_at_0.05": bool(((b > 0) & (p < 0.05)).any()) if ok else None,
+            "ci_covers_zero_ex_to_cx": bool(p[0] >= 0.05) if ok else None,
+            "ci_covers_zero_cx_to_ex": bool(p[1] >= 0.05) if ok else None}
 
 
 @claim("loop label (plain cross-lagged regression, before issue 15)",

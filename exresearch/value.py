@@ -34,7 +34,9 @@ estimated slopes imply if they were causal, and the reports say so.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -328,6 +330,53 @@ class _Fit:
         return _interval(boot, est, self.level, self.ci_method)
 
 
+#: The last few driver-model fits by their inputs. A client report asks for the same
+#: model of the same units several times (priorities, weight differences, unit actions),
+#: each a full unit bootstrap; with a fixed integer seed the answer is the same, so it is
+#: fitted once. Written by hand (functools.lru_cache cannot key on a DataFrame's content).
+_FITS: OrderedDict = OrderedDict()
+_FITS_MAX = 4
+
+
+def _fit_key(data, *, y, drivers, n_boot, seed, unit, level, ci, business=None, hold=()):
+    """The inputs of a fit as a hashable key, or None when it must not be reused (a seed
+    that is None or a Generator gives other resamples at every call)."""
+    if not (isinstance(seed, int | np.integer) and not isinstance(seed, bool)) \
+            or not isinstance(data, pd.DataFrame) or isinstance(drivers, str):
+        return None
+    try:
+        drivers = tuple(drivers)
+        cols = list(dict.fromkeys([*drivers, y, *(c for c in [unit, business, *hold]
+                                                   if c is not None)]))
+        cols = [c for c in cols if c in data.columns]
+        frame = data[cols]
+        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy()
+                                .tobytes())
+        digest.update(repr([(c, str(frame[c].dtype)) for c in cols]).encode())
+    except (TypeError, ValueError, KeyError):  # unhashable values: fit without the cache
+        return None
+    return (digest.hexdigest(), len(frame), y, drivers, n_boot, int(seed), unit, level, ci,
+            business, tuple(hold))
+
+
+def _fit(data, *, rv=True, **kw):
+    """A :class:`_Fit` of these inputs, reused from :data:`_FITS` when it was fitted
+    before. A fit with the random-variable benchmark (``rv=True``) also serves a request
+    without it: the benchmark's draws come after the resamples, so the rest is the same."""
+    key = _fit_key(data, **kw)
+    if key is None:
+        return _Fit(data, rv=rv, **kw)
+    hit = _FITS.get(key)
+    if hit is not None and (hit.rv_boot is not None or not rv):
+        _FITS.move_to_end(key)
+        return hit
+    fit = _Fit(data, rv=rv, **kw)
+    _FITS[key] = fit
+    while len(_FITS) > _FITS_MAX:
+        _FITS.popitem(last=False)
+    return fit
+
+
 def _decide(tab, *, threshold, contender_share):
     """rank (by the gain of closing the gap), contender and act_first columns."""
     order = np.argsort(-np.nan_to_num(tab["delta_cx"].to_numpy(), nan=-np.inf), kind="stable")
@@ -483,7 +532,7 @@ def driver_model(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_id", le
     """
     threshold = _check_share("threshold", threshold)
     contender_share = _check_share("contender_share", contender_share)
-    fit = _Fit(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
+    fit = _fit(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
                ci=ci)
     return _model_table(fit, threshold, contender_share)
 
@@ -520,7 +569,7 @@ def weight_differences(data, *, y, drivers, n_boot=1000, seed=None, unit="unit_i
     >>> wd[["driver_a", "driver_b", "separable"]].values.tolist()[0]
     ['a', 'b', True]
     """
-    fit = _Fit(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
+    fit = _fit(data, y=y, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
                ci=ci, rv=False)
     rows = []
     for i in range(fit.p):
@@ -660,7 +709,7 @@ def value_chain(data, *, drivers, cx, business, ex=None, revenue=None, currency=
                              f"{bad} was passed")
     threshold = _check_share("threshold", threshold)
     contender_share = _check_share("contender_share", contender_share)
-    fit = _Fit(data, y=cx, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
+    fit = _fit(data, y=cx, drivers=drivers, n_boot=n_boot, seed=seed, unit=unit, level=level,
                ci=ci, business=business, hold=hold)
     return _value_table(fit, revenue=revenue, currency=currency, horizon=float(horizon_years),
                         costs=costs, threshold=threshold, contender_share=contender_share)

@@ -204,7 +204,15 @@ def _fake_results(fast_seconds=2.0, build_seconds=30.0):
     b3l = {"size": b3["size"], "rows": 1_000_000, "reading": {
         "read_parquet": [{"seconds": t, "maxrss": 2 ** 30} for t in (0.7, 0.8, 0.6)],
         "load_parquet": [{"seconds": t, "maxrss": 2 ** 30} for t in (1.2, 1.4, 1.3)]}}
-    return {"B3": b3, "B3L": b3l, "B4": b4, "B1": b1, "B2": b2, "B5": b5}
+    b7 = {"client": "c1", "nb_source": "notebooks/", "forked": [0.05, 1.0, None],
+          "report": {"client": "c1", "plain_total": 6.0, "cells": [
+              {"index": 3, "line": "import functools", "duration": 2.0, "top": []},
+              {"index": 4, "line": "panel = report.client_panel(a | b)", "duration": 2.0,
+               "top": [("exresearch/value.py:385(driver_model)", 0.5, 0.1)]},
+              {"index": 6, "line": "display(x)", "duration": None, "top": []}]},
+          "statistics": {"correlation_table_30": [0.2, 0.3, 0.25],
+                         "relative_weights_30": [1.5, 1.2, 1.4]}}
+    return {"B3": b3, "B3L": b3l, "B4": b4, "B1": b1, "B2": b2, "B5": b5, "B7": b7}
 
 
 def test_results_markdown_reports_ratios_and_targets(tmp_path):
@@ -237,6 +245,15 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
     assert "| B4 growth 100,000 -> 1,000,000 respondents | time x10.0 for data x10 |" in text
     assert "| setup cells | 4.00 s | 10 ms |" in text
     assert "kernel start and imports are 5.00 s (38%)" in text  # (1.5 + 3.5) / (10 + 3)
+    # B1 compares like with like; without a PDF build it says why
+    assert "the timed builds run with `--no-pdf`" in text and "so they were not measured" in text
+    # B7: cells with their forked durations, the heaviest cell's functions, the statistics
+    assert "| 4 | `panel = report.client_panel(a / b)` | 2.00 s | 50% | 1.00 s |" in text
+    assert "| 3 | `import functools` | 2.00 s | 50% | 0.05 s |" in text
+    assert "| `exresearch/value.py:385(driver_model)` | 0.500 s | 0.100 s |" in text
+    assert "Cells sum to 4.00 s (papermill in all: 6.00 s" in text
+    assert "Pearson and Spearman | 250 ms (200 ms-300 ms, n=3) | < 1 s: met |" in text
+    assert "5 drivers | 1.40 s (1.20 s-1.50 s, n=3) | < 1 s: **missed** |" in text
     # missed targets are said so
     run.write_results(out, info, "full", list(run.ALL_CASES),
                       _fake_results(fast_seconds=6.0, build_seconds=10.0), "s", "e",
@@ -245,6 +262,38 @@ def test_results_markdown_reports_ratios_and_targets(tmp_path):
     assert "Time target < 5 s: **missed**" in text
     assert "target 8x: met" in text  # 132 / 10
     assert "## B9: failed" in text and "Boom: it broke" in text
+
+
+def test_b1_reports_the_pdf_build_separately():
+    r = _fake_results()["B1"]
+    text = "\n".join(run.md_b1({**r, "pdf_build": {"wall": 45.0, "executed": 12}}))
+    assert "`exresearch build STUDY --out SITE --force --no-pdf`" in text
+    assert "One build with PDFs" in text and "took 45.0 s (n=1), 15.0 s more than" in text
+    text = "\n".join(run.md_b1({**r, "pdf_build": {"wall": 25.0, "executed": 12}}))
+    assert "took 25.0 s (n=1) against 30.0 s for the median build without (less:" in text
+
+
+def test_cell_profiles_pair_with_the_cells_they_time(tmp_path):
+    import cells
+
+    src = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "a = 1\n"},
+        {"cell_type": "markdown", "metadata": {}, "source": "# title"},
+        {"cell_type": "code", "metadata": {}, "source": "# note\nb = a + 1\n"},
+    ]}
+    (tmp_path / "nb.ipynb").write_text(json.dumps(src))
+    cells._notebook_with_profiler(tmp_path / "nb.ipynb", tmp_path / "p.ipynb")
+    nb = json.loads((tmp_path / "p.ipynb").read_text())
+    assert nb["cells"][1]["metadata"]["tags"] == ["exr-profile"]
+    assert "register(\"post_run_cell\"" in nb["cells"][1]["source"]
+    # as papermill writes it: injected parameters after the parameters cell, durations
+    nb["cells"].insert(1, {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+                           "source": "a = 2\n"})
+    for i, c in enumerate(nb["cells"]):
+        c["metadata"]["papermill"] = {"duration": float(i)}
+    (tmp_path / "done.ipynb").write_text(json.dumps(nb))
+    assert cells.durations(tmp_path / "done.ipynb") == [
+        {"index": 4, "line": "b = a + 1", "duration": 4.0}]
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ pingouin's own published rm_corr case, and from simulations with planted effects
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 
@@ -215,14 +214,6 @@ def test_correlation_table_resamples_units_not_rows(rng):
     b = lk.correlation_table(five, x="x", y="y", methods="pearson", n_boot=300, seed=5)
     _close(a[["r", "boot_low", "boot_high"]], b[["r", "boot_low", "boot_high"]], rtol=1e-10)
     assert b.loc[0, "n_units"] == 10 and b.loc[0, "n"] == 50
-
-
-def test_correlation_table_is_fast_for_30_units(rng):
-    d = pd.DataFrame(rng.normal(size=(30, 6)), columns=["a", "b", "c", "d", "e", "f"])
-    d["unit_id"] = [f"u{i}" for i in range(30)]
-    t0 = time.perf_counter()
-    lk.correlation_table(d, x=["a", "b", "c"], y=["d", "e"], n_boot=1000, seed=1)
-    assert time.perf_counter() - t0 < 1.0
 
 
 # --------------------------------------------------------------------------- lagged
@@ -455,12 +446,10 @@ def test_relative_weights_bootstrap_equals_explicit_loop(rng):
     _close(rw.weight_high, hi, rtol=1e-9)
 
 
-def test_relative_weights_fast_and_degenerate(rng):
+def test_relative_weights_degenerate(rng):
+    # its speed at 30 units is measured by the benchmarks (bench/cells.py, B7)
     d = pd.DataFrame(rng.normal(size=(30, 6)), columns=["a", "b", "c", "d", "e", "y"])
     d["unit_id"] = [f"u{i}" for i in range(30)]
-    t0 = time.perf_counter()
-    lk.relative_weights(d, y="y", drivers=list("abcde"), n_boot=1000, seed=1)
-    assert time.perf_counter() - t0 < 1.0
     with pytest.warns(UserWarning, match="'y' is constant across the 30 units"):
         res = lk.relative_weights(d.assign(y=2.0), y="y", drivers=list("abc"), n_boot=10)
     assert res.weight.isna().all() and (res.n == 30).all()

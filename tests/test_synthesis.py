@@ -221,6 +221,23 @@ def test_forest_table_draws_weights_and_numbers():
         plots_meta.plot_forest_table(d.iloc[:1])
 
 
+def test_forest_panels_title_is_laid_out_with_the_panels():
+    pc = pd.DataFrame({"client": list("abc") * 2, "x": "ex", "y": ["nps"] * 3 + ["growth"] * 3,
+                       "r": [0.2, 0.4, 0.3, 0.1, 0.0, 0.2], "n": [50, 30, 100] * 2})
+    fig = plots_meta.plot_forest_panels(pc, x="ex", ys=["nps", "growth"],
+                                        title="Engagement and each outcome")
+    assert fig._suptitle.get_text() == "Engagement and each outcome"
+    # laid out once, with the title: the same layout as a second tight_layout gives
+    params = fig.subplotpars.top, fig.subplotpars.left, fig.subplotpars.hspace
+    fig.tight_layout()
+    assert (fig.subplotpars.top, fig.subplotpars.left, fig.subplotpars.hspace) == \
+        pytest.approx(params)
+    untitled = plots_meta.plot_forest_panels(pc, x="ex", ys=["nps", "growth"])
+    assert untitled._suptitle is None
+    assert untitled.subplotpars.top > fig.subplotpars.top  # the title took room
+    plt.close("all")
+
+
 def test_client_characteristics_for_moderators(small):
     from exresearch.moderators import client_characteristics
 

@@ -6,7 +6,8 @@ clients of the null world (stable unit traits, no cross-lagged effect): a direct
 label from the RI-CLPM verdict (about 5% expected) must appear in at most 7 of them,
 while the plain cross-lagged regression that the reports used before (about 37% at 30
 units) must exceed that, showing the check can fail. P(> 7 of 40 | 5%) < 0.1%;
-P(<= 7 of 40 | 37%) < 0.1%.
+P(<= 7 of 40 | 37%) < 0.1%. The same clients also check the RI-CLPM's own tests at 5%
+against the model with lavaan's defaults that the verdicts used before calibration.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from exresearch import ParameterError, validity
 
 LOOP = "loop label (RI-CLPM, the reports' method)"
 OLD = "loop label (plain cross-lagged regression, before issue 15)"
+UNCALIBRATED = "within-unit paths (RI-CLPM with lavaan's defaults, before calibration)"
 
 
 @pytest.fixture(scope="module")
 def null_run():
-    return validity.run([LOOP, OLD], worlds=["null"], n_units=30, n_reps=40, seed=11,
-                        batch=40)
+    return validity.run([LOOP, OLD, UNCALIBRATED], worlds=["null"], n_units=30, n_reps=40,
+                        seed=11, batch=40)
 
 
 def _rate(res, claim, event):
@@ -45,6 +47,27 @@ def test_plain_cross_lagged_verdict_fails_the_same_check(null_run):
     row = _rate(null_run, OLD, "directional")
     assert row["rate"] > 7 / 40
     assert row["ok"] is False or not row["ok"]
+
+
+def test_riclpm_tests_at_five_percent_are_calibrated_and_lavaan_defaults_are_not(null_run):
+    """At alpha 0.05 (loop.RICLPM_ALPHA) the calibrated RI-CLPM (equal innovations, t
+    reference) names a direction in at most 5 of the 40 null-world clients (P(> 5 of 40 |
+    5%) = 1.4%) and its 95% path intervals cover 0 for at least 90% of them; the same
+    model with lavaan's defaults (free innovations, z), which the reports used before,
+    names one for 7 of these 39 clients (12-18% in the harness: validity/diagnose_riclpm.md),
+    so this check fails it."""
+    from exresearch.loop import RICLPM_ALPHA
+
+    assert RICLPM_ALPHA == 0.05
+    new = _rate(null_run, LOOP, "directional_at_0.05")
+    assert new["n"] >= 38 and new["rate"] <= 5 / 40
+    assert (new["target_low"], new["target_high"]) == (0.0, 0.05)
+    assert _rate(null_run, LOOP, "directional")["rate"] == pytest.approx(
+        _rate(null_run, LOOP, "directional_at_0.05")["rate"], abs=1 / 38)
+    covered = [_rate(null_run, LOOP, f"ci_covers_zero_{k}") for k in ("ex_to_cx", "cx_to_ex")]
+    assert sum(r["rate"] * r["n"] for r in covered) / sum(r["n"] for r in covered) >= 0.90
+    old = _rate(null_run, UNCALIBRATED, "directional_at_0.05")
+    assert old["n"] >= 38 and old["rate"] > 5 / 40
 
 
 def test_write_results_markdown(null_run, tmp_path):

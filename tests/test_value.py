@@ -15,7 +15,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from exresearch import ParameterError
+from exresearch import ParameterError, value
 from exresearch.drivers import driver_priorities, relative_weights
 from exresearch.value import (
     RANK_THRESHOLD,
@@ -70,7 +70,9 @@ def test_driver_model_matches_r(case, units, attitude):
 
 def test_driver_model_bootstrap_is_reproducible_and_consistent(units):
     kw = dict(y="nps", drivers=DRIVERS, n_boot=200)
-    a, b = driver_model(units, seed=4, **kw), driver_model(units, seed=4, **kw)
+    a = driver_model(units, seed=4, **kw)
+    value._FITS.clear()  # recomputed, not the reused fit
+    b = driver_model(units, seed=4, **kw)
     c = driver_model(units, seed=5, **kw)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["p_first"], c["p_first"])
@@ -80,6 +82,47 @@ def test_driver_model_bootstrap_is_reproducible_and_consistent(units):
     # the weights are the relative weights of the drivers module
     rw = relative_weights(units, y="nps", drivers=DRIVERS, n_boot=10, seed=1)
     np.testing.assert_allclose(_by_driver(a, "weight", DRIVERS), rw["weight"], rtol=1e-12)
+
+
+def test_driver_model_is_fitted_once_per_units_drivers_and_seed(units, monkeypatch):
+    kw = dict(y="nps", drivers=DRIVERS, n_boot=200)
+    chain = dict(drivers=DRIVERS, cx="nps", business="revenue_growth", n_boot=200)
+    value._FITS.clear()
+    fresh = {"m": driver_model(units, seed=7, **kw),
+             "wd": weight_differences(units, seed=7, **kw),
+             "vc": value_chain(units, seed=7, **chain)}
+    built = []
+    real = value._Fit
+
+    def counting(*a, **k):
+        built.append(k.get("rv", True))
+        return real(*a, **k)
+
+    monkeypatch.setattr(value, "_Fit", counting)
+    # the same units, drivers and seed: the fits above serve every call, equal answers
+    pd.testing.assert_frame_equal(driver_model(units, seed=7, **kw), fresh["m"])
+    pd.testing.assert_frame_equal(weight_differences(units, seed=7, **kw), fresh["wd"])
+    pd.testing.assert_frame_equal(value_chain(units, seed=7, **chain), fresh["vc"])
+    pr = driver_priorities(units, y="nps", drivers=DRIVERS, n_boot=200, seed=7)
+    assert pr["act_first"].tolist() == fresh["m"].set_index("driver").loc[
+        pr["driver"], "act_first"].tolist()
+    assert built == []
+    # and the reused answers are the ones a fresh fit gives
+    value._FITS.clear()
+    pd.testing.assert_frame_equal(weight_differences(units, seed=7, **kw), fresh["wd"])
+    assert built == [False]
+    # a fit without the benchmark does not serve one with it
+    pd.testing.assert_frame_equal(driver_model(units, seed=7, **kw), fresh["m"])
+    assert built == [False, True]
+    # other units, another seed, or no fixed seed: fitted again
+    changed = units.assign(nps=units["nps"] + np.arange(len(units)) % 2)
+    driver_model(changed, seed=7, **kw)
+    driver_model(units, seed=8, **kw)
+    driver_model(units, seed=None, **kw)
+    driver_model(units, seed=None, **kw)
+    driver_model(units, seed=np.random.default_rng(7), **kw)
+    assert built == [False, True, True, True, True, True, True]
+    assert len(value._FITS) <= value._FITS_MAX
 
 
 def test_percentile_and_bias_corrected_intervals_by_hand():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import config
 from ..exceptions import BuildEnvironmentError, ParameterError
-from .plan import Plan, fast_path, make_plan
+from .plan import Plan, fast_path, make_plan, state_records, study_token
 from .publish import SiteLock, Staging, check_out, cleanup_stale, environment_error, link_or_copy
 from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult
 from .sitefiles import (
@@ -205,9 +205,10 @@ def _write_site(b: _Build) -> None:
                    progress=b.progress)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
+    # no absolute path in the site, this file included: the study by a hash of its path
     state = {
-        "version": STATE_VERSION, "study_path": str(b.study_path), "clients": plan.clients,
-        "env": plan.env, "tree": plan.tree, "reports": [asdict(r) for r in records],
+        "version": STATE_VERSION, "study": study_token(b.study_path), "clients": plan.clients,
+        "env": plan.env, "tree": plan.tree, "reports": state_records(records, b.study_path),
         "files": files,
     }
     (site / STATE_FILE).parent.mkdir(parents=True, exist_ok=True)

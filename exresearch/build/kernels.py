@@ -47,6 +47,10 @@ PRELOAD = (
     "pyarrow", "pyarrow.parquet", "yaml", "pandera", "IPython", "ipykernel.kernelapp",
     "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "sqlite3", "pdb",
     "matplotlib.backends.backend_agg", "PIL.Image", "exresearch",
+    # what the reports still imported after the above (issue 20, bench/cells.py): PIL's
+    # format plugins (Image.save loads them all), pandas' reshape, the utf-8-sig codec
+    "PIL.PngImagePlugin", "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+    "PIL.PpmImagePlugin", "pandas.core.reshape.reshape", "encodings.utf_8_sig",
 )
 _PR_SET_PDEATHSIG = 1
 #: Start-up code of a kernel *subprocess*: die with the process that launched it, then

@@ -170,7 +170,7 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
 
 
 def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labels=None,
-                     ncols=2, fig=None):
+                     ncols=2, title=None, fig=None):
     """Small multiples: one compact forest plot per outcome, on a shared r axis.
 
     Parameters
@@ -186,6 +186,10 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     labels : dict, optional
         Column -> reader's label, for titles.
     ncols : int, default 2
+    title : str, optional
+        The figure's title, top left (10 pt), set before the layout: the figure is
+        laid out once (a title added afterwards needs another ``tight_layout``, which
+        costs as much as drawing the figure).
     fig : matplotlib.figure.Figure, optional
 
     Returns
@@ -247,6 +251,8 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     for ax in fig.axes:
         ax.tick_params(labelbottom=True, labelsize=7)
         ax.set_xlabel("r with 95% CI", fontsize=8)
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10)
     fig.tight_layout()
     return fig
 
