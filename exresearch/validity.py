@@ -738,6 +738,7 @@ _MED = "mediation: chain EX -> CX -> revenue growth"
 _ENG = "engagement adds to CX beyond the drivers"
 _LINK = "significant link EX ~ CX (one period)"
 _ACT = "act first (one driver model)"
+_LAVAAN = "within-unit paths (RI-CLPM with lavaan's defaults, before calibration)"
 _POOL = "pooled loop verdict (synthesis: within-unit paths pooled over clients)"
 
 
@@ -751,7 +752,8 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 #: (``--part NAME --resume``). ``loop-*`` and ``pooled-*`` depend on the loop estimator
 #: (riclpm); ``other-*`` and ``drivers-*`` do not.
 PLAN = [
-    *(_part(f"loop-{w}-{u}", [_LOOP, _OLD], [w], r, units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
+            units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 60, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
