@@ -758,9 +758,9 @@ PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 60, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
-      for w, k, r in (("null", 10, 60), ("reciprocal", 10, 40), ("null", 20, 15),
-                      ("reciprocal", 20, 15), ("ex_leads", 10, 20),
-                      ("reciprocal_no_trend", 10, 20))),
+      for w, k, r in (("null", 10, 40), ("reciprocal", 10, 30), ("null", 20, 10),
+                      ("reciprocal", 20, 10), ("ex_leads", 10, 10),
+                      ("reciprocal_no_trend", 10, 10))),
     *(_part(f"other-{w}-{u}", [_LAG, _ENG, _LINK] + ([_MED] if w == "reciprocal" else []),
             [w], r, units=u)
       for w, u, r in (("null", 30, 200), ("null", 100, 150), ("reciprocal", 30, 150),
