@@ -31,6 +31,20 @@ high)}``: the runner checks each rate against its interval widened by two Monte 
 standard errors. Claims live in modules listed in :data:`CLAIM_MODULES` (imported by
 the runner, so their decorators run); add a module there to add claims.
 
+A claim registered with ``level="study"`` gets a whole simulated study instead
+(``{client id: panel}``, ``truth["clients"]``), for a verdict pooled across clients;
+``summary`` rows name the events that are a statement's false-positive rate, power and
+coverage, for the summary table at the top of ``validity/results.md``.
+
+Running it
+----------
+:data:`PLAN` splits the full run into parts (a world, a size, some claims, a number of
+replicates); ``python -m exresearch.validity --part NAME --resume`` runs one in chunks
+into ``validity/parts/NAME.csv`` and carries on where it stopped,
+``validity/run_parallel.sh`` runs them all (``make validity``) and merges them into
+``validity/results.md``; :func:`loop_power` reads back the loop verdict's power at a
+client's size.
+
 Worlds
 ------
 :data:`WORLDS` maps a name to :func:`exresearch.simulate.simulate_study` arguments
@@ -724,6 +738,7 @@ _MED = "mediation: chain EX -> CX -> revenue growth"
 _ENG = "engagement adds to CX beyond the drivers"
 _LINK = "significant link EX ~ CX (one period)"
 _ACT = "act first (one driver model)"
+_LAVAAN = "within-unit paths (RI-CLPM with lavaan's defaults, before calibration)"
 _POOL = "pooled loop verdict (synthesis: within-unit paths pooled over clients)"
 
 
@@ -737,14 +752,15 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 #: (``--part NAME --resume``). ``loop-*`` and ``pooled-*`` depend on the loop estimator
 #: (riclpm); ``other-*`` and ``drivers-*`` do not.
 PLAN = [
-    *(_part(f"loop-{w}-{u}", [_LOOP, _OLD], [w], r, units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
+            units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 60, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
-      for w, k, r in (("null", 10, 60), ("reciprocal", 10, 40), ("null", 20, 15),
-                      ("reciprocal", 20, 15), ("ex_leads", 10, 20),
-                      ("reciprocal_no_trend", 10, 20))),
+      for w, k, r in (("null", 10, 40), ("reciprocal", 10, 30), ("null", 20, 10),
+                      ("reciprocal", 20, 10), ("ex_leads", 10, 10),
+                      ("reciprocal_no_trend", 10, 10))),
     *(_part(f"other-{w}-{u}", [_LAG, _ENG, _LINK] + ([_MED] if w == "reciprocal" else []),
             [w], r, units=u)
       for w, u, r in (("null", 30, 200), ("null", 100, 150), ("reciprocal", 30, 150),

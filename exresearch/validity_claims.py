@@ -93,7 +93,11 @@ def _loop_riclpm(panel, truth):
        worlds=("null",),
        targets={"null": {"directional_at_0.05": (0.0, 0.05),
                          "ci_covers_zero_ex_to_cx": (0.93, 0.97),
-                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)}})
+                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)}},
+       summary=({"statement": "a direction named at 0.05, RI-CLPM with lavaan's defaults "
+                              "(before calibration)", "fpr": ("null", "directional_at_0.05")},
+                {"statement": "its 95% CI of the EX -> CX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_ex_to_cx")}))
 def _riclpm_uncalibrated(panel, truth):
     """riclpm(equal_innovations=False, reference='normal'): innovations free per period
     and Wald z, as lavaan's RI-CLPM defaults and the reports before the calibration; a
