@@ -70,9 +70,9 @@ lab: setup ## open JupyterLab on notebooks/ with the project kernel (PORT=8888, 
 bench: setup ## run the benchmarks and write bench/results.md
 	$(PY) bench/run.py
 
-VALIDITY_REPS ?= 200
+VALIDITY_JOBS ?= 2
 validity: $(STAMP) ## error rates of the reports' claims on simulated clients -> validity/results.md
-	validity/run_parallel.sh $(PY) $(VALIDITY_REPS) 1
+	validity/run_parallel.sh $(PY) $(VALIDITY_JOBS)
 
 lint: $(STAMP) ## ruff on the package, tests and benchmarks
 	$(VENV)/bin/ruff check exresearch tests bench

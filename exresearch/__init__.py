@@ -63,6 +63,7 @@ _LAZY = {
     "trend_test": "loop",
     "pool_loop": "loop",
     "verdict_words": "loop",
+    "loop_power": "validity",
     "mediation": "mediation",
     "incremental_validity": "drivers",
     "relative_weights": "drivers",

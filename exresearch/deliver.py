@@ -12,7 +12,7 @@ After the build has written the report pages and their CSV tables, one call,
   the first-priority drivers, the value at stake, the loop verdict);
 - ``pdf/<key>.pdf`` and ``pdf/<key>-brief.pdf``: every report and brief printed by
   headless Chromium through playwright (when Chromium is installed; otherwise skipped
-  with one message);
+  with one message), their figures stored as palette images (:func:`compact_pdf`);
 - the share bundles' landing pages (the client's name, its brief, report, PDF and
   workbook, and which pseudonym in the synthesis is its own, shown only there), and
   links to all of it on the index.
@@ -46,9 +46,10 @@ import pandas as pd
 from .exceptions import ParameterError
 from .formatting import column_format, data_dictionary, readable_name
 from .privacy import escape, neutralise_cell
+from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
-           "pdf_enabled"]
+           "pdf_enabled", "compact_pdf", "notebook_without_images"]
 
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
@@ -225,12 +226,16 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
-def _print_all(jobs, chromium):
+def _print_all(jobs, chromium, tmpdir=None):
     from playwright.sync_api import sync_playwright
 
+    # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
+    # (the build's staging area), so a killed build leaves none in the system folder
+    env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
+        if tmpdir else None
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium,
+            executable_path=chromium, env=env,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"])
         try:
@@ -256,7 +261,7 @@ def _print_all(jobs, chromium):
             browser.close()
 
 
-def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
+def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]:
     """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
 
     Parameters
@@ -264,6 +269,8 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
     jobs : list of (html_path, pdf_path)
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
+    tmpdir : str or pathlib.Path, optional
+        The browser's temporary folder (default: the system's).
 
     Returns
     -------
@@ -289,7 +296,7 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
 
     def run():  # a thread of its own: the sync API refuses a thread with a running loop
         try:
-            _print_all(jobs, chromium)
+            _print_all(jobs, chromium, tmpdir)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -299,6 +306,129 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
     if errors:
         raise errors[0]
     return [p for _, p in jobs]
+
+
+def _png_parts(img) -> tuple[bytes, bytes, bytes]:
+    """(IHDR, PLTE, concatenated IDAT) of ``img`` saved as an optimised PNG by Pillow."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    data, pos, parts = buf.getvalue(), 8, {b"IHDR": b"", b"PLTE": b"", b"IDAT": b""}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos:pos + 4])
+        kind = data[pos + 4:pos + 8]
+        if kind in parts:
+            parts[kind] += data[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    return parts[b"IHDR"], parts[b"PLTE"], parts[b"IDAT"]
+
+
+def _palette_image(obj):
+    """An RGB image XObject of at most 256 colours as (IHDR, PLTE, IDAT), else None."""
+    import numpy as np
+    from PIL import Image
+
+    if (obj.get("/BitsPerComponent") != 8 or obj.get("/Filter") != "/FlateDecode"
+            or any(k in obj for k in ("/DecodeParms", "/SMask", "/Mask", "/Decode"))):
+        return None
+    width, height = int(obj["/Width"]), int(obj["/Height"])
+    raw = obj.get_data()
+    if len(raw) != width * height * 3:
+        return None  # not 8-bit RGB
+    rgb = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.uint32)
+    colours, index = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2],
+                               return_inverse=True)
+    if len(colours) > 256:
+        return None
+    palette = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)
+    img = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
+    img.putpalette(palette.astype(np.uint8).tobytes())
+    return _png_parts(img)
+
+
+def compact_pdf(path) -> int:
+    """Store a PDF's figures as palette images, losslessly; return the bytes saved.
+
+    Chromium prints a palette PNG (:func:`exresearch.style.figure_png`) as 8-bit RGB,
+    about twice the PNG's size. Each RGB image of at most 256 colours is rewritten with
+    an ``/Indexed`` colour space over its own colour space, its pixels compressed as
+    PNG rows (Flate with PNG predictors, as PDF readers decode them): every pixel keeps
+    its colour, so pages render identically. Written with pypdf (which reads and writes
+    the PDF) and Pillow (which compresses the rows); the palette conversion is by hand
+    because pypdf's image replacement writes palette images uncompressed. The file is
+    replaced only when it gets smaller.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The PDF, rewritten in place.
+
+    Returns
+    -------
+    int
+        Bytes saved (0 when nothing could be made smaller).
+    """
+    import io
+    import logging
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        ByteStringObject,
+        DictionaryObject,
+        NameObject,
+        NumberObject,
+        StreamObject,
+    )
+
+    path = Path(path)
+    before = path.stat().st_size
+    log = logging.getLogger("pypdf")
+    level = log.level
+    log.setLevel(logging.ERROR)  # Chromium's trailer size is off by a few: harmless
+    try:
+        writer = PdfWriter(clone_from=PdfReader(path))
+        done, changed = set(), 0
+        for page in writer.pages:
+            for image in page.images:
+                ref = image.indirect_reference
+                if ref is None or ref.idnum in done:
+                    continue
+                done.add(ref.idnum)
+                obj = ref.get_object()
+                parts = _palette_image(obj)
+                if parts is None:
+                    continue
+                ihdr, plte, idat = parts
+                if len(idat) + len(plte) >= len(obj._data):  # noqa: SLF001 - encoded size
+                    continue
+                bits = ihdr[8]
+                obj[NameObject("/ColorSpace")] = ArrayObject([
+                    NameObject("/Indexed"), obj["/ColorSpace"],
+                    NumberObject(len(plte) // 3 - 1), ByteStringObject(plte)])
+                obj[NameObject("/BitsPerComponent")] = NumberObject(bits)
+                obj[NameObject("/DecodeParms")] = DictionaryObject({
+                    NameObject("/Predictor"): NumberObject(15),
+                    NameObject("/Colors"): NumberObject(1),
+                    NameObject("/BitsPerComponent"): NumberObject(bits),
+                    NameObject("/Columns"): NumberObject(int(obj["/Width"]))})
+                StreamObject.set_data(obj, idat)  # already Flate-encoded PNG rows
+                obj.decoded_self = None
+                changed += 1
+        if not changed:
+            return 0
+        buf = io.BytesIO()
+        writer.write(buf)
+    finally:
+        log.setLevel(level)
+    if buf.tell() >= before:
+        return 0
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    return before - buf.tell()
 
 
 # ---- executive brief ------------------------------------------------------------------
@@ -469,7 +599,7 @@ def _labels(cfg) -> dict:
 
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False) -> dict:
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -496,6 +626,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
+    tmpdir : pathlib.Path, optional
+        Chromium's temporary folder (the build passes its staging area).
 
     Returns
     -------
@@ -522,18 +654,24 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     pdf_jobs = []
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
+    old_extras, extra_keys = _previous_extras(previous), {}
     for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
         if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
             continue
         ex: dict[str, str] = {}
+        extra_keys[key] = _extras_key(staging, r, study_name, labels)
         tables = {}
-        for rel in _get(r, "tables") or []:
-            p = staging / rel
-            if p.suffix == ".csv" and p.is_file():
-                df = _read_csv(p)
-                if df is not None:
-                    tables[p.stem] = df
+        if old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+                previous, staging, old_extras[0].get(key), ex):
+            pass  # same tables, page and names: the workbook, dictionary and brief are reused
+        else:
+            for rel in _get(r, "tables") or []:
+                p = staging / rel
+                if p.suffix == ".csv" and p.is_file():
+                    df = _read_csv(p)
+                    if df is not None:
+                        tables[p.stem] = df
         if tables:
             dd_rel = f"tables/{key}/data_dictionary.csv"
             from .privacy import write_csv
@@ -569,7 +707,12 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         extras[key] = ex
     if pdf_jobs:
         try:
-            render_pdfs(pdf_jobs)
+            render_pdfs(pdf_jobs, tmpdir=tmpdir)
+            for _, dst in pdf_jobs:
+                try:
+                    compact_pdf(dst)
+                except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
+                    pass
             if progress:
                 print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - the site stands without PDFs
@@ -583,20 +726,121 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
-    _scrub_notebooks(staging, study=study, previous=previous)
+    # a notebook carried over from the previous site was scrubbed when it was built
+    _scrub_notebooks(staging, study=study, previous=previous,
+                     keys={_get(r, "key") for r in records if _get(r, "executed", True)})
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
-                                      if (staging / k).is_file()})
+                                      if (staging / k).is_file()}, extra_keys)
     return extras
 
 
-def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
-    """No absolute path of the build machine in the published notebooks.
+def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:
+    """What a report's workbook, data dictionary and brief depend on (sha256): its page,
+    its tables, its name, the study's name and labels, and this module."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([study_name, labels, str(_get(r, "name")),
+                                   str(_get(r, "kind"))], sort_keys=True).encode())
+    for rel in [_get(r, "html"), *sorted(_get(r, "tables") or [])]:
+        p = staging / rel
+        h.update(rel.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_extras(previous: Path | None) -> tuple[dict, dict]:
+    """(extras, extra_keys) of the previous site's manifest."""
+    try:
+        m = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
+        return dict(m.get("extras") or {}), dict(m.get("extra_keys") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}, {}
+
+
+def _reuse_extras(previous: Path | None, staging: Path, old: dict | None, ex: dict) -> bool:
+    """Link the previous site's workbook, dictionary and brief of a report into
+    ``staging``; False (nothing linked) when one of them is missing."""
+    names = ("dictionary", "workbook", "brief")
+    old = {k: v for k, v in (old or {}).items() if k in names and isinstance(v, str)}
+    if not old or previous is None:
+        return False
+    from .build.records import SAFE_REL
+
+    for rel in old.values():
+        ok = SAFE_REL.fullmatch(rel) or re.fullmatch(
+            r"(workbooks/[a-z0-9_-]+\.xlsx|briefs/[a-z0-9_-]+\.html)", rel)
+        if not ok or not (previous / rel).is_file():
+            return False
+    for k, rel in old.items():
+        _copy(previous / rel, staging / rel)
+        ex[k] = rel
+    return True
+
+
+#: A Styler cell's class list inside notebook JSON (``class=\"data row0 col1\"``).
+_STYLER_MARKUP = re.compile(r'class=\\"(data|col_heading|row_heading|blank|index_name) ')
+#: What a published notebook shows in place of a figure (the page holds the figure).
+FIGURE_STAND_IN = "[Figure, shown on the report page: {alt}]"
+
+
+def notebook_without_images(text: str) -> str:
+    """An executed notebook (JSON text) with every image output replaced by its alt text.
+
+    The published notebooks are for the study team's researchers: code, tables and text
+    as executed. Figures are on the report page (and in its PDF), so a notebook drops
+    the image data (``image/png``, ``image/jpeg``, ``image/svg+xml``) and keeps a
+    ``text/plain`` stand-in naming the figure by its alt text; its HTML tables lose the
+    per-cell ids and class names that no CSS rule uses (:func:`exresearch.site.slim_tables`).
+    That halves the notebooks and keeps the demo site under 12 MB (docs/build.md).
+    Anything else is unchanged.
+
+    Examples
+    --------
+    >>> import json
+    >>> out = {"output_type": "display_data", "metadata": {"image/png": {"alt": "Chart: T."}},
+    ...        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
+    >>> nb = {"cells": [{"cell_type": "code", "source": "", "outputs": [out]}]}
+    >>> json.loads(notebook_without_images(json.dumps(nb)))["cells"][0]["outputs"][0]["data"]
+    {'text/plain': '[Figure, shown on the report page: Chart: T.]'}
+    """
+    if '"image/' not in text and not _STYLER_MARKUP.search(text):
+        return text  # already published once (a report carried over from the last build)
+    nb = json.loads(text)
+    changed = False
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data")
+            if not isinstance(data, dict):
+                continue
+            html = data.get("text/html")
+            if html:
+                slim = slim_tables("".join(html) if isinstance(html, list) else str(html))
+                if slim != ("".join(html) if isinstance(html, list) else html):
+                    data["text/html"], changed = slim, True
+            kinds = [k for k in data if k.startswith("image/")]
+            if not kinds:
+                continue
+            meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
+            alt = next((m.get("alt") for m in (meta.get(k) for k in kinds)
+                        if isinstance(m, dict) and m.get("alt")), None) or "a chart"
+            for k in kinds:
+                data.pop(k)
+                meta.pop(k, None)
+            data["text/plain"] = FIGURE_STAND_IN.format(alt=alt)
+            changed = True
+    return (json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"  # as nbformat
+            if changed else text)
+
+
+def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
+    """Published notebooks: no absolute path of the build machine, no image data.
 
     papermill records the study folder, the output folder and its own input/output paths
     in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
-    and ``<site>``.
+    and ``<site>``. Figures give way to their alt text (:func:`notebook_without_images`).
     """
     roots = {}
     if study is not None and getattr(study, "path", None):
@@ -608,13 +852,17 @@ def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
             roots[str(Path(site).resolve())] = "<site>"
             roots[str(Path(site))] = "<site>"
     roots = {k: v for k, v in roots.items() if k not in ("", "/", ".")}
-    if not roots:
-        return
     for nb in sorted((staging / "notebooks").glob("*.ipynb")):
+        if keys is not None and nb.stem not in keys:
+            continue  # (``keys``: only these reports' notebooks)
         text = nb.read_text(encoding="utf-8")
         new = text
         for old in sorted(roots, key=len, reverse=True):  # longest first
             new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
+        try:
+            new = notebook_without_images(new)
+        except ValueError:  # not JSON: published as it is (the paths are replaced)
+            pass
         if new != text:
             _write_text(nb, new)
 
@@ -665,7 +913,7 @@ def _patch_index(staging, extras):
     _write_text(index, re.sub(r"<!--exr-extras:([^>]*?)-->", sub, text))
 
 
-def _patch_manifest(staging, extras, pdf_keys=None):
+def _patch_manifest(staging, extras, pdf_keys=None, extra_keys=None):
     from .site import dumps_manifest
 
     path = staging / "manifest.json"
@@ -674,6 +922,7 @@ def _patch_manifest(staging, extras, pdf_keys=None):
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["extras"] = extras
     manifest["pdf_keys"] = pdf_keys or {}
+    manifest["extra_keys"] = extra_keys or {}
     study = manifest.get("study")
     if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
         study["path"] = Path(str(study["path"])).name

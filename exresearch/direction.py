@@ -634,7 +634,11 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05, tre
     d, d_p = np.nan, np.nan
     if len(diff_rows) and "se" in diff_rows.columns:
         d, d_se = float(diff_rows["estimate"].iloc[0]), float(diff_rows["se"].iloc[0])
-        if np.isfinite(d) and np.isfinite(d_se) and d_se > 0:
+        given = (float(diff_rows["p_val"].iloc[0]) if "p_val" in diff_rows.columns
+                 else np.nan)
+        if np.isfinite(given):  # the row's own test (riclpm: its reference distribution)
+            d_p = given
+        elif np.isfinite(d) and np.isfinite(d_se) and d_se > 0:
             d_p = float(2 * _norm_sf(abs(d) / d_se))
     s1 = bool(np.isfinite(b1) and b1 > 0 and p1 < alpha)
     s2 = bool(np.isfinite(b2) and b2 > 0 and p2 < alpha)
@@ -657,7 +661,8 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05, tre
         df, dr = (d1, d2) if s1 else (d2, d1)
         b_fwd, se_rev = (b1, se2) if s1 else (b2, se1)
         sign = 1 if s1 else -1
-        power = reverse_power(b_fwd, se_rev, alpha=alpha)
+        power = reverse_power(b_fwd, se_rev, alpha=alpha,
+                              df=cross_lagged_result.attrs.get("df"))  # riclpm's t
         reason = f"only the {fwd} -> {rev} path is positive and significant ({df})"
         if np.isfinite(d_p) and sign * d > 0 and d_p < alpha:
             ruled_out = True
@@ -713,9 +718,9 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
         period means, so changes common to all units never count as direction.
     alpha : float, optional
         Significance level of the verdict's tests; default
-        :data:`exresearch.loop.RICLPM_ALPHA` (0.01, calibrated on simulated clients so
-        that a direction is named for at most 5% of clients without one) for
-        ``riclpm`` and 0.05 for ``clpm``.
+        :data:`exresearch.loop.RICLPM_ALPHA` (0.05; the RI-CLPM's t-referenced tests
+        were calibrated on simulated clients so that a direction is named for at most
+        about 5% of clients without one) for ``riclpm`` and 0.05 for ``clpm``.
     trend_tol : float
         As in :func:`classify_loop`.
     method : {"riclpm", "clpm"}

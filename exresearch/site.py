@@ -368,12 +368,61 @@ def _section_links(soup, main) -> None:
             a.unwrap()  # no such section on this page: plain text, no dead link
 
 
+#: Class names pandas' Styler puts on every cell (``data row3 col2``); no stylesheet of
+#: the site uses them, and a page's own ``<style>`` rules are checked before one goes.
+_STYLER_CLASS = re.compile(r"data|blank|col_heading|row_heading|index_name|level\d+|row\d+|col\d+")
+
+
+def _slim_tables(soup, main) -> None:
+    """Drop the per-cell ids and class names of pandas' Styler that no CSS rule uses.
+
+    A Styler table gives every cell ``id="T_<uuid>_row3_col2" class="data row3 col2"``
+    (about 50 bytes a cell, a third of a report page's text); cells that a rule of the
+    page's own ``<style>`` targets keep them.
+    """
+    rules = " ".join(s.get_text() for s in soup.find_all("style"))
+    for el in main.select("table td, table th"):
+        ident = el.get("id")
+        if ident and ident.startswith("T_") and "#" + ident not in rules:
+            del el["id"]
+        classes = el.get("class")
+        if classes:
+            keep = [c for c in classes if not _STYLER_CLASS.fullmatch(c) or "." + c in rules]
+            if keep:
+                el["class"] = keep
+            else:
+                del el["class"]
+
+
+def slim_tables(html: str) -> str:
+    """``html`` with the Styler cell ids and class names that no CSS rule uses removed.
+
+    For a notebook's ``text/html`` output (a Styler table with its own ``<style>``); the
+    report pages get the same treatment while they are rendered.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = slim_tables(pd.DataFrame({"a": [1.5]}).style.to_html())
+    >>> "row0" in out, "<td>1.500000</td>" in out
+    (False, True)
+    """
+    from bs4 import BeautifulSoup
+
+    if "<table" not in html:
+        return html
+    soup = BeautifulSoup(html, "html.parser")
+    _slim_tables(soup, soup)
+    return str(soup)
+
+
 def _polish(html: str, *, glossary: dict | None = None) -> str:
     """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`)."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
     main = soup.find("main") or soup
+    _slim_tables(soup, main)
     for a in soup.select("a.anchor-link"):  # pilcrow links: one useless tab stop each
         a.decompose()
     for el in soup.select("div[tabindex]"):  # nbconvert makes every cell a tab stop

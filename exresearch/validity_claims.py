@@ -35,33 +35,90 @@ _NULL_LOOP_TARGETS = {"directional": (0.0, 0.05), "ex_leads": (0.0, 0.05),
                       "cx_leads": (0.0, 0.05)}
 
 
+#: Summary rows of a loop verdict (client or pooled): the statement, the world where it is
+#: false (its false-positive rate) and the world where it is true (its power).
+_LOOP_SUMMARY = (
+    {"statement": "a direction named (any label but 'no evidence')",
+     "fpr": ("null", "directional"), "power": ("reciprocal", "directional")},
+    {"statement": "'EX leads'", "fpr": ("null", "ex_leads"), "power": ("ex_leads", "ex_leads")},
+    {"statement": "'CX leads'", "fpr": ("null", "cx_leads"), "power": ("cx_leads", "cx_leads")},
+    {"statement": "'CX leads' where only EX -> CX exists (the wrong way)",
+     "fpr": ("ex_leads", "cx_leads")},
+    {"statement": "'reciprocal loop'", "fpr": ("null", "reciprocal"),
+     "power": ("reciprocal", "reciprocal")},
+    {"statement": "'virtuous cycle' / 'doom loop'",
+     "fpr": ("reciprocal_no_trend", "virtuous_or_doom"),
+     "power": ("reciprocal", "virtuous_or_doom")},
+    {"statement": "'not the other way round'", "fpr": ("reciprocal", "says_not_reverse"),
+     "power": ("ex_leads", "says_not_reverse")},
+)
+
+
 @claim("loop label (RI-CLPM, the reports' method)",
-       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend"),
-       targets={"null": {**_NULL_LOOP_TARGETS, "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads"),
+       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
                          "ci_covers_zero_cx_to_ex": (0.93, 0.97)},
                 "reciprocal": {"says_not_reverse": (0.0, 0.05)},
                 "ex_leads": {"cx_leads": (0.0, 0.05)},
-                "reciprocal_no_trend": {"virtuous_or_doom": (0.0, 0.05)}})
+                "cx_leads": {"ex_leads": (0.0, 0.05)},
+                "reciprocal_no_trend": {"virtuous_or_doom": (0.0, 0.05)}},
+       summary=(*_LOOP_SUMMARY,
+                {"statement": "95% CI of the within-unit EX -> CX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_ex_to_cx")},
+                {"statement": "95% CI of the within-unit CX -> EX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
 def _loop_riclpm(panel, truth):
     """direction.loop_direction(x=ex_composite, y=nps): the label from within-unit paths
     (RI-CLPM), 'not the other way round' from the difference test, virtuous/doom from the
-    trend test; in the null world also whether each path's 95% CI covers 0."""
+    trend test; a direction named at alpha 0.05 and 0.01 (either path positive and
+    significant); in the null world also whether each path's 95% CI covers 0."""
     from .direction import loop_direction
 
     res = loop_direction(panel, x=_EX, y=_CX, periods=truth["periods"])
     out = _loop_events(res)
+    row = res.iloc[0]
+    ok = np.isfinite(row["x_to_y_p"]) and np.isfinite(row["y_to_x_p"])
+    for a in (0.05, 0.01):  # a direction named at this level, whatever RICLPM_ALPHA is
+        out[f"directional_at_{a:g}"] = (bool(any(
+            row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
     if truth["world"] == "null":
-        for key, est, se in (("ex_to_cx", "x_to_y", "x_to_y_se"),
-                             ("cx_to_ex", "y_to_x", "y_to_x_se")):
-            b, s = res.loc[0, est], res.loc[0, se]
-            out[f"ci_covers_zero_{key}"] = (bool(abs(b) <= 1.959964 * s)
-                                           if np.isfinite(b) and np.isfinite(s) else None)
+        for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
+            p = row[f"{est}_p"]  # the reported 95% interval covers 0 iff p >= 0.05
+            out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
     return out
+
+
+@claim("within-unit paths (RI-CLPM with lavaan's defaults, before calibration)",
+       worlds=("null",),
+       targets={"null": {"directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)}},
+       summary=({"statement": "a direction named at 0.05, RI-CLPM with lavaan's defaults "
+                              "(before calibration)", "fpr": ("null", "directional_at_0.05")},
+                {"statement": "its 95% CI of the EX -> CX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_ex_to_cx")}))
+def _riclpm_uncalibrated(panel, truth):
+    """riclpm(equal_innovations=False, reference='normal'): innovations free per period
+    and Wald z, as lavaan's RI-CLPM defaults and the reports before the calibration; a
+    direction named at 0.05 (either path positive and significant) and whether each
+    path's 95% CI covers 0. Kept to show why the defaults changed."""
+    from .riclpm import riclpm
+
+    res = riclpm(panel, x=_EX, y=_CX, periods=truth["periods"], equal_innovations=False,
+                 reference="normal")
+    b, p = res["estimate"].to_numpy()[:2], res["p_val"].to_numpy()[:2]
+    ok = bool(np.isfinite(p).all())
+    return {"directional_at_0.05": bool(((b > 0) & (p < 0.05)).any()) if ok else None,
+            "ci_covers_zero_ex_to_cx": bool(p[0] >= 0.05) if ok else None,
+            "ci_covers_zero_cx_to_ex": bool(p[1] >= 0.05) if ok else None}
 
 
 @claim("loop label (plain cross-lagged regression, before issue 15)",
        worlds=("null", "reciprocal", "ex_leads"),
-       targets={"null": dict(_NULL_LOOP_TARGETS)})
+       targets={"null": dict(_NULL_LOOP_TARGETS)},
+       summary=({"statement": "a direction named, plain cross-lagged regression (before)",
+                 "fpr": ("null", "directional"), "power": ("reciprocal", "directional")},))
 def _loop_clpm(panel, truth):
     """loop_direction(method='clpm'): the plain cross-lagged regression (lagged outcome as
     control, unit-clustered SEs) with the same rules; kept to show why it was replaced."""
@@ -73,7 +130,13 @@ def _loop_clpm(panel, truth):
 
 @claim("lagged correlation CI", worlds=("null", "reciprocal"),
        targets={w: {"covers_lag0": (0.93, 0.97), "covers_lag1": (0.93, 0.97)}
-                for w in ("null", "reciprocal")})
+                for w in ("null", "reciprocal")},
+       summary=tuple({"statement": f"{label} CI of the lag-{lag} correlation covers the truth "
+                                   f"({world} world)",
+                      "coverage": (world, f"{prefix}covers_lag{lag}")}
+                     for prefix, label in (("", "95% unit-cluster bootstrap"),
+                                           ("pairs_", "pairs-as-independent (before)"))
+                     for world in ("null", "reciprocal") for lag in (0, 1)))
 def _lagged(panel, truth):
     """direction.lagged_correlations(ex_composite, nps, lags 0 and 1, period_effects=True):
     does the 95% CI cover the population correlation in truth.json? Unit-cluster
@@ -102,7 +165,13 @@ def _aligned_unit_means(panel):
 
 @claim("mediation: chain EX -> CX -> revenue growth", worlds=("no_business_path", "reciprocal"),
        targets={"no_business_path": {"claimed_percentile": (0.0, 0.06),
-                                     "claimed_monte_carlo": (0.0, 0.06)}})
+                                     "claimed_monte_carlo": (0.0, 0.06)}},
+       summary=tuple({"statement": f"'consistent with a chain', {label} interval",
+                      "fpr": ("no_business_path", f"claimed_{ci}"),
+                      "power": ("reciprocal", f"claimed_{ci}")}
+                     for ci, label in (("percentile", "percentile (default)"),
+                                       ("monte_carlo", "Monte Carlo"),
+                                       ("bca", "bias-corrected (before)"))))
 def _mediation(panel, truth):
     """mediation.mediation on unit means (aligned periods): 'consistent with a chain' is
     claimed when the 95% interval of the indirect effect excludes 0; percentile bootstrap
@@ -120,13 +189,18 @@ def _mediation(panel, truth):
     return out
 
 
-@claim("engagement adds to CX beyond the drivers", worlds=("null", "reciprocal"),
-       targets={w: {"claimed": (0.0, 0.05)} for w in ("null", "reciprocal")})
+@claim("engagement adds to CX beyond the drivers",
+       worlds=("null", "reciprocal", "engagement_adds"),
+       targets={w: {"claimed": (0.0, 0.05)} for w in ("null", "reciprocal")},
+       summary=({"statement": "'engagement adds to CX beyond the drivers'",
+                 "fpr": ("null", "claimed"), "power": ("engagement_adds", "claimed")},
+                {"statement": "the same where the drivers move CX and engagement does not",
+                 "fpr": ("reciprocal", "claimed")}))
 def _engagement(panel, truth):
     """drivers.incremental_validity on unit means (aligned periods): engagement's delta
-    R^2 beyond the six drivers has p < 0.05. No engagement effect is planted
-    (engagement_effect = 0); measurement error in the drivers can still let the
-    correlated engagement scale add a little."""
+    R^2 beyond the six drivers has p < 0.05. No engagement effect is planted in null and
+    reciprocal (engagement_effect = 0; measurement error in the drivers can still let the
+    correlated engagement scale add a little); engagement_adds plants one (0.3)."""
     from .drivers import incremental_validity
     from .simulate import DRIVERS
 
@@ -137,12 +211,18 @@ def _engagement(panel, truth):
     return {"claimed": bool(row["p_val"] < 0.05) if np.isfinite(row["p_val"]) else None}
 
 
-@claim("significant link EX ~ CX (one period)", worlds=("null", "reciprocal"),
-       targets={w: {"ci_covers_truth": (0.93, 0.97)} for w in ("null", "reciprocal")})
+@claim("significant link EX ~ CX (one period)", worlds=("null", "reciprocal", "independent"),
+       targets={**{w: {"ci_covers_truth": (0.93, 0.97)} for w in ("null", "reciprocal")},
+                "independent": {"significant": (0.0, 0.05)}},
+       summary=({"statement": "a significant EX ~ NPS link (p < 0.05, one period)",
+                 "fpr": ("independent", "significant"), "power": ("null", "significant")},
+                {"statement": "95% Fisher-z CI of the EX ~ NPS correlation covers the truth",
+                 "coverage": ("null", "ci_covers_truth")}))
 def _link(panel, truth):
     """linkage.correlations(ex_composite, nps) in the last period: does the Fisher-z 95%
     CI cover the population correlation; how often is the link significant (power: the
-    correlation is real in every world, through the stable traits even in the null)."""
+    correlation is real through the stable traits even in the null world; in the
+    independent world the traits are uncorrelated and the link is false)."""
     from .linkage import correlations
 
     last = panel[panel["period"] == truth["periods"][-1]]
@@ -152,3 +232,65 @@ def _link(panel, truth):
     ok = np.isfinite(row["ci_low"])
     return {"ci_covers_truth": bool(row["ci_low"] <= rho <= row["ci_high"]) if ok else None,
             "significant": bool(row["p_val"] < 0.05) if ok else None}
+
+
+def _pooled_events(by_client):
+    """The synthesis' pooled verdict (DL) and loop.pool_loop's (REML) as harness events."""
+    from .loop import pool_loop
+    from .report.clients import pool_paths, pooled_loop
+    from .report.roles import Roles
+
+    roles = Roles(drivers=[], engagement=[], nps=[], likert=[], ex_measures=[_EX], cx=[_CX],
+                  business=[], outcomes=[_CX], primary_cx=_CX, money=None)
+    paths = pool_paths(by_client)
+    verdict = pooled_loop(paths, by_client, roles=roles)
+    out = _loop_events(verdict)
+    for key, source in (("ex_to_cx", _EX), ("cx_to_ex", _CX)):
+        row = paths[(paths["kind"] == "cross-lagged") & (paths["source"] == source)]
+        ok = len(row) and np.isfinite(row["ci_low"].iloc[0])
+        out[f"ci_covers_zero_{key}"] = (bool(row["ci_low"].iloc[0] <= 0 <= row["ci_high"].iloc[0])
+                                       if ok else None)
+    reml = pool_loop(by_client.rename(columns={"client": "client_id"}), method="REML")[1]
+    out["reml_directional"] = bool(reml.loc[0, "directional"])
+    out["reml_virtuous_or_doom"] = _loop_events(reml)["virtuous_or_doom"]
+    return out
+
+
+_POOLED_TARGETS = {"null": {"directional": (0.0, 0.05), "virtuous_or_doom": (0.0, 0.05)},
+                   "reciprocal_no_trend": {"virtuous_or_doom": (0.0, 0.05)},
+                   "reciprocal": {"says_not_reverse": (0.0, 0.05)},
+                   "ex_leads": {"cx_leads": (0.0, 0.05)}}
+
+
+@claim("pooled loop verdict (synthesis: within-unit paths pooled over clients)",
+       level="study", worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend"),
+       targets=_POOLED_TARGETS,
+       summary=(*(row for row in _LOOP_SUMMARY if "cx_leads" not in (
+                    row.get("fpr", ("", ""))[0], row.get("power", ("", ""))[0])),
+                {"statement": "the same on the plain cross-lagged paths (before)",
+                 "fpr": ("null", "clpm_directional"),
+                 "power": ("reciprocal", "clpm_directional")},
+                {"statement": "the same, 'a direction named' with loop.pool_loop (REML)",
+                 "fpr": ("null", "reml_directional"),
+                 "power": ("reciprocal", "reml_directional")},
+                {"statement": "95% CI of the pooled EX -> CX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_ex_to_cx")},
+                {"statement": "95% CI of the pooled CX -> EX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
+def _pooled_loop(panels, truth):
+    """The synthesis' pooled loop on a simulated study: each client's RI-CLPM paths and
+    tested EX trend (report.cross_lagged_by_client), pooled by DerSimonian-Laird
+    random effects (report.pool_paths), named by report.pooled_loop (classify_loop at
+    alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop (REML), and the
+    synthesis' verdict on the plain cross-lagged paths (method='clpm') for comparison."""
+    from .report.clients import cross_lagged_by_client
+
+    names = {c: c for c in panels}
+    by_client = cross_lagged_by_client(panels, x=_EX, y=_CX, periods=truth["periods"],
+                                       names=names)
+    out = _pooled_events(by_client)
+    # the same synthesis code on the plain cross-lagged paths (what it pooled before)
+    plain = cross_lagged_by_client(panels, x=_EX, y=_CX, periods=truth["periods"],
+                                   names=names, method="clpm")
+    out["clpm_directional"] = _pooled_events(plain)["directional"]
+    return out

@@ -24,7 +24,12 @@ N_BOOT = 500
 
 @claim("act first (one driver model)", worlds=("null", "reciprocal"),
        targets={"null": {"zero_weight_named": (0.0, 0.05)},
-                "reciprocal": {"zero_weight_named": (0.0, 0.05)}})
+                "reciprocal": {"zero_weight_named": (0.0, 0.05)}},
+       summary=({"statement": "a driver named 'act first' where no driver moves CX",
+                 "fpr": ("null", "any_named")},
+                {"statement": "a zero-weight driver named 'act first' / the strongest named",
+                 "fpr": ("reciprocal", "zero_weight_named"),
+                 "power": ("reciprocal", "strongest_named")}))
 def _act_first(panel, truth):
     """value.driver_model of nps on the six drivers (unit means over periods): is a driver
     named "act first", is it a zero-weight driver, is it the truly strongest one?"""

@@ -262,6 +262,63 @@ def test_report_page_structure(real_site):
     assert len(page.encode()) < 350_000
 
 
+#: The issue's limits: a client report page, and the demo site (10 clients).
+CLIENT_PAGE_LIMIT, DEMO_SITE_LIMIT, DEMO_CLIENTS = 350_000, 12_000_000, 10
+#: Files no page links, on purpose: the study team's manifest and the build's own folder.
+UNLINKED_SITE_FILES = re.compile(r"manifest\.json|\.exresearch/(site\.json|state\.json|lock)")
+
+
+def _linked_files(root: Path) -> set:
+    """Site-relative paths of the files some page of ``root`` links (href or src)."""
+    import html
+
+    linked = set()
+    for page in root.rglob("*.html"):
+        for ref in re.findall(r'(?:href|src)="([^"#]*)', page.read_text(encoding="utf-8")):
+            if not ref or re.match(r"[a-z][a-z0-9+.-]*:", ref):
+                continue
+            target = (page.parent / html.unescape(ref)).resolve()
+            if target.is_file():
+                linked.add(target.relative_to(root.resolve()).as_posix())
+    return linked
+
+
+def _unique_sizes(root: Path) -> dict:
+    """Site-relative path -> bytes, each file's content counted once (the share bundles
+    hard-link the site's files: ``du`` and git count them once too)."""
+    seen, sizes = set(), {}
+    for p in sorted(root.rglob("*")):
+        st = p.stat()
+        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            sizes[p.relative_to(root).as_posix()] = st.st_size
+    return sizes
+
+
+def test_site_weight_and_every_file_linked(real_site):
+    """Every file is linked from a page (or is the manifest or the build's own), every
+    client report is under 350 KB, and the site, scaled to the demo's 10 clients, is
+    under 12 MB (the demo itself: docs/build.md, "Site weight")."""
+    files = {p.relative_to(real_site).as_posix() for p in real_site.rglob("*") if p.is_file()}
+    unlinked = sorted(f for f in files - _linked_files(real_site)
+                      if not UNLINKED_SITE_FILES.fullmatch(f))
+    assert unlinked == []
+    assert {"manifest.json", ".exresearch/state.json"} <= files  # the exceptions exist
+    manifest = json.loads((real_site / "manifest.json").read_text())
+    clients = [r for r in manifest["reports"] if r["kind"] == "client"]
+    for r in clients:
+        assert (real_site / r["html"]).stat().st_size < CLIENT_PAGE_LIMIT, r["html"]
+    # each client's own files (page, brief, PDFs, workbook, tables, notebook, landing page)
+    # and the study's (synthesis, data quality, index, manifest, stylesheet, state)
+    sizes = _unique_sizes(real_site)
+    tokens = [(r["client_id"], r["key"]) for r in clients]
+    per_client = {cid: sum(v for k, v in sizes.items() if key in k or f"share/{cid}/" in k)
+                  for cid, key in tokens}
+    study_wide = sum(sizes.values()) - sum(per_client.values())
+    projected = study_wide + DEMO_CLIENTS * max(per_client.values())
+    assert projected < DEMO_SITE_LIMIT, (study_wide, per_client)
+
+
 def test_pdfs_page_counts_and_first_page(real_site):
     if not (shutil.which("pdfinfo") and shutil.which("pdftotext")):
         pytest.skip("poppler-utils (pdfinfo, pdftotext) absent: `make browser` installs them")
@@ -326,7 +383,7 @@ def test_workbooks_hold_every_csv(real_site):
                         assert a == b, (rep["key"], stem, a, b)
 
 
-def test_share_bundle_landing_page(real_site):
+def test_share_bundle_landing_page(real_site, small_study):
     manifest = json.loads((real_site / "manifest.json").read_text())
     letters = set()
     for cid, rel in manifest["share"].items():
@@ -345,10 +402,12 @@ def test_share_bundle_landing_page(real_site):
     order = [re.search(r"you are <strong>(Client [A-Z]+)</strong>",
                        (real_site / manifest["share"][c]).read_text()).group(1) for c in ids]
     assert order != sorted(order)
-    # no absolute path of the build machine in anything published (the hidden build
-    # state .exresearch/state.json is the build's own bookkeeping, not published)
-    published = [p for p in real_site.rglob("*") if p.is_file() and ".exresearch" not in p.parts]
-    leaks = [str(p.relative_to(real_site)) for p in published
-             if str(real_site.parent).encode() in p.read_bytes()
-             or b"/tmp/" in p.read_bytes()]
+    # no absolute path of the build machine anywhere in --out: the hidden build state
+    # (.exresearch/state.json names the study by a hash) is scanned too, as whoever
+    # copies the folder copies it along
+    everything = [p for p in real_site.rglob("*") if p.is_file()]
+    assert real_site / ".exresearch" / "state.json" in everything
+    roots = [str(real_site.parent), str(Path(small_study).resolve()), "/tmp/"]
+    leaks = [(str(p.relative_to(real_site)), root) for p in everything for root in roots
+             if root.encode() in p.read_bytes()]
     assert leaks == []

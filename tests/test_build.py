@@ -221,6 +221,12 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     again = build_site(study, out=out, progress=False)
     assert time.perf_counter() - t < 2.0
     assert again.executed == [] and again.exit_code == 0
+    # the build state names the study by a hash: no absolute path in the site at all, yet
+    # the fast path recognises the study and hands back its real parameters
+    state_text = (out / build.STATE_FILE).read_text()
+    assert str(study.resolve()) not in state_text and str(out.resolve()) not in state_text
+    assert {r.key: r.parameters for r in again.reports}["client-client-02"] == {
+        "study_path": str(study.resolve()), "client_id": "client-02"}
 
     # one client's data changed: that client, the synthesis and data quality re-run
     path = study / "clients" / "client-02" / "survey.csv"
@@ -384,6 +390,29 @@ def test_unreadable_state_means_no_state(tmp_path):
                                        "client_id": None, "name": "S", "industry": None}]}
     (site / build.STATE_FILE).write_text(json.dumps(good))
     assert build._read_state(site)["reports"][0].status == "not built"
+
+
+def test_state_names_the_study_by_a_hash_and_gives_its_path_back(tmp_path):
+    from exresearch.build.plan import STUDY_PLACEHOLDER, state_records, study_token
+    from exresearch.build.records import STATE_VERSION, ReportRecord
+
+    site, study = tmp_path / "site", (tmp_path / "my-study").resolve()
+    (site / ".exresearch").mkdir(parents=True)
+    rec = ReportRecord(key="client-a", kind="client", client_id="a", name="A", industry=None,
+                       parameters={"study_path": str(study), "client_id": "a"})
+    stored = state_records([rec], study)
+    assert stored[0]["parameters"] == {"study_path": STUDY_PLACEHOLDER, "client_id": "a"}
+    assert rec.parameters["study_path"] == str(study)  # the build's own record unchanged
+    state = {"version": STATE_VERSION, "study": study_token(study), "reports": stored}
+    (site / build.STATE_FILE).write_text(json.dumps(state))
+    assert str(study) not in (site / build.STATE_FILE).read_text()
+    back = build._read_state(site, study)["reports"][0]
+    assert back.parameters == {"study_path": str(study), "client_id": "a"}
+    # another study folder (or none) does not get this study's path
+    other = build._read_state(site, tmp_path / "elsewhere")["reports"][0]
+    assert other.parameters["study_path"] == STUDY_PLACEHOLDER
+    assert build._read_state(site)["reports"][0].parameters["study_path"] == STUDY_PLACEHOLDER
+    assert study_token(study) != study_token(tmp_path / "elsewhere")
 
 
 def test_state_listing_paths_outside_the_site_is_ignored(tmp_path):

@@ -172,3 +172,76 @@ def test_brief_follows_the_driver_model_when_it_decides():
     none = deliver.render_brief(study_name="S", client_name="A", findings=findings,
                                 priorities=prio.assign(act_first=False), report_href="r.html")
     assert "<strong>" not in none  # no driver named when the model names none
+
+
+def _rgb_pdf(path, pixels) -> None:
+    """A one-page PDF holding ``pixels`` (H x W x 3 uint8) as an 8-bit RGB Flate image,
+    as Chromium prints a figure."""
+    import zlib
+
+    h, w, _ = pixels.shape
+    data = zlib.compress(pixels.tobytes())
+    content = f"q {w} 0 0 {h} 0 0 cm /Im0 Do Q".encode()
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {w} {h}] /Contents 4 0 R "
+            "/Resources << /XObject << /Im0 5 0 R >> >> >>".encode(),
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+            f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace "
+            f"/DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>"
+            "\nstream\n".encode() + data + b"\nendstream"]
+    out, offsets = bytearray(b"%PDF-1.7\n"), []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(bytes(out))
+
+
+def test_compact_pdf_keeps_every_pixel(tmp_path):
+    import numpy as np
+    from pypdf import PdfReader
+
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, size=(40, 3), dtype=np.uint8)  # a chart's few colours
+    rows = np.repeat(rng.integers(0, 40, size=(60, 30)), 4, axis=1)  # runs, as in charts
+    pixels = palette[rows]
+    pdf = tmp_path / "chart.pdf"
+    _rgb_pdf(pdf, pixels)
+    before = pdf.stat().st_size
+    saved = deliver.compact_pdf(pdf)
+    assert saved > 0 and pdf.stat().st_size == before - saved
+    image = PdfReader(pdf).pages[0].images[0]
+    obj = image.indirect_reference.get_object()
+    assert obj["/ColorSpace"][0] == "/Indexed" and obj["/ColorSpace"][1] == "/DeviceRGB"
+    assert obj["/DecodeParms"]["/Predictor"] == 15
+    np.testing.assert_array_equal(np.asarray(image.image.convert("RGB")), pixels)
+    assert deliver.compact_pdf(pdf) == 0  # nothing left to gain: the file is kept as it is
+    # more than 256 colours (a photograph): left alone
+    photo = tmp_path / "photo.pdf"
+    _rgb_pdf(photo, rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8))
+    raw = photo.read_bytes()
+    assert deliver.compact_pdf(photo) == 0 and photo.read_bytes() == raw
+
+
+def test_published_notebook_has_alt_text_for_figures_and_slim_tables():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    table = pd.DataFrame({"scale": ["tools"], "mean": [3.5]}).style.to_html()
+    fig = new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"},
+                     metadata={"image/png": {"alt": "Chart: NPS by unit. Bars: A 3, B 4."}})
+    nb = new_notebook(cells=[new_code_cell("plot()", outputs=[fig]), new_code_cell(
+        "show()", outputs=[new_output("display_data", data={"text/html": table})])])
+    text = json.dumps(nb)
+    out = json.loads(deliver.notebook_without_images(text))
+    assert out["cells"][0]["outputs"][0]["data"] == {
+        "text/plain": "[Figure, shown on the report page: Chart: NPS by unit. Bars: A 3, B 4.]"}
+    assert out["cells"][0]["source"] == "plot()"
+    html = out["cells"][1]["outputs"][0]["data"]["text/html"]
+    assert "<td>tools</td>" in html and "row0" not in html and "<style" in html
+    assert len(html) < len(table)
+    no_fig = json.dumps(new_notebook(cells=[new_code_cell("x = 1")]))
+    assert deliver.notebook_without_images(no_fig) == no_fig  # nothing to do: same text

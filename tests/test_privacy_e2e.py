@@ -90,18 +90,21 @@ def make_adversarial_study(root: Path) -> Path:
             limit = survey["unit_id"].map({big[0]: 4, big[1]: 5}).fillna(10**9)
             survey = survey[keep < limit].copy()
             # the unit of 4 answers near the bottom of every scale, so its means (about
-            # 1.1-1.2) are like no reported unit's and a leak of them can be found
+            # 1.1-1.4) are like no reported unit's and a leak of them can be found; on a
+            # scale starting at 0 (eNPS 0-10) it answers from 1 up, so that every planted
+            # mean lies above 1, where no published correlation can be
             small = survey["unit_id"] == big[0]
             rank = survey.groupby(["unit_id", "period"]).cumcount()
             bump = small & (rank < survey["period"].map({p: k + 1 for k, p in
                                                          enumerate(cfg["periods"])}))
             for spec in cfg["scales"].values():
                 lo, hi = spec.get("points", [1, 5])
+                base = lo if lo >= 1 else lo + 1  # scored as ``base`` after reversal
                 for j, item in enumerate(spec["items"]):
                     rev = item in spec.get("reverse", [])
-                    survey.loc[small, item] = str(hi if rev else lo)
+                    survey.loc[small, item] = str(lo + hi - base if rev else base)
                     if j == 0:  # one step up for 1 (first period) or 2 respondents
-                        survey.loc[bump, item] = str(hi - 1 if rev else lo + 1)
+                        survey.loc[bump, item] = str(lo + hi - base - 1 if rev else base + 1)
         survey["unit_id"] = survey["unit_id"].map(units)
         outcomes["unit_id"] = outcomes["unit_id"].map(units)
         assert survey["unit_id"].notna().all() and outcomes["unit_id"].notna().all()
@@ -233,11 +236,6 @@ def test_no_respondent_ids_or_suppressed_values_anywhere(adversarial):
         for keys in (["unit_id", "period"], ["unit_id"]):
             legit |= {f"{v:.3f}" for v in rep.groupby(keys)[list(study.config.scales)]
                       .mean().to_numpy().ravel() if pd.notna(v)}
-    # a published, pseudonymous per-client correlation (per_client_correlations.csv)
-    # written to 3 digits in a forest plot's alt text is not a respondent value: one
-    # client's r = -0.375 once collided with a 4-answer mean of 0.375
-    pcc = pd.read_csv(site / "tables" / "synthesis" / "per_client_correlations.csv")
-    legit |= {f"{abs(v):.3f}" for v in pcc["r"].dropna()}
     values = set()
     for scale in study.config.scales:
         for v in [*scored.groupby("period")[scale].mean(), scored[scale].mean()]:
@@ -245,6 +243,9 @@ def test_no_respondent_ids_or_suppressed_values_anywhere(adversarial):
                     and f"{v:.3f}" not in legit):
                 values |= {repr(float(v)), f"{v:.4f}", f"{v:.3f}"}
     assert len(values) >= 12  # e.g. 1.0625, 1.0833, 1.125, 1.1667, 1.0938 in three forms
+    # every planted value is above 1: no published correlation (|r| <= 1, shown to 3
+    # digits in the forest plots' alt text) can be mistaken for one, so none is tolerated
+    assert all(float(v) > 1 for v in values), sorted(values)
     everything = _files(site)
     assert any(p.suffix == ".ipynb" for p in everything)
     for f in everything:
@@ -337,6 +338,14 @@ def test_no_paths_or_other_clients_files_on_pages(adversarial):
     for nb in _files(site / "notebooks"):
         text = nb.read_text()
         assert "exr-" not in text and '"tables/' in text, nb.name  # no temporary folder
+    # no file anywhere in --out holds an absolute path of the build machine: the build's
+    # own folder .exresearch/ (state, marker, lock) is scanned too
+    everything = sorted(p for p in site.rglob("*") if p.is_file())
+    assert site / ".exresearch" / "state.json" in everything
+    for f in everything:
+        text = _text(f)
+        for root in (str(study_path), str(study_path.resolve()), str(site.resolve()), "/tmp/"):
+            assert root not in text, (f.relative_to(site), root)
 
 
 @pytest.mark.slow

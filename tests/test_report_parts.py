@@ -4,6 +4,7 @@ that replaced figures drawn in notebook cells."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,17 +120,32 @@ def test_headline_cards_say_the_pooled_numbers():
     main = pd.Series({"estimate": 0.314, "ci_low": 0.2, "ci_high": 0.4, "k": 5, "n": 150,
                       "i2": 0.25, "pi_low": 0.05, "pi_high": 0.55})
     loop = pd.DataFrame({"label": ["EX leads"], "x_to_y": [0.12], "y_to_x": [0.01]})
-    util = pd.DataFrame({"y": ["nps"], "mean_diff": [8.04], "clients": [5],
-                         "clients_top_better": [4]})
+    # the value card quotes the REML-pooled study utility (synthesis.study_utility)
+    from exresearch import synthesis
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for c in "abcde":
+        e = rng.normal(size=30)
+        frames.append(pd.DataFrame({"client_id": c, "ex": e, "nps": 8 * e + rng.normal(0, 8, 30)}))
+    util = synthesis.study_utility(pd.concat(frames), x="ex", outcomes=["nps"], method="REML")
+    q = util[util["measure"] == "quartile_diff"].iloc[0]
+    assert q["k"] == 5 and q["estimate"] > 5  # a real difference to quote
     cards = report.headline_cards(main=main, pooled_loop=loop, utility=util, roles=roles,
                                   n_focus=5)
-    assert [c[1] for c in cards] == ["r = 0.31", "I² = 25%", "EX leads", "8.0"]
+    assert [c[1] for c in cards] == ["r = 0.31", "I² = 25%", "EX leads", f"{q['estimate']:.1f}"]
     assert cards[0][2] == "95% CI 0.20 to 0.40; 5 clients, 150 units"
-    assert cards[3][2].endswith("the top quarter does better in 4 of them")
+    assert cards[3] == ("NPS: top minus bottom quarter of units on EX index",
+                        f"{q['estimate']:.1f}",
+                        f"pooled over 5 clients; 95% CI {q['ci_low']:.1f} to {q['ci_high']:.1f}")
     none = report.headline_cards(main=None, pooled_loop=loop, utility=util.iloc[0:0],
                                  roles=roles, n_focus=1)
     assert none == [("Pooled link: EX index and NPS", "not estimable",
                      "1 client(s) with enough units; at least 2 are needed")]
+    # the older per-client average is refused with the columns it has
+    old = pd.DataFrame({"y": ["nps"], "mean_diff": [8.04], "clients": [5]})
+    with pytest.raises(ParameterError, match=r"study_utility .*\['y', 'mean_diff', 'clients'\]"):
+        report.headline_cards(main=main, pooled_loop=loop, utility=old, roles=roles, n_focus=5)
 
 
 # ----------------------------------------------------------------------------- one client, study team
@@ -150,6 +166,28 @@ def test_quality_and_overview_per_client(study, roles, panels):
     grid = report.scale_grid(q, "alpha", study=study, roles=roles)
     assert list(grid.index) == study.clients
     assert list(grid.columns) == [roles.label(s) for s in study.config.scales]
+
+
+def test_data_quality_tables_by_client(study, panels):
+    from exresearch.report.panels import missingness, response_counts, suppressed_units
+
+    cfg = study.config
+    surveys = {c: report.reported_survey(study, c, panels[c]) for c in study.clients}
+    for got, one in [
+        (report.counts_by_client(study, panels),
+         lambda c: response_counts(panels[c], periods=cfg.periods)),
+        (report.missingness_by_client(study, surveys),
+         lambda c: missingness(surveys[c], scales=cfg.scales)),
+        (report.suppressed_by_client(study, panels),
+         lambda c: suppressed_units(panels[c], min_group_size=cfg.min_group_size)),
+    ]:
+        assert list(dict.fromkeys(got["client_id"])) == [
+            c for c in study.clients if len(one(c))]
+        for c in study.clients:
+            part = got[got["client_id"] == c].drop(columns="client_id").reset_index(drop=True)
+            pd.testing.assert_frame_equal(part, one(c).reset_index(drop=True),
+                                          check_dtype=False)
+    assert len(report.suppressed_by_client(study, panels))  # the fixture has suppressed units
 
 
 def test_current_design_and_clients_needed(study, roles, panels):

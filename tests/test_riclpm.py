@@ -22,11 +22,14 @@ DATA = Path(__file__).parent / "data"
 REF = json.loads((DATA / "riclpm_reference.json").read_text())
 
 
-@pytest.mark.parametrize(("name", "n_waves"), [("complete", 4), ("missing", 3)])
-def test_riclpm_fit_matches_lavaan(name, n_waves):
+@pytest.mark.parametrize(("name", "n_waves", "equal"),
+                         [("complete", 4, False), ("missing", 3, False),
+                          ("complete", 4, True), ("missing", 3, True)])
+def test_riclpm_fit_matches_lavaan(name, n_waves, equal):
     d = pd.read_csv(DATA / f"riclpm_{name}.csv")
-    fit = riclpm_fit(d.to_numpy(float), n_waves=n_waves)
-    ref = REF[name]
+    fit = riclpm_fit(d.to_numpy(float), n_waves=n_waves, equal_innovations=equal)
+    ref = REF[name + ("_equal" if equal else "")]
+    assert fit["names"].count("innov_var_x") == int(equal)
     assert fit["converged"] and fit["n_units"] == ref["n"]
     assert fit["loglik"] == pytest.approx(ref["loglik"], abs=1e-6)
     names = fit["names"]
@@ -55,7 +58,8 @@ def _long(d, n_waves):
 def test_riclpm_tidy_rows_and_scaling():
     d = pd.read_csv(DATA / "riclpm_complete.csv")
     panel = _long(d, 4)
-    raw = riclpm(panel, x="ex", y="cx", standardize=False)
+    raw = riclpm(panel, x="ex", y="cx", standardize=False, equal_innovations=False,
+                 reference="normal")
     assert raw["path"].tolist() == [
         "ex[t] -> cx[t+1]", "cx[t] -> ex[t+1]", "ex[t] -> ex[t+1]", "cx[t] -> cx[t+1]",
         "(ex -> cx) - (cx -> ex)", "trait ex ~ trait cx"]
@@ -76,10 +80,41 @@ def test_riclpm_tidy_rows_and_scaling():
     from scipy import stats
     assert raw.loc[0, "p_val"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
     # standardised: paths scale by the within-unit SDs, z statistics unchanged
-    std = riclpm(panel, x="ex", y="cx")
+    std = riclpm(panel, x="ex", y="cx", equal_innovations=False, reference="normal")
     sx, sy = std.attrs["scale"]
     assert std.loc[0, "estimate"] == pytest.approx(raw.loc[0, "estimate"] * sx / sy, rel=1e-3)
     assert std.loc[0, "p_val"] == pytest.approx(raw.loc[0, "p_val"], rel=1e-3, abs=1e-6)
+
+
+def test_riclpm_default_equal_innovations_and_t_reference():
+    """The default (the loop verdicts' model): innovations equal over periods as lavaan
+    with labelled innovations, Wald tests and intervals on t with df = units - parameters
+    (150 - 21)."""
+    d = pd.read_csv(DATA / "riclpm_complete.csv")
+    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False)
+    ref = REF["complete_equal"]
+    assert res.attrs["df"] == 129
+    for row, key in ((0, "x_to_y"), (1, "y_to_x"), (2, "x_to_x"), (3, "y_to_y")):
+        est, se = ref[key]
+        assert res.loc[row, "estimate"] == pytest.approx(est, abs=1e-4), key
+        assert res.loc[row, "se"] == pytest.approx(se, abs=1e-4), key
+    from scipy import stats
+    t = res.loc[1, "estimate"] / res.loc[1, "se"]
+    assert res.loc[1, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 129), rel=1e-9)
+    assert res.loc[1, "p_val"] > 2 * stats.norm.sf(abs(t))
+    q = stats.t.ppf(0.975, 129)
+    assert res.loc[1, "ci_high"] == pytest.approx(res.loc[1, "estimate"] + q * res.loc[1, "se"])
+    diff_t = res.loc[4, "estimate"] / res.loc[4, "se"]
+    assert res.loc[4, "p_val"] == pytest.approx(2 * stats.t.sf(abs(diff_t), 129), rel=1e-9)
+    normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, reference="normal")
+    assert normal.attrs["df"] == np.inf
+    assert normal.loc[1, "p_val"] == pytest.approx(2 * stats.norm.sf(abs(t)), rel=1e-9)
+    with pytest.raises(ParameterError, match="`reference` must be one of \\['t', 'normal'\\], "
+                       "but 'z' was passed"):
+        riclpm(_long(d, 4), x="ex", y="cx", reference="z")
+    with pytest.raises(ParameterError, match="`equal_innovations` must be True or False, but "
+                       "'yes' was passed"):
+        riclpm(_long(d, 4), x="ex", y="cx", equal_innovations="yes")
 
 
 def test_riclpm_needs_three_periods_and_ten_units(rng):
@@ -93,6 +128,16 @@ def test_riclpm_needs_three_periods_and_ten_units(rng):
                           "ex": rng.normal(size=57), "cx": rng.normal(size=57)})
     with pytest.warns(UserWarning, match="too few units: 19 \\(the RI-CLPM needs at least 20"):
         riclpm(small, x="ex", y="cx")
+    # 20 units, 4 periods: 21 parameters, so the t reference is undefined
+    four = pd.DataFrame({"unit_id": np.repeat(np.arange(20), 4), "period": np.tile([1, 2, 3, 4], 20),
+                         "ex": rng.normal(size=80), "cx": rng.normal(size=80)})
+    with pytest.warns(UserWarning, match="too few units: 20 for the model's 21 parameters"):
+        res = riclpm(four, x="ex", y="cx")
+    assert res["estimate"].isna().all() and np.isnan(res.attrs["df"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normal = riclpm(four, x="ex", y="cx", reference="normal")
+    assert "parameters" not in normal.loc[0, "note"] and normal.attrs["df"] == np.inf
     with pytest.raises(ParameterError, match="at least 3 periods"):
         riclpm_fit(np.zeros((10, 4)), n_waves=2)
     with pytest.raises(ParameterError, match="`x` and `y` must be two different column"):

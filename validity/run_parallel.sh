@@ -1,17 +1,15 @@
 #!/bin/sh
-# The full harness in parallel, one process per world and size (make validity runs it),
-# then one results.md from the parts. Usage: validity/run_parallel.sh PYTHON REPS SEED
-PY=${1:-.venv/bin/python}; REPS=${2:-200}; SEED=${3:-1}
+# The full harness (make validity): every part of exresearch.validity.PLAN, JOBS at a time,
+# nice'd, each into validity/parts/<part>.csv in chunks; a part stopped early resumes where
+# it stopped (--resume), a finished part is skipped. Then one validity/results.md from all
+# parts. Usage: validity/run_parallel.sh [PYTHON] [JOBS] [PREFIX]
+#   PREFIX runs only the parts whose name starts with it (loop-, pooled-, grid-, other-,
+#   drivers-); each part's log (with its estimated time to go) is validity/parts/<part>.log.
+PY=${1:-.venv/bin/python}; JOBS=${2:-2}; PREFIX=${3:-}
 mkdir -p validity/parts
-pids=""
-for w in null reciprocal ex_leads reciprocal_no_trend no_business_path; do
-  for u in 30 100; do
-    nice -n 10 "$PY" -m exresearch.validity --reps "$REPS" --units "$u" --seed "$SEED" \
-      --worlds "$w" --chunk 10 --out "validity/parts/$w-$u.md" > "validity/parts/$w-$u.log" 2>&1 &
-    pids="$pids $!"
-  done
-done
-status=0
-for p in $pids; do wait "$p" || status=1; done
-[ $status -eq 0 ] || { echo "a part failed: see validity/parts/*.log"; exit 1; }
-"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md
+"$PY" -m exresearch.validity --list-parts --prefix "$PREFIX" |
+  xargs -P "$JOBS" -I{} sh -c \
+    'nice -n 10 "$0" -m exresearch.validity --part "$1" --resume >> "validity/parts/$1.log" 2>&1 \
+     || echo "part $1 failed: see validity/parts/$1.log"' "$PY" {}
+"$PY" -m exresearch.validity --merge validity/parts/*.csv --out validity/results.md \
+  --power-table exresearch/loop_power.csv

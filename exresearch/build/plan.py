@@ -24,7 +24,8 @@ from .records import (
     ReportRecord,
 )
 
-__all__ = ["fingerprint", "source_hash", "read_state", "Plan", "make_plan"]
+__all__ = ["fingerprint", "source_hash", "read_state", "state_records", "study_token", "Plan",
+           "make_plan"]
 
 hash_tree = hash_study_tree
 
@@ -113,8 +114,45 @@ def env_fingerprint(nb_dir: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- state
-def read_state(out: Path) -> dict | None:
-    """The previous build's state in ``out``, or None when absent or not trustworthy."""
+#: What the build state writes for the study folder in the reports' parameters: the state
+#: sits inside the published site, which holds no absolute path of the build machine.
+STUDY_PLACEHOLDER = "<study>"
+
+
+def study_token(study_path: Path) -> str:
+    """sha256 of the study folder's absolute path: how the state names the study.
+
+    Examples
+    --------
+    >>> study_token(Path("/a/study")) == study_token(Path("/a/study")), len(study_token(Path("/x")))
+    (True, 64)
+    """
+    return hashlib.sha256(str(study_path).encode()).hexdigest()
+
+
+def state_records(records, study_path: Path) -> list[dict]:
+    """The records as the state stores them: ``parameters["study_path"]`` replaced by
+    :data:`STUDY_PLACEHOLDER` (:func:`read_state` puts the path back)."""
+    from dataclasses import asdict
+
+    out = []
+    for r in records:
+        d = asdict(r)
+        params = dict(d.get("parameters") or {})
+        if params.get("study_path") == str(study_path):
+            params["study_path"] = STUDY_PLACEHOLDER
+        d["parameters"] = params
+        out.append(d)
+    return out
+
+
+def read_state(out: Path, study_path: Path | None = None) -> dict | None:
+    """The previous build's state in ``out``, or None when absent or not trustworthy.
+
+    With ``study_path``, and when the state was written for that study (its
+    ``study`` token, :func:`study_token`), the reports' parameters get the study folder
+    back in place of :data:`STUDY_PLACEHOLDER`.
+    """
     try:
         state = json.loads((out / STATE_FILE).read_text())
     except (OSError, ValueError):
@@ -128,6 +166,11 @@ def read_state(out: Path) -> dict | None:
     for r in state["reports"]:  # paths are reused for copying: only our own layout
         if not all(SAFE_REL.fullmatch(rel) for rel in [r.html, r.notebook, *r.tables] if rel):
             return None
+    if study_path is not None and state.get("study") == study_token(study_path):
+        for r in state["reports"]:
+            if isinstance(r.parameters, dict) and \
+                    r.parameters.get("study_path") == STUDY_PLACEHOLDER:
+                r.parameters = {**r.parameters, "study_path": str(study_path)}
     files = state.get("files")
     if files is not None and (not isinstance(files, list)
                               or not all(isinstance(f, str) for f in files)):
@@ -154,10 +197,10 @@ def fast_path(study_path: Path, out: Path, force: bool, only, t0: float) -> Buil
     """Return the current site's result when no input changed at all, else None."""
     if force:
         return None
-    state = read_state(out)
+    state = read_state(out, study_path)
     if state is None or not (out / "index.html").is_file():
         return None
-    if state.get("study_path") != str(study_path):
+    if state.get("study") != study_token(study_path):
         return None
     reports = state["reports"]
     if not reports or any(r.status != "ok" for r in reports):
@@ -232,7 +275,7 @@ def make_plan(study, study_path: Path, out: Path, *, force: bool, only) -> Plan:
     env_fp = env_fingerprint(nb_dir)
     tree = hash_tree(study_path)
     hashes = dict(getattr(study, "hashes", None) or tree)
-    prev = {r.key: r for r in (read_state(out) or {}).get("reports", [])}
+    prev = {r.key: r for r in (read_state(out, study_path) or {}).get("reports", [])}
     records = list(_records(study, study_path, clients, hashes, env_fp))
 
     def wanted(r: ReportRecord) -> bool:

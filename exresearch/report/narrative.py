@@ -432,7 +432,9 @@ def headline_cards(*, main, pooled_loop, utility, roles, n_focus) -> list:
     pooled_loop : pandas.DataFrame
         The pooled loop verdict (:func:`exresearch.direction.classify_loop`).
     utility : pandas.DataFrame
-        :func:`exresearch.report.utility_summary`.
+        :func:`exresearch.synthesis.study_utility` of EX: its pooled top-minus-bottom
+        quarter difference (``measure == "quartile_diff"``) in the primary CX outcome
+        is the value card.
     roles : Roles
     n_focus : int
         Clients with a defined correlation of EX and the primary CX outcome.
@@ -441,6 +443,11 @@ def headline_cards(*, main, pooled_loop, utility, roles, n_focus) -> list:
     -------
     list of tuple
         For :func:`exresearch.report.headline_table`.
+
+    Raises
+    ------
+    ParameterError
+        When ``utility`` lacks the columns of :func:`exresearch.synthesis.study_utility`.
     """
     ex, cx = roles.ex, roles.primary_cx
     exl, cxl = roles.label(ex), roles.label(cx)
@@ -457,12 +464,20 @@ def headline_cards(*, main, pooled_loop, utility, roles, n_focus) -> list:
              f"EX → CX {fmt_signed(pooled_loop['x_to_y'].iloc[0])} SD, "
              f"CX → EX {fmt_signed(pooled_loop['y_to_x'].iloc[0])} SD per period"),
         ]
-    uh = utility.set_index("y")
-    if cx in uh.index:
+    need = ["y", "measure", "k", "estimate", "ci_low", "ci_high"]
+    if not all(c in utility.columns for c in need):
+        from ..exceptions import ParameterError
+
+        raise ParameterError(
+            "`utility` must be the table of exresearch.synthesis.study_utility (columns "
+            f"{need}), but one with columns {list(utility.columns)} was passed")
+    q = utility[(utility["y"] == cx) & (utility["measure"] == "quartile_diff")]
+    if len(q) and pd.notna(q["estimate"].iloc[0]):
+        q = q.iloc[0]
         cards.append((f"{cxl}: top minus bottom quarter of units on {exl}",
-                      f"{uh.loc[cx, 'mean_diff']:.1f}",
-                      f"average over {int(uh.loc[cx, 'clients'])} clients; the top quarter "
-                      f"does better in {int(uh.loc[cx, 'clients_top_better'])} of them"))
+                      f"{q['estimate']:.1f}",
+                      f"pooled over {int(q['k'])} clients; 95% CI {q['ci_low']:.1f} to "
+                      f"{q['ci_high']:.1f}"))
     if main is None:
         cards.append((f"Pooled link: {exl} and {cxl}", "not estimable",
                       f"{n_focus} client(s) with enough units; at least 2 are needed"))

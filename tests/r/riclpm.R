@@ -10,6 +10,9 @@
 # paths constrained equal over waves (labels a, b, c, d), innovation (co)variances,
 # wave-1 within (co)variances, random-intercept (co)variances and wave means free;
 # full-information ML (missing = "ml"), observed information from the Hessian.
+# The "_equal" entries constrain the innovation (co)variances to be equal over waves
+# (labels vx, vy, cxy), exresearch's `equal_innovations=True`, the model the loop
+# verdicts use.
 # Packages: lavaan, jsonlite.
 
 suppressPackageStartupMessages({
@@ -17,7 +20,7 @@ suppressPackageStartupMessages({
   library(lavaan)
 })
 
-riclpm_syntax <- function(T) {
+riclpm_syntax <- function(T, equal = FALSE) {
   w <- seq_len(T)
   lines <- c(
     paste0("RIx =~ ", paste0("1*x", w, collapse = " + ")),
@@ -27,9 +30,9 @@ riclpm_syntax <- function(T) {
     paste0("wx", w[-1], " ~ a*wx", w[-T], " + b*wy", w[-T]),
     paste0("wy", w[-1], " ~ c*wx", w[-T], " + d*wy", w[-T]),
     "wx1 ~~ wx1", "wy1 ~~ wy1", "wx1 ~~ wy1",
-    paste0("wx", w[-1], " ~~ wx", w[-1]),
-    paste0("wy", w[-1], " ~~ wy", w[-1]),
-    paste0("wx", w[-1], " ~~ wy", w[-1]),
+    if (equal) paste0("wx", w[-1], " ~~ vx*wx", w[-1]) else paste0("wx", w[-1], " ~~ wx", w[-1]),
+    if (equal) paste0("wy", w[-1], " ~~ vy*wy", w[-1]) else paste0("wy", w[-1], " ~~ wy", w[-1]),
+    if (equal) paste0("wx", w[-1], " ~~ cxy*wy", w[-1]) else paste0("wx", w[-1], " ~~ wy", w[-1]),
     "RIx ~~ RIx", "RIy ~~ RIy", "RIx ~~ RIy",
     paste0("x", w, " ~~ 0*x", w),
     paste0("y", w, " ~~ 0*y", w)
@@ -37,9 +40,9 @@ riclpm_syntax <- function(T) {
   paste(lines, collapse = "\n")
 }
 
-fit_one <- function(file, T) {
+fit_one <- function(file, T, equal = FALSE) {
   d <- read.csv(file.path("tests", "data", file))
-  fit <- lavaan(riclpm_syntax(T), data = d, missing = "ml", meanstructure = TRUE,
+  fit <- lavaan(riclpm_syntax(T, equal), data = d, missing = "ml", meanstructure = TRUE,
                 int.ov.free = TRUE, information = "observed",
                 observed.information = "hessian")
   pe <- parameterEstimates(fit)
@@ -49,7 +52,7 @@ fit_one <- function(file, T) {
   }
   v <- vcov(fit)
   # Huber-White robust SEs (MLR): same estimates, sandwich standard errors
-  rob <- lavaan(riclpm_syntax(T), data = d, missing = "ml", meanstructure = TRUE,
+  rob <- lavaan(riclpm_syntax(T, equal), data = d, missing = "ml", meanstructure = TRUE,
                 int.ov.free = TRUE, estimator = "MLR", information = "observed",
                 observed.information = "hessian")
   pr <- parameterEstimates(rob)
@@ -63,6 +66,8 @@ fit_one <- function(file, T) {
     ri_var_y = get("RIy", "~~", "RIy"),
     innov2_var_x = get("wx2", "~~", "wx2"), innov2_cov = get("wx2", "~~", "wy2"),
     innov2_var_y = get("wy2", "~~", "wy2"),
+    innov3_var_x = get("wx3", "~~", "wx3"), innov3_cov = get("wx3", "~~", "wy3"),
+    innov3_var_y = get("wy3", "~~", "wy3"),
     mean_x1 = get("x1", "~1", ""), mean_y1 = get("y1", "~1", ""),
     cov_xy_yx = v["c", "b"],
     robust_se = list(x_to_x = rse("wx2", "wx1"), y_to_x = rse("wx2", "wy1"),
@@ -76,7 +81,17 @@ fit_one <- function(file, T) {
 ref <- list(
   meta = list(R = R.version.string, lavaan = as.character(packageVersion("lavaan"))),
   complete = fit_one("riclpm_complete.csv", 4),
-  missing = fit_one("riclpm_missing.csv", 3)
+  missing = fit_one("riclpm_missing.csv", 3),
+  complete_equal = fit_one("riclpm_complete.csv", 4, equal = TRUE),
+  missing_equal = fit_one("riclpm_missing.csv", 3, equal = TRUE)
 )
+# with equal innovations the wave-2 and wave-3 entries are the one shared estimate
+for (k in c("complete_equal", "missing_equal")) {
+  for (v in c("var_x", "cov", "var_y")) {
+    ref[[k]][[paste0("innov_", v)]] <- ref[[k]][[paste0("innov2_", v)]]
+    ref[[k]][[paste0("innov2_", v)]] <- NULL
+    ref[[k]][[paste0("innov3_", v)]] <- NULL
+  }
+}
 writeLines(toJSON(ref, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path("tests", "data", "riclpm_reference.json"))
