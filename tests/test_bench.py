@@ -296,6 +296,16 @@ def test_cell_profiles_pair_with_the_cells_they_time(tmp_path):
         {"index": 4, "line": "b = a + 1", "duration": 4.0}]
 
 
+def test_profiled_functions_show_no_machine_folders():
+    import cells
+
+    assert cells._short("/x/.venv/lib/python3.11/site-packages/matplotlib/figure.py") == \
+        "matplotlib/figure.py"
+    assert cells._short("/tmp/w3/snapshot/exresearch/report/loop.py") == "exresearch/report/loop.py"
+    assert cells._short("/root/.pyenv/versions/3.11.7/lib/python3.11/importlib/__init__.py") \
+        == "importlib/__init__.py"
+
+
 @pytest.mark.slow
 def test_run_tiny_measurement_cases_writes_results(tmp_path):
     out = tmp_path / "results.md"
