@@ -91,6 +91,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="where reports run (default local)")
     p.add_argument("--scheduler", default=None, help="dask scheduler address for --executor dask")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                       help="keep the result cache (study data) in DIR, outside --out "
+                            "(default: $EXRESEARCH_CACHE_DIR, $XDG_CACHE_HOME/exresearch or "
+                            "~/.cache/exresearch, one subfolder per site)")
+    where.add_argument("--no-cache", action="store_true",
+                       help="no result cache (same results, slower rebuilds)")
     p.add_argument("--pdf", action=argparse.BooleanOptionalAction, default=None,
                    help="print every report and brief to PDF with headless Chromium "
                         "(default: on when Chromium is installed)")
@@ -225,6 +232,7 @@ def _build(args) -> int:
     result = build_site(
         args.study, out=args.out, jobs=args.jobs, force=args.force, only=args.only,
         executor=args.executor, scheduler=args.scheduler, pdf=args.pdf,
+        cache=False if args.no_cache else args.cache,
     )
     print(result.index)
     return result.exit_code

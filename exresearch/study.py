@@ -1840,7 +1840,7 @@ def load_study(path, *, cache=None) -> Study:
         Folder holding ``study.yml`` and ``clients/<client_id>/`` data files.
     cache : exresearch.build.cache.ResultCache, optional
         Validation results of earlier loads, by each data file's content hash (what
-        ``exresearch build`` keeps in ``DIR/.exresearch/cache/``): an unchanged valid
+        ``exresearch build`` keeps outside the site, in ``~/.cache/exresearch/``): an unchanged valid
         file is not read and checked again; a changed one is, and the checks across
         files (study.yml against the folders, units with survey data but no outcomes)
         always run. The result is the same study as without the cache.

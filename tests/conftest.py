@@ -23,6 +23,19 @@ def _house_style_stays_in_its_test():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _result_cache_in_tmp(tmp_path_factory):
+    """Builds keep their result cache in ``$EXRESEARCH_CACHE_DIR`` (else the user's
+    ``~/.cache/exresearch``): the suite uses a temporary folder, set before any fixture
+    builds a site, and inherited by the command-line builds it starts."""
+    mp = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("xdg_cache")
+    mp.setenv("XDG_CACHE_HOME", str(root))
+    mp.setenv("EXRESEARCH_CACHE_DIR", str(root / "exresearch"))
+    yield root / "exresearch"
+    mp.undo()
+
+
 @pytest.fixture
 def rng():
     """A seeded generator, so every random test input is reproducible."""

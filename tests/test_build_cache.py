@@ -5,6 +5,7 @@ data changed giving the same tables as a build from scratch."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,32 @@ def test_cache_entries_are_atomic_files_and_keys_checked(tmp_path):
     old.write_bytes(b"x")
     assert prune(tmp_path) == [f"t/{'0' * 16}"]
     assert not old.exists() and c.get(key) is None and c.has(key)  # (truncated above)
+
+
+def test_cache_folder_follows_the_environment_and_is_private(tmp_path, monkeypatch):
+    from exresearch.build.cache import cache_root, open_site_cache, site_cache_dir
+
+    monkeypatch.setenv("EXRESEARCH_CACHE_DIR", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "mine"
+    monkeypatch.delenv("EXRESEARCH_CACHE_DIR")
+    assert cache_root() == tmp_path / "xdg" / "exresearch"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: absolute only
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "exresearch"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_root() == tmp_path / "home" / ".cache" / "exresearch"
+    site = site_cache_dir(tmp_path / "reports" / "demo")
+    assert site.parent == cache_root() and len(site.name) == 64
+    assert str(tmp_path) not in site.name and site != site_cache_dir(tmp_path / "reports" / "x")
+    folder, why = open_site_cache(site)
+    assert folder == site and why == ""
+    for p in (site, site.parent, site.parent.parent):  # every folder it made: 0o700
+        assert p.stat().st_mode & 0o777 == 0o700, p
+    assert list(site.iterdir()) == []  # the write probe is gone
+    (tmp_path / "file").write_text("x")
+    folder, why = open_site_cache(tmp_path / "file" / "sub")
+    assert folder is None and why.startswith("Not a directory") and str(tmp_path) in why
 
 
 # --------------------------------------------------------------------------- validation
@@ -243,7 +270,7 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     client, the synthesis and data quality; they compute only that client's part (the
     others' come from the cache), and every table equals a run without any cache."""
     from exresearch.build import build_site, execute_report
-    from exresearch.build.cache import CACHE_DIR
+    from exresearch.build.cache import CACHE_DIR_ENV, site_cache_dir
     from exresearch.build.records import NOTEBOOKS
     from exresearch.config import notebooks_dir
     from exresearch.kernel import kernel_for_batch
@@ -253,8 +280,11 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     study = tmp_path / "study"
     shutil.copytree(sim_study, study)
     out = tmp_path / "site"
-    assert build_site(study, out=out, progress=False, pdf=False).exit_code == 0
-    cache = out / CACHE_DIR
+    first = build_site(study, out=out, progress=False, pdf=False)
+    assert first.exit_code == 0
+    cache = first.cache  # outside the site, where the rules say (conftest: a tmp folder)
+    assert cache == site_cache_dir(out) and cache.parent == Path(os.environ[CACHE_DIR_ENV])
+    assert not (out / ".exresearch" / "cache").exists() and not list(out.rglob("*.pkl"))
     validation, summaries = _entries(cache / "validation"), _entries(cache / "summaries")
     assert len(validation) == 2 * 4 and len(summaries) == 3 * 4
     assert (cache / ".gitignore").read_text().endswith("\n*\n")  # study data: never committed
@@ -265,8 +295,9 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
 
     _change_one_answer(study, "client-02")
     result = build_site(study, out=out, progress=False, pdf=False)
-    assert result.exit_code == 0
+    assert result.exit_code == 0 and result.cache == cache
     assert sorted(result.executed) == ["client-client-02", "data-quality", "synthesis"]
+    assert not list(out.rglob("*.pkl"))  # nothing under --out holds study data
     assert len(_entries(cache / "validation") - validation) == 1  # client-02's survey
     assert len(_entries(cache / "summaries") - summaries) == 3  # its panel and two parts
     assert workbook.stat().st_ino == inode  # an unchanged report's workbook is reused

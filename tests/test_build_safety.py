@@ -23,7 +23,7 @@ import pytest
 
 from exresearch import build, config
 from exresearch.build import build_site, execute, plan, publish
-from exresearch.exceptions import BuildEnvironmentError, BuildError
+from exresearch.exceptions import BuildEnvironmentError, BuildError, ParameterError
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
 
@@ -267,6 +267,86 @@ def test_failed_pages_and_errors_carry_no_machine_path(tmp_path):
             assert machine not in text
     assert "<study study>/clients/a/x.csv" in error
     assert "pandas/io/common.py" in nb_text and "common.py:873" in html
+
+
+def _pickles(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.pkl"))
+
+
+def test_result_cache_is_outside_out_private_and_optional(study, fake, tmp_path,
+                                                          _result_cache_in_tmp):
+    """The result cache (study data) is never under --out: by default one 0o700 folder
+    per site in $EXRESEARCH_CACHE_DIR named by a hash; --cache DIR; --no-cache."""
+    from exresearch.build.cache import site_cache_dir
+    from exresearch.cli import main
+
+    out = tmp_path / "site"
+    res = build_site(study, out=out, progress=False)
+    assert res.exit_code == 0
+    assert res.cache == site_cache_dir(out) and res.cache.parent == _result_cache_in_tmp
+    assert len(res.cache.name) == 64 and "site" not in res.cache.name  # no readable path
+    assert res.cache.stat().st_mode & 0o777 == 0o700
+    assert len(_pickles(res.cache / "validation")) == 2 * 3  # every client's two files
+    assert not (out / ".exresearch" / "cache").exists() and _pickles(out) == []
+    site = _files(out)
+
+    custom = tmp_path / "elsewhere" / "cache"
+    assert main(["build", str(study), "--out", str(tmp_path / "b"), "--cache", str(custom)]) == 0
+    assert len(_pickles(custom / "validation")) == 6 and _pickles(tmp_path / "b") == []
+    assert not site_cache_dir(tmp_path / "b").exists()
+
+    assert main(["build", str(study), "--out", str(tmp_path / "c"), "--no-cache"]) == 0
+    assert not site_cache_dir(tmp_path / "c").exists() and _pickles(tmp_path / "c") == []
+    for other in ("b", "c"):  # the same site with any cache or none
+        got = _files(tmp_path / other)
+        assert sorted(got) == sorted(site)
+        assert got["tables/synthesis/unit_means.csv"] == site["tables/synthesis/unit_means.csv"]
+
+    # a cache inside --out is refused before anything is written (exit 2)
+    with pytest.raises(ParameterError, match=r"must be outside --out .*, but .*/c/cache was"):
+        build_site(study, out=tmp_path / "c", cache=tmp_path / "c" / "cache", progress=False)
+    assert main(["build", str(study), "--out", str(tmp_path / "d"), "--cache",
+                 str(tmp_path / "d" / ".cache")]) == 2
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(SystemExit):  # one or the other
+        main(["build", str(study), "--out", str(out), "--cache", str(custom), "--no-cache"])
+
+
+def test_unwritable_cache_means_a_build_without_cache_said_once(study, fake, tmp_path,
+                                                               capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    fake.setenv("EXRESEARCH_CACHE_DIR", str(blocker))
+    out = tmp_path / "site"
+    res = build_site(study, out=out, progress=True)
+    assert res.exit_code == 0 and res.cache is None and len(res.executed) == 5
+    err = capsys.readouterr().err
+    assert err.count("exresearch build: no result cache (") == 1
+    assert "building without it (same results, slower rebuilds)" in err
+    assert blocker.read_text() == "x" and _pickles(out) == []
+    from exresearch.cli import main  # the exit code contract is unchanged
+
+    assert main(["build", str(study), "--out", str(out), "--force"]) == 0
+
+
+def test_old_cache_inside_out_is_removed_and_said(study, fake, tmp_path, capsys):
+    """A site built before the cache moved out of --out: the next build (even one with
+    nothing to execute) removes DIR/.exresearch/cache/ and says so in its summary."""
+    out = tmp_path / "site"
+    assert build_site(study, out=out, progress=False).exit_code == 0
+    old = out / ".exresearch" / "cache" / "validation" / ("0" * 16) / "ab"
+    old.mkdir(parents=True)
+    (old / f"{'ab' * 32}.pkl").write_bytes(b"respondent answers")
+    (out / ".exresearch" / "cache" / ".gitignore").write_text("*\n")
+    capsys.readouterr()
+    res = build_site(study, out=out, progress=True)
+    assert res.exit_code == 0 and res.executed == []  # nothing changed: nothing executed
+    assert not (out / ".exresearch" / "cache").exists() and _pickles(out) == []
+    err = capsys.readouterr().err
+    assert ("exresearch build: removed the old result cache .exresearch/cache/ from the site "
+            f"folder (study data); the cache is now outside it: {res.cache}") in err
+    build_site(study, out=out, progress=True)
+    assert "removed the old result cache" not in capsys.readouterr().err  # said once
 
 
 # ----------------------------------------------------------------- slow: real kernels

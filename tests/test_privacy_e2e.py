@@ -339,10 +339,15 @@ def test_no_paths_or_other_clients_files_on_pages(adversarial):
         text = nb.read_text()
         assert "exr-" not in text and '"tables/' in text, nb.name  # no temporary folder
     # no file anywhere in --out holds an absolute path of the build machine: the build's
-    # own folder .exresearch/ (state, marker, lock, result cache) is scanned too, the
-    # cache's pickles as bytes (a pickle stores text as UTF-8)
+    # own folder .exresearch/ (state, marker, lock) is scanned too, as bytes
     everything = sorted(p for p in site.rglob("*") if p.is_file())
     assert site / ".exresearch" / "state.json" in everything
+    # nothing under --out holds study data: the result cache (every client's answers,
+    # pickled) is outside it (a copy, zip or upload of the site cannot take it along)
+    assert not (site / ".exresearch" / "cache").exists()
+    assert [f for f in everything if f.suffix == ".pkl" or f.read_bytes()[:1] == b"\x80"] == []
+    cache = adversarial[2].cache
+    assert cache is not None and site not in cache.parents and list(cache.rglob("*.pkl"))
     for f in everything:
         text = _text(f) if ".exresearch" not in f.parts else f.read_bytes().decode(
             "utf-8", "replace")

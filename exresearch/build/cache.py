@@ -13,15 +13,26 @@ each under a key that is the sha256 of everything the result depends on:
 
 Any change of the exresearch package (every ``.py`` file), of pandas, numpy or scipy, or
 of the cache format gives new keys, so an entry is never used by code that did not write
-it (entries of other versions are removed by the next build: :func:`prune`). The cache
-lives in the site's build folder ``DIR/.exresearch/cache/`` (never
-published, never copied into a share bundle); each entry is one file written to a
-temporary name and renamed, so a killed build leaves whole entries or none. Entries are
-Python pickles (exact round trip of DataFrames, dtypes and ``attrs``, which parquet does
-not give for object columns): trust the cache folder as you trust the ``.venv``; removing
-``DIR/.exresearch/cache/`` is always safe (the next build recomputes it). Written by hand:
-``joblib.Memory`` keys by a function's arguments (here a whole ``Study``), not by the
-content hashes we already have.
+it (entries of other versions are removed by the next build: :func:`prune`).
+
+The entries are study data (every client's checked survey, i.e. respondent-level answers,
+and outcome tables), so the cache lives OUTSIDE the site folder ``--out``, where no copy,
+zip or upload of the site can take it along (:func:`site_cache_dir`):
+``$EXRESEARCH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/exresearch``, else
+``~/.cache/exresearch`` (as pip and matplotlib do), one subfolder per site named by the
+sha256 of the resolved ``--out`` path (no readable path in the name), created with mode
+0o700. ``exresearch build --cache DIR`` uses ``DIR`` instead, ``--no-cache`` no cache
+(same results, slower rebuilds). A cache folder that cannot be created or written means a
+build without a cache (:func:`open_site_cache`), never a failed build. Builds before this
+layout kept the cache in ``DIR/.exresearch/cache/`` (:data:`OLD_CACHE_DIR`); the next
+build removes it.
+
+Each entry is one file written to a temporary name and renamed, so a killed build leaves
+whole entries or none. Entries are Python pickles (exact round trip of DataFrames, dtypes
+and ``attrs``, which parquet does not give for object columns): trust the cache folder as
+you trust the ``.venv``; removing it (``rm -rf ~/.cache/exresearch``) is always safe (the
+next build recomputes it). Written by hand: ``joblib.Memory`` keys by a function's
+arguments (here a whole ``Study``), not by the content hashes we already have.
 """
 
 from __future__ import annotations
@@ -35,10 +46,13 @@ import pickle
 import uuid
 from pathlib import Path
 
-__all__ = ["ResultCache", "cache_key", "code_version", "prune", "CACHE_DIR", "CACHE_ENV"]
+__all__ = ["ResultCache", "cache_key", "code_version", "prune", "cache_root", "site_cache_dir",
+           "open_site_cache", "OLD_CACHE_DIR", "CACHE_ENV", "CACHE_DIR_ENV"]
 
-#: The cache inside a site folder (next to the build state).
-CACHE_DIR = ".exresearch/cache"
+#: Where builds before the cache moved out of the site kept it (removed by the next build).
+OLD_CACHE_DIR = ".exresearch/cache"
+#: Environment variable naming the folder that holds the caches of every site.
+CACHE_DIR_ENV = "EXRESEARCH_CACHE_DIR"
 #: Environment variable naming the cache folder for report kernels (set by the build).
 CACHE_ENV = "EXRESEARCH_CACHE"
 #: Bump when the layout of an entry changes.
@@ -80,7 +94,7 @@ class ResultCache:
     Parameters
     ----------
     folder : str or pathlib.Path
-        Where the entries live, e.g. ``DIR/.exresearch/cache``.
+        Where the entries live, e.g. ``site_cache_dir("reports/demo")``.
     kind : str
         Subfolder for one kind of entry (``"validation"``, ``"summaries"``).
     write : bool, default True
@@ -173,6 +187,73 @@ def prune(folder) -> list[str]:
             shutil.rmtree(version, ignore_errors=True)
             gone.append(f"{kind.name}/{version.name}")
     return gone
+
+
+def cache_root() -> Path:
+    """The folder holding the result caches of every site: ``$EXRESEARCH_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/exresearch``, else ``~/.cache/exresearch``.
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["EXRESEARCH_CACHE_DIR"] = "/tmp/exr-cache"
+    >>> str(cache_root())
+    '/tmp/exr-cache'
+    >>> del os.environ["EXRESEARCH_CACHE_DIR"]
+    """
+    env = os.environ.get(CACHE_DIR_ENV, "")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "exresearch"
+
+
+def site_cache_dir(out, *, root=None) -> Path:
+    """The result cache of the site folder ``out``: ``root`` (default :func:`cache_root`)
+    / sha256 of the resolved ``out`` path (no readable path in the name).
+
+    Examples
+    --------
+    >>> d = site_cache_dir("reports/demo", root="/tmp/exr-cache")
+    >>> d.parent.as_posix(), len(d.name), "demo" in d.name
+    ('/tmp/exr-cache', 64, False)
+    >>> d == site_cache_dir("reports/../reports/demo", root="/tmp/exr-cache")
+    True
+    """
+    key = hashlib.sha256(str(Path(out).expanduser().resolve()).encode()).hexdigest()
+    return Path(cache_root() if root is None else root) / key
+
+
+def open_site_cache(folder) -> tuple[Path | None, str]:
+    """Create ``folder`` (and its missing parents) with mode 0o700 and check that it can be
+    written; return ``(folder, "")``, or ``(None, why)`` when it cannot (the build then
+    runs without a cache: it is an optimisation, never a reason to fail).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder, why = open_site_cache(Path(tempfile.mkdtemp()) / "exresearch" / "ab")
+    >>> oct(folder.stat().st_mode & 0o777), why
+    ('0o700', '')
+    >>> open_site_cache("/proc/exresearch-cache")[0] is None
+    True
+    """
+    folder = Path(folder).expanduser().absolute()
+    probe = folder / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        missing = [p for p in [folder, *folder.parents] if not p.exists()]
+        for p in reversed(missing):  # 0o700, as the XDG base directory spec asks
+            p.mkdir(mode=0o700, exist_ok=True)
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "not a folder", str(folder))
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        return None, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    return folder, ""
 
 
 def from_env(kind: str) -> ResultCache | None:

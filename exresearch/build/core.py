@@ -51,6 +51,9 @@ class _Build:
     progress: bool
     t0: float
     pdf: bool | None = None
+    cache: Path | None = None
+    cache_note: str = ""
+    old_cache_removed: bool = False
     runtime: object = None
     plan: Plan | None = None
     staging: Staging | None = None
@@ -87,12 +90,67 @@ def _load(study, cache=None):
     return load_study(Path(study), cache=cache)
 
 
-def _validation_cache(out: Path):
-    """The validation cache of ``out``, read now and written once the lock is held
-    (nothing is written for an invalid study, nor before the lock)."""
-    from .cache import CACHE_DIR, ResultCache
+def _cache_folder(cache, out: Path) -> Path | None:
+    """The result cache's folder for the site ``out`` (nothing created yet): ``cache``
+    (a folder), None (the default, outside ``out``: :func:`.cache.site_cache_dir`) or
+    False (no cache)."""
+    from .cache import site_cache_dir
 
-    return ResultCache(out / CACHE_DIR, "validation", defer=True)
+    if cache is False:
+        return None
+    if cache is None:
+        folder = site_cache_dir(out)
+    elif isinstance(cache, str | os.PathLike) and str(cache):
+        folder = Path(cache).expanduser()
+    else:
+        raise ParameterError(f"`cache` must be a folder, None or False, but {cache!r} was passed")
+    folder = folder.resolve()
+    if folder == out or out in folder.parents:  # study data one copy away from publication
+        raise ParameterError(
+            f"The result cache holds the clients' raw answers and must be outside --out "
+            f"({out}), but {folder} was passed"
+        )
+    return folder
+
+
+def _validation_cache(folder: Path | None):
+    """The validation cache in ``folder``, read now and written once the lock is held
+    (nothing is written for an invalid study, nor before the lock); None without one."""
+    from .cache import ResultCache
+
+    return None if folder is None else ResultCache(folder, "validation", defer=True)
+
+
+def _open_cache(b: _Build, vcache) -> None:
+    """Once the lock is held: remove a cache an earlier build left inside ``out``, create
+    the cache folder (or go on without one, said once), drop other versions' entries."""
+    import shutil
+
+    from .cache import OLD_CACHE_DIR, open_site_cache, prune
+
+    old = b.out / OLD_CACHE_DIR  # inside the build's own .exresearch/: written by a build
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old)
+        b.old_cache_removed = True
+    if b.cache is None:
+        return
+    folder, why = open_site_cache(b.cache)
+    if folder is None:
+        b.cache_note = (f"exresearch build: no result cache ({why}); building without it "
+                        "(same results, slower rebuilds)")
+        if b.progress:
+            print(b.cache_note, file=sys.stderr)
+        log.warning(b.cache_note)
+        b.cache = None
+        if b.runtime is not None:
+            b.runtime.extra_env = {}  # the kernels: no cache either
+        return
+    ignore = folder / ".gitignore"  # it holds the clients' raw answers: never committed
+    if not ignore.is_file():
+        ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
+    prune(folder)  # entries of other exresearch versions
+    if vcache is not None:
+        vcache.flush()
 
 
 def _carry_over(b: _Build) -> None:
@@ -232,11 +290,15 @@ def _summary(b: _Build) -> BuildResult:
     exit_code = 1 if any(r.status == "failed" for r in records) else 0
     result = BuildResult(index=b.out / "index.html", exit_code=exit_code, reports=records,
                          executed=[r.key for r in to_run], duration=time.perf_counter() - b.t0,
-                         kept=list(b.kept))
+                         kept=list(b.kept), cache=b.cache)
     if b.kept:
         shown = ", ".join(b.kept[:10]) + (f" and {len(b.kept) - 10} more"
                                           if len(b.kept) > 10 else "")
         b.say(f"exresearch build: kept {len(b.kept)} file(s) it did not write: {shown}")
+    if b.old_cache_removed:
+        b.say("exresearch build: removed the old result cache .exresearch/cache/ from the "
+              "site folder (study data); the cache is now outside it"
+              + (f": {b.cache}" if b.cache else " (none: --no-cache)"))
     b.say(f"exresearch build: {len(to_run)} executed, {len(records) - len(to_run)} reused, "
           f"{len(result.failed)} failed, {result.duration:.1f} s -> {result.index}")
     return result
@@ -244,7 +306,7 @@ def _summary(b: _Build) -> BuildResult:
 
 def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
-    vcache = _validation_cache(b.out)
+    vcache = _validation_cache(b.cache)
     b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
     b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -252,14 +314,7 @@ def _build(b: _Build) -> BuildResult:
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
     published = False
     try:
-        from .cache import CACHE_DIR, prune
-
-        (b.out / CACHE_DIR).mkdir(parents=True, exist_ok=True)  # the kernels' cache too
-        ignore = b.out / CACHE_DIR / ".gitignore"  # it holds the clients' raw answers: a
-        if not ignore.is_file():                   # site folder pushed with git never
-            ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
-        prune(b.out / CACHE_DIR)  # entries of other exresearch versions
-        vcache.flush()
+        _open_cache(b, vcache)
         b.staging = Staging(b.out)
         try:
             _carry_over(b)
@@ -277,7 +332,7 @@ def _build(b: _Build) -> BuildResult:
 
 
 def build_site(study, *, out, jobs=None, force=False, only=None, executor="local",
-               scheduler=None, progress=True, pdf=None) -> BuildResult:
+               scheduler=None, progress=True, pdf=None, cache=None) -> BuildResult:
     """Execute every report notebook of a study and publish the site in ``out``.
 
     Parameters
@@ -308,13 +363,22 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         Print every report and brief to PDF with headless Chromium (default: when
         Chromium is installed and ``$EXRESEARCH_PDF`` is not ``0``); see
         :func:`exresearch.deliver.publish_extras`.
+    cache : str, pathlib.Path or False, optional
+        The result cache (validated files, per-client summaries; study data) is kept
+        outside ``out``: by default in ``$EXRESEARCH_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/exresearch``, else ``~/.cache/exresearch``, one subfolder
+        (mode 0o700) per site named by the sha256 of ``out``'s path
+        (:func:`exresearch.build.cache.site_cache_dir`); a folder: use it (refused inside
+        ``out``); False: no cache (same results). A folder that cannot be created or
+        written: the build runs without a cache and says so. An old cache inside
+        ``out`` (``.exresearch/cache/``) is removed.
 
     Returns
     -------
     BuildResult
         ``index`` (path of index.html), ``exit_code`` (0 ok, 1 some report failed),
         ``reports`` (one :class:`ReportRecord` per report), ``executed``, ``duration``,
-        ``kept``.
+        ``kept``, ``cache`` (the result cache's folder, None when none was used).
 
     Raises
     ------
@@ -354,7 +418,11 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         cleanup_stale(out)
     except OSError as exc:
         raise environment_error(exc, out) from exc
-    if not (hasattr(study, "path") and hasattr(study, "config")):
+    from .cache import OLD_CACHE_DIR
+
+    cache_dir = _cache_folder(cache, out)
+    old_cache = (out / OLD_CACHE_DIR).is_dir()  # a full build removes it (under the lock)
+    if not (hasattr(study, "path") and hasattr(study, "config")) and not old_cache:
         fast = fast_path(study_path, out, force, only, t0)
         if fast is not None:
             if progress:
@@ -363,14 +431,12 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
             return fast
     b = _Build(study=study, study_path=study_path, out=out, jobs=jobs, force=force,
                only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0,
-               pdf=pdf)
+               pdf=pdf, cache=cache_dir)
     if executor == "local":
         from .kernels import Runtime
 
         try:
-            from .cache import CACHE_DIR
-
-            b.runtime = Runtime(study_path, cache=out / CACHE_DIR)
+            b.runtime = Runtime(study_path, cache=cache_dir)
         except OSError as exc:
             raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
     try:

@@ -488,7 +488,7 @@ class Runtime:
         self.kernels = kernels or kernel_mode()
         self.zygote = None
         self.live: set = set()
-        # the build's result cache (DIR/.exresearch/cache): the zygote reads it, the
+        # the build's result cache (outside --out, see cache.py): the zygote reads it, the
         # kernels (which run once the build holds the lock) read and write it
         self.extra_env = {"EXRESEARCH_CACHE": str(cache)} if cache else {}
         try:

@@ -76,6 +76,8 @@ class BuildResult:
         Wall time of the build in seconds.
     kept : list of str
         Files in ``out`` that the build did not write and left in place (site-relative).
+    cache : pathlib.Path or None
+        The result cache's folder (outside ``out``), None when none was used.
     """
 
     index: Path
@@ -84,6 +86,7 @@ class BuildResult:
     executed: list[str]
     duration: float
     kept: list[str] = field(default_factory=list)
+    cache: Path | None = None
 
     @property
     def failed(self) -> list[ReportRecord]:

@@ -9,7 +9,7 @@ study order, exactly as the stacked functions (:func:`per_client_correlations`,
 would: the same numbers, columns and row order.
 
 With a cache (``cache=``, or ``$EXRESEARCH_CACHE``, which ``exresearch build`` sets for its
-kernels to ``DIR/.exresearch/cache``) each client's part is stored under the sha256 of
+kernels to the site's cache folder outside ``--out``) each client's part is stored under the sha256 of
 that client's data files, ``study.yml``, the parameters and the exresearch source
 (:mod:`exresearch.build.cache`), so a rebuild after one client's data changed computes
 that client's part only; shown names (pseudonyms depend on every client) and industries
