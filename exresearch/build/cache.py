@@ -195,11 +195,10 @@ def cache_root() -> Path:
 
     Examples
     --------
-    >>> import os
-    >>> os.environ["EXRESEARCH_CACHE_DIR"] = "/tmp/exr-cache"
-    >>> str(cache_root())
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"EXRESEARCH_CACHE_DIR": "/tmp/exr-cache"}):
+    ...     str(cache_root())
     '/tmp/exr-cache'
-    >>> del os.environ["EXRESEARCH_CACHE_DIR"]
     """
     env = os.environ.get(CACHE_DIR_ENV, "")
     if env:

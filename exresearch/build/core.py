@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -147,7 +148,8 @@ def _open_cache(b: _Build, vcache) -> None:
         return
     ignore = folder / ".gitignore"  # it holds the clients' raw answers: never committed
     if not ignore.is_file():
-        ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
+        with contextlib.suppress(OSError):  # (an optimisation: never a reason to fail)
+            ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
     prune(folder)  # entries of other exresearch versions
     if vcache is not None:
         vcache.flush()
