@@ -694,7 +694,7 @@ def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
     >>> res = loop_power(n_units=120, n_periods=5)
     >>> res.loc[0, ["grid_units", "grid_periods"]].tolist()
     [100, 4]
-    >>> 0 <= res.loc[0, "power_direction"] <= 1
+    >>> bool(0 <= res.loc[0, "power_direction"] <= 1)
     True
     """
     for name, value in (("n_units", n_units), ("n_periods", n_periods)):
@@ -755,7 +755,7 @@ PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
             units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
-    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 60, units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
       for w, k, r in (("null", 10, 40), ("reciprocal", 10, 30), ("null", 20, 10),
@@ -770,7 +770,7 @@ PLAN = [
                    ("independent", _LINK)) for u in (30, 100)),
     *(_part(f"drivers-{w}-{u}", [_ACT], [w], 200, units=u)
       for w in ("null", "reciprocal") for u in (30, 100)),
-    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 30, units=u, periods=t)
+    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 20, units=u, periods=t)
       for w in ("reciprocal", "null") for u in (30, 60, 100, 200) for t in (4, 6, 8)
       if (u, t) not in ((30, 4), (100, 4)) and (w == "reciprocal" or (u, t) in (
           (30, 8), (100, 8)))),

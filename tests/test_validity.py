@@ -236,3 +236,13 @@ def test_loop_power_reads_the_cell_below():
                                              r"'4' was passed"):
         validity.loop_power(n_units=30, n_periods="4", table=table)
 
+
+
+def test_doctests():
+    import doctest
+
+    try:
+        res = doctest.testmod(validity, optionflags=doctest.NORMALIZE_WHITESPACE)
+    finally:
+        validity._REGISTRY.pop("doc example: always silent", None)
+    assert res.failed == 0 and res.attempted > 0
