@@ -123,13 +123,15 @@ def timed_build(study: Path, site: Path, nb_dir: Path, *, jobs=None, extra=()) -
     if jobs:
         cmd += ["--jobs", str(jobs)]
     log = site.parent / f"{site.name}.log"
+    load0 = os.getloadavg()[0]
     t = time.perf_counter()
     wall, rc, sampler = _timed(cmd, nb_dir, log)
     wall = time.perf_counter() - t
+    load = (load0, os.getloadavg()[0])
     if rc not in (0, 1):
         raise RuntimeError(f"build failed ({rc}): {log.read_text()[-3000:]}")
     m = json.loads((site / "manifest.json").read_text())
-    return {"wall": wall, "exit_code": rc, "peak_pss": sampler.peak,
+    return {"wall": wall, "exit_code": rc, "peak_pss": sampler.peak, "load": load,
             "peak_processes": sampler.peak_procs,
             "executed": [r["key"] for r in m["reports"] if r["executed"]],
             "durations": {r["key"]: r["duration"] for r in m["reports"]},
@@ -231,20 +233,22 @@ def markdown(results: list[dict], meta: dict, sampled: list[dict] | None = None)
         "clients, one client changed under 20 s, peak memory under 4 GiB.",
         "",
         "| clients (x units x periods) | reports | full build | per client report, median "
-        "(q1-q3) | synthesis | data quality | one client changed (re-run) | peak memory "
-        "(processes) |",
-        "|---|---|---|---|---|---|---|---|",
+        "(q1-q3) | synthesis | data quality | one client changed (re-run: run time each) | "
+        "peak memory (processes) | load average, full / changed (start-end) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         f, c = r["full"], r["changed"]
+        reran = ", ".join(f"{k} {fmt_seconds(c['durations'][k])}" for k in c["executed"])
         lines.append(
             f"| {r['clients']} x {r['units']} x {r['periods']} | {len(f['durations'])} | "
             f"{fmt_seconds(f['wall'])} | {fmt_seconds(r['client_report_median'])} "
             f"({fmt_seconds(r['client_report_q1'])}-{fmt_seconds(r['client_report_q3'])}) | "
             f"{fmt_seconds(r['synthesis'] or float('nan'))} | "
             f"{fmt_seconds(r['data_quality'] or float('nan'))} | {fmt_seconds(c['wall'])} "
-            f"({', '.join(c['executed'])}) | {fmt_bytes(max(f['peak_pss'], c['peak_pss']))} "
-            f"({f['peak_processes']}) |")
+            f"({reran}) "
+            f"| {fmt_bytes(max(f['peak_pss'], c['peak_pss']))} ({f['peak_processes']}) | "
+            f"{f['load'][0]:.1f}-{f['load'][1]:.1f} / {c['load'][0]:.1f}-{c['load'][1]:.1f} |")
     if len(results) >= 2:
         a, b = results[0], results[-1]
         k = b["clients"] / a["clients"]

@@ -226,12 +226,16 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
-def _print_all(jobs, chromium):
+def _print_all(jobs, chromium, tmpdir=None):
     from playwright.sync_api import sync_playwright
 
+    # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
+    # (the build's staging area), so a killed build leaves none in the system folder
+    env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
+        if tmpdir else None
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=chromium,
+            executable_path=chromium, env=env,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"])
         try:
@@ -257,7 +261,7 @@ def _print_all(jobs, chromium):
             browser.close()
 
 
-def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
+def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]:
     """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
 
     Parameters
@@ -265,6 +269,8 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
     jobs : list of (html_path, pdf_path)
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
+    tmpdir : str or pathlib.Path, optional
+        The browser's temporary folder (default: the system's).
 
     Returns
     -------
@@ -290,7 +296,7 @@ def render_pdfs(jobs, *, chromium: str | None = None) -> list[Path]:
 
     def run():  # a thread of its own: the sync API refuses a thread with a running loop
         try:
-            _print_all(jobs, chromium)
+            _print_all(jobs, chromium, tmpdir)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -593,7 +599,7 @@ def _labels(cfg) -> dict:
 
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False) -> dict:
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -620,6 +626,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
+    tmpdir : pathlib.Path, optional
+        Chromium's temporary folder (the build passes its staging area).
 
     Returns
     -------
@@ -646,18 +654,24 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     pdf_jobs = []
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
+    old_extras, extra_keys = _previous_extras(previous), {}
     for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
         if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
             continue
         ex: dict[str, str] = {}
+        extra_keys[key] = _extras_key(staging, r, study_name, labels)
         tables = {}
-        for rel in _get(r, "tables") or []:
-            p = staging / rel
-            if p.suffix == ".csv" and p.is_file():
-                df = _read_csv(p)
-                if df is not None:
-                    tables[p.stem] = df
+        if old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+                previous, staging, old_extras[0].get(key), ex):
+            pass  # same tables, page and names: the workbook, dictionary and brief are reused
+        else:
+            for rel in _get(r, "tables") or []:
+                p = staging / rel
+                if p.suffix == ".csv" and p.is_file():
+                    df = _read_csv(p)
+                    if df is not None:
+                        tables[p.stem] = df
         if tables:
             dd_rel = f"tables/{key}/data_dictionary.csv"
             from .privacy import write_csv
@@ -693,7 +707,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         extras[key] = ex
     if pdf_jobs:
         try:
-            render_pdfs(pdf_jobs)
+            render_pdfs(pdf_jobs, tmpdir=tmpdir)
             for _, dst in pdf_jobs:
                 try:
                     compact_pdf(dst)
@@ -712,12 +726,58 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
-    _scrub_notebooks(staging, study=study, previous=previous)
+    # a notebook carried over from the previous site was scrubbed when it was built
+    _scrub_notebooks(staging, study=study, previous=previous,
+                     keys={_get(r, "key") for r in records if _get(r, "executed", True)})
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
-                                      if (staging / k).is_file()})
+                                      if (staging / k).is_file()}, extra_keys)
     return extras
+
+
+def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:
+    """What a report's workbook, data dictionary and brief depend on (sha256): its page,
+    its tables, its name, the study's name and labels, and this module."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([study_name, labels, str(_get(r, "name")),
+                                   str(_get(r, "kind"))], sort_keys=True).encode())
+    for rel in [_get(r, "html"), *sorted(_get(r, "tables") or [])]:
+        p = staging / rel
+        h.update(rel.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _previous_extras(previous: Path | None) -> tuple[dict, dict]:
+    """(extras, extra_keys) of the previous site's manifest."""
+    try:
+        m = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
+        return dict(m.get("extras") or {}), dict(m.get("extra_keys") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}, {}
+
+
+def _reuse_extras(previous: Path | None, staging: Path, old: dict | None, ex: dict) -> bool:
+    """Link the previous site's workbook, dictionary and brief of a report into
+    ``staging``; False (nothing linked) when one of them is missing."""
+    names = ("dictionary", "workbook", "brief")
+    old = {k: v for k, v in (old or {}).items() if k in names and isinstance(v, str)}
+    if not old or previous is None:
+        return False
+    from .build.records import SAFE_REL
+
+    for rel in old.values():
+        ok = SAFE_REL.fullmatch(rel) or re.fullmatch(
+            r"(workbooks/[a-z0-9_-]+\.xlsx|briefs/[a-z0-9_-]+\.html)", rel)
+        if not ok or not (previous / rel).is_file():
+            return False
+    for k, rel in old.items():
+        _copy(previous / rel, staging / rel)
+        ex[k] = rel
+    return True
 
 
 #: A Styler cell's class list inside notebook JSON (``class=\"data row0 col1\"``).
@@ -775,7 +835,7 @@ def notebook_without_images(text: str) -> str:
             if changed else text)
 
 
-def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
+def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
     """Published notebooks: no absolute path of the build machine, no image data.
 
     papermill records the study folder, the output folder and its own input/output paths
@@ -793,6 +853,8 @@ def _scrub_notebooks(staging: Path, *, study=None, previous=None) -> None:
             roots[str(Path(site))] = "<site>"
     roots = {k: v for k, v in roots.items() if k not in ("", "/", ".")}
     for nb in sorted((staging / "notebooks").glob("*.ipynb")):
+        if keys is not None and nb.stem not in keys:
+            continue  # (``keys``: only these reports' notebooks)
         text = nb.read_text(encoding="utf-8")
         new = text
         for old in sorted(roots, key=len, reverse=True):  # longest first
@@ -851,7 +913,7 @@ def _patch_index(staging, extras):
     _write_text(index, re.sub(r"<!--exr-extras:([^>]*?)-->", sub, text))
 
 
-def _patch_manifest(staging, extras, pdf_keys=None):
+def _patch_manifest(staging, extras, pdf_keys=None, extra_keys=None):
     from .site import dumps_manifest
 
     path = staging / "manifest.json"
@@ -860,6 +922,7 @@ def _patch_manifest(staging, extras, pdf_keys=None):
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["extras"] = extras
     manifest["pdf_keys"] = pdf_keys or {}
+    manifest["extra_keys"] = extra_keys or {}
     study = manifest.get("study")
     if isinstance(study, dict) and study.get("path"):  # no absolute path of this machine
         study["path"] = Path(str(study["path"])).name

@@ -661,7 +661,8 @@ def classify_loop(cross_lagged_result, *, trend, alpha=0.05, trend_tol=0.05, tre
         df, dr = (d1, d2) if s1 else (d2, d1)
         b_fwd, se_rev = (b1, se2) if s1 else (b2, se1)
         sign = 1 if s1 else -1
-        power = reverse_power(b_fwd, se_rev, alpha=alpha)
+        power = reverse_power(b_fwd, se_rev, alpha=alpha,
+                              df=cross_lagged_result.attrs.get("df"))  # riclpm's t
         reason = f"only the {fwd} -> {rev} path is positive and significant ({df})"
         if np.isfinite(d_p) and sign * d > 0 and d_p < alpha:
             ruled_out = True

@@ -1519,7 +1519,40 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+def _load_file_cached(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
+                      warnings: _Problems, labels: dict, *, cache, sha256: str):
+    """:func:`_load_file` through the build's validation cache (``cache``, a
+    :class:`exresearch.build.cache.ResultCache`).
+
+    The key is the file's sha256, its path in the study (problem rows name it) and what
+    ``study.yml`` asks of it (``spec``); the exresearch source is part of every key. A
+    file with errors is never cached (it is read and reported again); a valid one keeps
+    its checked frame, its warnings and its variable labels.
+    """
+    from dataclasses import asdict
+
+    from .build.cache import cache_key
+
+    key = cache_key("validation", {"file": rel, "sha256": sha256, "spec": asdict(spec)})
+    entry = cache.get(key)
+    if entry is not None:
+        warnings.add_frame(entry["warnings"])
+        for col, text in entry["labels"].items():
+            labels.setdefault(col, text)
+        return entry["frame"]
+    mine_p, mine_w, mine_l = _Problems(), _Problems(), {}
+    frame = _load_file(path, rel, spec, mine_p, mine_w, mine_l)
+    problems.add_frame(mine_p.frame())
+    found_w = mine_w.frame()
+    warnings.add_frame(found_w)
+    for col, text in mine_l.items():
+        labels.setdefault(col, text)
+    if frame is not None and not mine_p.has_errors:
+        cache.put(key, {"frame": frame, "warnings": found_w, "labels": mine_l})
+    return frame
+
+
+def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]:
     """Validate a study folder. Return (problems incl. warnings, loaded parts or None)."""
     root = Path(path)
     problems, warnings = _Problems(), _Problems()
@@ -1605,7 +1638,11 @@ def _check_study(path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
             files[kind] = rel
             try:
                 hashes[rel] = sha256_file(found)
-                frame = _load_file(found, rel, spec, problems, warnings, labels)
+                if cache is None:
+                    frame = _load_file(found, rel, spec, problems, warnings, labels)
+                else:
+                    frame = _load_file_cached(found, rel, spec, problems, warnings, labels,
+                                              cache=cache, sha256=hashes[rel])
             except OSError as exc:  # permissions, a file vanishing while read, ...
                 problems.add(rel, f"cannot read the file: {exc.strerror or exc}")
                 continue
@@ -1794,13 +1831,19 @@ def validate_study(path, *, include_warnings: bool = False) -> pd.DataFrame:
     return table
 
 
-def load_study(path) -> Study:
+def load_study(path, *, cache=None) -> Study:
     """Load and validate a study folder.
 
     Parameters
     ----------
     path : str or pathlib.Path
         Folder holding ``study.yml`` and ``clients/<client_id>/`` data files.
+    cache : exresearch.build.cache.ResultCache, optional
+        Validation results of earlier loads, by each data file's content hash (what
+        ``exresearch build`` keeps in ``DIR/.exresearch/cache/``): an unchanged valid
+        file is not read and checked again; a changed one is, and the checks across
+        files (study.yml against the folders, units with survey data but no outcomes)
+        always run. The result is the same study as without the cache.
 
     Returns
     -------
@@ -1828,7 +1871,7 @@ def load_study(path) -> Study:
     ...     print(exc.problems["problem"].iloc[0])
     respondent_id 'r2' appears 2 times in period 2025Q1
     """
-    table, parts = _check_study(path)
+    table, parts = _check_study(path, cache)
     if parts is None:
         errors = int((table["severity"] == "error").sum())
         raise StudyValidationError(

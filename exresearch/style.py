@@ -169,68 +169,14 @@ def figure_png(fig):
         alt = describe_figure(fig)
     except Exception:  # noqa: BLE001 - a figure must show even if it cannot be described
         alt = "Chart."
-    img = _tight_image(fig)
-    buf = None
-    if img is None:  # content outside the figure: savefig grows the canvas to hold it
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
     out = io.BytesIO()
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         out, format="PNG", optimize=True)
-    if buf is None and out.tell() > _PALETTE_WORTH * img.width * img.height:
-        buf = io.BytesIO()  # a photo-like figure: the palette may not pay; keep the smaller
-        img.save(buf, format="PNG")
-    data = out.getvalue() if buf is None or out.tell() < buf.tell() else buf.getvalue()
+    data = out.getvalue() if out.tell() < buf.tell() else buf.getvalue()
     return data, {"alt": alt}
-
-
-#: Bytes per pixel above which a quantised PNG is compared with a full-colour one (charts
-#: come to about 0.05; a full-colour PNG of a chart is always larger).
-_PALETTE_WORTH = 0.5
-
-
-def _tight_image(fig):
-    """The figure as ``savefig(bbox_inches="tight", facecolor="white")`` renders it, from one
-    draw (an RGB PIL image), or None when that needs savefig itself.
-
-    savefig with a tight box draws the figure twice (a dry run to measure it, then the
-    picture, shifted so the box starts at pixel 0) and encodes a PNG that the caller
-    decodes again. Here the figure is drawn once at its own size and the padded tight box
-    is cut out of the pixel buffer: the same picture up to a shift of less than one pixel
-    (edges are anti-aliased a little differently), at about half the cost. Written by
-    hand: matplotlib has no public call for it. None (use savefig) when the box reaches
-    outside the figure, the canvas is not Agg, or the save resolution is not the figure's.
-    """
-    import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    dpi = mpl.rcParams["savefig.dpi"]
-    dpi = fig.dpi if dpi == "figure" else float(dpi)
-    canvas = fig.canvas
-    pad = mpl.rcParams["savefig.pad_inches"]
-    if not isinstance(canvas, FigureCanvasAgg) or dpi != fig.dpi \
-            or getattr(canvas, "device_pixel_ratio", 1) != 1 or not isinstance(pad, float | int):
-        return None
-    from PIL import Image
-
-    facecolor = fig.get_facecolor()
-    fig.set_facecolor("white")  # as savefig(facecolor="white"), for this drawing only
-    try:
-        canvas.draw()
-        box = fig.get_tightbbox(canvas.get_renderer()).padded(pad)
-        width, height = canvas.get_width_height()
-        x0, y0, x1, y1 = (v * dpi for v in box.extents)
-        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            return None
-        w, h = int(box.width * dpi), int(box.height * dpi)  # as savefig sizes its canvas
-        left = min(int(round(x0)), width - w)
-        top = min(int(round(height - y1)), height - h)
-        rgba = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA",
-                                0, 1)
-        return rgba.crop((left, top, left + w, top + h)).convert("RGB")
-    finally:
-        fig.set_facecolor(facecolor)
 
 
 def good_bad_color(value, *, higher_is_better: bool = True) -> str:

@@ -339,6 +339,68 @@ def test_sigkill_leaves_no_kernel_and_no_temporary_file(study, tmp_path):
     assert list((out / ".exresearch" / "staging").iterdir()) == []
 
 
+def _cmd(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+
+def _can_print() -> bool:
+    from exresearch.deliver import find_chromium
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return find_chromium() is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not _can_print(), reason="needs Chromium and playwright")
+def test_sigkill_while_pdfs_print_leaves_no_browser_and_no_profile(study, tmp_path):
+    """Killed while headless Chromium prints the PDFs: no browser process, no playwright
+    driver and no browser profile or artifacts folder remain (issue 20)."""
+    out = tmp_path / "site"
+    script = ("import sys\nfrom exresearch.cli import main\n"
+              f"sys.exit(main(['build', {str(study)!r}, '--out', {str(out)!r}, "
+              "'--jobs', '2', '--pdf']))\n")
+    systmp = tmp_path / "systmp"
+    systmp.mkdir()
+    log = tmp_path / "build.log"
+    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS), TMPDIR=str(systmp),
+               EXRESEARCH_PDF="1")
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", script], stderr=fh, stdout=fh, env=env)
+    try:
+        deadline, tree, browser = time.monotonic() + 240, set(), []
+        while time.monotonic() < deadline and proc.poll() is None:
+            tree = _descendants(proc.pid)
+            browser = [p for p in tree if "chrom" in Path(_cmd(p)).name]
+            if browser:
+                break
+            time.sleep(0.02)
+        assert browser, log.read_text()  # killed while Chromium runs
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(p, _cmd(p)) for p in tree if _alive(p)] == []
+    assert list(systmp.iterdir()) == []  # no playwright_chromiumdev_profile-*, artifacts
+    assert not (out / "index.html").exists()
+    lock = publish.SiteLock(out)  # the next build removes the dead build's staging area
+    try:
+        publish.Staging(out).discard()
+    finally:
+        lock.release(published=True)
+    assert list((out / ".exresearch" / "staging").iterdir()) == []
+    assert [p for p in out.rglob("*") if "playwright" in p.name or "Chromium" in p.name] == []
+
+
 @pytest.mark.slow
 def test_failed_report_shows_no_machine_path(study, tmp_path, monkeypatch):
     monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))

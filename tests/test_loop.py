@@ -30,6 +30,17 @@ def test_reverse_power_formula():
     assert reverse_power(0.2, 0.1) == pytest.approx(stats.norm.cdf(2 - z) + stats.norm.cdf(-2 - z))
     assert reverse_power(-0.2, 0.1) == reverse_power(0.2, 0.1)
     assert np.isnan(reverse_power(0.2, 0.0)) and np.isnan(reverse_power(np.nan, 0.1))
+    # t-referenced test (riclpm's default): noncentral t beyond +/- t quantile
+    q = stats.t.ppf(0.975, 9)
+    assert reverse_power(0.2, 0.1, df=9) == pytest.approx(
+        stats.nct.sf(q, 9, 2.0) + stats.nct.cdf(-q, 9, 2.0))
+    assert reverse_power(0.2, 0.1, df=9) < reverse_power(0.2, 0.1)
+    assert reverse_power(0.2, 0.1, df=np.inf) == reverse_power(0.2, 0.1)
+    # classify_loop takes the df from riclpm's attrs
+    paths = _paths(0.4, 0.1, 0.0, 0.1)
+    paths.attrs["df"] = 9.0
+    row = classify_loop(paths, trend="flat").iloc[0]
+    assert row["reverse_power"] == pytest.approx(reverse_power(0.4, 0.1, df=9))
 
 
 def test_not_the_other_way_round_needs_the_difference_test():

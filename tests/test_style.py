@@ -94,61 +94,6 @@ def test_figure_png_is_smaller_and_carries_alt():
     assert meta["alt"].startswith("Chart: Spread. 200 points")
 
 
-def _savefig_tight(fig):
-    raw = io.BytesIO()
-    fig.savefig(raw, format="png", bbox_inches="tight", facecolor="white")
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(raw.getvalue())).convert("RGB")).astype(int)
-
-
-def test_figure_png_draws_once_what_savefig_tight_draws_twice(monkeypatch):
-    from PIL import Image
-
-    with style.theme():
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-        axes[0].bar(["tools", "training"], [0.42, 0.18])
-        axes[0].set_title("Impact")
-        axes[1].plot([2023, 2024, 2025], [3.1, 3.4, 3.6], marker="o", label="Engagement")
-        axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.15))
-        fig.set_facecolor("#fafafa")
-        fig.tight_layout()
-        ref = _savefig_tight(fig)
-        img = style._tight_image(fig)
-        assert img is not None and img.mode == "RGB"
-        new = np.asarray(img).astype(int)
-        # the same picture: same size, the same pixels but for anti-aliased edges (here
-        # 2.6% of pixels differ, by 0.55 on average; shifted by one pixel: 3.2 and more)
-        assert new.shape == ref.shape
-        assert (np.abs(new - ref).sum(axis=2) > 0).mean() < 0.05
-        assert np.abs(new - ref).mean() < 1.5
-        assert (new[0, 0] == 255).all()  # white background, as savefig(facecolor="white")
-        assert fig.get_facecolor()[:3] != (1.0, 1.0, 1.0)  # the figure's own colour is back
-        # and figure_png encodes that drawing (savefig is not called)
-        calls = []
-        monkeypatch.setattr(type(fig), "savefig", lambda *a, **k: calls.append(a))
-        data, _ = style.figure_png(fig)
-        assert calls == []
-        shown = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
-        assert shown.shape == ref.shape
-        plt.close(fig)
-
-
-def test_figure_png_falls_back_to_savefig_when_content_leaves_the_figure():
-    with style.theme():
-        fig, ax = plt.subplots(figsize=(4, 3))
-        ax.plot([0, 1], [0, 1])
-        ax.text(1.6, 0.5, "far right of the axes", transform=ax.transAxes)  # outside
-        assert style._tight_image(fig) is None
-        ref = _savefig_tight(fig)
-        from PIL import Image
-
-        data, _ = style.figure_png(fig)
-        shown = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-        assert shown.shape == ref.shape and shown.shape[1] > 4 * 90  # grown to hold it
-        plt.close(fig)
-
-
 def test_alt_text_never_breaks_a_figure():
     fig, ax = plt.subplots()
     ax.plot([np.datetime64("2024-01-01"), np.datetime64("2024-02-01")], ["a", "b"])

@@ -54,8 +54,8 @@ def test_riclpm_tests_at_five_percent_are_calibrated_and_lavaan_defaults_are_not
     reference) names a direction in at most 5 of the 40 null-world clients (P(> 5 of 40 |
     5%) = 1.4%) and its 95% path intervals cover 0 for at least 90% of them; the same
     model with lavaan's defaults (free innovations, z), which the reports used before,
-    names one for 7 of these 39 clients (12-18% in the harness: validity/diagnose_riclpm.md),
-    so this check fails it."""
+    names one for 7 of these 39 clients (11.6% of 198 in the harness:
+    validity/diagnose_riclpm.md), so this check fails it."""
     from exresearch.loop import RICLPM_ALPHA
 
     assert RICLPM_ALPHA == 0.05

@@ -79,12 +79,20 @@ def _check_arguments(executor, jobs) -> int:
     return jobs
 
 
-def _load(study):
+def _load(study, cache=None):
     if hasattr(study, "clients") and hasattr(study, "config"):
         return study
     from ..study import load_study
 
-    return load_study(Path(study))
+    return load_study(Path(study), cache=cache)
+
+
+def _validation_cache(out: Path):
+    """The validation cache of ``out``, read now and written once the lock is held
+    (nothing is written for an invalid study, nor before the lock)."""
+    from .cache import CACHE_DIR, ResultCache
+
+    return ResultCache(out / CACHE_DIR, "validation", defer=True)
 
 
 def _carry_over(b: _Build) -> None:
@@ -202,7 +210,7 @@ def _write_site(b: _Build) -> None:
     from ..deliver import publish_extras
 
     publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                   progress=b.progress)
+                   progress=b.progress, tmpdir=b.staging.work)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     # no absolute path in the site, this file included: the study by a hash of its path
@@ -236,13 +244,22 @@ def _summary(b: _Build) -> BuildResult:
 
 def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
-    b.study = _load(b.study)  # raises StudyValidationError: nothing written yet
+    vcache = _validation_cache(b.out)
+    b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
     b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     b.prov = common_provenance(b.study.config, b.built_at)
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
     published = False
     try:
+        from .cache import CACHE_DIR, prune
+
+        (b.out / CACHE_DIR).mkdir(parents=True, exist_ok=True)  # the kernels' cache too
+        ignore = b.out / CACHE_DIR / ".gitignore"  # it holds the clients' raw answers: a
+        if not ignore.is_file():                   # site folder pushed with git never
+            ignore.write_text("# exresearch build: raw study data, never commit\n*\n")
+        prune(b.out / CACHE_DIR)  # entries of other exresearch versions
+        vcache.flush()
         b.staging = Staging(b.out)
         try:
             _carry_over(b)
@@ -351,7 +368,9 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
         from .kernels import Runtime
 
         try:
-            b.runtime = Runtime(study_path)
+            from .cache import CACHE_DIR
+
+            b.runtime = Runtime(study_path, cache=out / CACHE_DIR)
         except OSError as exc:
             raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
     try:

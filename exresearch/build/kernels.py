@@ -99,18 +99,24 @@ def worker_env(base=None) -> dict:
 
 
 # --------------------------------------------------------------------------- zygote
-def _install_study_cache(study_path: str) -> None:  # pragma: no cover - in the zygote
+def _install_study_cache(study_path: str, cache: str = "") -> None:  # pragma: no cover
     """Validate the study once in the zygote and hand it to the reports it forks.
 
     Uses the documented hook :func:`exresearch.report.preload_study`: a forked kernel's
     ``setup_report`` then reuses the loaded study (and every client's unit panel) as long
-    as no input file changed since.
+    as no input file changed since. With ``cache`` (the build's result cache) unchanged
+    files are not validated again and unchanged clients' panels are read, not computed;
+    the zygote only reads it (it runs before the build holds the lock on ``--out``).
     """
     try:
         from exresearch import report
+        from exresearch.build.cache import ResultCache
         from exresearch.study import load_study
 
-        report.preload_study(load_study(Path(study_path).resolve()))
+        vcache = ResultCache(cache, "validation", write=False) if cache else None
+        pcache = ResultCache(cache, "summaries", write=False) if cache else False
+        report.preload_study(load_study(Path(study_path).resolve(), cache=vcache),
+                             cache=pcache)
     except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
         return
 
@@ -185,8 +191,9 @@ def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
     set_parent_death_signal(parent)
     _preload()
     study_path = os.environ.pop("EXRESEARCH_ZYGOTE_STUDY", "")
+    cache = os.environ.pop("EXRESEARCH_ZYGOTE_CACHE", "")
     if study_path:
-        _install_study_cache(study_path)
+        _install_study_cache(study_path, cache)
     # auto-reap exited kernels (no zombies); kernels restore the default
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
@@ -205,7 +212,7 @@ def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
 class Zygote:
     """Driver side of the zygote process (thread-safe)."""
 
-    def __init__(self, study_path: Path | None = None):
+    def __init__(self, study_path: Path | None = None, cache: Path | None = None):
         self._lock = threading.Lock()
         self._ready = False
         # import warnings go to an unnamed temporary file (nothing left if killed)
@@ -215,6 +222,7 @@ class Zygote:
              "from exresearch.build.kernels import zygote_main; zygote_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env=dict(worker_env(), EXRESEARCH_ZYGOTE_STUDY=str(study_path or ""),
+                     EXRESEARCH_ZYGOTE_CACHE=str(cache or ""),
                      EXRESEARCH_ZYGOTE_PARENT=str(os.getpid())),
             text=True, bufsize=1,
         )
@@ -368,6 +376,7 @@ def _ipc_manager_class():
         ipc_dir = Unicode("")
         conn_dir: str | None = None
         live: set | None = None
+        extra_env: dict | None = None  # added to the kernel's environment
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
@@ -405,6 +414,7 @@ def _ipc_manager_class():
                 self.ip = str(base / f"k{token}")
             self.connection_file = str(Path(self.conn_dir or base) / f"k{token}.json")
             kw["env"] = worker_env(kw.get("env"))
+            kw["env"].update(self.extra_env or {})  # e.g. the build's result cache
             if self.conn_dir:  # the notebook's temporary files go into the work folder
                 kw["env"].update(TMPDIR=self.conn_dir, TEMP=self.conn_dir, TMP=self.conn_dir)
             return await super()._async_pre_start_kernel(**kw)
@@ -474,13 +484,16 @@ class Runtime:
     heavy libraries while the driver validates the study and plans the build.
     """
 
-    def __init__(self, study_path: Path | None = None, *, kernels=None):
+    def __init__(self, study_path: Path | None = None, *, kernels=None, cache=None):
         self.kernels = kernels or kernel_mode()
         self.zygote = None
         self.live: set = set()
+        # the build's result cache (DIR/.exresearch/cache): the zygote reads it, the
+        # kernels (which run once the build holds the lock) read and write it
+        self.extra_env = {"EXRESEARCH_CACHE": str(cache)} if cache else {}
         try:
             if self.kernels == "zygote":
-                self.zygote = Zygote(study_path)
+                self.zygote = Zygote(study_path, cache=cache)
         except OSError:  # cannot start it: plain kernel subprocesses instead
             self.kernels = "subprocess"
 
@@ -498,7 +511,8 @@ class Runtime:
         """A kernel manager class for one report whose files go into ``conn_dir``."""
         base = kernel_manager_classes()[self.kernels]
         return type(base.__name__, (base,), {"conn_dir": str(conn_dir), "live": self.live,
-                                             "zygote": self.zygote})
+                                             "zygote": self.zygote,
+                                             "extra_env": self.extra_env})
 
     def kill_live(self) -> None:
         """SIGKILL every running kernel's process group (never our own)."""

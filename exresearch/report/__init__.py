@@ -13,6 +13,8 @@ module                  holds
 ``report.loop``         the loop verdict and projection inputs of a fitted cross-lagged model
 ``report.client``       tables derived for one report (robustness, reliability with
                         agreement, "better than"), per-client stacking, data-quality tables
+``report.summaries``    each client's part of the synthesis and data quality, computed per
+                        client and cached by its data's hash (:func:`synthesis_inputs`)
 ``report.planning``     the current design, clients needed, the simulation check of power
 ``report.narrative``    every sentence written from numbers, number formats, Markdown escaping
 ``report.findings``     the executive summary, one small function per finding
@@ -167,6 +169,13 @@ from .setup import (  # noqa: F401
     quiet_known_warnings,
     setup_report,
 )
+from .summaries import (
+    QualityInputs,
+    SynthesisInputs,
+    client_panels,
+    quality_inputs,
+    synthesis_inputs,
+)
 from .tables import LABELS, headers, save_table, styled
 
 __all__ = [
@@ -252,6 +261,11 @@ __all__ = [
     "input_files",
     "describe_client",
     "describe_inputs",
+    "synthesis_inputs",
+    "quality_inputs",
+    "client_panels",
+    "SynthesisInputs",
+    "QualityInputs",
 ]
 
 # doctest.testmod(exresearch.report) finds only this package's own docstrings; the examples of

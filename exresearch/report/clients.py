@@ -144,6 +144,9 @@ def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.D
             c.insert(0, "client_id", cid)
             rows.append(c.drop(columns="p_corr"))
     out = pd.concat(rows, ignore_index=True)
+    # one client's notes (aligned with its rows) do not describe the stack; kept, pandas
+    # would deep-copy them on every column access (seconds at a few hundred clients)
+    out.attrs = {}
     out.insert(1, "industry", out["client_id"].map(industries or {}))
     if names is not None:
         out.insert(0, "client", out["client_id"].map(names))

@@ -53,7 +53,7 @@ _PRELOADED: dict = {}
 _PANELS: dict = {}
 
 
-def preload_study(study, *, panels=True) -> None:
+def preload_study(study, *, panels=True, cache=False) -> None:
     """Hand a loaded study to every later :func:`setup_report` of this process.
 
     The extension point of ``exresearch build``: its zygote process loads and validates
@@ -70,6 +70,9 @@ def preload_study(study, *, panels=True) -> None:
         A study returned by :func:`exresearch.load_study` (read-only from now on).
     panels : bool, default True
         Also compute and keep every client's panel.
+    cache : str, pathlib.Path, ResultCache or False, default False
+        Where earlier panels were kept (the build's result cache; see
+        :func:`cache_panels`).
 
     Examples
     --------
@@ -85,7 +88,7 @@ def preload_study(study, *, panels=True) -> None:
 
     _PRELOADED[Path(study.path).resolve()] = (study, hash_study_tree(Path(study.path)))
     if panels:
-        cache_panels(study)
+        cache_panels(study, cache=cache)
 
 
 def _preloaded(path: Path):
@@ -108,7 +111,7 @@ def _forget_preloaded() -> None:
     _PANELS.clear()
 
 
-def cache_panels(study, roles=None) -> int:
+def cache_panels(study, roles=None, *, cache=False) -> int:
     """Compute every client's panel once and keep it for this process.
 
     Meant for a process that forks report kernels (the build's zygote): called there
@@ -124,6 +127,9 @@ def cache_panels(study, roles=None) -> int:
     roles : Roles, optional
         Default ``measure_roles(study.config)``; panels for other roles are computed
         on request and kept as well.
+    cache : str, pathlib.Path, ResultCache or False, default False
+        Read (and write) the panels through the build's result cache
+        (:func:`exresearch.report.client_panels`).
 
     Returns
     -------
@@ -142,9 +148,15 @@ def cache_panels(study, roles=None) -> int:
     >>> _forget_preloaded()
     """
     roles = roles or measure_roles(study.config)
-    _PANELS.setdefault(id(study), (study, {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if cache is not False:
+            from .summaries import client_panels
+
+            found = client_panels(study, roles=roles, cache=cache)
+            _PANELS[id(study)] = (study, {(c, tuple(roles.drivers)): p
+                                          for c, p in found.items()})
+        _PANELS.setdefault(id(study), (study, {}))
         for cid in study.clients:
             client_panel(study, cid, roles)
     return len(_PANELS[id(study)][1])

@@ -1,0 +1,291 @@
+"""Incremental work per file and per client (issue 20): the validation cache, the
+per-client summaries of the synthesis and data quality, and a rebuild after one client's
+data changed giving the same tables as a build from scratch."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exresearch import report, synthesis
+from exresearch.build.cache import ResultCache, cache_key, prune
+from exresearch.exceptions import StudyValidationError
+from exresearch.study import load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+VALID = ROOT / "tests" / "studies" / "valid"
+
+
+def _entries(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("*.pkl")} if folder.is_dir() else set()
+
+
+def _same_study(a, b) -> None:
+    assert a.clients == b.clients and a.hashes == b.hashes and a.item_labels == b.item_labels
+    for cid in a.clients:
+        pd.testing.assert_frame_equal(a.survey(cid), b.survey(cid), check_exact=True)
+        pd.testing.assert_frame_equal(a.outcomes(cid), b.outcomes(cid), check_exact=True)
+    pd.testing.assert_frame_equal(a.warnings, b.warnings, check_exact=True)
+
+
+# --------------------------------------------------------------------------- the store
+def test_doctests():
+    import doctest
+
+    from exresearch.build import cache
+
+    res = doctest.testmod(cache, optionflags=doctest.ELLIPSIS)
+    assert res.failed == 0 and res.attempted > 0
+
+
+def test_cache_entries_are_atomic_files_and_keys_checked(tmp_path):
+    c = ResultCache(tmp_path, "t")
+    key = cache_key("t", {"a": 1})
+    assert c.put(key, {"x": pd.DataFrame({"v": [1.5, np.nan]})})
+    assert [p.name for p in (tmp_path / "t").rglob("*")
+            if p.is_file()] == [f"{key}.pkl"]  # no temporary file left
+    pd.testing.assert_frame_equal(c.get(key)["x"], pd.DataFrame({"v": [1.5, np.nan]}))
+    c._path(key).write_bytes(b"truncated")
+    assert c.get(key) is None  # an unreadable entry is a miss, not an error
+    with pytest.raises(ValueError, match=r"`key` must be a sha256 hex digest, but '\.\./x'"):
+        c.get("../x")
+    deferred = ResultCache(tmp_path, "d", defer=True)
+    assert deferred.put(key, 1) and not (tmp_path / "d").exists()
+    assert deferred.flush() == 1 and ResultCache(tmp_path, "d").get(key) == 1
+    assert not ResultCache(tmp_path, "r", write=False).put(key, 1)
+    assert not (tmp_path / "r").exists()
+    # entries of another exresearch version are removed by the next build
+    old = tmp_path / "t" / ("0" * 16) / key[:2] / f"{key}.pkl"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    assert prune(tmp_path) == [f"t/{'0' * 16}"]
+    assert not old.exists() and c.get(key) is None and c.has(key)  # (truncated above)
+
+
+# --------------------------------------------------------------------------- validation
+def test_validation_cache_revalidates_only_changed_files(tmp_path):
+    study = tmp_path / "study"
+    shutil.copytree(VALID, study)
+    files = sorted(k for k in load_study(study).hashes if k != "study.yml")
+    cache = ResultCache(tmp_path / "cache", "validation")
+    _same_study(load_study(study, cache=cache), load_study(study))
+    assert (cache.hits, cache.misses) == (0, len(files))
+    warm = ResultCache(tmp_path / "cache", "validation")
+    _same_study(load_study(study, cache=warm), load_study(study))
+    assert (warm.hits, warm.misses) == (len(files), 0)
+
+    # one answer changed: that file alone is read and checked again
+    survey = study / "clients" / "acme" / "survey.csv"
+    survey.write_text(survey.read_text().replace("u1,2025Q1,r1,4,5,4", "u1,2025Q1,r1,3,5,4", 1))
+    again = ResultCache(tmp_path / "cache", "validation")
+    fresh = load_study(study)
+    _same_study(load_study(study, cache=again), fresh)
+    assert (again.hits, again.misses) == (len(files) - 1, 1)
+    assert fresh.survey("acme").loc[0, "eng_1"] == 3.0
+
+    # the checks across files still run on cached files: a unit without outcomes
+    outcomes = study / "clients" / "acme" / "outcomes.csv"
+    outcomes.write_text("\n".join(line for line in outcomes.read_text().splitlines()
+                                  if not line.startswith("u2,")) + "\n")
+    cached = load_study(study, cache=ResultCache(tmp_path / "cache", "validation"))
+    assert "unit 'u2' has survey data but no outcomes" in set(cached.warnings["problem"])
+    _same_study(cached, load_study(study))
+
+    # an invalid file is reported exactly as without the cache, and never cached
+    survey.write_text(survey.read_text().replace("u1,2025Q1,r1,3,5,4", "u1,2025Q1,r1,9,5,4", 1))
+    with pytest.raises(StudyValidationError) as plain:
+        load_study(study)
+    for _ in range(2):
+        with pytest.raises(StudyValidationError) as through:
+            load_study(study, cache=ResultCache(tmp_path / "cache", "validation"))
+        pd.testing.assert_frame_equal(through.value.problems, plain.value.problems)
+    assert "value 9 outside the scale range 1-5 of scale 'engagement'" in set(
+        plain.value.problems["problem"])
+
+
+def test_validation_cache_follows_study_yml(tmp_path):
+    """What study.yml asks of a file is part of its key, not study.yml's bytes."""
+    study = tmp_path / "study"
+    shutil.copytree(VALID, study)
+    load_study(study, cache=ResultCache(tmp_path / "cache", "validation"))
+    yml = study / "study.yml"
+    yml.write_text(yml.read_text() + "\n# a comment: the files' checks did not change\n")
+    warm = ResultCache(tmp_path / "cache", "validation")
+    load_study(study, cache=warm)
+    assert (warm.hits, warm.misses) == (4, 0)
+    text = yml.read_text()
+    assert "min_group_size: 3" in text
+    yml.write_text(text.replace("min_group_size: 3", "min_group_size: 4"))
+    other = ResultCache(tmp_path / "cache", "validation")
+    load_study(study, cache=other)
+    assert (other.hits, other.misses) == (4, 0)  # group size: not a check of the files
+    yml.write_text(yml.read_text().replace("points: [1, 5]", "points: [1, 7]"))
+    wider = ResultCache(tmp_path / "cache", "validation")
+    load_study(study, cache=wider)
+    assert (wider.hits, wider.misses) == (2, 2)  # the surveys' range changed, not outcomes'
+
+
+# --------------------------------------------------------------------------- summaries
+@pytest.fixture(scope="module")
+def sim_study(tmp_path_factory):
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("cache") / "study", n_clients=4,
+                          n_units=10, n_periods=3, seed=7)
+
+
+def _stacked(study, roles, names, *, n_boot, seed):
+    """The per-client tables as the notebooks computed them before, over the whole study."""
+    cfg, ex, cx = study.config, roles.ex, roles.primary_cx
+    panels = {c: report.client_panel(study, c, roles) for c in study.clients}
+    means = report.all_unit_means(study, roles, panels=panels)
+    ind = {c: cfg.client(c).industry for c in study.clients}
+    means_c = synthesis.add_composite(means, outcomes=roles.outcomes,
+                                      higher_is_better=roles.higher_is_better)
+    surveys = {c: report.reported_survey(study, c, panels[c]) for c in study.clients}
+    m = cfg.min_group_size
+    per_client_c = report.per_client_correlations(
+        means_c, x=roles.ex_measures, y=[*roles.outcomes, synthesis.COMPOSITE], names=names,
+        industries=ind)
+    return {
+        "means": means,
+        "per_client": per_client_c[per_client_c["y"] != synthesis.COMPOSITE],
+        "per_client_c": per_client_c,
+        "paths_by_client": report.cross_lagged_by_client(
+            panels, x=ex, y=cx, periods=list(cfg.periods), names=names),
+        "within_by_client": pd.concat([
+            synthesis.within_paths_by_client(panels, x=ex, y=y, periods=list(cfg.periods),
+                                             names=names).assign(outcome=y)
+            for y in roles.outcomes], ignore_index=True),
+        "utility": report.utility_by_client(means, x=ex, y=roles.outcomes, names=names,
+                                            n_boot=n_boot, seed=seed),
+        "reliabilities": synthesis.reliabilities(study, panels=panels, roles=roles,
+                                                 names=names),
+        "icc2": synthesis.icc2_table(study, panels=panels, roles=roles, names=names),
+        "counts": report.per_client(study, lambda c: report.response_counts(
+            panels[c], periods=cfg.periods)),
+        "missing": report.per_client(study, lambda c: report.missingness(
+            surveys[c], scales=cfg.scales)),
+        "quality": report.quality_by_client(study, surveys),
+        "suppressed": report.per_client(study, lambda c: report.suppressed_units(
+            panels[c], min_group_size=m)),
+    }
+
+
+def test_summaries_equal_the_stacked_tables_with_and_without_cache(sim_study, tmp_path):
+    study = load_study(sim_study)
+    roles, names = report.measure_roles(study.config), report.display_names(study)
+    want = _stacked(study, roles, names, n_boot=100, seed=3)
+    for cache in (False, tmp_path / "c", tmp_path / "c"):  # none, cold, warm
+        syn = report.synthesis_inputs(study, roles=roles, names=names, n_boot=100, seed=3,
+                                      cache=cache)
+        dq = report.quality_inputs(study, roles=roles, cache=cache)
+        for name, frame in want.items():
+            got = getattr(syn, name, None)
+            got = getattr(dq, name) if got is None else got
+            pd.testing.assert_frame_equal(got, frame, check_exact=True, obj=name)
+    # one entry per client for its panel, its synthesis part and its quality part
+    assert len(_entries(tmp_path / "c")) == 3 * len(study.clients)
+
+
+def test_summaries_recompute_only_the_changed_client(sim_study, tmp_path):
+    study_dir = tmp_path / "study"
+    shutil.copytree(sim_study, study_dir)
+    cache = tmp_path / "c"
+    report.synthesis_inputs(load_study(study_dir), n_boot=100, seed=3, cache=cache)
+    before = _entries(cache)
+    survey = study_dir / "clients" / "client-02" / "survey.csv"
+    lines = survey.read_text().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
+    row[col] = "1" if row[col] != "1" else "2"
+    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    study = load_study(study_dir)
+    got = report.synthesis_inputs(study, n_boot=100, seed=3, cache=cache)
+    assert len(_entries(cache) - before) == 2  # client-02's panel and synthesis part
+    roles = report.measure_roles(study.config)
+    want = _stacked(study, roles, report.display_names(study), n_boot=100, seed=3)
+    pd.testing.assert_frame_equal(got.per_client_c, want["per_client_c"], check_exact=True)
+    pd.testing.assert_frame_equal(got.within_by_client, want["within_by_client"],
+                                  check_exact=True)
+
+
+def test_cache_from_environment(sim_study, tmp_path, monkeypatch):
+    study = load_study(sim_study)
+    monkeypatch.setenv("EXRESEARCH_CACHE", str(tmp_path / "missing"))
+    report.client_panels(study)  # a cache folder that does not exist is not used
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "env").mkdir()
+    monkeypatch.setenv("EXRESEARCH_CACHE", str(tmp_path / "env"))
+    report.client_panels(study)
+    assert len(_entries(tmp_path / "env")) == len(study.clients)
+
+
+# --------------------------------------------------------------------------- the build
+def _change_one_answer(study: Path, client: str) -> None:
+    survey = study / "clients" / client / "survey.csv"
+    lines = survey.read_text().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
+    row[col] = "1" if row[col] != "1" else "2"
+    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+
+@pytest.mark.slow
+def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_path,
+                                                                monkeypatch):
+    """The real notebooks: after one client's data changed, the rebuild re-runs that
+    client, the synthesis and data quality; they compute only that client's part (the
+    others' come from the cache), and every table equals a run without any cache."""
+    from exresearch.build import build_site, execute_report
+    from exresearch.build.cache import CACHE_DIR
+    from exresearch.build.records import NOTEBOOKS
+    from exresearch.config import notebooks_dir
+    from exresearch.kernel import kernel_for_batch
+
+    monkeypatch.delenv("EXRESEARCH_NOTEBOOKS", raising=False)
+    monkeypatch.delenv("EXRESEARCH_CACHE", raising=False)
+    study = tmp_path / "study"
+    shutil.copytree(sim_study, study)
+    out = tmp_path / "site"
+    assert build_site(study, out=out, progress=False, pdf=False).exit_code == 0
+    cache = out / CACHE_DIR
+    validation, summaries = _entries(cache / "validation"), _entries(cache / "summaries")
+    assert len(validation) == 2 * 4 and len(summaries) == 3 * 4
+    assert (cache / ".gitignore").read_text().endswith("\n*\n")  # study data: never committed
+    manifest = (out / "manifest.json").read_text()
+    assert ".exresearch" not in manifest and not list((out / "share").rglob(".exresearch"))
+    workbook = out / "workbooks" / "client-client-01.xlsx"
+    inode = workbook.stat().st_ino
+
+    _change_one_answer(study, "client-02")
+    result = build_site(study, out=out, progress=False, pdf=False)
+    assert result.exit_code == 0
+    assert sorted(result.executed) == ["client-client-02", "data-quality", "synthesis"]
+    assert len(_entries(cache / "validation") - validation) == 1  # client-02's survey
+    assert len(_entries(cache / "summaries") - summaries) == 3  # its panel and two parts
+    assert workbook.stat().st_ino == inode  # an unchanged report's workbook is reused
+    assert (out / "workbooks" / "synthesis.xlsx").is_file()
+
+    for kind, key in (("synthesis", "synthesis"), ("data_quality", "data-quality")):
+        task = {"key": key, "kind": kind, "title": key, "provenance": {}, "timeout": None,
+                "notebook_json": (notebooks_dir() / NOTEBOOKS[kind]).read_text(),
+                "parameters": {"study_path": str(study)}, "kernel_name": kernel_for_batch()}
+        fresh = execute_report(task, kernels="subprocess")  # no cache, no zygote
+        assert fresh["status"] == "ok", fresh["error"]
+        built = sorted(p.name for p in (out / "tables" / key).iterdir()
+                       if p.name != "data_dictionary.csv")
+        assert built == sorted(fresh["tables"])
+        for name, data in fresh["tables"].items():
+            if not name.endswith(".csv"):
+                assert (out / "tables" / key / name).read_bytes() == data, name
+                continue
+            want = pd.read_csv(io.BytesIO(data))
+            got = pd.read_csv(out / "tables" / key / name)
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12,
+                                          atol=1e-12, obj=f"{key}/{name}")
