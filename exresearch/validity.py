@@ -758,9 +758,9 @@ PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
-      for w, k, r in (("null", 10, 40), ("reciprocal", 10, 30), ("null", 20, 10),
-                      ("reciprocal", 20, 10), ("ex_leads", 10, 10),
-                      ("reciprocal_no_trend", 10, 10))),
+      for w, k, r in (("null", 10, 60), ("reciprocal", 10, 40), ("null", 20, 20),
+                      ("reciprocal", 20, 20), ("ex_leads", 10, 20),
+                      ("reciprocal_no_trend", 10, 20))),
     *(_part(f"other-{w}-{u}", [_LAG, _ENG, _LINK] + ([_MED] if w == "reciprocal" else []),
             [w], r, units=u)
       for w, u, r in (("null", 30, 200), ("null", 100, 150), ("reciprocal", 30, 150),
@@ -770,7 +770,7 @@ PLAN = [
                    ("independent", _LINK)) for u in (30, 100)),
     *(_part(f"drivers-{w}-{u}", [_ACT], [w], 200, units=u)
       for w in ("null", "reciprocal") for u in (30, 100)),
-    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 20, units=u, periods=t)
+    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 40, units=u, periods=t)
       for w in ("reciprocal", "null") for u in (30, 60, 100, 200) for t in (4, 6, 8)
       if (u, t) not in ((30, 4), (100, 4)) and (w == "reciprocal" or (u, t) in (
           (30, 8), (100, 8)))),
