@@ -495,6 +495,10 @@ POWER_GRID = {"claim": "loop label (RI-CLPM, the reports' method)",
               "events": ("directional", "reciprocal")}
 
 
+#: Client sizes (units) in the summary table of validity/results.md.
+SUMMARY_UNITS = (30, 100)
+
+
 def _fmt_rate(g):
     if g is None or not len(g) or not g["n"].iloc[0]:
         return "not run"
@@ -513,9 +517,11 @@ def _summary_tables(results) -> list:
         if not claims_here:
             continue
         sub = base[base["claim"].isin([c.name for c in claims_here])]
-        # the same columns for every claim of a level: 30 and 100 units, or the study designs
+        # the same columns for every claim of a level: 30 and 100 units (other sizes are in
+        # the power grid), or the study designs
         designs = sorted({(int(k), int(u)) for k, u in zip(sub["n_clients"], sub["n_units"],
-                                                            strict=True)})
+                                                            strict=True)
+                          if level == "study" or u in SUMMARY_UNITS})
         heads = [f"{u} units" if k == 1 else f"{k} clients × {u} units" for k, u in designs]
         cols = [f"FPR {h}" for h in heads] + [f"power {h}" for h in heads]
         cols += [f"coverage {h}" for h in heads]
@@ -860,7 +866,12 @@ def main(argv=None) -> int:
     else:
         res = run(args.claims, worlds=args.worlds, n_units=args.units, n_periods=args.periods,
                   n_clients=args.clients, n_reps=args.reps, seed=args.seed, progress=True)
-    cmd = "python -m exresearch.validity " + " ".join(argv if argv is not None else sys.argv[1:])
+    words = list(argv if argv is not None else sys.argv[1:])
+    if args.merge:  # name the folders, not every file
+        folders = sorted({str(Path(f).parent) for f in args.merge})
+        i = words.index("--merge")
+        words[i + 1:i + 1 + len(args.merge)] = [f"{d}/*.csv" for d in folders]
+    cmd = "python -m exresearch.validity " + " ".join(words)
     settings = None if args.merge else {"reps": args.reps, "units": args.units,
                                         "periods": args.periods, "clients": args.clients,
                                         "seed": args.seed}
