@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import pstats
+import re
 import sys
 import tempfile
 import time
@@ -82,6 +83,18 @@ def durations(nb_path: Path) -> list[dict]:
     return out
 
 
+def _short(file: str) -> str:
+    """A source file as a reader finds it, without this machine's folders: the package
+    path for libraries, ``exresearch/...`` for ours (also the benchmark's snapshot copy),
+    the standard library's path below ``pythonX.Y/``."""
+    if "site-packages/" in file:
+        return file.split("site-packages/")[-1]
+    if "/exresearch/" in file:
+        return "exresearch/" + file.rsplit("/exresearch/", 1)[-1]
+    m = re.search(r"/lib/python\d+\.\d+/(.*)$", file)
+    return m.group(1) if m else Path(file).name
+
+
 def top_functions(stats_file: Path, n: int) -> list[tuple[str, float, float]]:
     """(function, cumulative s, own s) with the most cumulative time, exresearch and
     library entry points only (no builtins, no IPython machinery)."""
@@ -91,8 +104,7 @@ def top_functions(stats_file: Path, n: int) -> list[tuple[str, float, float]]:
         if file.startswith("~") or "IPython" in file or "ipykernel" in file \
                 or "traitlets" in file or "<" in file or "cProfile" in file:
             continue
-        short = file.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
-        rows.append((f"{short}:{line}({name})", ct, tt))
+        rows.append((f"{_short(file)}:{line}({name})", ct, tt))
     rows.sort(key=lambda r: -r[1])
     return rows[:n]
 

@@ -226,11 +226,20 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
 
 
+#: Longest folder for Chromium's temporary files: 107 bytes of a unix socket path less
+#: ``/org.chromium.Chromium.XXXXXX/SingletonSocket``.
+_MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
+
+
 def _print_all(jobs, chromium, tmpdir=None):
     from playwright.sync_api import sync_playwright
 
     # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
-    # (the build's staging area), so a killed build leaves none in the system folder
+    # (the build's staging area), so a killed build leaves none in the system folder;
+    # Chromium puts a unix socket in there, whose path has at most 107 bytes: from a
+    # deeper folder it could not start, so it keeps the system's temporary folder
+    if tmpdir and len(os.fsencode(str(tmpdir))) > _MAX_CHROMIUM_TMPDIR:
+        tmpdir = None
     env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
         if tmpdir else None
     with sync_playwright() as p:
@@ -270,7 +279,8 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
     tmpdir : str or pathlib.Path, optional
-        The browser's temporary folder (default: the system's).
+        The browser's temporary folder (default, and when its path is longer than 63
+        bytes, which a unix socket inside it could not have: the system's).
 
     Returns
     -------

@@ -8,7 +8,6 @@ the published multilevel::bh1996, lq2002 and bhr2000 data, produced by
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -426,22 +425,19 @@ def test_unit_panel_on_the_valid_corpus_study():
 
 # ----------------------------------------------------------------------------- scale
 def test_vectorised_on_a_large_survey(rng):
-    # 200,000 respondents x 10 items in 2 scales x 2,000 units: a per-unit Python loop
-    # would take many seconds; the groupby arithmetic takes well under one.
+    # 200,000 respondents x 10 items in 2 scales x 2,000 units. How fast it is, is measured
+    # by the bench (B3, `make bench`: 1,000,000 respondents against a per-unit loop), not here.
     n, units = 200_000, 2_000
     items = {f"q{i}": rng.integers(1, 6, n).astype(float) for i in range(10)}
     survey = pd.DataFrame(
         {"unit_id": rng.integers(0, units, n).astype(str), "period": "p", **items}
     )
     scales = {"a": [f"q{i}" for i in range(5)], "b": [f"q{i}" for i in range(5, 10)]}
-    start = time.perf_counter()
     out = aggregate_units(survey, scales=scales)
     ag = agreement(survey, unit="unit_id", scales=scales, points=(1, 5))
-    elapsed = time.perf_counter() - start
     assert len(out) == 2 * units and ag["n_units"].tolist() == [units, units]
     # random answers: no between-unit variance, and rwg(j) well below 1
     assert abs(ag["icc1"]).max() < 0.01
-    assert elapsed < 10, f"aggregate_units + agreement took {elapsed:.1f} s"
 
 
 def test_public_names_are_exported():

@@ -296,6 +296,16 @@ def test_cell_profiles_pair_with_the_cells_they_time(tmp_path):
         {"index": 4, "line": "b = a + 1", "duration": 4.0}]
 
 
+def test_profiled_functions_show_no_machine_folders():
+    import cells
+
+    assert cells._short("/x/.venv/lib/python3.11/site-packages/matplotlib/figure.py") == \
+        "matplotlib/figure.py"
+    assert cells._short("/tmp/w3/snapshot/exresearch/report/loop.py") == "exresearch/report/loop.py"
+    assert cells._short("/root/.pyenv/versions/3.11.7/lib/python3.11/importlib/__init__.py") \
+        == "importlib/__init__.py"
+
+
 @pytest.mark.slow
 def test_run_tiny_measurement_cases_writes_results(tmp_path):
     out = tmp_path / "results.md"
@@ -325,11 +335,11 @@ def test_run_tiny_build_cases_writes_results(tmp_path, monkeypatch):
     monkeypatch.setenv("EXRESEARCH_NOTEBOOKS",
                        str(Path(__file__).resolve().parent / "notebooks"))
     out = tmp_path / "results.md"
-    rc = run.main(["--preset", "tiny", "--cases", "B1,B2,B5", "--work", str(tmp_path / "w"),
+    rc = run.main(["--preset", "tiny", "--cases", "B1,B2,B5,B7", "--work", str(tmp_path / "w"),
                    "--out", str(out), "--json", str(tmp_path / "r.json")])
     assert rc == 0
     text = out.read_text()
-    _check_results_md(text, ["B1", "B2", "B5"])
+    _check_results_md(text, ["B1", "B2", "B5", "B7"])
     raw = json.loads((tmp_path / "r.json").read_text())["results"]
     assert raw["B1"]["reports"] == 4 and raw["B1"]["baseline"][0]["html_files"] == 4
     assert all(x["executed"] == 4 for x in raw["B1"]["builds"])
@@ -337,6 +347,11 @@ def test_run_tiny_build_cases_writes_results(tmp_path, monkeypatch):
     assert raw["B2"]["touched"]["executed"] == 0
     assert all(x["executed"] == 3 for x in raw["B2"]["changed"])  # client + 2 study reports
     assert raw["B5"]["cold"][0]["imports_ok"] is True
+    # B7: every code cell timed, each paired with its profile (functions found in it)
+    b7 = raw["B7"]["report"]["cells"]
+    assert b7 and all(c["duration"] is not None and c["top"] for c in b7)
+    assert len(raw["B7"]["forked"]) == len(b7)  # the same cells in B1's build
+    assert len(raw["B7"]["statistics"]["correlation_table_30"]) == 5
 
 
 @pytest.mark.slow

@@ -264,8 +264,10 @@ def test_report_page_structure(real_site):
 
 #: The issue's limits: a client report page, and the demo site (10 clients).
 CLIENT_PAGE_LIMIT, DEMO_SITE_LIMIT, DEMO_CLIENTS = 350_000, 12_000_000, 10
-#: Files no page links, on purpose: the study team's manifest and the build's own folder.
-UNLINKED_SITE_FILES = re.compile(r"manifest\.json|\.exresearch/(site\.json|state\.json|lock)")
+#: Files no page links, on purpose: the study team's manifest and the build's own folder
+#: (marker, state, lock, result cache: docs/build.md).
+UNLINKED_SITE_FILES = re.compile(
+    r"manifest\.json|\.exresearch/(site\.json|state\.json|lock|cache/.+)")
 
 
 def _linked_files(root: Path) -> set:
@@ -284,12 +286,14 @@ def _linked_files(root: Path) -> set:
 
 
 def _unique_sizes(root: Path) -> dict:
-    """Site-relative path -> bytes, each file's content counted once (the share bundles
-    hard-link the site's files: ``du`` and git count them once too)."""
+    """Site-relative path -> bytes of the published files (the build's own ``.exresearch/``
+    is not published), each counted once (the share bundles hard-link the site's files:
+    ``du`` and git count them once too)."""
     seen, sizes = set(), {}
     for p in sorted(root.rglob("*")):
         st = p.stat()
-        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+        if p.is_file() and ".exresearch" not in p.relative_to(root).parts \
+                and (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
             sizes[p.relative_to(root).as_posix()] = st.st_size
     return sizes

@@ -213,13 +213,11 @@ def test_build_end_to_end_incremental_and_reproducible(study, env, tmp_path):
     for page in [res.index, *(out / "reports").glob("*.html")]:
         assert REMOTE.findall(page.read_text()) == [], page
 
-    # nothing changed: nothing executed, no kernel, well under 2 s
+    # nothing changed: nothing executed, no kernel (its time is bench B2's, `make bench`)
     first_csvs = {p.name + str(i): p.read_bytes()
                   for i, p in enumerate(sorted((out / "tables").rglob("*.csv")))}
     first_outputs = {k: _outputs(out / "notebooks" / f"{k}.ipynb") for k in keys}
-    t = time.perf_counter()
     again = build_site(study, out=out, progress=False)
-    assert time.perf_counter() - t < 2.0
     assert again.executed == [] and again.exit_code == 0
     # the build state names the study by a hash: no absolute path in the site at all, yet
     # the fast path recognises the study and hands back its real parameters

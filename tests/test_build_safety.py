@@ -362,7 +362,18 @@ def _can_print() -> bool:
 def test_sigkill_while_pdfs_print_leaves_no_browser_and_no_profile(study, tmp_path):
     """Killed while headless Chromium prints the PDFs: no browser process, no playwright
     driver and no browser profile or artifacts folder remain (issue 20)."""
-    out = tmp_path / "site"
+    import tempfile
+
+    # a short --out: Chromium's temporary folder is in its staging area only when that
+    # path leaves room for a unix socket (deliver._MAX_CHROMIUM_TMPDIR)
+    short = Path(tempfile.mkdtemp(prefix="exr", dir="/tmp"))
+    try:
+        _kill_while_printing(study, tmp_path, short / "s")
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _kill_while_printing(study, tmp_path, out):
     script = ("import sys\nfrom exresearch.cli import main\n"
               f"sys.exit(main(['build', {str(study)!r}, '--out', {str(out)!r}, "
               "'--jobs', '2', '--pdf']))\n")

@@ -198,3 +198,33 @@ def test_mediation_percentile_and_monte_carlo_intervals(rng):
     with pytest.raises(ParameterError, match=r"`ci` must be one of \['percentile', 'monte_carlo', "
                                              r"'bca'\], but 'bc' was passed"):
         mediation(d, x="ex", m="cx", y="sales", ci="bc")
+
+
+def test_per_client_verdicts_keep_riclpm_t_reference(rng):
+    # report.loops_by_client classifies each client from the stacked paths; the reverse
+    # path's power must use riclpm's t reference (df) as loop_direction does, not the normal
+    from exresearch import report
+
+    n, t = 80, 4
+    trait = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=n)
+    wx, wy = np.zeros((n, t)), np.zeros((n, t))
+    wx[:, 0], wy[:, 0] = rng.normal(size=n), rng.normal(size=n)
+    for k in range(1, t):
+        wx[:, k] = 0.4 * wx[:, k - 1] + rng.normal(size=n)
+        wy[:, k] = 0.3 * wy[:, k - 1] + 0.35 * wx[:, k - 1] + rng.normal(size=n)
+    panel = pd.DataFrame({"unit_id": np.repeat(np.arange(n), t),
+                          "period": np.tile(np.arange(1, t + 1), n),
+                          "ex": (trait[:, [0]] + wx).ravel(), "cx": (trait[:, [1]] + wy).ravel()})
+    ref = loop_direction(panel, x="ex", y="cx")
+    assert ref.loc[0, "label"] == "EX leads" and np.isfinite(ref.loc[0, "reverse_power"])
+    by = report.cross_lagged_by_client({"c1": panel}, x="ex", y="cx", periods=[1, 2, 3, 4],
+                                       names={"c1": "Client A"})
+    assert by["df"].nunique() == 1 and by["df"].iloc[0] == n - 21  # units - parameters
+    got = report.loops_by_client(by)
+    assert got.loc[0, "label"] == ref.loc[0, "label"]
+    assert got.loc[0, "reverse_power"] == pytest.approx(ref.loc[0, "reverse_power"], rel=1e-9)
+    # the normal reference gives a different (optimistic) power: the test above can fail
+    fwd = by[(by["kind"] == "cross-lagged") & by["path"].str.startswith("ex")]["estimate"].iloc[0]
+    se_rev = by[(by["kind"] == "cross-lagged") & by["path"].str.startswith("cx")]["se"].iloc[0]
+    normal = reverse_power(float(fwd), float(se_rev))
+    assert normal > got.loc[0, "reverse_power"] + 0.005

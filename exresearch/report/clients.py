@@ -193,6 +193,8 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
             cl.insert(0, "trend_se", tr["se"])
             cl.insert(0, "trend_sd", tr["trend_sd"])
             cl.insert(0, "client_id", cid)
+            if "df" in cl.attrs:  # riclpm's t reference, kept per row for classify_loop
+                cl["df"] = float(cl.attrs["df"])
             cl.attrs = {}  # per-client covariances (riclpm) do not describe the stack
             rows.append(cl)
     out = pd.concat(rows, ignore_index=True)
@@ -395,6 +397,9 @@ def loops_by_client(by_client) -> pd.DataFrame:
         p = g["trend_p"].iloc[0] if "trend_p" in g.columns else None
         method = "riclpm" if (g["kind"] == "difference").any() else "clpm"
         alpha = RICLPM_ALPHA if method == "riclpm" else 0.05  # as loop_direction
+        if "df" in g.columns:  # the reverse path's power from riclpm's t, as loop_direction
+            g = g.copy()
+            g.attrs["df"] = float(g["df"].iloc[0])
         return classify_loop(g, trend=float(g["trend_sd"].iloc[0]), trend_p=p,
                              alpha=alpha).assign(method=method)
 
