@@ -495,6 +495,10 @@ POWER_GRID = {"claim": "loop label (RI-CLPM, the reports' method)",
               "events": ("directional", "reciprocal")}
 
 
+#: Client sizes (units) in the summary table of validity/results.md.
+SUMMARY_UNITS = (30, 100)
+
+
 def _fmt_rate(g):
     if g is None or not len(g) or not g["n"].iloc[0]:
         return "not run"
@@ -513,9 +517,11 @@ def _summary_tables(results) -> list:
         if not claims_here:
             continue
         sub = base[base["claim"].isin([c.name for c in claims_here])]
-        # the same columns for every claim of a level: 30 and 100 units, or the study designs
+        # the same columns for every claim of a level: 30 and 100 units (other sizes are in
+        # the power grid), or the study designs
         designs = sorted({(int(k), int(u)) for k, u in zip(sub["n_clients"], sub["n_units"],
-                                                            strict=True)})
+                                                            strict=True)
+                          if level == "study" or u in SUMMARY_UNITS})
         heads = [f"{u} units" if k == 1 else f"{k} clients × {u} units" for k, u in designs]
         cols = [f"FPR {h}" for h in heads] + [f"power {h}" for h in heads]
         cols += [f"coverage {h}" for h in heads]
@@ -694,7 +700,7 @@ def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
     >>> res = loop_power(n_units=120, n_periods=5)
     >>> res.loc[0, ["grid_units", "grid_periods"]].tolist()
     [100, 4]
-    >>> 0 <= res.loc[0, "power_direction"] <= 1
+    >>> bool(0 <= res.loc[0, "power_direction"] <= 1)
     True
     """
     for name, value in (("n_units", n_units), ("n_periods", n_periods)):
@@ -755,12 +761,12 @@ PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
             units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
-    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 60, units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)
-      for w, k, r in (("null", 10, 40), ("reciprocal", 10, 30), ("null", 20, 10),
-                      ("reciprocal", 20, 10), ("ex_leads", 10, 10),
-                      ("reciprocal_no_trend", 10, 10))),
+      for w, k, r in (("null", 10, 60), ("reciprocal", 10, 40), ("null", 20, 20),
+                      ("reciprocal", 20, 20), ("ex_leads", 10, 20),
+                      ("reciprocal_no_trend", 10, 20))),
     *(_part(f"other-{w}-{u}", [_LAG, _ENG, _LINK] + ([_MED] if w == "reciprocal" else []),
             [w], r, units=u)
       for w, u, r in (("null", 30, 200), ("null", 100, 150), ("reciprocal", 30, 150),
@@ -770,7 +776,7 @@ PLAN = [
                    ("independent", _LINK)) for u in (30, 100)),
     *(_part(f"drivers-{w}-{u}", [_ACT], [w], 200, units=u)
       for w in ("null", "reciprocal") for u in (30, 100)),
-    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 30, units=u, periods=t)
+    *(_part(f"grid-{w}-{u}-p{t}", [_LOOP], [w], 40, units=u, periods=t)
       for w in ("reciprocal", "null") for u in (30, 60, 100, 200) for t in (4, 6, 8)
       if (u, t) not in ((30, 4), (100, 4)) and (w == "reciprocal" or (u, t) in (
           (30, 8), (100, 8)))),
@@ -860,7 +866,12 @@ def main(argv=None) -> int:
     else:
         res = run(args.claims, worlds=args.worlds, n_units=args.units, n_periods=args.periods,
                   n_clients=args.clients, n_reps=args.reps, seed=args.seed, progress=True)
-    cmd = "python -m exresearch.validity " + " ".join(argv if argv is not None else sys.argv[1:])
+    words = list(argv if argv is not None else sys.argv[1:])
+    if args.merge:  # name the folders, not every file
+        folders = sorted({str(Path(f).parent) for f in args.merge})
+        i = words.index("--merge")
+        words[i + 1:i + 1 + len(args.merge)] = [f"{d}/*.csv" for d in folders]
+    cmd = "python -m exresearch.validity " + " ".join(words)
     settings = None if args.merge else {"reps": args.reps, "units": args.units,
                                         "periods": args.periods, "clients": args.clients,
                                         "seed": args.seed}
