@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -375,4 +376,7 @@ def test_b6_scale_script_runs_and_writes_a_row_per_size(tmp_path, monkeypatch):
         assert len(r["changed"]["executed"]) == 3 and r["full"]["failed"] == []
         assert r["full"]["peak_pss"] > 0
     text = md.read_text()
-    assert "| 2 x 6 x 2 | 4 |" in text and "synthesis, data-quality, client-client-02" in text
+    assert "| 2 x 6 x 2 | 4 |" in text
+    # the re-run reports in order, each with its run time (b6_scale's row since the cache)
+    assert re.search(r"\(synthesis [\d.]+ m?s, data-quality [\d.]+ m?s, "
+                     r"client-client-02 [\d.]+ m?s\)", text), text
