@@ -672,8 +672,10 @@ def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
     Reads the power grid of the validity harness (simulated clients of the
     ``reciprocal`` world, where both within-unit paths exist, and of the ``null``
     world, where neither does) and returns the measured cell closest to the asked size
-    *from below*: power grows with units and periods, so a cell no larger than the
-    client's is a conservative figure. A report that says a path "was not detected" can
+    *from below*: power grows with units, and with periods once the client has well more
+    units than the model has parameters (at 30 units, 8 periods leave the t reference 1
+    degree of freedom and nothing is named), so a cell no larger than the client's is a
+    conservative figure. A report that says a path "was not detected" can
     cite it.
 
     Parameters
