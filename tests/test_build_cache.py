@@ -320,3 +320,36 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
             got = pd.read_csv(out / "tables" / key / name)
             pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12,
                                           atol=1e-12, obj=f"{key}/{name}")
+
+
+def test_prune_removes_only_what_the_cache_wrote(tmp_path):
+    # `--cache DIR` may name a user's own folder: pruning other versions' entries must
+    # leave every file and folder the cache did not write, even ones shaped like it
+    from exresearch.build.cache import ResultCache, cache_key, code_version, prune
+
+    key = cache_key("validation", {"x": 1})
+    user = {
+        "thesis/chapter1/draft.docx": b"mine",
+        "projects/analysis/results.csv": b"a,b\n",
+        f"validation/{'0' * 16}/notes.txt": b"keep",
+        f"validation/{'0' * 16}/ab/readme.md": b"keep",
+        f"validation/{'0' * 16}/ab/{'f' * 64}.pkl.bak": b"keep",
+        f"validation/not-a-version/{key[:2]}/{key}.pkl": b"keep",
+    }
+    for rel, data in user.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+    old = tmp_path / "validation" / ("1" * 16) / key[:2] / f"{key}.pkl"
+    stale_tmp = old.with_name(f".{key}.pkl.123-0a1b2c3d.tmp")
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"x")
+    stale_tmp.write_bytes(b"x")
+    current = ResultCache(tmp_path, "validation")
+    assert current.put(key, 1)
+    assert prune(tmp_path) == [f"validation/{'1' * 16}"]
+    assert not old.exists() and not stale_tmp.exists()
+    assert not (tmp_path / "validation" / ("1" * 16)).exists()  # emptied, so removed
+    for rel, data in user.items():
+        assert (tmp_path / rel).read_bytes() == data, rel
+    assert (tmp_path / "validation" / code_version()[:16]).is_dir() and current.get(key) == 1
+    assert prune(tmp_path) == []  # nothing left to remove

@@ -43,6 +43,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import uuid
 from pathlib import Path
 
@@ -174,18 +175,56 @@ class ResultCache:
         return sum(self.put(k, v) for k, v in pending.items())
 
 
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
+#: What :meth:`ResultCache.put` leaves in ``KIND/VERSION/xx/``: entries and, after a
+#: crash mid-write, their temporary files. Nothing else is ever removed.
+_ENTRY = re.compile(r"\.?[0-9a-f]{64}\.pkl(\.[0-9]+-[0-9a-f]{8}\.tmp)?")
+
+
 def prune(folder) -> list[str]:
     """Remove the entries written by other code versions from the cache ``folder``
-    (called by the build once it holds the lock); return what was removed."""
-    import shutil
+    (called by the build once it holds the lock); return what was removed.
 
+    Only what :class:`ResultCache` writes is removed: files named like its entries in
+    ``KIND/VERSION/xx/`` (VERSION 16 and xx 2 hex digits), then those folders if they
+    are left empty. ``folder`` may be one a user named with ``--cache``: anything else
+    in it (their own files and folders) is left alone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> old = root / "validation" / ("0" * 16) / "ab" / ("ab" + "0" * 62 + ".pkl")
+    >>> old.parent.mkdir(parents=True); _ = old.write_bytes(b"x")
+    >>> mine = root / "validation" / ("1" * 16) / "notes.txt"  # not an entry: kept
+    >>> mine.parent.mkdir(parents=True); _ = mine.write_text("keep")
+    >>> prune(root), old.exists(), mine.exists()
+    (['validation/0000000000000000'], False, True)
+    """
     folder, mine, gone = Path(folder), code_version()[:16], []
     if not folder.is_dir():
         return gone
-    for kind in sorted(p for p in folder.iterdir() if p.is_dir()):
-        for version in sorted(p for p in kind.iterdir() if p.is_dir() and p.name != mine):
-            shutil.rmtree(version, ignore_errors=True)
-            gone.append(f"{kind.name}/{version.name}")
+    for kind in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        for version in sorted(kind.iterdir()):
+            if (version.name == mine or not _HEX16.fullmatch(version.name)
+                    or version.is_symlink() or not version.is_dir()):
+                continue
+            removed = False
+            for sub in sorted(version.iterdir()):
+                if not (_HEX2.fullmatch(sub.name) and sub.is_dir() and not sub.is_symlink()):
+                    continue
+                for entry in sub.iterdir():
+                    if _ENTRY.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+                        with contextlib.suppress(OSError):
+                            entry.unlink()
+                            removed = True
+                with contextlib.suppress(OSError):
+                    sub.rmdir()  # only if now empty
+            with contextlib.suppress(OSError):
+                version.rmdir()  # only if now empty
+            if removed:
+                gone.append(f"{kind.name}/{version.name}")
     return gone
 
 
