@@ -198,10 +198,17 @@ def quality_by_client(study, surveys) -> pd.DataFrame:
     agree = per_client(study, lambda c: agreement(
         latest[c], unit="unit_id", scales=cfg.scales, points=cfg.points).reset_index(),
         clients=[c for c in study.clients if len(latest[c])])
+    return merge_quality(alphas, agree)
+
+
+def merge_quality(alphas, agree) -> pd.DataFrame:
+    """Stacked reliabilities with agreement (``icc1, icc2, rwg_j_mean``) beside them, NaN
+    where a client has no agreement (:func:`quality_by_client`, and the data-quality
+    report's cached parts, :func:`exresearch.report.quality_inputs`)."""
+    cols = ["client_id", "scale", "icc1", "icc2", "rwg_j_mean"]
     if agree.empty:
-        agree = pd.DataFrame(columns=["client_id", "scale", "icc1", "icc2", "rwg_j_mean"])
-    return alphas.merge(agree[["client_id", "scale", "icc1", "icc2", "rwg_j_mean"]],
-                        on=["client_id", "scale"], how="left")
+        agree = pd.DataFrame(columns=cols)
+    return alphas.merge(agree[cols], on=["client_id", "scale"], how="left")
 
 
 def client_overview(study, panels) -> pd.DataFrame:

@@ -317,7 +317,7 @@ def quality_inputs(study, *, roles=None, panels=None, cache=None) -> QualityInpu
     >>> sorted(set(quality_inputs(study, cache=False).quality["client_id"]))
     ['acme', 'beta-bank']
     """
-    from .client import per_client
+    from .client import merge_quality, per_client
 
     roles = roles or measure_roles(study.config)
     store = _cache(cache)
@@ -328,13 +328,8 @@ def quality_inputs(study, *, roles=None, panels=None, cache=None) -> QualityInpu
     alphas = per_client(study, lambda c: parts[c]["alpha"])
     agree = per_client(study, lambda c: parts[c]["agree"],
                        clients=[c for c in study.clients if parts[c]["agree"] is not None])
-    if agree.empty:
-        agree = pd.DataFrame(columns=["client_id", "scale", "icc1", "icc2", "rwg_j_mean"])
-    # as quality_by_client
-    quality = alphas.merge(agree[["client_id", "scale", "icc1", "icc2", "rwg_j_mean"]],
-                           on=["client_id", "scale"], how="left")
     return QualityInputs(
         counts=per_client(study, lambda c: parts[c]["counts"]),
         missing=per_client(study, lambda c: parts[c]["missing"]),
-        quality=quality,
+        quality=merge_quality(alphas, agree),
         suppressed=per_client(study, lambda c: parts[c]["suppressed"]))
