@@ -83,15 +83,12 @@ import pandas.io.formats.style  # noqa: F401
 from .client import (
     better_than,
     client_overview,
-    counts_by_client,
     input_files,
-    missingness_by_client,
     per_client,
     quality_by_client,
     reliability_agreement,
     robustness_table,
     scale_grid,
-    suppressed_by_client,
 )
 from .clients import (
     all_unit_means,
@@ -237,9 +234,6 @@ __all__ = [
     "reliability_agreement",
     "better_than",
     "per_client",
-    "counts_by_client",
-    "missingness_by_client",
-    "suppressed_by_client",
     "check_int_list",
     "quiet_known_warnings",
     "KNOWN_WARNINGS",

@@ -112,66 +112,6 @@ def per_client(study, make, *, clients=None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def counts_by_client(study, panels) -> pd.DataFrame:
-    """Every client's respondents and units per period, reported and suppressed.
-
-    Parameters
-    ----------
-    study : exresearch.study.Study
-    panels : dict
-        client id -> unit panel (:func:`exresearch.report.client_panel`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`exresearch.report.response_counts` of each client (over the study's
-        periods), stacked, with ``client_id`` last.
-    """
-    from .panels import response_counts
-
-    return per_client(study, lambda c: response_counts(panels[c], periods=study.config.periods))
-
-
-def missingness_by_client(study, surveys) -> pd.DataFrame:
-    """Every client's share of missing answers per scale item (reported respondents).
-
-    Parameters
-    ----------
-    study : exresearch.study.Study
-    surveys : dict
-        client id -> reported respondents (:func:`exresearch.report.reported_survey`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`exresearch.report.missingness` of each client, stacked, with ``client_id``.
-    """
-    from .panels import missingness
-
-    return per_client(study, lambda c: missingness(surveys[c], scales=study.config.scales))
-
-
-def suppressed_by_client(study, panels) -> pd.DataFrame:
-    """Every client's unit-periods withheld below the study's minimum group size.
-
-    Parameters
-    ----------
-    study : exresearch.study.Study
-    panels : dict
-        client id -> unit panel (:func:`exresearch.report.client_panel`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        :func:`exresearch.report.suppressed_units` of each client, stacked, with
-        ``client_id`` (empty when nothing was suppressed).
-    """
-    from .panels import suppressed_units
-
-    m = study.config.min_group_size
-    return per_client(study, lambda c: suppressed_units(panels[c], min_group_size=m))
-
-
 def quality_by_client(study, surveys) -> pd.DataFrame:
     """Every client's reliability per scale, with agreement in its latest reported period.
 
