@@ -353,3 +353,48 @@ def test_prune_removes_only_what_the_cache_wrote(tmp_path):
         assert (tmp_path / rel).read_bytes() == data, rel
     assert (tmp_path / "validation" / code_version()[:16]).is_dir() and current.get(key) == 1
     assert prune(tmp_path) == []  # nothing left to remove
+
+
+def _env_task(key):
+    """A one-cell notebook that shows the result cache its kernel was given."""
+    import nbformat
+
+    from exresearch.kernel import kernel_for_batch
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os\n'cache: ' + os.environ.get('EXRESEARCH_CACHE', 'none')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return {"key": key, "kind": "synthesis", "title": key, "provenance": {},
+            "timeout": 120, "notebook_json": nbformat.writes(nb), "parameters": {},
+            "kernel_name": kernel_for_batch()}
+
+
+@pytest.mark.slow
+def test_dask_workers_on_this_machine_get_the_result_cache(tmp_path):
+    # a LocalCluster's workers run here, as this user: their kernels read and write the
+    # build's result cache; a cluster named by its scheduler may run elsewhere: none
+    from distributed import LocalCluster
+
+    from exresearch.build.execute import run_dask
+
+    cache = tmp_path / "cache"
+    got = {}
+
+    def on_done(task, res):
+        assert res["status"] == "ok", res["error"]
+        got[task["key"]] = res["notebook"]
+
+    import re
+
+    run_dask([_env_task("local")], 1, None, on_done, cache=cache)
+    def shown(nb_text):  # the cell's output (its source has "'cache: ' + ...")
+        return [v for v in re.findall(r"'cache: ([^']*)'", nb_text) if v]
+
+    local = shown(got["local"])  # (the published notebook redacts /tmp/... as <tmp>)
+    assert len(local) == 1 and local[0].endswith(f"/{tmp_path.name}/cache")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        run_dask([_env_task("remote")], 1, cluster.scheduler_address, on_done, cache=cache)
+    assert shown(got["remote"]) == ["none"]

@@ -246,7 +246,7 @@ def _execute(b: _Build) -> None:
         if b.executor == "dask":
             from .execute import run_dask
 
-            run_dask(tasks, b.jobs, b.scheduler, on_done)
+            run_dask(tasks, b.jobs, b.scheduler, on_done, cache=b.cache)
         else:
             from .execute import run_local
 

@@ -156,8 +156,10 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
         ``workdir``: the folder for its temporary files (default: a new temporary
         folder, removed afterwards), ``kernel_name`` (default: the notebook's
         kernelspec; see :func:`exresearch.kernel.kernel_for_batch`), ``index_href``
-        (the page's link back to the index, default ``"../index.html"``; None: none)
-        and ``css_href`` (the site stylesheet, default ``"../assets/site.css"``).
+        (the page's link back to the index, default ``"../index.html"``; None: none),
+        ``css_href`` (the site stylesheet, default ``"../assets/site.css"``) and ``env``
+        (variables added to a ``"subprocess"`` kernel's environment, e.g. the build's
+        result cache for a dask worker on the build's machine).
     kernels : {"subprocess", "zygote"} or Runtime
         How the kernel is launched: an ``ipykernel`` subprocess, or by the given build
         runtime (:class:`exresearch.build.kernels.Runtime`, e.g. forked from its zygote).
@@ -189,7 +191,8 @@ def execute_report(task: dict, *, kernels="subprocess") -> dict:
     else:
         work = Path(tempfile.mkdtemp(prefix=f"exr-{task['key'][:40]}-"))
     if isinstance(kernels, str):
-        km_class = type("KM", (kernel_manager_classes()[kernels],), {"conn_dir": str(work)})
+        km_class = type("KM", (kernel_manager_classes()[kernels],),
+                        {"conn_dir": str(work), "extra_env": task.get("env") or None})
     else:
         km_class = kernels.manager_class(work)
     try:
@@ -241,8 +244,12 @@ def run_local(tasks, jobs, on_done, runtime) -> None:
             raise
 
 
-def run_dask(tasks, jobs, scheduler, on_done) -> None:
-    """Run ``tasks`` on a dask.distributed cluster (``scheduler``) or a LocalCluster."""
+def run_dask(tasks, jobs, scheduler, on_done, *, cache=None) -> None:
+    """Run ``tasks`` on a dask.distributed cluster (``scheduler``) or a LocalCluster.
+
+    ``cache`` (the build's result-cache folder) reaches the kernels of a LocalCluster's
+    workers, which run on this machine as this user; the workers of a cluster given by
+    ``scheduler`` may run elsewhere, so they run without it."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover - distributed is in the lock
@@ -257,6 +264,8 @@ def run_dask(tasks, jobs, scheduler, on_done) -> None:
     try:
         # workers use their own temporary folders: --out is not theirs to write
         remote = [{k: v for k, v in t.items() if k != "workdir"} for t in tasks]
+        if cluster is not None and cache:
+            remote = [dict(t, env={"EXRESEARCH_CACHE": str(cache)}) for t in remote]
         futures = [client.submit(execute_report, t,
                                  key=f"exresearch-{t['key']}-{uuid.uuid4().hex}", pure=False)
                    for t in remote]
