@@ -349,6 +349,25 @@ def test_old_cache_inside_out_is_removed_and_said(study, fake, tmp_path, capsys)
     assert "removed the old result cache" not in capsys.readouterr().err  # said once
 
 
+def test_symlink_at_old_cache_place_is_kept_and_does_not_stop_the_fast_path(
+        study, fake, tmp_path, capsys):
+    """DIR/.exresearch/cache as a symlink was not written by a build: it is neither
+    followed nor removed, and a rebuild with nothing changed still takes the fast path."""
+    out, mine = tmp_path / "site", tmp_path / "my-folder"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert build_site(study, out=out, progress=False).exit_code == 0
+    (out / ".exresearch" / "cache").symlink_to(mine, target_is_directory=True)
+    capsys.readouterr()
+    for _ in range(2):
+        res = build_site(study, out=out, progress=True)
+        assert res.exit_code == 0 and res.executed == []
+        assert "nothing changed" in capsys.readouterr().err
+    assert (out / ".exresearch" / "cache").is_symlink()
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
 # ----------------------------------------------------------------- slow: real kernels
 def _descendants(pid: int) -> set[int]:
     children: dict[int, list[int]] = {}

@@ -423,7 +423,9 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     from .cache import OLD_CACHE_DIR
 
     cache_dir = _cache_folder(cache, out)
-    old_cache = (out / OLD_CACHE_DIR).is_dir()  # a full build removes it (under the lock)
+    # a full build removes it (under the lock); a symlink there is not the build's own
+    # (it is neither followed nor removed), so it must not cost the nothing-changed path
+    old_cache = (out / OLD_CACHE_DIR).is_dir() and not (out / OLD_CACHE_DIR).is_symlink()
     if not (hasattr(study, "path") and hasattr(study, "config")) and not old_cache:
         fast = fast_path(study_path, out, force, only, t0)
         if fast is not None:
