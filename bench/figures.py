@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, emit, loadavg  # noqa: E402
+from common import ROOT, loadavg  # noqa: E402
 
 
 def report_figures(notebook: Path, params: dict) -> list[tuple[int, object]]:
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
         figures = report_figures(ROOT / "notebooks" / f"{args.notebook}.ipynb", params)
     rows = compare(figures, repeats=args.repeats)
     if args.json:
-        emit(rows)
+        print(json.dumps(rows))
         return 0
     text = "\n".join([
         f"`{args.notebook}`, {len(rows)} figures, {args.repeats} calls of each per figure "
@@ -272,7 +272,7 @@ def _main_cells(args) -> int:
             for name, encode in order if k % 2 == 0 else order[::-1]:
                 runs[name].append(cell_costs(nb, params, encode=encode))
     if args.json:
-        emit(runs)
+        print(json.dumps(runs))
         return 0
     text = "\n".join([
         f"`{args.notebook}`: CPU time per code cell (median of {args.cells} runs each, "
