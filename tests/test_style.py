@@ -188,7 +188,14 @@ def test_figure_pixels_are_savefigs_and_the_figure_is_left_as_found(make):
         fig = make()
         fig.set_dpi(100)  # the saving dpi (savefig.dpi, 90) differs from the figure's
         engine, face, size = fig.get_layout_engine(), fig.get_facecolor(), fig.bbox.size
+        calls, savefig = [], fig.savefig
+        fig.savefig = lambda *a, **kw: calls.append(kw) or savefig(*a, **kw)
         got = style.figure_pixels(fig)
+        del fig.savefig
+        # one drawing, into raw pixels, of a box measured beforehand (not savefig's "tight",
+        # which would lay the figure out three times, and not a PNG)
+        assert [(kw["format"], type(kw["bbox_inches"]).__name__) for kw in calls] == [
+            ("rgba", "Bbox")]
         assert fig.get_layout_engine() is engine and fig.get_facecolor() == face
         assert fig.dpi == 100 and tuple(fig.bbox.size) == tuple(size)
         if engine is None or not engine.__class__.__name__.startswith(("Tight", "Constr")):
