@@ -144,8 +144,9 @@ def _install_display() -> None:
     ip.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
-#: zlib level of the figures' PNGs: level 8 is within 1% of level 9 (what ``optimize=True``
-#: used) on the demo report's figures at 40% of its encoding time (bench/figures.py).
+#: zlib level of the figures' PNGs: level 8 gives 1% more bytes than level 9 (what
+#: ``optimize=True`` used) on the demo client report's figures, 3% on the synthesis's, in
+#: a third of its encoding time (bench/results.md, B7b).
 PNG_COMPRESS_LEVEL = 8
 
 
