@@ -11,14 +11,21 @@ around every cell (``post_run_cell`` comes after ``post_execute``, where the inl
 backend draws and encodes the cell's figures, so a cell's profile includes its
 figures). Prints a markdown table: per cell the plain duration and the functions with
 the most cumulative time in the profiled run (profiling itself slows Python code down,
-so only the plain durations are timings). ``bench/run.py --cases B7`` runs it on the
-demo study and adds statistic micro-measurements (:func:`statistics_worker`).
+so only the plain durations are timings). The kernels get the environment of the
+build's kernels (``exresearch.build.kernels.KERNEL_ENV``: one BLAS/OpenMP thread, the
+inline backend): with OpenBLAS's default threads, the small matrix products of the
+unit bootstraps spin on the shared cores and cost 3-4x the CPU a build pays
+(``linkage.correlation_table`` of the demo client: 0.69 s against 0.19 s). ``bench/run.py
+--cases B7`` runs it on the demo study and adds statistic micro-measurements
+(:func:`statistics_worker`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import pstats
 import re
 import sys
@@ -109,7 +116,29 @@ def top_functions(stats_file: Path, n: int) -> list[tuple[str, float, float]]:
     return rows[:n]
 
 
+@contextlib.contextmanager
+def _kernel_env():
+    """The build's kernel environment for the kernels papermill starts (they inherit it)."""
+    from exresearch.build.kernels import KERNEL_ENV
+
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run(study: Path, client: str | None, *, notebooks: Path, work: Path, top: int) -> dict:
+    with _kernel_env():
+        return _run(study, client, notebooks=notebooks, work=work, top=top)
+
+
+def _run(study: Path, client: str | None, *, notebooks: Path, work: Path, top: int) -> dict:
     import papermill as pm
 
     work.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ from .formatting import fmt_sig
 
 __all__ = ["OKABE_ITO", "GOOD", "BAD", "NEUTRAL", "DIVERGING", "SEQUENTIAL", "RC",
            "use", "theme", "good_bad_color", "good_bad_colors", "text_color_for",
-           "contrast_ratio", "describe_figure", "figure_png"]
+           "contrast_ratio", "describe_figure", "figure_png", "figure_pixels",
+           "PNG_COMPRESS_LEVEL"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette, in the order figures use it.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9",
@@ -143,13 +144,20 @@ def _install_display() -> None:
     ip.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
 
 
+#: zlib level of the figures' PNGs: level 8 gives 1% more bytes than level 9 (what
+#: ``optimize=True`` used) on the demo client report's figures, 3% on the synthesis's, in
+#: a third of its encoding time (bench/results.md, B7b).
+PNG_COMPRESS_LEVEL = 8
+
+
 def figure_png(fig):
     """A figure as (PNG bytes, ``{"alt": ...}``): what IPython shows for a figure.
 
-    The PNG is quantised to a 256-colour palette and optimised (well under
-    matplotlib's size; fewer colours would band the colour bars);
-    the metadata's ``alt`` is :func:`describe_figure`, which nbconvert writes into the
-    ``<img alt>`` of the page.
+    The pixels are those of ``fig.savefig(..., bbox_inches="tight", facecolor="white")``
+    (:func:`figure_pixels`), quantised to a 256-colour palette (well under matplotlib's
+    size; fewer colours would band the colour bars) and zlib-compressed at
+    :data:`PNG_COMPRESS_LEVEL`; the metadata's ``alt`` is :func:`describe_figure`,
+    which nbconvert writes into the ``<img alt>`` of the page.
 
     Examples
     --------
@@ -169,14 +177,98 @@ def figure_png(fig):
         alt = describe_figure(fig)
     except Exception:  # noqa: BLE001 - a figure must show even if it cannot be described
         alt = "Chart."
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
-    img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    img = Image.fromarray(figure_pixels(fig))
     out = io.BytesIO()
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-        out, format="PNG", optimize=True)
-    data = out.getvalue() if out.tell() < buf.tell() else buf.getvalue()
-    return data, {"alt": alt}
+        out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return out.getvalue(), {"alt": alt}
+
+
+def figure_pixels(fig) -> np.ndarray:
+    """The RGB pixels of ``fig.savefig(buf, bbox_inches="tight", facecolor="white")``.
+
+    The same pixels as that call followed by decoding its PNG, at about two thirds of its
+    CPU time: ``savefig`` lays the figure out three times for a tight box (a draw
+    without rendering, the tight box, the drawing); here the tight box is measured first
+    and handed to ``savefig``, which then draws once into raw RGBA (no PNG encoded
+    and decoded). matplotlib offers no call that does this, so it is written here; the
+    tests compare the pixels with ``savefig``'s on figures of every kind of the reports.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` array of shape (height, width, 3), at :rc:`savefig.dpi`.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(4, 3)); _ = ax.plot([1, 2], [3, 4])
+    >>> px = figure_pixels(fig); px.dtype.name, px.shape[2], px[0, 0].tolist()
+    ('uint8', 3, [255, 255, 255])
+    >>> plt.close(fig)
+    """
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    dpi = mpl.rcParams["savefig.dpi"]
+    dpi = fig.dpi if dpi == "figure" else float(dpi)
+    old_dpi, old_face, engine = fig.dpi, fig.get_facecolor(), fig.get_layout_engine()
+    # what savefig's own draw-without-rendering does before it measures the tight box:
+    # the figure at the saving dpi on white, its layout engine (if any) run once, then
+    # no engine while it is drawn (None, so that savefig needs no draw of its own)
+    no_auto = {"figure.autolayout": False, "figure.constrained_layout.use": False}
+    try:
+        if dpi != old_dpi:
+            fig.dpi = dpi
+        fig.set_facecolor("white")
+        if engine is not None and fig.axes:
+            with contextlib.suppress(ValueError):  # as Figure.draw does
+                engine.execute(fig)
+        with mpl.rc_context(no_auto):
+            fig.set_layout_engine(None)
+        renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
+        _arrows_sized_for(fig, renderer)
+        box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
+        buf = io.BytesIO()
+        fig.savefig(buf, format="rgba", dpi=dpi, facecolor="white", bbox_inches=box)
+    finally:
+        with mpl.rc_context(no_auto):  # None stays None
+            fig.set_layout_engine(engine)
+        fig.set_facecolor(old_face)
+        if fig.dpi != old_dpi:
+            fig.dpi = old_dpi
+    width, height = int(box.width * dpi), int(box.height * dpi)
+    raw = buf.getvalue()
+    if len(raw) != width * height * 4:  # pragma: no cover - savefig rounded differently
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+        from PIL import Image
+
+        return np.asarray(Image.open(buf).convert("RGB"))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
+def _arrows_sized_for(fig, renderer) -> None:
+    """Size every arrow (``FancyArrowPatch``, an annotation's arrow) for ``renderer``.
+
+    An arrow's head is measured in points, but matplotlib converts them to pixels only
+    when the arrow is drawn (``FancyArrowPatch.draw`` sets ``_dpi_cor``; there is no
+    setter): before any draw, its extent - and so a tight box that it bounds - is that
+    of 72 dpi. savefig's draw without rendering sets it; this does only that part.
+    """
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.text import Annotation
+
+    scale = renderer.points_to_pixels(1.0)
+    for artist in fig.findobj(lambda a: isinstance(a, FancyArrowPatch | Annotation)):
+        arrow = getattr(artist, "arrow_patch", artist)
+        if isinstance(arrow, FancyArrowPatch):
+            arrow._dpi_cor = scale
 
 
 def good_bad_color(value, *, higher_is_better: bool = True) -> str:

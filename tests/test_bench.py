@@ -307,6 +307,40 @@ def test_profiled_functions_show_no_machine_folders():
         == "importlib/__init__.py"
 
 
+def test_figure_bench_times_both_renderers_and_checks_their_pixels(tmp_path):
+    """bench/figures.py on a two-cell notebook: the figure each cell leaves open, both
+    figure_png versions timed per call, identical pixels and alt text, the table."""
+    import figures
+
+    src = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "n = 3\n"},
+        {"cell_type": "code", "metadata": {}, "source":
+            "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+            "ax.bar(['a', 'b'], [1, n]); ax.set_title('T')\nplt.show()\n"},
+        {"cell_type": "code", "metadata": {}, "source": "m = n + 1\n"},
+    ]}
+    (tmp_path / "nb.ipynb").write_text(json.dumps(src))
+    figs = figures.report_figures(tmp_path / "nb.ipynb", {"n": 5})
+    assert [i for i, _ in figs] == [1]
+    rows = figures.compare(figs, repeats=2)
+    assert len(rows) == 1 and len(rows[0]["previous"]) == len(rows[0]["current"]) == 2
+    assert rows[0]["same_pixels"] and rows[0]["same_alt"]
+    assert rows[0]["alt"] == "Chart: T. Bars: a 1, b 5."
+    md = figures.to_markdown(rows)
+    assert md[2].startswith("| 1 | Chart: T. Bars: a 1, b 5. |") and "| yes, yes |" in md[2]
+    assert md[-1].startswith("| all | 1 figures |") and "1/1 identical" in md[-1]
+    costs = figures.cell_costs(tmp_path / "nb.ipynb", {"n": 5}, encode=lambda fig: None)
+    assert [(c["index"], c["figures"]) for c in costs] == [(0, 0), (1, 1), (2, 0)]
+    assert costs[2]["line"] == "m = n + 1" and all(c["cpu"] >= 0 for c in costs)
+    slow = [{**c, "cpu": 2 * c["cpu"] + 0.5} for c in costs]
+    table = figures.cells_markdown({"previous": [slow], "current": [costs]}, skip=1)
+    assert [ln.split(" | ")[0] for ln in table[2:]] == [
+        "| 1", "| 2", "| cells with figures", "| cells without figures",
+        "| all cells after the imports"]
+    assert table[2].startswith("| 1 | `import matplotlib.pyplot as plt` | 1 | ")
+    assert all(float(ln.rstrip(" |").rsplit("| ", 1)[1]) < 1 for ln in table[2:])
+
+
 @pytest.mark.slow
 def test_run_tiny_measurement_cases_writes_results(tmp_path):
     out = tmp_path / "results.md"

@@ -94,6 +94,142 @@ def test_figure_png_is_smaller_and_carries_alt():
     assert meta["alt"].startswith("Chart: Spread. 200 points")
 
 
+# ---- the figure renderer: savefig's pixels with one layout pass less ----------------------
+def _savefig_pixels(fig):
+    """The reference: what figure_png encoded before issue 20 (savefig's tight PNG)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def _fig_heatmap_colorbar():
+    # long row labels and a colour bar: the tight box reaches left of the figure
+    fig, ax = plt.subplots(figsize=(5.6, 6.2))
+    mesh = ax.pcolormesh(np.arange(12).reshape(4, 3) / 11 - 0.5, cmap=style.DIVERGING)
+    ax.set_yticks(np.arange(4) + 0.5, [f"A rather long outcome name {i}" for i in range(4)])
+    for i in range(4):
+        ax.text(1.5, i + 0.5, f"{i / 7:.2f}", ha="center", va="center")
+    fig.colorbar(mesh, ax=ax, label="r")
+    return fig
+
+
+def _fig_two_panels_tight_layout():
+    # fig.tight_layout() leaves a placeholder layout engine; rotated labels, legend outside
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    axes[0].scatter(np.repeat(np.arange(5), 6), np.linspace(2.5, 4.5, 30), label="units")
+    axes[0].set_xticks(range(5), [f"Scale {i}" for i in range(5)])
+    axes[0].tick_params(axis="x", labelrotation=30)
+    axes[0].set_title("Unit scores: one dot per unit")
+    axes[1].plot(["2024", "2025", "2026"], [3.1, 3.4, 3.6], label="Engagement")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def _fig_hatched_bars():
+    # hatches are tiled from the canvas: a canvas of another height shifts them
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.barh([f"Driver {i} (CI includes 0)" for i in range(5)], [3e5, -1e5, 5e4, 2.9e5, 7e4],
+            hatch="//", fill=False, xerr=4e5)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_title("Value of closing the gap (95% CI)")
+    ax.set_xlabel("revenue (a year)")
+    return fig
+
+
+def _fig_constrained_suptitle():
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6), layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.errorbar([0.1 * i, 0.3, 0.2], range(3), xerr=0.1, fmt="o")
+        ax.set_title(f"Panel {i}")
+    fig.suptitle("Forest plots by outcome")
+    return fig
+
+
+def _fig_equal_aspect_and_figure_text():
+    fig, ax = plt.subplots(figsize=(6, 5), layout="tight")
+    ax.imshow(np.linspace(0, 1, 64).reshape(8, 8), cmap=style.SEQUENTIAL)
+    fig.text(0.99, 0.01, "Source: simulated study", ha="left")  # outside the figure
+    ax.annotate("peak", xy=(7, 7), xytext=(9, 9), arrowprops={"arrowstyle": "->"},
+                annotation_clip=False)
+    return fig
+
+
+def _fig_arrow_at_the_edge():
+    # an arrow head sized in points bounds the tight box: it must be sized for 90 dpi,
+    # which matplotlib does only when the arrow is drawn
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.plot([0, 1], [0, 1])
+    ax.annotate("peak", xy=(1.6, 0.5), xytext=(0.9, 0.5), annotation_clip=False,
+                arrowprops={"arrowstyle": "->", "mutation_scale": 40})
+    return fig
+
+
+def _fig_text_only():
+    fig = plt.figure(figsize=(4, 1))
+    fig.text(0.5, 0.5, "No data for this client", ha="center")
+    return fig
+
+
+FIGURES = [_fig_heatmap_colorbar, _fig_two_panels_tight_layout, _fig_hatched_bars,
+           _fig_constrained_suptitle, _fig_equal_aspect_and_figure_text,
+           _fig_arrow_at_the_edge, _fig_text_only]
+
+
+@pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__[5:])
+def test_figure_pixels_are_savefigs_and_the_figure_is_left_as_found(make):
+    """The same figure, made twice: savefig's tight PNG of one, figure_pixels of the other
+    (a live layout engine moves the axes a little at every save, so one figure saved
+    twice can differ; made twice, both start from the same state)."""
+    with style.theme():
+        expected = _savefig_pixels(make())
+        fig = make()
+        fig.set_dpi(100)  # the saving dpi (savefig.dpi, 90) differs from the figure's
+        engine, face, size = fig.get_layout_engine(), fig.get_facecolor(), fig.bbox.size
+        calls, savefig = [], fig.savefig
+        fig.savefig = lambda *a, **kw: calls.append(kw) or savefig(*a, **kw)
+        got = style.figure_pixels(fig)
+        del fig.savefig
+        # one drawing, into raw pixels, of a box measured beforehand (not savefig's "tight",
+        # which would lay the figure out three times, and not a PNG)
+        assert [(kw["format"], type(kw["bbox_inches"]).__name__) for kw in calls] == [
+            ("rgba", "Bbox")]
+        assert fig.get_layout_engine() is engine and fig.get_facecolor() == face
+        assert fig.dpi == 100 and tuple(fig.bbox.size) == tuple(size)
+        if engine is None or not engine.__class__.__name__.startswith(("Tight", "Constr")):
+            assert np.array_equal(style.figure_pixels(fig), expected)  # nothing left behind
+            assert np.array_equal(_savefig_pixels(fig), expected)
+    plt.close("all")
+    assert got.dtype == np.uint8 and got.shape == expected.shape
+    assert np.array_equal(got, expected)  # every pixel, not within a tolerance
+
+
+def test_figure_png_is_the_savefig_route_quantised_with_the_same_alt():
+    """Before issue 20 the PNG was savefig's, quantised (median cut, 256 colours) and saved
+    with ``optimize=True`` (zlib level 9): the same palette and indices now, and at most 5%
+    more bytes at zlib level 8 (level 6 would be 7% more, level 1 28%, on the demo's)."""
+    from PIL import Image
+
+    for make in FIGURES[:3]:
+        with style.theme():
+            fig = make()
+            ref_alt = style.describe_figure(fig)
+            ref = Image.fromarray(_savefig_pixels(fig)).quantize(
+                colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            data, meta = style.figure_png(fig)
+        plt.close(fig)
+        ref_png = io.BytesIO()
+        ref.save(ref_png, format="PNG", optimize=True)
+        img = Image.open(io.BytesIO(data))
+        assert img.mode == "P" and img.size == ref.size  # a palette PNG (issue 18)
+        assert img.getpalette() == ref.getpalette()
+        assert np.array_equal(np.asarray(img), np.asarray(ref))
+        assert meta == {"alt": ref_alt} and ref_alt.startswith(("Chart", "Panel"))
+        assert len(data) < 1.05 * ref_png.tell()
+
+
 def test_alt_text_never_breaks_a_figure():
     fig, ax = plt.subplots()
     ax.plot([np.datetime64("2024-01-01"), np.datetime64("2024-02-01")], ["a", "b"])
@@ -126,3 +262,47 @@ def test_data_dictionary_names_codes():
                                   "number"]
     assert dd.loc[dd["column"] == "n", "type"].item() == "integer"
     assert dd.loc[dd["column"] == "p", "definition"].item() == ""
+
+
+def _report_figures(notebook, params):
+    """Every figure a report notebook draws: its code cells run in this process (Agg),
+    each cell's open figures collected, as the inline backend would show them."""
+    import contextlib
+    import json
+    import warnings
+
+    from exresearch import config
+
+    nb = json.loads((config.NOTEBOOKS_DIR / f"{notebook}.ipynb").read_text())
+    namespace, figures = {}, []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        if "parameters" in (cell.get("metadata", {}).get("tags") or []):
+            src += "\n" + "\n".join(f"{k} = {v!r}" for k, v in params.items())
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # plt.show() on Agg; the reports' known notes
+            exec(compile(src, notebook, "exec"), namespace)  # noqa: S102
+        figures += [plt.figure(n) for n in plt.get_fignums()]
+        plt.close("all")
+    return figures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["client_report", "data_quality", "synthesis"])
+def test_every_report_figure_is_drawn_as_savefig_drew_it(notebook, small_study, tmp_path):
+    """On the real figures of the reports (small study): each figure's pixels equal
+    savefig's tight PNG of the same figure, and its PNG keeps the old route's alt text."""
+    params = {"study_path": str(small_study), "output_dir": str(tmp_path)}
+    if notebook == "client_report":
+        params.update(client_id="client-02", n_boot=100)
+    figures = _report_figures(notebook, params)
+    assert len(figures) >= {"client_report": 6, "data_quality": 2, "synthesis": 10}[notebook]
+    for fig in figures:
+        alt = style.describe_figure(fig)
+        engine = fig.get_layout_engine()
+        assert engine is None or type(engine).__name__ == "PlaceHolderLayoutEngine"
+        expected = _savefig_pixels(fig)
+        assert np.array_equal(style.figure_pixels(fig), expected), alt
+        assert style.figure_png(fig)[1] == {"alt": alt}
