@@ -188,21 +188,41 @@ def _weighted_ranks(v, w):
     return rank_u[:, inv]
 
 
-def _boot_corr(z, w, method):
+def _centred_ranks(v, w, tot):
+    """Weighted ranks of ``v`` centred per resample, and the same times ``w``."""
+    rk = _weighted_ranks(v, w)
+    d = rk - (w * rk).sum(axis=1, keepdims=True) / tot[:, None]
+    return d, w * d
+
+
+def _boot_corr(z, w, method, ranks=None):
     """(Partial) correlation of column 0 with 1 given 2.. in each weighted resample.
 
     z is (n, p) complete rows, w is (B, n) row multiplicities. Resampling with
     replacement equals weighting each row by how often it was drawn, so all B
     covariance matrices come from matrix products instead of a Python loop.
+    ``ranks`` (Spearman only) is None or a pair ``(cache, keys)``: a dict the caller
+    keeps and one key per column of ``z``. A column's resampled ranks depend only on
+    its values and the weights, so a caller that correlates one column with several
+    others on the same rows and weights names that column and row set in its key;
+    the ranks are then computed once per key (see :func:`correlation_table`).
     """
     w = w.astype(float)
     n_boot, (n, p) = w.shape[0], z.shape
     tot = w.sum(axis=1)
     if method == "spearman":
         # ranks change with the resample: (B, n, p) ranks, batched matmul
-        d = [_weighted_ranks(z[:, j], w) for j in range(p)]
-        d = [rk - (w * rk).sum(axis=1, keepdims=True) / tot[:, None] for rk in d]
-        wd = [w * dj for dj in d]
+        if ranks is None:
+            dw = [_centred_ranks(z[:, j], w, tot) for j in range(p)]
+        else:
+            cache, keys = ranks
+            dw = []
+            for j, key in enumerate(keys):
+                if key not in cache:
+                    cache[key] = _centred_ranks(z[:, j], w, tot)
+                dw.append(cache[key])
+        d = [pair[0] for pair in dw]
+        wd = [pair[1] for pair in dw]
         cov = np.empty((n_boot, p, p))
         for i in range(p):  # p is 2 or 3: a few (B, n) products, no loop over resamples
             for j in range(i, p):
@@ -316,18 +336,27 @@ def correlation_table(
     codes, n_clusters = _unit_codes(data, unit)
     rng = np.random.default_rng(check_seed(seed))
     wunits = _boot_weights(n_clusters, n_boot, rng)
+    # one float array per column, not one DataFrame selection per pair; the same values
+    frame = data[list(dict.fromkeys([*x, *y, *covar]))].to_numpy(dtype=float)
+    position = {c: i for i, c in enumerate(dict.fromkeys([*x, *y, *covar]))}
     blocks = []
     for method in methods:
         out, keeps = _corr_rows(data, x, y, covar, method, "correlation_table")
         boot_low, boot_high, n_units = [], [], []
+        # Spearman: a column's resampled ranks depend on its rows and the weights only,
+        # so each (column, row set) is ranked once, not once per pair it is in
+        ranks, row_sets = {}, {}
         for (a, b), keep, note in zip(_pairs(x, y), keeps, out["note"], strict=True):
             n_units.append(int(np.unique(codes[keep]).size))
             if note:
                 boot_low.append(np.nan)
                 boot_high.append(np.nan)
                 continue
-            z = data[[a, b, *covar]].to_numpy(dtype=float)[keep]
-            rb = _boot_corr(z, wunits[:, codes[keep]], method)
+            cols = [a, b, *covar]
+            z = frame[:, [position[c] for c in cols]][keep]
+            rows = row_sets.setdefault(keep.tobytes(), len(row_sets))
+            rb = _boot_corr(z, wunits[:, codes[keep]], method,
+                            ranks=(ranks, [(c, rows) for c in cols]))
             lo, hi = _percentile_ci(rb)
             boot_low.append(lo)
             boot_high.append(hi)
