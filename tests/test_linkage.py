@@ -185,6 +185,145 @@ def test_weighted_bootstrap_equals_explicit_resampling(rng):
             assert rb[b] == pytest.approx(expected, abs=1e-10)
 
 
+# The implementation before issue 20's cheaper cells (commit 304d5ec), kept verbatim as
+# the reference: correlation_table must give the same numbers from the same draws.
+def _previous_boot_corr(z, w, method):
+    """(Partial) correlation of column 0 with 1 given 2.. in each weighted resample.
+
+    z is (n, p) complete rows, w is (B, n) row multiplicities. Resampling with
+    replacement equals weighting each row by how often it was drawn, so all B
+    covariance matrices come from matrix products instead of a Python loop.
+    """
+    w = w.astype(float)
+    n_boot, (n, p) = w.shape[0], z.shape
+    tot = w.sum(axis=1)
+    if method == "spearman":
+        # ranks change with the resample: (B, n, p) ranks, batched matmul
+        d = [lk._weighted_ranks(z[:, j], w) for j in range(p)]
+        d = [rk - (w * rk).sum(axis=1, keepdims=True) / tot[:, None] for rk in d]
+        wd = [w * dj for dj in d]
+        cov = np.empty((n_boot, p, p))
+        for i in range(p):  # p is 2 or 3: a few (B, n) products, no loop over resamples
+            for j in range(i, p):
+                cov[:, i, j] = cov[:, j, i] = (wd[i] * d[j]).sum(axis=1) / tot
+    else:
+        # fixed values: weighted first and second moments are two BLAS products
+        zs = z - z.mean(axis=0)
+        sd = zs.std(axis=0)
+        zs = zs / np.where(sd > 0, sd, 1.0)
+        m1 = (w @ zs) / tot[:, None]
+        m2 = (w @ (zs[:, :, None] * zs[:, None, :]).reshape(n, p * p)).reshape(n_boot, p, p)
+        cov = m2 / tot[:, None, None] - m1[:, :, None] * m1[:, None, :]
+    var = np.diagonal(cov, axis1=1, axis2=2)
+    ok = (var > 1e-10 * np.maximum(1e-300, var.max(axis=0))).all(axis=1)
+    r = np.full(n_boot, np.nan)
+    with np.errstate(all="ignore"):
+        if p == 2:
+            r[ok] = cov[ok, 0, 1] / np.sqrt(var[ok, 0] * var[ok, 1])
+        elif p == 3:  # one covariate: the closed form of the first-order partial r
+            c = cov[ok] / np.sqrt(var[ok][:, :, None] * var[ok][:, None, :])
+            rxy, rxz, ryz = c[:, 0, 1], c[:, 0, 2], c[:, 1, 2]
+            r[ok] = (rxy - rxz * ryz) / np.sqrt((1 - rxz**2) * (1 - ryz**2))
+        elif ok.any():
+            sdb = np.sqrt(var[ok])
+            corr = cov[ok] / sdb[:, :, None] / sdb[:, None, :]
+            prec = np.linalg.pinv(corr, hermitian=True)
+            r[ok] = -prec[:, 0, 1] / np.sqrt(prec[:, 0, 0] * prec[:, 1, 1])
+    r[~np.isfinite(r)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def _previous_correlation_table(data, *, x, y, covar=None, methods, n_boot, seed, unit="unit_id"):
+    x, y, covar = lk._check_corr_args(data, x, y, covar, methods[0], "methods")
+    codes, n_clusters = lk._unit_codes(data, unit)
+    wunits = lk._boot_weights(n_clusters, n_boot, np.random.default_rng(seed))
+    blocks = []
+    for method in methods:
+        out, keeps = lk._corr_rows(data, x, y, covar, method, "correlation_table")
+        boot_low, boot_high, n_units = [], [], []
+        for (a, b), keep, note in zip(lk._pairs(x, y), keeps, out["note"], strict=True):
+            n_units.append(int(np.unique(codes[keep]).size))
+            if note:
+                boot_low.append(np.nan)
+                boot_high.append(np.nan)
+                continue
+            z = data[[a, b, *covar]].to_numpy(dtype=float)[keep]
+            rb = _previous_boot_corr(z, wunits[:, codes[keep]], method)
+            lo, hi = lk._percentile_ci(rb)
+            boot_low.append(lo)
+            boot_high.append(hi)
+        out["method"] = method
+        out["n_units"] = n_units
+        out["boot_low"] = boot_low
+        out["boot_high"] = boot_high
+        blocks.append(out)
+    res = pd.concat(blocks, ignore_index=True)
+    return res[
+        ["x", "y", "method", "n", "n_units", "r", "ci_low", "ci_high", "boot_low",
+         "boot_high", "p_val", "p_corr", "note"]
+    ]
+
+
+def _report_units(seed=20261202, n_units=30):
+    """A client's unit means as the client report correlates them: EX measures and
+    outcomes on a 1-5 scale rounded to tenths (ties), a headcount covariate, and
+    missing values that give different pairs different rows."""
+    rng = np.random.default_rng(seed)
+    ex = rng.normal(3.6, 0.4, n_units)
+    d = pd.DataFrame({"unit_id": pd.array([f"unit-{i:02d}" for i in range(n_units)],
+                                          dtype="string")})
+    for j, name in enumerate(["ex_index", "manager", "tools", "growth", "wellbeing"]):
+        d[name] = np.round(np.clip(ex + rng.normal(0, 0.25 + 0.05 * j, n_units), 1, 5), 1)
+    for j, name in enumerate(["csat", "nps", "sales"]):
+        d[name] = 0.4 * (j + 1) * ex + rng.normal(0, 0.5, n_units)
+    d["headcount"] = rng.integers(5, 60, n_units).astype(float)
+    d.loc[[3, 17], "tools"] = np.nan
+    d.loc[[8], "nps"] = np.nan
+    d.loc[[11, 12, 25], "sales"] = np.nan
+    return d
+
+
+@pytest.mark.parametrize("covar", [None, "headcount"])
+def test_correlation_table_equals_previous_implementation(covar):
+    d = _report_units()
+    x = ["ex_index", "manager", "tools", "growth", "wellbeing"]
+    y = ["csat", "nps", "sales", "manager"]  # manager is in both: its self-pair is skipped
+    got = lk.correlation_table(d, x=x, y=y, covar=covar, methods=("pearson", "spearman"),
+                               n_boot=300, seed=7)
+    want = _previous_correlation_table(d, x=x, y=y, covar=[covar] if covar else None,
+                                       methods=("pearson", "spearman"), n_boot=300, seed=7)
+    assert len(got) == 2 * 19 and got["boot_low"].notna().all()
+    assert got["n"].nunique() > 1  # several row sets, so the ranks are cached per row set
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_correlation_table_equals_previous_with_undefined_pairs():
+    d = _report_units()
+    d["flat"] = 3.0  # constant: a NaN row with its note, and no bootstrap
+    d.loc[:26, "sales"] = np.nan  # three units left: too few pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        got = lk.correlation_table(d, x=["ex_index", "flat"], y=["csat", "sales"],
+                                   methods=("spearman", "pearson"), n_boot=200, seed=3)
+        want = _previous_correlation_table(d, x=["ex_index", "flat"], y=["csat", "sales"],
+                                           methods=("spearman", "pearson"), n_boot=200, seed=3)
+    assert got["boot_low"].isna().sum() == 6 and got["boot_low"].notna().sum() == 2
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_boot_corr_rank_cache_changes_nothing(rng):
+    z = np.round(rng.normal(size=(25, 3)), 1)
+    w = lk._boot_weights(25, 40, np.random.default_rng(5))
+    plain = lk._boot_corr(z, w, "spearman")
+    cache = {}
+    cached = lk._boot_corr(z, w, "spearman", ranks=(cache, ["a", "b", "c"]))
+    again = lk._boot_corr(z[:, [0, 2]], w, "spearman", ranks=(cache, ["a", "c"]))
+    assert sorted(cache) == ["a", "b", "c"]
+    np.testing.assert_array_equal(cached, plain)
+    np.testing.assert_array_equal(again, lk._boot_corr(z[:, [0, 2]], w, "spearman"))
+    np.testing.assert_array_equal(again, _previous_boot_corr(z[:, [0, 2]], w, "spearman"))
+
+
 def test_correlation_table_is_seeded_and_brackets_r(rng):
     ex = rng.normal(size=30)
     d = pd.DataFrame({"unit_id": [f"u{i}" for i in range(30)], "ex": ex,
