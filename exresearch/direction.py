@@ -211,19 +211,29 @@ def lagged_correlations(
     rows = []
     for lag in lags:
         joined = _lag_join(data, x, y, unit, t_index, int(lag))
+        # column -> array, once per lag: selecting and dropping rows of a DataFrame per
+        # pair cost more than the pair's statistics. The unit becomes its code (-1 where
+        # missing, dropped like NaN); codes keep the order of first appearance, so the
+        # bootstrap below draws the same units as on the labels.
+        cols = {c: joined[c].to_numpy(dtype=float) for c in dict.fromkeys([*x, *(b + "@lag" for b in y)])}
+        unit_code = pd.factorize(joined["_unit"])[0]
+        t_all = joined["_t"].to_numpy()
+        present = (unit_code >= 0) & pd.notna(t_all)
         for a in x:
             for b in y:
                 if a == b and lag == 0:
                     continue
-                sub = joined[[a, b + "@lag", "_unit", "_t"]].dropna()
+                ok = present & ~np.isnan(cols[a]) & ~np.isnan(cols[b + "@lag"])
+                sub = {a: cols[a][ok], b + "@lag": cols[b + "@lag"][ok], "_unit": unit_code[ok],
+                       "_t": t_all[ok]}
                 dummies = []
                 if period_effects:
-                    levels = np.sort(sub["_t"].unique())[1:]
+                    levels = np.sort(pd.unique(sub["_t"]))[1:]
                     dummies = [f"_period{int(v)}" for v in levels]
-                    sub = sub.assign(**{d_: (sub["_t"] == v).astype(float)
-                                        for d_, v in zip(dummies, levels, strict=True)})
+                    sub.update({d_: (sub["_t"] == v).astype(float)
+                                for d_, v in zip(dummies, levels, strict=True)})
                 res, _ = _pair_stats(sub, a, b + "@lag", dummies, method)
-                n_units = int(sub["_unit"].nunique())
+                n_units = int(np.unique(sub["_unit"]).size)
                 if inference == "cluster" and not res["note"]:
                     res.update(_cluster_inference(sub, a, b + "@lag", period_effects, method,
                                                   n_boot, rng, res["r"]))
@@ -243,14 +253,18 @@ def lagged_correlations(
 
 
 def _cluster_inference(sub, a, b, period_effects, method, n_boot, rng, r):
-    """CI and p-value of a pooled correlation from the unit-cluster bootstrap."""
+    """CI and p-value of a pooled correlation from the unit-cluster bootstrap.
+
+    ``sub`` maps ``a``, ``b``, ``"_unit"`` and ``"_t"`` to the complete rows (arrays or a
+    DataFrame's columns).
+    """
     from scipy import stats
 
-    va, vb = sub[a].to_numpy(float), sub[b].to_numpy(float)
+    va, vb = np.asarray(sub[a], dtype=float), np.asarray(sub[b], dtype=float)
     if method == "spearman":
         va, vb = stats.rankdata(va), stats.rankdata(vb)
     if period_effects:
-        t = sub["_t"].to_numpy()
+        t = np.asarray(sub["_t"])
         va = va - pd.Series(va).groupby(t).transform("mean").to_numpy()
         vb = vb - pd.Series(vb).groupby(t).transform("mean").to_numpy()
     codes, uniques = pd.factorize(sub["_unit"])

@@ -324,6 +324,124 @@ def test_boot_corr_rank_cache_changes_nothing(rng):
     np.testing.assert_array_equal(again, _previous_boot_corr(z[:, [0, 2]], w, "spearman"))
 
 
+# lagged_correlations before issue 20's cheaper cells (commit 304d5ec): its per-pair loop
+# and cluster inference kept verbatim (DataFrame selections) as the reference.
+def _previous_cluster_inference(sub, a, b, period_effects, method, n_boot, rng, r):
+    from exresearch import direction as dr
+
+    va, vb = sub[a].to_numpy(float), sub[b].to_numpy(float)
+    if method == "spearman":
+        va, vb = stats.rankdata(va), stats.rankdata(vb)
+    if period_effects:
+        t = sub["_t"].to_numpy()
+        va = va - pd.Series(va).groupby(t).transform("mean").to_numpy()
+        vb = vb - pd.Series(vb).groupby(t).transform("mean").to_numpy()
+    codes, uniques = pd.factorize(sub["_unit"])
+    g = len(uniques)
+    out = {"ci_low": np.nan, "ci_high": np.nan, "p_val": np.nan}
+    if g < 3:
+        return out
+    boot = dr._cluster_boot_r(va - va.mean(), vb - vb.mean(), codes, g, n_boot, rng)
+    zb = np.arctanh(np.clip(boot[np.isfinite(boot)], -1 + 1e-12, 1 - 1e-12))
+    if len(zb) < 2:
+        return out
+    se = float(np.std(zb, ddof=1))
+    z = float(np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12)))
+    crit = stats.t.ppf(0.975, g - 1)
+    if se > 0:
+        out.update(ci_low=float(np.tanh(z - crit * se)), ci_high=float(np.tanh(z + crit * se)),
+                   p_val=float(2 * stats.t.sf(abs(z) / se, g - 1)))
+    return out
+
+
+def _previous_lagged_correlations(data, *, x, y, lags, periods, method, period_effects,
+                                  n_boot, seed, unit="unit_id", period="period"):
+    from exresearch import direction as dr
+
+    rng = np.random.default_rng(seed)
+    periods, t_index = dr._panel_periods(data, unit, period, periods, "lagged_correlations")
+    rows = []
+    for lag in lags:
+        joined = dr._lag_join(data, x, y, unit, t_index, int(lag))
+        for a in x:
+            for b in y:
+                if a == b and lag == 0:
+                    continue
+                sub = joined[[a, b + "@lag", "_unit", "_t"]].dropna()
+                dummies = []
+                if period_effects:
+                    levels = np.sort(sub["_t"].unique())[1:]
+                    dummies = [f"_period{int(v)}" for v in levels]
+                    sub = sub.assign(**{d_: (sub["_t"] == v).astype(float)
+                                        for d_, v in zip(dummies, levels, strict=True)})
+                res, _ = dr._pair_stats(sub, a, b + "@lag", dummies, method)
+                n_units = int(sub["_unit"].nunique())
+                if not res["note"]:
+                    res.update(_previous_cluster_inference(sub, a, b + "@lag", period_effects,
+                                                           method, n_boot, rng, res["r"]))
+                if res["n"] == 0:
+                    res["note"] = (
+                        f"missing period: no unit is observed at two periods {int(lag)} apart "
+                        f"(periods {periods})"
+                    )
+                else:
+                    res["note"] = res["note"].replace(f"'{b}@lag'", f"'{b}' at t+{int(lag)}")
+                rows.append({"x": a, "y": b, "lag": int(lag), "n_units": n_units, **res})
+    out = pd.DataFrame(rows)
+    out["p_corr"] = dr._p_adjust(out["p_val"].to_numpy())
+    return out[["x", "y", "lag", "n", "n_units", "r", "ci_low", "ci_high", "p_val", "p_corr",
+                "note"]]
+
+
+def _report_panel(seed=20261203, n_units=30, periods=("2023", "2024", "2025", "2026")):
+    """A client's unit x period panel as the report passes it: Arrow-string unit ids in
+    shuffled order, EX leading the outcomes by a period, unit-periods missing."""
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(0, 0.3, n_units)
+    rows = []
+    for i in rng.permutation(n_units):
+        ex = 3.5 + trait[i] + rng.normal(0, 0.2, len(periods))
+        for t, p in enumerate(periods):
+            prev = ex[t - 1] if t else ex[t]
+            rows.append({"unit_id": f"unit-{i:02d}", "period": p, "ex_index": ex[t],
+                         "csat": 0.6 * prev + rng.normal(0, 0.2),
+                         "nps": 10 * prev + rng.normal(0, 3), "turnover": rng.normal(0.1, 0.03)})
+    d = pd.DataFrame(rows).astype({"unit_id": "string", "period": "string"})
+    d.loc[rng.choice(len(d), 12, replace=False), "ex_index"] = np.nan
+    d.loc[rng.choice(len(d), 6, replace=False), "nps"] = np.nan
+    return d.drop(index=rng.choice(len(d), 5, replace=False)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("method", ["pearson", "spearman"])
+@pytest.mark.parametrize("period_effects", [False, True])
+def test_lagged_correlations_equals_previous_implementation(method, period_effects):
+    d = _report_panel()
+    periods = ["2023", "2024", "2025", "2026"]
+    kw = dict(x=["ex_index", "csat"], y=["csat", "nps", "turnover"], lags=[0, 1, 2],
+              periods=periods, method=method, period_effects=period_effects, n_boot=250,
+              seed=20261122)
+    got = lk.lagged_correlations(d, **kw)
+    want = _previous_lagged_correlations(d, **kw)
+    assert len(got) == 17 and got["ci_low"].notna().all()
+    assert got["n"].nunique() > 3 and got["n_units"].min() < 30  # different rows, units
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_lagged_correlations_equals_previous_with_a_missing_period():
+    d = _report_panel()
+    d = d[d["period"] != "2025"].reset_index(drop=True)  # lag 1 bridges no gap
+    periods = ["2023", "2024", "2025", "2026"]
+    kw = dict(x="ex_index", y=["csat", "nps"], lags=[1, 3], periods=periods,
+              method="pearson", period_effects=False, n_boot=200, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        got = lk.lagged_correlations(d, **kw)
+        want = _previous_lagged_correlations(d, x=["ex_index"], **{k: v for k, v in kw.items()
+                                                                   if k != "x"})
+    assert got["n"].tolist()[:2] == want["n"].tolist()[:2] and (got["n"] > 0).all()
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
 def test_correlation_table_is_seeded_and_brackets_r(rng):
     ex = rng.normal(size=30)
     d = pd.DataFrame({"unit_id": [f"u{i}" for i in range(30)], "ex": ex,
