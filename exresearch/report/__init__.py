@@ -176,7 +176,7 @@ from .summaries import (
     quality_inputs,
     synthesis_inputs,
 )
-from .tables import LABELS, headers, save_table, styled
+from .tables import LABELS, collapsed, headers, save_table, styled
 
 __all__ = [
     "ReportSetup",
@@ -198,6 +198,7 @@ __all__ = [
     "response_counts",
     "suppressed_units",
     "save_table",
+    "collapsed",
     "styled",
     "md_escape",
     "fmt_money",
