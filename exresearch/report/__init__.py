@@ -95,7 +95,9 @@ from .client import (
 )
 from .clients import (
     all_unit_means,
+    benchmark_aggregates,
     benchmark_table,
+    client_benchmark_rows,
     cross_lagged_by_client,
     display_names,
     headline_table,
@@ -211,6 +213,8 @@ __all__ = [
     "describe_mediation",
     "executive_summary",
     "all_unit_means",
+    "benchmark_aggregates",
+    "client_benchmark_rows",
     "benchmark_table",
     "display_names",
     "per_client_correlations",
