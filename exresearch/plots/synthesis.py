@@ -387,7 +387,7 @@ def plot_caterpillar(data, *, value="r", low="ci_low", high="ci_high", pooled=No
     _check_columns(data, value=value, low=low, high=high)
     if ax is None:
         # a fixed size: 300 clients take no more room than 40
-        _, ax = plt.subplots(figsize=(6.4, 4.6))
+        _, ax = plt.subplots(figsize=(4.2, 4.4))  # fits a phone (about 380 px at 90 dpi)
     k = _draw_caterpillar(ax, data, value=value, low=low, high=high, pooled=pooled)
     ax.set_ylabel(f"{k} {what}, sorted by estimate")
     ax.set_xlabel(xlabel)
