@@ -348,3 +348,55 @@ def test_caterpillar_without_pool_and_with_bad_columns():
     plt.close("all")
     with pytest.raises(ParameterError, match="diff_ci_low"):
         plots_meta.plot_caterpillar(d, value="diff", low="diff_ci_low", high="hi")
+
+
+def _study_utility_terms_pandas(means, *, x, y, client, hib, min_units=8):
+    """Per-client utility terms with pandas, one group at a time: the reference the
+    numpy version of study_utility must match (the implementation it replaced)."""
+    per = {"bcg_per_sd": [], "quartile_diff": [], "odds_above_median": []}
+    for _, g in means.groupby(client, sort=False):
+        u = g[[x, y]].dropna()
+        if len(u) < min_units or u[x].std() == 0 or u[y].std() == 0:
+            continue
+        n, r, sdy = len(u), float(np.corrcoef(u[x], u[y])[0, 1]), float(u[y].std())
+        per["bcg_per_sd"].append((r * sdy, sdy * (1 - r**2) / math.sqrt(n - 1)))
+        q1, q3 = u[x].quantile([0.25, 0.75])
+        top, bot = u.loc[u[x] >= q3, y], u.loc[u[x] <= q1, y]
+        if len(top) >= 2 and len(bot) >= 2:
+            per["quartile_diff"].append((float(top.mean() - bot.mean()),
+                                         math.sqrt(top.var() / len(top) + bot.var() / len(bot))))
+            med, sign = u[y].median(), 1.0 if hib else -1.0
+            tb, bb = (sign * (top - med)) > 0, (sign * (bot - med)) > 0
+            a, b = tb.sum() + 0.5, (~tb).sum() + 0.5
+            c, d = bb.sum() + 0.5, (~bb).sum() + 0.5
+            per["odds_above_median"].append((math.log(a * d / (b * c)),
+                                             math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)))
+    return per
+
+
+def test_study_utility_per_client_terms_match_pandas_reference(rng):
+    frames = []
+    for i in range(40):
+        n = 5 if i == 3 else 30  # client 3: too few units
+        e = rng.normal(size=n)
+        frames.append(pd.DataFrame({"client_id": f"c{i:02d}",
+                                    "ex": np.zeros(n) if i == 5 else e,  # client 5: constant
+                                    "nps": 10 * e + rng.normal(0, 10, n),
+                                    "turnover": -2 * e + rng.normal(0, 3, n)}))
+    means = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=1)
+    means.loc[means.index[:25], "nps"] = np.nan  # missing outcomes here and there
+    hib = {"nps": True, "turnover": False}
+    res = synthesis.study_utility(means, x="ex", outcomes=["nps", "turnover"], method="REML",
+                                  higher_is_better=hib)
+    for y in ("nps", "turnover"):
+        ref = _study_utility_terms_pandas(means, x="ex", y=y, client="client_id", hib=hib[y])
+        for measure, vals in ref.items():
+            pooled = pool_estimates(pd.DataFrame(vals, columns=["estimate", "se"]),
+                                    method="REML")
+            row = res[(res["y"] == y) & (res["measure"] == measure)].iloc[0]
+            expect = pooled["estimate"]
+            if measure == "odds_above_median":
+                expect = math.exp(expect)
+            assert row["k"] == len(vals) == 38  # clients 3 and 5 left out
+            assert row["estimate"] == pytest.approx(expect, rel=1e-12)
+            assert row["i2"] == pytest.approx(pooled["i2"], rel=1e-9, abs=1e-12)
