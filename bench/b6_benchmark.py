@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100,300")
     ap.add_argument("--clients", type=int, default=5, help="client reports timed per size")
+    ap.add_argument("--units", type=int, default=30)
+    ap.add_argument("--periods", type=int, default=4)
     args = ap.parse_args(argv)
     root = Path(tempfile.gettempdir()) / "exresearch-bench" / "b6"
     root.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
           "(median CPU) | zygote: load / preload (CPU) | load average |")
     print("|---|---|---|---|---|")
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        study, _ = make_study(root, n, 30, 4)
+        study, _ = make_study(root, n, args.units, args.periods)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = measure(study, args.clients)
