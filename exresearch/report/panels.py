@@ -94,7 +94,10 @@ def preload_study(study, *, panels=True, cache=False) -> None:
         # every client report ranks its client among all: computed here once, not per report
         from .clients import benchmark_aggregates
 
-        benchmark_aggregates(study, measure_roles(study.config))
+        try:
+            benchmark_aggregates(study, measure_roles(study.config))
+        except Exception:  # noqa: BLE001 - each report then computes it and shows the error
+            pass
 
 
 def _preloaded(path: Path):
