@@ -768,24 +768,33 @@ def study_utility(means, *, x, outcomes, client="client_id", method="REML",
     _check_columns(means, x=x, client=client, outcomes=list(outcomes))
     hib = higher_is_better or {}
     rows = []
+    # each client's rows once, as numpy arrays: the per-client terms below are plain numpy
+    # (pandas per group cost ~5 ms a client and outcome, seconds at 300 clients)
+    groups = list(means.groupby(client, sort=False).indices.values())
+    xs_all = pd.to_numeric(means[x], errors="coerce").to_numpy(float)
     for y in outcomes:
         per = {"bcg_per_sd": [], "quartile_diff": [], "odds_above_median": []}
-        for _, g in means.groupby(client, sort=False):
-            u = g[[x, y]].dropna()
-            if len(u) < min_units or u[x].std() == 0 or u[y].std() == 0:
+        ys_all = pd.to_numeric(means[y], errors="coerce").to_numpy(float)
+        sign = 1.0 if hib.get(y, True) else -1.0  # "better" respects the direction
+        for idx in groups:
+            xs, ys = xs_all[idx], ys_all[idx]
+            ok = ~(np.isnan(xs) | np.isnan(ys))
+            xs, ys = xs[ok], ys[ok]
+            n = len(xs)
+            if n < min_units:
                 continue
-            n = len(u)
-            r = float(np.corrcoef(u[x], u[y])[0, 1])
-            sdy = float(u[y].std())
+            sdx, sdy = float(np.std(xs, ddof=1)), float(np.std(ys, ddof=1))
+            if sdx == 0 or sdy == 0:
+                continue
+            r = float(np.corrcoef(xs, ys)[0, 1])
             per["bcg_per_sd"].append((r * sdy, sdy * (1 - r**2) / math.sqrt(n - 1)))
-            q1, q3 = u[x].quantile([0.25, 0.75])
-            top, bot = u.loc[u[x] >= q3, y], u.loc[u[x] <= q1, y]
+            q1, q3 = np.quantile(xs, [0.25, 0.75])  # linear, as pandas' quantile
+            top, bot = ys[xs >= q3], ys[xs <= q1]
             if len(top) >= 2 and len(bot) >= 2:
                 per["quartile_diff"].append((
                     float(top.mean() - bot.mean()),
-                    math.sqrt(top.var() / len(top) + bot.var() / len(bot))))
-                med = u[y].median()
-                sign = 1.0 if hib.get(y, True) else -1.0  # "better" respects the direction
+                    math.sqrt(top.var(ddof=1) / len(top) + bot.var(ddof=1) / len(bot))))
+                med = np.median(ys)
                 top_better = (sign * (top - med)) > 0
                 bot_better = (sign * (bot - med)) > 0
                 a, b = top_better.sum() + 0.5, (~top_better).sum() + 0.5

@@ -175,6 +175,67 @@ def test_synthesis_headline_and_pseudonyms(run_small, small_study):
         assert c.id not in text and c.name not in text
 
 
+def _html_table(html: str) -> pd.DataFrame:
+    """The first table of an HTML fragment, as text (header row -> columns)."""
+    from bs4 import BeautifulSoup
+
+    rows = [[c.get_text(strip=True) for c in tr.find_all(["th", "td"])]
+            for tr in BeautifulSoup(html, "html.parser").find("table").find_all("tr")]
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def _figure_alts(nb, marker) -> list[str]:
+    """Alt texts of the figures of the cell whose source holds ``marker``."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
+    return [o["metadata"]["image/png"]["alt"] for o in cell.outputs
+            if "image/png" in (o.get("data") or {})]
+
+
+def test_synthesis_forest_plots_compact_beyond_forest_max_rows(run_small, small_study,
+                                                               tmp_path):
+    """Full forest plots at the default threshold; with ``forest_max_rows`` below the
+    number of clients, caterpillars with every client's numbers in folded tables, and the
+    same pooled values."""
+    full_nb, full = run_small("synthesis")
+    nb, tables = _execute("synthesis", tmp_path, study_path=str(small_study),
+                          forest_max_rows=2)
+    k = len(load_study(small_study).config.clients)
+    assert k > 2
+    full_alts = _figure_alts(full_nb, "plot_forest_table(")
+    alts = _figure_alts(nb, "plot_forest_table(")
+    assert len(alts) == len(full_alts) >= 2
+    for a in full_alts:  # names and numbers row by row; the panels without a y label
+        assert "sorted" not in a
+        assert "Panel" in a or "Labels: r, 95% CI, Units, Weight" in a
+    assert all(f"y axis: {k} clients, sorted" in a for a in alts)
+    html = _outputs_text(nb)
+    assert "<details class=\"exr-more\">" not in _outputs_text(full_nb)
+    forest = pd.read_csv(tables / "forest_rows.csv")
+    per_client = pd.read_csv(tables / "per_client_correlations.csv")
+    shown_y = forest["y"].unique().tolist()
+    assert html.count("<details class=\"exr-more\">") == len(shown_y) + 1  # + utility
+    for y, g in forest.groupby("y"):  # every client's numbers, as in the per-client table
+        pc = per_client[(per_client["x"] == "ex_index") & (per_client["y"] == y)]
+        assert sorted(g["client"]) == sorted(pc["client"]) and len(g) == k
+        assert g.set_index("client")["r"].sort_index().to_numpy() == pytest.approx(
+            pc.set_index("client")["r"].sort_index().to_numpy())
+        assert g["weight"].sum() == pytest.approx(100)
+        assert (g["ci_low"] < g["r"]).all() and (g["r"] < g["ci_high"]).all()
+    # each folded table under a caterpillar: every client, largest r first, as the CSV
+    blocks = re.findall(r'<details class="exr-more">.*?</details>', html, flags=re.S)
+    for y, block in zip(shown_y, blocks, strict=False):
+        shown = _html_table(block)
+        g = forest[forest["y"] == y]
+        assert shown["organisation"].tolist() == g["client"].tolist()
+        assert shown["r"].tolist() == [f"{v:.2f}" for v in g["r"]]
+        assert shown["weight (%)"].tolist() == [f"{v:.1f}" for v in g["weight"]]
+    # the pooled values do not depend on how the plots are drawn
+    for name in ("pooled_correlations", "headline", "heterogeneity", "study_utility"):
+        pd.testing.assert_frame_equal(pd.read_csv(tables / f"{name}.csv"),
+                                      pd.read_csv(full / f"{name}.csv"), obj=name)
+    assert (tables / "forest_rows.csv").read_text() == (full / "forest_rows.csv").read_text()
+
+
 def test_client_report_mentions_no_other_client(run_small, small_study):
     nb, tables = run_small("client_report")
     study = load_study(small_study)

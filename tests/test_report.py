@@ -362,6 +362,37 @@ def test_benchmark_table_names_only_the_focal_client(study, roles):
     assert "r_ex_index_nps" in set(b["measure"])
 
 
+def test_benchmark_aggregates_once_per_study_same_table(study, roles, panel):
+    """The benchmark from aggregates computed once per study equals the one computed per
+    report from every client's unit means; the aggregates are computed only once."""
+    from exresearch.report import clients as report_clients
+
+    means = report.all_unit_means(study, roles)
+    try:
+        agg = report.benchmark_aggregates(study, roles, panels={study.clients[0]: panel})
+        assert agg["client_id"].tolist() == sorted(study.clients)
+        # every unit counts once: mean over its periods, then over units
+        cm = means.groupby(["client_id", "unit_id"])["ex_index"].mean().groupby("client_id").mean()
+        assert agg.set_index("client_id")["ex_index"].to_numpy() == pytest.approx(
+            cm.sort_index().to_numpy())
+        for cid in study.clients:
+            old = report.benchmark_table(means, client_id=cid, roles=roles)
+            new = report.benchmark_table(client_id=cid, roles=roles,
+                                         aggregates=report.benchmark_aggregates(study, roles))
+            pd.testing.assert_frame_equal(old, new)
+        # kept for this study object: a second call does not recompute, and hands a copy
+        kept = report_clients._BENCHMARK[id(study)][1]
+        assert len(kept) == 1
+        copy = report.benchmark_aggregates(study, roles)
+        copy.loc[0, "ex_index"] = -99.0
+        assert report.benchmark_aggregates(study, roles).loc[0, "ex_index"] != -99.0
+    finally:
+        report._forget_preloaded()
+    assert id(study) not in report_clients._BENCHMARK
+    with pytest.raises(ParameterError, match="needs `means` .* or `aggregates` .*neither"):
+        report.benchmark_table(client_id="client-03", roles=roles)
+
+
 def test_display_names_pseudonyms_unless_published(study):
     names = report.display_names(study)
     letters = ["Client A", "Client B", "Client C", "Client D", "Client E"]
@@ -594,6 +625,10 @@ def test_preload_study_is_reused_until_an_input_changes(tmp_path, small_study):
         p1.iloc[0, 0] = "changed"
         assert report.client_panel(study, study.clients[0]).iloc[0, 0] != "changed"
         assert not hasattr(study, "_exresearch_client_panels")  # nothing written on the Study
+        # and the benchmark of all clients, once, before any report asks for it
+        from exresearch.report.clients import _BENCHMARK
+
+        assert _BENCHMARK[id(study)][0] is study and len(_BENCHMARK[id(study)][1]) == 1
         # one changed byte in an input file: the study is read again
         f = folder / "clients" / study.clients[0] / "outcomes.csv"
         f.write_text(f.read_text() + "\n")

@@ -255,3 +255,148 @@ def test_client_characteristics_for_moderators(small):
     assert ch.loc[0, "headcount"] == expected
     assert ch.loc[0, "log_revenue"] == pytest.approx(math.log(study.config.client(cid).revenue))
     assert ch.loc[0, "units"] == p.loc[~p["suppressed"], "unit_id"].nunique()
+
+
+def _many_clients(k, *, seed=7):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"client": [f"Client {i:03d}" for i in range(k)],
+                         "r": np.clip(rng.normal(0.3, 0.15, k), -0.9, 0.9),
+                         "n": rng.integers(12, 60, k)})
+
+
+def test_forest_table_is_a_caterpillar_beyond_max_rows():
+    d = _many_clients(plots_meta.FOREST_MAX_ROWS + 1)
+    res = meta_analysis(d, method="REML")
+    ax = plots_meta.plot_forest_table(d, method="REML", title="EX and NPS")
+    # compact: no name and no numbers per client, one collection each for intervals and dots
+    assert [t.get_text() for t in ax.get_yticklabels()] == []
+    assert len(ax.texts) == 0
+    assert ax.get_ylabel() == f"{len(d)} clients, sorted by estimate"
+    gids = {c.get_gid(): c for c in ax.collections}
+    rows = plots_meta.forest_rows(d, result=res)
+    dots = np.asarray(gids["estimates"].get_offsets())
+    assert dots[:, 0].tolist() == pytest.approx(np.sort(d["r"].to_numpy()).tolist())  # sorted
+    assert dots[:, 1].tolist() == list(range(1, len(d) + 1))
+    segs = gids["intervals"].get_segments()
+    lows = sorted(s[0][0] for s in segs)
+    assert lows == pytest.approx(sorted(rows["ci_low"]))
+    # the pooled estimate, its CI and prediction interval, with their values
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"95% prediction interval {res['pi_low']:.2f} to {res['pi_high']:.2f}",
+                      f"95% CI {res['ci_low']:.2f} to {res['ci_high']:.2f}",
+                      f"pooled {res['estimate']:.2f}"]
+    line = next(ln for ln in ax.lines if ln.get_label().startswith("pooled"))
+    assert line.get_xdata()[0] == pytest.approx(res["estimate"])
+    # the figure does not grow with the number of clients
+    big = plots_meta.plot_forest_table(_many_clients(300), method="REML")
+    assert tuple(big.figure.get_size_inches()) == tuple(ax.figure.get_size_inches())
+    plt.close("all")
+
+
+def test_forest_table_row_by_row_up_to_max_rows():
+    d = _many_clients(plots_meta.FOREST_MAX_ROWS)
+    ax = plots_meta.plot_forest_table(d, method="REML")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "Pooled (REML)" and len(labels) == len(d) + 1
+    assert "Weight" in [t.get_text() for t in ax.texts]
+    assert {c.get_gid() for c in ax.collections} >= {"square"}
+    # the threshold is a parameter: 41 clients row by row when asked, 5 compact
+    many = _many_clients(41)
+    ax = plots_meta.plot_forest_table(many, method="REML", max_rows=41)
+    assert len(ax.get_yticklabels()) == 42
+    ax = plots_meta.plot_forest_table(many.iloc[:5], method="REML", max_rows=4)
+    assert [t.get_text() for t in ax.get_yticklabels()] == []
+    plt.close("all")
+    for bad in (0, 2.5, "40", True):
+        with pytest.raises(ParameterError, match=f"`max_rows` must be a whole number of at "
+                           f"least 1 .*but {bad!r} was passed"):
+            plots_meta.plot_forest_table(d, max_rows=bad)
+
+
+def test_forest_panels_compact_and_pooled_once():
+    from exresearch.meta import pool_correlations
+
+    frames = [_many_clients(60, seed=s).assign(x="ex", y=y)
+              for s, y in enumerate(["nps", "growth"])]
+    pc = pd.concat([*frames, frames[0].iloc[:5].assign(y="few")], ignore_index=True)
+    pooled = pool_correlations(pc, by=["x", "y"]).set_index(["x", "y"])
+    results = {y: pooled.loc[("ex", y)] for y in ["nps", "growth", "few"]}
+    fig = plots_meta.plot_forest_panels(pc, x="ex", ys=["nps", "growth", "few"],
+                                        results=results, ncols=3)
+    nps, growth, few = fig.axes
+    for ax, y in ((nps, "nps"), (growth, "growth")):  # 60 clients: compact panels
+        assert [t.get_text() for t in ax.get_yticklabels()] == []
+        assert ax.get_ylabel() == f"60 clients, sorted; pooled r = {results[y]['estimate']:.2f}"
+        line = next(ln for ln in ax.lines if ln.get_label().startswith("pooled"))
+        assert line.get_xdata()[0] == pytest.approx(results[y]["estimate"])
+    # 5 clients: row by row, the same pooled value as pooling here would give
+    labels = [t.get_text() for t in few.get_yticklabels()]
+    own = meta_analysis(frames[0].iloc[:5])
+    assert labels[0] == f"Pooled r = {own['estimate']:.2f}" and len(labels) == 6
+    assert results["few"]["estimate"] == pytest.approx(own["estimate"])
+    # a caterpillar panel keeps a fixed height
+    assert fig.get_size_inches()[1] == pytest.approx(3.4)
+    plt.close("all")
+
+
+def test_caterpillar_without_pool_and_with_bad_columns():
+    d = pd.DataFrame({"diff": [3.0, -1.0, 2.0], "lo": [1.0, -2.0, 0.5], "hi": [5.0, 0.0, 3.5]})
+    ax = plots_meta.plot_caterpillar(d, value="diff", low="lo", high="hi",
+                                     what="organisations")
+    assert ax.get_legend() is None and ax.get_ylabel() == "3 organisations, sorted by estimate"
+    assert np.asarray(ax.collections[1].get_offsets())[:, 0].tolist() == [-1.0, 2.0, 3.0]
+    plt.close("all")
+    with pytest.raises(ParameterError, match="diff_ci_low"):
+        plots_meta.plot_caterpillar(d, value="diff", low="diff_ci_low", high="hi")
+
+
+def _study_utility_terms_pandas(means, *, x, y, client, hib, min_units=8):
+    """Per-client utility terms with pandas, one group at a time: the reference the
+    numpy version of study_utility must match (the implementation it replaced)."""
+    per = {"bcg_per_sd": [], "quartile_diff": [], "odds_above_median": []}
+    for _, g in means.groupby(client, sort=False):
+        u = g[[x, y]].dropna()
+        if len(u) < min_units or u[x].std() == 0 or u[y].std() == 0:
+            continue
+        n, r, sdy = len(u), float(np.corrcoef(u[x], u[y])[0, 1]), float(u[y].std())
+        per["bcg_per_sd"].append((r * sdy, sdy * (1 - r**2) / math.sqrt(n - 1)))
+        q1, q3 = u[x].quantile([0.25, 0.75])
+        top, bot = u.loc[u[x] >= q3, y], u.loc[u[x] <= q1, y]
+        if len(top) >= 2 and len(bot) >= 2:
+            per["quartile_diff"].append((float(top.mean() - bot.mean()),
+                                         math.sqrt(top.var() / len(top) + bot.var() / len(bot))))
+            med, sign = u[y].median(), 1.0 if hib else -1.0
+            tb, bb = (sign * (top - med)) > 0, (sign * (bot - med)) > 0
+            a, b = tb.sum() + 0.5, (~tb).sum() + 0.5
+            c, d = bb.sum() + 0.5, (~bb).sum() + 0.5
+            per["odds_above_median"].append((math.log(a * d / (b * c)),
+                                             math.sqrt(1 / a + 1 / b + 1 / c + 1 / d)))
+    return per
+
+
+def test_study_utility_per_client_terms_match_pandas_reference(rng):
+    frames = []
+    for i in range(40):
+        n = 5 if i == 3 else 30  # client 3: too few units
+        e = rng.normal(size=n)
+        frames.append(pd.DataFrame({"client_id": f"c{i:02d}",
+                                    "ex": np.zeros(n) if i == 5 else e,  # client 5: constant
+                                    "nps": 10 * e + rng.normal(0, 10, n),
+                                    "turnover": -2 * e + rng.normal(0, 3, n)}))
+    means = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=1)
+    means.loc[means.index[:25], "nps"] = np.nan  # missing outcomes here and there
+    hib = {"nps": True, "turnover": False}
+    res = synthesis.study_utility(means, x="ex", outcomes=["nps", "turnover"], method="REML",
+                                  higher_is_better=hib)
+    for y in ("nps", "turnover"):
+        ref = _study_utility_terms_pandas(means, x="ex", y=y, client="client_id", hib=hib[y])
+        for measure, vals in ref.items():
+            pooled = pool_estimates(pd.DataFrame(vals, columns=["estimate", "se"]),
+                                    method="REML")
+            row = res[(res["y"] == y) & (res["measure"] == measure)].iloc[0]
+            expect = pooled["estimate"]
+            if measure == "odds_above_median":
+                expect = math.exp(expect)
+            assert row["k"] == len(vals) == 38  # clients 3 and 5 left out
+            assert row["estimate"] == pytest.approx(expect, rel=1e-12)
+            assert row["i2"] == pytest.approx(pooled["i2"], rel=1e-9, abs=1e-12)

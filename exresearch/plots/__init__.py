@@ -17,7 +17,8 @@ module                     figures
 ``plots.planning``         power curves
 ``plots.quality``          reported and suppressed unit-periods
 ``plots.synthesis``        publication forest plots (numbers beside them), small
-                           multiples, heat map of corrected correlations
+                           multiples, caterpillar plots (many clients), heat map of
+                           corrected correlations
 =========================  ===============================================================
 """
 
@@ -36,7 +37,14 @@ from .meta import plot_forest
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
 from .quality import plot_unit_counts
-from .synthesis import forest_rows, plot_forest_panels, plot_forest_table, plot_rho_heatmap
+from .synthesis import (
+    FOREST_MAX_ROWS,
+    forest_rows,
+    plot_caterpillar,
+    plot_forest_panels,
+    plot_forest_table,
+    plot_rho_heatmap,
+)
 
 __all__ = [
     "plot_correlation_heatmap",
@@ -53,7 +61,9 @@ __all__ = [
     "plot_benchmark",
     "plot_power",
     "plot_unit_counts",
+    "FOREST_MAX_ROWS",
     "forest_rows",
+    "plot_caterpillar",
     "plot_forest_table",
     "plot_forest_panels",
     "plot_rho_heatmap",

@@ -7,6 +7,9 @@ Figures take tables (computing stays in :mod:`exresearch.meta`,
   weight %), rows sorted by effect, squares whose *area* is proportional to the
   random-effects weight, the pooled diamond and the prediction interval;
 - :func:`plot_forest_panels` - small multiples of compact forest plots, one per outcome;
+- :func:`plot_caterpillar` - the compact form beyond :data:`FOREST_MAX_ROWS` clients:
+  estimates sorted with their intervals, no text per row, the pooled estimate, its CI and
+  prediction interval marked; every client's numbers go to a table instead;
 - :func:`plot_rho_heatmap` - EX measure x outcome heat map of the corrected correlation.
 """
 
@@ -18,11 +21,23 @@ import pandas as pd
 from .._checks import check_column_args as _check_columns
 from ..exceptions import ParameterError
 
-__all__ = ["forest_rows", "plot_forest_table", "plot_forest_panels", "plot_rho_heatmap"]
+__all__ = ["FOREST_MAX_ROWS", "forest_rows", "plot_forest_table", "plot_forest_panels",
+           "plot_caterpillar", "plot_rho_heatmap"]
 
 _Z975 = 1.959963984540054
 #: Marker area (points^2) of the heaviest client's square.
 _MAX_AREA = 220.0
+#: Most clients a forest plot shows row by row (with names and numbers); beyond it the
+#: plot is a caterpillar (:func:`plot_caterpillar`): at 300 clients a row per client is
+#: a figure 100 inches tall that no reader can use and that costs seconds to draw.
+FOREST_MAX_ROWS = 40
+
+
+def _check_max_rows(max_rows) -> None:
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int | np.integer) \
+            or max_rows < 1:
+        raise ParameterError(f"`max_rows` must be a whole number of at least 1 (clients "
+                             f"drawn row by row), but {max_rows!r} was passed")
 
 
 def forest_rows(data, *, r="r", n="n", label="client", result=None, method="REML",
@@ -75,8 +90,13 @@ def forest_rows(data, *, r="r", n="n", label="client", result=None, method="REML
 
 
 def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method="REML",
-                      sort=True, title=None, xlabel="Correlation (r)", ax=None):
+                      sort=True, title=None, xlabel="Correlation (r)", ax=None,
+                      max_rows=FOREST_MAX_ROWS):
     """Forest plot with the numbers beside it, as a published meta-analysis shows it.
+
+    Beyond ``max_rows`` clients the plot is a caterpillar (:func:`plot_caterpillar`)
+    instead: the same estimates, intervals and pooled result, without a row of text per
+    client (show :func:`forest_rows` as a table beside it).
 
     Parameters
     ----------
@@ -95,14 +115,17 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
     ax : matplotlib.axes.Axes, optional
         Axes for the plot panel; the numeric columns are written to its right (in axes
         coordinates), so leave room (the default figure does).
+    max_rows : int, default :data:`FOREST_MAX_ROWS`
+        Most clients drawn row by row; more are drawn as a caterpillar.
 
     Returns
     -------
     matplotlib.axes.Axes
-        One row per client: a horizontal 95% CI, a square whose area is proportional
-        to the client's weight (gid ``"square"``); the pooled diamond (a ``Polygon``
+        Up to ``max_rows`` clients, one row per client: a horizontal 95% CI, a square
+        whose area is proportional to the client's weight (gid ``"square"``); the pooled diamond (a ``Polygon``
         labelled ``"pooled"``) and the prediction interval (a line labelled
         ``"prediction interval"``); columns of text: r, 95% CI, units, weight %.
+        Beyond ``max_rows``, :func:`plot_caterpillar`'s axes.
 
     Examples
     --------
@@ -126,8 +149,12 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
     if result is None:
         raise ParameterError(f"a forest plot needs at least 2 clients, but {len(rows_df)} "
                              "were passed")
+    _check_max_rows(max_rows)
     rows = forest_rows(data, r=r, n=n, label=label, result=result, sort=sort)
     k = len(rows)
+    if k > max_rows:
+        return plot_caterpillar(rows, pooled=result, title=title, xlabel=xlabel, ax=ax,
+                                what="clients")
     if ax is None:
         _, ax = plt.subplots(figsize=(9.5, 0.32 * k + 1.9))
         ax.figure.subplots_adjust(left=0.16, right=0.56)
@@ -170,8 +197,12 @@ def plot_forest_table(data, *, r="r", n="n", label="client", result=None, method
 
 
 def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labels=None,
-                     ncols=2, title=None, fig=None):
+                       ncols=2, title=None, fig=None, results=None,
+                       max_rows=FOREST_MAX_ROWS):
     """Small multiples: one compact forest plot per outcome, on a shared r axis.
+
+    A panel of more than ``max_rows`` clients is a caterpillar (as
+    :func:`plot_caterpillar`: no client names, the pooled value in the panel's label).
 
     Parameters
     ----------
@@ -191,13 +222,20 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
         laid out once (a title added afterwards needs another ``tight_layout``, which
         costs as much as drawing the figure).
     fig : matplotlib.figure.Figure, optional
+    results : dict, optional
+        Outcome -> its pooled result (:func:`exresearch.meta.meta_analysis` or a row of
+        :func:`exresearch.meta.pool_correlations` of the same rows), so that what was
+        pooled once is not pooled again per figure; outcomes not in it are pooled here
+        with ``method``.
+    max_rows : int, default :data:`FOREST_MAX_ROWS`
+        Most clients a panel draws row by row with their names.
 
     Returns
     -------
     matplotlib.figure.Figure
         One axes per outcome (clients sorted by r, squares sized by weight, diamond and
-        prediction interval); an outcome with fewer than 2 clients is an empty panel
-        saying so.
+        prediction interval; beyond ``max_rows``, a caterpillar); an outcome with fewer
+        than 2 clients is an empty panel saying so.
 
     Examples
     --------
@@ -214,11 +252,14 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     from ..meta import meta_analysis
 
     _check_columns(per_client, label=label, x="x", y="y", r="r", n="n")
-    labels = labels or {}
+    _check_max_rows(max_rows)
+    labels, results = labels or {}, results or {}
     nrows = int(np.ceil(len(ys) / ncols))
     k_max = int(per_client[per_client["x"] == x].groupby("y").size().max() or 1)
     if fig is None:
-        fig = plt.figure(figsize=(5.2 * ncols, nrows * (0.24 * k_max + 1.6)))
+        # a caterpillar panel has a fixed height, whatever the number of clients
+        fig = plt.figure(figsize=(5.2 * ncols, nrows * (
+            0.24 * k_max + 1.6 if k_max <= max_rows else 3.4)))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, y in zip(axes.flat, ys, strict=False):
         d = per_client[(per_client["x"] == x) & (per_client["y"] == y)].dropna(subset=["r", "n"])
@@ -229,9 +270,15 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
                     va="center", transform=ax.transAxes, fontsize=8)
             ax.set_yticks([])
             continue
-        res = meta_analysis(d, method=method)
+        res = results[y] if y in results else meta_analysis(d, method=method)
         rows = forest_rows(d, label=label, result=res)
         k = len(rows)
+        if k > max_rows:
+            _draw_caterpillar(ax, rows, value="r", low="ci_low", high="ci_high", pooled=res,
+                              small=True)
+            ax.set_ylabel(f"{k} clients, sorted; pooled r = {res['estimate']:.2f}",
+                          fontsize=7)
+            continue
         yy = np.arange(k, 0, -1) + 1.0
         ax.hlines(yy, rows["ci_low"], rows["ci_high"], color="0.3", lw=0.9)
         sc = ax.scatter(rows["r"], yy, s=_MAX_AREA * 0.6 * rows["weight"] / rows["weight"].max(),
@@ -255,6 +302,102 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
         fig.suptitle(title, x=0.01, ha="left", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _draw_caterpillar(ax, d, *, value, low, high, pooled, small=False):
+    """Draw sorted estimates with intervals on ``ax`` (largest at the top), the pooled
+    estimate as a vertical line over a band of its CI and a lighter band of its
+    prediction interval; no text per row. ``pooled`` may be None."""
+    d = d[[value, low, high]].astype(float).dropna(subset=[value])
+    d = d.sort_values(value, kind="mergesort").reset_index(drop=True)  # largest on top
+    k = len(d)
+    y = np.arange(1, k + 1, dtype=float)
+    # one LineCollection and one PathCollection whatever the number of clients
+    lines = ax.hlines(y, d[low], d[high], color="0.6", lw=0.5 if k > 150 else 0.8)
+    lines.set_gid("intervals")
+    dots = ax.scatter(d[value], y, s=4 if small or k > 150 else 9, color="0.1", zorder=3,
+                      linewidths=0)
+    dots.set_gid("estimates")
+    if pooled is not None and np.isfinite(pooled.get("estimate", np.nan)):
+        est = float(pooled["estimate"])
+        pi_lo, pi_hi = pooled.get("pi_low", np.nan), pooled.get("pi_high", np.nan)
+        if np.isfinite(pi_lo) and np.isfinite(pi_hi):
+            ax.axvspan(pi_lo, pi_hi, color="C0", alpha=0.12, lw=0, zorder=0,
+                       label=f"95% prediction interval {pi_lo:.2f} to {pi_hi:.2f}")
+        ax.axvspan(pooled["ci_low"], pooled["ci_high"], color="C0", alpha=0.35, lw=0,
+                   zorder=1, label=f"95% CI {pooled['ci_low']:.2f} to {pooled['ci_high']:.2f}")
+        ax.axvline(est, color="C0", lw=1.6, zorder=2, label=f"pooled {est:.2f}")
+    ax.axvline(0.0, color="0.4", ls=":", lw=0.8)
+    ax.set_yticks([])
+    ax.set_ylim(0, k + 1)
+    return k
+
+
+def plot_caterpillar(data, *, value="r", low="ci_low", high="ci_high", pooled=None,
+                     title=None, xlabel="Correlation (r) with 95% CI", what="clients",
+                     ax=None):
+    """Caterpillar plot: many clients' estimates sorted, with intervals, the pool marked.
+
+    The compact form of a forest plot for many clients (:data:`FOREST_MAX_ROWS`): one
+    thin line (the interval) and a dot (the estimate) per client, sorted so that the
+    largest is at the top, without a name or numbers per row; the pooled estimate is a
+    vertical line over a band of its 95% CI and a lighter band of its 95% prediction
+    interval, their values in the legend. Its size does not grow with the number of
+    clients. Show every client's numbers in a table beside it (the notebooks do).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per client (e.g. :func:`forest_rows`).
+    value, low, high : str
+        Columns of the estimate and its interval.
+    pooled : pandas.Series or dict, optional
+        ``estimate, ci_low, ci_high`` and, when known, ``pi_low, pi_high``
+        (:func:`exresearch.meta.meta_analysis`, a row of
+        :func:`exresearch.meta.pool_correlations` or of
+        :func:`exresearch.synthesis.study_utility`). None: no pooled marks.
+    title : str, optional
+    xlabel : str
+    what : str, default "clients"
+        What a row is, for the y-axis label ("300 clients, sorted by estimate").
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The intervals as one line collection (gid ``"intervals"``), the estimates as one
+        scatter (gid ``"estimates"``), no y tick labels; with ``pooled``, a line labelled
+        ``"pooled ..."`` and bands labelled ``"95% CI ..."`` and ``"95% prediction
+        interval ..."``, in a legend under the plot.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"r": [0.1, 0.3, 0.2], "ci_low": [0.0, 0.1, 0.1],
+    ...                   "ci_high": [0.2, 0.5, 0.3]})
+    >>> ax = plot_caterpillar(d, pooled={"estimate": 0.2, "ci_low": 0.15, "ci_high": 0.25,
+    ...                                  "pi_low": 0.05, "pi_high": 0.35})
+    >>> [float(v) for v in ax.collections[1].get_offsets()[:, 0]]  # sorted, largest on top
+    [0.1, 0.2, 0.3]
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['95% prediction interval 0.05 to 0.35', '95% CI 0.15 to 0.25', 'pooled 0.20']
+    """
+    import matplotlib.pyplot as plt
+
+    _check_columns(data, value=value, low=low, high=high)
+    if ax is None:
+        # a fixed size: 300 clients take no more room than 40
+        _, ax = plt.subplots(figsize=(4.2, 4.4))  # fits a phone (about 380 px at 90 dpi)
+    k = _draw_caterpillar(ax, data, value=value, low=low, high=high, pooled=pooled)
+    ax.set_ylabel(f"{k} {what}, sorted by estimate")
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
+    if ax.get_legend_handles_labels()[0]:
+        # under the plot, so it never covers a client (and no search for a free corner)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=1, fontsize=8,
+                  frameon=False)
+    return ax
 
 
 def plot_rho_heatmap(table, *, value="mean_rho", x="x", y="y", labels=None, ax=None):

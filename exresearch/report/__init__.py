@@ -92,7 +92,9 @@ from .client import (
 )
 from .clients import (
     all_unit_means,
+    benchmark_aggregates,
     benchmark_table,
+    client_benchmark_rows,
     cross_lagged_by_client,
     display_names,
     headline_table,
@@ -173,7 +175,7 @@ from .summaries import (
     quality_inputs,
     synthesis_inputs,
 )
-from .tables import LABELS, headers, save_table, styled
+from .tables import LABELS, collapsed, headers, save_table, styled
 
 __all__ = [
     "ReportSetup",
@@ -195,6 +197,7 @@ __all__ = [
     "response_counts",
     "suppressed_units",
     "save_table",
+    "collapsed",
     "styled",
     "md_escape",
     "fmt_money",
@@ -207,6 +210,8 @@ __all__ = [
     "describe_mediation",
     "executive_summary",
     "all_unit_means",
+    "benchmark_aggregates",
+    "client_benchmark_rows",
     "benchmark_table",
     "display_names",
     "per_client_correlations",

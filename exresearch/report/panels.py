@@ -62,7 +62,9 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     reading and validating the files again, as long as no input file changed since
     (their sha256 are compared on every call; any change, or another folder, loads the
     study afresh). With ``panels=True`` every client's unit panel is computed once here
-    (:func:`cache_panels`), so each report does not recompute all of them.
+    (:func:`cache_panels`), and so is the benchmark of all clients
+    (:func:`exresearch.report.benchmark_aggregates`), so each report does not recompute
+    them.
 
     Parameters
     ----------
@@ -89,6 +91,13 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     _PRELOADED[Path(study.path).resolve()] = (study, hash_study_tree(Path(study.path)))
     if panels:
         cache_panels(study, cache=cache)
+        # every client report ranks its client among all: computed here once, not per report
+        from .clients import benchmark_aggregates
+
+        try:
+            benchmark_aggregates(study, measure_roles(study.config))
+        except Exception:  # noqa: BLE001 - each report then computes it and shows the error
+            pass
 
 
 def _preloaded(path: Path):
@@ -107,8 +116,11 @@ def _preloaded(path: Path):
 
 def _forget_preloaded() -> None:
     """Drop every preloaded study and kept panel (tests)."""
+    from .clients import _BENCHMARK
+
     _PRELOADED.clear()
     _PANELS.clear()
+    _BENCHMARK.clear()
 
 
 def cache_panels(study, roles=None, *, cache=False) -> int:

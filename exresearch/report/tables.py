@@ -158,3 +158,42 @@ def styled(df, *, precision=2, caption=None, formats=None, rename=None):
     if caption:
         st = st.set_caption(html.escape(str(caption)))
     return st
+
+
+def collapsed(table, *, summary):
+    """A long table folded under a one-line summary that opens it (HTML ``<details>``).
+
+    For tables a reader looks up rather than reads, such as every client's numbers
+    behind a caterpillar plot; the page stays short, and the table is one click away
+    (no script: the browser folds it).
+
+    Parameters
+    ----------
+    table : pandas.io.formats.style.Styler or pandas.DataFrame
+        :func:`styled` (a DataFrame is shown through it).
+    summary : str
+        The line shown while folded (escaped).
+
+    Returns
+    -------
+    IPython.display.HTML
+        ``<details class="exr-more"><summary>...</summary><table>...</details>``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> out = collapsed(pd.DataFrame({"client": ["A & B"], "r": [0.25]}), summary="1 < 2")
+    >>> out.data.startswith('<details class="exr-more"><summary>1 &lt; 2</summary>')
+    True
+    >>> "A &amp; B" in out.data and "0.25" in out.data
+    True
+    """
+    from IPython.display import HTML
+
+    if isinstance(table, pd.DataFrame):
+        table = styled(table)
+    if not hasattr(table, "to_html"):
+        raise ParameterError("`table` must be a DataFrame or a styled table, but a "
+                             f"{type(table).__name__} was passed")
+    return HTML(f'<details class="exr-more"><summary>{html.escape(str(summary))}</summary>'
+                f"{table.to_html()}</details>")
