@@ -259,6 +259,10 @@ def _print_all(jobs, chromium, tmpdir=None):
                 # machine: links to other files lose their target (anchors stay)
                 page.evaluate("""() => document.querySelectorAll('a[href]').forEach(a => {
                     if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); })""")
+                # paper cannot be clicked open: a folded table (<details>, e.g. every
+                # client's numbers under a caterpillar plot) is printed open
+                page.evaluate("""() => document.querySelectorAll('details').forEach(d => {
+                    d.open = true; })""")
                 tmp = Path(str(pdf_path) + ".tmp")
                 page.pdf(path=str(tmp), format="Letter", print_background=True,
                          prefer_css_page_size=True, display_header_footer=True,
@@ -286,7 +290,7 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     -------
     list of pathlib.Path
         The PDFs written (US Letter, page numbers in the footer, the pages' print
-        stylesheet applied).
+        stylesheet applied, folded ``<details>`` sections printed open).
 
     Raises
     ------

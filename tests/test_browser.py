@@ -355,6 +355,23 @@ def test_pdfs_page_counts_and_first_page(real_site):
             assert leak.encode() not in pdf.read_bytes()
 
 
+def test_pdf_prints_folded_tables_open(tmp_path):
+    # the synthesis folds every client's numbers under a caterpillar plot (<details>);
+    # a PDF cannot be clicked open, so it prints them
+    from pypdf import PdfReader
+
+    from exresearch.deliver import render_pdfs
+
+    html = tmp_path / "page.html"
+    html.write_text("<html><body><h1>Forest</h1><details><summary>Every client's numbers"
+                    "</summary><table><tr><td>client-0042</td><td>0.317</td></tr></table>"
+                    "</details></body></html>", encoding="utf-8")
+    (pdf,) = render_pdfs([(html, tmp_path / "page.pdf")])
+    text = "".join(p.extract_text() for p in PdfReader(pdf).pages)
+    assert "Every client's numbers" in text
+    assert "client-0042" in text and "0.317" in text
+
+
 def test_workbooks_hold_every_csv(real_site):
     import openpyxl
     import pandas as pd
