@@ -160,11 +160,15 @@ def _quartiles(values):
 def run_size(root: Path, nb_dir: Path, n: int, units: int, periods: int, jobs=None) -> dict:
     study, sim_s = make_study(root, n, units, periods)
     site = root / f"site-{n}"
+    # a result cache of this run's own: the full build starts cold even when an earlier
+    # run (same code version) left one in the user's cache folder
+    cache = root / f"cache-{n}"
     shutil.rmtree(site, ignore_errors=True)  # written by this script's last run
-    full = timed_build(study, site, nb_dir, jobs=jobs)
+    shutil.rmtree(cache, ignore_errors=True)  # (likewise)
+    full = timed_build(study, site, nb_dir, jobs=jobs, extra=["--cache", str(cache)])
     client = sorted(p.name for p in (study / "clients").iterdir())[n // 2]
     changed_file = change_one_answer(study, client)
-    changed = timed_build(study, site, nb_dir, jobs=jobs)
+    changed = timed_build(study, site, nb_dir, jobs=jobs, extra=["--cache", str(cache)])
     clients = [d for k, d in full["durations"].items() if k.startswith("client-")]
     med, q1, q3 = _quartiles(clients)
     return {"clients": n, "units": units, "periods": periods, "simulate_s": sim_s,
