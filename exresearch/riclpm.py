@@ -281,7 +281,7 @@ def _check_error_var(error_var, values):
     if bad.any():
         raise ParameterError(
             "`error_var` must hold non-negative finite variances (NaN or 0 for none), but "
-            f"{err[bad][0]!r} was passed (row {np.argwhere(bad)[0][0]}, column "
+            f"{float(err[bad][0])!r} was passed (row {np.argwhere(bad)[0][0]}, column "
             f"{np.argwhere(bad)[0][1]})")
     err = np.where(np.isnan(err) | np.isnan(values), 0.0, err)
     return err
@@ -496,7 +496,7 @@ def _check_error_column(data, name, column, target):
     if bad.any():
         raise ParameterError(
             f"`{name}` column {column!r} must hold non-negative variances (NaN for none), but "
-            f"it holds {data[column][bad].iloc[0]!r}")
+            f"it holds {data[column][bad].tolist()[0]!r}")
 
 
 def within_sd(data, *, x, unit):

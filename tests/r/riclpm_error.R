@@ -3,7 +3,7 @@
 #
 # Run from the repository root:   Rscript tests/r/riclpm_error.R
 # Reads tests/data/riclpm_error_complete.csv (200 units x 4 waves) and
-# tests/data/riclpm_error_missing.csv (150 units x 3 waves, 10% of values missing), written
+# tests/data/riclpm_error_missing.csv (250 units x 3 waves, 10% of values missing), written
 # by tests/r/riclpm_error_data.py (seeded), and writes tests/data/riclpm_error_reference.json.
 # The Python tests never call R.
 #

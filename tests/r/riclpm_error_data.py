@@ -6,7 +6,7 @@ RI-CLPM data whose observed values carry measurement error of known variance:
 x_ut = mu_xt + RI_xu + wx_ut + ex_ut, likewise y, (wx, wy)_t = A (wx, wy)_{t-1} + innovation,
 ex_ut ~ N(0, ERROR[...]). Writes tests/data/riclpm_error_complete.csv (200 units, 4 waves,
 error variance 0.6 for x and 0.4 for y at every wave) and tests/data/riclpm_error_missing.csv
-(150 units, 3 waves, error variances that differ by wave, 10% of values missing).
+(250 units, 3 waves, error variances that differ by wave, 10% of values missing).
 """
 
 from pathlib import Path
@@ -45,5 +45,5 @@ if __name__ == "__main__":
     rng = np.random.default_rng(20261202)
     simulate(rng, 200, 4, *ERROR["complete"]).to_csv(data / "riclpm_error_complete.csv",
                                                      index=False)
-    simulate(rng, 150, 3, *ERROR["missing"], missing=0.10).to_csv(
+    simulate(rng, 250, 3, *ERROR["missing"], missing=0.10).to_csv(
         data / "riclpm_error_missing.csv", index=False)
