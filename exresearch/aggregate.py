@@ -546,7 +546,7 @@ def unit_panel(study, client_id: str, *, errors: bool = False, composites=None
         return panel
     err = unit_error_variances(survey, scales=cfg.scales, composites=composites,
                                min_group_size=m, points=cfg.points)
-    err["period"] = err["period"].astype(panel["period"].dtype, copy=False)
+    err["period"] = err["period"].astype(panel["period"].dtype)
     err_cols = [c for c in err.columns if c not in keys]
     panel = panel.merge(err, on=keys, how="left", validate="one_to_one")
     panel.loc[panel["suppressed"].to_numpy(), err_cols] = np.nan
