@@ -263,6 +263,60 @@ def _start(spec, values, error=None):
     return np.array(theta, dtype=float)
 
 
+def _variance_index(spec):
+    """Positions of the variance parameters (wave-1, innovation, random intercept)."""
+    return [i for i, k in enumerate(spec.names()) if "var_" in k]
+
+
+def _fit_bounded(spec, fun, theta0):
+    """Maximise the likelihood with every variance kept >= 0 (L-BFGS-B).
+
+    With a known measurement error the unconstrained likelihood of a small client often
+    runs off along a ridge (x -> x path towards 1, wave-1 within variance towards +inf,
+    random-intercept variance towards -inf: a random walk and a stable trait look alike
+    over 4 periods); lavaan reports such solutions with negative variances. Bounds keep
+    the solution admissible. Returns ``(result, theta, free, grad_norm)``: ``free`` the
+    parameters not held at a bound, ``grad_norm`` the largest projected gradient.
+    """
+    bounds = [(None, None)] * spec.n
+    for i in _variance_index(spec):
+        bounds[i] = (0.0, None)
+    theta0 = np.array(theta0, dtype=float)
+    res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000,
+                                     "maxcor": 30})
+    for _ in range(2):  # restart from where it stopped (fresh curvature memory)
+        if res.success and np.max(np.abs(_projected(res.x, fun(res.x)[1], bounds))) < 1e-6:
+            break
+        res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B", bounds=bounds,
+                                 options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000,
+                                          "maxcor": 30})
+        if res2.fun <= res.fun:
+            res = res2
+    theta = res.x
+    grad = fun(theta)[1]
+    at_bound = np.array([lo is not None and theta[i] <= lo + 1e-10 and grad[i] > 0
+                         for i, (lo, _) in enumerate(bounds)])
+    free = np.flatnonzero(~at_bound)
+    return res, theta, free, float(np.max(np.abs(_projected(theta, grad, bounds))))
+
+
+def _projected(theta, grad, bounds):
+    """The gradient (of the minimised function) without the parts that push a parameter
+    held at its lower bound further down."""
+    g = np.array(grad, dtype=float)
+    for i, (lo, _) in enumerate(bounds):
+        if lo is not None and theta[i] <= lo + 1e-10 and g[i] > 0:
+            g[i] = 0.0
+    return g
+
+
+def _embed(m, free, n):
+    out = np.full((n, n), np.nan)
+    out[np.ix_(free, free)] = m
+    return out
+
+
 def _check_error_var(error_var, values):
     """``error_var`` as a float array shaped like ``values`` (NaN -> 0), or None."""
     if error_var is None:
@@ -284,7 +338,7 @@ def _check_error_var(error_var, values):
             f"{float(err[bad][0])!r} was passed (row {np.argwhere(bad)[0][0]}, column "
             f"{np.argwhere(bad)[0][1]})")
     err = np.where(np.isnan(err) | np.isnan(values), 0.0, err)
-    return err
+    return err if err.any() else None  # no error anywhere: the model without it
 
 
 def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, error_var=None):
@@ -373,15 +427,19 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
         return -ll / n_units, -grad / n_units
 
     theta0 = _start(spec, values, error)
-    res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
-                            options={"gtol": 1e-9, "maxiter": 5000})
-    if not res.success:  # polish from where BFGS stopped (often a precision-loss stop)
-        res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
-                                 options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
-        if res2.fun <= res.fun:
-            res = res2
-    theta = res.x
-    grad_norm = float(np.max(np.abs(fun(theta)[1])))
+    free = np.arange(spec.n)  # parameters not held at a bound
+    if error is None:
+        res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
+                                options={"gtol": 1e-9, "maxiter": 5000})
+        if not res.success:  # polish from where BFGS stopped (often a precision-loss stop)
+            res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
+                                     options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
+            if res2.fun <= res.fun:
+                res = res2
+        theta = res.x
+        grad_norm = float(np.max(np.abs(fun(theta)[1])))
+    else:
+        res, theta, free, grad_norm = _fit_bounded(spec, fun, theta0)
     # likelihood-ratio tests of each cross-lagged path (refit with the path fixed at 0,
     # started from the full fit): better calibrated than Wald z when the stable traits
     # and the autoregressions are hard to tell apart (few periods)
@@ -409,7 +467,7 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
     # observed information: central differences of the analytic gradient
     h = 1e-5
     hess = np.zeros((spec.n, spec.n))
-    for j in range(spec.n):
+    for j in free:
         e = np.zeros(spec.n)
         step = h * max(1.0, abs(theta[j]))
         e[j] = step
@@ -420,11 +478,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
             continue
         hess[:, j] = (g1 - g0) / (2 * step)
     hess = (hess + hess.T) / 2
+    full = len(free) == spec.n
+    if not full:  # a variance held at 0: the information of the others, given it
+        hess = hess[np.ix_(free, free)]
     robust = jack = None
     try:
         cov = np.linalg.inv(-hess)
         se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
         scores = _unit_scores(spec, theta, patterns)
+        if not full:
+            scores = scores[:, free]
         robust = cov @ (scores.T @ scores) @ cov  # Huber-White sandwich (lavaan's MLR)
         # delete-one-unit jackknife by one Newton step (the unit's information taken as
         # its outer product, Sherman-Morrison): the CR3 / HC3-type small-sample variance
@@ -435,13 +498,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
         g = len(scores)
         jack = (g - 1) / g * (d.T @ d)
     except np.linalg.LinAlgError:
-        cov = np.full((spec.n, spec.n), np.nan)
-        se = np.full(spec.n, np.nan)
+        cov = np.full((len(free), len(free)), np.nan)
+        se = np.full(len(free), np.nan)
     if robust is None:
-        robust = np.full((spec.n, spec.n), np.nan)
+        robust = np.full((len(free), len(free)), np.nan)
     if jack is None:
-        jack = np.full((spec.n, spec.n), np.nan)
+        jack = np.full((len(free), len(free)), np.nan)
     converged = bool(grad_norm < 1e-5 and np.all(np.isfinite(se)))
+    if not full:  # back to every parameter: NaN rows for those held at a bound
+        cov, robust, jack = (_embed(m, free, spec.n) for m in (cov, robust, jack))
+        se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     ll = float(-res.fun * n_units)
     rd = np.diag(robust)
     return {"names": spec.names(), "estimate": theta, "se": se, "cov": cov, "loglik": ll,
@@ -449,6 +515,7 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
             "lr": lr, "cov_jackknife": jack,
             "se_jackknife": np.sqrt(np.where(np.diag(jack) > 0, np.diag(jack), np.nan)),
             "n_units": n_units, "converged": converged,
+            "at_bound": [spec.names()[i] for i in sorted(set(range(spec.n)) - set(free))],
             "message": "" if converged else
             f"the likelihood did not converge (max |gradient| {grad_norm:.2g}; {res.message})"}
 
