@@ -360,3 +360,34 @@ def test_riclpm_tidy_with_error_columns(rng):
     with pytest.raises(ParameterError, match="`x_error` must be a column name \\(or None\\), "
                        "but 3 was passed"):
         riclpm(panel, x="ex", y="cx", x_error=3)
+
+
+def test_riclpm_fit_known_error_keeps_variances_admissible():
+    """x has no stable trait and a large known error (30 units): the likelihood is highest
+    with the random-intercept variance of x at its bound 0 (its derivative there points
+    below 0), the fit says so in ``at_bound``, gives that parameter no standard error and
+    the others the information given it; every other gradient entry is 0."""
+    from exresearch.riclpm import _gradient, _patterns, _Spec
+
+    rng = np.random.default_rng(0)
+    n, t = 30, 4
+    w = np.zeros((n, t, 2))
+    w[:, 0] = rng.normal(size=(n, 2))
+    for k in range(1, t):
+        w[:, k] = 0.5 * w[:, k - 1] + rng.normal(size=(n, 2)) * np.sqrt(0.75)
+    ri_y = rng.normal(size=(n, 1))
+    err = np.hstack([np.full((n, t), 1.5), np.zeros((n, t))])
+    d = np.hstack([w[..., 0] + rng.normal(size=(n, t)) * np.sqrt(1.5), ri_y + w[..., 1]])
+    fit = riclpm_fit(d, n_waves=t, equal_innovations=True, error_var=err)
+    names = fit["names"]
+    i = names.index("ri_var_x")
+    assert fit["converged"] and fit["at_bound"] == ["ri_var_x"]
+    assert fit["estimate"][i] == 0.0
+    assert np.isnan(fit["se"][i]) and np.isnan(fit["cov"][i]).all()
+    others = [j for j in range(len(names)) if j != i]
+    assert np.isfinite(fit["se"][others]).all() and np.isfinite(fit["se_robust"][others]).all()
+    assert all(fit["estimate"][names.index(k)] >= 0 for k in names if "var_" in k)
+    spec = _Spec(t, True)
+    _, grad = _gradient(spec, fit["estimate"], _patterns(d, err))
+    assert grad[i] < -1e-3  # the likelihood would rise below 0
+    assert np.abs(grad[others]).max() < 1e-3
