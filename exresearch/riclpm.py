@@ -371,7 +371,8 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
         (Huber-White sandwich, lavaan's MLR), ``se_jackknife``, ``cov_jackknife``
         (delete-one-unit jackknife by one Newton step: unreliable when the average
         leverage, parameters / units, is near 1), ``lr`` (``{path: (statistic, p)}``),
-        ``loglik``, ``n_units``, ``converged`` and ``message``.
+        ``loglik``, ``n_units``, ``converged``, ``at_bound`` (names of variances held
+        at 0, only with ``error_var``) and ``message``.
 
     Notes
     -----
@@ -391,7 +392,11 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
     indicator's residual variance fixed at the known value (``x1 ~~ c*x1``;
     ``tests/r/riclpm_error.R``). Units with different error variances each get their
     own covariance, which lavaan cannot express; written by hand (statsmodels has no
-    structural equation models).
+    structural equation models). With ``error_var`` the variances are kept >= 0
+    (L-BFGS-B): with a large error share the unbounded likelihood of a small client
+    often runs off to a random-intercept variance towards -inf (lavaan reports such
+    negative variances); a variance held at 0 is listed in ``at_bound`` and gets no
+    standard error, the others the information given it.
 
     Examples
     --------
