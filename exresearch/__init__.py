@@ -49,6 +49,7 @@ _LAZY = {
     "pct_favourable": "scoring",
     "aggregate_units": "aggregate",
     "unit_panel": "aggregate",
+    "unit_error_variances": "aggregate",
     "agreement": "aggregate",
     "icc": "aggregate",
     "rwg_j": "aggregate",

@@ -33,12 +33,18 @@ from .scoring import (
 __all__ = [
     "aggregate_units",
     "unit_panel",
+    "unit_error_variances",
+    "ERROR_SUFFIX",
     "agreement",
     "icc",
     "rwg_j",
 ]
 
 _AGG_COLUMNS = ["n", "mean", "sd", "pct_favourable", "suppressed", "reason"]
+
+#: Suffix of the columns holding a unit-period value's sampling (error) variance:
+#: ``<scale>_error_var`` (:func:`unit_error_variances`, ``unit_panel(errors=True)``).
+ERROR_SUFFIX = "_error_var"
 _AGREEMENT_COLUMNS = [
     "n_respondents", "n_units", "alpha", "icc1", "icc2", "rwg_j_mean", "rwg_j_median",
 ]
@@ -310,7 +316,133 @@ def aggregate_units(
     )
 
 
-def unit_panel(study, client_id: str) -> pd.DataFrame:
+def unit_error_variances(
+    survey: pd.DataFrame,
+    *,
+    scales,
+    composites=None,
+    min_group_size: int = 5,
+    points=(1, 5),
+    unit: str = "unit_id",
+    period: str = "period",
+) -> pd.DataFrame:
+    """Sampling variance of each unit-period mean: within-unit variance / respondents.
+
+    A unit's score is the mean of a few respondents, so it carries sampling error whose
+    variance the survey itself gives: the variance of the unit-period's respondents'
+    scores divided by their number. :func:`exresearch.riclpm.riclpm` (``x_error``)
+    uses it to keep that error out of the within-unit paths.
+
+    Parameters
+    ----------
+    survey : pandas.DataFrame
+        One client's survey, as for :func:`aggregate_units`.
+    scales : dict
+        Scale name -> items, as for :func:`aggregate_units`.
+    composites : dict, optional
+        Composite name -> list of scale names (in ``scales``) whose unit means it
+        averages, for example ``{"ex_index": roles.drivers}`` or ``{"ex_composite":
+        DRIVERS}``: the unit composite that the reports and the validity harness build
+        as the row mean of those unit means (``mean(axis=1, skipna=False)``).
+    min_group_size, points, unit, period
+        As for :func:`aggregate_units`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit x period, sorted as :func:`aggregate_units`: ``<unit>,
+        <period>``, then ``<scale>_error_var`` per scale and ``<composite>_error_var``
+        per composite (the suffix is :data:`ERROR_SUFFIX`). NaN where the unit mean is
+        suppressed (fewer than ``min_group_size`` respondents) or fewer than 2
+        respondents have the score.
+
+    Notes
+    -----
+    For a Likert scale, ``s^2 / n``: ``s^2`` the variance (ddof 1) of the ``n``
+    respondents' scale scores in the unit-period. For an ``"nps"`` scale the same with
+    each respondent scored +100 (promoter, 9-10), 0 or -100 (detractor, 0-6), whose
+    mean is the eNPS. For a composite, the variance of the respondents' composite scores
+    (the mean of their scores on the composite's scales) over the respondents scored on
+    all of them, divided by their number: exact for the unit composite when every
+    respondent has every score (then the mean of the unit means is the mean of the
+    respondents' composites), an approximation when some miss a scale. Treating the
+    unit mean as a sample of the unit's potential respondents ignores the finite
+    population (a unit of 12 where 10 answer has less error than this says).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from exresearch.aggregate import unit_error_variances
+    >>> survey = pd.DataFrame({"unit_id": "a", "period": "2025",
+    ...                        "q1": [5, 4, 4, 3, 2.0], "q2": [4, 4, 5, 3, 1.0]})
+    >>> unit_error_variances(survey, scales={"team": ["q1"], "lead": ["q2"]},
+    ...                      composites={"ex": ["team", "lead"]}).round(3)
+    ... # doctest: +NORMALIZE_WHITESPACE
+      unit_id period  team_error_var  lead_error_var  ex_error_var
+    0       a   2025            0.26            0.46         0.325
+    """
+    _check_frame(survey, "survey")
+    _check_column(survey, unit, "unit")
+    _check_column(survey, period, "period")
+    m = _check_min_group_size(min_group_size)
+    resolved = _resolve_scales(scales, points, survey)
+    names = [s.name for s in resolved]
+    composites = dict(composites or {})
+    for name, members in composites.items():
+        members = [members] if isinstance(members, str) else list(members)
+        missing = [c for c in members if c not in names]
+        if not members or missing:
+            raise ParameterError(
+                f"`composites[{name!r}]` must list scales among {names}, but {members!r} was "
+                "passed")
+        composites[name] = members
+    codes, (unit_keys, period_keys) = _group_codes(survey, [unit, period])
+    n_groups = len(unit_keys)
+    small = np.bincount(codes, minlength=n_groups) < m
+    scores = {}
+    out = {unit: unit_keys, period: period_keys}
+    for s in resolved:
+        x = _item_matrix(survey, s)
+        if s.kind == "nps":  # each respondent's part of the eNPS: +100, 0 or -100
+            y = x[:, 0]
+            y = np.where(np.isnan(y), np.nan, 100.0 * (y >= s.favourable_cut) - 100.0 * (y <= 6))
+        else:
+            y = _score_matrix(x)
+        scores[s.name] = y
+        out[s.name + ERROR_SUFFIX] = _error_variance(codes, y, n_groups, m, small)
+    for name, members in composites.items():
+        y = np.column_stack([scores[c] for c in members]).mean(axis=1)  # NaN unless all
+        out[name + ERROR_SUFFIX] = _error_variance(codes, y, n_groups, m, small)
+    return pd.DataFrame(out)
+
+
+def _error_variance(codes, y, n_groups, m, small):
+    """var(y) / n per group (ddof 1), NaN where suppressed or n < 2."""
+    n, _, var = _group_moments(codes, y, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = var / n
+    out[small | (n < m) | (n < 2)] = np.nan
+    return out
+
+
+def _outcome_error_variances(panel, cfg, outcome_names):
+    """Per outcome: (1 - reliability) x its variance over the client's unit-periods when
+    ``study.yml`` declares a reliability, else 0; NaN where the outcome is."""
+    out = {}
+    for name in outcome_names:
+        values = panel[name].astype(float)
+        rel = getattr(cfg.outcomes[name], "reliability", None)
+        if rel is None:
+            err = 0.0
+        else:
+            total = float(values.var(ddof=1)) if values.notna().sum() > 1 else np.nan
+            err = (1.0 - float(rel)) * total
+        out[name + ERROR_SUFFIX] = np.where(values.isna(), np.nan, err)
+    return out
+
+
+def unit_panel(study, client_id: str, *, errors: bool = False, composites=None
+               ) -> pd.DataFrame:
     """One client's wide unit panel: scale scores, outcomes and covariates per unit x period.
 
     Parameters
@@ -321,6 +453,13 @@ def unit_panel(study, client_id: str) -> pd.DataFrame:
         ``.survey(client_id)`` and ``.outcomes(client_id)``).
     client_id : str
         The client.
+    errors : bool, default False
+        Also add the sampling (error) variance of each value (see Returns).
+    composites : dict, optional
+        With ``errors``: composite name -> scales it averages (as
+        :func:`unit_error_variances`), e.g. ``{"ex_composite": DRIVERS}``; only its
+        error variance column is added (the callers build the composite itself as the
+        row mean of the scales' columns).
 
     Returns
     -------
@@ -331,12 +470,25 @@ def unit_panel(study, client_id: str) -> pd.DataFrame:
         (mean score; eNPS for ``"nps"`` scales), one per outcome and one per
         covariate, each in ``study.yml`` order. ``n_respondents`` counts the
         unit-period's survey rows (0 when it has outcomes but no survey).
+        With ``errors=True`` then ``<scale>_error_var`` per scale,
+        ``<composite>_error_var`` per composite (:func:`unit_error_variances`) and
+        ``<outcome>_error_var`` per outcome: ``(1 - reliability) x`` the outcome's
+        variance over the client's unit-periods when ``study.yml`` declares the
+        outcome's ``reliability``, else 0 (no count of customers reaches the data,
+        so an outcome is taken as measured without error unless declared).
 
     Notes
     -----
     A unit-period with fewer than ``min_group_size`` respondents has
-    ``suppressed=True`` and NaN in **every** scale column; it keeps its outcome
-    and covariate values (they are not survey answers). A scale that fewer than
+    ``suppressed=True`` and NaN in **every** scale column (and scale error
+    column); it keeps its outcome and covariate values (they are not survey
+    answers).
+
+    The outcome's error variance assumes classical test theory with one error
+    variance for every unit-period: reliability = true variance / observed
+    variance over unit-periods, so error variance = (1 - reliability) x observed
+    variance. A reliability estimated across periods (test-retest) counts real
+    change within units as error too, so it overstates the error. A scale that fewer than
     ``min_group_size`` respondents of an otherwise shown unit-period could be
     scored on is NaN too (see :func:`aggregate_units`).
 
@@ -386,6 +538,20 @@ def unit_panel(study, client_id: str) -> pd.DataFrame:
     panel[scale_names + outcome_names + covariates] = panel[
         scale_names + outcome_names + covariates
     ].astype(float)
+    if not errors:
+        if composites:
+            raise ParameterError(
+                f"`composites` is only used with errors=True, but composites={composites!r} "
+                "was passed with errors=False")
+        return panel
+    err = unit_error_variances(survey, scales=cfg.scales, composites=composites,
+                               min_group_size=m, points=cfg.points)
+    err["period"] = err["period"].astype(panel["period"].dtype)
+    err_cols = [c for c in err.columns if c not in keys]
+    panel = panel.merge(err, on=keys, how="left", validate="one_to_one")
+    panel.loc[panel["suppressed"].to_numpy(), err_cols] = np.nan
+    for name, values in _outcome_error_variances(panel, cfg, outcome_names).items():
+        panel[name] = values
     return panel
 
 

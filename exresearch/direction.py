@@ -716,7 +716,8 @@ def _norm_sf(z):
 
 
 def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None, covar=None,
-                   period_effects=False, alpha=None, trend_tol=0.05, method="riclpm"):
+                   period_effects=False, alpha=None, trend_tol=0.05, method="riclpm",
+                   x_error=None, y_error=None):
     """The client's EX <-> CX loop in plain language, from within-unit paths and a tested trend.
 
     Parameters
@@ -745,6 +746,13 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
         comparison: with stable unit traits it names a direction for about 38% of
         30-unit clients where there is none (validity/results.md), so its verdicts
         never license "drives" (:func:`exresearch.loop.verdict_words`).
+    x_error, y_error : str, optional
+        Only with ``method="riclpm"``: columns holding the known sampling (error)
+        variance of each unit-period's ``x`` and ``y`` (for survey means
+        :func:`exresearch.aggregate.unit_error_variances`), passed to
+        :func:`exresearch.riclpm.riclpm`, which then separates that error from the
+        within-unit change. Default None (no known error). Its error rates are in
+        ``validity/measurement_error.md``; it is not the reports' default.
 
     Returns
     -------
@@ -796,10 +804,15 @@ def loop_direction(data, *, x, y, unit="unit_id", period="period", periods=None,
             raise ParameterError(
                 "`period_effects` is only needed with method='clpm' (the RI-CLPM has free "
                 "period means), but period_effects=True was passed with method='riclpm'")
-        paths = riclpm(data, x=x, y=y, unit=unit, period=period, periods=periods, alpha=alpha)
+        paths = riclpm(data, x=x, y=y, unit=unit, period=period, periods=periods, alpha=alpha,
+                       x_error=x_error, y_error=y_error)
         n_obs = int(data[[x, y]].notna().all(axis=1).sum())
         n_units = int(paths["n_units"].iloc[0])
     else:
+        if x_error is not None or y_error is not None:
+            raise ParameterError(
+                "`x_error` and `y_error` are only supported with method='riclpm', but "
+                f"x_error={x_error!r}, y_error={y_error!r} was passed with method='clpm'")
         paths = cross_lagged(data, x=x, y=y, unit=unit, period=period, periods=periods,
                              covar=covar, period_effects=period_effects)
         n_obs = int(paths["n_obs"].iloc[0])

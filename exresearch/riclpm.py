@@ -109,18 +109,29 @@ class _Spec:
         return np.asarray(theta[self.n_cov:])
 
 
-def _patterns(values):
-    """Group rows by their pattern of observed columns."""
+def _patterns(values, error=None):
+    """Group rows by their pattern of observed columns: ``(idx, values, error)`` triples.
+
+    ``error`` is None for a group without known measurement error (``error=None``, or
+    every error of the group 0), else the (rows, observed) error variances of its units.
+    """
     obs = ~np.isnan(values)
     keep = obs.any(axis=1)
     values, obs = values[keep], obs[keep]
+    if error is not None:
+        error = error[keep]
     groups = {}
     for i, row in enumerate(obs):
         groups.setdefault(row.tobytes(), []).append(i)
     out = []
     for idx in groups.values():
-        o = obs[idx[0]]
-        out.append((np.flatnonzero(o), values[np.ix_(idx, np.flatnonzero(o))]))
+        o = np.flatnonzero(obs[idx[0]])
+        err = None
+        if error is not None:
+            err = error[np.ix_(idx, o)]
+            if not err.any():
+                err = None
+        out.append((o, values[np.ix_(idx, o)], err))
     return out
 
 
@@ -131,8 +142,16 @@ def _loglik_and_grads(spec, theta, patterns):
     g_sigma = np.zeros((p, p))
     g_mu = np.zeros(p)
     ll = 0.0
-    for idx, vals in patterns:
+    for idx, vals, err in patterns:
         s = sigma[np.ix_(idx, idx)]
+        if err is not None:  # each unit its own covariance: Sigma_oo + diag(error_u)
+            part = _loglik_known_error(s, vals - mu[idx], err)
+            if part is None:
+                return -np.inf, None, None
+            ll += part[0]
+            g_sigma[np.ix_(idx, idx)] += part[1]
+            g_mu[idx] += part[2]
+            continue
         try:
             c = np.linalg.cholesky(s)
         except np.linalg.LinAlgError:
@@ -148,6 +167,37 @@ def _loglik_and_grads(spec, theta, patterns):
     return ll, g_sigma, g_mu
 
 
+def _unit_covariances(s, err):
+    """(units, k, k): ``s + diag(err[u])`` for each unit u."""
+    k = s.shape[0]
+    out = np.repeat(s[None, :, :], len(err), axis=0)
+    out[:, np.arange(k), np.arange(k)] += err
+    return out
+
+
+def _loglik_known_error(s, d, err):
+    """One missingness pattern whose units have known error variances ``err`` (n, k).
+
+    Unit u's observed vector has covariance ``S_u = s + diag(err[u])``; returns the
+    pattern's log-likelihood, its derivative with respect to ``s`` (the sum over units
+    of ``-0.5 (S_u^-1 - S_u^-1 d_u d_u' S_u^-1)``, since dS_u/ds is the identity) and
+    with respect to the means, or None when some S_u is not positive definite. Batched
+    over units with numpy's stacked linear algebra.
+    """
+    su = _unit_covariances(s, err)
+    try:
+        c = np.linalg.cholesky(su)
+    except np.linalg.LinAlgError:
+        return None
+    inv = np.linalg.inv(su)
+    w = np.einsum("uij,uj->ui", inv, d)
+    k = s.shape[0]
+    logdet = 2 * np.log(np.diagonal(c, axis1=1, axis2=2)).sum()
+    ll = -0.5 * (logdet + len(d) * k * _LOG2PI + np.sum(w * d))
+    g_s = -0.5 * (inv.sum(axis=0) - w.T @ w)
+    return ll, g_s, w.sum(axis=0)
+
+
 def _unit_scores(spec, theta, patterns, h=1e-6):
     """Per-unit score vectors (gradient of each unit's log-likelihood), (units, n)."""
     sigma, mu = spec.sigma(theta), spec.mean(theta)
@@ -156,12 +206,18 @@ def _unit_scores(spec, theta, patterns, h=1e-6):
             - spec.sigma_batch(theta[None, :] - eye)) / (2 * h)
     rows = []
     p = len(mu)
-    for idx, vals in patterns:
-        inv = np.linalg.inv(sigma[np.ix_(idx, idx)])
+    for idx, vals, err in patterns:
+        s = sigma[np.ix_(idx, idx)]
         d = vals - mu[idx]
-        w = d @ inv  # (n, k)
+        if err is None:
+            inv = np.linalg.inv(s)
+            w = d @ inv  # (n, k)
+            inv = inv[None, :, :]
+        else:  # each unit its own inverse, of Sigma_oo + diag(error_u)
+            inv = np.linalg.inv(_unit_covariances(s, err))
+            w = np.einsum("uij,uj->ui", inv, d)
         # d loglik_i / d Sigma_oo = -0.5 (inv - inv d d' inv), per unit
-        g_s = -0.5 * (inv[None, :, :] - w[:, :, None] * w[:, None, :])
+        g_s = -0.5 * (inv - w[:, :, None] * w[:, None, :])
         g_cov = np.einsum("bij,uij->ub", dsig[:, idx][:, :, idx], g_s)
         g_mu = np.zeros((len(vals), p))
         g_mu[:, idx] = w
@@ -182,12 +238,17 @@ def _gradient(spec, theta, patterns, h=1e-6):
     return ll, grad
 
 
-def _start(spec, values):
+def _start(spec, values, error=None):
     t = spec.t
     x, y = values[:, :t], values[:, t:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         vx, vy = np.nanvar(x), np.nanvar(y)
+        if error is not None:  # start the model's part below the known error's share
+            ex = np.nanmean(np.where(np.isnan(x), np.nan, error[:, :t]))
+            ey = np.nanmean(np.where(np.isnan(y), np.nan, error[:, t:]))
+            vx = max(vx - np.nan_to_num(ex), 0.2 * vx)
+            vy = max(vy - np.nan_to_num(ey), 0.2 * vy)
         ux, uy = np.nanmean(x, axis=1), np.nanmean(y, axis=1)
         ok = np.isfinite(ux) & np.isfinite(uy)
         cxy = float(np.cov(ux[ok], uy[ok])[0, 1]) if ok.sum() > 2 else 0.0
@@ -202,7 +263,85 @@ def _start(spec, values):
     return np.array(theta, dtype=float)
 
 
-def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
+def _variance_index(spec):
+    """Positions of the variance parameters (wave-1, innovation, random intercept)."""
+    return [i for i, k in enumerate(spec.names()) if "var_" in k]
+
+
+def _fit_bounded(spec, fun, theta0):
+    """Maximise the likelihood with every variance kept >= 0 (L-BFGS-B).
+
+    With a known measurement error the unconstrained likelihood of a small client often
+    runs off along a ridge (x -> x path towards 1, wave-1 within variance towards +inf,
+    random-intercept variance towards -inf: a random walk and a stable trait look alike
+    over 4 periods); lavaan reports such solutions with negative variances. Bounds keep
+    the solution admissible. Returns ``(result, theta, free, grad_norm)``: ``free`` the
+    parameters not held at a bound, ``grad_norm`` the largest projected gradient.
+    """
+    bounds = [(None, None)] * spec.n
+    for i in _variance_index(spec):
+        bounds[i] = (0.0, None)
+    theta0 = np.array(theta0, dtype=float)
+    res = optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=bounds,
+                            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000,
+                                     "maxcor": 30})
+    for _ in range(2):  # restart from where it stopped (fresh curvature memory)
+        if res.success and np.max(np.abs(_projected(res.x, fun(res.x)[1], bounds))) < 1e-6:
+            break
+        res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B", bounds=bounds,
+                                 options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000,
+                                          "maxcor": 30})
+        if res2.fun <= res.fun:
+            res = res2
+    theta = res.x
+    grad = fun(theta)[1]
+    at_bound = np.array([lo is not None and theta[i] <= lo + 1e-10 and grad[i] > 0
+                         for i, (lo, _) in enumerate(bounds)])
+    free = np.flatnonzero(~at_bound)
+    return res, theta, free, float(np.max(np.abs(_projected(theta, grad, bounds))))
+
+
+def _projected(theta, grad, bounds):
+    """The gradient (of the minimised function) without the parts that push a parameter
+    held at its lower bound further down."""
+    g = np.array(grad, dtype=float)
+    for i, (lo, _) in enumerate(bounds):
+        if lo is not None and theta[i] <= lo + 1e-10 and g[i] > 0:
+            g[i] = 0.0
+    return g
+
+
+def _embed(m, free, n):
+    out = np.full((n, n), np.nan)
+    out[np.ix_(free, free)] = m
+    return out
+
+
+def _check_error_var(error_var, values):
+    """``error_var`` as a float array shaped like ``values`` (NaN -> 0), or None."""
+    if error_var is None:
+        return None
+    try:
+        err = np.array(error_var, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"`error_var` must be an array of non-negative numbers, but {error_var!r} was "
+            "passed") from None
+    if err.shape != values.shape:
+        raise ParameterError(
+            f"`error_var` must have the shape of `values` {values.shape}, but its shape is "
+            f"{err.shape}")
+    bad = ~np.isnan(values) & ~np.isnan(err) & ((err < 0) | ~np.isfinite(err))
+    if bad.any():
+        raise ParameterError(
+            "`error_var` must hold non-negative finite variances (NaN or 0 for none), but "
+            f"{float(err[bad][0])!r} was passed (row {np.argwhere(bad)[0][0]}, column "
+            f"{np.argwhere(bad)[0][1]})")
+    err = np.where(np.isnan(err) | np.isnan(values), 0.0, err)
+    return err if err.any() else None  # no error anywhere: the model without it
+
+
+def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, error_var=None):
     """Fit the bivariate RI-CLPM by full-information maximum likelihood.
 
     Parameters
@@ -211,6 +350,11 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
         (units, 2 * n_waves) array, columns x_1..x_T then y_1..y_T; NaN = missing.
     n_waves : int
         T, at least 3 (with 2 waves the random intercepts are not identified).
+    error_var : numpy.ndarray, optional
+        Same shape as ``values``: the known sampling (measurement error) variance of
+        each value, for example a unit mean's within-unit variance / respondents; NaN
+        or 0 = none (the value is taken as measured without error). Default None: no
+        measurement error, the model as lavaan's RI-CLPM syntax.
     equal_innovations : bool
         Constrain the innovation (co)variances to be equal over waves (6 fewer
         parameters with 4 waves); default free, as lavaan's RI-CLPM.
@@ -227,16 +371,32 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
         (Huber-White sandwich, lavaan's MLR), ``se_jackknife``, ``cov_jackknife``
         (delete-one-unit jackknife by one Newton step: unreliable when the average
         leverage, parameters / units, is near 1), ``lr`` (``{path: (statistic, p)}``),
-        ``loglik``, ``n_units``, ``converged`` and ``message``.
+        ``loglik``, ``n_units``, ``converged``, ``at_bound`` (names of variances held
+        at 0, only with ``error_var``) and ``message``.
 
     Notes
     -----
-    x_ut = mu_xt + RI_xu + wx_ut, y_ut likewise; (wx, wy)_t = A (wx, wy)_{t-1} + innovation,
+    x_ut = mu_xt + RI_xu + wx_ut (+ ex_ut), y_ut likewise; (wx, wy)_t = A (wx, wy)_{t-1} + innovation,
     A constant over waves; wave-1 within (co)variances, innovation (co)variances per wave,
     random-intercept (co)variances and wave means free; random intercepts uncorrelated
     with the wave-1 within part (Mulder & Hamaker 2021). Standard errors:
     ``sqrt(diag(inv(-H)))``, H the central-difference Hessian of the log-likelihood
     (lavaan's ``information = "observed"``).
+
+    With ``error_var`` each value carries an error ex_ut independent of everything
+    else with the known variance ``error_var[u, t]``, so unit u's observed values have
+    covariance ``Sigma + diag(error_var[u])`` (Sigma the model's implied covariance
+    above): the lagged paths and the within (co)variances are those of the error-free
+    within-unit deviations, no longer attenuated by the sampling error of unit means.
+    With a constant error variance this is lavaan's RI-CLPM with each observed
+    indicator's residual variance fixed at the known value (``x1 ~~ c*x1``;
+    ``tests/r/riclpm_error.R``). Units with different error variances each get their
+    own covariance, which lavaan cannot express; written by hand (statsmodels has no
+    structural equation models). With ``error_var`` the variances are kept >= 0
+    (L-BFGS-B): with a large error share the unbounded likelihood of a small client
+    often runs off to a random-intercept variance towards -inf (lavaan reports such
+    negative variances); a variance held at 0 is listed in ``at_bound`` and gets no
+    standard error, the others the information given it.
 
     Examples
     --------
@@ -260,9 +420,10 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
         raise ParameterError(
             f"`values` must have 2 * n_waves = {2 * n_waves} columns, but its shape is "
             f"{values.shape}")
+    error = _check_error_var(error_var, values)
     spec = _Spec(n_waves, equal_innovations)
-    patterns = _patterns(values)
-    n_units = sum(len(v) for _, v in patterns)
+    patterns = _patterns(values, error)
+    n_units = sum(len(v) for _, v, _ in patterns)
 
     def fun(theta):
         ll, grad = _gradient(spec, theta, patterns)
@@ -270,16 +431,20 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
             return 1e12, np.zeros(spec.n)
         return -ll / n_units, -grad / n_units
 
-    theta0 = _start(spec, values)
-    res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
-                            options={"gtol": 1e-9, "maxiter": 5000})
-    if not res.success:  # polish from where BFGS stopped (often a precision-loss stop)
-        res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
-                                 options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
-        if res2.fun <= res.fun:
-            res = res2
-    theta = res.x
-    grad_norm = float(np.max(np.abs(fun(theta)[1])))
+    theta0 = _start(spec, values, error)
+    free = np.arange(spec.n)  # parameters not held at a bound
+    if error is None:
+        res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
+                                options={"gtol": 1e-9, "maxiter": 5000})
+        if not res.success:  # polish from where BFGS stopped (often a precision-loss stop)
+            res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
+                                     options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 5000})
+            if res2.fun <= res.fun:
+                res = res2
+        theta = res.x
+        grad_norm = float(np.max(np.abs(fun(theta)[1])))
+    else:
+        res, theta, free, grad_norm = _fit_bounded(spec, fun, theta0)
     # likelihood-ratio tests of each cross-lagged path (refit with the path fixed at 0,
     # started from the full fit): better calibrated than Wald z when the stable traits
     # and the autoregressions are hard to tell apart (few periods)
@@ -307,7 +472,7 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
     # observed information: central differences of the analytic gradient
     h = 1e-5
     hess = np.zeros((spec.n, spec.n))
-    for j in range(spec.n):
+    for j in free:
         e = np.zeros(spec.n)
         step = h * max(1.0, abs(theta[j]))
         e[j] = step
@@ -318,11 +483,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
             continue
         hess[:, j] = (g1 - g0) / (2 * step)
     hess = (hess + hess.T) / 2
+    full = len(free) == spec.n
+    if not full:  # a variance held at 0: the information of the others, given it
+        hess = hess[np.ix_(free, free)]
     robust = jack = None
     try:
         cov = np.linalg.inv(-hess)
         se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
         scores = _unit_scores(spec, theta, patterns)
+        if not full:
+            scores = scores[:, free]
         robust = cov @ (scores.T @ scores) @ cov  # Huber-White sandwich (lavaan's MLR)
         # delete-one-unit jackknife by one Newton step (the unit's information taken as
         # its outer product, Sherman-Morrison): the CR3 / HC3-type small-sample variance
@@ -333,13 +503,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
         g = len(scores)
         jack = (g - 1) / g * (d.T @ d)
     except np.linalg.LinAlgError:
-        cov = np.full((spec.n, spec.n), np.nan)
-        se = np.full(spec.n, np.nan)
+        cov = np.full((len(free), len(free)), np.nan)
+        se = np.full(len(free), np.nan)
     if robust is None:
-        robust = np.full((spec.n, spec.n), np.nan)
+        robust = np.full((len(free), len(free)), np.nan)
     if jack is None:
-        jack = np.full((spec.n, spec.n), np.nan)
+        jack = np.full((len(free), len(free)), np.nan)
     converged = bool(grad_norm < 1e-5 and np.all(np.isfinite(se)))
+    if not full:  # back to every parameter: NaN rows for those held at a bound
+        cov, robust, jack = (_embed(m, free, spec.n) for m in (cov, robust, jack))
+        se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
     ll = float(-res.fun * n_units)
     rd = np.diag(robust)
     return {"names": spec.names(), "estimate": theta, "se": se, "cov": cov, "loglik": ll,
@@ -347,6 +520,7 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False):
             "lr": lr, "cov_jackknife": jack,
             "se_jackknife": np.sqrt(np.where(np.diag(jack) > 0, np.diag(jack), np.nan)),
             "n_units": n_units, "converged": converged,
+            "at_bound": [spec.names()[i] for i in sorted(set(range(spec.n)) - set(free))],
             "message": "" if converged else
             f"the likelihood did not converge (max |gradient| {grad_norm:.2g}; {res.message})"}
 
@@ -357,17 +531,44 @@ _COLUMNS = ["path", "source", "target", "kind", "estimate", "se", "ci_low", "ci_
             "n_units", "n_periods", "note"]
 
 
-def _wide(data, x, y, unit, period, periods):
+def _wide(data, x, y, unit, period, periods, x_error=None, y_error=None):
+    """(units, 2T) wide values and, with ``x_error``/``y_error``, their error variances."""
     from .direction import _panel_periods
 
     periods, t_index = _panel_periods(data, unit, period, periods, "riclpm")
+    zero = np.zeros(len(data))
     frame = pd.DataFrame({"_unit": data[unit].to_numpy(), "_t": t_index.to_numpy(),
-                          "x": data[x].to_numpy(float), "y": data[y].to_numpy(float)})
+                          "x": data[x].to_numpy(float), "y": data[y].to_numpy(float),
+                          "ex": data[x_error].to_numpy(float) if x_error else zero,
+                          "ey": data[y_error].to_numpy(float) if y_error else zero})
     frame = frame.dropna(subset=["_t"])
-    wide = frame.pivot(index="_unit", columns="_t", values=["x", "y"])
+    wide = frame.pivot(index="_unit", columns="_t", values=["x", "y", "ex", "ey"])
     wide = wide.reindex(columns=pd.MultiIndex.from_product(
-        [["x", "y"], range(len(periods))]))
-    return wide, periods
+        [["x", "y", "ex", "ey"], range(len(periods))]))
+    values = wide[["x", "y"]]
+    error = wide[["ex", "ey"]].to_numpy(float) if (x_error or y_error) else None
+    return values, periods, error
+
+
+def _check_error_column(data, name, column, target):
+    """A column of error variances: None, or an existing column, not the value itself,
+    holding non-negative numbers or NaN."""
+    if column is None:
+        return
+    if not isinstance(column, str):
+        raise ParameterError(
+            f"`{name}` must be a column name (or None), but {column!r} was passed")
+    _check_columns(data, name, [column])
+    if column == target:
+        raise ParameterError(
+            f"`{name}` must name the column of {target!r}'s error variances, not {target!r} "
+            "itself")
+    v = pd.to_numeric(data[column], errors="coerce").to_numpy(float)
+    bad = (data[column].notna().to_numpy() & np.isnan(v)) | (v < 0) | np.isinf(v)
+    if bad.any():
+        raise ParameterError(
+            f"`{name}` column {column!r} must hold non-negative variances (NaN for none), but "
+            f"it holds {data[column][bad].tolist()[0]!r}")
 
 
 def within_sd(data, *, x, unit):
@@ -379,7 +580,8 @@ def within_sd(data, *, x, unit):
 
 
 def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0.05,
-           standardize=True, equal_innovations=True, reference="t"):
+           standardize=True, equal_innovations=True, reference="t", x_error=None,
+           y_error=None):
     """Within-unit cross-lagged paths of one client: the RI-CLPM.
 
     Parameters
@@ -407,6 +609,14 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         whose degrees of freedom are the units less the model's free parameters (21
         with 4 periods and equal innovations), ``"normal"`` the standard normal
         (lavaan's default). See Notes.
+    x_error, y_error : str, optional
+        Columns holding the known sampling (measurement error) variance of each
+        unit-period's ``x`` and ``y`` (for a unit mean: the within-unit variance of the
+        respondents' scores / respondents, as
+        :func:`exresearch.aggregate.unit_error_variances` gives it); NaN = none. The
+        model then separates that error from the within-unit change
+        (:func:`riclpm_fit`'s ``error_var``), so the paths are no longer attenuated by
+        it. Default None: x and y taken as measured without error.
 
     Returns
     -------
@@ -480,7 +690,9 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     if not isinstance(equal_innovations, bool | np.bool_):
         raise ParameterError(
             f"`equal_innovations` must be True or False, but {equal_innovations!r} was passed")
-    wide, periods = _wide(data, x, y, unit, period, periods)
+    _check_error_column(data, "x_error", x_error, x)
+    _check_error_column(data, "y_error", y_error, y)
+    wide, periods, error = _wide(data, x, y, unit, period, periods, x_error, y_error)
     n_t = len(periods)
     labels = [("x_to_y", x, y, "cross-lagged"), ("y_to_x", y, x, "cross-lagged"),
               ("x_to_x", x, x, "autoregressive"), ("y_to_y", y, y, "autoregressive")]
@@ -507,9 +719,16 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         values = values.copy()
         values[:, :n_t] /= scale[0]
         values[:, n_t:] /= scale[1]
+        kw = {}
+        if error is not None:  # variances scale with the square of the values
+            error = error.copy()
+            error[:, :n_t] /= scale[0] ** 2
+            error[:, n_t:] /= scale[1] ** 2
+            kw["error_var"] = error
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            fit = riclpm_fit(values, n_waves=n_t, equal_innovations=bool(equal_innovations))
+            fit = riclpm_fit(values, n_waves=n_t, equal_innovations=bool(equal_innovations),
+                             **kw)
         if not fit["converged"]:
             note = fit["message"]
     df = np.inf

@@ -21,6 +21,7 @@ A claim is a function ``(client_data, truth) -> dict`` decorated with :func:`cla
         return {"claimed": bool(res.p_val < 0.05)}
 
 ``client_data`` is one simulated client's unit panel (:func:`exresearch.aggregate.unit_panel`
+with ``errors=True``, so each scale's ``<scale>_error_var`` and ``ex_composite_error_var``,
 plus ``ex_composite``, the mean of the six driver scales), ``truth`` a dict with the
 client's entry of ``truth.json`` (``truth["client"]``), the study-level fields
 (``truth["study"]``: options, pooled, outcomes...), the ``world`` name, ``n_units`` and
@@ -234,7 +235,11 @@ def _simulate(world, *, n_clients, n_units, n_periods, seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             study = load_study(path)
-            panels = {c: unit_panel(study, c) for c in study.clients}
+            # with each unit mean's sampling variance (<scale>_error_var), the
+            # composite's from the respondents' mean of the six drivers
+            panels = {c: unit_panel(study, c, errors=True,
+                                    composites={"ex_composite": list(DRIVERS)})
+                      for c in study.clients}
     for panel in panels.values():
         panel["ex_composite"] = panel[list(DRIVERS)].mean(axis=1, skipna=False)
     return panels, truth

@@ -294,3 +294,40 @@ def _pooled_loop(panels, truth):
                                    names=names, method="clpm")
     out["clpm_directional"] = _pooled_events(plain)["directional"]
     return out
+
+
+@claim("loop label (RI-CLPM with known EX measurement error)",
+       worlds=("null", "reciprocal"),
+       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)}},
+       summary=({"statement": "a direction named, RI-CLPM with known EX measurement error "
+                              "(not the reports' default)",
+                 "fpr": ("null", "directional"), "power": ("reciprocal", "directional")},
+                {"statement": "'reciprocal loop', RI-CLPM with known EX measurement error",
+                 "fpr": ("null", "reciprocal"), "power": ("reciprocal", "reciprocal")},
+                {"statement": "its 95% CI of the EX -> CX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_ex_to_cx")},
+                {"statement": "its 95% CI of the CX -> EX path covers 0",
+                 "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
+def _loop_riclpm_known_error(panel, truth):
+    """loop_direction(x=ex_composite, y=nps, x_error=ex_composite_error_var): the reports'
+    verdict with each unit mean's EX sampling variance (within-unit variance of the
+    respondents' composite / respondents, aggregate.unit_error_variances) in the
+    RI-CLPM; NPS taken as error-free (the study declares no reliability); same events as
+    the reports' loop label (validity/measurement_error.md)."""
+    from .direction import loop_direction
+
+    res = loop_direction(panel, x=_EX, y=_CX, periods=truth["periods"],
+                         x_error=_EX + "_error_var")
+    out = _loop_events(res)
+    row = res.iloc[0]
+    ok = np.isfinite(row["x_to_y_p"]) and np.isfinite(row["y_to_x_p"])
+    for a in (0.05, 0.01):
+        out[f"directional_at_{a:g}"] = (bool(any(
+            row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
+    if truth["world"] == "null":
+        for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
+            p = row[f"{est}_p"]
+            out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
+    return out

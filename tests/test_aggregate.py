@@ -17,7 +17,14 @@ import pandas as pd
 import pytest
 
 import exresearch
-from exresearch.aggregate import aggregate_units, agreement, icc, rwg_j, unit_panel
+from exresearch.aggregate import (
+    aggregate_units,
+    agreement,
+    icc,
+    rwg_j,
+    unit_error_variances,
+    unit_panel,
+)
 from exresearch.exceptions import ParameterError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -423,6 +430,86 @@ def test_unit_panel_on_the_valid_corpus_study():
         pd.testing.assert_series_equal(got.loc[part.index], part, check_names=False)
 
 
+# ----------------------------------------------------------------------------- error variances
+def _error_survey(rng):
+    """Units a (9 respondents, one without a 'lead' score) and b (6) in two periods, c (2)."""
+    rows = []
+    for unit, n in (("a", 9), ("b", 6), ("c", 2)):
+        for period in ("p1", "p2"):
+            for _ in range(n):
+                rows.append({"unit_id": unit, "period": period,
+                             "q1": rng.integers(1, 6), "q2": rng.integers(1, 6),
+                             "q3": rng.integers(1, 6), "e": rng.integers(0, 11)})
+    survey = pd.DataFrame(rows).astype({c: float for c in ("q1", "q2", "q3", "e")})
+    survey.loc[0, "q3"] = np.nan  # unit a, p1: one respondent without a 'lead' score
+    scales = {"team": {"items": ["q1", "q2"], "reverse": ["q2"]}, "lead": ["q3"],
+              "enps": {"items": ["e"], "kind": "nps", "points": (0, 10)}}
+    return survey, scales
+
+
+def test_unit_error_variances_by_hand(rng):
+    survey, scales = _error_survey(rng)
+    out = unit_error_variances(survey, scales=scales, composites={"ex": ["team", "lead"]},
+                               min_group_size=5)
+    assert list(out.columns) == ["unit_id", "period", "team_error_var", "lead_error_var",
+                                 "enps_error_var", "ex_error_var"]
+    assert out[["unit_id", "period"]].values.tolist() == [
+        ["a", "p1"], ["a", "p2"], ["b", "p1"], ["b", "p2"], ["c", "p1"], ["c", "p2"]]
+    s = survey.assign(team=(survey["q1"] + 6 - survey["q2"]) / 2, lead=survey["q3"],
+                      enps=100.0 * (survey["e"] >= 9) - 100.0 * (survey["e"] <= 6))
+    s["ex"] = s[["team", "lead"]].mean(axis=1, skipna=False)
+    g = s.groupby(["unit_id", "period"])
+    for col in ("team", "lead", "enps", "ex"):
+        expected = (g[col].var(ddof=1) / g[col].count()).to_numpy()
+        got = out[f"{col}_error_var"].to_numpy()
+        np.testing.assert_allclose(got[:4], expected[:4], rtol=1e-12, err_msg=col)
+        assert np.isnan(got[4:]).all(), col  # unit c (2 respondents) is suppressed
+    # unit a, p1: 'lead' and the composite rest on the 8 respondents with a lead score
+    a1 = s[(s["unit_id"] == "a") & (s["period"] == "p1")]
+    assert out.loc[0, "ex_error_var"] == pytest.approx(a1["ex"].dropna().var() / 8, rel=1e-12)
+    assert out.loc[0, "team_error_var"] == pytest.approx(a1["team"].var() / 9, rel=1e-12)
+    with pytest.raises(ParameterError, match=r"`composites\['ex'\]` must list scales among "
+                       r"\['team', 'lead', 'enps'\], but \['team', 'nope'\] was passed"):
+        unit_error_variances(survey, scales=scales, composites={"ex": ["team", "nope"]})
+
+
+def test_unit_panel_with_error_variances(rng):
+    survey, scales = _error_survey(rng)
+    outcomes = pd.DataFrame({"unit_id": ["a", "a", "b", "b", "c", "c"],
+                             "period": ["p1", "p2"] * 3,
+                             "csat": [80.0, 70.0, 71.0, np.nan, 60.0, 65.0],
+                             "sales": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                             "headcount": 10.0})
+    study = _fake_study(survey, outcomes)
+    study.config.scales = {
+        "team": SimpleNamespace(items=("q1", "q2"), reverse=("q2",), points=(1, 5),
+                                kind="likert"),
+        "lead": SimpleNamespace(items=("q3",), reverse=(), points=(1, 5), kind="likert"),
+        "enps": SimpleNamespace(items=("e",), reverse=(), points=(0, 10), kind="nps"),
+    }
+    study.config.periods = ["p1", "p2"]
+    study.config.outcomes = {"csat": SimpleNamespace(reliability=0.8), "sales": object()}
+    plain = unit_panel(study, "acme")
+    panel = unit_panel(study, "acme", errors=True, composites={"ex": ["team", "lead"]})
+    assert list(panel.columns) == list(plain.columns) + [
+        "team_error_var", "lead_error_var", "enps_error_var", "ex_error_var",
+        "csat_error_var", "sales_error_var"]
+    pd.testing.assert_frame_equal(panel[plain.columns], plain)
+    direct = unit_error_variances(survey, scales=study.config.scales,
+                                  composites={"ex": ["team", "lead"]})
+    np.testing.assert_array_equal(panel["ex_error_var"].to_numpy(),
+                                  direct["ex_error_var"].to_numpy())
+    assert panel.loc[panel["suppressed"], ["team_error_var", "ex_error_var"]].isna().all().all()
+    assert panel["ex_error_var"].notna().sum() == 4
+    # csat declares reliability 0.8: 0.2 x its variance over the client's unit-periods
+    csat_var = outcomes["csat"].var(ddof=1)
+    assert panel["csat_error_var"].tolist()[:3] == pytest.approx([0.2 * csat_var] * 3)
+    assert np.isnan(panel.loc[3, "csat_error_var"])  # no value, no error
+    assert panel["sales_error_var"].tolist() == [0.0] * 6  # no reliability: taken as exact
+    with pytest.raises(ParameterError, match="`composites` is only used with errors=True"):
+        unit_panel(study, "acme", composites={"ex": ["team"]})
+
+
 # ----------------------------------------------------------------------------- scale
 def test_vectorised_on_a_large_survey(rng):
     # 200,000 respondents x 10 items in 2 scales x 2,000 units. How fast it is, is measured
@@ -441,7 +528,8 @@ def test_vectorised_on_a_large_survey(rng):
 
 
 def test_public_names_are_exported():
-    for name in ("aggregate_units", "unit_panel", "agreement", "icc", "rwg_j"):
+    for name in ("aggregate_units", "unit_panel", "unit_error_variances", "agreement", "icc",
+                 "rwg_j"):
         assert getattr(exresearch, name) is getattr(exresearch.aggregate, name)
 
 

@@ -167,3 +167,227 @@ def test_riclpm_ignores_stable_traits_that_fool_the_plain_model(rng):
     assert abs(res.loc[1, "estimate"]) < 3 * res.loc[1, "se"]
     assert res.loc[2, "estimate"] == pytest.approx(0.4, abs=4 * res.loc[2, "se"])
     assert res.loc[5, "estimate"] == pytest.approx(0.8, abs=0.15)
+
+
+# ----------------------------------------------------------------------------- known error
+ERR_REF = json.loads((DATA / "riclpm_error_reference.json").read_text())
+
+
+@pytest.mark.parametrize(("name", "n_waves", "equal"),
+                         [("complete", 4, False), ("missing", 3, False),
+                          ("complete", 4, True), ("missing", 3, True)])
+def test_riclpm_fit_known_error_matches_lavaan(name, n_waves, equal):
+    """Constant known error variances (by variable, and by wave in 'missing'): lavaan's
+    RI-CLPM with each indicator's residual variance fixed at them (tests/r/riclpm_error.R,
+    data from tests/r/riclpm_error_data.py)."""
+    d = pd.read_csv(DATA / f"riclpm_error_{name}.csv").to_numpy(float)
+    ref = ERR_REF[name + ("_equal" if equal else "")]
+    err = np.tile(np.r_[ref["error_x"], ref["error_y"]], (len(d), 1))
+    fit = riclpm_fit(d, n_waves=n_waves, equal_innovations=equal, error_var=err)
+    assert fit["converged"] and fit["n_units"] == ref["n"]
+    assert fit["loglik"] == pytest.approx(ref["loglik"], abs=1e-6)
+    names = fit["names"]
+    for key, se in ref["robust_se"].items():
+        assert fit["se_robust"][names.index(key)] == pytest.approx(se, abs=1e-4), key
+    checked = 0
+    for key, value in ref.items():
+        if key in ("loglik", "n", "cov_xy_yx", "robust_se", "error_x", "error_y"):
+            continue
+        est, se = value
+        i = names.index(key)
+        assert fit["estimate"][i] == pytest.approx(est, abs=1e-4), key
+        assert fit["se"][i] == pytest.approx(se, abs=1e-4), key
+        checked += 1
+    assert checked >= 14
+    i, j = names.index("x_to_y"), names.index("y_to_x")
+    assert fit["cov"][i, j] == pytest.approx(ref["cov_xy_yx"], abs=1e-5)
+    # the error is not ignored: without it the paths are those of another model
+    plain = riclpm_fit(d, n_waves=n_waves, equal_innovations=equal)
+    assert abs(plain["estimate"][names.index("x_to_x")] - ref["x_to_x"][0]) > 0.01
+
+
+def test_riclpm_fit_without_error_is_bit_identical_to_before():
+    """error_var=None (and all-0 / all-NaN error) runs exactly the code of before the
+    measurement-error model: tests/data/riclpm_frozen.json holds, as hex floats, the
+    results of commit bd6d9ce (exresearch/riclpm.py unchanged until then) on this
+    repository's pinned numpy/scipy; a different BLAS may change the last bits."""
+    frozen = json.loads((DATA / "riclpm_frozen.json").read_text())
+
+    def unhex(v):
+        return np.array([float.fromhex(s) for s in v])
+
+    for name, t in (("complete", 4), ("missing", 3)):
+        d = pd.read_csv(DATA / f"riclpm_{name}.csv").to_numpy(float)
+        for equal in (False, True):
+            ref = frozen[f"{name}_{'equal' if equal else 'free'}"]
+            fits = [riclpm_fit(d, n_waves=t, equal_innovations=equal),
+                    riclpm_fit(d, n_waves=t, equal_innovations=equal,
+                               error_var=np.zeros_like(d)),
+                    riclpm_fit(d, n_waves=t, equal_innovations=equal,
+                               error_var=np.full_like(d, np.nan))]
+            for fit in fits:
+                assert float(fit["loglik"]).hex() == ref["loglik"]
+                for key in ("estimate", "se", "cov", "se_robust", "cov_jackknife"):
+                    np.testing.assert_array_equal(np.ravel(fit[key]), unhex(ref[key]),
+                                                  err_msg=key)
+    d = pd.read_csv(DATA / "riclpm_complete.csv")
+    res = riclpm(_long(d, 4).rename(columns={"cx": "cy"}), x="ex", y="cy")
+    for col, values in frozen["tidy_default"].items():
+        np.testing.assert_array_equal(res[col].to_numpy(float), unhex(values), err_msg=col)
+
+
+def _error_panel(rng, n=300, waves=4, missing=0.08):
+    """RI-CLPM data (tests/r/riclpm_error_data.py's model, A: x->x 0.5, y->x 0.1,
+    x->y 0.25, y->y 0.4) plus measurement error whose variance differs by unit-period."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "riclpm_error_data", Path(__file__).parent / "r" / "riclpm_error_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = mod.simulate(rng, n, waves, 0.0, 0.0).to_numpy(float).copy()
+    err = np.hstack([rng.uniform(0.2, 1.5, (n, waves)), rng.uniform(0.1, 0.8, (n, waves))])
+    d += rng.normal(size=d.shape) * np.sqrt(err)
+    d[rng.random(d.shape) < missing] = np.nan
+    return d, err
+
+
+def test_riclpm_fit_heterogeneous_error_likelihood_and_recovery(rng):
+    """Error variances that differ by unit: the log-likelihood equals the sum of each
+    unit's multivariate normal density with Sigma + diag(error_u) (scipy), the analytic
+    gradient equals central differences of it, the unit scores sum to it, and the paths
+    come back where the error-free model attenuates them."""
+    from scipy import stats
+
+    from exresearch.riclpm import _gradient, _patterns, _Spec, _unit_scores
+
+    d, err = _error_panel(rng)
+    fit = riclpm_fit(d, n_waves=4, equal_innovations=True, error_var=err)
+    assert fit["converged"]
+    spec = _Spec(4, True)
+    sigma, mu = spec.sigma(fit["estimate"]), spec.mean(fit["estimate"])
+    ll = 0.0
+    for u in range(len(d)):
+        o = ~np.isnan(d[u])
+        if o.any():
+            cov = sigma[np.ix_(o, o)] + np.diag(err[u][o])
+            ll += stats.multivariate_normal(mu[o], cov).logpdf(d[u][o])
+    assert fit["loglik"] == pytest.approx(ll, abs=1e-7)
+    patterns = _patterns(d, np.where(np.isnan(d), 0.0, err))
+    theta = fit["estimate"] + 0.01 * rng.normal(size=spec.n)
+    _, grad = _gradient(spec, theta, patterns)
+    h = 1e-6
+    num = np.array([(_gradient(spec, theta + e, patterns)[0]
+                     - _gradient(spec, theta - e, patterns)[0]) / (2 * h)
+                    for e in np.eye(spec.n) * h])
+    np.testing.assert_allclose(grad, num, atol=1e-4)
+    assert np.abs(grad).max() > 0.1  # away from the optimum, so the check means something
+    np.testing.assert_allclose(_unit_scores(spec, theta, patterns).sum(axis=0), grad,
+                               atol=1e-8)
+    plain = riclpm_fit(d, n_waves=4, equal_innovations=True)
+    names = fit["names"]
+    for key, truth in (("x_to_x", 0.5), ("y_to_x", 0.1), ("x_to_y", 0.25), ("y_to_y", 0.4)):
+        i = names.index(key)
+        assert fit["estimate"][i] == pytest.approx(truth, abs=3 * fit["se"][i]), key
+    for key, gap in (("x_to_x", 0.1), ("x_to_y", 0.05)):  # attenuated without the error
+        i = names.index(key)
+        assert plain["estimate"][i] < fit["estimate"][i] - gap, key
+        assert fit["se_robust"][i] > 0 and np.isfinite(fit["se_jackknife"][i])
+
+
+def test_riclpm_fit_rejects_bad_error_var():
+    d = np.zeros((30, 8))
+    with pytest.raises(ParameterError, match=r"`error_var` must have the shape of `values` "
+                       r"\(30, 8\), but its shape is \(30, 6\)"):
+        riclpm_fit(d, n_waves=4, error_var=np.zeros((30, 6)))
+    bad = np.zeros((30, 8))
+    bad[3, 5] = -0.2
+    with pytest.raises(ParameterError, match=r"non-negative finite variances \(NaN or 0 for "
+                       r"none\), but -0.2 was passed \(row 3, column 5\)"):
+        riclpm_fit(d, n_waves=4, error_var=bad)
+    with pytest.raises(ParameterError, match="`error_var` must be an array of non-negative "
+                       "numbers, but 'big' was passed"):
+        riclpm_fit(d, n_waves=4, error_var="big")
+
+
+def _long_error(d, err, waves):
+    n = len(d)
+    return pd.DataFrame({"unit_id": np.repeat(np.arange(n), waves),
+                         "period": np.tile(np.arange(1, waves + 1), n),
+                         "ex": d[:, :waves].ravel(), "cx": d[:, waves:].ravel(),
+                         "ex_var": err[:, :waves].ravel(), "cx_var": err[:, waves:].ravel()})
+
+
+def test_riclpm_tidy_with_error_columns(rng):
+    """x_error / y_error columns reach riclpm_fit, scaled with the values when the paths are
+    standardised (so the t statistics do not depend on the units); loop_direction passes
+    them on; bad columns are named in the error."""
+    from exresearch.direction import loop_direction
+
+    d, err = _error_panel(rng, n=120)
+    panel = _long_error(d, err, 4)
+    raw = riclpm(panel, x="ex", y="cx", standardize=False, x_error="ex_var", y_error="cx_var")
+    fit = riclpm_fit(d, n_waves=4, equal_innovations=True, error_var=err)
+    assert raw.loc[0, "estimate"] == pytest.approx(fit["estimate"][fit["names"].index("x_to_y")],
+                                                   abs=1e-8)
+    assert raw.loc[1, "se"] == pytest.approx(fit["se"][fit["names"].index("y_to_x")], rel=1e-6)
+    std = riclpm(panel, x="ex", y="cx", x_error="ex_var", y_error="cx_var")
+    sx, sy = std.attrs["scale"]
+    assert std.loc[0, "estimate"] == pytest.approx(raw.loc[0, "estimate"] * sx / sy, rel=1e-4)
+    assert std.loc[0, "p_val"] == pytest.approx(raw.loc[0, "p_val"], rel=1e-3)
+    only_x = riclpm(panel, x="ex", y="cx", x_error="ex_var")
+    none = riclpm(panel, x="ex", y="cx")
+    assert len({round(r.loc[2, "estimate"], 6) for r in (std, only_x, none)}) == 3
+    # a NaN error variance means none: the same as 0
+    zeroed = panel.assign(cx_var=np.nan)
+    pd.testing.assert_frame_equal(riclpm(zeroed, x="ex", y="cx", x_error="ex_var",
+                                         y_error="cx_var"), only_x)
+    loop = loop_direction(panel, x="ex", y="cx", x_error="ex_var", y_error="cx_var")
+    assert loop.loc[0, "x_to_y"] == pytest.approx(std.loc[0, "estimate"])
+    assert loop.loc[0, "y_to_x_p"] == pytest.approx(std.loc[1, "p_val"])
+    with pytest.raises(ParameterError, match="`x_error` and `y_error` are only supported with "
+                       "method='riclpm', but x_error='ex_var', y_error=None was passed with "
+                       "method='clpm'"):
+        loop_direction(panel, x="ex", y="cx", x_error="ex_var", method="clpm")
+    with pytest.raises(ParameterError, match="x_error.*'nope'"):
+        riclpm(panel, x="ex", y="cx", x_error="nope")
+    with pytest.raises(ParameterError, match="`y_error` must name the column of 'cx''s error "
+                       "variances, not 'cx' itself"):
+        riclpm(panel, x="ex", y="cx", y_error="cx")
+    with pytest.raises(ParameterError, match="`x_error` column 'ex_var' must hold non-negative "
+                       "variances \\(NaN for none\\), but it holds -1.0"):
+        riclpm(panel.assign(ex_var=-1.0), x="ex", y="cx", x_error="ex_var")
+    with pytest.raises(ParameterError, match="`x_error` must be a column name \\(or None\\), "
+                       "but 3 was passed"):
+        riclpm(panel, x="ex", y="cx", x_error=3)
+
+
+def test_riclpm_fit_known_error_keeps_variances_admissible():
+    """x has no stable trait and a large known error (30 units): the likelihood is highest
+    with the random-intercept variance of x at its bound 0 (its derivative there points
+    below 0), the fit says so in ``at_bound``, gives that parameter no standard error and
+    the others the information given it; every other gradient entry is 0."""
+    from exresearch.riclpm import _gradient, _patterns, _Spec
+
+    rng = np.random.default_rng(0)
+    n, t = 30, 4
+    w = np.zeros((n, t, 2))
+    w[:, 0] = rng.normal(size=(n, 2))
+    for k in range(1, t):
+        w[:, k] = 0.5 * w[:, k - 1] + rng.normal(size=(n, 2)) * np.sqrt(0.75)
+    ri_y = rng.normal(size=(n, 1))
+    err = np.hstack([np.full((n, t), 1.5), np.zeros((n, t))])
+    d = np.hstack([w[..., 0] + rng.normal(size=(n, t)) * np.sqrt(1.5), ri_y + w[..., 1]])
+    fit = riclpm_fit(d, n_waves=t, equal_innovations=True, error_var=err)
+    names = fit["names"]
+    i = names.index("ri_var_x")
+    assert fit["converged"] and fit["at_bound"] == ["ri_var_x"]
+    assert fit["estimate"][i] == 0.0
+    assert np.isnan(fit["se"][i]) and np.isnan(fit["cov"][i]).all()
+    others = [j for j in range(len(names)) if j != i]
+    assert np.isfinite(fit["se"][others]).all() and np.isfinite(fit["se_robust"][others]).all()
+    assert all(fit["estimate"][names.index(k)] >= 0 for k in names if "var_" in k)
+    spec = _Spec(t, True)
+    _, grad = _gradient(spec, fit["estimate"], _patterns(d, err))
+    assert grad[i] < -1e-3  # the likelihood would rise below 0
+    assert np.abs(grad[others]).max() < 1e-3
