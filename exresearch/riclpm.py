@@ -28,7 +28,8 @@ from ._checks import check_columns as _check_columns
 from ._checks import check_frame as _check_frame
 from .exceptions import ParameterError
 
-__all__ = ["riclpm", "riclpm_fit", "RICLPM_PATHS"]
+__all__ = ["riclpm", "riclpm_fit", "RICLPM_PATHS", "SE_TYPES", "REFERENCES",
+           "n_parameters", "reference_df", "fit_cov"]
 
 #: Rows of :func:`riclpm` that are lagged paths, in order.
 RICLPM_PATHS = ("x_to_y", "y_to_x", "x_to_x", "y_to_y")
@@ -378,8 +379,114 @@ def within_sd(data, *, x, unit):
     return float(np.sqrt((dev**2).sum() / dof)) if dof > 0 else np.nan
 
 
+#: Standard errors :func:`riclpm` can base its tests on (``se=``).
+SE_TYPES = ("ml", "robust", "max")
+
+#: Reference distributions of :func:`riclpm`'s Wald tests (``reference=``).
+REFERENCES = ("t_cov", "t_all", "normal")
+
+
+def n_parameters(n_periods, *, equal_innovations=True):
+    """Free parameters of the bivariate RI-CLPM with ``n_periods`` waves.
+
+    Returns
+    -------
+    (int, int)
+        ``(all, covariance)``: every free parameter (covariance structure plus the
+        2T wave means) and those of the covariance structure only (4 lagged paths,
+        3 wave-1 within (co)variances, 3 innovation (co)variances per free innovation
+        block, 3 random-intercept (co)variances): 13 with equal innovations at any T.
+
+    Examples
+    --------
+    >>> n_parameters(4), n_parameters(8)
+    ((21, 13), (29, 13))
+    >>> n_parameters(4, equal_innovations=False)
+    (27, 19)
+    """
+    spec = _Spec(max(int(n_periods), 3), bool(equal_innovations))
+    return spec.n, spec.n_cov
+
+
+def reference_df(n_units, *, n_periods, equal_innovations=True, reference="t_cov"):
+    """Degrees of freedom of :func:`riclpm`'s t reference (inf for ``"normal"``).
+
+    ``"t_cov"``: units less the covariance-structure parameters (G - 13 with equal
+    innovations, whatever the periods); ``"t_all"``: units less every free parameter,
+    wave means included (G - 21 at 4 periods, G - 29 at 8). NaN when not positive.
+
+    Examples
+    --------
+    >>> reference_df(30, n_periods=8), reference_df(30, n_periods=8, reference="t_all")
+    (17.0, 1.0)
+    >>> reference_df(30, n_periods=4, reference="normal")
+    inf
+    """
+    if reference not in REFERENCES:
+        raise ParameterError(
+            f"`reference` must be one of {list(REFERENCES)}, but {reference!r} was passed")
+    if reference == "normal":
+        return np.inf
+    p_all, p_cov = n_parameters(n_periods, equal_innovations=equal_innovations)
+    p = p_cov if reference == "t_cov" else p_all
+    return float(n_units - p) if n_units > p else np.nan
+
+
+def fit_cov(fit, *, se="ml"):
+    """Covariance matrix of a :func:`riclpm_fit` result's estimates for one SE type.
+
+    ``"ml"``: inverse observed information (``fit["cov"]``); ``"robust"``: the
+    Huber-White sandwich (``fit["cov_robust"]``, lavaan's MLR); ``"max"``: per
+    parameter the larger of the two SEs, with the ML correlations between estimates
+    (``D R_ml D``, D the diagonal of the larger SEs), so a difference of two paths has
+    a positive semi-definite variance. Written here: lavaan has no such option.
+    """
+    if se not in SE_TYPES:
+        raise ParameterError(f"`se` must be one of {list(SE_TYPES)}, but {se!r} was passed")
+    if se == "ml":
+        return fit["cov"]
+    if se == "robust":
+        return fit["cov_robust"]
+    sd_ml = np.sqrt(np.where(np.diag(fit["cov"]) > 0, np.diag(fit["cov"]), np.nan))
+    sd = np.fmax(sd_ml, fit["se_robust"])
+    corr = fit["cov"] / np.outer(sd_ml, sd_ml)
+    return corr * np.outer(sd, sd)
+
+
+def _prepare(data, *, x, y, unit, period, periods, standardize, equal_innovations, reference):
+    """The wide (units, 2T) array :func:`riclpm` fits, with its size and a note if unfit."""
+    wide, periods = _wide(data, x, y, unit, period, periods)
+    n_t = len(periods)
+    values = wide.to_numpy(float)
+    note = ""
+    scale = (1.0, 1.0)
+    n_units = int((~np.isnan(values)).any(axis=1).sum())
+    if n_t < 3:
+        note = (f"the RI-CLPM needs at least 3 periods to tell stable differences between "
+                f"units from change within them, but there are {n_t}")
+    elif n_units < MIN_UNITS:
+        note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
+                "fewer its likelihood is flat between stable differences and change)")
+    if not note and reference != "normal":
+        p_all, p_cov = n_parameters(n_t, equal_innovations=equal_innovations)
+        n_par = p_cov if reference == "t_cov" else p_all
+        if n_units <= n_par:
+            note = (f"too few units: {n_units} for the model's {n_par} parameters (the t "
+                    "reference needs more units than parameters)")
+    if not note and standardize:
+        scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
+        if not all(np.isfinite(s) and s > 0 for s in scale):
+            note = "x or y does not change within any unit, so within-unit paths are undefined"
+    if not note:
+        values = values.copy()
+        values[:, :n_t] /= scale[0]
+        values[:, n_t:] /= scale[1]
+    return {"values": values, "n_periods": n_t, "n_units": n_units, "note": note,
+            "scale": scale}
+
+
 def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0.05,
-           standardize=True, equal_innovations=True, reference="t"):
+           standardize=True, equal_innovations=True, se="ml", reference="t_all"):
     """Within-unit cross-lagged paths of one client: the RI-CLPM.
 
     Parameters
@@ -474,47 +581,30 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     _check_columns(data, "x", [x])
     _check_columns(data, "y", [y])
     _check_alpha(alpha)
-    if reference not in ("t", "normal"):
+    if reference not in REFERENCES:
         raise ParameterError(
-            f"`reference` must be one of ['t', 'normal'], but {reference!r} was passed")
+            f"`reference` must be one of {list(REFERENCES)}, but {reference!r} was passed")
+    if se not in SE_TYPES:
+        raise ParameterError(f"`se` must be one of {list(SE_TYPES)}, but {se!r} was passed")
     if not isinstance(equal_innovations, bool | np.bool_):
         raise ParameterError(
             f"`equal_innovations` must be True or False, but {equal_innovations!r} was passed")
-    wide, periods = _wide(data, x, y, unit, period, periods)
-    n_t = len(periods)
+    prep = _prepare(data, x=x, y=y, unit=unit, period=period, periods=periods,
+                    standardize=standardize, equal_innovations=bool(equal_innovations),
+                    reference=reference)
+    n_t, n_units, note, scale = prep["n_periods"], prep["n_units"], prep["note"], prep["scale"]
     labels = [("x_to_y", x, y, "cross-lagged"), ("y_to_x", y, x, "cross-lagged"),
               ("x_to_x", x, x, "autoregressive"), ("y_to_y", y, y, "autoregressive")]
-    values = wide.to_numpy(float)
-    note = ""
-    scale = (1.0, 1.0)
-    n_units = int((~np.isnan(values)).any(axis=1).sum())
-    if n_t < 3:
-        note = (f"the RI-CLPM needs at least 3 periods to tell stable differences between "
-                f"units from change within them, but there are {n_t}")
-    elif n_units < MIN_UNITS:
-        note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
-                "fewer its likelihood is flat between stable differences and change)")
-    n_par = _Spec(max(n_t, 3), bool(equal_innovations)).n
-    if not note and reference == "t" and n_units <= n_par:
-        note = (f"too few units: {n_units} for the model's {n_par} parameters (the t "
-                "reference needs more units than parameters)")
-    if not note and standardize:
-        scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
-        if not all(np.isfinite(s) and s > 0 for s in scale):
-            note = "x or y does not change within any unit, so within-unit paths are undefined"
     fit = None
     if not note:
-        values = values.copy()
-        values[:, :n_t] /= scale[0]
-        values[:, n_t:] /= scale[1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            fit = riclpm_fit(values, n_waves=n_t, equal_innovations=bool(equal_innovations))
+            fit = riclpm_fit(prep["values"], n_waves=n_t,
+                             equal_innovations=bool(equal_innovations))
         if not fit["converged"]:
             note = fit["message"]
-    df = np.inf
-    if reference == "t":
-        df = float(n_units - n_par) if n_units > n_par else np.nan
+    df = reference_df(n_units, n_periods=n_t, equal_innovations=bool(equal_innovations),
+                      reference=reference)
     ref = stats.t(df) if np.isfinite(df) else stats.norm()
     z = ref.ppf(1 - alpha / 2)
     rows = []
@@ -522,7 +612,7 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     if fit is not None and not note:
         names = fit["names"]
         pos = {k: names.index(k) for k in RICLPM_PATHS}
-        est, cov = fit["estimate"], fit["cov"]
+        est, cov = fit["estimate"], fit_cov(fit, se=se)
         ix = [pos["x_to_y"], pos["y_to_x"]]
         cross_cov = cov[np.ix_(ix, ix)]
     for key, src, tgt, kind in labels:
@@ -557,4 +647,6 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     out.attrs["cross_cov"] = cross_cov
     out.attrs["scale"] = scale
     out.attrs["df"] = df
+    out.attrs["se"] = se
+    out.attrs["reference"] = reference
     return out

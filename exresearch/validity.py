@@ -85,6 +85,7 @@ WORLDS = {
     "cx_leads": {"preset": "cx_leads"},
     "engagement_adds": {"preset": "reciprocal", "engagement_effect": 0.3},
     "independent": {"preset": "null", "trait_correlation": 0.0},
+    "null_shared_shocks": {"preset": "null", "innovation_correlation": 0.5},
 }
 
 #: What each world plants, for the results' header.
@@ -99,6 +100,9 @@ WORLD_NOTES = {
     "cx_leads": "CX -> EX only",
     "engagement_adds": "the reciprocal world where engagement moves CX beyond the drivers",
     "independent": "the null world with uncorrelated traits: EX and CX unrelated",
+    "null_shared_shocks": "the null world where a unit's EX and CX innovations in the same "
+                          "period correlate 0.5 (shared shocks: a bad quarter hits staff "
+                          "and customers together), still no lagged effect",
 }
 
 #: Modules whose @claim functions the runner imports. Add yours here.
@@ -762,7 +766,9 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 PLAN = [
     *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
             units=u)
-      for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
+      for w, r in (("null", 400), ("reciprocal", 200)) for u in (30, 100)),
+    *(_part(f"loop-null_shared_shocks-{u}", [_LOOP], ["null_shared_shocks"], 200, units=u)
+      for u in (30, 100)),
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)

@@ -55,10 +55,12 @@ _LOOP_SUMMARY = (
 
 
 @claim("loop label (RI-CLPM, the reports' method)",
-       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads"),
-       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
-                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
-                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)},
+       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads",
+               "null_shared_shocks"),
+       targets={**{w: {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                       "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+                       "ci_covers_zero_cx_to_ex": (0.93, 0.97)}
+                   for w in ("null", "null_shared_shocks")},
                 "reciprocal": {"says_not_reverse": (0.0, 0.05)},
                 "ex_leads": {"cx_leads": (0.0, 0.05)},
                 "cx_leads": {"ex_leads": (0.0, 0.05)},
@@ -67,7 +69,14 @@ _LOOP_SUMMARY = (
                 {"statement": "95% CI of the within-unit EX -> CX path covers 0",
                  "coverage": ("null", "ci_covers_zero_ex_to_cx")},
                 {"statement": "95% CI of the within-unit CX -> EX path covers 0",
-                 "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
+                 "coverage": ("null", "ci_covers_zero_cx_to_ex")},
+                {"statement": "a direction named where units share shocks (EX and CX "
+                              "innovations correlated 0.5, no lagged effect)",
+                 "fpr": ("null_shared_shocks", "directional")},
+                {"statement": "its 95% CI of the EX -> CX path covers 0 (shared shocks)",
+                 "coverage": ("null_shared_shocks", "ci_covers_zero_ex_to_cx")},
+                {"statement": "its 95% CI of the CX -> EX path covers 0 (shared shocks)",
+                 "coverage": ("null_shared_shocks", "ci_covers_zero_cx_to_ex")}))
 def _loop_riclpm(panel, truth):
     """direction.loop_direction(x=ex_composite, y=nps): the label from within-unit paths
     (RI-CLPM), 'not the other way round' from the difference test, virtuous/doom from the
@@ -82,7 +91,7 @@ def _loop_riclpm(panel, truth):
     for a in (0.05, 0.01):  # a direction named at this level, whatever RICLPM_ALPHA is
         out[f"directional_at_{a:g}"] = (bool(any(
             row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
-    if truth["world"] == "null":
+    if truth["world"] in ("null", "null_shared_shocks"):  # no lagged effect: the truth is 0
         for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
             p = row[f"{est}_p"]  # the reported 95% interval covers 0 iff p >= 0.05
             out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
