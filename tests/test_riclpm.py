@@ -109,8 +109,8 @@ def test_riclpm_default_equal_innovations_and_t_reference():
     normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, reference="normal")
     assert normal.attrs["df"] == np.inf
     assert normal.loc[1, "p_val"] == pytest.approx(2 * stats.norm.sf(abs(t)), rel=1e-9)
-    with pytest.raises(ParameterError, match="`reference` must be one of \\['t', 'normal'\\], "
-                       "but 'z' was passed"):
+    with pytest.raises(ParameterError, match="`reference` must be one of \\['t_cov', 't_all', "
+                       "'normal'\\], but 'z' was passed"):
         riclpm(_long(d, 4), x="ex", y="cx", reference="z")
     with pytest.raises(ParameterError, match="`equal_innovations` must be True or False, but "
                        "'yes' was passed"):
@@ -167,3 +167,56 @@ def test_riclpm_ignores_stable_traits_that_fool_the_plain_model(rng):
     assert abs(res.loc[1, "estimate"]) < 3 * res.loc[1, "se"]
     assert res.loc[2, "estimate"] == pytest.approx(0.4, abs=4 * res.loc[2, "se"])
     assert res.loc[5, "estimate"] == pytest.approx(0.8, abs=0.15)
+
+
+def test_parameter_counts_and_reference_df():
+    """t_all counts the 2T wave means (at 30 units x 8 periods: 29 parameters, 1 df);
+    t_cov only the 13 covariance-structure parameters, the same at every T."""
+    from exresearch.riclpm import n_parameters, reference_df
+
+    assert [n_parameters(t) for t in (3, 4, 6, 8)] == [(19, 13), (21, 13), (25, 13), (29, 13)]
+    assert n_parameters(4, equal_innovations=False) == (27, 19)
+    assert reference_df(30, n_periods=8, reference="t_all") == 1.0
+    assert reference_df(30, n_periods=8, reference="t_cov") == 17.0
+    assert reference_df(30, n_periods=4, reference="t_cov") == 17.0
+    assert reference_df(100, n_periods=6, reference="t_all") == 75.0
+    assert np.isnan(reference_df(21, n_periods=4, reference="t_all"))
+    assert reference_df(21, n_periods=4, reference="normal") == np.inf
+    with pytest.raises(ParameterError, match="`reference` must be one of \\['t_cov', 't_all', "
+                       "'normal'\\], but 't' was passed"):
+        reference_df(30, n_periods=4, reference="t")
+
+
+def test_riclpm_se_options_against_lavaan():
+    """se='robust' gives lavaan's MLR SEs, se='ml' its observed-information SEs, se='max'
+    the larger of the two per path (missing data set: robust for x -> y, ML for y -> x),
+    each with the reference's quantile; t_cov uses 120 - 13 df, t_all 120 - 19."""
+    from scipy import stats
+
+    d = pd.read_csv(DATA / "riclpm_missing.csv")
+    panel = _long(d, 3)
+    ref = REF["missing_equal"]
+    rows = {}
+    for se in ("ml", "robust", "max"):
+        rows[se] = riclpm(panel, x="ex", y="cx", standardize=False, se=se, reference="t_cov")
+        assert rows[se].attrs["se"] == se and rows[se].attrs["df"] == 107
+    ml, rob, mx = rows["ml"], rows["robust"], rows["max"]
+    assert ml.loc[0, "se"] == pytest.approx(ref["x_to_y"][1], abs=1e-4)
+    assert rob.loc[0, "se"] == pytest.approx(ref["robust_se"]["x_to_y"], abs=1e-4)
+    assert rob.loc[1, "se"] == pytest.approx(ref["robust_se"]["y_to_x"], abs=1e-4)
+    assert mx.loc[0, "se"] == pytest.approx(ref["robust_se"]["x_to_y"], abs=1e-4)
+    assert mx.loc[1, "se"] == pytest.approx(ref["y_to_x"][1], abs=1e-4)
+    assert (mx["estimate"] == ml["estimate"]).iloc[:5].all()
+    # the difference under "max": the ML correlation of the two paths, the larger SEs
+    r = ref["cov_xy_yx"] / (ref["x_to_y"][1] * ref["y_to_x"][1])
+    s1, s2 = ref["robust_se"]["x_to_y"], ref["y_to_x"][1]
+    assert mx.loc[4, "se"] == pytest.approx(np.sqrt(s1**2 + s2**2 - 2 * r * s1 * s2), abs=2e-4)
+    q = stats.t.ppf(0.975, 107)
+    assert rob.loc[0, "ci_high"] == pytest.approx(rob.loc[0, "estimate"] + q * rob.loc[0, "se"])
+    t = rob.loc[0, "estimate"] / rob.loc[0, "se"]
+    assert rob.loc[0, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 107), rel=1e-9)
+    every = riclpm(panel, x="ex", y="cx", standardize=False, se="ml", reference="t_all")
+    assert every.attrs["df"] == 101
+    with pytest.raises(ParameterError, match="`se` must be one of \\['ml', 'robust', 'max'\\], "
+                       "but 'sandwich' was passed"):
+        riclpm(panel, x="ex", y="cx", se="sandwich")
