@@ -108,14 +108,15 @@ def _loop_riclpm(panel, truth):
                 {"statement": "its 95% CI of the EX -> CX path covers 0",
                  "coverage": ("null", "ci_covers_zero_ex_to_cx")}))
 def _riclpm_uncalibrated(panel, truth):
-    """riclpm(equal_innovations=False, reference='normal'): innovations free per period
-    and Wald z, as lavaan's RI-CLPM defaults and the reports before the calibration; a
-    direction named at 0.05 (either path positive and significant) and whether each
-    path's 95% CI covers 0. Kept to show why the defaults changed."""
+    """riclpm(equal_innovations=False, se='ml', reference='normal'): innovations free per
+    period, observed-information SEs and Wald z, as lavaan's RI-CLPM defaults and the
+    reports before the calibration; a direction named at 0.05 (either path positive and
+    significant) and whether each path's 95% CI covers 0. Kept to show why the defaults
+    changed."""
     from .riclpm import riclpm
 
     res = riclpm(panel, x=_EX, y=_CX, periods=truth["periods"], equal_innovations=False,
-                 reference="normal")
+                 se="ml", reference="normal")
     b, p = res["estimate"].to_numpy()[:2], res["p_val"].to_numpy()[:2]
     ok = bool(np.isfinite(p).all())
     return {"directional_at_0.05": bool(((b > 0) & (p < 0.05)).any()) if ok else None,
