@@ -486,7 +486,7 @@ def _prepare(data, *, x, y, unit, period, periods, standardize, equal_innovation
 
 
 def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0.05,
-           standardize=True, equal_innovations=True, se="ml", reference="t_all"):
+           standardize=True, equal_innovations=True, se="max", reference="t_cov"):
     """Within-unit cross-lagged paths of one client: the RI-CLPM.
 
     Parameters
