@@ -9,7 +9,9 @@ estimates the lagged paths between the *within-unit* deviations only.
 
 The model is fitted here by full-information maximum likelihood (units with missing
 periods keep what they have), with standard errors from the observed information (the
-numerical Hessian of the log-likelihood). Written by hand because statsmodels has no
+numerical Hessian of the log-likelihood) and the Huber-White sandwich; :func:`riclpm`'s
+tests use the larger of the two with a t reference (``validity/calibrate_riclpm.md``).
+Written by hand because statsmodels has no
 structural equation models; the estimates and standard errors agree with lavaan's
 RI-CLPM syntax (Mulder & Hamaker 2021; ``missing = "ml"``, ``information =
 "observed"``) to 1e-4 on the data sets in ``tests/data`` (R script ``tests/r/riclpm.R``).
@@ -509,11 +511,19 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         Constrain the innovation (co)variances to be equal over periods (default), 6
         fewer parameters with 4 periods; ``False`` frees them per period (lavaan's
         RI-CLPM syntax of Mulder & Hamaker 2021 as written).
-    reference : {"t", "normal"}
-        Reference distribution of the Wald tests and intervals: ``"t"`` (default) a t
-        whose degrees of freedom are the units less the model's free parameters (21
-        with 4 periods and equal innovations), ``"normal"`` the standard normal
-        (lavaan's default). See Notes.
+    se : {"max", "ml", "robust"}
+        Standard errors of the tests and intervals: ``"max"`` (default) per parameter
+        the larger of the observed-information (ML) and the Huber-White sandwich
+        (robust, lavaan's MLR) SEs, with the ML correlations between estimates (for the
+        difference of the paths; :func:`fit_cov`); ``"ml"`` the observed information
+        (lavaan's ``information = "observed"``); ``"robust"`` the sandwich. See Notes.
+    reference : {"t_cov", "t_all", "normal"}
+        Reference distribution of the Wald tests and intervals: ``"t_cov"`` (default)
+        a t with units less the 13 covariance-structure parameters (equal innovations;
+        the same at every number of periods), ``"t_all"`` a t with units less every
+        free parameter including the 2T wave means (21 at 4 periods, 29 at 8: the
+        rule before the calibration), ``"normal"`` the standard normal (lavaan's
+        default). :func:`reference_df` gives the degrees of freedom.
 
     Returns
     -------
@@ -522,32 +532,34 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         se, ci_low, ci_high, p_val, n_units, n_periods, note``; rows in the order
         x -> y, y -> x (``kind`` "cross-lagged"), x -> x, y -> y ("autoregressive"),
         then the difference ``x_to_y - y_to_x`` (``kind`` "difference"), the
-        random-intercept correlation (``kind`` "trait"). Wald inference from the
-        observed information, referred to ``reference``. ``note`` says why a row is
-        NaN. The covariance of the two cross-lagged estimates is in
+        random-intercept correlation (``kind`` "trait"). Wald inference with the ``se``
+        standard errors, referred to ``reference``. ``note`` says why a row is NaN.
+        The covariance of the two cross-lagged estimates (of the ``se`` type) is in
         ``attrs["cross_cov"]``, the degrees of freedom in ``attrs["df"]`` (infinite
-        for ``"normal"``).
+        for ``"normal"``), the rule in ``attrs["se"]`` and ``attrs["reference"]``.
 
     Notes
     -----
-    Why a t reference: with a client's 30 units the model has 21 parameters (27 with
-    free innovations), and the Wald z of a path is heavy-tailed. On simulated clients
-    without any cross-lagged effect (``validity/diagnose_riclpm.py``,
-    ``validity/diagnose_riclpm.md``) the estimates were unbiased, but the 95% z
-    intervals of the cross-lagged paths covered 0 for only about 91% of 30-unit clients
-    even when the model was exactly right (no measurement error, no missing periods);
-    95% was reached only from about 300 units on. The simulator's own 30-unit clients
-    (unit means of a few respondents, NPS noise that varies with unit size, missing
-    periods) gave 86%. Equal innovations (fewer parameters) and a t reference with
-    G - p degrees of freedom (G units, p free parameters: the analogue of inference
-    from G groups with p group-level parameters, Donald & Lang 2007) brought the
-    coverage to about 94% at 30 units in the harness (91-96% per path and run); at 100
-    units, where the t is close to the normal, it is about 92%: the measurement error
-    of the unit means, which the model does not include, does not shrink with more
-    units. The rule G - p was chosen among G - 1, G - 13 and G - p on one set of
-    simulated clients and confirmed on fresh ones (``validity/diagnose_riclpm.md``).
-    With G <= p the reference is undefined and the rows are NaN. The error rates of
-    the verdicts built on these tests are in ``validity/results.md``.
+    Why this rule. With a client's 30 units the model has 21 parameters and the Wald z
+    of a path is heavy-tailed; the estimates are unbiased, but on simulated clients
+    without any cross-lagged effect the 95% z intervals with lavaan's defaults covered 0
+    for only 86-91% of 30-unit clients (``validity/diagnose_riclpm.md``). At 100 units
+    the observed-information SEs stay too small (coverage about 0.91): the unit means
+    are measured with error the model does not include, and the information-based SE
+    assumes the model is right, while the sandwich does not. The rule was chosen among
+    {ML, robust, larger of the two} x {t(G - 13), t(G - p), normal} (G units, p all
+    free parameters) on one set of simulated null-world clients at 30 and 100 units
+    and 4, 6 and 8 periods, all rules evaluated on the same fits, and confirmed on fresh
+    clients (``validity/calibrate_riclpm.py``, ``validity/calibrate_riclpm.md``): the
+    larger SE with t(G - 13) was the only rule whose coverage of both paths stayed
+    within 0.93-0.97 (within Monte Carlo error) in every cell. Counting the wave means
+    as t(G - p) did left 1 degree of freedom at 30 units and 8 periods (p = 29), so
+    intervals covered everything and nothing was ever named (more periods, less
+    power); the normal reference under-covers at 30 units and 4 periods. A t with
+    G - p parameters is the analogue of inference from G groups with p group-level
+    parameters (Donald & Lang 2007). With G <= 13 the reference is undefined and the
+    rows are NaN (in practice at least :data:`MIN_UNITS` units are needed anyway). The
+    error rates of the verdicts built on these tests are in ``validity/results.md``.
 
     References
     ----------

@@ -86,12 +86,12 @@ def test_riclpm_tidy_rows_and_scaling():
     assert std.loc[0, "p_val"] == pytest.approx(raw.loc[0, "p_val"], rel=1e-3, abs=1e-6)
 
 
-def test_riclpm_default_equal_innovations_and_t_reference():
-    """The default (the loop verdicts' model): innovations equal over periods as lavaan
-    with labelled innovations, Wald tests and intervals on t with df = units - parameters
-    (150 - 21)."""
+def test_riclpm_equal_innovations_ml_se_and_t_all_reference():
+    """Innovations equal over periods as lavaan with labelled innovations, its observed-
+    information SEs (``se="ml"``), Wald tests and intervals on t with df = units - all
+    parameters (150 - 21; the rule before the calibration of validity/calibrate_riclpm.md)."""
     d = pd.read_csv(DATA / "riclpm_complete.csv")
-    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False)
+    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, se="ml", reference="t_all")
     ref = REF["complete_equal"]
     assert res.attrs["df"] == 129
     for row, key in ((0, "x_to_y"), (1, "y_to_x"), (2, "x_to_x"), (3, "y_to_y")):
@@ -106,7 +106,8 @@ def test_riclpm_default_equal_innovations_and_t_reference():
     assert res.loc[1, "ci_high"] == pytest.approx(res.loc[1, "estimate"] + q * res.loc[1, "se"])
     diff_t = res.loc[4, "estimate"] / res.loc[4, "se"]
     assert res.loc[4, "p_val"] == pytest.approx(2 * stats.t.sf(abs(diff_t), 129), rel=1e-9)
-    normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, reference="normal")
+    normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, se="ml",
+                    reference="normal")
     assert normal.attrs["df"] == np.inf
     assert normal.loc[1, "p_val"] == pytest.approx(2 * stats.norm.sf(abs(t)), rel=1e-9)
     with pytest.raises(ParameterError, match="`reference` must be one of \\['t_cov', 't_all', "
@@ -132,7 +133,7 @@ def test_riclpm_needs_three_periods_and_ten_units(rng):
     four = pd.DataFrame({"unit_id": np.repeat(np.arange(20), 4), "period": np.tile([1, 2, 3, 4], 20),
                          "ex": rng.normal(size=80), "cx": rng.normal(size=80)})
     with pytest.warns(UserWarning, match="too few units: 20 for the model's 21 parameters"):
-        res = riclpm(four, x="ex", y="cx")
+        res = riclpm(four, x="ex", y="cx", reference="t_all")
     assert res["estimate"].isna().all() and np.isnan(res.attrs["df"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -220,3 +221,50 @@ def test_riclpm_se_options_against_lavaan():
     with pytest.raises(ParameterError, match="`se` must be one of \\['ml', 'robust', 'max'\\], "
                        "but 'sandwich' was passed"):
         riclpm(panel, x="ex", y="cx", se="sandwich")
+
+
+def test_riclpm_default_rule_max_se_and_t_cov():
+    """The default (the loop verdicts' rule, validity/calibrate_riclpm.md): per path the
+    larger of lavaan's observed-information and MLR SEs, t with units - 13 df (137 here,
+    and 17 at 30 units whatever the periods)."""
+    from scipy import stats
+
+    d = pd.read_csv(DATA / "riclpm_complete.csv")
+    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False)
+    ref = REF["complete_equal"]
+    assert (res.attrs["se"], res.attrs["reference"], res.attrs["df"]) == ("max", "t_cov", 137)
+    for row, key in ((0, "x_to_y"), (1, "y_to_x"), (2, "x_to_x"), (3, "y_to_y")):
+        est, se = ref[key]
+        assert res.loc[row, "estimate"] == pytest.approx(est, abs=1e-4), key
+        assert res.loc[row, "se"] == pytest.approx(max(se, ref["robust_se"][key]), abs=1e-4), key
+    q = stats.t.ppf(0.975, 137)
+    assert res.loc[0, "ci_low"] == pytest.approx(res.loc[0, "estimate"] - q * res.loc[0, "se"])
+    t = res.loc[0, "estimate"] / res.loc[0, "se"]
+    assert res.loc[0, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 137), rel=1e-9)
+
+
+def test_default_rule_is_the_one_the_calibration_chose():
+    """validity/calibrate_riclpm.py's choice on its committed select-set fits is riclpm's
+    default; a change of default without a new calibration fails here."""
+    import importlib.util
+    import inspect
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "calibrate_riclpm", root / "validity" / "calibrate_riclpm.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.OUT = root / "validity" / "calibrate"
+    tab = mod.table("select")
+    cells = set(zip(tab["n_units"], tab["n_periods"], strict=True))
+    assert cells == {(u, t) for u in (30, 100) for t in (4, 6, 8)}
+    assert tab.groupby(["n_units", "n_periods"])["fits"].min().min() >= 90
+    chosen, scores = mod.choose(tab)
+    params = inspect.signature(riclpm).parameters
+    assert chosen == (params["se"].default, params["reference"].default) == ("max", "t_cov")
+    best = scores.set_index(["se", "reference"]).loc[chosen]
+    assert best["admissible"] and best["worst_deviation"] < 0.04
+    # t with units - all parameters covers everything at 30 units x 8 periods (1 df)
+    t_all = tab[(tab["se"] == "ml") & (tab["reference"] == "t_all") & (tab["n_units"] == 30)
+                & (tab["n_periods"] == 8)].iloc[0]
+    assert t_all["cover_xy"] > 0.99 and t_all["named"] == 0.0

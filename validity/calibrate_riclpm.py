@@ -229,13 +229,13 @@ def main(argv=None):
     print(f"chosen on the select set: se={chosen[0]!r}, reference={chosen[1]!r}\n")
     print("Each cell: coverage of 0 by the 95% interval of EX -> CX / CX -> EX; a direction "
           "named at 0.05; mean half-width of the EX -> CX interval (clients fitted).\n")
-    print("### Select set (seed %d)\n" % SEEDS["select"])
+    print(f"### Select set (seed {SEEDS['select']})\n")
     print("\n".join(_fmt(sel, chosen)))
     print("\n### Rule scores on the select set\n")
     print(scores.to_markdown(index=False, floatfmt=".3f"))
     conf = table("confirm")
     if len(conf):
-        print("\n### Confirm set (seed %d, fresh clients)\n" % SEEDS["confirm"])
+        print(f"\n### Confirm set (seed {SEEDS['confirm']}, fresh clients)\n")
         print("\n".join(_fmt(conf, chosen)))
     for set_ in ("select", "confirm"):
         for path in sorted(OUT.glob(f"{set_}-*.csv")):
