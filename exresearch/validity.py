@@ -676,10 +676,11 @@ def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
     Reads the power grid of the validity harness (simulated clients of the
     ``reciprocal`` world, where both within-unit paths exist, and of the ``null``
     world, where neither does) and returns the measured cell closest to the asked size
-    *from below*: power grows with units, and with periods once the client has well more
-    units than the model has parameters (at 30 units, 8 periods leave the t reference 1
-    degree of freedom and nothing is named), so a cell no larger than the client's is a
-    conservative figure. A report that says a path "was not detected" can
+    *from below*: power grows with units and with periods (the t reference's degrees of
+    freedom, units - 13, no longer shrink with periods as they did when the wave means
+    were counted: validity/calibrate_riclpm.md), so a cell no larger than the client's
+    is a conservative figure where the grid is monotone; read a cell whose Monte Carlo
+    SE is large with care. A report that says a path "was not detected" can
     cite it.
 
     Parameters
@@ -764,13 +765,14 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 #: (``--part NAME --resume``). ``loop-*``, ``grid-*`` and ``pooled-*`` depend on the loop
 #: estimator (riclpm); ``before-*``, ``other-*`` and ``drivers-*`` do not.
 PLAN = [
-    *(_part(f"loop-{w}-{u}", [_LOOP], [w], r, units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP], [w], r, units=u, chunk=50)
       for w, r in (("null", 400), ("reciprocal", 200)) for u in (30, 100)),
     # the estimators before issue 15's fixes, on the first clients of the same cells (the
     # same seeds): kept to show why they were replaced
     *(_part(f"before-{w}-{u}", [_OLD] + ([_LAVAAN] if w == "null" else []), [w], r, units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
-    *(_part(f"loop-null_shared_shocks-{u}", [_LOOP], ["null_shared_shocks"], 200, units=u)
+    *(_part(f"loop-null_shared_shocks-{u}", [_LOOP], ["null_shared_shocks"], 200, units=u,
+            chunk=50)
       for u in (30, 100)),
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
