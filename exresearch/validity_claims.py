@@ -245,7 +245,7 @@ def _link(panel, truth):
 
 
 def _pooled_events(by_client):
-    """The synthesis' pooled verdict (DL) and loop.pool_loop's (REML) as harness events."""
+    """The synthesis' pooled verdict and loop.pool_loop's (both REML) as harness events."""
     from .loop import pool_loop
     from .report.clients import pool_paths, pooled_loop
     from .report.roles import Roles
@@ -289,10 +289,11 @@ _POOLED_TARGETS = {"null": {"directional": (0.0, 0.05), "virtuous_or_doom": (0.0
                  "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
 def _pooled_loop(panels, truth):
     """The synthesis' pooled loop on a simulated study: each client's RI-CLPM paths and
-    tested EX trend (report.cross_lagged_by_client), pooled by DerSimonian-Laird
-    random effects (report.pool_paths), named by report.pooled_loop (classify_loop at
-    alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop (REML), and the
-    synthesis' verdict on the plain cross-lagged paths (method='clpm') for comparison."""
+    tested EX trend (report.cross_lagged_by_client), pooled by REML random effects
+    (report.pool_paths, the same method as loop.pool_loop), named by report.pooled_loop
+    (classify_loop at alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop,
+    and the synthesis' verdict on the plain cross-lagged paths (method='clpm') for
+    comparison."""
     from .report.clients import cross_lagged_by_client
 
     names = {c: c for c in panels}
