@@ -37,14 +37,12 @@ __all__ = ["trend_test", "pool_loop", "verdict_words", "project_within", "revers
 #: RI-CLPM's tests were calibrated it was 0.01: the Wald z of the paths was too wide at
 #: typical sizes (a nominal 5% test named a direction for 12% of null-world 30-unit
 #: clients). :func:`exresearch.riclpm.riclpm` now constrains the innovations equal over
-#: periods and refers its Wald tests to a t with units - parameters degrees of freedom
-#: (validity/diagnose_riclpm.md). At 0.05 it then named a direction for 5.5% +/- 1.6
-#: of 200 null-world 30-unit clients and 6.0% +/- 2.4 of 100 100-unit clients (the
-#: uncalibrated tests: 11.6% and 8.0% of the same clients); with the harness's own run
-#: (150 and 80 other clients) 5.7% +/- 1.2 and 6.7% +/- 1.9: within the 5% target plus
-#: Monte Carlo error, at 100 units a little above 5% (measurement error in the unit
-#: means, which more units do not remove). Power in the reciprocal world 12% (30
-#: units) and 19% (100 units).
+#: periods, takes per path the larger of the observed-information and sandwich SEs and
+#: refers its Wald tests to a t with units - 13 (covariance-structure parameters)
+#: degrees of freedom, a rule chosen on simulated clients at 30 and 100 units and 4, 6
+#: and 8 periods and confirmed on fresh ones (validity/calibrate_riclpm.md). Its error
+#: rates at 0.05 (a direction named where none exists, power) are in
+#: validity/results.md and docs/methods.md.
 RICLPM_ALPHA = 0.05
 
 #: ``method`` values of a loop verdict whose error rates were measured and pass the

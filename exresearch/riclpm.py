@@ -9,7 +9,9 @@ estimates the lagged paths between the *within-unit* deviations only.
 
 The model is fitted here by full-information maximum likelihood (units with missing
 periods keep what they have), with standard errors from the observed information (the
-numerical Hessian of the log-likelihood). Written by hand because statsmodels has no
+numerical Hessian of the log-likelihood) and the Huber-White sandwich; :func:`riclpm`'s
+tests use the larger of the two with a t reference (``validity/calibrate_riclpm.md``).
+Written by hand because statsmodels has no
 structural equation models; the estimates and standard errors agree with lavaan's
 RI-CLPM syntax (Mulder & Hamaker 2021; ``missing = "ml"``, ``information =
 "observed"``) to 1e-4 on the data sets in ``tests/data`` (R script ``tests/r/riclpm.R``).
@@ -28,7 +30,8 @@ from ._checks import check_columns as _check_columns
 from ._checks import check_frame as _check_frame
 from .exceptions import ParameterError
 
-__all__ = ["riclpm", "riclpm_fit", "RICLPM_PATHS"]
+__all__ = ["riclpm", "riclpm_fit", "RICLPM_PATHS", "SE_TYPES", "REFERENCES",
+           "n_parameters", "reference_df", "fit_cov"]
 
 #: Rows of :func:`riclpm` that are lagged paths, in order.
 RICLPM_PATHS = ("x_to_y", "y_to_x", "x_to_x", "y_to_y")
@@ -579,9 +582,121 @@ def within_sd(data, *, x, unit):
     return float(np.sqrt((dev**2).sum() / dof)) if dof > 0 else np.nan
 
 
+#: Standard errors :func:`riclpm` can base its tests on (``se=``).
+SE_TYPES = ("ml", "robust", "max")
+
+#: Reference distributions of :func:`riclpm`'s Wald tests (``reference=``).
+REFERENCES = ("t_cov", "t_all", "normal")
+
+
+def n_parameters(n_periods, *, equal_innovations=True):
+    """Free parameters of the bivariate RI-CLPM with ``n_periods`` waves.
+
+    Returns
+    -------
+    (int, int)
+        ``(all, covariance)``: every free parameter (covariance structure plus the
+        2T wave means) and those of the covariance structure only (4 lagged paths,
+        3 wave-1 within (co)variances, 3 innovation (co)variances per free innovation
+        block, 3 random-intercept (co)variances): 13 with equal innovations at any T.
+
+    Examples
+    --------
+    >>> n_parameters(4), n_parameters(8)
+    ((21, 13), (29, 13))
+    >>> n_parameters(4, equal_innovations=False)
+    (27, 19)
+    """
+    spec = _Spec(max(int(n_periods), 3), bool(equal_innovations))
+    return spec.n, spec.n_cov
+
+
+def reference_df(n_units, *, n_periods, equal_innovations=True, reference="t_cov"):
+    """Degrees of freedom of :func:`riclpm`'s t reference (inf for ``"normal"``).
+
+    ``"t_cov"``: units less the covariance-structure parameters (G - 13 with equal
+    innovations, whatever the periods); ``"t_all"``: units less every free parameter,
+    wave means included (G - 21 at 4 periods, G - 29 at 8). NaN when not positive.
+
+    Examples
+    --------
+    >>> reference_df(30, n_periods=8), reference_df(30, n_periods=8, reference="t_all")
+    (17.0, 1.0)
+    >>> reference_df(30, n_periods=4, reference="normal")
+    inf
+    """
+    if reference not in REFERENCES:
+        raise ParameterError(
+            f"`reference` must be one of {list(REFERENCES)}, but {reference!r} was passed")
+    if reference == "normal":
+        return np.inf
+    p_all, p_cov = n_parameters(n_periods, equal_innovations=equal_innovations)
+    p = p_cov if reference == "t_cov" else p_all
+    return float(n_units - p) if n_units > p else np.nan
+
+
+def fit_cov(fit, *, se="ml"):
+    """Covariance matrix of a :func:`riclpm_fit` result's estimates for one SE type.
+
+    ``"ml"``: inverse observed information (``fit["cov"]``); ``"robust"``: the
+    Huber-White sandwich (``fit["cov_robust"]``, lavaan's MLR); ``"max"``: per
+    parameter the larger of the two SEs, with the ML correlations between estimates
+    (``D R_ml D``, D the diagonal of the larger SEs), so a difference of two paths has
+    a positive semi-definite variance. Written here: lavaan has no such option.
+    """
+    if se not in SE_TYPES:
+        raise ParameterError(f"`se` must be one of {list(SE_TYPES)}, but {se!r} was passed")
+    if se == "ml":
+        return fit["cov"]
+    if se == "robust":
+        return fit["cov_robust"]
+    sd_ml = np.sqrt(np.where(np.diag(fit["cov"]) > 0, np.diag(fit["cov"]), np.nan))
+    sd = np.fmax(sd_ml, fit["se_robust"])
+    corr = fit["cov"] / np.outer(sd_ml, sd_ml)
+    return corr * np.outer(sd, sd)
+
+
+def _prepare(data, *, x, y, unit, period, periods, standardize, equal_innovations, reference,
+             x_error=None, y_error=None):
+    """The wide (units, 2T) array :func:`riclpm` fits, with its size and a note if unfit,
+    and (with ``x_error``/``y_error``) the error variances on the same scale."""
+    wide, periods, error = _wide(data, x, y, unit, period, periods, x_error, y_error)
+    n_t = len(periods)
+    values = wide.to_numpy(float)
+    note = ""
+    scale = (1.0, 1.0)
+    n_units = int((~np.isnan(values)).any(axis=1).sum())
+    if n_t < 3:
+        note = (f"the RI-CLPM needs at least 3 periods to tell stable differences between "
+                f"units from change within them, but there are {n_t}")
+    elif n_units < MIN_UNITS:
+        note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
+                "fewer its likelihood is flat between stable differences and change)")
+    if not note and reference != "normal":
+        p_all, p_cov = n_parameters(n_t, equal_innovations=equal_innovations)
+        n_par = p_cov if reference == "t_cov" else p_all
+        if n_units <= n_par:
+            note = (f"too few units: {n_units} for the model's {n_par} parameters (the t "
+                    "reference needs more units than parameters)")
+    if not note and standardize:
+        scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
+        if not all(np.isfinite(s) and s > 0 for s in scale):
+            note = "x or y does not change within any unit, so within-unit paths are undefined"
+    if not note:
+        values = values.copy()
+        values[:, :n_t] /= scale[0]
+        values[:, n_t:] /= scale[1]
+        if error is not None:  # variances scale with the square of the values
+            error = error.copy()
+            error[:, :n_t] /= scale[0] ** 2
+            error[:, n_t:] /= scale[1] ** 2
+    return {"values": values, "n_periods": n_t, "n_units": n_units, "note": note,
+            "scale": scale, "error": error}
+
+
 def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0.05,
-           standardize=True, equal_innovations=True, reference="t", x_error=None,
-           y_error=None):
+           standardize=True, equal_innovations=True, se="max", reference="t_cov",
+           x_error=None, y_error=None):
     """Within-unit cross-lagged paths of one client: the RI-CLPM.
 
     Parameters
@@ -604,11 +719,19 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         Constrain the innovation (co)variances to be equal over periods (default), 6
         fewer parameters with 4 periods; ``False`` frees them per period (lavaan's
         RI-CLPM syntax of Mulder & Hamaker 2021 as written).
-    reference : {"t", "normal"}
-        Reference distribution of the Wald tests and intervals: ``"t"`` (default) a t
-        whose degrees of freedom are the units less the model's free parameters (21
-        with 4 periods and equal innovations), ``"normal"`` the standard normal
-        (lavaan's default). See Notes.
+    se : {"max", "ml", "robust"}
+        Standard errors of the tests and intervals: ``"max"`` (default) per parameter
+        the larger of the observed-information (ML) and the Huber-White sandwich
+        (robust, lavaan's MLR) SEs, with the ML correlations between estimates (for the
+        difference of the paths; :func:`fit_cov`); ``"ml"`` the observed information
+        (lavaan's ``information = "observed"``); ``"robust"`` the sandwich. See Notes.
+    reference : {"t_cov", "t_all", "normal"}
+        Reference distribution of the Wald tests and intervals: ``"t_cov"`` (default)
+        a t with units less the 13 covariance-structure parameters (equal innovations;
+        the same at every number of periods), ``"t_all"`` a t with units less every
+        free parameter including the 2T wave means (21 at 4 periods, 29 at 8: the
+        rule before the calibration), ``"normal"`` the standard normal (lavaan's
+        default). :func:`reference_df` gives the degrees of freedom.
     x_error, y_error : str, optional
         Columns holding the known sampling (measurement error) variance of each
         unit-period's ``x`` and ``y`` (for a unit mean: the within-unit variance of the
@@ -625,32 +748,34 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
         se, ci_low, ci_high, p_val, n_units, n_periods, note``; rows in the order
         x -> y, y -> x (``kind`` "cross-lagged"), x -> x, y -> y ("autoregressive"),
         then the difference ``x_to_y - y_to_x`` (``kind`` "difference"), the
-        random-intercept correlation (``kind`` "trait"). Wald inference from the
-        observed information, referred to ``reference``. ``note`` says why a row is
-        NaN. The covariance of the two cross-lagged estimates is in
+        random-intercept correlation (``kind`` "trait"). Wald inference with the ``se``
+        standard errors, referred to ``reference``. ``note`` says why a row is NaN.
+        The covariance of the two cross-lagged estimates (of the ``se`` type) is in
         ``attrs["cross_cov"]``, the degrees of freedom in ``attrs["df"]`` (infinite
-        for ``"normal"``).
+        for ``"normal"``), the rule in ``attrs["se"]`` and ``attrs["reference"]``.
 
     Notes
     -----
-    Why a t reference: with a client's 30 units the model has 21 parameters (27 with
-    free innovations), and the Wald z of a path is heavy-tailed. On simulated clients
-    without any cross-lagged effect (``validity/diagnose_riclpm.py``,
-    ``validity/diagnose_riclpm.md``) the estimates were unbiased, but the 95% z
-    intervals of the cross-lagged paths covered 0 for only about 91% of 30-unit clients
-    even when the model was exactly right (no measurement error, no missing periods);
-    95% was reached only from about 300 units on. The simulator's own 30-unit clients
-    (unit means of a few respondents, NPS noise that varies with unit size, missing
-    periods) gave 86%. Equal innovations (fewer parameters) and a t reference with
-    G - p degrees of freedom (G units, p free parameters: the analogue of inference
-    from G groups with p group-level parameters, Donald & Lang 2007) brought the
-    coverage to about 94% at 30 units in the harness (91-96% per path and run); at 100
-    units, where the t is close to the normal, it is about 92%: the measurement error
-    of the unit means, which the model does not include, does not shrink with more
-    units. The rule G - p was chosen among G - 1, G - 13 and G - p on one set of
-    simulated clients and confirmed on fresh ones (``validity/diagnose_riclpm.md``).
-    With G <= p the reference is undefined and the rows are NaN. The error rates of
-    the verdicts built on these tests are in ``validity/results.md``.
+    Why this rule. With a client's 30 units the model has 21 parameters and the Wald z
+    of a path is heavy-tailed; the estimates are unbiased, but on simulated clients
+    without any cross-lagged effect the 95% z intervals with lavaan's defaults covered 0
+    for only 86-91% of 30-unit clients (``validity/diagnose_riclpm.md``). At 100 units
+    the observed-information SEs stay too small (coverage about 0.91): the unit means
+    are measured with error the model does not include, and the information-based SE
+    assumes the model is right, while the sandwich does not. The rule was chosen among
+    {ML, robust, larger of the two} x {t(G - 13), t(G - p), normal} (G units, p all
+    free parameters) on one set of simulated null-world clients at 30 and 100 units
+    and 4, 6 and 8 periods, all rules evaluated on the same fits, and confirmed on fresh
+    clients (``validity/calibrate_riclpm.py``, ``validity/calibrate_riclpm.md``): the
+    larger SE with t(G - 13) was the only rule whose coverage of both paths stayed
+    within 0.93-0.97 (within Monte Carlo error) in every cell. Counting the wave means
+    as t(G - p) did left 1 degree of freedom at 30 units and 8 periods (p = 29), so
+    intervals covered everything and nothing was ever named (more periods, less
+    power); the normal reference under-covers at 30 units and 4 periods. A t with
+    G - p parameters is the analogue of inference from G groups with p group-level
+    parameters (Donald & Lang 2007). With G <= 13 the reference is undefined and the
+    rows are NaN (in practice at least :data:`MIN_UNITS` units are needed anyway). The
+    error rates of the verdicts built on these tests are in ``validity/results.md``.
 
     References
     ----------
@@ -684,56 +809,33 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     _check_columns(data, "x", [x])
     _check_columns(data, "y", [y])
     _check_alpha(alpha)
-    if reference not in ("t", "normal"):
+    if reference not in REFERENCES:
         raise ParameterError(
-            f"`reference` must be one of ['t', 'normal'], but {reference!r} was passed")
+            f"`reference` must be one of {list(REFERENCES)}, but {reference!r} was passed")
+    if se not in SE_TYPES:
+        raise ParameterError(f"`se` must be one of {list(SE_TYPES)}, but {se!r} was passed")
     if not isinstance(equal_innovations, bool | np.bool_):
         raise ParameterError(
             f"`equal_innovations` must be True or False, but {equal_innovations!r} was passed")
     _check_error_column(data, "x_error", x_error, x)
     _check_error_column(data, "y_error", y_error, y)
-    wide, periods, error = _wide(data, x, y, unit, period, periods, x_error, y_error)
-    n_t = len(periods)
+    prep = _prepare(data, x=x, y=y, unit=unit, period=period, periods=periods,
+                    standardize=standardize, equal_innovations=bool(equal_innovations),
+                    reference=reference, x_error=x_error, y_error=y_error)
+    n_t, n_units, note, scale = prep["n_periods"], prep["n_units"], prep["note"], prep["scale"]
     labels = [("x_to_y", x, y, "cross-lagged"), ("y_to_x", y, x, "cross-lagged"),
               ("x_to_x", x, x, "autoregressive"), ("y_to_y", y, y, "autoregressive")]
-    values = wide.to_numpy(float)
-    note = ""
-    scale = (1.0, 1.0)
-    n_units = int((~np.isnan(values)).any(axis=1).sum())
-    if n_t < 3:
-        note = (f"the RI-CLPM needs at least 3 periods to tell stable differences between "
-                f"units from change within them, but there are {n_t}")
-    elif n_units < MIN_UNITS:
-        note = (f"too few units: {n_units} (the RI-CLPM needs at least {MIN_UNITS}; with "
-                "fewer its likelihood is flat between stable differences and change)")
-    n_par = _Spec(max(n_t, 3), bool(equal_innovations)).n
-    if not note and reference == "t" and n_units <= n_par:
-        note = (f"too few units: {n_units} for the model's {n_par} parameters (the t "
-                "reference needs more units than parameters)")
-    if not note and standardize:
-        scale = (within_sd(data, x=x, unit=unit), within_sd(data, x=y, unit=unit))
-        if not all(np.isfinite(s) and s > 0 for s in scale):
-            note = "x or y does not change within any unit, so within-unit paths are undefined"
     fit = None
     if not note:
-        values = values.copy()
-        values[:, :n_t] /= scale[0]
-        values[:, n_t:] /= scale[1]
-        kw = {}
-        if error is not None:  # variances scale with the square of the values
-            error = error.copy()
-            error[:, :n_t] /= scale[0] ** 2
-            error[:, n_t:] /= scale[1] ** 2
-            kw["error_var"] = error
+        kw = {} if prep["error"] is None else {"error_var": prep["error"]}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            fit = riclpm_fit(values, n_waves=n_t, equal_innovations=bool(equal_innovations),
-                             **kw)
+            fit = riclpm_fit(prep["values"], n_waves=n_t,
+                             equal_innovations=bool(equal_innovations), **kw)
         if not fit["converged"]:
             note = fit["message"]
-    df = np.inf
-    if reference == "t":
-        df = float(n_units - n_par) if n_units > n_par else np.nan
+    df = reference_df(n_units, n_periods=n_t, equal_innovations=bool(equal_innovations),
+                      reference=reference)
     ref = stats.t(df) if np.isfinite(df) else stats.norm()
     z = ref.ppf(1 - alpha / 2)
     rows = []
@@ -741,7 +843,7 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     if fit is not None and not note:
         names = fit["names"]
         pos = {k: names.index(k) for k in RICLPM_PATHS}
-        est, cov = fit["estimate"], fit["cov"]
+        est, cov = fit["estimate"], fit_cov(fit, se=se)
         ix = [pos["x_to_y"], pos["y_to_x"]]
         cross_cov = cov[np.ix_(ix, ix)]
     for key, src, tgt, kind in labels:
@@ -776,4 +878,6 @@ def riclpm(data, *, x, y, unit="unit_id", period="period", periods=None, alpha=0
     out.attrs["cross_cov"] = cross_cov
     out.attrs["scale"] = scale
     out.attrs["df"] = df
+    out.attrs["se"] = se
+    out.attrs["reference"] = reference
     return out

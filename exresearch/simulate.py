@@ -90,6 +90,7 @@ MODEL_DEFAULTS = {
     "cx_to_ex": 0.15,
     "ex_autoregression": 0.6,
     "cx_autoregression": 0.5,
+    "innovation_correlation": 0.0,
     "driver_correlation": 0.5,
     "driver_weights": (0.30, 0.25, 0.10, 0.10, 0.25, 0.0),
     "engagement_r2": 0.6,
@@ -153,6 +154,7 @@ class _Model:
     cx_to_ex: float
     ex_autoregression: float
     cx_autoregression: float
+    innovation_correlation: float
     driver_correlation: float
     driver_weights: tuple
     engagement_r2: float
@@ -212,6 +214,7 @@ def _make_model(options: dict) -> _Model:
     ranges = {
         "ex_to_cx": (-2, 2), "tau": (0, 1), "cx_to_ex": (-2, 2),
         "ex_autoregression": (0, 0.95), "cx_autoregression": (0, 0.95),
+        "innovation_correlation": (-0.95, 0.95),
         "driver_correlation": (0, 0.95), "engagement_r2": (0.05, 0.95),
         "engagement_effect": (-2, 2), "trend_sd": (0, 2),
         "ex_trait_share": (0, 0.9), "cx_trait_share": (0, 0.9),
@@ -251,6 +254,13 @@ def _make_model(options: dict) -> _Model:
             f"{list(DRIVERS)}) with a positive sum, but {weights!r} was passed")
     w = w / w.sum()
     model = _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
+    if np.linalg.eigvalsh(_var_matrices(model, model.ex_to_cx)[1]).min() <= 1e-12:
+        rho_d = model.driver_correlation
+        limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
+        raise ParameterError(
+            f"`innovation_correlation` must be below {limit:.3f} in size with "
+            f"driver_correlation={rho_d} (the six driver innovations would not fit one CX "
+            f"innovation), but {model.innovation_correlation!r} was passed")
     if np.linalg.eigvalsh(_trait_correlation_matrix(model)).min() <= 1e-9:
         rho_d = model.driver_correlation
         limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
@@ -292,6 +302,10 @@ def _var_matrices(m: _Model, beta: float):
     q = np.zeros((_NS, _NS))
     q[:_NX, :_NX] = (1 - m.ex_autoregression**2) * rx
     q[_IY, _IY] = 1 - m.cx_autoregression**2
+    # shared shocks: a unit's EX and CX innovations in the same period correlate (a bad
+    # quarter hits staff and customers together); 0 keeps Q, and every draw, as before
+    q[_IY, :_NX] = q[:_NX, _IY] = m.innovation_correlation * math.sqrt(
+        (1 - m.ex_autoregression**2) * (1 - m.cx_autoregression**2))
     a[_IU, _IU] = m.ex_autoregression  # engagement-specific part persists like the drivers
     q[_IU, _IU] = 1 - m.ex_autoregression**2
     return a, q

@@ -86,6 +86,7 @@ WORLDS = {
     "cx_leads": {"preset": "cx_leads"},
     "engagement_adds": {"preset": "reciprocal", "engagement_effect": 0.3},
     "independent": {"preset": "null", "trait_correlation": 0.0},
+    "null_shared_shocks": {"preset": "null", "innovation_correlation": 0.5},
 }
 
 #: What each world plants, for the results' header.
@@ -100,6 +101,9 @@ WORLD_NOTES = {
     "cx_leads": "CX -> EX only",
     "engagement_adds": "the reciprocal world where engagement moves CX beyond the drivers",
     "independent": "the null world with uncorrelated traits: EX and CX unrelated",
+    "null_shared_shocks": "the null world where a unit's EX and CX innovations in the same "
+                          "period correlate 0.5 (shared shocks: a bad quarter hits staff "
+                          "and customers together), still no lagged effect",
 }
 
 #: Modules whose @claim functions the runner imports. Add yours here.
@@ -677,10 +681,11 @@ def loop_power(*, n_units, n_periods, table=None) -> pd.DataFrame:
     Reads the power grid of the validity harness (simulated clients of the
     ``reciprocal`` world, where both within-unit paths exist, and of the ``null``
     world, where neither does) and returns the measured cell closest to the asked size
-    *from below*: power grows with units, and with periods once the client has well more
-    units than the model has parameters (at 30 units, 8 periods leave the t reference 1
-    degree of freedom and nothing is named), so a cell no larger than the client's is a
-    conservative figure. A report that says a path "was not detected" can
+    *from below*: power grows with units and with periods (the t reference's degrees of
+    freedom, units - 13, no longer shrink with periods as they did when the wave means
+    were counted: validity/calibrate_riclpm.md), so a cell no larger than the client's
+    is a conservative figure where the grid is monotone; read a cell whose Monte Carlo
+    SE is large with care. A report that says a path "was not detected" can
     cite it.
 
     Parameters
@@ -762,12 +767,18 @@ def _part(name, claims_, worlds, reps, *, units=30, periods=4, clients=None, chu
 
 #: The parts ``make validity`` runs (``validity/run_parallel.sh``), each into
 #: ``validity/parts/<name>.csv``, in chunks so that a part can be stopped and resumed
-#: (``--part NAME --resume``). ``loop-*`` and ``pooled-*`` depend on the loop estimator
-#: (riclpm); ``other-*`` and ``drivers-*`` do not.
+#: (``--part NAME --resume``). ``loop-*``, ``grid-*`` and ``pooled-*`` depend on the loop
+#: estimator (riclpm); ``before-*``, ``other-*`` and ``drivers-*`` do not.
 PLAN = [
-    *(_part(f"loop-{w}-{u}", [_LOOP, _OLD] + ([_LAVAAN] if w == "null" else []), [w], r,
-            units=u)
+    *(_part(f"loop-{w}-{u}", [_LOOP], [w], r, units=u, chunk=50)
+      for w, r in (("null", 400), ("reciprocal", 200)) for u in (30, 100)),
+    # the estimators before issue 15's fixes, on the first clients of the same cells (the
+    # same seeds): kept to show why they were replaced
+    *(_part(f"before-{w}-{u}", [_OLD] + ([_LAVAAN] if w == "null" else []), [w], r, units=u)
       for w, r in (("null", 150), ("reciprocal", 100)) for u in (30, 100)),
+    *(_part(f"loop-null_shared_shocks-{u}", [_LOOP], ["null_shared_shocks"], 200, units=u,
+            chunk=50)
+      for u in (30, 100)),
     *(_part(f"loop-{w}-{u}", [_LOOP], [w], 40, units=u)
       for w in ("ex_leads", "cx_leads", "reciprocal_no_trend") for u in (30, 100)),
     *(_part(f"pooled-{w}-{k}x30", [_POOL], [w], r, clients=k, chunk=5)

@@ -55,10 +55,12 @@ _LOOP_SUMMARY = (
 
 
 @claim("loop label (RI-CLPM, the reports' method)",
-       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads"),
-       targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
-                         "ci_covers_zero_ex_to_cx": (0.93, 0.97),
-                         "ci_covers_zero_cx_to_ex": (0.93, 0.97)},
+       worlds=("null", "reciprocal", "ex_leads", "reciprocal_no_trend", "cx_leads",
+               "null_shared_shocks"),
+       targets={**{w: {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
+                       "ci_covers_zero_ex_to_cx": (0.93, 0.97),
+                       "ci_covers_zero_cx_to_ex": (0.93, 0.97)}
+                   for w in ("null", "null_shared_shocks")},
                 "reciprocal": {"says_not_reverse": (0.0, 0.05)},
                 "ex_leads": {"cx_leads": (0.0, 0.05)},
                 "cx_leads": {"ex_leads": (0.0, 0.05)},
@@ -67,7 +69,14 @@ _LOOP_SUMMARY = (
                 {"statement": "95% CI of the within-unit EX -> CX path covers 0",
                  "coverage": ("null", "ci_covers_zero_ex_to_cx")},
                 {"statement": "95% CI of the within-unit CX -> EX path covers 0",
-                 "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
+                 "coverage": ("null", "ci_covers_zero_cx_to_ex")},
+                {"statement": "a direction named where units share shocks (EX and CX "
+                              "innovations correlated 0.5, no lagged effect)",
+                 "fpr": ("null_shared_shocks", "directional")},
+                {"statement": "its 95% CI of the EX -> CX path covers 0 (shared shocks)",
+                 "coverage": ("null_shared_shocks", "ci_covers_zero_ex_to_cx")},
+                {"statement": "its 95% CI of the CX -> EX path covers 0 (shared shocks)",
+                 "coverage": ("null_shared_shocks", "ci_covers_zero_cx_to_ex")}))
 def _loop_riclpm(panel, truth):
     """direction.loop_direction(x=ex_composite, y=nps): the label from within-unit paths
     (RI-CLPM), 'not the other way round' from the difference test, virtuous/doom from the
@@ -82,7 +91,7 @@ def _loop_riclpm(panel, truth):
     for a in (0.05, 0.01):  # a direction named at this level, whatever RICLPM_ALPHA is
         out[f"directional_at_{a:g}"] = (bool(any(
             row[b] > 0 and row[f"{b}_p"] < a for b in ("x_to_y", "y_to_x"))) if ok else None)
-    if truth["world"] == "null":
+    if truth["world"] in ("null", "null_shared_shocks"):  # no lagged effect: the truth is 0
         for key, est in (("ex_to_cx", "x_to_y"), ("cx_to_ex", "y_to_x")):
             p = row[f"{est}_p"]  # the reported 95% interval covers 0 iff p >= 0.05
             out[f"ci_covers_zero_{key}"] = bool(p >= 0.05) if np.isfinite(p) else None
@@ -99,14 +108,15 @@ def _loop_riclpm(panel, truth):
                 {"statement": "its 95% CI of the EX -> CX path covers 0",
                  "coverage": ("null", "ci_covers_zero_ex_to_cx")}))
 def _riclpm_uncalibrated(panel, truth):
-    """riclpm(equal_innovations=False, reference='normal'): innovations free per period
-    and Wald z, as lavaan's RI-CLPM defaults and the reports before the calibration; a
-    direction named at 0.05 (either path positive and significant) and whether each
-    path's 95% CI covers 0. Kept to show why the defaults changed."""
+    """riclpm(equal_innovations=False, se='ml', reference='normal'): innovations free per
+    period, observed-information SEs and Wald z, as lavaan's RI-CLPM defaults and the
+    reports before the calibration; a direction named at 0.05 (either path positive and
+    significant) and whether each path's 95% CI covers 0. Kept to show why the defaults
+    changed."""
     from .riclpm import riclpm
 
     res = riclpm(panel, x=_EX, y=_CX, periods=truth["periods"], equal_innovations=False,
-                 reference="normal")
+                 se="ml", reference="normal")
     b, p = res["estimate"].to_numpy()[:2], res["p_val"].to_numpy()[:2]
     ok = bool(np.isfinite(p).all())
     return {"directional_at_0.05": bool(((b > 0) & (p < 0.05)).any()) if ok else None,
@@ -235,7 +245,7 @@ def _link(panel, truth):
 
 
 def _pooled_events(by_client):
-    """The synthesis' pooled verdict (DL) and loop.pool_loop's (REML) as harness events."""
+    """The synthesis' pooled verdict and loop.pool_loop's (both REML) as harness events."""
     from .loop import pool_loop
     from .report.clients import pool_paths, pooled_loop
     from .report.roles import Roles
@@ -279,10 +289,11 @@ _POOLED_TARGETS = {"null": {"directional": (0.0, 0.05), "virtuous_or_doom": (0.0
                  "coverage": ("null", "ci_covers_zero_cx_to_ex")}))
 def _pooled_loop(panels, truth):
     """The synthesis' pooled loop on a simulated study: each client's RI-CLPM paths and
-    tested EX trend (report.cross_lagged_by_client), pooled by DerSimonian-Laird
-    random effects (report.pool_paths), named by report.pooled_loop (classify_loop at
-    alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop (REML), and the
-    synthesis' verdict on the plain cross-lagged paths (method='clpm') for comparison."""
+    tested EX trend (report.cross_lagged_by_client), pooled by REML random effects
+    (report.pool_paths, the same method as loop.pool_loop), named by report.pooled_loop
+    (classify_loop at alpha 0.05 on the pooled paths, pooled trend); also loop.pool_loop,
+    and the synthesis' verdict on the plain cross-lagged paths (method='clpm') for
+    comparison."""
     from .report.clients import cross_lagged_by_client
 
     names = {c: c for c in panels}

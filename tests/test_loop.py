@@ -219,7 +219,8 @@ def test_per_client_verdicts_keep_riclpm_t_reference(rng):
     assert ref.loc[0, "label"] == "EX leads" and np.isfinite(ref.loc[0, "reverse_power"])
     by = report.cross_lagged_by_client({"c1": panel}, x="ex", y="cx", periods=[1, 2, 3, 4],
                                        names={"c1": "Client A"})
-    assert by["df"].nunique() == 1 and by["df"].iloc[0] == n - 21  # units - parameters
+    # units - the 13 covariance-structure parameters (riclpm's default reference)
+    assert by["df"].nunique() == 1 and by["df"].iloc[0] == n - 13
     got = report.loops_by_client(by)
     assert got.loc[0, "label"] == ref.loc[0, "label"]
     assert got.loc[0, "reverse_power"] == pytest.approx(ref.loc[0, "reverse_power"], rel=1e-9)

@@ -429,8 +429,37 @@ def test_pool_estimates_matches_metafor(method):
 def test_pool_estimates_degenerate_and_errors():
     res = report.pool_estimates(pd.DataFrame({"estimate": [0.2, np.nan], "se": [0.1, 0.1]}))
     assert res["k"] == 1 and np.isnan(res["estimate"])
-    with pytest.raises(ParameterError, match=r"`method` must be one of \['DL', 'FE'\], but 'REML'"):
-        report.pool_estimates(pd.DataFrame({"estimate": [0.2], "se": [0.1]}), method="REML")
+    with pytest.raises(ParameterError, match=r"`method` must be one of \['REML', 'DL', 'FE'\], "
+                                             r"but 'ML'"):
+        report.pool_estimates(pd.DataFrame({"estimate": [0.2], "se": [0.1]}), method="ML")
+
+
+def test_report_pools_the_loop_as_loop_pool_loop():
+    """The synthesis' pooling (report.pool_estimates / pool_paths) and loop.pool_loop use
+    the same method by default, REML (metafor's default; tests/test_meta.py checks it
+    against rma)."""
+    from exresearch.meta import pool_estimates as meta_pool
+
+    ref = json.loads((DATA / "report_reference.json").read_text())
+    d = pd.DataFrame({"estimate": ref["data"]["yi"], "se": ref["data"]["sei"]})
+    got = report.pool_estimates(d)
+    want = meta_pool(d, method="REML")
+    assert got["tau2"] == pytest.approx(want["tau2"], rel=1e-12)
+    assert got["estimate"] == pytest.approx(want["estimate"], rel=1e-12)
+    assert got["tau2"] != pytest.approx(report.pool_estimates(d, method="DL")["tau2"], rel=1e-3)
+    rows = [{"client_id": c, "path": p, "source": s_, "target": t, "kind": k,
+             "estimate": b + 0.05 * c * (p == "a"), "se": 0.05 + 0.01 * c}
+            for c in range(5)
+            for p, s_, t, k, b in (("a", "ex", "cx", "cross-lagged", 0.2),
+                                   ("b", "cx", "ex", "cross-lagged", 0.0),
+                                   ("d", "ex", "cx", "difference", 0.2))]
+    by = pd.DataFrame(rows)
+    from exresearch.loop import pool_loop
+
+    lib = pool_loop(by)[0].set_index("path")
+    syn = report.pool_paths(by).set_index("path")
+    for col in ("estimate", "se", "tau2", "p_val"):
+        assert syn.loc["a", col] == pytest.approx(lib.loc["a", col], rel=1e-12, abs=1e-15), col
 
 
 def test_pool_paths_and_loop_coefficients(study, roles):

@@ -86,12 +86,12 @@ def test_riclpm_tidy_rows_and_scaling():
     assert std.loc[0, "p_val"] == pytest.approx(raw.loc[0, "p_val"], rel=1e-3, abs=1e-6)
 
 
-def test_riclpm_default_equal_innovations_and_t_reference():
-    """The default (the loop verdicts' model): innovations equal over periods as lavaan
-    with labelled innovations, Wald tests and intervals on t with df = units - parameters
-    (150 - 21)."""
+def test_riclpm_equal_innovations_ml_se_and_t_all_reference():
+    """Innovations equal over periods as lavaan with labelled innovations, its observed-
+    information SEs (``se="ml"``), Wald tests and intervals on t with df = units - all
+    parameters (150 - 21; the rule before the calibration of validity/calibrate_riclpm.md)."""
     d = pd.read_csv(DATA / "riclpm_complete.csv")
-    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False)
+    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, se="ml", reference="t_all")
     ref = REF["complete_equal"]
     assert res.attrs["df"] == 129
     for row, key in ((0, "x_to_y"), (1, "y_to_x"), (2, "x_to_x"), (3, "y_to_y")):
@@ -106,11 +106,12 @@ def test_riclpm_default_equal_innovations_and_t_reference():
     assert res.loc[1, "ci_high"] == pytest.approx(res.loc[1, "estimate"] + q * res.loc[1, "se"])
     diff_t = res.loc[4, "estimate"] / res.loc[4, "se"]
     assert res.loc[4, "p_val"] == pytest.approx(2 * stats.t.sf(abs(diff_t), 129), rel=1e-9)
-    normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, reference="normal")
+    normal = riclpm(_long(d, 4), x="ex", y="cx", standardize=False, se="ml",
+                    reference="normal")
     assert normal.attrs["df"] == np.inf
     assert normal.loc[1, "p_val"] == pytest.approx(2 * stats.norm.sf(abs(t)), rel=1e-9)
-    with pytest.raises(ParameterError, match="`reference` must be one of \\['t', 'normal'\\], "
-                       "but 'z' was passed"):
+    with pytest.raises(ParameterError, match="`reference` must be one of \\['t_cov', 't_all', "
+                       "'normal'\\], but 'z' was passed"):
         riclpm(_long(d, 4), x="ex", y="cx", reference="z")
     with pytest.raises(ParameterError, match="`equal_innovations` must be True or False, but "
                        "'yes' was passed"):
@@ -132,7 +133,7 @@ def test_riclpm_needs_three_periods_and_ten_units(rng):
     four = pd.DataFrame({"unit_id": np.repeat(np.arange(20), 4), "period": np.tile([1, 2, 3, 4], 20),
                          "ex": rng.normal(size=80), "cx": rng.normal(size=80)})
     with pytest.warns(UserWarning, match="too few units: 20 for the model's 21 parameters"):
-        res = riclpm(four, x="ex", y="cx")
+        res = riclpm(four, x="ex", y="cx", reference="t_all")
     assert res["estimate"].isna().all() and np.isnan(res.attrs["df"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -231,7 +232,9 @@ def test_riclpm_fit_without_error_is_bit_identical_to_before():
                     np.testing.assert_array_equal(np.ravel(fit[key]), unhex(ref[key]),
                                                   err_msg=key)
     d = pd.read_csv(DATA / "riclpm_complete.csv")
-    res = riclpm(_long(d, 4).rename(columns={"cx": "cy"}), x="ex", y="cy")
+    # bd6d9ce's default inference rule, by name since the calibration changed the default
+    res = riclpm(_long(d, 4).rename(columns={"cx": "cy"}), x="ex", y="cy", se="ml",
+                 reference="t_all")
     for col, values in frozen["tidy_default"].items():
         np.testing.assert_array_equal(res[col].to_numpy(float), unhex(values), err_msg=col)
 
@@ -391,3 +394,103 @@ def test_riclpm_fit_known_error_keeps_variances_admissible():
     _, grad = _gradient(spec, fit["estimate"], _patterns(d, err))
     assert grad[i] < -1e-3  # the likelihood would rise below 0
     assert np.abs(grad[others]).max() < 1e-3
+
+
+def test_parameter_counts_and_reference_df():
+    """t_all counts the 2T wave means (at 30 units x 8 periods: 29 parameters, 1 df);
+    t_cov only the 13 covariance-structure parameters, the same at every T."""
+    from exresearch.riclpm import n_parameters, reference_df
+
+    assert [n_parameters(t) for t in (3, 4, 6, 8)] == [(19, 13), (21, 13), (25, 13), (29, 13)]
+    assert n_parameters(4, equal_innovations=False) == (27, 19)
+    assert reference_df(30, n_periods=8, reference="t_all") == 1.0
+    assert reference_df(30, n_periods=8, reference="t_cov") == 17.0
+    assert reference_df(30, n_periods=4, reference="t_cov") == 17.0
+    assert reference_df(100, n_periods=6, reference="t_all") == 75.0
+    assert np.isnan(reference_df(21, n_periods=4, reference="t_all"))
+    assert reference_df(21, n_periods=4, reference="normal") == np.inf
+    with pytest.raises(ParameterError, match="`reference` must be one of \\['t_cov', 't_all', "
+                       "'normal'\\], but 't' was passed"):
+        reference_df(30, n_periods=4, reference="t")
+
+
+def test_riclpm_se_options_against_lavaan():
+    """se='robust' gives lavaan's MLR SEs, se='ml' its observed-information SEs, se='max'
+    the larger of the two per path (missing data set: robust for x -> y, ML for y -> x),
+    each with the reference's quantile; t_cov uses 120 - 13 df, t_all 120 - 19."""
+    from scipy import stats
+
+    d = pd.read_csv(DATA / "riclpm_missing.csv")
+    panel = _long(d, 3)
+    ref = REF["missing_equal"]
+    rows = {}
+    for se in ("ml", "robust", "max"):
+        rows[se] = riclpm(panel, x="ex", y="cx", standardize=False, se=se, reference="t_cov")
+        assert rows[se].attrs["se"] == se and rows[se].attrs["df"] == 107
+    ml, rob, mx = rows["ml"], rows["robust"], rows["max"]
+    assert ml.loc[0, "se"] == pytest.approx(ref["x_to_y"][1], abs=1e-4)
+    assert rob.loc[0, "se"] == pytest.approx(ref["robust_se"]["x_to_y"], abs=1e-4)
+    assert rob.loc[1, "se"] == pytest.approx(ref["robust_se"]["y_to_x"], abs=1e-4)
+    assert mx.loc[0, "se"] == pytest.approx(ref["robust_se"]["x_to_y"], abs=1e-4)
+    assert mx.loc[1, "se"] == pytest.approx(ref["y_to_x"][1], abs=1e-4)
+    assert (mx["estimate"] == ml["estimate"]).iloc[:5].all()
+    # the difference under "max": the ML correlation of the two paths, the larger SEs
+    r = ref["cov_xy_yx"] / (ref["x_to_y"][1] * ref["y_to_x"][1])
+    s1, s2 = ref["robust_se"]["x_to_y"], ref["y_to_x"][1]
+    assert mx.loc[4, "se"] == pytest.approx(np.sqrt(s1**2 + s2**2 - 2 * r * s1 * s2), abs=2e-4)
+    q = stats.t.ppf(0.975, 107)
+    assert rob.loc[0, "ci_high"] == pytest.approx(rob.loc[0, "estimate"] + q * rob.loc[0, "se"])
+    t = rob.loc[0, "estimate"] / rob.loc[0, "se"]
+    assert rob.loc[0, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 107), rel=1e-9)
+    every = riclpm(panel, x="ex", y="cx", standardize=False, se="ml", reference="t_all")
+    assert every.attrs["df"] == 101
+    with pytest.raises(ParameterError, match="`se` must be one of \\['ml', 'robust', 'max'\\], "
+                       "but 'sandwich' was passed"):
+        riclpm(panel, x="ex", y="cx", se="sandwich")
+
+
+def test_riclpm_default_rule_max_se_and_t_cov():
+    """The default (the loop verdicts' rule, validity/calibrate_riclpm.md): per path the
+    larger of lavaan's observed-information and MLR SEs, t with units - 13 df (137 here,
+    and 17 at 30 units whatever the periods)."""
+    from scipy import stats
+
+    d = pd.read_csv(DATA / "riclpm_complete.csv")
+    res = riclpm(_long(d, 4), x="ex", y="cx", standardize=False)
+    ref = REF["complete_equal"]
+    assert (res.attrs["se"], res.attrs["reference"], res.attrs["df"]) == ("max", "t_cov", 137)
+    for row, key in ((0, "x_to_y"), (1, "y_to_x"), (2, "x_to_x"), (3, "y_to_y")):
+        est, se = ref[key]
+        assert res.loc[row, "estimate"] == pytest.approx(est, abs=1e-4), key
+        assert res.loc[row, "se"] == pytest.approx(max(se, ref["robust_se"][key]), abs=1e-4), key
+    q = stats.t.ppf(0.975, 137)
+    assert res.loc[0, "ci_low"] == pytest.approx(res.loc[0, "estimate"] - q * res.loc[0, "se"])
+    t = res.loc[0, "estimate"] / res.loc[0, "se"]
+    assert res.loc[0, "p_val"] == pytest.approx(2 * stats.t.sf(abs(t), 137), rel=1e-9)
+
+
+def test_default_rule_is_the_one_the_calibration_chose():
+    """validity/calibrate_riclpm.py's choice on its committed select-set fits is riclpm's
+    default; a change of default without a new calibration fails here."""
+    import importlib.util
+    import inspect
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "calibrate_riclpm", root / "validity" / "calibrate_riclpm.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.OUT = root / "validity" / "calibrate"
+    tab = mod.table("select")
+    cells = set(zip(tab["n_units"], tab["n_periods"], strict=True))
+    assert cells == {(u, t) for u in (30, 100) for t in (4, 6, 8)}
+    assert tab.groupby(["n_units", "n_periods"])["fits"].min().min() >= 90
+    chosen, scores = mod.choose(tab)
+    params = inspect.signature(riclpm).parameters
+    assert chosen == (params["se"].default, params["reference"].default) == ("max", "t_cov")
+    best = scores.set_index(["se", "reference"]).loc[chosen]
+    assert best["admissible"] and best["worst_deviation"] < 0.04
+    # t with units - all parameters covers everything at 30 units x 8 periods (1 df)
+    t_all = tab[(tab["se"] == "ml") & (tab["reference"] == "t_all") & (tab["n_units"] == 30)
+                & (tab["n_periods"] == 8)].iloc[0]
+    assert t_all["cover_xy"] > 0.99 and t_all["named"] == 0.0

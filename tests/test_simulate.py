@@ -587,6 +587,11 @@ def test_presets_record_their_world(tmp_path):
     ({"trait_correlation": 0.9}, "`trait_correlation` must be below 0.764 in size with "
                                  "driver_correlation=0.5"),
     ({"ex_trait_share": 0.95}, "`ex_trait_share` must be in [0, 0.9], but 0.95 was passed"),
+    ({"innovation_correlation": 0.8}, "`innovation_correlation` must be below 0.764 in size "
+                                      "with driver_correlation=0.5 (the six driver innovations "
+                                      "would not fit one CX innovation), but 0.8 was passed"),
+    ({"innovation_correlation": 1.2}, "`innovation_correlation` must be in [-0.95, 0.95], "
+                                      "but 1.2 was passed"),
 ])
 def test_realism_parameter_errors(tmp_path, kwargs, message):
     with pytest.raises(ParameterError) as info:
@@ -630,3 +635,71 @@ def test_cli_simulate_preset(tmp_path):
     assert main(["simulate", str(out), "--clients", "1", "--units", "4", "--periods", "3",
                  "--seed", "1", "--preset", "null"]) == 0
     assert _truth(out)["arguments"]["preset"] == "null"
+
+
+# ------------------------------------------------------------------ shared shocks
+
+# sha256 of every file of two small studies written by the generator before
+# `innovation_correlation` existed (commit bd6d9ce); truth.json without the option's line
+_BEFORE_SHARED_SHOCKS = {
+    "null": {
+        "clients/client-01/outcomes.csv": "3168792048c7f6b460c6a04859b37c3be1a2bea49136e14121f2400b9fb0dce1",
+        "clients/client-01/survey.csv": "c3cb6c29f5be55df396bf9a775f96aba8675f21a7150f9350c247e7eae77bf5e",
+        "clients/client-02/outcomes.csv": "7d4e5722764d65b66ae7f11b74cef1f778db4c744151513614ee10a157e8e737",
+        "clients/client-02/survey.csv": "a220c99d13b6aa3e5186b83a05a2f63483b00dab652c8ee9688ab07153885a27",
+        "study.yml": "8fc5d0d198af5c45518d447f0cd868b00feb8a7910a44b5fa36f5214ccd1a7b3",
+        "truth.json": "75b270ddeda6bdb6a811784c52eb8cb0cbcd2ca62e2245aa4e0710d9069f5b29",
+    },
+    "reciprocal": {
+        "clients/client-01/outcomes.csv": "6d613d82e4150105c110441802056486dcc92cc19dedc2878f0e52e18a280dd1",
+        "clients/client-01/survey.csv": "089788ef530cd121d509a26da61cdd99d2cebf5e2524ccf2b2ee260630e7bb97",
+        "clients/client-02/outcomes.csv": "b5fe9e7ef2576dba7f0d5f765762f6d3c63210f2f8f02a21fe37af99cef234c4",
+        "clients/client-02/survey.csv": "670fe739a894ec32f3869048255e938ac015024c2328698b45bc718fc7cbadb1",
+        "study.yml": "8fc5d0d198af5c45518d447f0cd868b00feb8a7910a44b5fa36f5214ccd1a7b3",
+        "truth.json": "5850dd080b4cca14314cb64fccaaa00ea84287baa06102d136934e8599610595",
+    },
+}
+
+
+@pytest.mark.parametrize("preset", ["null", "reciprocal"])
+def test_innovation_correlation_zero_keeps_every_byte(tmp_path, preset):
+    """The default (0) draws exactly what the generator drew before the option existed;
+    truth.json only gains the option's line."""
+    import hashlib
+
+    args = {"n_clients": 2, "n_units": 12, "n_periods": 3, "seed": 5, "preset": preset}
+    files = _all_bytes(simulate_study(tmp_path / "a", **args))
+    line = b'    "innovation_correlation": 0.0,\n'
+    assert files["truth.json"].count(line) == 1
+    files["truth.json"] = files["truth.json"].replace(line, b"", 1)
+    digests = {k: hashlib.sha256(v).hexdigest() for k, v in files.items()}
+    assert digests == _BEFORE_SHARED_SHOCKS[preset]
+    explicit = _all_bytes(simulate_study(tmp_path / "b", **args, innovation_correlation=0.0))
+    explicit["truth.json"] = explicit["truth.json"].replace(line, b"", 1)
+    assert explicit == files
+
+
+def test_shared_shocks_correlate_ex_and_cx_within_units(tmp_path):
+    """innovation_correlation c: in the null world (diagonal transition, within variances
+    1) the stationary within-unit covariance of a driver and CX is
+    c sqrt((1 - a_x^2)(1 - a_y^2)) / (1 - a_x a_y); with the traits (variance 1 each,
+    correlated 0.4) the latent same-period correlation is (that + 0.4) / 2. The data
+    recover truth.json's observed correlation."""
+    path = simulate_study(tmp_path / "s", n_clients=1, n_units=3000, n_periods=1, seed=9,
+                          preset="null", tau=0.0, innovation_correlation=0.5)
+    truth = _truth(path)
+    assert truth["options"]["innovation_correlation"] == 0.5
+    ax, ay = MODEL_DEFAULTS["ex_autoregression"], MODEL_DEFAULTS["cx_autoregression"]
+    within = 0.5 * np.sqrt((1 - ax**2) * (1 - ay**2)) / (1 - ax * ay)
+    tc = truth["clients"][0]
+    assert tc["rho_latent"]["tools"] == pytest.approx((within + 0.4) / 2, abs=1e-6)
+    assert tc["paths_within"]["ex_to_cx"] == 0.0  # still no lagged effect
+    cfg = _config(path)
+    panel = _unit_panel(path, "client-01", cfg)
+    panel = panel[panel["n"] >= cfg["min_group_size"]]
+    z = np.arctanh(panel["ex_composite"].corr(panel["nps"]))
+    assert z == pytest.approx(tc["z_observed"]["ex_composite"], abs=3.5 / np.sqrt(len(panel) - 3))
+    plain = _truth(simulate_study(tmp_path / "p", n_clients=1, n_units=6, n_periods=1, seed=9,
+                                  preset="null", tau=0.0))
+    assert plain["clients"][0]["rho_latent"]["tools"] == pytest.approx(0.2, abs=1e-6)
+    assert tc["z_observed"]["ex_composite"] > plain["clients"][0]["z_observed"]["ex_composite"] + 0.2

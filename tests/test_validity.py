@@ -246,3 +246,25 @@ def test_doctests():
     finally:
         validity._REGISTRY.pop("doc example: always silent", None)
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_shared_shocks_world_is_wired():
+    """The null_shared_shocks world simulates with correlated EX-CX innovations and no
+    lagged effect, the loop claim holds it to the null world's targets, and PLAN runs it
+    at 30 and 100 units."""
+    panel, truth = next(validity.client_samples("null_shared_shocks", n_units=8, n_periods=3,
+                                                n_reps=1, seed=3, batch=1))
+    opts = truth["study"]["options"]
+    assert opts["innovation_correlation"] == 0.5
+    assert opts["ex_to_cx"] == opts["cx_to_ex"] == 0.0
+    assert truth["client"]["paths_within"]["ex_to_cx"] == 0.0
+    assert set(panel["unit_id"]) and truth["world"] == "null_shared_shocks"
+    validity._load_claim_modules()
+    loop = validity._REGISTRY[LOOP]
+    assert "null_shared_shocks" in loop.worlds
+    assert loop.targets["null_shared_shocks"]["directional"] == (0.0, 0.05)
+    parts = {p["name"]: p for p in validity.PLAN}
+    for u in (30, 100):
+        part = parts[f"loop-null_shared_shocks-{u}"]
+        assert (part["worlds"], part["units"], part["reps"]) == (["null_shared_shocks"], u, 200)
+    assert parts["loop-null-30"]["reps"] == 400 and parts["loop-reciprocal-100"]["reps"] == 200

@@ -299,11 +299,13 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
     return out
 
 
-def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Series:
-    """Pool estimates with standard errors over clients, DL or FE, for the reports.
+def pool_estimates(data, *, estimate="estimate", se="se", method="REML") -> pd.Series:
+    """Pool estimates with standard errors over clients, REML, DL or FE, for the reports.
 
     :func:`exresearch.meta.pool_estimates` (the one pooling routine) with the methods
-    the reports use for cross-lagged paths.
+    the reports use for cross-lagged paths; REML by default, as metafor's ``rma`` and
+    :func:`exresearch.loop.pool_loop`, so the synthesis and the library pool the loop
+    the same way.
 
     Parameters
     ----------
@@ -311,8 +313,9 @@ def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Ser
         One row per study (client); rows with a missing estimate or SE are dropped.
     estimate, se : str
         Columns.
-    method : {"DL", "FE"}
-        DerSimonian-Laird random effects, or fixed effect.
+    method : {"REML", "DL", "FE"}
+        Random effects with tau^2 by restricted maximum likelihood (default) or
+        DerSimonian-Laird, or fixed effect.
 
     Returns
     -------
@@ -330,18 +333,19 @@ def pool_estimates(data, *, estimate="estimate", se="se", method="DL") -> pd.Ser
     """
     from ..meta import pool_estimates as _pool
 
-    check_choice("method", method, ["DL", "FE"])
+    check_choice("method", method, ["REML", "DL", "FE"])
     return _pool(data, estimate=estimate, se=se, method=method)
 
 
-def pool_paths(by_client, *, method="DL") -> pd.DataFrame:
+def pool_paths(by_client, *, method="REML") -> pd.DataFrame:
     """Pool each cross-lagged path over clients (:func:`pool_estimates`).
 
     Parameters
     ----------
     by_client : pandas.DataFrame
         :func:`cross_lagged_by_client`.
-    method : {"DL", "FE"}
+    method : {"REML", "DL", "FE"}
+        REML by default, as :func:`exresearch.loop.pool_loop`.
 
     Returns
     -------
