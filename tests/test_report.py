@@ -321,6 +321,15 @@ def test_executive_summary_wording_follows_the_evidence():
         loop_label="EX leads", method="clpm")).set_index("topic")["text"]
     assert " drives " not in f4["linkage"] and "if the link is causal" in f4["value"]
     assert "read it as an association" in f4["direction"]
+    # a within-unit verdict is evidence of direction, not proof: shared shocks within a
+    # period can mimic it (validity/calibrate_riclpm.md), and the direction text says so
+    proof = "Timing within units is evidence of direction, not proof: a shock that hits"
+    assert proof in f["direction"] and proof in f3["direction"]
+    assert proof in f2.set_index("topic").loc["direction", "text"]
+    assert proof not in f4["direction"]
+    f5 = report.executive_summary(**_findings_inputs()).set_index("topic")["text"]
+    assert f5["direction"].startswith("The data do not show which comes first")
+    assert proof not in f5["direction"]
 
 
 def test_executive_summary_skips_missing_parts_and_fills_with_the_profile():

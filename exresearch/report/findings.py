@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..loop import CALIBRATED_METHODS
 from .narrative import _strength, evidence_verb, fmt_money, fmt_signed
 
 #: Columns of :func:`executive_summary`.
@@ -73,7 +74,9 @@ def executive_summary(*, correlations, loop, priorities=None, investment=None,
     label = str(loop["label"].iloc[0]) if loop is not None and len(loop) else "no evidence"
     ctx = _Context(roles=roles, ex=roles.ex, cx=roles.primary_cx, exl=roles.label(roles.ex),
                    cxl=roles.label(roles.primary_cx), label=label,
-                   verb=evidence_verb(loop if loop is not None and len(loop) else label))
+                   verb=evidence_verb(loop if loop is not None and len(loop) else label),
+                   calibrated=bool(loop is not None and len(loop) and "method" in loop.columns
+                                   and loop["method"].iloc[0] in CALIBRATED_METHODS))
     given = {"correlations": correlations, "loop": loop, "priorities": priorities,
              "investment": investment, "benchmark": benchmark, "profile": profile}
     rows = []
@@ -103,6 +106,7 @@ class _Context:
     cxl: str
     label: str
     verb: str
+    calibrated: bool = False  # the verdict comes from the within-unit model (RI-CLPM)
 
 
 def finding_linkage(correlations, ctx):
@@ -175,9 +179,15 @@ def finding_direction(loop, ctx):
     text = template.format(paths=paths, cxl=ctx.cxl,
                            not_reverse=", not the other way round" if ruled_out else "",
                            open=open_)
-    if ctx.verb != "drives" and ctx.label != "no evidence":
+    if ctx.verb != "drives" and ctx.label != "no evidence" and not ctx.calibrated:
         text += (" The model behind this verdict does not separate stable differences "
                  "between units from change within them, so read it as an association.")
+    elif ctx.label != "no evidence":
+        # validity/calibrate_riclpm.md: where a unit's EX and CX share shocks within a
+        # period, the within-unit model names a direction for 13-21% of clients without one
+        text += (" Timing within units is evidence of direction, not proof: a shock that "
+                 "hits employees and customers in the same period, measured by surveys, "
+                 "can produce the same pattern.")
     return text, f"x={ctx.ex};y={ctx.cx}", "x_to_y", b1
 
 
