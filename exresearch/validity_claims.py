@@ -308,7 +308,7 @@ def _pooled_loop(panels, truth):
 
 
 @claim("loop label (RI-CLPM with known EX measurement error)",
-       worlds=("null", "reciprocal"),
+       worlds=("null", "reciprocal", "null_shared_shocks"),
        targets={"null": {**_NULL_LOOP_TARGETS, "directional_at_0.05": (0.0, 0.05),
                          "ci_covers_zero_ex_to_cx": (0.93, 0.97),
                          "ci_covers_zero_cx_to_ex": (0.93, 0.97)}},
