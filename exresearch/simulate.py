@@ -254,16 +254,16 @@ def _make_model(options: dict) -> _Model:
             f"{list(DRIVERS)}) with a positive sum, but {weights!r} was passed")
     w = w / w.sum()
     model = _Model(**values, driver_weights=tuple(float(x) for x in w), min_group_size=int(mgs))
+    rho_d = model.driver_correlation
+    # the largest correlation of one variable with six that correlate rho_d among
+    # themselves: the bound for both the innovation and the trait correlation with CX
+    limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
     if np.linalg.eigvalsh(_var_matrices(model, model.ex_to_cx)[1]).min() <= 1e-12:
-        rho_d = model.driver_correlation
-        limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
         raise ParameterError(
             f"`innovation_correlation` must be below {limit:.3f} in size with "
             f"driver_correlation={rho_d} (the six driver innovations would not fit one CX "
             f"innovation), but {model.innovation_correlation!r} was passed")
     if np.linalg.eigvalsh(_trait_correlation_matrix(model)).min() <= 1e-9:
-        rho_d = model.driver_correlation
-        limit = math.sqrt((1 + (_NX - 1) * rho_d) / _NX)
         raise ParameterError(
             f"`trait_correlation` must be below {limit:.3f} in size with driver_correlation="
             f"{rho_d} (the six driver traits would not fit one CX trait), but "
