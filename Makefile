@@ -10,6 +10,10 @@ STUDY  ?= data/demo
 SITE   ?= reports/demo
 JOBS   ?=
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core; TEST_WORKERS=0 runs the suite in this process.
+# --dist loadfile keeps a test file in one process, so a module's built site is built once.
+TEST_WORKERS ?= auto
+XDIST  = -n $(TEST_WORKERS) --dist loadfile
 PORT   ?= 8888
 LAB_ARGS ?=
 KERNEL := $(VENV)/share/jupyter/kernels/exresearch/kernel.json
@@ -48,10 +52,10 @@ reports: demo ## set up, make the demo study if absent, build its report site an
 	@$(VENV)/bin/exresearch build $(STUDY) --out $(SITE) $(if $(JOBS),--jobs $(JOBS),)
 
 test: setup browser ## set up, then run the whole test suite (slow and browser tests included)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: setup ## the suite without slow end-to-end and browser tests
-	$(PY) -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) -m "not slow and not browser" $(PYTEST_ARGS)
 
 browser: ## install Debian's chromium (and poppler-utils, for the PDF checks) when missing and we are root
 	@{ command -v chromium && command -v pdfinfo; } >/dev/null 2>&1 || { \
