@@ -49,7 +49,7 @@ from .privacy import escape, neutralise_cell
 from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
-           "pdf_enabled", "compact_pdf", "notebook_without_images"]
+           "pdf_enabled", "compact_pdf", "notebook_without_images", "PdfError"]
 
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
@@ -231,8 +231,36 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
 _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
 
 
-def _print_all(jobs, chromium, tmpdir=None):
-    from playwright.sync_api import sync_playwright
+#: What a page needs before it is printed: links to other files lose their target (a PDF
+#: would turn them into absolute file:// paths of this machine; anchors stay), and paper
+#: cannot be clicked open, so a folded table (<details>, e.g. every client's numbers under
+#: a caterpillar plot) is printed open.
+_BEFORE_PRINT = """() => {
+    document.querySelectorAll('a[href]').forEach(a => {
+        if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); });
+    document.querySelectorAll('details').forEach(d => { d.open = true; }); }"""
+
+
+class PdfError(RuntimeError):
+    """Some pages could not be printed (the others were); ``failed`` lists their PDFs."""
+
+    def __init__(self, message: str, failed: list):
+        super().__init__(message)
+        self.failed = failed
+
+
+def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
+    """Print ``jobs`` in one browser, ``workers`` pages at once; [(job, exception)] failed.
+
+    Each page (a renderer process of its own) takes the next job as it finishes one, so
+    ``workers`` pages keep that many cores busy. ``on_done(pdf_path)`` is called (in this
+    thread) as each PDF is written. A page that fails is reported and replaced by a fresh
+    one; the other jobs go on. playwright's async API is used because its sync API prints
+    one page at a time.
+    """
+    import asyncio
+
+    from playwright.async_api import async_playwright
 
     # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
     # (the build's staging area), so a killed build leaves none in the system folder;
@@ -242,39 +270,59 @@ def _print_all(jobs, chromium, tmpdir=None):
         tmpdir = None
     env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
         if tmpdir else None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium, env=env,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+    todo = iter(jobs)  # shared by the pages: each takes the next job
+    failed = []
+
+    async def print_one(page, html_path, pdf_path):
+        await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+        await page.emulate_media(media="print")
+        await page.evaluate(_BEFORE_PRINT)
+        tmp = Path(str(pdf_path) + ".tmp")
         try:
-            context = browser.new_context(bypass_csp=True)  # for the link fix below
-            # nothing but local files: the pages are offline by construction
-            context.route(re.compile(r"^(?!file:|data:).*"), lambda route: route.abort())
-            page = context.new_page()
-            for html_path, pdf_path in jobs:
-                page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
-                page.emulate_media(media="print")
-                # a PDF would turn relative links into absolute file:// paths of this
-                # machine: links to other files lose their target (anchors stay)
-                page.evaluate("""() => document.querySelectorAll('a[href]').forEach(a => {
-                    if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); })""")
-                # paper cannot be clicked open: a folded table (<details>, e.g. every
-                # client's numbers under a caterpillar plot) is printed open
-                page.evaluate("""() => document.querySelectorAll('details').forEach(d => {
-                    d.open = true; })""")
-                tmp = Path(str(pdf_path) + ".tmp")
-                page.pdf(path=str(tmp), format="Letter", print_background=True,
-                         prefer_css_page_size=True, display_header_footer=True,
-                         header_template="<div></div>", footer_template=_FOOTER,
-                         margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
-                                 "right": "12mm"})
-                os.replace(tmp, pdf_path)
+            await page.pdf(path=str(tmp), format="Letter", print_background=True,
+                           prefer_css_page_size=True, display_header_footer=True,
+                           header_template="<div></div>", footer_template=_FOOTER,
+                           margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
+                                   "right": "12mm"})
+            os.replace(tmp, pdf_path)
         finally:
-            browser.close()
+            tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
+
+    async def lane(context):
+        page = await context.new_page()
+        for html_path, pdf_path in todo:
+            try:
+                await print_one(page, html_path, pdf_path)
+            except Exception as exc:  # noqa: BLE001 - reported by render_pdfs
+                failed.append(((html_path, pdf_path), exc))
+                await page.close()
+                page = await context.new_page()  # a fresh page for the next job
+                continue
+            if on_done is not None:
+                on_done(Path(pdf_path))
+        await page.close()
+
+    async def main():
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=chromium, env=env,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--no-first-run", "--disable-sync"])
+            try:
+                context = await browser.new_context(bypass_csp=True)  # for _BEFORE_PRINT
+                # nothing but local files: the pages are offline by construction
+                await context.route(re.compile(r"^(?!file:|data:).*"),
+                                    lambda route: route.abort())
+                await asyncio.gather(*(lane(context) for _ in range(workers)))
+            finally:
+                await browser.close()
+
+    asyncio.run(main())
+    return failed
 
 
-def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]:
+def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int = 1,
+                on_done=None) -> list[Path]:
     """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
 
     Parameters
@@ -285,6 +333,12 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     tmpdir : str or pathlib.Path, optional
         The browser's temporary folder (default, and when its path is longer than 63
         bytes, which a unix socket inside it could not have: the system's).
+    workers : int, default 1
+        Pages printed at once (each page is a renderer process of its own, so up to one
+        per core is worth it); the PDFs are the same whatever the number.
+    on_done : callable, optional
+        Called with each PDF's path as soon as it is written (from the printing thread),
+        e.g. to post-process it while the next pages print.
 
     Returns
     -------
@@ -296,21 +350,28 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     ------
     RuntimeError
         When no Chromium is found, naming what to install.
+    PdfError
+        When some pages could not be printed, naming them and the error of the first;
+        every other PDF is written (``failed``: the PDF paths not written).
     """
     jobs = [(Path(h), Path(p)) for h, p in jobs]
     if not jobs:
         return []
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ParameterError(f"`workers` must be a positive integer, but {workers!r} was "
+                             "passed")
     chromium = chromium or find_chromium()
     if chromium is None:
         raise RuntimeError("no Chromium found to print PDFs: install it (Debian: apt-get "
                            "install chromium) or set EXRESEARCH_CHROMIUM")
     for _, pdf in jobs:
         pdf.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
+    errors, failed = [], []
 
-    def run():  # a thread of its own: the sync API refuses a thread with a running loop
+    def run():  # a thread of its own: asyncio.run refuses a thread with a running loop
         try:
-            _print_all(jobs, chromium, tmpdir)
+            failed.extend(_print_all(jobs, chromium, tmpdir,
+                                     workers=min(workers, len(jobs)), on_done=on_done))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -319,6 +380,17 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     t.join()
     if errors:
         raise errors[0]
+    if failed:
+        (html, _), exc = failed[0]
+        names = ", ".join(h.name for (h, _), _ in failed[:5]) + (
+            f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        # the first error's first line, its pages named without this machine's folders
+        first = (str(exc).strip().splitlines() or [""])[0]
+        first = re.sub(r"file://\S*/([^/\s]+)", r"\1", first)
+        first = first.replace(str(html.resolve().parent), "…")
+        raise PdfError(f"{len(failed)} of {len(jobs)} page(s) could not be printed: {names} "
+                       f"({html.name}: {type(exc).__name__}: {first})",
+                       [p for (_, p), _ in failed])
     return [p for _, p in jobs]
 
 
@@ -613,7 +685,8 @@ def _labels(cfg) -> dict:
 
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False, tmpdir=None) -> dict:
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None,
+                   jobs: int = 1) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -642,6 +715,10 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Print one line when PDFs are skipped or printed.
     tmpdir : pathlib.Path, optional
         Chromium's temporary folder (the build passes its staging area).
+    jobs : int, default 1
+        Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
+        ``--jobs``). Each PDF is compacted (:func:`compact_pdf`) in a thread beside the
+        printing as soon as it is written. The files are the same whatever the number.
 
     Returns
     -------
@@ -708,10 +785,10 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 anchors=_section_anchors(report_html)))
             ex["brief"] = brief_rel
         if do_pdf:
-            jobs = [(html_rel, f"pdf/{key}.pdf")]
+            pages = [(html_rel, f"pdf/{key}.pdf")]
             if "brief" in ex:
-                jobs.append((ex["brief"], f"pdf/{key}-brief.pdf"))
-            for src, dst in jobs:
+                pages.append((ex["brief"], f"pdf/{key}-brief.pdf"))
+            for src, dst in pages:
                 ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
                 pdf_keys[dst] = _print_key(staging / src)
                 if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
@@ -721,14 +798,11 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         extras[key] = ex
     if pdf_jobs:
         try:
-            render_pdfs(pdf_jobs, tmpdir=tmpdir)
-            for _, dst in pdf_jobs:
-                try:
-                    compact_pdf(dst)
-                except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
-                    pass
+            _print_and_compact(pdf_jobs, tmpdir=tmpdir, workers=jobs)
             if progress:
                 print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
+        except PdfError as exc:  # the other PDFs stand; the missing ones are not linked
+            print(f"exresearch build: {exc}", file=sys.stderr)
         except Exception as exc:  # noqa: BLE001 - the site stands without PDFs
             print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
             for ex in extras.values():
@@ -748,6 +822,23 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
                                       if (staging / k).is_file()}, extra_keys)
     return extras
+
+
+def _print_and_compact(pdf_jobs, *, tmpdir=None, workers: int = 1) -> None:
+    """Print ``pdf_jobs`` (:func:`render_pdfs`) and compact each PDF as soon as it is
+    written, in one thread beside the printing (pypdf holds the GIL; the printing is done
+    by Chromium's processes, so the two overlap)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def compact(dst):
+        try:
+            compact_pdf(dst)
+        except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
+            pass
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exresearch-compact") as pool:
+        render_pdfs(pdf_jobs, tmpdir=tmpdir, workers=workers,
+                    on_done=lambda dst: pool.submit(compact, dst))
 
 
 def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:

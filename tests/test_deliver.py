@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import re
 
 import openpyxl
 import pandas as pd
@@ -245,3 +246,46 @@ def test_published_notebook_has_alt_text_for_figures_and_slim_tables():
     assert len(html) < len(table)
     no_fig = json.dumps(new_notebook(cells=[new_code_cell("x = 1")]))
     assert deliver.notebook_without_images(no_fig) == no_fig  # nothing to do: same text
+
+
+def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, monkeypatch,
+                                                                   capsys):
+    # the printer (render_pdfs) stands in: the report prints, the brief fails
+    root, records = _site(tmp_path)
+    seen, compacted = {}, []
+
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        seen["workers"], seen["jobs"] = workers, [(h.name, p.name) for h, p in jobs]
+        for _, pdf in jobs:
+            if not pdf.name.endswith("-brief.pdf"):
+                pdf.parent.mkdir(exist_ok=True)
+                pdf.write_bytes(b"%PDF-1.4 " + pdf.name.encode())
+                on_done(pdf)
+        raise deliver.PdfError("1 of 3 page(s) could not be printed: client-a.html (...)",
+                               [root / "pdf" / "client-a-brief.pdf"])
+
+    monkeypatch.setattr(deliver, "render_pdfs", fake_render)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: compacted.append(path.name) or 0)
+    extras = deliver.publish_extras(root, records=records, pdf=True, jobs=3)
+    assert seen["workers"] == 3
+    assert seen["jobs"] == [("synthesis.html", "synthesis.pdf"),
+                            ("client-a.html", "client-a.pdf"),
+                            ("client-a.html", "client-a-brief.pdf")]
+    assert sorted(compacted) == ["client-a.pdf", "synthesis.pdf"]  # each printed PDF, once
+    assert extras["synthesis"] == {"pdf": "pdf/synthesis.pdf"}
+    assert extras["client-a"]["pdf"] == "pdf/client-a.pdf" and "brief_pdf" not in extras["client-a"]
+    assert "exresearch build: 1 of 3 page(s) could not be printed: client-a.html" in \
+        capsys.readouterr().err
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert sorted(manifest["pdf_keys"]) == ["pdf/client-a.pdf", "pdf/synthesis.pdf"]  # reprinted next time
+    index = (root / "index.html").read_text()
+    assert 'href="pdf/client-a.pdf">PDF</a>' in index and "client-a-brief.pdf" not in index
+    assert (root / "share" / "a" / "pdf" / "client-a.pdf").is_file()
+    assert not (root / "share" / "a" / "pdf" / "client-a-brief.pdf").exists()
+
+
+def test_render_pdfs_workers_must_be_a_positive_integer():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ParameterError, match=f"`workers` must be a positive integer, but "
+                           f"{re.escape(repr(bad))} was passed"):
+            deliver.render_pdfs([("a.html", "a.pdf")], workers=bad)
