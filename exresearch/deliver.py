@@ -434,6 +434,35 @@ def _palette_image(obj):
     return _png_parts(img)
 
 
+def _image_refs(resources, seen=None):
+    """The image XObjects a page's resources name (also inside form XObjects), as
+    indirect references, in the order of the resources.
+
+    The same images as pypdf's ``page.images`` minus inline images (which have no
+    reference, so :func:`compact_pdf` never rewrote them), without parsing each page's
+    content stream: that parse was three quarters of compact_pdf's time on a report
+    (pypdf has no call for the images of the resources alone, so it is walked here).
+    """
+    from pypdf.generic import IndirectObject
+
+    seen = set() if seen is None else seen
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not hasattr(xobjects, "items"):
+        return
+    for _, ref in xobjects.items():
+        if not isinstance(ref, IndirectObject) or ref.idnum in seen:
+            continue
+        seen.add(ref.idnum)
+        obj = ref.get_object()
+        kind = obj.get("/Subtype") if hasattr(obj, "get") else None
+        if kind == "/Image":
+            yield ref
+        elif kind == "/Form":
+            yield from _image_refs(obj.get("/Resources"), seen)
+
+
 def compact_pdf(path) -> int:
     """Store a PDF's figures as palette images, losslessly; return the bytes saved.
 
@@ -478,9 +507,8 @@ def compact_pdf(path) -> int:
         writer = PdfWriter(clone_from=PdfReader(path))
         done, changed = set(), 0
         for page in writer.pages:
-            for image in page.images:
-                ref = image.indirect_reference
-                if ref is None or ref.idnum in done:
+            for ref in _image_refs(page.get("/Resources")):
+                if ref.idnum in done:
                     continue
                 done.add(ref.idnum)
                 obj = ref.get_object()

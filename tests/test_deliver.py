@@ -175,9 +175,9 @@ def test_brief_follows_the_driver_model_when_it_decides():
     assert "<strong>" not in none  # no driver named when the model names none
 
 
-def _rgb_pdf(path, pixels) -> None:
+def _rgb_pdf(path, pixels, *, form=False) -> None:
     """A one-page PDF holding ``pixels`` (H x W x 3 uint8) as an 8-bit RGB Flate image,
-    as Chromium prints a figure."""
+    as Chromium prints a figure (``form``: drawn by a form XObject holding it)."""
     import zlib
 
     h, w, _ = pixels.shape
@@ -191,6 +191,13 @@ def _rgb_pdf(path, pixels) -> None:
             f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace "
             f"/DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>"
             "\nstream\n".encode() + data + b"\nendstream"]
+    if form:
+        outer = b"/Fm0 Do"
+        objs[2] = objs[2].replace(b"/Im0 5 0 R", b"/Fm0 6 0 R").replace(b"4 0 R", b"7 0 R")
+        objs.append(f"<< /Type /XObject /Subtype /Form /BBox [0 0 {w} {h}] /Resources "
+                    f"<< /XObject << /Im0 5 0 R >> >> /Length {len(content)} >>\nstream\n"
+                    .encode() + content + b"\nendstream")
+        objs.append(b"<< /Length %d >>\nstream\n" % len(outer) + outer + b"\nendstream")
     out, offsets = bytearray(b"%PDF-1.7\n"), []
     for i, body in enumerate(objs, start=1):
         offsets.append(len(out))
@@ -226,6 +233,16 @@ def test_compact_pdf_keeps_every_pixel(tmp_path):
     _rgb_pdf(photo, rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8))
     raw = photo.read_bytes()
     assert deliver.compact_pdf(photo) == 0 and photo.read_bytes() == raw
+    # a figure drawn through a form XObject (found by walking the resources, not the
+    # pages' content streams): compacted alike, every pixel kept
+    nested = tmp_path / "form.pdf"
+    _rgb_pdf(nested, pixels, form=True)
+    assert deliver.compact_pdf(nested) > 0
+    form = PdfReader(nested).pages[0]["/Resources"]["/XObject"]["/Fm0"].get_object()
+    image = form["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/ColorSpace"][0] == "/Indexed"
+    np.testing.assert_array_equal(
+        np.asarray(PdfReader(nested).pages[0].images[0].image.convert("RGB")), pixels)
 
 
 def test_published_notebook_has_alt_text_for_figures_and_slim_tables():

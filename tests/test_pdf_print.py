@@ -74,6 +74,8 @@ def _seen(pdf: Path, tmp: Path) -> tuple:
 
 
 def test_several_pages_at_once_print_the_same_pdfs_as_one_page(tmp_path):
+    from pypdf import PdfReader
+
     pages = _pages(tmp_path, 5)
     done = []
     serial = deliver.render_pdfs([(p, tmp_path / "one" / f"{p.stem}.pdf") for p in pages])
@@ -91,6 +93,11 @@ def test_several_pages_at_once_print_the_same_pdfs_as_one_page(tmp_path):
         # compacted alike too (the build compacts each PDF as it is written)
         assert deliver.compact_pdf(a) > 0 and deliver.compact_pdf(b) > 0
         assert _seen(a, px) == _seen(b, px) == seen_a  # every pixel kept
+        # every image pypdf finds by parsing the pages (what compact_pdf once walked) was
+        # rewritten: walking the resources misses none
+        images = [im for page in PdfReader(b).pages for im in page.images]
+        assert images and all(im.indirect_reference.get_object()["/ColorSpace"][0]
+                              == "/Indexed" for im in images)
     assert counts == sorted(counts) and counts[-1] > 1  # longer pages, more paper
     assert not list(tmp_path.rglob("*.tmp"))
 
