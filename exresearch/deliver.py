@@ -770,7 +770,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     labels = _labels(cfg) if cfg is not None else {}
     write_assets(staging)
     extras: dict[str, dict] = {}
-    pdf_jobs = []
+    pdf_jobs, workbooks = [], []  # the workbooks are written while the PDFs print
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
     old_extras, extra_keys = _previous_extras(previous), {}
@@ -799,9 +799,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
             ex["dictionary"] = dd_rel
             wb_rel = f"workbooks/{key}.xlsx"
             (staging / "workbooks").mkdir(exist_ok=True)
-            write_workbook(tables, staging / wb_rel, title=f"{study_name}: {_get(r, 'name')}",
-                           source="Every table of the report, at full precision (the "
-                           "Columns sheet says what each column means).")
+            workbooks.append((tables, staging / wb_rel, f"{study_name}: {_get(r, 'name')}"))
             ex["workbook"] = wb_rel
         if _get(r, "kind") == "client" and "findings" in tables:
             report_html = (staging / html_rel).read_text(encoding="utf-8")
@@ -824,27 +822,51 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 else:
                     pdf_jobs.append((staging / src, staging / dst))
         extras[key] = ex
+
+    def write_the_rest():  # what needs no PDF, done while Chromium prints
+        for tables, path, title in workbooks:
+            write_workbook(tables, path, title=title, source="Every table of the report, at "
+                           "full precision (the Columns sheet says what each column means).")
+        # a notebook carried over from the previous site was scrubbed when it was built
+        _scrub_notebooks(staging, study=study, previous=previous,
+                         keys={_get(r, "key") for r in records if _get(r, "executed", True)})
+
     if pdf_jobs:
+        outcome = []
+
+        def printing():
+            try:
+                _print_and_compact(pdf_jobs, tmpdir=tmpdir, workers=jobs)
+            except BaseException as exc:  # noqa: BLE001 - handled below, in this thread
+                outcome.append(exc)
+
+        printer = threading.Thread(target=printing, name="exresearch-pdfs")
+        printer.start()
         try:
-            _print_and_compact(pdf_jobs, tmpdir=tmpdir, workers=jobs)
+            write_the_rest()
+        finally:
+            printer.join()
+        exc = outcome[0] if outcome else None
+        if exc is None:
             if progress:
                 print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
-        except PdfError as exc:  # the other PDFs stand; the missing ones are not linked
+        elif isinstance(exc, PdfError):  # the other PDFs stand; the missing ones are not linked
             print(f"exresearch build: {exc}", file=sys.stderr)
-        except Exception as exc:  # noqa: BLE001 - the site stands without PDFs
+        elif isinstance(exc, Exception):  # the site stands without PDFs
             print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
             for ex in extras.values():
                 ex.pop("pdf", None), ex.pop("brief_pdf", None)
-    elif not do_pdf and progress:
-        print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
-              "--pdf to require it)", file=sys.stderr)
+        else:
+            raise exc
+    else:
+        write_the_rest()
+        if not do_pdf and progress:
+            print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
+                  "--pdf to require it)", file=sys.stderr)
     for ex in extras.values():  # a reused PDF that is gone is not linked
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
-    # a notebook carried over from the previous site was scrubbed when it was built
-    _scrub_notebooks(staging, study=study, previous=previous,
-                     keys={_get(r, "key") for r in records if _get(r, "executed", True)})
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
