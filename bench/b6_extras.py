@@ -77,8 +77,21 @@ def worker(spec: dict) -> dict:
     pdfs = sorted((staging / "pdf").glob("*.pdf")) if (staging / "pdf").is_dir() else []
     return {"wall": wall, "cpu_self": cpu, "cpu_children": children,
             "pdfs": len(pdfs), "pdf_bytes": sum(p.stat().st_size for p in pdfs),
+            "seen": {p.name: seen(p) for p in pdfs},
             "items": {k: {"n": len(v), "cpu": sum(c for c, _ in v),
                           "wall": sum(w for _, w in v)} for k, v in items.items()}}
+
+
+def seen(pdf: Path) -> list:
+    """What a reader sees of a PDF: [pages (pdfinfo), sha256 of its text (pdftotext)]."""
+    import hashlib
+
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = next(int(line.split()[-1]) for line in info.stdout.splitlines()
+                 if line.startswith("Pages:"))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          check=True).stdout
+    return [pages, hashlib.sha256(text).hexdigest()]
 
 
 def fresh_copy(site: Path, dest: Path) -> None:
@@ -131,23 +144,31 @@ def main(argv=None) -> int:
         return 0
     codes = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in a.code] \
         or [("this", Path(__file__).resolve().parent.parent)]
-    rows = []
+    rows, reference = [], None
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for rep in range(a.repeat):
         for name, code in codes:
             res = run_once(code, a.site, a.study, jobs=a.jobs, pdf=not a.no_pdf)
             res.update(code=name, rep=rep + 1)
+            if reference is None:
+                reference, res["same"] = res["seen"], "reference"
+            else:
+                res["same"] = "yes" if res["seen"] == reference else "NO: " + ", ".join(
+                    sorted(k for k in set(reference) | set(res["seen"])
+                           if reference.get(k) != res["seen"].get(k))[:5])
+            del res["seen"]
             rows.append(res)
             it = res["items"]
             print(f"{name} #{rep + 1}: wall {res['wall']:.1f} s, CPU {res['cpu_self']:.1f} s + "
                   f"children {res['cpu_children']:.1f} s; " + "; ".join(
                       f"{k} {v['n']}x cpu {v['cpu']:.1f} wall {v['wall']:.1f}"
-                      for k, v in it.items()) + f"; load {res['load']}", flush=True)
+                      for k, v in it.items()) + f"; same PDFs: {res['same']}; "
+                  f"load {res['load']}", flush=True)
     lines = [f"B6 extras phase, `{' '.join(sys.argv)}`, started {started}", "",
              "| code | run | wall s | CPU self s | CPU children s | workbooks (n, CPU s) | "
-             "briefs (n, CPU s) | PDF print (jobs, wall s) | compact_pdf (n, CPU s) | PDFs, MB "
-             "| load avg (1/5/15 min, before -> after) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "briefs (n, CPU s) | PDF print (calls, wall s) | compact_pdf (n, CPU s) | PDFs, MB "
+             "| same pages and text as the first run | load avg (1/5/15 min, before -> after) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         it = r["items"]
 
@@ -159,7 +180,8 @@ def main(argv=None) -> int:
             f"| {r['code']} | {r['rep']} | {r['wall']:.1f} | {r['cpu_self']:.1f} | "
             f"{r['cpu_children']:.1f} | {f('write_workbook')} | {f('render_brief')} | "
             + (f"{pr['n']}, {pr['wall']:.1f}" if pr else "-") + f" | {f('compact_pdf')} | "
-            f"{r['pdfs']}, {r['pdf_bytes'] / 1e6:.2f} | {r['load'][:3]} -> {r['load'][3:]} |")
+            f"{r['pdfs']}, {r['pdf_bytes'] / 1e6:.2f} | {r['same']} | {r['load'][:3]} -> "
+            f"{r['load'][3:]} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
