@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import VENV_BIN  # noqa: E402
+from common import ROOT, VENV_BIN  # noqa: E402
 
 
 def worker(spec: dict) -> dict:
@@ -110,7 +110,7 @@ def fresh_copy(site: Path, dest: Path) -> None:
 
 
 def run_once(code: Path, site: Path, study: Path, *, jobs: int, pdf: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix="exr-x", dir="/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="exr-x") as tmp:
         staging = Path(tmp) / "s"
         fresh_copy(site, staging)
         (Path(tmp) / "w").mkdir()
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
         print(json.dumps(worker(json.loads(a.worker))))
         return 0
     codes = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in a.code] \
-        or [("this", Path(__file__).resolve().parent.parent)]
+        or [("this", ROOT)]
     rows, reference = [], None
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for rep in range(a.repeat):
