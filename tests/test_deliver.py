@@ -306,3 +306,34 @@ def test_render_pdfs_workers_must_be_a_positive_integer():
         with pytest.raises(ParameterError, match=f"`workers` must be a positive integer, but "
                            f"{re.escape(repr(bad))} was passed"):
             deliver.render_pdfs([("a.html", "a.pdf")], workers=bad)
+
+
+def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
+        tmp_path, monkeypatch):
+    printed = []
+
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        printed.append(sorted(p.name for _, p in jobs))
+        for html, pdf in jobs:
+            pdf.parent.mkdir(exist_ok=True)
+            pdf.write_bytes(b"%PDF-1.4 " + html.read_bytes())
+            on_done(pdf)
+        return [p for _, p in jobs]
+
+    monkeypatch.setattr(deliver, "render_pdfs", fake_render)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: 0)
+    first, records = _site(tmp_path / "first")
+    deliver.publish_extras(first, records=records, pdf=True, jobs=2)
+    assert printed == [["client-a-brief.pdf", "client-a.pdf", "synthesis.pdf"]]
+    second, _ = _site(tmp_path / "second")  # the same pages: every PDF is reused
+    extras = deliver.publish_extras(second, records=records, pdf=True, previous=first, jobs=2)
+    assert len(printed) == 1
+    assert extras["client-a"]["pdf"] == "pdf/client-a.pdf"
+    assert (second / "pdf" / "synthesis.pdf").read_bytes() == \
+        (first / "pdf" / "synthesis.pdf").read_bytes()
+    third, _ = _site(tmp_path / "third")  # the synthesis page changed: only it is printed
+    page = third / "reports" / "synthesis.html"
+    page.write_text(page.read_text().replace("Syn</h1>", "Syn 2</h1>"))
+    deliver.publish_extras(third, records=records, pdf=True, previous=second, jobs=2)
+    assert printed[1:] == [["synthesis.pdf"]]
+    assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()
