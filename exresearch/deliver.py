@@ -753,8 +753,10 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Chromium's temporary folder (the build passes its staging area).
     jobs : int, default 1
         Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
-        ``--jobs``). Each PDF is compacted (:func:`compact_pdf`) in a thread beside the
-        printing as soon as it is written. The files are the same whatever the number.
+        ``--jobs``), at most one per core of this machine. Each PDF is compacted
+        (:func:`compact_pdf`) in a thread beside the printing as soon as it is written,
+        and the workbooks are written meanwhile. The files are the same whatever the
+        number.
 
     Returns
     -------
@@ -844,7 +846,10 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
 
         def printing():
             try:
-                _print_and_compact(pdf_jobs, tmpdir=tmpdir, workers=jobs)
+                # no more pages than this machine's cores (the build's --jobs may count
+                # a cluster's workers): each page is a renderer process of 100-200 MB
+                _print_and_compact(pdf_jobs, tmpdir=tmpdir,
+                                   workers=min(jobs, os.cpu_count() or 1))
             except BaseException as exc:  # noqa: BLE001 - handled below, in this thread
                 outcome.append(exc)
 

@@ -283,6 +283,7 @@ def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, mon
 
     monkeypatch.setattr(deliver, "render_pdfs", fake_render)
     monkeypatch.setattr(deliver, "compact_pdf", lambda path: compacted.append(path.name) or 0)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 8)
     extras = deliver.publish_extras(root, records=records, pdf=True, jobs=3)
     assert seen["workers"] == 3
     assert seen["jobs"] == [("synthesis.html", "synthesis.pdf"),
@@ -299,6 +300,9 @@ def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, mon
     assert 'href="pdf/client-a.pdf">PDF</a>' in index and "client-a-brief.pdf" not in index
     assert (root / "share" / "a" / "pdf" / "client-a.pdf").is_file()
     assert not (root / "share" / "a" / "pdf" / "client-a-brief.pdf").exists()
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)  # no more pages than cores
+    deliver.publish_extras(root, records=records, pdf=True, jobs=3)
+    assert seen["workers"] == 2
 
 
 def test_render_pdfs_workers_must_be_a_positive_integer():
