@@ -458,12 +458,12 @@ def test_b6_synthesis_script_times_every_cell(tmp_path, monkeypatch):
 
 
 def test_b6_extras_script_times_the_extras_of_a_built_site(tmp_path, monkeypatch):
+    import tempfile
+
     import b6_extras
 
     from exresearch import build
     from exresearch.simulate import simulate_study
-
-    import tempfile
 
     monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(Path(__file__).parent / "notebooks"))
     monkeypatch.setenv("TMPDIR", str(tmp_path))
