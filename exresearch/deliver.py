@@ -49,7 +49,7 @@ from .privacy import escape, neutralise_cell
 from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
-           "pdf_enabled", "compact_pdf", "notebook_without_images"]
+           "pdf_enabled", "compact_pdf", "notebook_without_images", "PdfError"]
 
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
@@ -231,8 +231,36 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
 _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
 
 
-def _print_all(jobs, chromium, tmpdir=None):
-    from playwright.sync_api import sync_playwright
+#: What a page needs before it is printed: links to other files lose their target (a PDF
+#: would turn them into absolute file:// paths of this machine; anchors stay), and paper
+#: cannot be clicked open, so a folded table (<details>, e.g. every client's numbers under
+#: a caterpillar plot) is printed open.
+_BEFORE_PRINT = """() => {
+    document.querySelectorAll('a[href]').forEach(a => {
+        if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); });
+    document.querySelectorAll('details').forEach(d => { d.open = true; }); }"""
+
+
+class PdfError(RuntimeError):
+    """Some pages could not be printed (the others were); ``failed`` lists their PDFs."""
+
+    def __init__(self, message: str, failed: list):
+        super().__init__(message)
+        self.failed = failed
+
+
+def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
+    """Print ``jobs`` in one browser, ``workers`` pages at once; [(job, exception)] failed.
+
+    Each page (a renderer process of its own) takes the next job as it finishes one, so
+    ``workers`` pages keep that many cores busy. ``on_done(pdf_path)`` is called (in this
+    thread) as each PDF is written. A page that fails is reported and replaced by a fresh
+    one; the other jobs go on. playwright's async API is used because its sync API prints
+    one page at a time.
+    """
+    import asyncio
+
+    from playwright.async_api import async_playwright
 
     # the browser's own temporary files (org.chromium.Chromium.*) go into ``tmpdir``
     # (the build's staging area), so a killed build leaves none in the system folder;
@@ -242,39 +270,59 @@ def _print_all(jobs, chromium, tmpdir=None):
         tmpdir = None
     env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
         if tmpdir else None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium, env=env,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"])
+    todo = iter(jobs)  # shared by the pages: each takes the next job
+    failed = []
+
+    async def print_one(page, html_path, pdf_path):
+        await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+        await page.emulate_media(media="print")
+        await page.evaluate(_BEFORE_PRINT)
+        tmp = Path(str(pdf_path) + ".tmp")
         try:
-            context = browser.new_context(bypass_csp=True)  # for the link fix below
-            # nothing but local files: the pages are offline by construction
-            context.route(re.compile(r"^(?!file:|data:).*"), lambda route: route.abort())
-            page = context.new_page()
-            for html_path, pdf_path in jobs:
-                page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
-                page.emulate_media(media="print")
-                # a PDF would turn relative links into absolute file:// paths of this
-                # machine: links to other files lose their target (anchors stay)
-                page.evaluate("""() => document.querySelectorAll('a[href]').forEach(a => {
-                    if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); })""")
-                # paper cannot be clicked open: a folded table (<details>, e.g. every
-                # client's numbers under a caterpillar plot) is printed open
-                page.evaluate("""() => document.querySelectorAll('details').forEach(d => {
-                    d.open = true; })""")
-                tmp = Path(str(pdf_path) + ".tmp")
-                page.pdf(path=str(tmp), format="Letter", print_background=True,
-                         prefer_css_page_size=True, display_header_footer=True,
-                         header_template="<div></div>", footer_template=_FOOTER,
-                         margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
-                                 "right": "12mm"})
-                os.replace(tmp, pdf_path)
+            await page.pdf(path=str(tmp), format="Letter", print_background=True,
+                           prefer_css_page_size=True, display_header_footer=True,
+                           header_template="<div></div>", footer_template=_FOOTER,
+                           margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
+                                   "right": "12mm"})
+            os.replace(tmp, pdf_path)
         finally:
-            browser.close()
+            tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
+
+    async def lane(context):
+        page = await context.new_page()
+        for html_path, pdf_path in todo:
+            try:
+                await print_one(page, html_path, pdf_path)
+            except Exception as exc:  # noqa: BLE001 - reported by render_pdfs
+                failed.append(((html_path, pdf_path), exc))
+                await page.close()
+                page = await context.new_page()  # a fresh page for the next job
+                continue
+            if on_done is not None:
+                on_done(Path(pdf_path))
+        await page.close()
+
+    async def main():
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=chromium, env=env,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--no-first-run", "--disable-sync"])
+            try:
+                context = await browser.new_context(bypass_csp=True)  # for _BEFORE_PRINT
+                # nothing but local files: the pages are offline by construction
+                await context.route(re.compile(r"^(?!file:|data:).*"),
+                                    lambda route: route.abort())
+                await asyncio.gather(*(lane(context) for _ in range(workers)))
+            finally:
+                await browser.close()
+
+    asyncio.run(main())
+    return failed
 
 
-def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]:
+def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int = 1,
+                on_done=None) -> list[Path]:
     """Print HTML pages to PDF with headless Chromium (playwright), in one browser.
 
     Parameters
@@ -285,6 +333,12 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     tmpdir : str or pathlib.Path, optional
         The browser's temporary folder (default, and when its path is longer than 63
         bytes, which a unix socket inside it could not have: the system's).
+    workers : int, default 1
+        Pages printed at once (each page is a renderer process of its own, so up to one
+        per core is worth it); the PDFs are the same whatever the number.
+    on_done : callable, optional
+        Called with each PDF's path as soon as it is written (from the printing thread),
+        e.g. to post-process it while the next pages print.
 
     Returns
     -------
@@ -296,21 +350,28 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     ------
     RuntimeError
         When no Chromium is found, naming what to install.
+    PdfError
+        When some pages could not be printed, naming them and the error of the first;
+        every other PDF is written (``failed``: the PDF paths not written).
     """
     jobs = [(Path(h), Path(p)) for h, p in jobs]
     if not jobs:
         return []
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ParameterError(f"`workers` must be a positive integer, but {workers!r} was "
+                             "passed")
     chromium = chromium or find_chromium()
     if chromium is None:
         raise RuntimeError("no Chromium found to print PDFs: install it (Debian: apt-get "
                            "install chromium) or set EXRESEARCH_CHROMIUM")
     for _, pdf in jobs:
         pdf.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
+    errors, failed = [], []
 
-    def run():  # a thread of its own: the sync API refuses a thread with a running loop
+    def run():  # a thread of its own: asyncio.run refuses a thread with a running loop
         try:
-            _print_all(jobs, chromium, tmpdir)
+            failed.extend(_print_all(jobs, chromium, tmpdir,
+                                     workers=min(workers, len(jobs)), on_done=on_done))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -319,6 +380,17 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None) -> list[Path]
     t.join()
     if errors:
         raise errors[0]
+    if failed:
+        (html, _), exc = failed[0]
+        names = ", ".join(h.name for (h, _), _ in failed[:5]) + (
+            f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        # the first error's first line, its pages named without this machine's folders
+        first = (str(exc).strip().splitlines() or [""])[0]
+        first = re.sub(r"file://\S*/([^/\s]+)", r"\1", first)
+        first = first.replace(str(html.resolve().parent), "…")
+        raise PdfError(f"{len(failed)} of {len(jobs)} page(s) could not be printed: {names} "
+                       f"({html.name}: {type(exc).__name__}: {first})",
+                       [p for (_, p), _ in failed])
     return [p for _, p in jobs]
 
 
@@ -352,14 +424,51 @@ def _palette_image(obj):
     if len(raw) != width * height * 3:
         return None  # not 8-bit RGB
     rgb = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.uint32)
-    colours, index = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2],
-                               return_inverse=True)
+    code = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    # the colours in ascending order and each pixel's rank among them, as np.unique(...,
+    # return_inverse=True) gives them, through a table over all 2**24 colours instead of
+    # a sort of the pixels (a few times cheaper; 16 MB, mostly untouched pages)
+    present = np.zeros(1 << 24, dtype=bool)
+    present[code] = True
+    colours = np.flatnonzero(present)
     if len(colours) > 256:
         return None
+    rank = np.zeros(1 << 24, dtype=np.uint8)
+    rank[colours] = np.arange(len(colours), dtype=np.uint8)
+    index = rank[code]
     palette = np.stack([colours >> 16, (colours >> 8) & 255, colours & 255], axis=1)
     img = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
     img.putpalette(palette.astype(np.uint8).tobytes())
     return _png_parts(img)
+
+
+def _image_refs(resources, seen=None):
+    """The image XObjects a page's resources name (also inside form XObjects), as
+    indirect references, in the order of the resources.
+
+    The same images as pypdf's ``page.images`` minus inline images (which have no
+    reference, so :func:`compact_pdf` never rewrote them), without parsing each page's
+    content stream: that parse was three quarters of compact_pdf's time on a report
+    (pypdf has no call for the images of the resources alone, so it is walked here).
+    """
+    from pypdf.generic import IndirectObject
+
+    seen = set() if seen is None else seen
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not hasattr(xobjects, "items"):
+        return
+    for _, ref in xobjects.items():
+        if not isinstance(ref, IndirectObject) or ref.idnum in seen:
+            continue
+        seen.add(ref.idnum)
+        obj = ref.get_object()
+        kind = obj.get("/Subtype") if hasattr(obj, "get") else None
+        if kind == "/Image":
+            yield ref
+        elif kind == "/Form":
+            yield from _image_refs(obj.get("/Resources"), seen)
 
 
 def compact_pdf(path) -> int:
@@ -406,9 +515,8 @@ def compact_pdf(path) -> int:
         writer = PdfWriter(clone_from=PdfReader(path))
         done, changed = set(), 0
         for page in writer.pages:
-            for image in page.images:
-                ref = image.indirect_reference
-                if ref is None or ref.idnum in done:
+            for ref in _image_refs(page.get("/Resources")):
+                if ref.idnum in done:
                     continue
                 done.add(ref.idnum)
                 obj = ref.get_object()
@@ -613,7 +721,8 @@ def _labels(cfg) -> dict:
 
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False, tmpdir=None) -> dict:
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None,
+                   jobs: int = 1) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -642,6 +751,12 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         Print one line when PDFs are skipped or printed.
     tmpdir : pathlib.Path, optional
         Chromium's temporary folder (the build passes its staging area).
+    jobs : int, default 1
+        Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
+        ``--jobs``), at most one per core of this machine. Each PDF is compacted
+        (:func:`compact_pdf`) in a thread beside the printing as soon as it is written,
+        and the workbooks are written meanwhile. The files are the same whatever the
+        number.
 
     Returns
     -------
@@ -665,7 +780,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     labels = _labels(cfg) if cfg is not None else {}
     write_assets(staging)
     extras: dict[str, dict] = {}
-    pdf_jobs = []
+    pdf_jobs, workbooks = [], []  # the workbooks are written while the PDFs print
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
     old_extras, extra_keys = _previous_extras(previous), {}
@@ -694,9 +809,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
             ex["dictionary"] = dd_rel
             wb_rel = f"workbooks/{key}.xlsx"
             (staging / "workbooks").mkdir(exist_ok=True)
-            write_workbook(tables, staging / wb_rel, title=f"{study_name}: {_get(r, 'name')}",
-                           source="Every table of the report, at full precision (the "
-                           "Columns sheet says what each column means).")
+            workbooks.append((tables, staging / wb_rel, f"{study_name}: {_get(r, 'name')}"))
             ex["workbook"] = wb_rel
         if _get(r, "kind") == "client" and "findings" in tables:
             report_html = (staging / html_rel).read_text(encoding="utf-8")
@@ -708,10 +821,10 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 anchors=_section_anchors(report_html)))
             ex["brief"] = brief_rel
         if do_pdf:
-            jobs = [(html_rel, f"pdf/{key}.pdf")]
+            pages = [(html_rel, f"pdf/{key}.pdf")]
             if "brief" in ex:
-                jobs.append((ex["brief"], f"pdf/{key}-brief.pdf"))
-            for src, dst in jobs:
+                pages.append((ex["brief"], f"pdf/{key}-brief.pdf"))
+            for src, dst in pages:
                 ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
                 pdf_keys[dst] = _print_key(staging / src)
                 if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
@@ -719,35 +832,76 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 else:
                     pdf_jobs.append((staging / src, staging / dst))
         extras[key] = ex
+
+    def write_the_rest():  # what needs no PDF, done while Chromium prints
+        for tables, path, title in workbooks:
+            write_workbook(tables, path, title=title, source="Every table of the report, at "
+                           "full precision (the Columns sheet says what each column means).")
+        # a notebook carried over from the previous site was scrubbed when it was built
+        _scrub_notebooks(staging, study=study, previous=previous,
+                         keys={_get(r, "key") for r in records if _get(r, "executed", True)})
+
     if pdf_jobs:
+        outcome = []
+
+        def printing():
+            try:
+                # no more pages than this machine's cores (the build's --jobs may count
+                # a cluster's workers): each page is a renderer process of 100-200 MB
+                _print_and_compact(pdf_jobs, tmpdir=tmpdir,
+                                   workers=min(jobs, os.cpu_count() or 1))
+            except BaseException as exc:  # noqa: BLE001 - handled below, in this thread
+                outcome.append(exc)
+
+        printer = threading.Thread(target=printing, name="exresearch-pdfs")
+        printer.start()
         try:
-            render_pdfs(pdf_jobs, tmpdir=tmpdir)
-            for _, dst in pdf_jobs:
-                try:
-                    compact_pdf(dst)
-                except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
-                    pass
+            write_the_rest()
+        finally:
+            printer.join()
+        exc = outcome[0] if outcome else None
+        if exc is None:
             if progress:
                 print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
-        except Exception as exc:  # noqa: BLE001 - the site stands without PDFs
+        elif isinstance(exc, PdfError):  # the other PDFs stand; the missing ones are not linked
+            print(f"exresearch build: {exc}", file=sys.stderr)
+        elif isinstance(exc, Exception):  # the site stands without PDFs
             print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
             for ex in extras.values():
                 ex.pop("pdf", None), ex.pop("brief_pdf", None)
-    elif not do_pdf and progress:
-        print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
-              "--pdf to require it)", file=sys.stderr)
+        else:
+            raise exc
+    else:
+        write_the_rest()
+        if not do_pdf and progress:
+            print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
+                  "--pdf to require it)", file=sys.stderr)
     for ex in extras.values():  # a reused PDF that is gone is not linked
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
                 del ex[k]
-    # a notebook carried over from the previous site was scrubbed when it was built
-    _scrub_notebooks(staging, study=study, previous=previous,
-                     keys={_get(r, "key") for r in records if _get(r, "executed", True)})
     _finish_shares(staging, records, extras, study_name, pseudonyms or {})
     _patch_index(staging, extras)
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
                                       if (staging / k).is_file()}, extra_keys)
     return extras
+
+
+def _print_and_compact(pdf_jobs, *, tmpdir=None, workers: int = 1) -> None:
+    """Print ``pdf_jobs`` (:func:`render_pdfs`) and compact each PDF as soon as it is
+    written, in one thread beside the printing (pypdf holds the GIL; the printing is done
+    by Chromium's processes, so the two overlap)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def compact(dst):
+        try:
+            compact_pdf(dst)
+        except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
+            pass
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exresearch-compact") as pool:
+        render_pdfs(pdf_jobs, tmpdir=tmpdir, workers=workers,
+                    on_done=lambda dst: pool.submit(compact, dst))
 
 
 def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:

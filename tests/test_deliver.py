@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import re
 
 import openpyxl
 import pandas as pd
@@ -174,9 +175,9 @@ def test_brief_follows_the_driver_model_when_it_decides():
     assert "<strong>" not in none  # no driver named when the model names none
 
 
-def _rgb_pdf(path, pixels) -> None:
+def _rgb_pdf(path, pixels, *, form=False) -> None:
     """A one-page PDF holding ``pixels`` (H x W x 3 uint8) as an 8-bit RGB Flate image,
-    as Chromium prints a figure."""
+    as Chromium prints a figure (``form``: drawn by a form XObject holding it)."""
     import zlib
 
     h, w, _ = pixels.shape
@@ -190,6 +191,13 @@ def _rgb_pdf(path, pixels) -> None:
             f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace "
             f"/DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>"
             "\nstream\n".encode() + data + b"\nendstream"]
+    if form:
+        outer = b"/Fm0 Do"
+        objs[2] = objs[2].replace(b"/Im0 5 0 R", b"/Fm0 6 0 R").replace(b"4 0 R", b"7 0 R")
+        objs.append(f"<< /Type /XObject /Subtype /Form /BBox [0 0 {w} {h}] /Resources "
+                    f"<< /XObject << /Im0 5 0 R >> >> /Length {len(content)} >>\nstream\n"
+                    .encode() + content + b"\nendstream")
+        objs.append(b"<< /Length %d >>\nstream\n" % len(outer) + outer + b"\nendstream")
     out, offsets = bytearray(b"%PDF-1.7\n"), []
     for i, body in enumerate(objs, start=1):
         offsets.append(len(out))
@@ -225,6 +233,16 @@ def test_compact_pdf_keeps_every_pixel(tmp_path):
     _rgb_pdf(photo, rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8))
     raw = photo.read_bytes()
     assert deliver.compact_pdf(photo) == 0 and photo.read_bytes() == raw
+    # a figure drawn through a form XObject (found by walking the resources, not the
+    # pages' content streams): compacted alike, every pixel kept
+    nested = tmp_path / "form.pdf"
+    _rgb_pdf(nested, pixels, form=True)
+    assert deliver.compact_pdf(nested) > 0
+    form = PdfReader(nested).pages[0]["/Resources"]["/XObject"]["/Fm0"].get_object()
+    image = form["/Resources"]["/XObject"]["/Im0"].get_object()
+    assert image["/ColorSpace"][0] == "/Indexed"
+    np.testing.assert_array_equal(
+        np.asarray(PdfReader(nested).pages[0].images[0].image.convert("RGB")), pixels)
 
 
 def test_published_notebook_has_alt_text_for_figures_and_slim_tables():
@@ -245,3 +263,81 @@ def test_published_notebook_has_alt_text_for_figures_and_slim_tables():
     assert len(html) < len(table)
     no_fig = json.dumps(new_notebook(cells=[new_code_cell("x = 1")]))
     assert deliver.notebook_without_images(no_fig) == no_fig  # nothing to do: same text
+
+
+def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, monkeypatch,
+                                                                   capsys):
+    # the printer (render_pdfs) stands in: the report prints, the brief fails
+    root, records = _site(tmp_path)
+    seen, compacted = {}, []
+
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        seen["workers"], seen["jobs"] = workers, [(h.name, p.name) for h, p in jobs]
+        for _, pdf in jobs:
+            if not pdf.name.endswith("-brief.pdf"):
+                pdf.parent.mkdir(exist_ok=True)
+                pdf.write_bytes(b"%PDF-1.4 " + pdf.name.encode())
+                on_done(pdf)
+        raise deliver.PdfError("1 of 3 page(s) could not be printed: client-a.html (...)",
+                               [root / "pdf" / "client-a-brief.pdf"])
+
+    monkeypatch.setattr(deliver, "render_pdfs", fake_render)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: compacted.append(path.name) or 0)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 8)
+    extras = deliver.publish_extras(root, records=records, pdf=True, jobs=3)
+    assert seen["workers"] == 3
+    assert seen["jobs"] == [("synthesis.html", "synthesis.pdf"),
+                            ("client-a.html", "client-a.pdf"),
+                            ("client-a.html", "client-a-brief.pdf")]
+    assert sorted(compacted) == ["client-a.pdf", "synthesis.pdf"]  # each printed PDF, once
+    assert extras["synthesis"] == {"pdf": "pdf/synthesis.pdf"}
+    assert extras["client-a"]["pdf"] == "pdf/client-a.pdf" and "brief_pdf" not in extras["client-a"]
+    assert "exresearch build: 1 of 3 page(s) could not be printed: client-a.html" in \
+        capsys.readouterr().err
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert sorted(manifest["pdf_keys"]) == ["pdf/client-a.pdf", "pdf/synthesis.pdf"]  # reprinted next time
+    index = (root / "index.html").read_text()
+    assert 'href="pdf/client-a.pdf">PDF</a>' in index and "client-a-brief.pdf" not in index
+    assert (root / "share" / "a" / "pdf" / "client-a.pdf").is_file()
+    assert not (root / "share" / "a" / "pdf" / "client-a-brief.pdf").exists()
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)  # no more pages than cores
+    deliver.publish_extras(root, records=records, pdf=True, jobs=3)
+    assert seen["workers"] == 2
+
+
+def test_render_pdfs_workers_must_be_a_positive_integer():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ParameterError, match=f"`workers` must be a positive integer, but "
+                           f"{re.escape(repr(bad))} was passed"):
+            deliver.render_pdfs([("a.html", "a.pdf")], workers=bad)
+
+
+def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
+        tmp_path, monkeypatch):
+    printed = []
+
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        printed.append(sorted(p.name for _, p in jobs))
+        for html, pdf in jobs:
+            pdf.parent.mkdir(exist_ok=True)
+            pdf.write_bytes(b"%PDF-1.4 " + html.read_bytes())
+            on_done(pdf)
+        return [p for _, p in jobs]
+
+    monkeypatch.setattr(deliver, "render_pdfs", fake_render)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: 0)
+    first, records = _site(tmp_path / "first")
+    deliver.publish_extras(first, records=records, pdf=True, jobs=2)
+    assert printed == [["client-a-brief.pdf", "client-a.pdf", "synthesis.pdf"]]
+    second, _ = _site(tmp_path / "second")  # the same pages: every PDF is reused
+    extras = deliver.publish_extras(second, records=records, pdf=True, previous=first, jobs=2)
+    assert len(printed) == 1
+    assert extras["client-a"]["pdf"] == "pdf/client-a.pdf"
+    assert (second / "pdf" / "synthesis.pdf").read_bytes() == \
+        (first / "pdf" / "synthesis.pdf").read_bytes()
+    third, _ = _site(tmp_path / "third")  # the synthesis page changed: only it is printed
+    page = third / "reports" / "synthesis.html"
+    page.write_text(page.read_text().replace("Syn</h1>", "Syn 2</h1>"))
+    deliver.publish_extras(third, records=records, pdf=True, previous=second, jobs=2)
+    assert printed[1:] == [["synthesis.pdf"]]
+    assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()

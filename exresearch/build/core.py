@@ -270,7 +270,7 @@ def _write_site(b: _Build) -> None:
     from ..deliver import publish_extras
 
     publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                   progress=b.progress, tmpdir=b.staging.work)
+                   progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     # no absolute path in the site, this file included: the study by a hash of its path

@@ -1,0 +1,117 @@
+"""Printing PDFs with several pages at once (issue 20): the same files as one page at a
+time, a page that fails is reported while the others are printed.
+
+PDFs are compared as a reader sees them: page count (``pdfinfo``), text (``pdftotext``)
+and every pixel of every page (``pdftoppm``); poppler-utils must be installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exresearch import deliver
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="/usr/bin/chromium is absent (`make browser` installs it)"),
+    pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils"),
+]
+
+
+def _palette_png() -> str:
+    """A small chart-like palette PNG as a data: URI (what exresearch.style writes)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    rows = np.repeat(np.repeat(rng.integers(0, 12, size=(60, 40)), 12, axis=1), 4, axis=0)
+    rows = rows.astype(np.uint8)
+    img = Image.fromarray(rows, mode="P")
+    img.putpalette(rng.integers(0, 256, size=12 * 3, dtype=np.uint8).tobytes())
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _pages(folder: Path, n: int) -> list[Path]:
+    png = _palette_png()
+    out = []
+    for i in range(n):
+        rows = "".join(f"<tr><td>client-{i:02d}-{j:03d}</td><td>{j * 0.137:.3f}</td></tr>"
+                       for j in range(40 * (i + 1)))  # 1 to n pages long
+        page = folder / f"page-{i}.html"
+        page.write_text(
+            f"<!DOCTYPE html><html><body><h1 id='top'>Report {i}</h1>"
+            f"<a href='other.html'>other file</a> <a href='#top'>anchor</a>"
+            f"<img alt='chart {i}' src='{png}' width='300'>"
+            f"<details><summary>Folded {i}</summary><p>inside-{i}</p></details>"
+            f"<table>{rows}</table></body></html>", encoding="utf-8")
+        out.append(page)
+    return out
+
+
+def _seen(pdf: Path, tmp: Path) -> tuple:
+    """(page count, text, pixels of each page) of a PDF."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    pages = int(next(line.split()[-1] for line in info.stdout.splitlines()
+                     if line.startswith("Pages:")))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    prefix = tmp / f"px-{pdf.parent.name}-{pdf.stem}"
+    subprocess.run(["pdftoppm", "-r", "40", str(pdf), str(prefix)], check=True)
+    pixels = [p.read_bytes() for p in sorted(tmp.glob(f"{prefix.name}*.ppm"))]
+    return pages, text, pixels
+
+
+def test_several_pages_at_once_print_the_same_pdfs_as_one_page(tmp_path):
+    from pypdf import PdfReader
+
+    pages = _pages(tmp_path, 5)
+    done = []
+    serial = deliver.render_pdfs([(p, tmp_path / "one" / f"{p.stem}.pdf") for p in pages])
+    parallel = deliver.render_pdfs([(p, tmp_path / "three" / f"{p.stem}.pdf") for p in pages],
+                                   workers=3, on_done=done.append)
+    assert sorted(done) == sorted(parallel)  # each PDF handed on once, when written
+    px = tmp_path / "px"
+    px.mkdir()
+    counts = []
+    for a, b in zip(serial, parallel, strict=True):
+        seen_a, seen_b = _seen(a, px), _seen(b, px)
+        assert seen_a == seen_b, a.name
+        counts.append(seen_a[0])
+        assert f"Report {a.stem[-1]}" in seen_a[1] and f"inside-{a.stem[-1]}" in seen_a[1]
+        # compacted alike too (the build compacts each PDF as it is written)
+        assert deliver.compact_pdf(a) > 0 and deliver.compact_pdf(b) > 0
+        assert _seen(a, px) == _seen(b, px) == seen_a  # every pixel kept
+        # every image pypdf finds by parsing the pages (what compact_pdf once walked) was
+        # rewritten: walking the resources misses none
+        images = [im for page in PdfReader(b).pages for im in page.images]
+        assert images and all(im.indirect_reference.get_object()["/ColorSpace"][0]
+                              == "/Indexed" for im in images)
+    assert counts == sorted(counts) and counts[-1] > 1  # longer pages, more paper
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_page_that_fails_is_reported_and_the_others_are_printed(tmp_path):
+    pages = _pages(tmp_path, 3)
+    missing = tmp_path / "missing.html"
+    jobs = [(pages[0], tmp_path / "pdf" / "a.pdf"), (missing, tmp_path / "pdf" / "m.pdf"),
+            (pages[1], tmp_path / "pdf" / "b.pdf"), (pages[2], tmp_path / "pdf" / "c.pdf")]
+    done = []
+    with pytest.raises(deliver.PdfError, match=r"1 of 4 page\(s\) could not be printed: "
+                       r"missing\.html \(missing\.html: Error: .*ERR_FILE_NOT_FOUND") as err:
+        deliver.render_pdfs(jobs, workers=2, on_done=done.append)
+    assert err.value.failed == [tmp_path / "pdf" / "m.pdf"]
+    assert sorted(p.name for p in (tmp_path / "pdf").iterdir()) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert sorted(p.name for p in done) == ["a.pdf", "b.pdf", "c.pdf"]
+    assert str(tmp_path) not in str(err.value)  # names pages, not this machine's folders
