@@ -151,6 +151,7 @@ def test_client_grid_beyond_max_rows_is_compact_and_names_every_client():
     labels = ax.get_yticklabels()
     assert [t.get_text() for t in labels] == list(grid.index)
     assert {t.get_fontsize() for t in labels} == {5}
+    assert ax.xaxis.get_major_ticks()[0].label2.get_visible()  # scale names on top too
     mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
     assert len(mesh) == 1 and mesh[0].get_array().shape == (300, 4)
     plt.close("all")

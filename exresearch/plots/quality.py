@@ -87,7 +87,7 @@ def plot_client_grid(grid, *, max_rows=QUALITY_MAX_ROWS, **kwargs):
     max_rows : int, default :data:`QUALITY_MAX_ROWS`
         Most clients drawn as :func:`~exresearch.plots.plot_heatmap` draws them (the
         same figure, values written in the cells); with more, the cells are 0.11 in
-        tall, without values, the client names at 5 pt.
+        tall, without values, the client names at 5 pt, the scale names above and below.
     **kwargs
         ``fmt, cmap, vmin, vmax, cbar_label`` of :func:`~exresearch.plots.plot_heatmap`.
 
@@ -115,4 +115,5 @@ def plot_client_grid(grid, *, max_rows=QUALITY_MAX_ROWS, **kwargs):
                                   0.8 + _COMPACT_ROW_IN * grid.shape[0]))
     plot_heatmap(grid, annot=False, ax=ax, **kwargs)
     ax.tick_params(axis="y", labelsize=_COMPACT_FONT)
+    ax.tick_params(axis="x", labeltop=True)  # scale names above the first clients too
     return ax
