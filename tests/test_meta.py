@@ -428,7 +428,7 @@ def _loo_by_loop(d, method):
 def _loo_cases():
     rng = np.random.default_rng(20261202)
     cases = {name: _load(name).rename(columns={"study": "client"}) for name in SETS}
-    for k, tau in [(3, 0.0), (5, 0.3), (40, 0.1), (300, 0.08)]:
+    for k, tau in [(3, 0.0), (5, 0.3), (40, 0.1), (100, 0.08)]:
         r = np.tanh(0.3 + rng.normal(0, tau, k) + rng.normal(0, 0.18, k))
         cases[f"sim{k}"] = pd.DataFrame({"client": [f"c{i}" for i in range(k)], "r": r,
                                          "n": rng.integers(6, 60, k).astype(float)})
