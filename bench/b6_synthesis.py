@@ -96,14 +96,14 @@ def top_functions(stats_file: Path, n: int) -> list[tuple[str, float, float]]:
 
 
 def run_notebook(study: Path, *, code: Path, cache: Path, work: Path, profile: bool,
-                 top: int = 10) -> dict:
-    """One papermill run of ``code``'s synthesis notebook on ``study``; per-cell times."""
+                 top: int = 10, notebook: str = "synthesis") -> dict:
+    """One papermill run of ``code``'s ``notebook`` on ``study``; per-cell times."""
     import papermill as pm
 
     work.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
-    src = work / "synthesis-hooked.ipynb"
-    sources = _with_hook(code / "notebooks" / "synthesis.ipynb", src)
+    src = work / f"{notebook}-hooked.ipynb"
+    sources = _with_hook(code / "notebooks" / f"{notebook}.ipynb", src)
     timing = work / "timing.json"
     prof_dir = work / "profiles"
     if profile:
@@ -145,7 +145,8 @@ def markdown(results: list[dict], *, heaviest: int = 3) -> str:
     for r in results:
         cells = r["cells"]
         cpu = sum(c["cpu"] for c in cells)
-        lines += [f"### {r['label']}: {r['clients']} clients, run {r['run']} "
+        lines += [f"### {r.get('notebook', 'synthesis')}, {r['label']}: {r['clients']} "
+                  f"clients, run {r['run']} "
                   f"({'cold' if r['run'] == 1 else 'warm'} cache)", "",
                   f"papermill wall {r['wall']:.1f} s (kernel start included), cells' CPU "
                   f"{cpu:.1f} s, load average {r['load'][0]:.1f}-{r['load'][1]:.1f}; "
@@ -166,6 +167,10 @@ def markdown(results: list[dict], *, heaviest: int = 3) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100,300")
+    ap.add_argument("--notebook", default="synthesis", choices=["synthesis", "data_quality"],
+                    help="which study-level notebook to measure")
+    ap.add_argument("--studies", type=Path, default=None, help="folder holding the studies "
+                    "b6-N (e.g. /work/studies) instead of simulating them")
     ap.add_argument("--units", type=int, default=30)
     ap.add_argument("--periods", type=int, default=4)
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout whose notebook and "
@@ -181,14 +186,17 @@ def main(argv=None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     results = []
     for n in [int(s) for s in args.sizes.split(",") if s]:
-        study, _ = make_study(root, n, args.units, args.periods)
+        study = (args.studies / f"b6-{n}" if args.studies is not None
+                 else make_study(root, n, args.units, args.periods)[0])
         for run in range(1, args.runs + 1):
-            print(f"B6 synthesis: {args.label}, {n} clients, run {run} ...", file=sys.stderr,
+            print(f"B6 {args.notebook}: {args.label}, {n} clients, run {run} ...", file=sys.stderr,
                   flush=True)
             res = run_notebook(study, code=args.code.resolve(), cache=root / "cache-synthesis",
-                               work=root / f"synthesis-{n}-{args.label.replace(' ', '_')}",
-                               profile=args.profile and run == args.runs)
-            results.append({"label": args.label, "clients": n, "run": run, **res})
+                               work=root / f"{args.notebook}-{n}-{args.label.replace(' ', '_')}",
+                               profile=args.profile and run == args.runs,
+                               notebook=args.notebook)
+            results.append({"label": args.label, "clients": n, "run": run,
+                            "notebook": args.notebook, **res})
             text = markdown(results)
             if args.md:
                 args.md.write_text(text)

@@ -33,7 +33,7 @@ from ._checks import check_choice, check_seed
 from ._checks import check_column_args as _check_columns
 from .config import MIN_BENCHMARK_CONTRIBUTORS
 from .exceptions import ParameterError
-from .meta import _fit_rma
+from .meta import _fit_rma, _fit_rma_batch
 
 __all__ = ["client_characteristics", "merge_groups", "meta_regression", "moderator_tests",
            "moderator_error_rates", "MIN_CLIENTS_FOR_MODERATORS"]
@@ -202,66 +202,13 @@ def _wald(yi, vi, X, method):
 def _batch_wald(yi, vi, Xs, method):
     """:func:`_wald` for a stack of design matrices ``Xs`` (B, k, p) at once.
 
-    The same Fisher scoring as :func:`exresearch.meta._fit_rma` (step halving, stop
-    when the change is below 1e-12, boundary check at 0), each fit frozen once it
-    converges, vectorised over the stack so a permutation test costs one fit's loop.
-    Returns ``z`` (B, p) and ``qm`` (B,).
+    The same Fisher scoring as :func:`exresearch.meta._fit_rma`, vectorised over the
+    stack by :func:`exresearch.meta._fit_rma_batch` (p x p algebra only, no k x k
+    matrix), so a permutation test costs about one fit's loop. Returns ``z`` (B, p) and
+    ``qm`` (B,).
     """
-    from .meta import _REML_MAXITER, _REML_TOL
-
-    B, k, p = Xs.shape
-    w0 = 1.0 / vi
-
-    def proj(w):
-        XtW = Xs.transpose(0, 2, 1) * w[:, None, :]          # (B, p, k)
-        M = np.linalg.inv(XtW @ Xs)                          # (B, p, p)
-        P = -(XtW.transpose(0, 2, 1) @ M @ XtW)              # (B, k, k)
-        idx = np.arange(k)
-        P[:, idx, idx] += w
-        return P, M
-
-    P0, _ = proj(np.broadcast_to(w0, (B, k)))
-    qe = np.einsum("k,bkl,l->b", yi, P0, yi)
-    tr0 = np.trace(P0, axis1=1, axis2=2)
-    df = k - p
-    if method == "FE" or df <= 0:
-        tau2 = np.zeros(B)
-    else:
-        tau2 = np.maximum(0.0, (qe - df) / tr0)
-    if method == "REML" and df > 0:
-        active = np.ones(B, dtype=bool)
-        for _ in range(_REML_MAXITER):
-            if not active.any():
-                break
-            Xa = Xs[active]
-            w = 1.0 / (vi[None, :] + tau2[active][:, None])
-            XtW = Xa.transpose(0, 2, 1) * w[:, None, :]
-            M = np.linalg.inv(XtW @ Xa)
-            P = -(XtW.transpose(0, 2, 1) @ M @ XtW)
-            idx = np.arange(k)
-            P[:, idx, idx] += w
-            Py = P @ yi
-            adj = ((Py * Py).sum(axis=1) - np.trace(P, axis1=1, axis2=2)) \
-                / (P * P.transpose(0, 2, 1)).sum(axis=(1, 2))
-            t = tau2[active]
-            neg = t + adj < 0
-            while neg.any():
-                adj[neg] /= 2.0
-                neg = t + adj < 0
-            tau2[active] = t + adj
-            done = np.abs(adj) < _REML_TOL
-            idx_active = np.flatnonzero(active)
-            active[idx_active[done]] = False
-        tau2 = np.maximum(0.0, tau2)
-        small = (tau2 > 0) & (tau2 < 1e-8)
-        if small.any():
-            P0y = np.einsum("bkl,l->bk", P0, yi)
-            score0 = (P0y * P0y).sum(axis=1) - tr0
-            tau2[small & (score0 <= 0)] = 0.0
-    w = 1.0 / (vi[None, :] + tau2[:, None])
-    XtW = Xs.transpose(0, 2, 1) * w[:, None, :]
-    vb = np.linalg.inv(XtW @ Xs)
-    beta = np.einsum("bpq,bqk,k->bp", vb, XtW, yi)
+    fit = _fit_rma_batch(yi, vi, Xs, method)
+    beta, vb = fit["beta"], fit["vb"]
     se = np.sqrt(np.diagonal(vb, axis1=1, axis2=2))
     b1 = beta[:, 1:]
     qm = np.einsum("bp,bp->b", b1, np.linalg.solve(vb[:, 1:, 1:], b1[..., None])[..., 0])

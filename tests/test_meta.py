@@ -410,3 +410,67 @@ def test_pool_estimates_errors_name_the_value():
         pool_estimates(pd.DataFrame({"estimate": [0.1]}))
     res = pool_estimates(pd.DataFrame({"estimate": [0.1, np.nan], "se": [0.1, 0.2]}))
     assert res["k"] == 1 and np.isnan(res["estimate"])
+
+
+# ------------------------------------------------------------------ batched fits (issue 20)
+def _loo_by_loop(d, method):
+    """Leave-one-out as it was computed before the batched form: one _pool per client."""
+    from exresearch.meta import _pool
+
+    r, n = d["r"].to_numpy(float), d["n"].to_numpy(float)
+    rows = []
+    for i in range(len(r)):
+        keep = np.arange(len(r)) != i
+        rows.append(_pool(r[keep], n[keep], method).to_numpy())
+    return np.array(rows)
+
+
+def _loo_cases():
+    rng = np.random.default_rng(20261202)
+    cases = {name: _load(name).rename(columns={"study": "client"}) for name in SETS}
+    for k, tau in [(3, 0.0), (5, 0.3), (40, 0.1), (100, 0.08)]:
+        r = np.tanh(0.3 + rng.normal(0, tau, k) + rng.normal(0, 0.18, k))
+        cases[f"sim{k}"] = pd.DataFrame({"client": [f"c{i}" for i in range(k)], "r": r,
+                                         "n": rng.integers(6, 60, k).astype(float)})
+    # homogeneous: REML on the boundary tau^2 = 0 for most reduced models
+    cases["flat"] = pd.DataFrame({"client": list("abcdef"), "r": [0.30, 0.31, 0.29, 0.30,
+                                                                    0.305, 0.295],
+                                  "n": [40.0, 50, 60, 45, 55, 35]})
+    return cases
+
+
+@pytest.mark.parametrize("method", ["REML", "DL", "FE"])
+@pytest.mark.parametrize("name", list(_loo_cases()))
+def test_leave_one_out_batched_equals_one_fit_per_client(name, method):
+    d = _loo_cases()[name]
+    if "client" not in d.columns:
+        d = d.assign(client=[f"s{i}" for i in range(len(d))])
+    res = leave_one_out(d, label="client", method=method)
+    want = _loo_by_loop(d, method)
+    assert res["omitted"].tolist() == d["client"].tolist()
+    assert list(res.columns) == ["omitted", *META_FIELDS, "delta"]
+    np.testing.assert_allclose(res[list(META_FIELDS)].to_numpy(float), want, rtol=1e-10,
+                               atol=1e-12)
+    if name == "flat" and method == "REML":
+        assert (res["tau2"] == 0).sum() >= 3 and (want[:, 7] == 0).sum() >= 3
+
+
+def test_fit_rma_batch_equals_fit_rma_per_model():
+    from exresearch.meta import _fit_rma, _fit_rma_batch
+
+    rng = np.random.default_rng(7)
+    k = 25
+    yi = np.arctanh(np.tanh(0.3 + rng.normal(0, 0.25, k)))
+    vi = 1.0 / (rng.integers(8, 60, k) - 3.0)
+    Xs = np.concatenate([np.ones((6, k, 1)), rng.normal(size=(6, k, 2))], axis=2)
+    mask = (rng.random((6, k)) > 0.2).astype(float)
+    for method in ("FE", "DL", "REML"):
+        got = _fit_rma_batch(yi, vi, Xs, method, mask=mask)
+        for b in range(6):
+            keep = mask[b] == 1
+            want = _fit_rma(yi[keep], vi[keep], Xs[b][keep], method)
+            for key in ("tau2", "qe", "qe_p", "i2", "vt"):
+                assert got[key][b] == pytest.approx(want[key], rel=1e-10, abs=1e-12), key
+            np.testing.assert_allclose(got["beta"][b], want["beta"], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(got["vb"][b], want["vb"], rtol=1e-10, atol=1e-14)
+            assert got["k"][b] == keep.sum()

@@ -128,3 +128,34 @@ def test_error_rates_null_and_effect():
     null, eff = res.iloc[0], res.iloc[1]
     assert null["rate_perm"] <= 0.2  # nominal 0.05; 40 simulations
     assert eff["rate_perm"] > null["rate_perm"]
+
+
+def test_permutation_p_equals_one_wald_fit_per_permutation():
+    """The batched permutation test (no k x k matrix) gives the p-values of fitting each
+    permuted design on its own (:func:`moderators._wald`, as metafor's permutest)."""
+    from exresearch.moderators import _design, _permutations, _wald
+
+    rng = np.random.default_rng(11)
+    k = 40
+    d = pd.DataFrame({"r": np.tanh(0.3 + rng.normal(0, 0.2, k)),
+                      "n": rng.integers(8, 50, k).astype(float),
+                      "size": rng.normal(size=k), "grp": rng.choice(["a", "b", "c"], k)})
+    for method in ("REML", "DL", "FE"):
+        for kw in ({"continuous": ["size"]}, {"categorical": "grp"}):
+            res = meta_regression(d, method=method, permutations=150, seed=5, **kw)
+            X, _ = _design(d, kw.get("continuous", []), kw.get("categorical"))
+            yi, vi = np.arctanh(d["r"].to_numpy()), 1.0 / (d["n"].to_numpy() - 3.0)
+            _, _, _, z, qm = _wald(yi, vi, X, method)
+            perms, exact = _permutations(k, X, 150, np.random.default_rng(5))
+            assert not exact and len(perms) == 150
+            zs, qms = [], []
+            for p in perms:
+                _, _, _, zp, qp = _wald(yi, vi, np.column_stack([X[:, 0], X[p, 1:]]), method)
+                zs.append(zp)
+                qms.append(qp)
+            zs, qms = np.array(zs), np.array(qms)
+            comptol = moderators._COMPTOL
+            want = np.mean(np.abs(zs) >= np.abs(z) - comptol, axis=0)
+            assert res["p_perm"].tolist() == want.tolist(), (method, kw)
+            assert res["qm_p_perm"].iloc[0] == np.mean(qms >= qm - comptol), (method, kw)
+            assert 0 < res["qm_p_perm"].iloc[0] < 1

@@ -236,6 +236,37 @@ def test_synthesis_forest_plots_compact_beyond_forest_max_rows(run_small, small_
     assert (tables / "forest_rows.csv").read_text() == (full / "forest_rows.csv").read_text()
 
 
+def test_data_quality_figures_compact_beyond_max_rows(run_small, small_study, tmp_path):
+    """Full-size figures at the default threshold; with ``max_rows`` below the number of
+    clients, compact figures (no value written in a heat-map cell), a note saying so,
+    the missing answers in a folded table, and the same CSV tables byte for byte."""
+    full_nb, full = run_small("data_quality")
+    nb, tables = _execute("data_quality", tmp_path, study_path=str(small_study), max_rows=2)
+    k = len(load_study(small_study).config.clients)
+    assert k > 2
+    html, full_html = _outputs_text(nb), _outputs_text(full_nb)
+    assert "drawn compact" in html and "drawn compact" not in full_html
+    assert "<details class=\"exr-more\">" not in full_html
+    blocks = re.findall(r'<details class="exr-more">.*?</details>', html, flags=re.S)
+    assert len(blocks) == 1
+    shown = _html_table(blocks[0])
+    missing = pd.read_csv(tables / "missingness.csv")
+    assert sorted(shown["client"]) == sorted(missing["client_id"].unique()) and len(shown) == k
+    # alt texts: the compact heat maps write no value in their cells
+    for marker in ("scale_grid(missing", "scale_grid(quality"):
+        alts, full_alts = _figure_alts(nb, marker), _figure_alts(full_nb, marker)
+        assert len(alts) == len(full_alts) == 1
+        assert alts[0] != full_alts[0]
+    for f in sorted(full.glob("*.csv")):
+        assert (tables / f.name).read_text() == f.read_text(), f.name
+    assert sorted(p.name for p in tables.glob("*.csv")) == sorted(p.name for p in full.glob("*.csv"))
+
+
+def test_data_quality_max_rows_error_names_the_value(small_study, tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"max_rows.*1"):
+        _execute("data_quality", tmp_path, study_path=str(small_study), max_rows=1)
+
+
 def test_client_report_mentions_no_other_client(run_small, small_study):
     nb, tables = run_small("client_report")
     study = load_study(small_study)

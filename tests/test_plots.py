@@ -120,3 +120,65 @@ def test_unit_spread_one_dot_per_unit(panel):
     dots = [c for c in ax.collections if len(c.get_offsets())]
     assert [len(c.get_offsets()) for c in dots] == [25, 24]
     assert ax.get_ylabel() == "Unit mean"
+
+
+# ------------------------------------------------- data quality at many clients (issue 20)
+def _quality_grid(n, seed=3):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.uniform(0.5, 0.95, (n, 4)), columns=["tools", "leader", "training",
+                                                                  "engagement"],
+                        index=[f"Client {i:03d}" for i in range(n)])
+
+
+def test_client_grid_up_to_max_rows_is_the_heatmap():
+    from exresearch.style import figure_pixels
+
+    grid = _quality_grid(12)
+    kw = {"fmt": ".2f", "cmap": "RdYlGn", "vmin": 0.5, "vmax": 0.9, "cbar_label": "alpha"}
+    a = plots.plot_client_grid(grid, max_rows=12, **kw)
+    b = plots.plot_heatmap(grid, **kw)
+    assert np.array_equal(figure_pixels(a.figure), figure_pixels(b.figure))
+    assert len(a.texts) == 48
+    plt.close("all")
+
+
+def test_client_grid_beyond_max_rows_is_compact_and_names_every_client():
+    grid = _quality_grid(300)
+    ax = plots.plot_client_grid(grid, max_rows=40, fmt=".2f", cmap="Oranges", vmin=0,
+                                cbar_label="% missing")
+    assert len(ax.texts) == 0  # no value written in a cell
+    assert ax.figure.get_figheight() == pytest.approx(0.8 + 0.11 * 300)
+    labels = ax.get_yticklabels()
+    assert [t.get_text() for t in labels] == list(grid.index)
+    assert {t.get_fontsize() for t in labels} == {5}
+    assert ax.xaxis.get_major_ticks()[0].label2.get_visible()  # scale names on top too
+    mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    assert len(mesh) == 1 and mesh[0].get_array().shape == (300, 4)
+    plt.close("all")
+
+
+def test_unit_counts_compact_beyond_max_rows_and_unchanged_below():
+    from exresearch.style import figure_pixels
+
+    c = pd.DataFrame({"client_id": np.repeat([f"c{i}" for i in range(50)], 2),
+                      "units_reported": 20, "units_suppressed": np.tile([0, 2], 50)})
+    full = plots.plot_unit_counts(c, min_group_size=5)
+    same = plots.plot_unit_counts(c, min_group_size=5, max_rows=50)
+    assert np.array_equal(figure_pixels(full.figure), figure_pixels(same.figure))
+    assert full.figure.get_figheight() == pytest.approx(0.35 * 50 + 1.5)
+    small = plots.plot_unit_counts(c, min_group_size=5, max_rows=40)
+    assert small.figure.get_figheight() == pytest.approx(0.11 * 50 + 1.5)
+    assert [t.get_text() for t in small.get_yticklabels()] == [f"c{i}" for i in range(49, -1, -1)]
+    assert {t.get_fontsize() for t in small.get_yticklabels()} == {5}
+    assert len(small.patches) == 100  # reported and suppressed bars of every client
+    plt.close("all")
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, True, "40"])
+def test_quality_max_rows_errors_name_the_value(bad):
+    with pytest.raises(ParameterError, match=rf"`max_rows` .* but {bad!r} was passed"):
+        plots.plot_client_grid(_quality_grid(3), max_rows=bad)
+    with pytest.raises(ParameterError, match=rf"`max_rows` .* but {bad!r} was passed"):
+        plots.plot_unit_counts(pd.DataFrame({"client_id": ["a"], "units_reported": [1],
+                                             "units_suppressed": [0]}),
+                               min_group_size=5, max_rows=bad)

@@ -15,7 +15,8 @@ module                     figures
 ``plots.economics``        the loop projection, estimates with intervals as bars
 ``plots.meta``             forest plot
 ``plots.planning``         power curves
-``plots.quality``          reported and suppressed unit-periods
+``plots.quality``          reported and suppressed unit-periods, client x scale heat maps
+                           (compact beyond 40 clients)
 ``plots.synthesis``        publication forest plots (numbers beside them), small
                            multiples, caterpillar plots (many clients), heat map of
                            corrected correlations
@@ -36,7 +37,7 @@ from .linkage import (
 from .meta import plot_forest
 from .planning import plot_power
 from .profile import plot_benchmark, plot_trend
-from .quality import plot_unit_counts
+from .quality import QUALITY_MAX_ROWS, plot_client_grid, plot_unit_counts
 from .synthesis import (
     FOREST_MAX_ROWS,
     forest_rows,
@@ -53,6 +54,8 @@ __all__ = [
     "plot_driver_quadrant",
     "plot_unit_spread",
     "plot_heatmap",
+    "plot_client_grid",
+    "QUALITY_MAX_ROWS",
     "plot_forest",
     "plot_projection",
     "plot_interval_bars",
