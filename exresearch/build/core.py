@@ -16,7 +16,7 @@ from .. import config
 from ..exceptions import BuildEnvironmentError, ParameterError
 from .plan import Plan, fast_path, make_plan, state_records, study_token
 from .publish import SiteLock, Staging, check_out, cleanup_stale, environment_error, link_or_copy
-from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult
+from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult, Phases
 from .sitefiles import (
     common_provenance,
     inside,
@@ -61,6 +61,7 @@ class _Build:
     built_at: str = ""
     prov: dict = field(default_factory=dict)
     kept: list = field(default_factory=list)
+    phases: Phases = field(default_factory=Phases)
 
     def say(self, line: str) -> None:
         if self.progress:
@@ -276,7 +277,8 @@ def _write_site(b: _Build) -> None:
     # no absolute path in the site, this file included: the study by a hash of its path
     state = {
         "version": STATE_VERSION, "study": study_token(b.study_path), "clients": plan.clients,
-        "env": plan.env, "tree": plan.tree, "reports": state_records(records, b.study_path),
+        "env": plan.env, "tree": plan.tree, "stats": plan.stats or {},
+        "reports": state_records(records, b.study_path),
         "files": files,
     }
     (site / STATE_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +294,7 @@ def _summary(b: _Build) -> BuildResult:
     exit_code = 1 if any(r.status == "failed" for r in records) else 0
     result = BuildResult(index=b.out / "index.html", exit_code=exit_code, reports=records,
                          executed=[r.key for r in to_run], duration=time.perf_counter() - b.t0,
-                         kept=list(b.kept), cache=b.cache)
+                         kept=list(b.kept), cache=b.cache, phases=b.phases.as_dict())
     if b.kept:
         shown = ", ".join(b.kept[:10]) + (f" and {len(b.kept) - 10} more"
                                           if len(b.kept) > 10 else "")
@@ -309,23 +311,38 @@ def _summary(b: _Build) -> BuildResult:
 def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
     vcache = _validation_cache(b.cache)
-    b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
-    b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
+    ph = b.phases
+    with ph("load and validate"):
+        b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
+    with ph("plan"):
+        b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     b.prov = common_provenance(b.study.config, b.built_at)
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
     published = False
     try:
-        _open_cache(b, vcache)
-        b.staging = Staging(b.out)
+        with ph("lock and cache"):
+            _open_cache(b, vcache)
+            b.staging = Staging(b.out)
         try:
-            _carry_over(b)
-            _execute(b)
-            _write_site(b)
-            _publish_site(b)
+            with ph("carry over"):
+                _carry_over(b)
+            if b.runtime is not None and b.plan.to_run:
+                with ph("wait for the zygote"):
+                    b.runtime.wait_ready()
+                    b.runtime.flush_cache()  # under the lock: its new cache entries
+                for name, wall, cpu in b.runtime.zygote_phases():
+                    ph.add(f"zygote: {name}", wall=wall, cpu=cpu)
+            with ph(f"execute {len(b.plan.to_run)} report(s)"):
+                _execute(b)
+            with ph("write site"):
+                _write_site(b)
+            with ph("publish"):
+                _publish_site(b)
             published = True
         finally:
-            b.staging.discard()
+            with ph("clean up"):
+                b.staging.discard()
     except OSError as exc:  # disk full, read-only, ...: the machine, not the input
         raise environment_error(exc, b.out) from exc
     finally:
@@ -408,7 +425,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     >>> build_site("data/demo", out="reports/demo").executed  # nothing changed  # doctest: +SKIP
     []
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     jobs = _check_arguments(executor, jobs)
     out = Path(out).expanduser().resolve()
     if hasattr(study, "path") and hasattr(study, "config"):
@@ -436,11 +453,13 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     b = _Build(study=study, study_path=study_path, out=out, jobs=jobs, force=force,
                only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0,
                pdf=pdf, cache=cache_dir)
+    b.phases.add("check arguments", wall=time.perf_counter() - t0, cpu=time.process_time() - c0)
     if executor == "local":
         from .kernels import Runtime
 
         try:
-            b.runtime = Runtime(study_path, cache=cache_dir)
+            with b.phases("start the zygote"):
+                b.runtime = Runtime(study_path, cache=cache_dir)
         except OSError as exc:
             raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
     try:
@@ -450,5 +469,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
             b.runtime.close(kill=True)
         raise
     if b.runtime is not None:
-        b.runtime.close()
+        with b.phases("stop the zygote"):
+            b.runtime.close()
+        result.phases = b.phases.as_dict()
     return result
