@@ -69,6 +69,30 @@ class _Build:
         log.info(line)
 
 
+#: What the driver imports to execute reports and write the site (papermill, nbclient,
+#: nbconvert, openpyxl, the report package): imported in a thread while the driver waits
+#: for the zygote, not after it (the zygote imports and preloads meanwhile). The driver
+#: joins the thread before it goes on, so no module is imported by two threads at once.
+WARM_IMPORTS = ("papermill", "nbformat", "nbclient", "jupyter_client.asynchronous.client",
+                "nbconvert", "openpyxl", "exresearch.site", "exresearch.build.execute",
+                "exresearch.deliver", "exresearch.report")
+
+
+def _warm_imports():
+    """Start importing :data:`WARM_IMPORTS` in a thread; return the thread (join it)."""
+    import importlib
+    import threading
+
+    def run():
+        for name in WARM_IMPORTS:
+            with contextlib.suppress(Exception):  # (a missing one is imported, and fails, later)
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="exresearch-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 # --------------------------------------------------------------------------- steps
 def _check_arguments(executor, jobs) -> int:
     if executor not in ("local", "dask"):
@@ -328,9 +352,11 @@ def _build(b: _Build) -> BuildResult:
             with ph("carry over"):
                 _carry_over(b)
             if b.runtime is not None and b.plan.to_run:
+                warm = _warm_imports()
                 with ph("wait for the zygote"):
                     b.runtime.wait_ready()
                     b.runtime.flush_cache()  # under the lock: its new cache entries
+                    warm.join()
                 for name, wall, cpu in b.runtime.zygote_phases():
                     ph.add(f"zygote: {name}", wall=wall, cpu=cpu)
             with ph(f"execute {len(b.plan.to_run)} report(s)"):

@@ -226,6 +226,12 @@ def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
             _kernel_child(req, me)
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+    # end of stdin: the build is done with us (every kernel has finished). Exit without
+    # the interpreter's teardown of every module and the preloaded study (seconds on a
+    # large study, which the build would wait for); nothing is left to flush.
+    with contextlib.suppress(Exception):
+        out.flush()
+    os._exit(0)
 
 
 class Zygote:
