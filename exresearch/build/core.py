@@ -283,19 +283,29 @@ def _execute(b: _Build) -> None:
 
 def _write_site(b: _Build) -> None:
     """Index, manifest, share bundles and the build state, into the staging site."""
-    site, plan, cfg = b.staging.site, b.plan, b.study.config
+    site, plan, cfg, ph = b.staging.site, b.plan, b.study.config, b.phases
     records = plan.records
     headline = []
     syn = next((r for r in records if r.key == "synthesis"), None)
     if syn is not None and syn.status == "ok":
         headline = read_headline(site / "tables" / syn.key)
-    shares = write_share_bundles(site, cfg, records)
-    write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
+    with ph("share bundles"):
+        shares = write_share_bundles(site, cfg, records)
+    with ph("index and manifest"):
+        write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
     # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
     from ..deliver import publish_extras
 
-    publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                   progress=b.progress, tmpdir=b.staging.work)
+    with ph("workbooks, briefs, PDFs"):
+        publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
+                       progress=b.progress, tmpdir=b.staging.work)
+    with ph("build state"):
+        _write_state(b)
+
+
+def _write_state(b: _Build) -> None:
+    """The build state (what the next build compares with) and the list of files."""
+    site, plan, records = b.staging.site, b.plan, b.plan.records
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     # no absolute path in the site, this file included: the study by a hash of its path
@@ -361,8 +371,7 @@ def _build(b: _Build) -> BuildResult:
                     ph.add(f"zygote: {name}", wall=wall, cpu=cpu)
             with ph(f"execute {len(b.plan.to_run)} report(s)"):
                 _execute(b)
-            with ph("write site"):
-                _write_site(b)
+            _write_site(b)  # (its steps are phases of their own)
             with ph("publish"):
                 _publish_site(b)
             published = True
