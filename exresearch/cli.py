@@ -227,13 +227,24 @@ def _simulate(args) -> int:
 
 
 def _build(args) -> int:
+    import time
+
     from .build import build_site
 
+    start_cpu = time.process_time()  # the CLI's start-up: Python, imports, arguments
     result = build_site(
         args.study, out=args.out, jobs=args.jobs, force=args.force, only=args.only,
         executor=args.executor, scheduler=args.scheduler, pdf=args.pdf,
         cache=False if args.no_cache else args.cache,
     )
+    if args.debug:
+        from .build.records import Phases
+
+        ph = Phases()
+        ph.add("CLI start (CPU only)", wall=0.0, cpu=start_cpu)
+        for name, t in result.phases.items():
+            ph.add(name, wall=t["wall"], cpu=t["cpu"])
+        print(ph.text(), file=sys.stderr)
     print(result.index)
     return result.exit_code
 

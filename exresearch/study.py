@@ -1520,20 +1520,25 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _load_file_cached(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
-                      warnings: _Problems, labels: dict, *, cache, sha256: str):
+                      warnings: _Problems, labels: dict, *, cache, sha256: str,
+                      spec_dict: dict | None = None):
     """:func:`_load_file` through the build's validation cache (``cache``, a
     :class:`exresearch.build.cache.ResultCache`).
 
     The key is the file's sha256, its path in the study (problem rows name it) and what
     ``study.yml`` asks of it (``spec``); the exresearch source is part of every key. A
     file with errors is never cached (it is read and reported again); a valid one keeps
-    its checked frame, its warnings and its variable labels.
+    its checked frame, its warnings and its variable labels. ``spec_dict`` is
+    ``dataclasses.asdict(spec)`` when the caller has it (computed once per study, not
+    once per file: 14% of a cached load of 600 files).
     """
     from dataclasses import asdict
 
     from .build.cache import cache_key
 
-    key = cache_key("validation", {"file": rel, "sha256": sha256, "spec": asdict(spec)})
+    if spec_dict is None:
+        spec_dict = asdict(spec)
+    key = cache_key("validation", {"file": rel, "sha256": sha256, "spec": spec_dict})
     entry = cache.get(key)
     if entry is not None:
         warnings.add_frame(entry["warnings"])
@@ -1614,6 +1619,10 @@ def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]
                          "is not listed under clients in study.yml", value=entry.name)
 
     survey_spec, outcome_spec = _survey_spec(config), _outcome_spec(config)
+    if cache is not None:
+        from dataclasses import asdict
+
+        spec_dicts = {"survey": asdict(survey_spec), "outcomes": asdict(outcome_spec)}
     frames: dict[str, dict[str, pd.DataFrame]] = {"survey": {}, "outcomes": {}}
     labels: dict[str, str] = {}  # item -> variable label of a .sav/.dta file
     for client in config.clients:  # ids here already match CLIENT_ID_PATTERN
@@ -1642,7 +1651,8 @@ def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]
                     frame = _load_file(found, rel, spec, problems, warnings, labels)
                 else:
                     frame = _load_file_cached(found, rel, spec, problems, warnings, labels,
-                                              cache=cache, sha256=hashes[rel])
+                                              cache=cache, sha256=hashes[rel],
+                                              spec_dict=spec_dicts[kind])
             except OSError as exc:  # permissions, a file vanishing while read, ...
                 problems.add(rel, f"cannot read the file: {exc.strerror or exc}")
                 continue

@@ -286,7 +286,9 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     assert cache == site_cache_dir(out) and cache.parent == Path(os.environ[CACHE_DIR_ENV])
     assert not (out / ".exresearch" / "cache").exists() and not list(out.rglob("*.pkl"))
     validation, summaries = _entries(cache / "validation"), _entries(cache / "summaries")
-    assert len(validation) == 2 * 4 and len(summaries) == 3 * 4
+    # each client's panel, unit means (the benchmark: the zygote, once the lock is held),
+    # synthesis part and quality part
+    assert len(validation) == 2 * 4 and len(summaries) == 4 * 4
     assert (cache / ".gitignore").read_text().endswith("\n*\n")  # study data: never committed
     manifest = (out / "manifest.json").read_text()
     assert ".exresearch" not in manifest and not list((out / "share").rglob(".exresearch"))
@@ -299,7 +301,8 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     assert sorted(result.executed) == ["client-client-02", "data-quality", "synthesis"]
     assert not list(out.rglob("*.pkl"))  # nothing under --out holds study data
     assert len(_entries(cache / "validation") - validation) == 1  # client-02's survey
-    assert len(_entries(cache / "summaries") - summaries) == 3  # its panel and two parts
+    # its panel, unit means and two parts
+    assert len(_entries(cache / "summaries") - summaries) == 4
     assert workbook.stat().st_ino == inode  # an unchanged report's workbook is reused
     assert (out / "workbooks" / "synthesis.xlsx").is_file()
 

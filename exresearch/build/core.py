@@ -16,7 +16,7 @@ from .. import config
 from ..exceptions import BuildEnvironmentError, ParameterError
 from .plan import Plan, fast_path, make_plan, state_records, study_token
 from .publish import SiteLock, Staging, check_out, cleanup_stale, environment_error, link_or_copy
-from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult
+from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult, Phases
 from .sitefiles import (
     common_provenance,
     inside,
@@ -61,11 +61,36 @@ class _Build:
     built_at: str = ""
     prov: dict = field(default_factory=dict)
     kept: list = field(default_factory=list)
+    phases: Phases = field(default_factory=Phases)
 
     def say(self, line: str) -> None:
         if self.progress:
             print(line, file=sys.stderr)
         log.info(line)
+
+
+#: What the driver imports to execute reports and write the site (papermill, nbclient,
+#: nbconvert, openpyxl, the report package): imported in a thread while the driver waits
+#: for the zygote, not after it (the zygote imports and preloads meanwhile). The driver
+#: joins the thread before it goes on, so no module is imported by two threads at once.
+WARM_IMPORTS = ("papermill", "nbformat", "nbclient", "jupyter_client.asynchronous.client",
+                "nbconvert", "openpyxl", "exresearch.site", "exresearch.build.execute",
+                "exresearch.deliver", "exresearch.report")
+
+
+def _warm_imports():
+    """Start importing :data:`WARM_IMPORTS` in a thread; return the thread (join it)."""
+    import importlib
+    import threading
+
+    def run():
+        for name in WARM_IMPORTS:
+            with contextlib.suppress(Exception):  # (a missing one is imported, and fails, later)
+                importlib.import_module(name)
+
+    thread = threading.Thread(target=run, name="exresearch-warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 # --------------------------------------------------------------------------- steps
@@ -258,25 +283,36 @@ def _execute(b: _Build) -> None:
 
 def _write_site(b: _Build) -> None:
     """Index, manifest, share bundles and the build state, into the staging site."""
-    site, plan, cfg = b.staging.site, b.plan, b.study.config
+    site, plan, cfg, ph = b.staging.site, b.plan, b.study.config, b.phases
     records = plan.records
     headline = []
     syn = next((r for r in records if r.key == "synthesis"), None)
     if syn is not None and syn.status == "ok":
         headline = read_headline(site / "tables" / syn.key)
-    shares = write_share_bundles(site, cfg, records)
-    write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
+    with ph("share bundles"):
+        shares = write_share_bundles(site, cfg, records)
+    with ph("index and manifest"):
+        write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
     # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
     from ..deliver import publish_extras
 
-    publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                   progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
+    with ph("workbooks, briefs, PDFs"):
+        publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
+                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
+    with ph("build state"):
+        _write_state(b)
+
+
+def _write_state(b: _Build) -> None:
+    """The build state (what the next build compares with) and the list of files."""
+    site, plan, records = b.staging.site, b.plan, b.plan.records
     files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
                    if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
     # no absolute path in the site, this file included: the study by a hash of its path
     state = {
         "version": STATE_VERSION, "study": study_token(b.study_path), "clients": plan.clients,
-        "env": plan.env, "tree": plan.tree, "reports": state_records(records, b.study_path),
+        "env": plan.env, "tree": plan.tree, "stats": plan.stats or {},
+        "reports": state_records(records, b.study_path),
         "files": files,
     }
     (site / STATE_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +328,7 @@ def _summary(b: _Build) -> BuildResult:
     exit_code = 1 if any(r.status == "failed" for r in records) else 0
     result = BuildResult(index=b.out / "index.html", exit_code=exit_code, reports=records,
                          executed=[r.key for r in to_run], duration=time.perf_counter() - b.t0,
-                         kept=list(b.kept), cache=b.cache)
+                         kept=list(b.kept), cache=b.cache, phases=b.phases.as_dict())
     if b.kept:
         shown = ", ".join(b.kept[:10]) + (f" and {len(b.kept) - 10} more"
                                           if len(b.kept) > 10 else "")
@@ -309,23 +345,39 @@ def _summary(b: _Build) -> BuildResult:
 def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
     vcache = _validation_cache(b.cache)
-    b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
-    b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
+    ph = b.phases
+    with ph("load and validate"):
+        b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
+    with ph("plan"):
+        b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     b.prov = common_provenance(b.study.config, b.built_at)
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
     published = False
     try:
-        _open_cache(b, vcache)
-        b.staging = Staging(b.out)
+        with ph("lock and cache"):
+            _open_cache(b, vcache)
+            b.staging = Staging(b.out)
         try:
-            _carry_over(b)
-            _execute(b)
-            _write_site(b)
-            _publish_site(b)
+            with ph("carry over"):
+                _carry_over(b)
+            if b.runtime is not None and b.plan.to_run:
+                warm = _warm_imports()
+                with ph("wait for the zygote"):
+                    b.runtime.wait_ready()
+                    b.runtime.flush_cache()  # under the lock: its new cache entries
+                    warm.join()
+                for name, wall, cpu in b.runtime.zygote_phases():
+                    ph.add(f"zygote: {name}", wall=wall, cpu=cpu)
+            with ph(f"execute {len(b.plan.to_run)} report(s)"):
+                _execute(b)
+            _write_site(b)  # (its steps are phases of their own)
+            with ph("publish"):
+                _publish_site(b)
             published = True
         finally:
-            b.staging.discard()
+            with ph("clean up"):
+                b.staging.discard()
     except OSError as exc:  # disk full, read-only, ...: the machine, not the input
         raise environment_error(exc, b.out) from exc
     finally:
@@ -408,7 +460,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     >>> build_site("data/demo", out="reports/demo").executed  # nothing changed  # doctest: +SKIP
     []
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     jobs = _check_arguments(executor, jobs)
     out = Path(out).expanduser().resolve()
     if hasattr(study, "path") and hasattr(study, "config"):
@@ -436,11 +488,13 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
     b = _Build(study=study, study_path=study_path, out=out, jobs=jobs, force=force,
                only=only, executor=executor, scheduler=scheduler, progress=progress, t0=t0,
                pdf=pdf, cache=cache_dir)
+    b.phases.add("check arguments", wall=time.perf_counter() - t0, cpu=time.process_time() - c0)
     if executor == "local":
         from .kernels import Runtime
 
         try:
-            b.runtime = Runtime(study_path, cache=cache_dir)
+            with b.phases("start the zygote"):
+                b.runtime = Runtime(study_path, cache=cache_dir)
         except OSError as exc:
             raise BuildEnvironmentError(f"cannot start the kernels: {exc}") from exc
     try:
@@ -450,5 +504,7 @@ def build_site(study, *, out, jobs=None, force=False, only=None, executor="local
             b.runtime.close(kill=True)
         raise
     if b.runtime is not None:
-        b.runtime.close()
+        with b.phases("stop the zygote"):
+            b.runtime.close()
+        result.phases = b.phases.as_dict()
     return result

@@ -99,14 +99,17 @@ def worker_env(base=None) -> dict:
 
 
 # --------------------------------------------------------------------------- zygote
-def _install_study_cache(study_path: str, cache: str = "") -> None:  # pragma: no cover
+def _install_study_cache(study_path: str, cache: str = ""):  # pragma: no cover
     """Validate the study once in the zygote and hand it to the reports it forks.
 
     Uses the documented hook :func:`exresearch.report.preload_study`: a forked kernel's
     ``setup_report`` then reuses the loaded study (and every client's unit panel) as long
     as no input file changed since. With ``cache`` (the build's result cache) unchanged
-    files are not validated again and unchanged clients' panels are read, not computed;
-    the zygote only reads it (it runs before the build holds the lock on ``--out``).
+    files are not validated again and unchanged clients' panels and benchmark rows are
+    read, not computed. The zygote runs before the build holds the lock on ``--out``, so
+    what it computes anew (a changed client's panel and benchmark row) is kept in memory
+    and written only when the build asks for it once it holds the lock (``{"flush":
+    true}`` on stdin, :meth:`Zygote.flush_cache`). Returns that deferred cache (or None).
     """
     try:
         from exresearch import report
@@ -114,11 +117,12 @@ def _install_study_cache(study_path: str, cache: str = "") -> None:  # pragma: n
         from exresearch.study import load_study
 
         vcache = ResultCache(cache, "validation", write=False) if cache else None
-        pcache = ResultCache(cache, "summaries", write=False) if cache else False
+        pcache = ResultCache(cache, "summaries", defer=True) if cache else False
         report.preload_study(load_study(Path(study_path).resolve(), cache=vcache),
                              cache=pcache)
     except Exception:  # noqa: BLE001 - no cache; the driver reports an invalid study
-        return
+        return None
+    return pcache or None
 
 
 def _preload() -> None:  # pragma: no cover - runs in the zygote process
@@ -189,24 +193,45 @@ def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
     """
     parent = int(os.environ.pop("EXRESEARCH_ZYGOTE_PARENT", "0") or 0) or None
     set_parent_death_signal(parent)
+    phases = []  # (name, wall, cpu): sent with "ready", shown by ``build --debug``
+    w, c = time.perf_counter(), time.process_time()
     _preload()
+    phases.append(("imports", time.perf_counter() - w, time.process_time() - c))
     study_path = os.environ.pop("EXRESEARCH_ZYGOTE_STUDY", "")
     cache = os.environ.pop("EXRESEARCH_ZYGOTE_CACHE", "")
+    deferred = None
     if study_path:
-        _install_study_cache(study_path, cache)
+        w, c = time.perf_counter(), time.process_time()
+        deferred = _install_study_cache(study_path, cache)
+        phases.append(("preload the study", time.perf_counter() - w, time.process_time() - c))
     # auto-reap exited kernels (no zombies); kernels restore the default
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
-    out.write("ready\n")
+    out.write("ready " + json.dumps(phases) + "\n")
     out.flush()
     me = os.getpid()
     for line in sys.stdin:
         req = json.loads(line)
+        if req.get("flush"):  # the build holds the lock now: write what preloading computed
+            n = 0
+            if deferred is not None:
+                with contextlib.suppress(Exception):  # the cache never fails a build
+                    n = deferred.flush()
+                deferred = None
+            out.write(json.dumps({"flushed": n}) + "\n")
+            out.flush()
+            continue
         pid = os.fork()
         if pid == 0:
             _kernel_child(req, me)
         out.write(json.dumps({"pid": pid}) + "\n")
         out.flush()
+    # end of stdin: the build is done with us (every kernel has finished). Exit without
+    # the interpreter's teardown of every module and the preloaded study (seconds on a
+    # large study, which the build would wait for); nothing is left to flush.
+    with contextlib.suppress(Exception):
+        out.flush()
+    os._exit(0)
 
 
 class Zygote:
@@ -215,6 +240,7 @@ class Zygote:
     def __init__(self, study_path: Path | None = None, cache: Path | None = None):
         self._lock = threading.Lock()
         self._ready = False
+        self.phases: list = []  # what the zygote reported with "ready" (name, wall, cpu)
         # import warnings go to an unnamed temporary file (nothing left if killed)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
@@ -238,8 +264,11 @@ class Zygote:
     def _wait_ready(self) -> None:  # with self._lock held
         if not self._ready:
             line = self.proc.stdout.readline()
-            if line.strip() != "ready":
+            word, _, rest = line.strip().partition(" ")
+            if word != "ready":
                 raise self._died("failed to start")
+            with contextlib.suppress(ValueError, TypeError):
+                self.phases = [(str(n), float(w), float(c)) for n, w, c in json.loads(rest)]
             self._ready = True
 
     def wait_ready(self) -> None:
@@ -257,6 +286,18 @@ class Zygote:
             if not line:
                 raise self._died("died")
             return int(json.loads(line)["pid"])
+
+    def flush_cache(self) -> int:
+        """Ask the zygote to write the cache entries it computed while preloading the
+        study (call once the build holds the lock); return how many it wrote."""
+        with self._lock:
+            self._wait_ready()
+            self.proc.stdin.write(json.dumps({"flush": True}) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            if not line:
+                raise self._died("died")
+            return int(json.loads(line).get("flushed", 0))
 
     def close(self) -> None:
         if not self._ready:  # never used (nothing to run, invalid study): don't wait
@@ -506,6 +547,22 @@ class Runtime:
                 self.zygote.wait_ready()
             except (BuildError, OSError, ValueError):
                 pass
+
+    def flush_cache(self) -> int:
+        """Let the zygote write the result-cache entries it computed (a changed client's
+        panel and benchmark row) now that the build holds the lock; 0 when there is no
+        zygote or it failed (the cache is an optimisation: never a reason to fail)."""
+        if self.zygote is None or not self.extra_env:
+            return 0
+        try:
+            return self.zygote.flush_cache()
+        except (BuildError, OSError, ValueError):
+            return 0
+
+    def zygote_phases(self) -> list:
+        """``(name, wall, cpu)`` of the zygote's start (imports, preloading the study), as
+        it reported them once ready; empty without a zygote or before it is ready."""
+        return list(self.zygote.phases) if self.zygote is not None else []
 
     def manager_class(self, conn_dir: Path):
         """A kernel manager class for one report whose files go into ``conn_dir``."""

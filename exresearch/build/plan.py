@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
-from .._hashing import hash_study_tree, sha256_file
+from .._hashing import TreeSnapshot, hash_study_tree, sha256_file, study_tree_stats
 from ..exceptions import BuildError, ParameterError
 from .records import (
     KEYS,
@@ -178,6 +178,22 @@ def read_state(out: Path, study_path: Path | None = None) -> dict | None:
     return state
 
 
+def state_snapshot(state: dict | None) -> TreeSnapshot | None:
+    """The study files' signatures and hashes the previous build recorded (``stats`` and
+    ``tree`` of its state), so that files whose signature (size, mtime, ctime, inode,
+    device) is unchanged are not read again; None when it recorded none (older sites).
+    Only the build that recorded them for this study folder uses them (the caller has
+    checked the state's ``study`` token or reads the state with ``study_path``)."""
+    if not state or not isinstance(state.get("stats"), dict) or \
+            not isinstance(state.get("tree"), dict):
+        return None
+    stats = {}
+    for rel, sig in state["stats"].items():
+        ok = isinstance(sig, list) and len(sig) == 5 and all(isinstance(x, int) for x in sig)
+        stats[rel] = tuple(sig) if ok else None
+    return TreeSnapshot(stats, state["tree"])
+
+
 def check_only(only, clients) -> list[str] | None:
     if only is None:
         return None
@@ -210,7 +226,7 @@ def fast_path(study_path: Path, out: Path, force: bool, only, t0: float) -> Buil
     check_only(only, state.get("clients", []))
     if state.get("env") != env_fingerprint(config.notebooks_dir()):
         return None
-    if state.get("tree") != hash_tree(study_path):
+    if state.get("tree") != hash_tree(study_path, known=state_snapshot(state)):
         return None
     return BuildResult(index=out / "index.html", exit_code=0, reports=reports, executed=[],
                        duration=time.perf_counter() - t0)
@@ -227,6 +243,7 @@ class Plan:
     env: dict
     tree: dict
     clients: list
+    stats: dict | None = None  # the files' signatures when ``tree`` was hashed
 
 
 def check_notebooks(nb_dir: Path) -> None:
@@ -237,16 +254,38 @@ def check_notebooks(nb_dir: Path) -> None:
             "(pip install -e .) or set EXRESEARCH_NOTEBOOKS to the folder holding them")
 
 
+def inputs_by_client(hashes: dict, clients) -> dict:
+    """Each client's input files: ``study.yml`` and the files under ``clients/<id>/``,
+    in the order of ``hashes``; one pass over the files (not one per client).
+
+    Examples
+    --------
+    >>> inputs_by_client({"study.yml": "a", "clients/x/s.csv": "b", "clients/xy/s.csv": "c",
+    ...                   "clients/stray.csv": "d"}, ["x", "xy"])
+    {'x': {'study.yml': 'a', 'clients/x/s.csv': 'b'}, 'xy': {'study.yml': 'a', 'clients/xy/s.csv': 'c'}}
+    """
+    per = {cid: {} for cid in clients}
+    for k, v in hashes.items():
+        if k == "study.yml":
+            for d in per.values():
+                d[k] = v
+            continue
+        parts = k.split("/", 2)
+        if len(parts) == 3 and parts[0] == "clients" and parts[1] in per:
+            per[parts[1]][k] = v
+    return per
+
+
 def _records(study, study_path: Path, clients, hashes: dict, env_fp: dict):
     cfg = study.config
+    per_client = inputs_by_client(hashes, clients)
     for kind in ("synthesis", "data_quality", "client"):
         for cid in (clients if kind == "client" else [None]):
             key = f"client-{cid}" if cid else KEYS[kind]
             params = {"study_path": str(study_path)}
             if cid:
                 params["client_id"] = cid
-                inputs = {k: v for k, v in hashes.items()
-                          if k == "study.yml" or k.startswith(f"clients/{cid}/")}
+                inputs = per_client[cid]
                 spec = cfg.client(cid) if hasattr(cfg, "client") else None
                 name = getattr(spec, "name", None) or cid
                 industry = getattr(spec, "industry", None)
@@ -273,9 +312,11 @@ def make_plan(study, study_path: Path, out: Path, *, force: bool, only) -> Plan:
     nb_dir = config.notebooks_dir()
     check_notebooks(nb_dir)
     env_fp = env_fingerprint(nb_dir)
-    tree = hash_tree(study_path)
+    state = read_state(out, study_path) or {}
+    stats = study_tree_stats(study_path)  # before hashing: a file written meanwhile is racy
+    tree = hash_tree(study_path, known=state_snapshot(state))
     hashes = dict(getattr(study, "hashes", None) or tree)
-    prev = {r.key: r for r in (read_state(out, study_path) or {}).get("reports", [])}
+    prev = {r.key: r for r in state.get("reports", [])}
     records = list(_records(study, study_path, clients, hashes, env_fp))
 
     def wanted(r: ReportRecord) -> bool:
@@ -291,4 +332,4 @@ def make_plan(study, study_path: Path, out: Path, *, force: bool, only) -> Plan:
     # slowest report does not start last and leave the other workers idle
     to_run.sort(key=lambda r: -(getattr(prev.get(r.key), "duration", None) or float("inf")))
     return Plan(records=records, to_run=to_run, prev=prev, env=env_fp, tree=tree,
-                clients=clients)
+                clients=clients, stats=stats)

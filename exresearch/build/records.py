@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ReportRecord", "BuildResult", "NOTEBOOKS", "STATE_FILE", "MARKER_FILE"]
+__all__ = ["ReportRecord", "BuildResult", "Phases", "NOTEBOOKS", "STATE_FILE", "MARKER_FILE"]
 
 #: report kind -> notebook file name in ``config.notebooks_dir()``.
 NOTEBOOKS = {
@@ -58,6 +60,55 @@ class ReportRecord:
     built_at: str | None = None
 
 
+class Phases:
+    """Wall and CPU time of a build's steps, in the order they ran.
+
+    ``rows`` holds ``(name, wall seconds, CPU seconds)``; CPU is this process's
+    (``time.process_time``), or the one another process reported (the zygote's).
+
+    Examples
+    --------
+    >>> ph = Phases()
+    >>> with ph("plan"):
+    ...     pass
+    >>> ph.add("zygote: imports", wall=2.0, cpu=1.5)
+    >>> [name for name, _, _ in ph.rows]
+    ['plan', 'zygote: imports']
+    >>> ph.text().splitlines()[-1]
+    '  zygote: imports            2.00 s  cpu  1.50 s'
+    """
+
+    def __init__(self):
+        self.rows: list[tuple[str, float, float]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add(name, wall=time.perf_counter() - w, cpu=time.process_time() - c)
+
+    def add(self, name: str, *, wall: float, cpu: float) -> None:
+        """Add a row (a phase timed elsewhere, e.g. in the zygote)."""
+        self.rows.append((name, float(wall), float(cpu)))
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        """``{name: {"wall": s, "cpu": s}}`` (a name timed twice: the sums)."""
+        out: dict[str, dict[str, float]] = {}
+        for name, wall, cpu in self.rows:
+            d = out.setdefault(name, {"wall": 0.0, "cpu": 0.0})
+            d["wall"] += wall
+            d["cpu"] += cpu
+        return out
+
+    def text(self) -> str:
+        """One line per phase: name, wall time, CPU time."""
+        lines = ["exresearch build: time by phase (wall, CPU of the process that ran it)"]
+        lines += [f"  {name:<24} {wall:6.2f} s  cpu {cpu:5.2f} s" for name, wall, cpu in self.rows]
+        return "\n".join(lines)
+
+
 @dataclass
 class BuildResult:
     """What :func:`~exresearch.build.build_site` did.
@@ -78,6 +129,10 @@ class BuildResult:
         Files in ``out`` that the build did not write and left in place (site-relative).
     cache : pathlib.Path or None
         The result cache's folder (outside ``out``), None when none was used.
+    phases : dict
+        Wall and CPU seconds of each step of the build (:meth:`Phases.as_dict`:
+        ``{"load": {"wall": 1.2, "cpu": 1.1}, ...}``); ``exresearch build --debug``
+        prints them.
     """
 
     index: Path
@@ -87,6 +142,7 @@ class BuildResult:
     duration: float
     kept: list[str] = field(default_factory=list)
     cache: Path | None = None
+    phases: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ReportRecord]:

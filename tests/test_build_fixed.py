@@ -1,0 +1,280 @@
+"""The build's fixed costs (issue 20): what a build pays besides executing notebooks.
+
+Checked here: files are recognised as unchanged from their signature (size, mtime, ctime,
+inode) and any change is still noticed (also when the mtime is set back); planning gives
+each client its own inputs in one pass; the benchmark of all clients comes from the
+result cache one client at a time and equals the stacked computation to the last bit;
+the zygote writes the cache entries it computed only once the build holds the lock; the
+build reports the time of each phase.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from exresearch import _hashing, build, report
+from exresearch._hashing import TreeSnapshot, hash_study_tree, study_tree_stats
+from exresearch.build.cache import ResultCache
+from exresearch.study import load_study
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def base_study(tmp_path_factory):
+    from exresearch.simulate import simulate_study
+
+    return simulate_study(tmp_path_factory.mktemp("fstudy") / "study", n_clients=4,
+                          n_units=8, n_periods=3, seed=11)
+
+
+@pytest.fixture
+def study(base_study, tmp_path):
+    dest = tmp_path / "study"
+    shutil.copytree(base_study, dest)
+    return dest
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """Files count as settled at once (no two-second racy window), so that the tests
+    can change files right after taking a snapshot."""
+    monkeypatch.setattr(_hashing, "RACY_NS", 0)
+
+
+def _count_reads(monkeypatch) -> list:
+    read = []
+    real = _hashing.sha256_file
+
+    def counting(path):
+        read.append(Path(path).name if not Path(path).parent.name.startswith("client")
+                     else f"{Path(path).parent.name}/{Path(path).name}")
+        return real(path)
+
+    monkeypatch.setattr(_hashing, "sha256_file", counting)
+    return read
+
+
+def _rewrite_keeping_mtime(path: Path, text: str) -> None:
+    st = path.stat()
+    path.write_text(text)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime set back, as tools may
+
+
+def _change_one_answer(study: Path, client: str, *, same_size: bool) -> Path:
+    """Change the first answer of the first scale item; ``same_size`` keeps the file's
+    size (a one-digit answer replaced by another), else the row grows by a character."""
+    survey = study / "clients" / client / "survey.csv"
+    lines = survey.read_text().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
+    old = row[col]
+    assert len(old) == 1  # a one-digit answer
+    row[col] = ("1" if old != "1" else "2") if same_size else "1.0"
+    _rewrite_keeping_mtime(survey, "\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    return survey
+
+
+# --------------------------------------------------------------------------- signatures
+def test_unchanged_files_are_recognised_without_reading_them(study, settled, monkeypatch):
+    snap = TreeSnapshot.take(study)
+    assert snap.hashes == hash_study_tree(study)
+    assert set(snap.stats) == set(snap.hashes) and all(snap.stats.values())
+    read = _count_reads(monkeypatch)
+    assert snap.same(study) and read == []  # stat only
+    assert hash_study_tree(study, known=snap) == snap.hashes and read == []
+
+
+def test_a_change_is_noticed_when_the_mtime_is_set_back_and_the_size_differs(
+        study, settled, monkeypatch):
+    snap = TreeSnapshot.take(study)
+    survey = _change_one_answer(study, "client-02", same_size=False)
+    size, mtime = snap.stats["clients/client-02/survey.csv"][:2]
+    assert survey.stat().st_mtime_ns == mtime and survey.stat().st_size != size
+    read = _count_reads(monkeypatch)
+    assert not snap.same(study)
+    assert read == ["client-02/survey.csv"]  # only the file whose signature changed
+    new = hash_study_tree(study, known=snap)
+    assert new == hash_study_tree(study)
+    assert new["clients/client-02/survey.csv"] != snap.hashes["clients/client-02/survey.csv"]
+
+
+def test_a_change_of_the_same_size_and_mtime_is_noticed_by_its_ctime(study, settled):
+    snap = TreeSnapshot.take(study)
+    survey = _change_one_answer(study, "client-03", same_size=True)
+    rel = "clients/client-03/survey.csv"
+    sig = study_tree_stats(study)[rel]
+    assert sig[0] == snap.stats[rel][0] and sig[1] == snap.stats[rel][1]  # size, mtime
+    assert not snap.same(study)
+    assert hash_study_tree(study, known=snap)[rel] == _hashing.sha256_file(survey)
+
+
+def test_a_file_added_removed_or_replaced_is_noticed(study, settled):
+    snap = TreeSnapshot.take(study)
+    (study / "clients" / "client-01" / "notes.txt").write_text("x")
+    assert not snap.same(study)
+    (study / "clients" / "client-01" / "notes.txt").unlink()
+    assert snap.same(study)
+    outcomes = study / "clients" / "client-04" / "outcomes.csv"
+    copy = outcomes.with_name("copy.tmp")
+    shutil.copy2(outcomes, copy)  # same bytes and mtime, another inode: hashed, equal
+    os.replace(copy, outcomes)
+    assert snap.same(study)
+    outcomes.unlink()
+    assert not snap.same(study)
+
+
+def test_a_file_changed_in_the_last_two_seconds_is_always_read(study, monkeypatch):
+    snap = TreeSnapshot.take(study)  # the copy was just written: every file is racy
+    assert all(sig is None for sig in snap.stats.values())
+    read = _count_reads(monkeypatch)
+    assert snap.same(study)
+    assert len(read) == len(snap.hashes)  # hashed, never trusted from stat
+
+
+def test_preloaded_study_is_dropped_when_a_file_changes_behind_its_mtime(study, settled):
+    from exresearch.report.panels import _forget_preloaded, _preloaded
+
+    loaded = load_study(study)
+    report.preload_study(loaded, panels=False)
+    try:
+        assert _preloaded(study) is loaded
+        _change_one_answer(study, "client-01", same_size=False)
+        assert _preloaded(study) is None
+    finally:
+        _forget_preloaded()
+
+
+# --------------------------------------------------------------------------- planning
+def test_inputs_by_client_equal_the_per_client_filter():
+    from exresearch.build.plan import inputs_by_client
+
+    hashes = {"study.yml": "0", "clients/a/survey.csv": "1", "clients/a/outcomes.csv": "2",
+              "clients/ab/survey.csv": "3", "clients/b/sub/x.csv": "4",
+              "clients/stray.csv": "5", "clients/zz/survey.csv": "6"}
+    clients = ["a", "ab", "b", "c"]
+    got = inputs_by_client(hashes, clients)
+    for cid in clients:
+        want = {k: v for k, v in hashes.items()
+                if k == "study.yml" or k.startswith(f"clients/{cid}/")}
+        assert got[cid] == want and list(got[cid]) == list(want)
+
+
+# --------------------------------------------------------------------------- benchmark
+def _entries(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("*.pkl")} if folder.is_dir() else set()
+
+
+def test_benchmark_from_cached_unit_means_equals_the_stacked_computation(study, tmp_path):
+    from exresearch.report.clients import (
+        _BENCHMARK,
+        _unit_means_by_client,
+        all_unit_means,
+        benchmark_aggregates,
+    )
+
+    loaded = load_study(study)
+    roles = report.measure_roles(loaded.config)
+    want = benchmark_aggregates(loaded, roles)
+    assert want["client_id"].tolist() == ["client-01", "client-02", "client-03", "client-04"]
+    cache = tmp_path / "c"
+    for _ in ("cold", "warm"):
+        _BENCHMARK.clear()  # computed once per study object: forget it between runs
+        got = benchmark_aggregates(loaded, roles, cache=ResultCache(cache, "summaries"))
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        pd.testing.assert_frame_equal(
+            _unit_means_by_client(loaded, roles, store=ResultCache(cache, "summaries")),
+            all_unit_means(loaded, roles), check_exact=True)
+    assert len(_entries(cache)) == 4  # one entry per client
+
+    _change_one_answer(study, "client-02", same_size=False)
+    changed = load_study(study)
+    store = ResultCache(cache, "summaries")
+    got = benchmark_aggregates(changed, roles, cache=store)
+    assert (store.hits, store.misses) == (3, 1)  # only client-02's means are computed
+    _BENCHMARK.clear()
+    pd.testing.assert_frame_equal(got, benchmark_aggregates(changed, roles), check_exact=True)
+    assert not got.equals(want)  # (the change moved client-02's means)
+
+
+# --------------------------------------------------------------------------- the build
+@pytest.fixture
+def env(monkeypatch):
+    """Test notebooks, and a source hash that other engineers' edits cannot change."""
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(NOTEBOOKS))
+    monkeypatch.setattr(build, "_source_hash", lambda: "test-source")
+    return monkeypatch
+
+
+@pytest.mark.slow
+def test_build_phases_state_signatures_and_the_zygotes_cache_entries(study, tmp_path, env):
+    """One build: every phase timed; the state records each file's signature; the zygote's
+    benchmark rows and panels are written to the cache after the lock; a rebuild after a
+    change that kept the file's mtime re-runs exactly that client."""
+    env.setattr(_hashing, "RACY_NS", 0)
+    out = tmp_path / "site"
+    first = build.build_site(study, out=out, progress=False, pdf=False,
+                             cache=tmp_path / "cache")
+    assert first.exit_code == 0 and len(first.executed) == 6
+    assert list(first.phases) == [
+        "check arguments", "start the zygote", "load and validate", "plan", "lock and cache",
+        "carry over", "wait for the zygote", "zygote: imports", "zygote: preload the study",
+        "execute 6 report(s)", "share bundles", "index and manifest",
+        "workbooks, briefs, PDFs", "build state", "publish", "clean up", "stop the zygote"]
+    assert all(t["wall"] >= 0 and t["cpu"] >= 0 for t in first.phases.values())
+    import json
+
+    state = json.loads((out / ".exresearch" / "state.json").read_text())
+    assert set(state["stats"]) == set(state["tree"]) == set(hash_study_tree(study))
+    assert all(len(sig) == 5 for sig in state["stats"].values())
+    # written by the zygote once the lock was held (the test notebooks write none):
+    # every client's panel and benchmark row
+    assert len(_entries(tmp_path / "cache" / "summaries")) == 8
+
+    _change_one_answer(study, "client-03", same_size=False)  # mtime set back
+    again = build.build_site(study, out=out, progress=False, pdf=False,
+                             cache=tmp_path / "cache")
+    assert sorted(again.executed) == ["client-client-03", "data-quality", "synthesis"]
+    assert "carry over" in again.phases and "execute 3 report(s)" in again.phases
+    # client-03's new panel and benchmark row
+    assert len(_entries(tmp_path / "cache" / "summaries")) == 10
+
+
+@pytest.mark.slow
+def test_nothing_changed_rebuild_reads_no_study_file(study, tmp_path, env):
+    env.setattr(_hashing, "RACY_NS", 0)
+    out = tmp_path / "site"
+    assert build.build_site(study, out=out, progress=False, pdf=False,
+                            cache=False).exit_code == 0
+    read = _count_reads(env)
+    again = build.build_site(study, out=out, progress=False, pdf=False, cache=False)
+    assert again.executed == [] and read == []  # stat only: the fast path read nothing
+
+
+@pytest.mark.slow
+def test_cli_debug_prints_the_time_of_each_phase(study, tmp_path):
+    env = dict(os.environ, EXRESEARCH_NOTEBOOKS=str(NOTEBOOKS))
+    res = subprocess.run(
+        [sys.executable, "-m", "exresearch", "build", str(study), "--out",
+         str(tmp_path / "site"), "--no-pdf", "--no-cache", "--only", "client-01", "--debug"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    at = lines.index("exresearch build: time by phase (wall, CPU of the process that ran it)")
+    rows = lines[at + 1:]
+    assert rows[0].lstrip().startswith("CLI start (CPU only)")
+    assert any(r.lstrip().startswith("execute 1 report(s)") for r in rows)
+    assert all(" s  cpu " in r for r in rows)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "exresearch", "build", str(study), "--out",
+         str(tmp_path / "site2"), "--no-pdf", "--no-cache", "--only", "client-01"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert quiet.returncode == 0 and "time by phase" not in quiet.stderr
