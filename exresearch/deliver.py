@@ -208,18 +208,23 @@ def find_chromium() -> str | None:
 def pdf_enabled(pdf=None) -> bool:
     """Whether the build prints PDFs: ``pdf`` if given, else ``$EXRESEARCH_PDF`` (0/1),
     else whenever Chromium and playwright are installed."""
+    return _pdf_off_reason(pdf) is None
+
+
+def _pdf_off_reason(pdf=None) -> str | None:
+    """Why the build prints no PDFs, in the words of the progress line (None: it prints)."""
     if pdf is not None:
-        return bool(pdf)
+        return None if pdf else "--no-pdf"
     env = os.environ.get("EXRESEARCH_PDF", "").strip().lower()
     if env in ("0", "false", "no", "off"):
-        return False
+        return f"EXRESEARCH_PDF={os.environ['EXRESEARCH_PDF'].strip()}"
     if find_chromium() is None:
-        return False
+        return "no Chromium; apt-get install chromium, or --pdf to require it"
     try:
         import playwright  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return "playwright is not installed; pip install playwright, or --pdf to require it"
+    return None
 
 
 _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
@@ -873,9 +878,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
             raise exc
     else:
         write_the_rest()
-        if not do_pdf and progress:
-            print("exresearch build: PDFs skipped (no Chromium; apt-get install chromium, or "
-                  "--pdf to require it)", file=sys.stderr)
+        if not do_pdf and progress:  # why: asked not to, or nothing to print with
+            print(f"exresearch build: PDFs skipped ({_pdf_off_reason(pdf)})", file=sys.stderr)
     for ex in extras.values():  # a reused PDF that is gone is not linked
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():

@@ -163,6 +163,23 @@ def test_pdf_switch(monkeypatch):
         deliver.render_pdfs([("a.html", "a.pdf")])
 
 
+def test_skipped_pdfs_say_why(tmp_path, monkeypatch, capsys):
+    """--no-pdf or EXRESEARCH_PDF=0 with Chromium installed is not "no Chromium"."""
+    monkeypatch.setenv("EXRESEARCH_CHROMIUM", "/bin/sh")  # a file: Chromium "found"
+    monkeypatch.delenv("EXRESEARCH_PDF", raising=False)
+    root, records = _site(tmp_path)
+    deliver.publish_extras(root, records=records, pdf=False, progress=True)
+    assert "PDFs skipped (--no-pdf)" in capsys.readouterr().err
+    monkeypatch.setenv("EXRESEARCH_PDF", "0")
+    assert deliver._pdf_off_reason() == "EXRESEARCH_PDF=0"
+    monkeypatch.delenv("EXRESEARCH_PDF")
+    monkeypatch.setenv("EXRESEARCH_CHROMIUM", str(tmp_path / "none"))
+    assert deliver._pdf_off_reason().startswith("no Chromium; apt-get install chromium")
+    root2, records2 = _site(tmp_path / "second")
+    deliver.publish_extras(root2, records=records2, progress=True)
+    assert "PDFs skipped (no Chromium; apt-get install chromium" in capsys.readouterr().err
+
+
 def test_brief_follows_the_driver_model_when_it_decides():
     findings = pd.DataFrame({"finding": [1], "topic": ["drivers"], "text": ["x"]})
     prio = pd.DataFrame({"driver": ["tools", "training"], "priority": [True, True],
