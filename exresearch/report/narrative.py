@@ -212,6 +212,7 @@ def describe_mediation(result, *, roles, x, m, y) -> str:
     ...                     "ci_low": [7.1, 0.04, 0.87, -1.35, 0.56],
     ...                     "ci_high": [48.4, 0.14, 6.88, 4.21, 5.96],
     ...                     "p_val": [0.01, 0.001, 0.013, 0.3, 0.032]})
+    >>> from exresearch.report import Roles
     >>> r = Roles(drivers=[], engagement=[], nps=[], likert=[], ex_measures=["ex"], cx=["nps"],
     ...           business=["g"], outcomes=["nps", "g"], primary_cx="nps", money="g",
     ...           labels={"ex": "EX index", "nps": "Customer NPS", "g": "Revenue growth"})
@@ -503,6 +504,7 @@ def mediation_paths(roles, *, x, m, y) -> dict:
 
     Examples
     --------
+    >>> from exresearch.report import Roles
     >>> r = Roles(drivers=[], engagement=[], nps=[], likert=[], ex_measures=["ex"], cx=["nps"],
     ...           business=["g"], outcomes=["nps", "g"], primary_cx="nps", money="g",
     ...           labels={"ex": "EX", "nps": "NPS", "g": "growth"})

@@ -79,6 +79,7 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     Examples
     --------
     >>> from exresearch.config import ROOT
+    >>> from exresearch.report import setup_report
     >>> from exresearch.study import load_study
     >>> study = load_study(ROOT / "tests" / "studies" / "valid")
     >>> preload_study(study)
