@@ -52,7 +52,7 @@ def _exr_pre(info):
     _exr["t"] = _time.process_time()
     if _exr_profile:
         import cProfile as _cp
-        _exr["p"] = _cp.Profile(); _exr["p"].enable()
+        _exr["p"] = _cp.Profile(_time.process_time); _exr["p"].enable()
 def _exr_post(result):
     if _exr["t"] is None:
         return
