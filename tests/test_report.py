@@ -675,3 +675,59 @@ def test_preload_study_is_reused_until_an_input_changes(tmp_path, small_study):
         assert again is not study and isinstance(again, Study)
     finally:
         report._forget_preloaded()
+
+
+def test_preloaded_study_is_checked_by_file_stats_then_by_hash(tmp_path, small_study,
+                                                                monkeypatch):
+    """setup_report of a preloaded study compares the files' (size, mtime, ctime, inode)
+    first and hashes only when they differ or are too recent to trust: a file rewritten
+    with the same size and its mtime set back is still caught (its ctime moved, so the
+    hashes are compared), a file only touched keeps the study."""
+    import os
+    import shutil
+    import time
+
+    from exresearch import _hashing
+
+    folder = tmp_path / "study"
+    shutil.copytree(small_study, folder)
+    study = load_study(folder)
+    hashed = []
+    real_hash = _hashing.hash_study_tree
+    monkeypatch.setattr(_hashing, "hash_study_tree",
+                        lambda p: hashed.append(p) or real_hash(p))
+
+    def setup():
+        return report.setup_report(study_path=folder, output_dir=str(tmp_path / "o"),
+                                   notebook="synthesis").study
+
+    try:
+        monkeypatch.setattr(_hashing, "RACY_NS", 0)  # the copy above is older than this
+        report.preload_study(study, panels=False)
+        hashed.clear()
+        assert setup() is study and hashed == []  # the stats alone
+        f = folder / "clients" / study.clients[0] / "outcomes.csv"
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: same bytes
+        assert setup() is study and len(hashed) == 1
+        text = f.read_text()
+        at = max(i for i, ch in enumerate(text.splitlines()[1]) if ch.isdigit()) \
+            + len(text.splitlines()[0]) + 1  # the last digit of the first data row
+        changed = text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1:]
+        assert changed != text and len(changed) == len(text)
+        report.preload_study(study, panels=False)  # its stats: the touched file
+        time.sleep(0.05)  # past the clock tick of the file times (RACY_NS is 0 here)
+        f.write_text(changed)  # same size, mtime set back: only ctime tells
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        assert [tuple(v[:2]) for v in _hashing.stat_study_tree(folder).values()] == [
+            tuple(v[:2]) for v in report.panels._PRELOADED[folder.resolve()][2].values()]
+        hashed.clear()
+        again = setup()
+        assert again is not study and len(hashed) == 1
+        # stats taken within RACY_NS of a file's last write are never trusted alone
+        monkeypatch.setattr(_hashing, "RACY_NS", 10**15)
+        report.preload_study(study, panels=False)
+        hashed.clear()
+        assert setup() is study and len(hashed) == 1
+    finally:
+        report._forget_preloaded()
