@@ -254,6 +254,38 @@ _SCHEME_LINK = re.compile(r'(<a\b[^>]*?)\s+href\s*=\s*"\s*[A-Za-z][A-Za-z0-9+.-]
 _exporter = None
 
 
+def _page_exporter_class(html_exporter):
+    """nbconvert's HTMLExporter without its closing BeautifulSoup pass.
+
+    ``HTMLExporter.from_notebook_node`` renders the template, then parses the whole page
+    with BeautifulSoup to give images without ``alt`` a stand-in text and make every
+    cell's input and output a tab stop, and serialises it again: about two thirds of
+    its CPU on a client report (0.1 s). :func:`_polish` parses the page anyway, names
+    every image that lacks an alt text (:data:`_NO_ALT`) and removes those tab stops,
+    so the page is the same without that pass (tests/test_site.py compares both on the
+    rendered reports). nbconvert offers no option to skip it; this runs the same steps
+    up to the template (the filters its ``from_notebook_node`` registers first).
+    """
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class PageExporter(html_exporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    return PageExporter
+
+
 def _get_exporter():
     global _exporter
     if _exporter is None:
@@ -271,7 +303,7 @@ def _get_exporter():
             "injected-parameters", "parameters", "remove_cell", "remove-cell",
         }
         c.TagRemovePreprocessor.remove_input_tags = {"remove_input", "remove-input"}
-        _exporter = HTMLExporter(
+        _exporter = _page_exporter_class(HTMLExporter)(
             config=c,
             template_name="lab",
             extra_loaders=[DictLoader({"exresearch_report.html.j2": _REPORT_TEMPLATE})],

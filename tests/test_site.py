@@ -288,3 +288,48 @@ def test_glossary_marks_the_same_first_uses_as_before():
     assert html.count('class="exr-term"') == len(GLOSSARY)
     assert "<nav>SD eNPS</nav>" in html and "<h2>SD and NPS in a heading</h2>" in html
     assert "<!-- SD in a comment -->" in html
+
+
+def test_page_is_the_same_without_nbconverts_soup_pass(monkeypatch):
+    """render_report skips HTMLExporter's closing BeautifulSoup pass (stand-in alt texts,
+    tab stops on every cell: _polish redoes or undoes both); the pages must equal those
+    of nbconvert's own HTMLExporter on notebooks with tables, figures with and without
+    alt text, links with and without a scheme, headings, glossary terms, an error
+    traceback with colours, raw HTML and a Markdown image."""
+    from exresearch import site
+
+    nb = _notebook()
+    nb.cells[2].source = (
+        "# Client report\n\nThe SD and *r* of [a site](https://example.org/x?a=1&b=2), "
+        "[a section](#section-2) and <b>raw</b> HTML & <i>entities</i> &amp; 'quotes'.\n\n"
+        "![a picture](data:image/png;base64," + PNG + ")\n\n## 2. Results")
+    nb.cells[3].outputs[0]["data"]["text/html"] = pd_styler_html()
+    nb.cells[5].outputs.append(new_output(
+        "display_data", data={"image/png": PNG, "text/plain": "<Figure>"},
+        metadata={"image/png": {"alt": 'Chart: "T" & <U>'}}))
+    nb.cells.append(new_code_cell("1/0", outputs=[new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero",
+        traceback=["\x1b[0;31m---------\x1b[0m", "\x1b[0;31mZeroDivisionError\x1b[0m: "
+                   "division by <zero> & 'x'"])]))
+    nb.cells.append(new_markdown_cell("<div class='x' tabindex='0'>kept?</div>\n\n"
+                                      "<table><tr><td>plain</td></tr></table>"))
+    nb.cells.append(new_code_cell("print(1)", outputs=[new_output(
+        "stream", name="stdout", text="a < b & 'c'\n")]))
+    notebooks, pages = (nb, _notebook(), new_notebook()), []  # (cell ids are random)
+    for wrap in (None, lambda cls: cls):  # ours, then nbconvert's own HTMLExporter
+        if wrap is not None:
+            monkeypatch.setattr(site, "_page_exporter_class", wrap)
+        monkeypatch.setattr(site, "_exporter", None)
+        pages.append([render_report(n, title="T & <t>", provenance={"study": "s"})
+                      for n in notebooks])
+    monkeypatch.setattr(site, "_exporter", None)
+    assert type(site._get_exporter()).__name__ == "HTMLExporter"  # the reference ran
+    assert pages[0] == pages[1]
+    assert 'alt="Chart in section' in pages[0][1] and "ZeroDivisionError" in pages[0][0]
+
+
+def pd_styler_html():
+    import pandas as pd
+
+    return pd.DataFrame({"scale": ["tools", "SD"], "r": [0.25, -0.5]}).style.set_caption(
+        "A table").format({"r": "{:.2f}"}).to_html()
