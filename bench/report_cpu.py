@@ -12,7 +12,8 @@ after another, with one extra cell after the parameters that registers IPython
 ``pre_run_cell`` / ``post_run_cell`` hooks in the forked kernel: they record each
 cell's CPU time (``time.process_time`` of the kernel process; ``post_run_cell`` comes
 after the inline backend has drawn and encoded the cell's figures) and the kernel
-process's CPU since it was forked (``os.times``). With ``--profile`` every cell also
+process's CPU since it was forked (``os.times``), and each cell's minor page faults
+(``ru_minflt``: pages first written after the fork are copied from the zygote). With ``--profile`` every cell also
 runs under cProfile (slower; only the function lists are used from that run). In the
 driver the HTML rendering (``execute._render``: nbformat, path redaction,
 ``site.render_report``) is timed with ``time.thread_time`` around the call, and the
@@ -45,9 +46,10 @@ from common import loadavg  # noqa: E402
 #: The cell inserted after the parameters: per-cell CPU of the kernel process into
 #: ``{_exr_dir}/cells.json`` (and cProfile stats per cell with ``_exr_profile``).
 HOOK_CELL = """\
-import json as _json, os as _os, time as _time
-_exr = {"n": 0, "t": None, "cells": [], "p": None}
+import json as _json, os as _os, resource as _res, time as _time
+_exr = {"n": 0, "t": None, "cells": [], "p": None, "f": 0}
 def _exr_pre(info):
+    _exr["f"] = _res.getrusage(_res.RUSAGE_SELF).ru_minflt
     _exr["t"] = _time.process_time()
     if _exr_profile:
         import cProfile as _cp
@@ -58,9 +60,10 @@ def _exr_post(result):
     if _exr["p"] is not None:
         _exr["p"].disable(); _exr["p"].dump_stats(f"{_exr_dir}/{_exr['n']:03d}.pstats")
         _exr["p"] = None
-    t = _os.times()
-    _exr["cells"].append({"n": _exr["n"], "cpu": _time.process_time() - _exr["t"],
-                          "kernel_cpu": t.user + t.system})
+    t, cpu = _os.times(), _time.process_time() - _exr["t"]
+    faults = _res.getrusage(_res.RUSAGE_SELF).ru_minflt - _exr["f"]
+    _exr["cells"].append({"n": _exr["n"], "cpu": cpu, "kernel_cpu": t.user + t.system,
+                          "sys": t.system, "minor_faults": faults})
     _exr["n"] += 1
     _exr["t"] = None
     with open(f"{_exr_dir}/cells.json", "w") as fh:
@@ -122,6 +125,7 @@ def run_one(runtime, study: Path, client: str, work: Path, *, profile: bool) -> 
         raise RuntimeError(f"{client}: {res['error']}")
     cells = json.loads((out_dir / "cells.json").read_text())
     return {"client": client, "labels": labels, "cells": [c["cpu"] for c in cells],
+            "faults": [c["minor_faults"] for c in cells], "kernel_sys": cells[-1]["sys"],
             "kernel_cpu": cells[-1]["kernel_cpu"], "render_cpu": render_cpu[0],
             "driver_cpu": driver_cpu, "wall": wall, "duration": res["duration"],
             "html_bytes": len(res["html"]), "profile_dir": str(out_dir),
