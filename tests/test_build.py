@@ -439,9 +439,9 @@ def test_kernel_managers_use_ipc_transport_in_a_private_folder():
 
 @pytest.mark.slow
 def test_forked_kernels_inherit_the_zygotes_objects_frozen(study, tmp_path):
-    """The zygote freezes what it loaded (gc.freeze) before it forks: a kernel's garbage
-    collector never walks the inherited objects, which would copy every page holding
-    them from the zygote (B7d). The study it preloaded is among them."""
+    """A forked kernel freezes what it inherited (gc.freeze) first thing: its garbage
+    collector never walks the objects loaded by the zygote (the preloaded study among
+    them), which would copy every page holding them from the zygote (B7d)."""
     import nbformat
 
     from exresearch.build import execute_report

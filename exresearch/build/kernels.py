@@ -139,6 +139,11 @@ def _kernel_child(req: dict, zygote_pid: int) -> None:  # pragma: no cover - for
     """In the forked kernel: detach, redirect, then run ipykernel; never returns."""
     import random
 
+    # every object inherited from the zygote out of the garbage collector's sight (moving
+    # them is O(1), touching none): a full collection would walk them all and so copy,
+    # page by page, everything the zygote loaded: about 12,000 page copies and 0.3 s of
+    # CPU per client report (bench/results.md, B7d)
+    gc.freeze()
     code = 0
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -195,12 +200,6 @@ def zygote_main() -> None:  # pragma: no cover - runs in the zygote process
     cache = os.environ.pop("EXRESEARCH_ZYGOTE_CACHE", "")
     if study_path:
         _install_study_cache(study_path, cache)
-    # everything loaded so far lives as long as the zygote: out of the garbage collector's
-    # sight, a kernel's first full collection no longer walks (and so copies, page by
-    # page, from the zygote) every inherited object: about 12,000 fewer page copies and
-    # 0.3-0.4 s less CPU per client report (bench/results.md, B7d)
-    gc.collect()
-    gc.freeze()
     # auto-reap exited kernels (no zombies); kernels restore the default
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     out = sys.stdout
