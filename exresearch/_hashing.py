@@ -10,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["sha256_file", "hash_study_tree", "stat_study_tree", "stats_unchanged"]
+__all__ = ["sha256_file", "hash_study_tree"]
 
 
 def sha256_file(path: Path) -> str:
@@ -22,12 +22,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _study_files(study_path: Path):
-    """(relative posix path, path) of ``study.yml`` and every non-hidden file under
-    ``clients/``, in a fixed order: the files :func:`hash_study_tree` covers."""
+def hash_study_tree(study_path: Path) -> dict[str, str]:
+    """sha256 of ``study.yml`` and every (non-hidden) file under ``clients/``, by relative path.
+
+    Covers every file that could change what a study loads to (including files that
+    ``load_study`` would reject), without parsing anything.
+    """
+    study_path = Path(study_path)
+    out = {}
     yml = study_path / "study.yml"
     if yml.is_file():
-        yield "study.yml", yml
+        out["study.yml"] = sha256_file(yml)
     clients = study_path / "clients"
     if clients.is_dir():
         for dirpath, dirnames, filenames in os.walk(clients):
@@ -36,42 +41,5 @@ def _study_files(study_path: Path):
                 if name.startswith("."):
                     continue
                 p = Path(dirpath) / name
-                yield p.relative_to(study_path).as_posix(), p
-
-
-def hash_study_tree(study_path: Path) -> dict[str, str]:
-    """sha256 of ``study.yml`` and every (non-hidden) file under ``clients/``, by relative path.
-
-    Covers every file that could change what a study loads to (including files that
-    ``load_study`` would reject), without parsing anything.
-    """
-    return {rel: sha256_file(p) for rel, p in _study_files(Path(study_path))}
-
-
-def stat_study_tree(study_path: Path) -> dict[str, tuple[int, int, int, int]]:
-    """``(size, mtime_ns, ctime_ns, inode)`` of the files :func:`hash_study_tree` covers.
-
-    A cheap first check that nothing changed (a sixth of the hashing's CPU at 300
-    clients): writing a file changes its ctime, which ``os.utime`` cannot set back, and
-    replacing it changes its inode. A file whose times are within
-    :data:`RACY_NS` of when the stats were taken may have been written again in the same
-    clock tick; :func:`stats_unchanged` does not trust such stats (as git's "racily
-    clean" entries), so the caller hashes instead.
-    """
-    out = {}
-    for rel, p in _study_files(Path(study_path)):
-        st = os.stat(p)
-        out[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                out[p.relative_to(study_path).as_posix()] = sha256_file(p)
     return out
-
-
-#: File times this close (ns) to the moment their stats were taken are not trusted.
-RACY_NS = 2_000_000_000
-
-
-def stats_unchanged(before: dict, taken_ns: int, now: dict) -> bool:
-    """Whether ``now`` (:func:`stat_study_tree`) shows the same files as ``before``,
-    taken at ``taken_ns`` (``time.time_ns()`` just before), with no racily written one."""
-    if before != now:
-        return False
-    return all(max(m, c) < taken_ns - RACY_NS for _size, m, c, _ino in before.values())

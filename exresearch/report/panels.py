@@ -60,8 +60,7 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     the study once, calls this hook, and forks one kernel per report; a notebook's
     :func:`setup_report` for the same study folder then returns this study instead of
     reading and validating the files again, as long as no input file changed since
-    (checked on every call: the files' sizes, times and inodes, or, where those changed
-    or are too recent to trust, their sha256; any change, or another folder, loads the
+    (their sha256 are compared on every call; any change, or another folder, loads the
     study afresh). With ``panels=True`` every client's unit panel is computed once here
     (:func:`cache_panels`), and so is the benchmark of all clients
     (:func:`exresearch.report.benchmark_aggregates`), so each report does not recompute
@@ -87,14 +86,9 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     True
     >>> _forget_preloaded()
     """
-    import time
+    from .._hashing import hash_study_tree
 
-    from .._hashing import hash_study_tree, stat_study_tree
-
-    taken = time.time_ns()
-    stats = stat_study_tree(Path(study.path))
-    _PRELOADED[Path(study.path).resolve()] = (study, hash_study_tree(Path(study.path)),
-                                              stats, taken)
+    _PRELOADED[Path(study.path).resolve()] = (study, hash_study_tree(Path(study.path)))
     if panels:
         cache_panels(study, cache=cache)
         # every client report ranks its client among all: computed here once, not per report
@@ -107,20 +101,14 @@ def preload_study(study, *, panels=True, cache=False) -> None:
 
 
 def _preloaded(path: Path):
-    """The preloaded study of ``path`` if its input files are unchanged, else None.
-
-    Unchanged: the same files with the same size, times and inode as when preloaded
-    (:func:`exresearch._hashing.stats_unchanged`, 7 ms at 300 clients), or else the same
-    sha256 (41 ms at 300 clients: every report of a build asks).
-    """
-    from .._hashing import hash_study_tree, stat_study_tree, stats_unchanged
+    """The preloaded study of ``path`` if its input files are unchanged, else None."""
+    from .._hashing import hash_study_tree
 
     entry = _PRELOADED.get(Path(path).resolve())
     if entry is None:
         return None
     try:
-        same = stats_unchanged(entry[2], entry[3], stat_study_tree(Path(path))) \
-            or hash_study_tree(Path(path)) == entry[1]
+        same = hash_study_tree(Path(path)) == entry[1]
     except OSError:
         same = False
     return entry[0] if same else None
