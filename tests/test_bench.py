@@ -495,4 +495,3 @@ def test_b6_synthesis_script_times_every_cell(tmp_path, monkeypatch):
     assert "run 2 (warm cache)" in md.read_text()
     cache = tmp_path / "exresearch-bench" / "b6" / "cache-synthesis" / "summaries"
     assert any(cache.rglob("*.pkl"))  # the per-client parts went to the script's cache
-
