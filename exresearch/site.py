@@ -254,6 +254,38 @@ _SCHEME_LINK = re.compile(r'(<a\b[^>]*?)\s+href\s*=\s*"\s*[A-Za-z][A-Za-z0-9+.-]
 _exporter = None
 
 
+def _page_exporter_class(html_exporter):
+    """nbconvert's HTMLExporter without its closing BeautifulSoup pass.
+
+    ``HTMLExporter.from_notebook_node`` renders the template, then parses the whole page
+    with BeautifulSoup to give images without ``alt`` a stand-in text and make every
+    cell's input and output a tab stop, and serialises it again: about two thirds of
+    its CPU on a client report (0.1 s). :func:`_polish` parses the page anyway, names
+    every image that lacks an alt text (:data:`_NO_ALT`) and removes those tab stops,
+    so the page is the same without that pass (tests/test_site.py compares both on the
+    rendered reports). nbconvert offers no option to skip it; this runs the same steps
+    up to the template (the filters its ``from_notebook_node`` registers first).
+    """
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class PageExporter(html_exporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+
+    return PageExporter
+
+
 def _get_exporter():
     global _exporter
     if _exporter is None:
@@ -271,7 +303,7 @@ def _get_exporter():
             "injected-parameters", "parameters", "remove_cell", "remove-cell",
         }
         c.TagRemovePreprocessor.remove_input_tags = {"remove_input", "remove-input"}
-        _exporter = HTMLExporter(
+        _exporter = _page_exporter_class(HTMLExporter)(
             config=c,
             template_name="lab",
             extra_loaders=[DictLoader({"exresearch_report.html.j2": _REPORT_TEMPLATE})],
@@ -309,44 +341,56 @@ def _heading_before(el) -> str:
 
 
 def _glossary(soup, main, glossary: dict):
-    """Wrap each glossary term's first use in ``<abbr title>``; return the terms used."""
+    """Wrap each glossary term's first use in ``<abbr title>``; return the terms used.
+
+    The text nodes a term may be found in (not inside :data:`_SKIP_TERMS` elements, no
+    comments) are listed once, in document order, and kept up to date as terms are
+    wrapped (the wrapped node's text before and after the term take its place; the
+    term itself is inside the ``<abbr>``): the same first uses as searching the whole
+    tree again for every term, without walking every node's ancestors once per term
+    (that was a third of a client report page's rendering time).
+    """
     import re as _re
 
     from bs4 import NavigableString
 
+    texts = [node for node in main.find_all(string=True)
+             if type(node) is NavigableString  # not comments, CDATA
+             and not any(p.name in _SKIP_TERMS for p in node.parents)]  # "abbr" in it
     used = []
     terms = sorted(glossary, key=len, reverse=True)
     for term in terms:
         single = len(term) == 1  # "r", "p": only as an italic symbol (*r*)
         pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
         found = None
-        for node in main.find_all(string=True):
-            if isinstance(node, NavigableString) and type(node) is not NavigableString:
-                continue  # comments, CDATA
-            if any(p.name in _SKIP_TERMS for p in node.parents):
-                continue
-            if any(p.name == "abbr" for p in node.parents):
-                continue
+        for at, node in enumerate(texts):
             if single:
                 if node.parent.name == "em" and str(node).strip() == term:
-                    found = (node, None)
+                    found = (at, node, None)
                     break
                 continue
             m = pat.search(str(node))
             if m:
-                found = (node, m)
+                found = (at, node, m)
                 break
         if not found:
             continue
-        node, m = found
+        at, node, m = found
         abbr = soup.new_tag("abbr", attrs={"class": "exr-term", "title": glossary[term]})
         abbr.string = term
         if m is None:
             node.replace_with(abbr)
+            texts[at:at + 1] = []
         else:
             text = str(node)
             before, after = text[:m.start()], text[m.end():]
-            node.replace_with(before, abbr, after) if before or after else node.replace_with(abbr)
+            if before or after:
+                parts = [NavigableString(before), NavigableString(after)]
+                node.replace_with(parts[0], abbr, parts[1])
+                texts[at:at + 1] = parts
+            else:
+                node.replace_with(abbr)
+                texts[at:at + 1] = []
         used.append(term)
     return used
 

@@ -297,6 +297,46 @@ def test_cell_profiles_pair_with_the_cells_they_time(tmp_path):
         {"index": 4, "line": "b = a + 1", "duration": 4.0}]
 
 
+def test_report_cpu_hook_times_the_cells_after_it(tmp_path):
+    """bench/report_cpu.py: the hook cell goes right after the parameters, is removed from
+    the page, labels the cells it times in order, and its IPython hooks write one CPU
+    record per later cell (the hook cell's own end is not one)."""
+    import report_cpu
+
+    src = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# t"},
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "a = 1\n"},
+        {"cell_type": "code", "metadata": {}, "source": ["# why\n", "b = a + 1\n"]},
+        {"cell_type": "markdown", "metadata": {}, "source": "text"},
+        {"cell_type": "code", "metadata": {}, "source": "c = b * 2"},
+    ]}
+    text, labels = report_cpu.hooked_notebook(json.dumps(src), tmp_path, False)
+    nb = json.loads(text)
+    hook = nb["cells"][2]
+    assert hook["metadata"]["tags"] == ["remove-cell"] and f"{str(tmp_path)!r}" in hook["source"]
+    assert labels == ["2: b = a + 1", "4: c = b * 2"]
+
+    class Events:
+        def __init__(self):
+            self.hooks = {}
+
+        def register(self, name, fn):
+            self.hooks[name] = fn
+
+    events = Events()
+    shell = type("Shell", (), {"events": events})()
+    namespace = {"get_ipython": lambda: shell}
+    exec(hook["source"], namespace)  # noqa: S102 - the cell as the kernel runs it
+    events.hooks["post_run_cell"](None)  # the hook cell's own end: not timed
+    for _ in labels:
+        events.hooks["pre_run_cell"](None)
+        sum(range(10 ** 5))
+        events.hooks["post_run_cell"](None)
+    rows = json.loads((tmp_path / "cells.json").read_text())
+    assert [r["n"] for r in rows] == [0, 1]
+    assert all(r["cpu"] >= 0 and r["kernel_cpu"] >= r["cpu"] for r in rows)
+
+
 def test_profiled_functions_show_no_machine_folders():
     import cells
 

@@ -435,3 +435,31 @@ def test_kernel_managers_use_ipc_transport_in_a_private_folder():
     env = build._worker_env({"PATH": "/usr/bin", "MPLBACKEND": "Agg"})
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
     assert env["MPLBACKEND"] == "module://matplotlib_inline.backend_inline"
+
+
+@pytest.mark.slow
+def test_forked_kernels_inherit_the_zygotes_objects_frozen(study, tmp_path):
+    """A forked kernel freezes what it inherited (gc.freeze) first thing: its garbage
+    collector never walks the objects loaded by the zygote (the preloaded study among
+    them), which would copy every page holding them from the zygote (B7d)."""
+    import nbformat
+
+    from exresearch.build import execute_report
+    from exresearch.build.kernels import Runtime
+
+    code = ("import gc\nfrom exresearch.report import panels\n"
+            "print(gc.get_freeze_count() > 10_000, len(panels._PRELOADED))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "exresearch", "display_name": "x", "language": "python"}
+    rt = Runtime(study, kernels="zygote")
+    rt.wait_ready()
+    try:
+        res = execute_report({"key": "k", "kind": "client", "title": "t",
+                              "notebook_json": nbformat.writes(nb), "parameters": {},
+                              "provenance": {}, "timeout": None, "workdir": str(tmp_path)},
+                             kernels=rt)
+    finally:
+        rt.close()
+    assert res["status"] == "ok", res["error"]
+    out = nbformat.reads(res["notebook"], as_version=4).cells[-1].outputs  # after papermill's
+    assert [o.get("text") for o in out] == ["True 1\n"]

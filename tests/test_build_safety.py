@@ -525,3 +525,28 @@ def test_failed_report_shows_no_machine_path(study, tmp_path, monkeypatch):
         assert "deliberate failure for fail-02" in text
         for machine in (str(tmp_path), sys.prefix, str(config.ROOT)):
             assert machine not in text, (page, machine)
+
+
+def test_redaction_leaves_figure_data_alone(tmp_path):
+    """A folder name can occur by chance in a figure's base64 text ('/tmp' in about 1% of
+    client reports); redacting it would break the image. Text outputs, alt text and
+    sources are still redacted."""
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n\0" + base64.b64decode("AA/tmp/tmp/root+")  # 9 + 12 bytes
+    data = base64.b64encode(png).decode()
+    assert "/tmp/" in data and "/root" in data
+    secret = str(tmp_path / "study")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"study_path = '{secret}'", outputs=[nbformat.v4.new_output(
+            "display_data", data={"image/png": data, "text/plain": f"<Figure {secret}/a>"},
+            metadata={"image/png": {"alt": f"Chart of {secret}/b.csv"}})])])
+    nb_text, html, status, error = execute._render(
+        {"title": "T"}, nbformat.writes(nb), "ok", None, {}, {secret: "<study s>"})
+    out = nbformat.reads(nb_text, as_version=4).cells[0]
+    assert out.outputs[0]["data"]["image/png"] == data
+    assert f"data:image/png;base64,{data}" in html
+    assert out.outputs[0]["data"]["text/plain"] == "<Figure <study s>/a>"
+    assert out.outputs[0]["metadata"]["image/png"]["alt"] == "Chart of <study s>/b.csv"
+    assert out.source == "study_path = '<study s>'"
+    assert secret not in nb_text and secret not in html and status == "ok"

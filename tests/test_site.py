@@ -200,3 +200,136 @@ def test_finding_pointers_link_to_numbered_sections():
     page = render_report(nb, title="t", provenance={})
     assert '<a href="#2.-Linkage-to-results">(section 2)</a>' in page
     assert "B (section 9)" in page and 'href="#section-9"' not in page  # no dead link
+
+
+def _glossary_previous(soup, main, glossary):
+    """``site._glossary`` before issue 20 (B7d), verbatim: every term searched the whole
+    tree again, walking each text node's ancestors. The reference of the test below."""
+    import re as _re
+
+    from bs4 import NavigableString
+
+    from exresearch.site import _SKIP_TERMS
+
+    used = []
+    terms = sorted(glossary, key=len, reverse=True)
+    for term in terms:
+        single = len(term) == 1
+        pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
+        found = None
+        for node in main.find_all(string=True):
+            if isinstance(node, NavigableString) and type(node) is not NavigableString:
+                continue
+            if any(p.name in _SKIP_TERMS for p in node.parents):
+                continue
+            if any(p.name == "abbr" for p in node.parents):
+                continue
+            if single:
+                if node.parent.name == "em" and str(node).strip() == term:
+                    found = (node, None)
+                    break
+                continue
+            m = pat.search(str(node))
+            if m:
+                found = (node, m)
+                break
+        if not found:
+            continue
+        node, m = found
+        abbr = soup.new_tag("abbr", attrs={"class": "exr-term", "title": glossary[term]})
+        abbr.string = term
+        if m is None:
+            node.replace_with(abbr)
+        else:
+            text = str(node)
+            before, after = text[:m.start()], text[m.end():]
+            node.replace_with(before, abbr, after) if before or after else node.replace_with(abbr)
+        used.append(term)
+    return used
+
+
+GLOSSARY_PAGE = """<html><head><title>SD NPS</title><style>.x{}</style></head><body>
+<nav>SD eNPS</nav><main>
+<h2>SD and NPS in a heading</h2>
+<!-- SD in a comment --><p>Intro with no term. The <a href="#x">SD</a> link is skipped.</p>
+<table><caption>SD</caption><thead><tr><th>SD</th><th>r</th></tr></thead>
+<tbody><tr><td>SD of eNPS and NPS, ICC(1) then ICC(2)</td><td><em>r</em></td></tr></tbody>
+</table>
+<p>eNPS</p><p>NPS follows. Then R² and I² with τ, p and <em> p </em> and <em>τ</em>.</p>
+<p>The 95% CI (path a, path b) is cross-lagged; rwg(j) and Cronbach's alpha; percentile.</p>
+<p><code>SD</code><abbr title="x">percentile</abbr> SDs, NPSs and R²x are no terms.</p>
+<dl><dt>SD</dt><dd>ICC(2) again, SD again, 95% CI again</dd></dl>
+</main></body></html>"""
+
+
+def test_glossary_marks_the_same_first_uses_as_before():
+    """The glossary pass lists the text nodes once and keeps the list up to date; the
+    page must be the same as with the previous per-term search of the whole tree (several
+    terms in one text node, terms at a node's start and end, skipped elements, comments,
+    italic one-letter symbols, terms that occur only inside other words)."""
+    from bs4 import BeautifulSoup
+
+    from exresearch.formatting import GLOSSARY
+    from exresearch.site import _glossary
+
+    pages = [GLOSSARY_PAGE, GLOSSARY_PAGE.replace("<p>eNPS</p>", "<p>eNPS NPS SD</p>"),
+             "<main><p>SD</p><p><em>r</em></p></main>", "<main><p>nothing</p></main>"]
+    for page in pages:
+        soups = [BeautifulSoup(page, "html.parser") for _ in range(2)]
+        used = [fn(s, s.find("main"), GLOSSARY)
+                for fn, s in zip((_glossary, _glossary_previous), soups, strict=True)]
+        assert used[0] == used[1]
+        assert str(soups[0]) == str(soups[1])
+    soup = BeautifulSoup(GLOSSARY_PAGE, "html.parser")
+    used = _glossary(soup, soup.find("main"), GLOSSARY)
+    assert set(used) == set(GLOSSARY)  # every term occurs on the page
+    html = str(soup)
+    assert '<td><abbr class="exr-term" title="' + GLOSSARY["SD"] + '">SD</abbr> of ' in html
+    assert html.count('class="exr-term"') == len(GLOSSARY)
+    assert "<nav>SD eNPS</nav>" in html and "<h2>SD and NPS in a heading</h2>" in html
+    assert "<!-- SD in a comment -->" in html
+
+
+def test_page_is_the_same_without_nbconverts_soup_pass(monkeypatch):
+    """render_report skips HTMLExporter's closing BeautifulSoup pass (stand-in alt texts,
+    tab stops on every cell: _polish redoes or undoes both); the pages must equal those
+    of nbconvert's own HTMLExporter on notebooks with tables, figures with and without
+    alt text, links with and without a scheme, headings, glossary terms, an error
+    traceback with colours, raw HTML and a Markdown image."""
+    from exresearch import site
+
+    nb = _notebook()
+    nb.cells[2].source = (
+        "# Client report\n\nThe SD and *r* of [a site](https://example.org/x?a=1&b=2), "
+        "[a section](#section-2) and <b>raw</b> HTML & <i>entities</i> &amp; 'quotes'.\n\n"
+        "![a picture](data:image/png;base64," + PNG + ")\n\n## 2. Results")
+    nb.cells[3].outputs[0]["data"]["text/html"] = pd_styler_html()
+    nb.cells[5].outputs.append(new_output(
+        "display_data", data={"image/png": PNG, "text/plain": "<Figure>"},
+        metadata={"image/png": {"alt": 'Chart: "T" & <U>'}}))
+    nb.cells.append(new_code_cell("1/0", outputs=[new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero",
+        traceback=["\x1b[0;31m---------\x1b[0m", "\x1b[0;31mZeroDivisionError\x1b[0m: "
+                   "division by <zero> & 'x'"])]))
+    nb.cells.append(new_markdown_cell("<div class='x' tabindex='0'>kept?</div>\n\n"
+                                      "<table><tr><td>plain</td></tr></table>"))
+    nb.cells.append(new_code_cell("print(1)", outputs=[new_output(
+        "stream", name="stdout", text="a < b & 'c'\n")]))
+    notebooks, pages = (nb, _notebook(), new_notebook()), []  # (cell ids are random)
+    for wrap in (None, lambda cls: cls):  # ours, then nbconvert's own HTMLExporter
+        if wrap is not None:
+            monkeypatch.setattr(site, "_page_exporter_class", wrap)
+        monkeypatch.setattr(site, "_exporter", None)
+        pages.append([render_report(n, title="T & <t>", provenance={"study": "s"})
+                      for n in notebooks])
+    monkeypatch.setattr(site, "_exporter", None)
+    assert type(site._get_exporter()).__name__ == "HTMLExporter"  # the reference ran
+    assert pages[0] == pages[1]
+    assert 'alt="Chart in section' in pages[0][1] and "ZeroDivisionError" in pages[0][0]
+
+
+def pd_styler_html():
+    import pandas as pd
+
+    return pd.DataFrame({"scale": ["tools", "SD"], "r": [0.25, -0.5]}).style.set_caption(
+        "A table").format({"r": "{:.2f}"}).to_html()

@@ -306,3 +306,39 @@ def test_every_report_figure_is_drawn_as_savefig_drew_it(notebook, small_study, 
         expected = _savefig_pixels(fig)
         assert np.array_equal(style.figure_pixels(fig), expected), alt
         assert style.figure_png(fig)[1] == {"alt": alt}
+
+
+def test_a_figure_drawn_once_before_gives_the_same_png():
+    """In a kernel, a figure left open to the end of its cell is first drawn by pyplot's
+    ``post_execute`` hook (``draw_all``, interactive mode), then shown (figure_png): one
+    full drawing thrown away. The client report shows its figures with ``plt.show()``
+    inside the cell instead (B7d); that must not change a pixel."""
+    with style.theme():
+        drawn = _fig_two_panels_tight_layout()
+        drawn.canvas.draw()  # what draw_all did before the figure was shown
+        before = style.figure_png(drawn)
+        after = style.figure_png(_fig_two_panels_tight_layout())
+    plt.close("all")
+    assert before[0][:4] == b"\x89PNG" and before == after
+
+
+def test_client_report_shows_every_figure_inside_its_cell():
+    """Every code cell of the client report that makes a figure shows it with
+    ``plt.show()`` after the figure's last call, so no figure is left to the end of the
+    cell (where the kernel would draw it once more before showing it: B7d)."""
+    import json
+    import re
+
+    from exresearch import config
+
+    nb = json.loads((config.NOTEBOOKS_DIR / "client_report.ipynb").read_text())
+    makes = re.compile(r"plt\.subplots\(|plots\.plot_\w+\(|\.tight_layout\(\)")
+    checked = 0
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] != "code" or not makes.search(src):
+            continue
+        checked += 1
+        last = max(m.end() for m in makes.finditer(src))
+        assert "plt.show()" in src[last:], src.splitlines()[0]
+    assert checked >= 7

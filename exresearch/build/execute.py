@@ -65,19 +65,31 @@ def redact_paths(text: str, roots: dict | None = None) -> str:
     return _ABS_DIR.sub(lambda m: m.group(1) + "…/", text)
 
 
+def _is_binary_mime(key) -> bool:
+    """Whether an output's ``data`` key names base64 data (nbformat stores every
+    ``image/*`` but SVG, and ``application/pdf``, as base64 text)."""
+    return isinstance(key, str) and (
+        (key.startswith("image/") and not key.startswith("image/svg"))
+        or key == "application/pdf")
+
+
 def _redact_outputs(nb, roots: dict) -> None:
     """Redact machine paths in every output and cell source of an executed notebook.
 
     In place. Sources too: papermill's injected-parameters cell holds ``output_dir`` (the
-    temporary tables folder) and ``study_path`` as absolute paths.
+    temporary tables folder) and ``study_path`` as absolute paths. Base64 data of binary
+    outputs (:func:`_is_binary_mime`: ``image/png``, ...) is left as it is: it holds no
+    path, and a folder name can occur in it by chance (``/tmp`` in about 1% of client
+    reports' figures), which redacting would turn into a broken image; skipping it also
+    saves scanning a report's ~170 KB of figure text.
     """
-    def fix(value):
+    def fix(value, key=None):
         if isinstance(value, str):
-            return redact_paths(value, roots)
+            return value if _is_binary_mime(key) else redact_paths(value, roots)
         if isinstance(value, list):
             return [fix(v) for v in value]
         if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
+            return {k: fix(v, k) for k, v in value.items()}
         return value
 
     from nbformat import from_dict
