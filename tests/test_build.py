@@ -463,3 +463,36 @@ def test_forked_kernels_inherit_the_zygotes_objects_frozen(study, tmp_path):
     assert res["status"] == "ok", res["error"]
     out = nbformat.reads(res["notebook"], as_version=4).cells[-1].outputs  # after papermill's
     assert [o.get("text") for o in out] == ["True 1\n"]
+
+
+@pytest.mark.slow
+def test_zygote_imports_this_exresearch_not_one_in_the_current_folder(study, tmp_path,
+                                                                      monkeypatch):
+    """A build started inside another checkout: the zygote imports the exresearch the
+    build runs (``python -P``); its kernels still have their own folder importable."""
+    import nbformat
+
+    import exresearch
+    from exresearch.build import execute_report
+    from exresearch.build.kernels import Runtime
+
+    fake = tmp_path / "other-checkout" / "exresearch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('the current folder has this one')\n")
+    monkeypatch.chdir(fake.parent)
+    code = ("import sys, exresearch\n"
+            f"print(exresearch.__file__ == {exresearch.__file__!r}, sys.path[0] == '')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "exresearch", "display_name": "x", "language": "python"}
+    rt = Runtime(study, kernels="zygote")
+    rt.wait_ready()
+    try:
+        res = execute_report({"key": "k", "kind": "client", "title": "t",
+                              "notebook_json": nbformat.writes(nb), "parameters": {},
+                              "provenance": {}, "timeout": None,
+                              "workdir": str(tmp_path)}, kernels=rt)
+    finally:
+        rt.close()
+    assert res["status"] == "ok", res["error"]
+    out = nbformat.reads(res["notebook"], as_version=4).cells[-1].outputs
+    assert [o.get("text") for o in out] == ["True True\n"]

@@ -148,6 +148,8 @@ def _kernel_child(req: dict, zygote_pid: int) -> None:  # pragma: no cover - for
     # page by page, everything the zygote loaded: about 12,000 page copies and 0.3 s of
     # CPU per client report (bench/results.md, B7d)
     gc.freeze()
+    if sys.path[:1] != [""]:  # as ipykernel_launcher has it: the kernel's folder importable
+        sys.path.insert(0, "")
     code = 0
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -249,8 +251,11 @@ class Zygote:
         self.phases: list = []  # what the zygote reported with "ready" (name, wall, cpu)
         # import warnings go to an unnamed temporary file (nothing left if killed)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        # -P: the folder the build was started in is not put first on sys.path, so the
+        # zygote imports the exresearch this build runs, not one in that folder (a build
+        # started inside another checkout would mix two versions); kernels get it back
         self.proc = subprocess.Popen(
-            [sys.executable, "-c",
+            [sys.executable, "-P", "-c",
              "from exresearch.build.kernels import zygote_main; zygote_main()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env=dict(worker_env(), EXRESEARCH_ZYGOTE_STUDY=str(study_path or ""),
