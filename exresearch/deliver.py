@@ -32,12 +32,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import html as _html
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -725,6 +727,25 @@ def _labels(cfg) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _temporary_files_in(folder):
+    """Python's temporary files go into ``folder`` (when given) for the duration.
+
+    openpyxl writes every sheet through a temporary file of :mod:`tempfile` and takes no
+    folder for it; the build's temporary files belong in its staging area, so that a
+    killed build leaves none in the system's temporary folder (docs/privacy.md).
+    """
+    if folder is None:
+        yield
+        return
+    before = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
+
+
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
                    previous=None, pdf=None, progress: bool = False, tmpdir=None,
                    jobs: int = 1) -> dict:
@@ -839,9 +860,11 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         extras[key] = ex
 
     def write_the_rest():  # what needs no PDF, done while Chromium prints
-        for tables, path, title in workbooks:
-            write_workbook(tables, path, title=title, source="Every table of the report, at "
-                           "full precision (the Columns sheet says what each column means).")
+        with _temporary_files_in(tmpdir):
+            for tables, path, title in workbooks:
+                write_workbook(tables, path, title=title, source="Every table of the report, "
+                               "at full precision (the Columns sheet says what each column "
+                               "means).")
         # a notebook carried over from the previous site was scrubbed when it was built
         _scrub_notebooks(staging, study=study, previous=previous,
                          keys={_get(r, "key") for r in records if _get(r, "executed", True)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import re
 
 import openpyxl
@@ -358,3 +359,28 @@ def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
     deliver.publish_extras(third, records=records, pdf=True, previous=second, jobs=2)
     assert printed[1:] == [["synthesis.pdf"]]
     assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()
+
+
+def test_workbooks_temporary_files_stay_in_the_builds_folder(tmp_path, monkeypatch):
+    """openpyxl's temporary sheet files go into ``tmpdir`` (the build's staging area),
+    not the system's temporary folder; tempfile's folder is restored after."""
+    import tempfile
+
+    import openpyxl.worksheet._writer as sheet_writer
+
+    made = []
+    real = sheet_writer.create_temporary_file
+
+    def spy(suffix=""):
+        made.append(real(suffix))
+        return made[-1]
+
+    monkeypatch.setattr(sheet_writer, "create_temporary_file", spy)
+    before = tempfile.tempdir
+    root, records = _site(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    extras = deliver.publish_extras(root, records=records, pdf=False, tmpdir=work)
+    assert any("workbook" in ex for ex in extras.values())
+    assert made and all(os.path.dirname(f) == str(work) for f in made)
+    assert tempfile.tempdir == before
