@@ -252,8 +252,9 @@ class Zygote:
         # import warnings go to an unnamed temporary file (nothing left if killed)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         # -P: the folder the build was started in is not put first on sys.path, so the
-        # zygote imports the exresearch this build runs, not one in that folder (a build
-        # started inside another checkout would mix two versions); kernels get it back
+        # zygote imports the exresearch this build runs (worker_env's PYTHONPATH names its
+        # folder first), not one in that folder (a build started inside another checkout
+        # would mix two versions); kernels get it back
         self.proc = subprocess.Popen(
             [sys.executable, "-P", "-c",
              "from exresearch.build.kernels import zygote_main; zygote_main()"],
