@@ -442,13 +442,19 @@ def test_forked_kernels_inherit_the_zygotes_objects_frozen(study, tmp_path):
     """A forked kernel freezes what it inherited (gc.freeze) first thing: its garbage
     collector never walks the objects loaded by the zygote (the preloaded study among
     them), which would copy every page holding them from the zygote (B7d)."""
+    code = ("import gc\nfrom exresearch.report import panels\n"
+            "print(gc.get_freeze_count() > 10_000, len(panels._PRELOADED))")
+    assert _print_in_a_forked_kernel(study, tmp_path, code) == ["True 1\n"]
+
+
+def _print_in_a_forked_kernel(study, workdir, code: str) -> list:
+    """Run ``code`` as a one-cell notebook in a kernel forked from a zygote that
+    preloaded ``study``; return the texts its cell printed."""
     import nbformat
 
     from exresearch.build import execute_report
     from exresearch.build.kernels import Runtime
 
-    code = ("import gc\nfrom exresearch.report import panels\n"
-            "print(gc.get_freeze_count() > 10_000, len(panels._PRELOADED))")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
     nb.metadata["kernelspec"] = {"name": "exresearch", "display_name": "x", "language": "python"}
     rt = Runtime(study, kernels="zygote")
@@ -456,13 +462,13 @@ def test_forked_kernels_inherit_the_zygotes_objects_frozen(study, tmp_path):
     try:
         res = execute_report({"key": "k", "kind": "client", "title": "t",
                               "notebook_json": nbformat.writes(nb), "parameters": {},
-                              "provenance": {}, "timeout": None, "workdir": str(tmp_path)},
+                              "provenance": {}, "timeout": None, "workdir": str(workdir)},
                              kernels=rt)
     finally:
         rt.close()
     assert res["status"] == "ok", res["error"]
     out = nbformat.reads(res["notebook"], as_version=4).cells[-1].outputs  # after papermill's
-    assert [o.get("text") for o in out] == ["True 1\n"]
+    return [o.get("text") for o in out]
 
 
 @pytest.mark.slow
@@ -470,11 +476,7 @@ def test_zygote_imports_this_exresearch_not_one_in_the_current_folder(study, tmp
                                                                       monkeypatch):
     """A build started inside another checkout: the zygote imports the exresearch the
     build runs (``python -P``); its kernels still have their own folder importable."""
-    import nbformat
-
     import exresearch
-    from exresearch.build import execute_report
-    from exresearch.build.kernels import Runtime
 
     fake = tmp_path / "other-checkout" / "exresearch"
     fake.mkdir(parents=True)
@@ -482,17 +484,4 @@ def test_zygote_imports_this_exresearch_not_one_in_the_current_folder(study, tmp
     monkeypatch.chdir(fake.parent)
     code = ("import sys, exresearch\n"
             f"print(exresearch.__file__ == {exresearch.__file__!r}, sys.path[0] == '')")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "exresearch", "display_name": "x", "language": "python"}
-    rt = Runtime(study, kernels="zygote")
-    rt.wait_ready()
-    try:
-        res = execute_report({"key": "k", "kind": "client", "title": "t",
-                              "notebook_json": nbformat.writes(nb), "parameters": {},
-                              "provenance": {}, "timeout": None,
-                              "workdir": str(tmp_path)}, kernels=rt)
-    finally:
-        rt.close()
-    assert res["status"] == "ok", res["error"]
-    out = nbformat.reads(res["notebook"], as_version=4).cells[-1].outputs
-    assert [o.get("text") for o in out] == ["True True\n"]
+    assert _print_in_a_forked_kernel(study, tmp_path, code) == ["True True\n"]

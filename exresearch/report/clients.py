@@ -103,20 +103,18 @@ def _unit_means_by_client(study, roles, *, store) -> pd.DataFrame:
     stacked frame as without a cache: per client alone, pandas' grouped mean can differ
     in the last bit.
     """
-    from .summaries import _client_key
+    from .summaries import _cached
 
     frames = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cid in study.clients:
-            key = _client_key(study, cid, "unit-means", drivers=list(roles.drivers),
-                              ex_measures=list(roles.ex_measures), outcomes=list(roles.outcomes),
-                              ex=roles.ex)
-            frame = store.get(key)
-            if frame is None:
-                frame = unit_means(client_panel(study, cid, roles), roles).assign(client_id=cid)
-                store.put(key, frame)
-            frames.append(frame)
+            frames.append(_cached(
+                study, store, cid, "unit-means",
+                lambda cid=cid: unit_means(client_panel(study, cid, roles),
+                                           roles).assign(client_id=cid),
+                drivers=list(roles.drivers), ex_measures=list(roles.ex_measures),
+                outcomes=list(roles.outcomes), ex=roles.ex))
     out = pd.concat(frames, ignore_index=True)
     return out[["client_id", *[c for c in out.columns if c != "client_id"]]]
 

@@ -61,8 +61,9 @@ def preload_study(study, *, panels=True, cache=False) -> None:
     :func:`setup_report` for the same study folder then returns this study instead of
     reading and validating the files again, as long as no input file changed since
     (their signatures, or where one differs their sha256, are compared on every call;
-    any change, or another folder, loads the study afresh). With ``panels=True`` every client's unit panel is computed once here
-    (:func:`cache_panels`), and so is the benchmark of all clients
+    any change, or another folder, loads the study afresh). With ``panels=True`` every
+    client's unit panel is computed once here (:func:`cache_panels`), and so is the
+    benchmark of all clients
     (:func:`exresearch.report.benchmark_aggregates`), so each report does not recompute
     them.
 
