@@ -85,30 +85,41 @@ def study_characteristics(study, *, panels, roles, min_clients=MIN_BENCHMARK_CON
     else:
         m = merge_groups(ind, group="industry", min_clients=min_clients)
         ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"], strict=True)))
-    rows = []
+    # each client's counts once (numpy on its panel's columns), then summed per group:
+    # a DataFrame filtered per client and per group was most of this table's second at
+    # 300 clients
+    parts = {c: _client_counts(panels[c], roles.outcomes) for c in panels}
 
     def summarise(label, clients):
         units = respondents = unit_periods = 0
         periods, outs = set(), {o: 0 for o in roles.outcomes}
         for c in clients:
-            p = panels[c]
-            shown = p[~p["suppressed"].astype(bool)]
-            units += shown["unit_id"].nunique()
-            respondents += int(shown["n_respondents"].sum())
-            unit_periods += len(shown)
-            periods |= set(shown["period"].astype(str))
-            for o in roles.outcomes:
-                if o in p.columns and p[o].notna().any():
-                    outs[o] += 1
+            part = parts[c]
+            units += part["units"]
+            respondents += part["respondents"]
+            unit_periods += part["unit_periods"]
+            periods |= part["periods"]
+            for o in part["outcomes"]:
+                outs[o] += 1
         return {"industry": label, "organisations": len(clients), "units": units,
                 "respondents": respondents, "unit_periods": unit_periods,
                 "periods": len(periods),
                 "outcomes": "; ".join(f"{roles.label(o)} ({k})" for o, k in outs.items() if k)}
 
-    for g, sub in ind.groupby("group", sort=True):
-        rows.append(summarise(g, sub["client"].tolist()))
+    rows = [summarise(g, sub["client"].tolist()) for g, sub in ind.groupby("group", sort=True)]
     rows.append(summarise("All organisations", ind["client"].tolist()))
     return pd.DataFrame(rows)
+
+
+def _client_counts(p, outcomes) -> dict:
+    """One client's part of Table 1: its reported units, respondents, unit-periods and
+    periods (unit-periods not suppressed), and the outcomes it has any value of."""
+    shown = ~p["suppressed"].astype(bool).to_numpy()
+    return {"units": p["unit_id"][shown].nunique(),
+            "respondents": int(p["n_respondents"][shown].sum()),
+            "unit_periods": int(shown.sum()),
+            "periods": set(p["period"][shown].astype(str)),
+            "outcomes": [o for o in outcomes if o in p.columns and p[o].notna().any()]}
 
 
 # --------------------------------------------------------------------------- inclusion
@@ -144,11 +155,13 @@ def inclusion_account(panels, *, roles, x=None, y=None, names=None, min_units=4)
     names = names or {c: c for c in panels}
     rows = []
     n_excluded_clients, reasons = 0, []
+    # numpy on each panel's columns, not pandas Series operations and a groupby per
+    # client: those were most of this table's CPU at 300 clients
     for c, p in panels.items():
-        sup = p["suppressed"].astype(bool)
-        has_x = p[x].notna() if x in p.columns else pd.Series(False, index=p.index)
-        has_y = p[y].notna() if y in p.columns else pd.Series(False, index=p.index)
-        no_survey = sup & (p["n_respondents"] == 0)
+        sup = p["suppressed"].astype(bool).to_numpy()
+        has_x = p[x].notna().to_numpy() if x in p.columns else np.zeros(len(p), dtype=bool)
+        has_y = p[y].notna().to_numpy() if y in p.columns else np.zeros(len(p), dtype=bool)
+        no_survey = sup & (p["n_respondents"].to_numpy() == 0)
         excl = ~sup & ~(has_x & has_y)
         inc = ~sup & has_x & has_y
         why = []
@@ -163,11 +176,15 @@ def inclusion_account(panels, *, roles, x=None, y=None, names=None, min_units=4)
         rows.append({"client": names.get(c, c), "level": "unit-periods", "available": len(p),
                      "suppressed": int(sup.sum()), "excluded": int(excl.sum()),
                      "included": int(inc.sum()), "reason": "; ".join(why)})
-        g = pd.DataFrame({"unit": p["unit_id"], "sup": sup, "inc": inc}).groupby("unit")
-        all_sup = g["sup"].all()
-        any_inc = g["inc"].any()
+        # per unit (as groupby("unit"): missing unit ids left out): every period
+        # suppressed, any period included
+        code = pd.factorize(p["unit_id"])[0]
+        code, sup_u, inc_u = code[code >= 0], sup[code >= 0], inc[code >= 0]
+        n_units = int(code.max()) + 1 if len(code) else 0
+        all_sup = np.bincount(code, weights=~sup_u, minlength=n_units) == 0
+        any_inc = np.bincount(code, weights=inc_u, minlength=n_units) > 0
         n_inc = int(any_inc.sum())
-        rows.append({"client": names.get(c, c), "level": "units", "available": len(all_sup),
+        rows.append({"client": names.get(c, c), "level": "units", "available": n_units,
                      "suppressed": int(all_sup.sum()),
                      "excluded": int((~all_sup & ~any_inc).sum()), "included": n_inc,
                      "reason": ("every period suppressed or without both measures"
@@ -488,6 +505,10 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
     if reliab is not None:
         rel = reliab.set_index([reliab.columns[0] if "client" not in reliab.columns
                                 else "client", "measure"])
+        # each measure's rows indexed by client, split once: a lookup is then a reindex
+        # on one level (a MultiIndex built per lookup was a third of this table's time)
+        by_measure = ({m: g.droplevel(1) for m, g in rel.groupby(level=1, sort=False)}
+                      if rel.index.is_unique else None)
     for (x, y), g in per_client.groupby(["x", "y"], sort=False):
         d = g.dropna(subset=["r", "n"])
         d = d[d["n"] > 3].copy()
@@ -495,10 +516,11 @@ def psychometric_table(per_client, *, reliab=None, client="client", method="REML
         corrected = []
         if rel is not None and len(d):
             def look(measure, col, d=d):
+                if by_measure is not None:  # one vectorised lookup (a loop: minutes at 300)
+                    if measure not in by_measure:
+                        return np.full(len(d), np.nan)
+                    return by_measure[measure][col].reindex(d[client].to_numpy()).to_numpy()
                 keys = list(zip(d[client], [measure] * len(d), strict=True))
-                if rel.index.is_unique:  # one vectorised lookup (a loop: minutes at 300)
-                    return rel[col].reindex(pd.MultiIndex.from_tuples(
-                        keys, names=rel.index.names)).to_numpy()
                 return [rel[col].get(k, np.nan) if k in rel.index else np.nan for k in keys]
             d["_rxx"] = look(x, "reliability")
             d["_ryy"] = look(y, "reliability")
