@@ -109,8 +109,15 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     CSV; the ``Columns`` sheet gives each code's readable name and definition. Text
     cells that a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@`` ...) get a
     leading ``'`` (:func:`exresearch.privacy.neutralise_cell`) and are stored as text.
+
+    The sheets are streamed row by row (openpyxl's write-only mode): a cell object is
+    made only for a cell with a style (headers, numbers with a format, links), and one
+    style is shared by every cell of a column, not set cell by cell. The rest of the
+    time (most of it) is openpyxl serialising each cell's XML.
     """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.hyperlink import Hyperlink
@@ -118,75 +125,94 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     if not isinstance(tables, dict):
         raise ParameterError(f"`tables` must be a dict of DataFrames, but {type(tables).__name__} "
                              "was passed")
-    path = Path(path)
-    wb = Workbook()
-    contents = wb.active
-    contents.title = "Contents"
-    used = {"contents", "columns"}
-    bold = Font(bold=True)
-    head_fill = PatternFill("solid", fgColor="DCE6F0")
-    contents["A1"] = neutralise_cell(str(title or "Tables"))
-    contents["A1"].font = Font(bold=True, size=14)
-    if source:
-        contents["A2"] = neutralise_cell(str(source))
-    contents["A4"], contents["B4"], contents["C4"], contents["D4"] = (
-        "sheet", "table", "rows", "columns")
-    for c in "ABCD":
-        contents[f"{c}4"].font = bold
-    row = 5
-    names = {}
     for name, df in tables.items():
         if not isinstance(df, pd.DataFrame):
             raise ParameterError(f"table {name!r} must be a DataFrame, but "
                                  f"{type(df).__name__} was passed")
-        sheet = _sheet_name(name, used)
-        names[name] = sheet
-        ws = wb.create_sheet(sheet)
-        for j, col in enumerate(df.columns, start=1):
-            cell = ws.cell(row=1, column=j, value=neutralise_cell(str(col)))
-            cell.font, cell.fill = bold, head_fill
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        for j, col in enumerate(df.columns, start=1):
-            s = df[col]
-            fmt = _number_format(col, s)
-            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-            for i, v in enumerate(s.tolist(), start=2):
-                if v is None or (isinstance(v, float) and v != v):
-                    continue
-                if numeric:
-                    cell = ws.cell(row=i, column=j, value=float(v) if isinstance(v, float)
-                                   else int(v))
-                    if fmt:
-                        cell.number_format = fmt
-                elif isinstance(v, bool):
-                    ws.cell(row=i, column=j, value=v)
-                else:
-                    cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
-                    cell.data_type = "s"
-            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
-            ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
-        ws.freeze_panes = "A2"
-        link = contents.cell(row=row, column=1, value=sheet)
-        link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{sheet}'!A1")
-        link.style = "Hyperlink"
-        contents.cell(row=row, column=2, value=neutralise_cell(readable_name(name)))
-        contents.cell(row=row, column=3, value=len(df))
-        contents.cell(row=row, column=4, value=len(df.columns))
-        row += 1
+    path = Path(path)
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="DCE6F0")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    used = {"contents", "columns"}
+    names = {name: _sheet_name(name, used) for name in tables}
+
+    def styled(ws, value, **style):
+        cell = WriteOnlyCell(ws, value=value)
+        for k, v in style.items():
+            setattr(cell, k, v)
+        return cell
+
+    def text(ws, value):
+        """A text cell: neutralised, and text even when it reads as an error code."""
+        value = neutralise_cell(str(value))
+        if value not in ERROR_CODES:
+            return value  # openpyxl stores a str as text
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+
+    # write-only sheets are written in the order made, each streamed row by row; the
+    # column widths and frozen panes go before the first row
+    contents = wb.create_sheet("Contents")
     contents.column_dimensions["A"].width = 32
     contents.column_dimensions["B"].width = 40
+    contents.append([styled(contents, neutralise_cell(str(title or "Tables")),
+                            font=Font(bold=True, size=14))])
+    contents.append([neutralise_cell(str(source))] if source else [])
+    contents.append([])
+    contents.append([styled(contents, v, font=bold) for v in ("sheet", "table", "rows",
+                                                               "columns")])
+    for row, (name, df) in enumerate(tables.items(), start=5):
+        sheet = names[name]
+        link = styled(contents, sheet, style="Hyperlink")
+        link.hyperlink = Hyperlink(ref=f"A{row}", location=f"'{sheet}'!A1")
+        contents.append([link, neutralise_cell(readable_name(name)), len(df), len(df.columns)])
+    for name, df in tables.items():
+        ws = wb.create_sheet(names[name])
+        columns = []  # per column: (values, number format, numeric)
+        for j, col in enumerate(df.columns, start=1):
+            s = df[col]
+            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
+            ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
+            columns.append((s.tolist(), _number_format(col, s),
+                            pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)))
+        ws.freeze_panes = "A2"
+        ws.append([styled(ws, neutralise_cell(str(col)), font=bold, fill=head_fill,
+                          alignment=wrap) for col in df.columns])
+        # one formatted cell per column, its style shared by the column's cells (setting
+        # number_format cell by cell looks the format up each time)
+        protos = [styled(ws, 0, number_format=fmt) if numeric and fmt else None
+                  for _, fmt, numeric in columns]
+        cells = []
+        for (values, _fmt, numeric), proto in zip(columns, protos, strict=True):
+            out = []
+            for v in values:
+                if v is None or (isinstance(v, float) and v != v):
+                    out.append(None)
+                elif numeric:
+                    v = float(v) if isinstance(v, float) else int(v)
+                    if proto is None:
+                        out.append(v)
+                    else:
+                        cell = WriteOnlyCell(ws, value=v)
+                        cell._style = proto._style  # noqa: SLF001 - the shared style
+                        out.append(cell)
+                elif isinstance(v, bool):
+                    out.append(v)
+                else:
+                    out.append(text(ws, v))
+            cells.append(out)
+        for row in zip(*cells, strict=True):
+            ws.append(row)
     dd = data_dictionary({names[k]: v for k, v in tables.items()})
     ws = wb.create_sheet("Columns")
-    for j, col in enumerate(dd.columns, start=1):
-        cell = ws.cell(row=1, column=j, value=col)
-        cell.font, cell.fill = bold, head_fill
-    for i, rec in enumerate(dd.itertuples(index=False), start=2):
-        for j, v in enumerate(rec, start=1):
-            cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
-            cell.data_type = "s"
     for c, w in zip("ABCDE", (30, 24, 30, 10, 70), strict=True):
         ws.column_dimensions[c].width = w
     ws.freeze_panes = "A2"
+    ws.append([styled(ws, col, font=bold, fill=head_fill) for col in dd.columns])
+    for rec in dd.itertuples(index=False):
+        ws.append([text(ws, v) for v in rec])
     tmp = path.with_name(path.name + ".tmp")
     wb.save(tmp)
     os.replace(tmp, path)
