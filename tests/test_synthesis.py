@@ -400,3 +400,155 @@ def test_study_utility_per_client_terms_match_pandas_reference(rng):
             assert row["k"] == len(vals) == 38  # clients 3 and 5 left out
             assert row["estimate"] == pytest.approx(expect, rel=1e-12)
             assert row["i2"] == pytest.approx(pooled["i2"], rel=1e-9, abs=1e-12)
+
+
+# ---- the per-client loops of Table 1, the inclusion account and the psychometric table,
+# against the pandas code they replaced (kept here as the reference)
+
+def _study_characteristics_pandas(study, *, panels, roles, min_clients=3):
+    from exresearch.moderators import merge_groups
+
+    cfg = study.config
+    ind = pd.DataFrame({"client": list(panels),
+                        "industry": [cfg.client(c).industry for c in panels]})
+    m = merge_groups(ind, group="industry", min_clients=min_clients)
+    ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"])))
+
+    def summarise(label, clients):
+        units = respondents = unit_periods = 0
+        periods, outs = set(), {o: 0 for o in roles.outcomes}
+        for c in clients:
+            p = panels[c]
+            shown = p[~p["suppressed"].astype(bool)]
+            units += shown["unit_id"].nunique()
+            respondents += int(shown["n_respondents"].sum())
+            unit_periods += len(shown)
+            periods |= set(shown["period"].astype(str))
+            for o in roles.outcomes:
+                if o in p.columns and p[o].notna().any():
+                    outs[o] += 1
+        return {"industry": label, "organisations": len(clients), "units": units,
+                "respondents": respondents, "unit_periods": unit_periods,
+                "periods": len(periods),
+                "outcomes": "; ".join(f"{roles.label(o)} ({k})" for o, k in outs.items() if k)}
+
+    rows = [summarise(g, sub["client"].tolist()) for g, sub in ind.groupby("group", sort=True)]
+    rows.append(summarise("All organisations", ind["client"].tolist()))
+    return pd.DataFrame(rows)
+
+
+def _inclusion_account_pandas(panels, *, roles, names, min_units=4):
+    x, y = roles.ex, roles.primary_cx
+    rows, n_excluded_clients, reasons = [], 0, []
+    for c, p in panels.items():
+        sup = p["suppressed"].astype(bool)
+        has_x = p[x].notna() if x in p.columns else pd.Series(False, index=p.index)
+        has_y = p[y].notna() if y in p.columns else pd.Series(False, index=p.index)
+        no_survey = sup & (p["n_respondents"] == 0)
+        excl = ~sup & ~(has_x & has_y)
+        inc = ~sup & has_x & has_y
+        why = []
+        if no_survey.any():
+            why.append(f"{int(no_survey.sum())} without survey answers")
+        if (sup & ~no_survey).any():
+            why.append(f"{int((sup & ~no_survey).sum())} below the minimum group size")
+        if (~sup & ~has_y).any():
+            why.append(f"{int((~sup & ~has_y).sum())} without {roles.label(y)}")
+        if (~sup & has_y & ~has_x).any():
+            why.append(f"{int((~sup & has_y & ~has_x).sum())} without a {roles.label(x)} score")
+        rows.append({"client": names.get(c, c), "level": "unit-periods", "available": len(p),
+                     "suppressed": int(sup.sum()), "excluded": int(excl.sum()),
+                     "included": int(inc.sum()), "reason": "; ".join(why)})
+        g = pd.DataFrame({"unit": p["unit_id"], "sup": sup, "inc": inc}).groupby("unit")
+        all_sup, any_inc = g["sup"].all(), g["inc"].any()
+        n_inc = int(any_inc.sum())
+        rows.append({"client": names.get(c, c), "level": "units", "available": len(all_sup),
+                     "suppressed": int(all_sup.sum()),
+                     "excluded": int((~all_sup & ~any_inc).sum()), "included": n_inc,
+                     "reason": ("every period suppressed or without both measures"
+                                if (~any_inc).any() else "")})
+        if n_inc < min_units:
+            n_excluded_clients += 1
+            reasons.append(f"{names.get(c, c)}: {n_inc} units with both measures "
+                           f"(at least {min_units} needed)")
+    rows.insert(0, {"client": "All", "level": "clients", "available": len(panels),
+                    "suppressed": 0, "excluded": n_excluded_clients,
+                    "included": len(panels) - n_excluded_clients, "reason": "; ".join(reasons)})
+    return pd.DataFrame(rows, columns=["client", "level", "available", "suppressed",
+                                       "excluded", "included", "reason"])
+
+
+def _odd_panels(panels, roles):
+    """The small study's panels plus the cases the per-client code must get right: a unit
+    id missing, every unit-period suppressed, unit-periods without answers, an outcome
+    column absent, the EX index missing where the outcome is there, one unit only."""
+    first = next(iter(panels.values()))
+    out = dict(panels)
+    p = first.copy()
+    p.loc[p.index[:3], "unit_id"] = np.nan
+    p.loc[p.index[3:6], "suppressed"] = True
+    p.loc[p.index[3:5], "n_respondents"] = 0
+    p.loc[p.index[6:9], roles.ex] = np.nan
+    out["odd-a"] = p
+    q = first.copy()
+    q["suppressed"] = True
+    q["n_respondents"] = 0
+    out["odd-b"] = q.drop(columns=[roles.primary_cx])
+    out["odd-c"] = first[first["unit_id"] == first["unit_id"].iloc[0]].copy()
+    return out
+
+
+def test_study_characteristics_and_inclusion_account_as_the_pandas_loops(small):
+    study, roles, panels, _, names = small
+    odd = _odd_panels(panels, roles)
+    names = {**names, "odd-a": "Odd A", "odd-b": "Odd B", "odd-c": "Odd C"}
+
+    class Cfg:  # the study's config with the three odd clients in an industry of their own
+        def __getattr__(self, k):
+            return getattr(study.config, k)
+
+        def client(self, c):
+            if c.startswith("odd-"):
+                return type("C", (), {"industry": "mining"})()
+            return study.config.client(c)
+
+    odd_study = type("S", (), {"config": Cfg()})()
+    for ps, st in ((panels, study), (odd, odd_study)):
+        got = synthesis.study_characteristics(st, panels=ps, roles=roles)
+        pd.testing.assert_frame_equal(got, _study_characteristics_pandas(st, panels=ps,
+                                                                         roles=roles))
+        got = synthesis.inclusion_account(ps, roles=roles, names=names)
+        want = _inclusion_account_pandas(ps, roles=roles, names=names)
+        pd.testing.assert_frame_equal(got, want)
+        assert got.to_csv() == want.to_csv()
+    acc = synthesis.inclusion_account(odd, roles=roles, names=names).set_index(["client", "level"])
+    assert acc.loc[("Odd B", "units"), "suppressed"] == acc.loc[("Odd B", "units"), "available"]
+    assert acc.loc[("Odd C", "units"), "available"] == 1
+
+
+def test_psychometric_table_lookup_as_the_multiindex_one():
+    """Reliabilities looked up per measure give the table the MultiIndex lookup gave,
+    including clients and measures without a reliability."""
+    rng = np.random.default_rng(11)
+    clients = [f"c{i}" for i in range(12)]
+    pc = pd.DataFrame([{"client": c, "x": x, "y": y, "n": int(rng.integers(6, 40)),
+                        "r": float(rng.uniform(-0.2, 0.7))}
+                       for c in clients for x in ("ex", "tools") for y in ("nps", "churn")])
+    rel = pd.DataFrame([{"client": c, "measure": m, "reliability": float(rng.uniform(0.5, 0.95)),
+                         "ux": float(rng.uniform(0.6, 1.0)) if m == "ex" else np.nan}
+                        for c in clients[1:] for m in ("ex", "nps", "tools")])
+    got = synthesis.psychometric_table(pc, reliab=rel)  # no "churn" reliability, nor c0's
+    keys = pd.MultiIndex.from_frame(pc[["client", "x"]].rename(columns={"x": "measure"}))
+    indexed = rel.set_index(["client", "measure"])
+    ref = pc.assign(rxx=indexed["reliability"].reindex(keys).to_numpy())
+    row = got.set_index(["x", "y"]).loc[("ex", "nps")]
+    assert row["k"] == 12 and "unreliability of ex" in row["corrected_for"]
+    assert "unreliability of churn" not in got.set_index(["x", "y"]).loc[("ex", "churn"),
+                                                                        "corrected_for"]
+    assert ref["rxx"].isna().sum() == 4  # c0 for both x, both y
+    # the same table through the element-by-element lookup (taken when a key repeats: two
+    # rows of a client not in the study), the reference for the vectorised one
+    extra = pd.DataFrame([{"client": "zz", "measure": "ex", "reliability": 0.7, "ux": 0.9}] * 2)
+    slow = synthesis.psychometric_table(pc, reliab=pd.concat([rel, extra], ignore_index=True))
+    pd.testing.assert_frame_equal(got, slow)
+    assert got.to_csv() == slow.to_csv()
