@@ -48,7 +48,8 @@ def worker(spec: dict) -> dict:
     staging = Path(spec["staging"])
     manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
     records = [{k: r.get(k) for k in ("key", "kind", "client_id", "name", "status", "html",
-                                      "tables")} for r in manifest["reports"]]
+                                      "tables")} for r in manifest["reports"]
+               if not spec.get("reports") or r.get("key") in spec["reports"]]
     items: dict[str, list] = {}
 
     def timed(name, fn):
@@ -62,7 +63,8 @@ def worker(spec: dict) -> dict:
                     (time.thread_time() - c0, time.perf_counter() - w0))
         return wrapper
 
-    for name in ("write_workbook", "render_brief", "render_pdfs", "compact_pdf"):
+    for name in ("write_workbook", "render_brief", "render_pdfs", "compact_pdf",
+                 "notebook_without_images", "data_dictionary"):
         setattr(deliver, name, timed(name, getattr(deliver, name)))
     kwargs = {}
     if "jobs" in inspect.signature(deliver.publish_extras).parameters:
@@ -109,13 +111,14 @@ def fresh_copy(site: Path, dest: Path) -> None:
         (d / "data_dictionary.csv").unlink(missing_ok=True)
 
 
-def run_once(code: Path, site: Path, study: Path, *, jobs: int, pdf: bool) -> dict:
+def run_once(code: Path, site: Path, study: Path, *, jobs: int, pdf: bool,
+             reports=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="exr-x") as tmp:
         staging = Path(tmp) / "s"
         fresh_copy(site, staging)
         (Path(tmp) / "w").mkdir()
         spec = {"study": str(study), "staging": str(staging), "jobs": jobs, "pdf": pdf,
-                "tmpdir": str(Path(tmp) / "w")}
+                "tmpdir": str(Path(tmp) / "w"), "reports": reports}
         env = dict(os.environ, PYTHONPATH=str(code))
         load = os.getloadavg()
         proc = subprocess.run([str(VENV_BIN / "python"), __file__, "--worker", json.dumps(spec)],
@@ -138,6 +141,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-pdf", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--reports", default="", help="only these reports' extras, by key, "
+                    "separated by commas (e.g. synthesis,data-quality); default every report")
     a = ap.parse_args(argv)
     if a.worker:
         print(json.dumps(worker(json.loads(a.worker))))
@@ -148,7 +153,8 @@ def main(argv=None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for rep in range(a.repeat):
         for name, code in codes:
-            res = run_once(code, a.site, a.study, jobs=a.jobs, pdf=not a.no_pdf)
+            res = run_once(code, a.site, a.study, jobs=a.jobs, pdf=not a.no_pdf,
+                           reports=[k for k in a.reports.split(",") if k] or None)
             res.update(code=name, rep=rep + 1)
             if reference is None:
                 reference, res["same"] = res["seen"], "reference"
@@ -166,9 +172,10 @@ def main(argv=None) -> int:
                   f"load {res['load']}", flush=True)
     lines = [f"B6 extras phase, `{' '.join(sys.argv)}`, started {started}", "",
              "| code | run | wall s | CPU self s | CPU children s | workbooks (n, CPU s) | "
-             "briefs (n, CPU s) | PDF print (calls, wall s) | compact_pdf (n, CPU s) | PDFs, MB "
+             "briefs (n, CPU s) | PDF print (calls, wall s) | compact_pdf (n, CPU s) | "
+             "notebook_without_images (n, CPU s) | data_dictionary (n, CPU s) | PDFs, MB "
              "| same pages and text as the first run | load avg (1/5/15 min, before -> after) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         it = r["items"]
 
@@ -180,7 +187,7 @@ def main(argv=None) -> int:
             f"| {r['code']} | {r['rep']} | {r['wall']:.1f} | {r['cpu_self']:.1f} | "
             f"{r['cpu_children']:.1f} | {f('write_workbook')} | {f('render_brief')} | "
             + (f"{pr['n']}, {pr['wall']:.1f}" if pr else "-") + f" | {f('compact_pdf')} | "
-            f"{r['pdfs']}, {r['pdf_bytes'] / 1e6:.2f} | {r['same']} | {r['load'][:3]} -> "
+            f"{f('notebook_without_images')} | {f('data_dictionary')} | {r['pdfs']}, {r['pdf_bytes'] / 1e6:.2f} | {r['same']} | {r['load'][:3]} -> "
             f"{r['load'][3:]} |")
     text = "\n".join(lines) + "\n"
     print(text)
