@@ -523,3 +523,25 @@ def test_b6_extras_script_times_the_extras_of_a_built_site(tmp_path, monkeypatch
     assert f"| {n}, " in rows[0] and f"| {n}, " in rows[1]  # every workbook written again
     assert "| 0, 0.00 | reference |" in rows[0] and "| 0, 0.00 | yes |" in rows[1]
     assert not list(tmp_path.glob("exr-x*"))  # its copies of the site are removed
+
+
+def test_b6_extras_script_restricted_to_some_reports(tmp_path, monkeypatch):
+    import tempfile
+
+    import b6_extras
+
+    from exresearch import build
+    from exresearch.simulate import simulate_study
+
+    monkeypatch.setenv("EXRESEARCH_NOTEBOOKS", str(Path(__file__).parent / "notebooks"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    study = simulate_study(tmp_path / "study", n_clients=2, n_units=6, n_periods=2, seed=3)
+    site = tmp_path / "site"
+    assert build.build_site(study, out=site, jobs=2, progress=False, pdf=False).exit_code == 0
+    assert len(list((site / "workbooks").iterdir())) > 1
+    md = tmp_path / "x.md"
+    assert b6_extras.main(["--site", str(site), "--study", str(study), "--repeat", "1",
+                           "--no-pdf", "--reports", "synthesis", "--out", str(md)]) == 0
+    row = next(line for line in md.read_text().splitlines() if line.startswith("| this "))
+    assert row.split(" | ")[5].startswith("1, ")  # one workbook: the synthesis's
