@@ -412,7 +412,8 @@ def _study_characteristics_pandas(study, *, panels, roles, min_clients=3):
     ind = pd.DataFrame({"client": list(panels),
                         "industry": [cfg.client(c).industry for c in panels]})
     m = merge_groups(ind, group="industry", min_clients=min_clients)
-    ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"])))
+    ind["group"] = ind["industry"].fillna("unknown").map(dict(zip(m["group"], m["merged"],
+                                                                  strict=True)))
 
     def summarise(label, clients):
         units = respondents = unit_periods = 0
