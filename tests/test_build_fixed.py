@@ -281,7 +281,7 @@ def test_cli_debug_prints_the_time_of_each_phase(study, tmp_path):
 
 
 @pytest.mark.slow
-def test_the_driver_freezes_what_it_holds_while_reports_run_and_unfreezes_after(
+def test_the_driver_freezes_what_it_holds_and_keeps_no_frames_while_reports_run(
         study, tmp_path, env):
     # the full collections during the reports must not walk the libraries and the study
     # again and again; a long-lived caller gets them back into the collector afterwards
@@ -293,7 +293,7 @@ def test_the_driver_freezes_what_it_holds_while_reports_run_and_unfreezes_after(
     real = core._execute
 
     def execute(b):
-        seen.append(gc.get_freeze_count())
+        seen.append((gc.get_freeze_count(), dict(b.study._survey), b.study.clients))
         return real(b)
 
     env.setattr(core, "_execute", execute)
@@ -301,8 +301,18 @@ def test_the_driver_freezes_what_it_holds_while_reports_run_and_unfreezes_after(
     res = build.build_site(study, out=tmp_path / "site", progress=False, pdf=False,
                            cache=False, only=["client-01"])
     assert res.exit_code == 0 and res.executed == ["client-client-01"]
-    assert seen and seen[0] > before + 10_000  # the imported modules' objects, at least
+    frozen, frames, clients = seen[0]
+    assert frozen > before + 10_000  # the imported modules' objects, at least
     assert gc.get_freeze_count() == before
+    # the driver keeps no survey or outcome frame of a study it loaded (the kernels get
+    # the zygote's), only what it needs: path, config, clients, hashes
+    assert frames == {} and clients == load_study(study).clients
+    # a study handed in by the caller is the caller's: used as it is
+    given = load_study(study)
+    seen.clear()
+    build.build_site(given, out=tmp_path / "site2", progress=False, pdf=False, cache=False,
+                     only=["client-01"])
+    assert seen[0][1].keys() == set(given.clients)
 
 
 def test_share_bundles_hold_the_same_files_as_the_site_and_nothing_else(tmp_path):

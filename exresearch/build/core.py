@@ -125,6 +125,35 @@ def _load(study, cache=None):
     return load_study(Path(study), cache=cache)
 
 
+def _without_frames(study):
+    """The study as the driver needs it once the build is planned: path, config, clients,
+    hashes, warnings; no survey or outcome frames (the reports' kernels get the zygote's
+    study). The frames of a study the build loaded itself are then freed: 130 MiB of the
+    driver's memory for the rest of the build at 300 clients x 30 units x 4 periods."""
+    from ..study import Study
+
+    return Study(study.path, study.config, {}, {}, study.hashes, study.warnings,
+                 item_labels=study.item_labels)
+
+
+def _give_back_freed_memory() -> bool:
+    """Hand the memory of freed objects back to the system (glibc's ``malloc_trim``).
+
+    The study's frames are many small blocks: once freed, glibc keeps their pages for
+    later allocations, so the process stays as large as before (130 MiB at 300 clients)
+    unless trimmed. Written by hand with ctypes: Python has no binding. False where
+    there is no glibc (the memory then stays reserved, nothing else changes).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def _cache_folder(cache, out: Path) -> Path | None:
     """The result cache's folder for the site ``out`` (nothing created yet): ``cache``
     (a folder), None (the default, outside ``out``: :func:`.cache.site_cache_dir`) or
@@ -354,10 +383,14 @@ def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
     vcache = _validation_cache(b.cache)
     ph = b.phases
+    loaded_here = not (hasattr(b.study, "clients") and hasattr(b.study, "config"))
     with ph("load and validate"):
         b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
     with ph("plan"):
         b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
+    if loaded_here:
+        b.study = _without_frames(b.study)
+        _give_back_freed_memory()
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     b.prov = common_provenance(b.study.config, b.built_at)
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
