@@ -11,9 +11,12 @@ each under a key that is the sha256 of everything the result depends on:
   (:func:`exresearch.report.client_summaries`): the client's data files, ``study.yml``,
   the parameters that change the result and the exresearch source.
 
-Any change of the exresearch package (every ``.py`` file), of pandas, numpy or scipy, or
-of the cache format gives new keys, so an entry is never used by code that did not write
-it (entries of other versions are removed by the next build: :func:`prune`).
+"The exresearch source" is that of the modules that compute the entry's kind: the import
+closure of :data:`ROOTS` (:func:`import_closure`), so an upgrade of ``site.py`` or
+``deliver.py`` keeps every entry. Any change of one of those modules, of the numeric
+libraries (:data:`LIBRARIES`) or of the cache format gives new keys, so an entry is never
+used by code that did not write it (entries of other versions are removed by the next
+build: :func:`prune`).
 
 The entries are study data (every client's checked survey, i.e. respondent-level answers,
 and outcome tables), so the cache lives OUTSIDE the site folder ``--out``, where no copy,
