@@ -388,9 +388,6 @@ def _build(b: _Build) -> BuildResult:
         b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
     with ph("plan"):
         b.plan = make_plan(b.study, b.study_path, b.out, force=b.force, only=b.only)
-    if loaded_here:
-        b.study = _without_frames(b.study)
-        _give_back_freed_memory()
     b.built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     b.prov = common_provenance(b.study.config, b.built_at)
     lock = SiteLock(b.out)  # a second build into ``out`` stops here (exit 2)
@@ -399,6 +396,9 @@ def _build(b: _Build) -> BuildResult:
         with ph("lock and cache"):
             _open_cache(b, vcache)
             b.staging = Staging(b.out)
+        if loaded_here:  # (after the validation cache's flush: it held the new frames too)
+            b.study = _without_frames(b.study)
+            _give_back_freed_memory()
         frozen = False
         try:
             with ph("carry over"):
