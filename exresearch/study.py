@@ -1473,9 +1473,12 @@ def _load_file(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
 
 def _coverage(survey: pd.DataFrame, outcomes: pd.DataFrame, files: dict, warnings: _Problems):
     """Warn about units that have survey data but no outcomes, and the reverse."""
-    s_units, o_units = pd.unique(survey["unit_id"]), pd.unique(outcomes["unit_id"])
-    if len(s_units) == len(o_units) and pd.Index(s_units).isin(o_units).all():
-        return  # the same units on both sides (the usual case): nothing to report
+    s_units, o_units = survey["unit_id"].unique(), outcomes["unit_id"].unique()
+    # the same units on both sides (the usual case): nothing to report. Python sets of the
+    # unique ids: 3-4x cheaper than Index.isin on arrow strings (0.25 s of a cached load
+    # of 300 clients); anything else takes the exact path below
+    if len(s_units) == len(o_units) and set(s_units) == set(o_units):
+        return
     s_first = survey["unit_id"].dropna().drop_duplicates()
     o_first = outcomes["unit_id"].dropna().drop_duplicates()
     for first, other, rel, msg in (
@@ -1501,22 +1504,21 @@ def _finish(frame: pd.DataFrame, spec: _FileSpec) -> pd.DataFrame:
         frame = frame[spec.columns]
     else:
         frame = frame.copy(deep=False)
+    # the dtypes read once: ``frame[col]`` builds a Series per column (0.3 s of a cached
+    # load of 600 files, where every column is already in form)
+    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
     for k in spec.keys:
-        if frame[k].dtype != "str":
+        if dtypes[k] != "str":
             frame[k] = frame[k].astype("str")
     for col in spec.numeric:
-        s = frame[col]
-        if s.dtype != "float64":
-            frame[col] = pd.to_numeric(s).astype("float64")
+        if dtypes[col] != "float64":
+            frame[col] = pd.to_numeric(frame[col]).astype("float64")
     return frame.reset_index(drop=True)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
+def _inside(path: Path, root: Path, *, resolved_root: Path | None = None) -> bool:
+    # ``resolved_root``: ``root.resolve()`` computed once by a caller checking many paths
+    return path.resolve().is_relative_to(resolved_root or root.resolve())
 
 
 def _load_file_cached(path: Path, rel: str, spec: _FileSpec, problems: _Problems,
@@ -1625,6 +1627,7 @@ def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]
         spec_dicts = {"survey": asdict(survey_spec), "outcomes": asdict(outcome_spec)}
     frames: dict[str, dict[str, pd.DataFrame]] = {"survey": {}, "outcomes": {}}
     labels: dict[str, str] = {}  # item -> variable label of a .sav/.dta file
+    real_root = root.resolve()
     for client in config.clients:  # ids here already match CLIENT_ID_PATTERN
         folder = clients_dir / client.id
         rel_folder = f"{_CLIENTS_DIR}/{client.id}"
@@ -1632,7 +1635,7 @@ def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]
             problems.add(f"{rel_folder}/", f"client '{client.id}' is listed in study.yml but "
                          f"has no data folder {rel_folder}/", value=client.id)
             continue
-        if not _inside(folder, root):
+        if not _inside(folder, root, resolved_root=real_root):
             problems.add(f"{rel_folder}/", f"{rel_folder}/ links outside the study folder")
             continue
         files = {}
@@ -1641,7 +1644,7 @@ def _check_study(path, cache=None) -> tuple[pd.DataFrame, dict[str, Any] | None]
             if found is None:
                 continue
             rel = f"{rel_folder}/{found.name}"
-            if not _inside(found, root):
+            if not _inside(found, root, resolved_root=real_root):
                 problems.add(rel, f"{rel} links outside the study folder")
                 continue
             files[kind] = rel

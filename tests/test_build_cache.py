@@ -354,7 +354,8 @@ def test_prune_removes_only_what_the_cache_wrote(tmp_path):
     assert not (tmp_path / "validation" / ("1" * 16)).exists()  # emptied, so removed
     for rel, data in user.items():
         assert (tmp_path / rel).read_bytes() == data, rel
-    assert (tmp_path / "validation" / code_version()[:16]).is_dir() and current.get(key) == 1
+    assert (tmp_path / "validation" / code_version("validation")[:16]).is_dir()
+    assert current.get(key) == 1
     assert prune(tmp_path) == []  # nothing left to remove
 
 
@@ -401,3 +402,112 @@ def test_dask_workers_on_this_machine_get_the_result_cache(tmp_path):
                       dashboard_address=None) as cluster:
         run_dask([_env_task("remote")], 1, cluster.scheduler_address, on_done, cache=cache)
     assert shown(got["remote"]) == ["none"]
+
+
+# --------------------------------------------------------------------------- code keys
+def _package_copy(tmp_path) -> Path:
+    from exresearch import config
+
+    pkg = tmp_path / "exresearch"
+    shutil.copytree(config.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    return pkg
+
+
+def _edit(path: Path) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+
+
+def test_summaries_key_follows_the_modules_they_use_not_the_whole_package(tmp_path):
+    # an upgrade touching site.py or deliver.py must not make every client's part of the
+    # synthesis be computed again; one touching a module the summaries run must
+    from exresearch.build.cache import _closure_source
+
+    pkg = _package_copy(tmp_path)
+    before = {k: _closure_source(k, package_dir=pkg) for k in ("summaries", "validation")}
+    for rel in ("site.py", "deliver.py", "cli.py", "build/core.py", "build/sitefiles.py"):
+        _edit(pkg / rel)
+        assert {k: _closure_source(k, package_dir=pkg)
+                for k in ("summaries", "validation")} == before, rel
+    # used by the summaries only (panels, the statistics under them): validation keeps
+    for rel in ("report/panels.py", "report/summaries.py", "psychometric.py",
+                "direction.py", "report/__init__.py"):
+        old = _closure_source("summaries", package_dir=pkg)
+        _edit(pkg / rel)
+        assert _closure_source("summaries", package_dir=pkg) != old, rel
+        assert _closure_source("validation", package_dir=pkg) == before["validation"], rel
+    # used by both (the Study object, its readers, the cache itself, the package's data)
+    for rel in ("study.py", "readers.py", "__init__.py", "build/cache.py", "loop_power.csv"):
+        old = {k: _closure_source(k, package_dir=pkg) for k in ("summaries", "validation")}
+        _edit(pkg / rel)
+        for k in ("summaries", "validation"):
+            assert _closure_source(k, package_dir=pkg) != old[k], (rel, k)
+
+
+def test_import_closure_rules(tmp_path):
+    from exresearch.build.cache import _closure_source, import_closure
+
+    pkg = _package_copy(tmp_path)
+    mods = import_closure(["exresearch.report.summaries"], package_dir=pkg)
+    # lazy imports inside functions count (study -> readers), so do the packages on the way
+    assert {"exresearch.readers", "exresearch.report", "exresearch"} <= set(mods)
+    assert not {"exresearch.site", "exresearch.deliver", "exresearch.build.core"} & set(mods)
+    # a public name of the package stands for its module; a non-literal import_module for
+    # every module its strings name; a bare ``import exresearch`` for the whole package
+    (pkg / "report" / "summaries.py").write_text(
+        "def f():\n    from .. import simulate_study, site\n", encoding="utf-8")
+    assert {"exresearch.simulate", "exresearch.site"} <= set(
+        import_closure(["exresearch.report.summaries"], package_dir=pkg))
+    (pkg / "report" / "summaries.py").write_text(
+        "import importlib\nNAMES = ('deliver',)\n"
+        "def f(n):\n    return importlib.import_module(f'exresearch.{n}')\n", encoding="utf-8")
+    assert "exresearch.deliver" in import_closure(["exresearch.report.summaries"],
+                                                  package_dir=pkg)
+    (pkg / "report" / "summaries.py").write_text("def f():\n    import exresearch\n",
+                                                  encoding="utf-8")
+    assert import_closure(["exresearch.report.summaries"], package_dir=pkg) is None
+    whole = _closure_source("summaries", package_dir=pkg)
+    _edit(pkg / "site.py")  # now every file counts
+    assert _closure_source("summaries", package_dir=pkg) != whole
+
+
+def test_entries_are_kept_under_their_kind_s_code_version(tmp_path):
+    import hashlib
+    import json
+
+    from exresearch.build.cache import code_version
+
+    assert code_version("summaries") != code_version()  # (the whole package's)
+    for kind, store in (("summary-panel", "summaries"), ("validation", "validation")):
+        key = cache_key(kind, {"x": 1})
+        text = json.dumps([kind, {"x": 1}, code_version(store)], sort_keys=True, default=str)
+        assert key == hashlib.sha256(text.encode()).hexdigest()
+        cache = ResultCache(tmp_path, store)
+        assert cache.put(key, 1)
+        assert (tmp_path / store / code_version(store)[:16] / key[:2] / f"{key}.pkl").is_file()
+    assert prune(tmp_path) == []  # both are current
+
+
+def test_walk_files_lists_what_rglob_lists(tmp_path):
+    # the build state's file list and the foreign-file check walk the site with scandir
+    from exresearch.build.publish import foreign_files, walk_files
+
+    root = tmp_path / "site"
+    for rel in ("reports/a.html", "tables/a-b/x.csv", "tables/a/y.csv", "share/a/.hidden",
+                "index.html", ".exresearch/state.json"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    (root / "tables" / "link.csv").symlink_to(root / "index.html")
+    (root / "tables" / "dirlink").symlink_to(root / "reports")  # not followed
+    (root / "tables" / "broken").symlink_to(root / "nowhere")
+    want = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert walk_files(root) == want
+    assert "tables/dirlink/a.html" not in want and "tables/link.csv" in want
+    assert "tables/broken" in walk_files(root, links=True)
+    written = ["reports/a.html", "tables/a/y.csv", "index.html"]
+    top, inner = foreign_files(root, written)
+    # what the rglob of each of the build's folders gave, in pathlib's order
+    old = [p.relative_to(root).as_posix() for name in ("reports", "share", "tables")
+           for p in sorted((root / name).rglob("*")) if p.is_file() or p.is_symlink()]
+    assert inner == [f for f in old if f not in written]
+    assert inner == ["share/a/.hidden", "tables/a-b/x.csv", "tables/broken", "tables/dirlink",
+                     "tables/link.csv"] and top == []

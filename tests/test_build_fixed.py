@@ -278,3 +278,94 @@ def test_cli_debug_prints_the_time_of_each_phase(study, tmp_path):
          str(tmp_path / "site2"), "--no-pdf", "--no-cache", "--only", "client-01"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert quiet.returncode == 0 and "time by phase" not in quiet.stderr
+
+
+@pytest.mark.slow
+def test_the_driver_freezes_what_it_holds_and_keeps_no_frames_while_reports_run(
+        study, tmp_path, env):
+    # the full collections during the reports must not walk the libraries and the study
+    # again and again; a long-lived caller gets them back into the collector afterwards
+    import gc
+
+    from exresearch.build import core
+
+    seen = []
+    real = core._execute
+
+    def execute(b):
+        seen.append((gc.get_freeze_count(), dict(b.study._survey), b.study.clients))
+        return real(b)
+
+    env.setattr(core, "_execute", execute)
+    before = gc.get_freeze_count()
+    res = build.build_site(study, out=tmp_path / "site", progress=False, pdf=False,
+                           cache=False, only=["client-01"])
+    assert res.exit_code == 0 and res.executed == ["client-client-01"]
+    frozen, frames, clients = seen[0]
+    assert frozen > before + 10_000  # the imported modules' objects, at least
+    assert gc.get_freeze_count() == before
+    # the driver keeps no survey or outcome frame of a study it loaded (the kernels get
+    # the zygote's), only what it needs: path, config, clients, hashes
+    assert frames == {} and clients == load_study(study).clients
+    # a study handed in by the caller is the caller's: used as it is
+    given = load_study(study)
+    seen.clear()
+    build.build_site(given, out=tmp_path / "site2", progress=False, pdf=False, cache=False,
+                     only=["client-01"])
+    assert seen[0][1].keys() == set(given.clients)
+
+
+def test_share_bundles_hold_the_same_files_as_the_site_and_nothing_else(tmp_path):
+    # the bundles are written without resolving every path (issue 20): each still holds
+    # hard links to the site's own report, tables and synthesis page, and a path of
+    # another form still goes through the check that it stays inside the site
+    from types import SimpleNamespace
+
+    from exresearch.build.sitefiles import write_share_bundles
+
+    site = tmp_path / "site"
+    recs = []
+    for cid in ("a", "b-2"):
+        key = f"client-{cid}"
+        (site / "tables" / key).mkdir(parents=True)
+        (site / "reports").mkdir(exist_ok=True)
+        (site / "reports" / f"{key}.html").write_text(f"report {cid}")
+        tables = [f"tables/{key}/{n}.csv" for n in ("x", "y")]
+        for t in tables:
+            (site / t).write_text(t)
+        recs.append(SimpleNamespace(kind="client", status="ok", html=f"reports/{key}.html",
+                                    client_id=cid, name=cid.upper(), key=key,
+                                    tables=[*tables, f"tables/{key}/missing.csv"]))
+    (site / "reports" / "synthesis.html").write_text("synthesis")
+    recs.append(SimpleNamespace(kind="synthesis", status="ok", html="reports/synthesis.html",
+                                client_id=None, name="Synthesis", key="synthesis", tables=[]))
+    shares = write_share_bundles(site, SimpleNamespace(name="Study"), recs)
+    assert shares == {"a": "share/a/index.html", "b-2": "share/b-2/index.html"}
+    for cid in ("a", "b-2"):
+        base = site / "share" / cid
+        held = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        key = f"client-{cid}"
+        assert held == ["index.html", f"reports/{key}.html", "reports/synthesis.html",
+                        f"tables/{key}/x.csv", f"tables/{key}/y.csv"]
+        for rel in held[1:]:
+            assert (base / rel).samefile(site / rel), rel
+        page = (base / "index.html").read_text()
+        assert "missing.csv" not in page and "x.csv" in page and cid.upper() in page
+    # a path not of the site's own form is checked as before (inside(): resolved)
+    from exresearch.build import sitefiles
+
+    checked = []
+
+    def spy(root, rel):
+        checked.append(rel)
+        return inside(root, rel)
+
+    inside = sitefiles.inside
+    shutil.rmtree(site / "share")
+    (site / "tables" / "client-a" / "odd name.csv").write_text("odd")
+    recs[0].tables.append("tables/client-a/odd name.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sitefiles, "inside", spy)
+        sitefiles.write_share_bundles(site, SimpleNamespace(name="Study"), recs)
+    assert checked == ["share/a/tables/client-a/odd name.csv"]
+    assert (site / "share/a/tables/client-a/odd name.csv").read_text() == "odd"

@@ -11,9 +11,12 @@ each under a key that is the sha256 of everything the result depends on:
   (:func:`exresearch.report.client_summaries`): the client's data files, ``study.yml``,
   the parameters that change the result and the exresearch source.
 
-Any change of the exresearch package (every ``.py`` file), of pandas, numpy or scipy, or
-of the cache format gives new keys, so an entry is never used by code that did not write
-it (entries of other versions are removed by the next build: :func:`prune`).
+"The exresearch source" is that of the modules that compute the entry's kind: the import
+closure of :data:`ROOTS` (:func:`import_closure`), so an upgrade of ``site.py`` or
+``deliver.py`` keeps every entry. Any change of one of those modules, of the numeric
+libraries (:data:`LIBRARIES`) or of the cache format gives new keys, so an entry is never
+used by code that did not write it (entries of other versions are removed by the next
+build: :func:`prune`).
 
 The entries are study data (every client's checked survey, i.e. respondent-level answers,
 and outcome tables), so the cache lives OUTSIDE the site folder ``--out``, where no copy,
@@ -47,7 +50,7 @@ import re
 import uuid
 from pathlib import Path
 
-__all__ = ["ResultCache", "cache_key", "code_version", "prune", "cache_root", "site_cache_dir",
+__all__ = ["ResultCache", "cache_key", "code_version", "import_closure", "prune", "cache_root", "site_cache_dir",
            "open_site_cache", "OLD_CACHE_DIR", "CACHE_ENV", "CACHE_DIR_ENV"]
 
 #: Where builds before the cache moved out of the site kept it (removed by the next build).
@@ -60,22 +63,210 @@ CACHE_ENV = "EXRESEARCH_CACHE"
 FORMAT = 1
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """sha256 of the exresearch source and the versions of the numeric libraries."""
-    import numpy
-    import pandas
-    import scipy
+#: The modules whose code computes each kind of entry: an entry's key holds the source of
+#: their exresearch import closure (:func:`import_closure`), not of the whole package, so
+#: a change of e.g. ``site.py`` or ``deliver.py`` keeps every entry; a change of a module
+#: the computation may run gives new keys. ``exresearch.study`` is a root of both: the
+#: ``Study`` a summary is computed from is its object (methods, frames), not an import.
+ROOTS = {
+    "validation": ("exresearch.study",),
+    "summaries": ("exresearch.report.summaries", "exresearch.report.clients",
+                  "exresearch.study"),
+}
+#: The libraries whose versions are part of every key (what computes and reads entries).
+LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels", "pingouin", "pyarrow", "pandera")
+#: Non-Python files of the package that code reads (hashed with any closure).
+DATA_FILES = ("loop_power.csv",)
 
+
+def _module_file(pkg: Path, name: str) -> Path | None:
+    """The source file of module ``name`` (``exresearch.a.b``) under ``pkg``, or None."""
+    parts = name.split(".")[1:]
+    base = pkg.joinpath(*parts)
+    for path in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
+def _lazy_names(pkg: Path) -> dict:
+    """``exresearch._LAZY``, read from the source (public name -> defining module)."""
+    import ast
+
+    tree = ast.parse((pkg / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None
+                and "_LAZY" in ast.unparse(node.targets[0] if isinstance(node, ast.Assign)
+                                           else node.target)):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)",
+                   re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([^\n#;]*)", re.M)
+_DYNAMIC = re.compile(r"\b(?:import_module|__import__)\(\s*(?:(['\"])([\w.]+)\1\s*[,)])?")
+_STRING = re.compile(r"['\"]([\w.]+)['\"]")
+
+
+def _imports(text: str, here: str, every: set, lazy: dict, *, top: bool) -> list | None:
+    """The exresearch modules one module's source imports (see :func:`import_closure`).
+
+    Read with regular expressions, not :mod:`ast` (parsing the 49 modules of the
+    summaries' closure took 0.45 s, in every process that builds a cache key): each line
+    that starts (after indentation) with ``import`` or ``from ... import`` (also inside a
+    string: more modules only widen the key), so it finds every import statement.
+    """
+    text = text.replace("\\\n", " ")  # a statement continued with a backslash
+    found = []
+    for base, names in _FROM.findall(text):
+        if base.startswith("."):
+            level = len(base) - len(base.lstrip("."))
+            up = here.split(".")
+            base = ".".join([*up[:len(up) - level + 1], *filter(None, [base[level:]])])
+        for item in names.strip("() \n").replace("\n", " ").split(","):
+            word = item.split()[0] if item.split() else ""
+            if not word or word.startswith("#"):
+                continue
+            sub = f"{base}.{word}"
+            if sub in every:  # a module of the package
+                found.append(sub)
+            elif base == "exresearch" and word in lazy:
+                found.append(f"exresearch.{lazy[word]}")
+            else:  # a name defined (or imported) by ``base`` itself (``*``: all of them)
+                found.append(base)
+    for names in _IMPORT.findall(text):
+        for item in names.split(","):
+            word = item.split()[0] if item.split() else ""
+            if word == "exresearch" and not top:
+                return None  # exresearch.<any lazy name> may follow
+            found.append(word)
+    if not top:
+        for _quote, literal in _DYNAMIC.findall(text):
+            if literal and not literal.startswith("."):
+                found.append(literal)
+            else:  # not a literal (or relative): every module a string of this one names
+                found += ["exresearch." + v.removeprefix("exresearch.").lstrip(".")
+                          for v in _STRING.findall(text)]
+                break
+    return found
+
+
+def import_closure(roots, *, package_dir=None) -> list[str] | None:
+    """The exresearch modules ``roots`` may run: their imports, those modules' imports and
+    so on, found statically with :mod:`ast` (imports inside functions included), with the
+    packages whose ``__init__`` runs on the way; None when that cannot be told.
+
+    Written by hand (the standard library's ``modulefinder`` skips the lazy names of
+    ``exresearch/__init__.py`` and dynamic imports). Rules, each erring on the side of
+    more modules:
+
+    * ``from exresearch import load_study`` (a public name, served lazily) stands for the
+      module that defines it; ``from .a import b`` for ``a`` and, if it is a module, ``a.b``;
+    * a package whose ``__init__`` only runs because a module inside it is imported
+      (``exresearch.build`` for ``from .build.cache import cache_key``) is in the closure,
+      but its own imports are followed only when a name is taken from it: importing a
+      module of the package defines functions, it runs none of them (no exresearch module
+      sets a global option when imported);
+    * a module with an import whose name is not a literal
+      (``importlib.import_module(f"exresearch.{name}")``) is taken to import every module
+      of the package that any string in it names;
+    * a bare ``import exresearch`` (any lazy name may follow) gives None: the caller then
+      hashes the whole package;
+    * ``exresearch.build`` is left out: it runs the reports and stores the entries
+      (``cache_key``, :class:`ResultCache`), it computes none of them; this module is
+      hashed with every closure (:func:`_closure_source`).
+
+    Examples
+    --------
+    >>> mods = import_closure(["exresearch.study"])
+    >>> "exresearch.study" in mods and "exresearch" in mods, "exresearch.site" in mods
+    (True, False)
+    """
+    from .. import config
+
+    pkg = Path(package_dir or config.PACKAGE_DIR)
+    lazy = _lazy_names(pkg)
+    every = {"exresearch"}
+    for p in pkg.rglob("*.py"):
+        if "__pycache__" not in p.parts:
+            every.add(".".join(["exresearch", *p.relative_to(pkg).with_suffix("").parts])
+                      .removesuffix(".__init__"))
+    seen: set = set()  # in the closure
+    followed: set = set()  # ... and its imports followed
+    todo = [(r, True) for r in roots]
+    while todo:
+        name, follow = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # a module's packages run their __init__ first
+            mod = ".".join(parts[:i])
+            if mod not in every:
+                break
+            if mod == "exresearch.build" or mod.startswith("exresearch.build."):
+                break  # the build stores entries, it computes none (this module: hashed)
+            seen.add(mod)
+            if i < len(parts) or not follow or mod in followed:
+                continue  # a package on the way: its __init__ runs, its names aren't used
+            followed.add(mod)
+            path = _module_file(pkg, mod)
+            here = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+            found = _imports(path.read_text(encoding="utf-8"), here, every, lazy,
+                             top=mod == "exresearch")
+            if found is None:
+                return None
+            todo += [(f, True) for f in found if f.split(".")[0] == "exresearch"]
+    return sorted(seen)
+
+
+def _closure_source(kind: str, *, package_dir=None) -> str:
+    """sha256 of the source of :data:`ROOTS`' closure for ``kind``, this module and
+    :data:`DATA_FILES`; of the whole package when ``kind`` has no roots or the closure
+    cannot be told. ``package_dir``: another copy of the package (tests)."""
+    from .. import config
     from .plan import source_hash
 
-    return hashlib.sha256(json.dumps(
-        [FORMAT, source_hash(), pandas.__version__, numpy.__version__, scipy.__version__]
-    ).encode()).hexdigest()
+    pkg = Path(package_dir or config.PACKAGE_DIR)
+    mods = import_closure(ROOTS[kind], package_dir=pkg) if kind in ROOTS else None
+    if mods is None:
+        return source_hash(package_dir=pkg)
+    h = hashlib.sha256()
+    files = ([_module_file(pkg, m) for m in mods] + [pkg / f for f in DATA_FILES]
+             + [pkg / "build" / "cache.py"])
+    for p in sorted(f for f in files if f is not None and f.is_file()):
+        h.update(p.relative_to(pkg).as_posix().encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
+def code_version(kind: str | None = None) -> str:
+    """sha256 of the code behind one kind of entry and the numeric libraries' versions.
+
+    ``kind`` ``"validation"`` or ``"summaries"``: the source of the modules that compute
+    it (:data:`ROOTS`, :func:`import_closure`); None or any other kind: the whole
+    exresearch source.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    libs = []
+    for name in LIBRARIES:  # from the installed metadata: no import of scipy for this
+        try:
+            libs.append(version(name))
+        except PackageNotFoundError:
+            libs.append(None)
+    return hashlib.sha256(json.dumps([FORMAT, _closure_source(kind or ""), *libs]).encode()
+                          ).hexdigest()
+
+
+def _store(kind: str) -> str:
+    """The cache folder (:class:`ResultCache`'s ``kind``) of an entry of ``kind``."""
+    return "summaries" if kind.startswith("summary-") else kind
 
 
 def cache_key(kind: str, payload) -> str:
-    """The key of one entry: sha256 of ``kind``, ``payload`` (JSON) and :func:`code_version`.
+    """The key of one entry: sha256 of ``kind``, ``payload`` (JSON) and the
+    :func:`code_version` of its kind (``"validation"``; ``"summary-*"``: ``"summaries"``).
 
     Examples
     --------
@@ -85,7 +276,7 @@ def cache_key(kind: str, payload) -> str:
     >>> a == cache_key("validation", {"file": "clients/a/survey.csv", "sha256": "ac"})
     False
     """
-    text = json.dumps([kind, payload, code_version()], sort_keys=True, default=str)
+    text = json.dumps([kind, payload, code_version(_store(kind))], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -119,7 +310,7 @@ class ResultCache:
 
     def __init__(self, folder, kind: str, *, write: bool = True, defer: bool = False):
         # one subfolder per code version, so that :func:`prune` can drop the others
-        self.folder = Path(folder) / kind / code_version()[:16]
+        self.folder = Path(folder) / kind / code_version(kind)[:16]
         self.write = write
         self.defer = defer
         self.pending: dict = {}
@@ -202,10 +393,11 @@ def prune(folder) -> list[str]:
     >>> prune(root), old.exists(), mine.exists()
     (['validation/0000000000000000'], False, True)
     """
-    folder, mine, gone = Path(folder), code_version()[:16], []
+    folder, gone = Path(folder), []
     if not folder.is_dir():
         return gone
     for kind in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
+        mine = code_version(kind.name)[:16]
         for version in sorted(kind.iterdir()):
             if (version.name == mine or not _HEX16.fullmatch(version.name)
                     or version.is_symlink() or not version.is_dir()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -15,7 +16,15 @@ from pathlib import Path
 from .. import config
 from ..exceptions import BuildEnvironmentError, ParameterError
 from .plan import Plan, fast_path, make_plan, state_records, study_token
-from .publish import SiteLock, Staging, check_out, cleanup_stale, environment_error, link_or_copy
+from .publish import (
+    SiteLock,
+    Staging,
+    check_out,
+    cleanup_stale,
+    environment_error,
+    link_or_copy,
+    walk_files,
+)
 from .records import NOTEBOOKS, STATE_FILE, STATE_VERSION, TABLE_NAME, BuildResult, Phases
 from .sitefiles import (
     common_provenance,
@@ -114,6 +123,35 @@ def _load(study, cache=None):
     from ..study import load_study
 
     return load_study(Path(study), cache=cache)
+
+
+def _without_frames(study):
+    """The study as the driver needs it once the build is planned: path, config, clients,
+    hashes, warnings; no survey or outcome frames (the reports' kernels get the zygote's
+    study). The frames of a study the build loaded itself are then freed: 130 MiB of the
+    driver's memory for the rest of the build at 300 clients x 30 units x 4 periods."""
+    from ..study import Study
+
+    return Study(study.path, study.config, {}, {}, study.hashes, study.warnings,
+                 item_labels=study.item_labels)
+
+
+def _give_back_freed_memory() -> bool:
+    """Hand the memory of freed objects back to the system (glibc's ``malloc_trim``).
+
+    The study's frames are many small blocks: once freed, glibc keeps their pages for
+    later allocations, so the process stays as large as before (130 MiB at 300 clients)
+    unless trimmed. Written by hand with ctypes: Python has no binding. False where
+    there is no glibc (the memory then stays reserved, nothing else changes).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
 
 
 def _cache_folder(cache, out: Path) -> Path | None:
@@ -306,8 +344,7 @@ def _write_site(b: _Build) -> None:
 def _write_state(b: _Build) -> None:
     """The build state (what the next build compares with) and the list of files."""
     site, plan, records = b.staging.site, b.plan, b.plan.records
-    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*")
-                   if p.is_file() and not p.relative_to(site).as_posix().startswith("."))
+    files = [f for f in walk_files(site) if not f.startswith(".")]
     # no absolute path in the site, this file included: the study by a hash of its path
     state = {
         "version": STATE_VERSION, "study": study_token(b.study_path), "clients": plan.clients,
@@ -346,6 +383,7 @@ def _build(b: _Build) -> BuildResult:
     """The build once the arguments are checked: the steps, in order."""
     vcache = _validation_cache(b.cache)
     ph = b.phases
+    loaded_here = not (hasattr(b.study, "clients") and hasattr(b.study, "config"))
     with ph("load and validate"):
         b.study = _load(b.study, vcache)  # raises StudyValidationError: nothing written yet
     with ph("plan"):
@@ -358,6 +396,10 @@ def _build(b: _Build) -> BuildResult:
         with ph("lock and cache"):
             _open_cache(b, vcache)
             b.staging = Staging(b.out)
+        if loaded_here:  # (after the validation cache's flush: it held the new frames too)
+            b.study = _without_frames(b.study)
+            _give_back_freed_memory()
+        frozen = False
         try:
             with ph("carry over"):
                 _carry_over(b)
@@ -369,6 +411,13 @@ def _build(b: _Build) -> BuildResult:
                     warm.join()
                 for name, wall, cpu in b.runtime.zygote_phases():
                     ph.add(f"zygote: {name}", wall=wall, cpu=cpu)
+            # what the driver holds by now (the libraries, the study) lives as long as the
+            # build: out of the garbage collector's sight, so that the full collections
+            # while reports run do not walk it each time (0.17-0.20 s each at 300 clients,
+            # one every fourth page or so); given back when the build ends
+            frozen = bool(b.plan.to_run)
+            if frozen:
+                gc.freeze()
             with ph(f"execute {len(b.plan.to_run)} report(s)"):
                 _execute(b)
             _write_site(b)  # (its steps are phases of their own)
@@ -376,6 +425,8 @@ def _build(b: _Build) -> BuildResult:
                 _publish_site(b)
             published = True
         finally:
+            if frozen:
+                gc.unfreeze()  # a long-lived caller (a notebook, tests) collects them again
             with ph("clean up"):
                 b.staging.discard()
     except OSError as exc:  # disk full, read-only, ...: the machine, not the input

@@ -37,10 +37,11 @@ def _pkg():
     return build
 
 
-def source_hash() -> str:
-    """Hash of the exresearch package source (every .py and template file)."""
+def source_hash(*, package_dir=None) -> str:
+    """Hash of the exresearch package source (every .py and template file); of the copy
+    in ``package_dir`` when given."""
     h = hashlib.sha256()
-    pkg = config.PACKAGE_DIR
+    pkg = Path(package_dir or config.PACKAGE_DIR)
     files = sorted(
         p for p in pkg.rglob("*")
         if p.is_file() and (p.suffix == ".py" or "templates" in p.parts)

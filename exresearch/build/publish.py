@@ -26,7 +26,7 @@ from ..exceptions import BuildEnvironmentError, BuildError, ParameterError
 from .records import MARKER_FILE, META_DIR, SITE_ENTRIES, STATE_FILE
 
 __all__ = ["check_out", "is_site", "SiteLock", "Staging", "publish", "cleanup_stale",
-           "foreign_files", "link_or_copy", "exchange"]
+           "foreign_files", "link_or_copy", "exchange", "walk_files"]
 
 STAGING_DIR = f"{META_DIR}/staging"
 LOCK_FILE = f"{META_DIR}/lock"
@@ -167,6 +167,38 @@ def exchange(a: Path, b: Path) -> bool:
     return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
+def walk_files(root: Path, *, links: bool = False) -> list[str]:
+    """``/``-separated paths, relative to ``root``, of every file below it, sorted.
+
+    As ``[p for p in root.rglob("*") if p.is_file()]`` (symbolic links to folders are
+    not followed; a link to a file counts as a file; ``links``: every symbolic link
+    counts), from ``os.scandir``'s entries: no ``stat`` per file and no ``Path`` objects
+    (the site holds 10,000-20,000 files at 300 clients; ``rglob`` took 0.5-1 s there).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "a" / "b").mkdir(parents=True)
+    >>> _ = (root / "a" / "b" / "x.csv").write_text("1")
+    >>> _ = (root / "top.html").write_text("")
+    >>> walk_files(root)
+    ['a/b/x.csv', 'top.html']
+    """
+    out: list[str] = []
+    todo = [(os.fspath(root), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    todo.append((e.path, f"{prefix}{e.name}/"))
+                elif e.is_file() or (links and e.is_symlink()):
+                    out.append(prefix + e.name)
+    out.sort()
+    return out
+
+
 def _our_entries(written: list[str] | None) -> set[str]:
     """Top-level names the build owns: its standard entries and any the previous build
     wrote (e.g. a folder a hook added)."""
@@ -188,9 +220,9 @@ def foreign_files(out: Path, written: list[str] | None) -> tuple[list[str], list
         for name in sorted(ours):
             d = out / name
             if d.is_dir() and not d.is_symlink():
-                inner += [p.relative_to(out).as_posix() for p in sorted(d.rglob("*"))
-                          if (p.is_file() or p.is_symlink())
-                          and p.relative_to(out).as_posix() not in mine]
+                found = [f"{name}/{rel}" for rel in walk_files(d, links=True)]
+                # in pathlib's order (part by part), as ``sorted(d.rglob("*"))`` gave them
+                inner += sorted((f for f in found if f not in mine), key=lambda f: f.split("/"))
     return top, inner
 
 
