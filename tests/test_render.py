@@ -4,6 +4,7 @@ the same pages as before issue 20's cheaper passes, and the driver's garbage col
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -16,18 +17,18 @@ def _polish_with_css_selectors(html: str) -> str:
     from bs4 import BeautifulSoup
 
     from exresearch.site import (
-        _STYLER_CLASS,
-        _named_in,
         _NO_ALT,
+        _STYLER_CLASS,
         LONG_TABLE_ROWS,
         _heading_before,
+        _named_in,
     )
 
     soup = BeautifulSoup(html, "html.parser")
     main = soup.find("main") or soup
     rules = " ".join(s.get_text() for s in soup.find_all("style"))
-    ids = sorted(set(__import__("re").findall(r"#([\w-]*)", rules)))
-    classes = sorted(set(__import__("re").findall(r"\.([\w-]*)", rules)))
+    ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
+    classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
     for el in main.select("table td, table th"):
         ident = el.get("id")
         if ident and ident.startswith("T_") and not _named_in(ident, "#", rules, ids):
@@ -82,7 +83,7 @@ def _polish_with_css_selectors(html: str) -> str:
             box["aria-label"] = "Figure: " + img["alt"][:120]
     numbered = {}
     for h in main.find_all(["h2", "h3"]):
-        m = __import__("re").match(r"\s*(\d+)\.", h.get_text())
+        m = re.match(r"\s*(\d+)\.", h.get_text())
         if m and h.get("id") and m.group(1) not in numbered:
             numbered[m.group(1)] = h["id"]
     for a in main.select('a[href^="#section-"]'):
