@@ -299,6 +299,9 @@ def _get_exporter():
         c.HTMLExporter.exclude_input_prompt = True
         c.HTMLExporter.exclude_output_prompt = True
         c.HTMLExporter.embed_images = True
+        # validate the notebook once after the preprocessors, not after each of them (12
+        # schema validations, a twentieth of a client page's rendering); nbconvert's option
+        c.HTMLExporter.optimistic_validation = True
         c.TagRemovePreprocessor.enabled = True
         c.TagRemovePreprocessor.remove_cell_tags = {
             "injected-parameters", "parameters", "remove_cell", "remove-cell",
@@ -355,9 +358,7 @@ def _glossary(soup, main, glossary: dict):
 
     from bs4 import NavigableString
 
-    texts = [node for node in main.find_all(string=True)
-             if type(node) is NavigableString  # not comments, CDATA
-             and not any(p.name in _SKIP_TERMS for p in node.parents)]  # "abbr" in it
+    texts = list(_term_texts(main, NavigableString))
     used = []
     terms = sorted(glossary, key=len, reverse=True)
     for term in terms:
@@ -396,6 +397,18 @@ def _glossary(soup, main, glossary: dict):
     return used
 
 
+def _term_texts(el, text_type):
+    """The text nodes under ``el`` (of exactly ``text_type``: not comments or CDATA) that
+    no :data:`_SKIP_TERMS` element encloses, in document order: one walk of the tree that
+    does not enter those elements, instead of every text node's ancestors checked (40,000
+    steps on a client report page)."""
+    for child in el.children:
+        if type(child) is text_type:
+            yield child
+        elif getattr(child, "name", None) is not None and child.name not in _SKIP_TERMS:
+            yield from _term_texts(child, text_type)
+
+
 def _section_links(soup, main) -> None:
     """``href="#section-N"`` (a finding's pointer) -> the heading numbered "N." on the page."""
     import re as _re
@@ -405,7 +418,7 @@ def _section_links(soup, main) -> None:
         m = _re.match(r"\s*(\d+)\.", h.get_text())
         if m and h.get("id") and m.group(1) not in numbered:
             numbered[m.group(1)] = h["id"]
-    for a in main.select('a[href^="#section-"]'):
+    for a in main.find_all("a", href=lambda h: h is not None and h.startswith("#section-")):
         target = numbered.get(a["href"][len("#section-"):])
         if target:
             a["href"] = "#" + target
@@ -444,7 +457,11 @@ def _slim_tables(soup, main) -> None:
     rules = " ".join(s.get_text() for s in soup.find_all("style"))
     ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
     classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
-    for el in main.select("table td, table th"):
+    # find_all rather than CSS selectors (soupsieve matches every node of the page
+    # against the selector: a fifth of a client page's rendering); the same elements
+    for el in main.find_all(["td", "th"]):
+        if el.find_parent("table") is None:
+            continue
         ident = el.get("id")
         if ident and ident.startswith("T_") and not _named_in(ident, "#", rules, ids):
             del el["id"]
@@ -487,16 +504,18 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
     soup = BeautifulSoup(html, "html.parser")
     main = soup.find("main") or soup
     _slim_tables(soup, main)
-    for a in soup.select("a.anchor-link"):  # pilcrow links: one useless tab stop each
+    # find_all, not CSS selectors (the same elements; see _slim_tables)
+    for a in soup.find_all("a", class_="anchor-link"):  # pilcrow links: useless tab stops
         a.decompose()
-    for el in soup.select("div[tabindex]"):  # nbconvert makes every cell a tab stop
+    for el in soup.find_all("div", tabindex=True):  # nbconvert makes every cell a tab stop
         del el["tabindex"]
     for n, table in enumerate(main.find_all("table"), start=1):
-        for th in table.select("thead th"):
-            if not th.get("scope"):
+        for th in table.find_all("th"):  # "thead th" first, then "tbody th"
+            if th.get("scope"):
+                continue
+            if th.find_parent("thead") is not None:
                 th["scope"] = "col"
-        for th in table.select("tbody th"):
-            if not th.get("scope"):
+            elif th.find_parent("tbody") is not None:
                 th["scope"] = "row"
         caption = table.find("caption")
         if caption is None or not caption.get_text(strip=True):
@@ -507,7 +526,8 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             caption.string = f"Table {n}" + (f": {near}" if near else "")
             table.insert(0, caption)
         label = " ".join(caption.get_text(" ", strip=True).split())
-        rows = len(table.select("tbody tr")) or len(table.find_all("tr"))
+        rows = (sum(tr.find_parent("tbody") is not None for tr in table.find_all("tr"))
+                or len(table.find_all("tr")))
         ncols = max((len(tr.find_all(["td", "th"])) for tr in table.find_all("tr")), default=0)
         wrap = soup.new_tag("div", attrs={
             "class": "exr-scroll" + (" exr-long" if rows > LONG_TABLE_ROWS else ""),

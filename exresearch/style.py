@@ -234,8 +234,20 @@ def figure_pixels(fig) -> np.ndarray:
         renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
         _arrows_sized_for(fig, renderer)
         box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
+        # get_tightbbox has just placed every visible axes' titles (Axes.
+        # _update_title_position, which measures the whole y axis of each titled axes:
+        # a fifth of a figure's CPU); the drawing would place them again from the same
+        # state, to the same place: it keeps them there instead (matplotlib's own switch
+        # for a title placed by hand, as rcParams["axes.titley"] sets it)
+        placed = [ax for ax in fig.axes if ax._autotitlepos]
+        for ax in placed:
+            ax._autotitlepos = False
         buf = io.BytesIO()
-        fig.savefig(buf, format="rgba", dpi=dpi, facecolor="white", bbox_inches=box)
+        try:
+            fig.savefig(buf, format="rgba", dpi=dpi, facecolor="white", bbox_inches=box)
+        finally:
+            for ax in placed:
+                ax._autotitlepos = True
     finally:
         with mpl.rc_context(no_auto):  # None stays None
             fig.set_layout_engine(engine)

@@ -173,9 +173,52 @@ def _fig_text_only():
     return fig
 
 
+def _fig_titles_moved_up():
+    # titles that matplotlib places above the axes' top: tick labels on top (the data-
+    # quality grid's labeltop), a y offset text ("1e6"), left and right titles, twins
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    axes[0].imshow(np.arange(12.0).reshape(3, 4))
+    axes[0].tick_params(axis="x", labeltop=True)
+    axes[0].set_title("Grid with scale names on top")
+    axes[1].plot([1, 2, 3], [1e6 + 1, 1e6 + 3, 1e6 + 2])
+    axes[1].set_title("Offset text", loc="left")
+    axes[1].set_title("right", loc="right")
+    twin = axes[2].twiny()
+    twin.plot([0, 5], [0, 1])
+    axes[2].plot([0, 1], [1, 0])
+    axes[2].set_title("A twin x axis on top")
+    fig.tight_layout()
+    return fig
+
+
 FIGURES = [_fig_heatmap_colorbar, _fig_two_panels_tight_layout, _fig_hatched_bars,
            _fig_constrained_suptitle, _fig_equal_aspect_and_figure_text,
-           _fig_arrow_at_the_edge, _fig_text_only]
+           _fig_arrow_at_the_edge, _fig_text_only, _fig_titles_moved_up]
+
+
+def test_figure_pixels_places_the_titles_once(monkeypatch):
+    """figure_pixels measures the tight box (which places every axes' titles, measuring
+    its y axis) and then draws: the drawing keeps the titles where the measuring placed
+    them instead of placing them again; matplotlib places them again afterwards."""
+    from matplotlib.axes import Axes
+
+    calls, place = [], Axes._update_title_position
+
+    def counted(ax, renderer):
+        calls.append(ax._autotitlepos)
+        return place(ax, renderer)
+
+    with style.theme():
+        fig = _fig_titles_moved_up()
+        expected = _savefig_pixels(_fig_titles_moved_up())
+        monkeypatch.setattr(Axes, "_update_title_position", counted)
+        got = style.figure_pixels(fig)
+    assert np.array_equal(got, expected)
+    n_axes = len(fig.axes)  # 3 and the twin
+    # placed once each (the measuring); each drawn Axes called it with the switch off
+    assert calls.count(True) == n_axes and calls.count(False) == n_axes
+    assert all(ax._autotitlepos for ax in fig.axes)  # left as found
+    plt.close("all")
 
 
 @pytest.mark.parametrize("make", FIGURES, ids=lambda f: f.__name__[5:])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -58,9 +60,12 @@ def redact_paths(text: str, roots: dict | None = None) -> str:
     >>> redact_paths("No such file: '/data/acme/q1/survey.csv'")
     "No such file: '…/survey.csv'"
     """
-    if not text:
-        return text
-    for old, new in _machine_roots(roots).items():
+    return _redact(text, _machine_roots(roots)) if text else text
+
+
+def _redact(text: str, table: dict) -> str:
+    """:func:`redact_paths` with the folders already listed (``_machine_roots``)."""
+    for old, new in table.items():
         text = text.replace(old, new)
     return _ABS_DIR.sub(lambda m: m.group(1) + "…/", text)
 
@@ -85,7 +90,7 @@ def _redact_outputs(nb, roots: dict) -> None:
     """
     def fix(value, key=None):
         if isinstance(value, str):
-            return value if _is_binary_mime(key) else redact_paths(value, roots)
+            return value if _is_binary_mime(key) or not value else _redact(value, table)
         if isinstance(value, list):
             return [fix(v) for v in value]
         if isinstance(value, dict):
@@ -94,9 +99,12 @@ def _redact_outputs(nb, roots: dict) -> None:
 
     from nbformat import from_dict
 
+    # the machine's folders once, not once per string (sysconfig's paths cost ~1 ms each
+    # time: a tenth of a client page's rendering); redact_paths gives the same answer
+    table = _machine_roots(roots)
     for cell in nb.get("cells", []):
-        if isinstance(cell.get("source"), str):
-            cell["source"] = redact_paths(cell["source"], roots)
+        if isinstance(cell.get("source"), str) and cell["source"]:
+            cell["source"] = _redact(cell["source"], table)
         if cell.get("outputs"):
             cell["outputs"] = [from_dict(fix(dict(o))) for o in cell["outputs"]]
 
@@ -131,12 +139,39 @@ def _run_notebook(task, src, dest, params, work, km_class):
     return "ok", None
 
 
+_FROZEN = threading.Event()
+_FREEZE_LOCK = threading.Lock()
+
+
+def _freeze_driver() -> None:
+    """Once per process, after the page exporter is built: collect, then freeze.
+
+    The driver holds the libraries, nbconvert's exporter and templates and the build's
+    plan, which live to the end; every full garbage collection walked them all again
+    (0.17-0.20 s, about one page in four: bench/results.md, B7d). ``gc.freeze()`` moves
+    the objects alive now out of the collector's sight (it has no cost of its own); the
+    ``gc.collect()`` first frees the garbage there is, which would otherwise stay frozen.
+    Later objects (each page's parse tree, papermill's messages) are collected as before.
+    """
+    if _FROZEN.is_set():
+        return
+    with _FREEZE_LOCK:
+        if not _FROZEN.is_set():
+            from ..site import _get_exporter
+
+            _get_exporter()
+            gc.collect()
+            gc.freeze()
+            _FROZEN.set()
+
+
 def _render(task, nb_text, status, error, provenance, roots):
     """(notebook text, html, status, error) of an executed notebook, paths redacted."""
     import nbformat
 
     from ..site import CSS_PATH, render_error_page, render_report
 
+    _freeze_driver()
     error = redact_paths(error, roots) if error else error
     links = {"index_href": task.get("index_href", "../index.html"),
              "css_href": task.get("css_href", "../" + CSS_PATH)}
