@@ -1141,17 +1141,17 @@ class ExtrasPipeline:
         with self._idle:
             try:
                 made = fut.result()
+                ex = self.extras.get(key)
+                if ex is not None and made:
+                    ex.update(made)
+                    if self.do_pdf and "brief" in made and not self._closed:
+                        self._page(ex, made["brief"], f"pdf/{key}-brief.pdf")
             except BaseException as exc:  # noqa: BLE001 - raised by finish()
                 if not self._closed:
                     self._errors.append(exc)
-                made = {}
-            ex = self.extras.get(key)
-            if ex is not None and made:
-                ex.update(made)
-                if self.do_pdf and "brief" in made and not self._closed:
-                    self._page(ex, made["brief"], f"pdf/{key}-brief.pdf")
-            self._pending -= 1
-            self._idle.notify_all()
+            finally:  # (finish() waits for this count)
+                self._pending -= 1
+                self._idle.notify_all()
 
     def _page(self, ex: dict, src: str, dst: str) -> None:
         """Link the previous site's PDF of page ``src`` when it is the same, else print."""

@@ -562,14 +562,15 @@ def test_extras_start_as_each_report_is_stored_and_the_site_is_the_same(study, e
     assert files == sorted(p.relative_to(pipelined).as_posix() for p in pipelined.rglob("*")
                            if p.is_file())
     books = [f for f in files if f.endswith(".xlsx")]
-    assert len(books) == 5 and any(f.startswith("share/") for f in files)
+    assert len([f for f in books if f.startswith("workbooks/")]) == 5
+    assert len(books) == 8  # and a copy in each client's share bundle
     for f in books:
         assert _workbook(ref / f) == _workbook(pipelined / f), f
     for f in files:
         if f.endswith("data_dictionary.csv") or f.startswith("assets/"):
             assert (ref / f).read_bytes() == (pipelined / f).read_bytes(), f
     pdfs = [f for f in files if f.endswith(".pdf")]
-    assert len(pdfs) == (5 if pdf else 0)
+    assert len([f for f in pdfs if f.startswith("pdf/")]) == (5 if pdf else 0)
     for f in pdfs:
         assert _pdf_seen(ref / f) == _pdf_seen(pipelined / f), f
     a, b = (json.loads((s / "manifest.json").read_text()) for s in (ref, pipelined))
