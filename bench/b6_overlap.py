@@ -3,10 +3,11 @@
 For each checkout (``--code NAME=DIR``, e.g. a ``git archive`` of main and this tree), in
 turn (alternately, ``--repeat`` times): ``exresearch build STUDY --out SITE --jobs 2
 --debug`` into a fresh folder, PDFs on. Then, on a private copy of the study with one
-answer of one client changed, the rebuild of each checkout's last site. Each build runs
+answer of one client changed, the rebuild of each checkout's last site (every build reads a private copy of the
+study, so that one answer can be changed). Each build runs
 with that checkout's exresearch and notebooks (``PYTHONPATH``, ``EXRESEARCH_NOTEBOOKS``)
 and its own result cache (the cache key hashes the source), warmed by one build first
-(``--warm``) that is not counted.
+(``--warm``, reported as a full build with a cold cache).
 
 Measured per build: wall, CPU of the whole process tree (``os.wait4`` of the build:
 user + system of every process it and its descendants reaped: kernels, zygote, Chromium,
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
     ap.add_argument("--code", action="append", required=True, help="NAME=DIR")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--warm", action="store_true", help="one uncounted build per checkout")
+    ap.add_argument("--warm", action="store_true",
+                    help="first one build per checkout with a cold result cache")
     ap.add_argument("--rebuild", action="store_true", help="then one client changed")
     ap.add_argument("--full", action="store_true", help="measure full builds")
     ap.add_argument("--work", type=Path, required=True)
@@ -93,11 +95,16 @@ def main(argv=None) -> int:
             args.json.write_text(json.dumps(rows, indent=1))
 
     sites = {}
+    study = work / "study"
+    if not study.is_dir():
+        shutil.copytree(args.study, study)  # (the shared study is read-only)
+    args.study = study
     if args.warm:
         for name, code in codes:
             site = work / f"warm-{name}"
             shutil.rmtree(site, ignore_errors=True)
-            emit(build(code, args.study, site, work, name, jobs=args.jobs), "warm-up")
+            emit(build(code, args.study, site, work, name, jobs=args.jobs),
+                 "full build, cold result cache")
             sites[name] = site
     if args.full:
         for i in range(args.repeat):
@@ -108,11 +115,6 @@ def main(argv=None) -> int:
                 emit(build(code, args.study, site, work, name, jobs=args.jobs), "full")
                 sites[name] = site
     if args.rebuild:
-        study = work / "study"
-        if not study.is_dir():
-            shutil.copytree(args.study, study)  # (the shared study is read-only)
-        for name, code in codes:  # first: each site built from this (unchanged) copy
-            emit(build(code, study, sites[name], work, name, jobs=args.jobs), "same study")
         for i in range(args.repeat):
             client = sorted(p.name for p in (study / "clients").iterdir())[i % 3]
             changed = change_one_answer(study, client)

@@ -842,23 +842,32 @@ def _worker_init(parent: int, nice: int) -> None:
             os.nice(nice)
 
 
-def _extras_pool(workers: int, *, nice: int = 0):
+def _extras_pool(workers: int, *, nice: int = 0, start: int | None = None):
     """The worker processes of :class:`ExtrasPipeline` (spawned: the driver has threads).
 
-    Started at once, from the calling thread, so that each dies with the build
-    (``PR_SET_PDEATHSIG``) and not with whichever thread happened to submit a job.
+    ``start`` of them (default all) are started now, the others by ``pool.start(n)``;
+    each from the calling thread, so that it dies with the build (``PR_SET_PDEATHSIG``
+    is tied to the thread that started a process) and not with whichever thread
+    happened to submit a job.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(
-        "spawn"), initializer=_worker_init, initargs=(os.getpid(), nice))
-    # concurrent.futures starts spawned workers one by one as jobs are submitted, from
-    # the submitting thread (the printing thread, say, which ends before the build):
-    # start them all now, from this one (no public call does)
-    launch = getattr(pool, "_launch_processes", None)
-    if launch is not None:
-        launch()
+    class WorkerPool(ProcessPoolExecutor):
+        # concurrent.futures starts spawned workers one by one as jobs are submitted,
+        # from the submitting thread (the printing thread, say, which ends before the
+        # build), and has no call to start them: its private _spawn_process does, here
+        def _adjust_process_count(self):
+            if not self._processes:  # (only if start() was never called: one, now)
+                self._spawn_process()
+
+        def start(self, n: int) -> None:
+            while len(self._processes) < min(n, self._max_workers):
+                self._spawn_process()
+
+    pool = WorkerPool(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                      initializer=_worker_init, initargs=(os.getpid(), nice))
+    pool.start(workers if start is None else start)
     return pool
 
 
@@ -959,10 +968,10 @@ class ExtrasPipeline:
     needs all reports: the share landing pages, the index's links, the manifest).
 
     The CPU-bound Python (reading the tables, openpyxl's workbooks, the briefs, the
-    notebooks' scrubbing, :func:`compact_pdf`) runs in ``jobs`` worker processes
-    (spawned, killed with the build); the pages are printed by one headless Chromium
-    (a thread of this process drives it), one page at a time while reports still run,
-    ``jobs`` pages at once after. While reports run, the workers and the browser run at
+    notebooks' scrubbing, :func:`compact_pdf`) runs in worker processes (spawned, killed
+    with the build); the pages are printed by one headless Chromium (a thread of this
+    process drives it). While reports still run, one worker and one page at a time (each
+    is 100-200 MB beside the kernels); ``jobs`` of each after. While reports run, the workers and the browser run at
     a lower priority (nice 10): the reports are the critical path.
 
     Parameters
@@ -1061,8 +1070,11 @@ class ExtrasPipeline:
         fut.add_done_callback(lambda f, key=key: self._made(key, f))
 
     def reports_done(self) -> None:
-        """Every report has run: print ``jobs`` pages at once from now on."""
+        """Every report has run: ``jobs`` workers and pages at once from now on (call it
+        from the thread that called :meth:`add`: it may start worker processes)."""
         self._wide.set()
+        if self._pool is not None and hasattr(self._pool, "start"):
+            self._pool.start(self.workers)
 
     def finish(self, records) -> dict:
         """Add the reports not added yet (carried over), wait for every extra, then write
@@ -1128,8 +1140,9 @@ class ExtrasPipeline:
 
     # ---- inside
     def _pool_(self):
-        if self._pool is None:
-            self._pool = _extras_pool(self.workers, nice=self._nice)
+        if self._pool is None:  # one worker beside the reports' kernels (memory), all after
+            self._pool = _extras_pool(self.workers, nice=self._nice,
+                                      start=None if self._wide.is_set() else 1)
         return self._pool
 
     def _shutdown(self, cancel: bool = False) -> None:

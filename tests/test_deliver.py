@@ -292,7 +292,7 @@ def in_process(monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setattr(deliver, "_extras_pool",
-                        lambda workers, nice=0: ThreadPoolExecutor(max_workers=workers))
+                        lambda workers, nice=0, start=None: ThreadPoolExecutor(workers))
 
 
 def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, monkeypatch,
@@ -424,12 +424,15 @@ def test_pages_print_one_at_a_time_until_every_report_has_run():
     assert list(stream) == [] and stream.jobs == [("a.html", "a.pdf"), ("b.html", "b.pdf")]
 
 
-def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tmp_path):
+def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tmp_path,
+                                                                              monkeypatch):
     """The pipeline the build feeds report by report: a report's workbook and brief are
-    written (by a worker process) as soon as it is added, before finish(); a failed
-    report gets no extras; finish() writes what needs every report."""
+    written (by a worker process) as soon as it is added, before finish(); one worker
+    process while reports run, ``jobs`` after; a failed report gets no extras; finish()
+    writes what needs every report."""
     import time
 
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 8)
     root, records = _site(tmp_path)
     failed = {"key": "client-b", "kind": "client", "client_id": "b", "name": "B",
               "status": "failed", "html": "reports/client-a.html", "tables": []}
@@ -444,6 +447,9 @@ def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tm
         assert (root / "workbooks" / "client-a.xlsx").is_file()  # before finish()
         assert "Linked." in (root / "briefs" / "client-a.html").read_text()
         assert "exr-extras" in (root / "index.html").read_text()  # the index: at the end
+        assert len(pipeline._pool._processes) == 1  # beside the reports' kernels: one
+        pipeline.reports_done()
+        assert len(pipeline._pool._processes) == 2  # then --jobs
         extras = pipeline.finish(records + [failed])
     finally:
         pipeline.abort()
