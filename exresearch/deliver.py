@@ -945,6 +945,10 @@ class _JobStream:
                 self._queue.get_nowait()
         self._queue.put(None)
 
+    def waiting(self) -> int:
+        """Pages put and not yet taken (about)."""
+        return self._queue.qsize()
+
     def take(self, lane: int = 0):
         """The next page for ``lane`` (blocks), None once closed."""
         if lane > 0:
@@ -1073,7 +1077,9 @@ class ExtrasPipeline:
         """Every report has run: ``jobs`` workers and pages at once from now on (call it
         from the thread that called :meth:`add`: it may start worker processes)."""
         self._wide.set()
-        if self._pool is not None and hasattr(self._pool, "start"):
+        with self._lock:  # a worker more costs its imports (~1 s of CPU): only for a backlog
+            backlog = self._pending + (self._printer.waiting() if self._printer else 0)
+        if self._pool is not None and hasattr(self._pool, "start") and backlog > self.workers:
             self._pool.start(self.workers)
 
     def finish(self, records) -> dict:

@@ -436,6 +436,9 @@ def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tm
     root, records = _site(tmp_path)
     failed = {"key": "client-b", "kind": "client", "client_id": "b", "name": "B",
               "status": "failed", "html": "reports/client-a.html", "tables": []}
+    more = [dict(records[1], key=f"client-a{i}") for i in range(2, 6)]  # (the same page)
+    for r in more:
+        (root / "tables" / r["key"]).mkdir()
     pipeline = deliver.ExtrasPipeline(root, pseudonyms={"a": "Client D"}, pdf=False,
                                       jobs=2, reports_running=True)
     try:
@@ -448,16 +451,20 @@ def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tm
         assert "Linked." in (root / "briefs" / "client-a.html").read_text()
         assert "exr-extras" in (root / "index.html").read_text()  # the index: at the end
         assert len(pipeline._pool._processes) == 1  # beside the reports' kernels: one
-        pipeline.reports_done()
+        for r in more:
+            pipeline.add(r)
+        pipeline.reports_done()  # (a backlog of at least 3 reports: the worker's imports)
         assert len(pipeline._pool._processes) == 2  # then --jobs
-        extras = pipeline.finish(records + [failed])
+        extras = pipeline.finish(records + [failed] + more)
     finally:
         pipeline.abort()
-    assert list(extras) == ["synthesis", "client-a"]  # in the records' order; none for b
+    assert list(extras) == ["synthesis", "client-a", "client-a2", "client-a3", "client-a4",
+                            "client-a5"]  # in the records' order; none for b
     assert extras["client-a"] == {"dictionary": "tables/client-a/data_dictionary.csv",
                                   "workbook": "workbooks/client-a.xlsx",
                                   "brief": "briefs/client-a.html"}
-    assert not list((root / "workbooks").glob("client-b*"))
+    assert sorted(p.name for p in (root / "workbooks").iterdir()) == [
+        f"client-a{i}.xlsx" for i in ("", 2, 3, 4, 5)]  # none for b
     assert 'href="briefs/client-a.html">brief</a>' in (root / "index.html").read_text()
     assert json.loads((root / "manifest.json").read_text())["extras"] == extras
 
