@@ -975,8 +975,8 @@ class ExtrasPipeline:
     notebooks' scrubbing, :func:`compact_pdf`) runs in worker processes (spawned, killed
     with the build); the pages are printed by one headless Chromium (a thread of this
     process drives it). While reports still run, one worker and one page at a time (each
-    is 100-200 MB beside the kernels); ``jobs`` of each after. While reports run, the workers and the browser run at
-    a lower priority (nice 10): the reports are the critical path.
+    is 100-200 MB beside the kernels); ``jobs`` of each after (more workers only for a
+    backlog: each costs its imports).
 
     Parameters
     ----------
@@ -1021,7 +1021,11 @@ class ExtrasPipeline:
         self.old_extras, self.extra_keys = _previous_extras(self.previous), {}
         self.extras: dict[str, dict] = {}
         self._roots = _scrub_roots(study, (self.previous, self.staging))
-        self._nice = 10 if reports_running else 0  # yield to the reports while they run
+        # (the workers and the browser at nice 10 while reports ran was tried: a process
+        # cannot lower its nice again, so on a machine busy with other work they were
+        # starved after the reports too, and a one-client rebuild waited minutes for its
+        # PDFs: bench/results-i20-overlap.md; the bound is one worker and one page)
+        self._nice = 0
         self._wide = threading.Event()  # every report has run: print `workers` pages at once
         if not reports_running:
             self._wide.set()
