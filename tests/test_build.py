@@ -485,3 +485,112 @@ def test_zygote_imports_this_exresearch_not_one_in_the_current_folder(study, tmp
     code = ("import sys, exresearch\n"
             f"print(exresearch.__file__ == {exresearch.__file__!r}, sys.path[0] == '')")
     assert _print_in_a_forked_kernel(study, tmp_path, code) == ["True True\n"]
+
+
+def _workbook(path: Path) -> dict:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    return {ws.title: [[c.value for c in row] for row in ws.iter_rows()] for ws in wb}
+
+
+def _pdf_seen(path: Path) -> tuple:
+    """(page count, text without the build's clock) of a PDF."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(path).pages
+    text = "".join(p.extract_text() for p in pages)
+    return len(pages), re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?Z?|\d+\.\d s", "#", text)
+
+
+def _can_print() -> bool:
+    from exresearch.deliver import find_chromium
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return False
+    return find_chromium() is not None
+
+
+@pytest.mark.slow
+def test_extras_start_as_each_report_is_stored_and_the_site_is_the_same(study, env, tmp_path,
+                                                                        monkeypatch):
+    """Each report's workbook, dictionary and PDFs are started as soon as it is stored,
+    before the last report has run (issue 20); the site is the same as when every extra
+    waits for every report (the order of publish_extras before)."""
+    from exresearch import deliver
+    from exresearch.build import core
+
+    pdf = _can_print()
+    events = []
+    store, add = core._store, deliver.ExtrasPipeline.add
+
+    def spy_store(b, r, res):
+        started = b.extras is not None and b.extras._pool is not None  # a job submitted
+        store(b, r, res)
+        events.append(("stored", r.key, started))
+
+    def spy_add(self, r):
+        events.append(("extras", _key(r), None))
+        add(self, r)
+
+    def _key(r):
+        return r["key"] if isinstance(r, dict) else r.key
+
+    monkeypatch.setattr(core, "_store", spy_store)
+    monkeypatch.setattr(deliver.ExtrasPipeline, "add", spy_add)
+    res = build_site(study, out=tmp_path / "site", jobs=2, progress=False, pdf=pdf)
+    assert res.exit_code == 0
+    stored = [i for i, e in enumerate(events) if e[0] == "stored"]
+    assert len(stored) == 5
+    for i in stored:  # each report's extras start as it is stored
+        assert events[i + 1][:2] == ("extras", events[i][1])
+    assert events[stored[-1]][2] is True  # work was under way before the last report ended
+    pipelined = tmp_path / "site"
+
+    # the reference: every report's extras after the last report (as before issue 20)
+    def add_at_the_end(self, r):
+        if self._wide.is_set():
+            add(self, r)
+
+    monkeypatch.setattr(deliver.ExtrasPipeline, "add", add_at_the_end)
+    ref = tmp_path / "ref"
+    assert build_site(study, out=ref, jobs=2, progress=False, pdf=pdf,
+                      force=True).exit_code == 0
+    files = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(pipelined).as_posix() for p in pipelined.rglob("*")
+                           if p.is_file())
+    books = [f for f in files if f.endswith(".xlsx")]
+    assert len([f for f in books if f.startswith("workbooks/")]) == 5
+    assert len(books) == 8  # and a copy in each client's share bundle
+    for f in books:
+        assert _workbook(ref / f) == _workbook(pipelined / f), f
+    for f in files:
+        if f.endswith("data_dictionary.csv") or f.startswith("assets/"):
+            assert (ref / f).read_bytes() == (pipelined / f).read_bytes(), f
+    pdfs = [f for f in files if f.endswith(".pdf")]
+    assert len([f for f in pdfs if f.startswith("pdf/")]) == (5 if pdf else 0)
+    for f in pdfs:
+        assert _pdf_seen(ref / f) == _pdf_seen(pipelined / f), f
+    a, b = (json.loads((s / "manifest.json").read_text()) for s in (ref, pipelined))
+    assert a["extras"] == b["extras"] and a["extra_keys"].keys() == b["extra_keys"].keys()
+
+
+@pytest.mark.slow
+def test_a_failing_report_gets_no_extras_and_the_others_theirs(study, env, tmp_path):
+    yml = study / "study.yml"
+    yml.write_text(yml.read_text().replace("client-02", "fail-02"))
+    (study / "clients" / "client-02").rename(study / "clients" / "fail-02")
+    out = tmp_path / "site"
+    res = build_site(study, out=out, jobs=2, progress=False)
+    assert res.exit_code == 1 and [r.key for r in res.failed] == ["client-fail-02"]
+    extras = json.loads((out / "manifest.json").read_text())["extras"]
+    assert sorted(extras) == ["client-client-01", "client-client-03", "data-quality",
+                              "synthesis"]
+    assert sorted(p.name for p in (out / "workbooks").iterdir()) == [
+        "client-client-01.xlsx", "client-client-03.xlsx", "data-quality.xlsx",
+        "synthesis.xlsx"]
+    assert not (out / "tables" / "client-fail-02").exists()
+    # the failed report's notebook is published scrubbed like the others (no machine path)
+    assert str(study) not in (out / "notebooks" / "client-fail-02.ipynb").read_text()
