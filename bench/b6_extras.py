@@ -66,6 +66,13 @@ def worker(spec: dict) -> dict:
     for name in ("write_workbook", "render_brief", "render_pdfs", "compact_pdf",
                  "notebook_without_images", "data_dictionary"):
         setattr(deliver, name, timed(name, getattr(deliver, name)))
+    if hasattr(deliver, "_extras_pool"):
+        # the build's extras pipeline runs these jobs in spawned worker processes, where
+        # the timers above would not see them: here threads of this process instead
+        # (per-item CPU is each thread's), so the CPU is all in "CPU self"
+        from concurrent.futures import ThreadPoolExecutor
+
+        deliver._extras_pool = lambda workers, nice=0, start=None: ThreadPoolExecutor(workers)
     kwargs = {}
     if "jobs" in inspect.signature(deliver.publish_extras).parameters:
         kwargs["jobs"] = spec["jobs"]

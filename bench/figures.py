@@ -47,6 +47,7 @@ def report_figures(notebook: Path, params: dict) -> list[tuple[int, object]]:
 
     nb = json.loads(Path(notebook).read_text())
     namespace, figures = {}, []
+    plt.close("all")  # figures this process had open before are not the notebook's
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
