@@ -51,8 +51,7 @@ from .privacy import escape, neutralise_cell
 from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
-           "ExtrasPipeline", "pdf_enabled", "compact_pdf", "notebook_without_images",
-           "PdfError"]
+           "pdf_enabled", "compact_pdf", "notebook_without_images", "PdfError"]
 
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
@@ -286,13 +285,11 @@ class PdfError(RuntimeError):
 def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
     """Print ``jobs`` in one browser, ``workers`` pages at once; [(job, exception)] failed.
 
-    Each page (a renderer process of its own, opened when its lane gets its first job)
-    takes the next job as it finishes one, so ``workers`` pages keep that many cores
-    busy. ``jobs`` is a list, or a :class:`_JobStream` that the build fills as reports
-    finish (a lane waits for its next job in a thread). ``on_done(pdf_path)`` is called
-    (in this thread) as each PDF is written. A page that fails is reported and replaced
-    by a fresh one; the other jobs go on. playwright's async API is used because its
-    sync API prints one page at a time.
+    Each page (a renderer process of its own) takes the next job as it finishes one, so
+    ``workers`` pages keep that many cores busy. ``on_done(pdf_path)`` is called (in this
+    thread) as each PDF is written. A page that fails is reported and replaced by a fresh
+    one; the other jobs go on. playwright's async API is used because its sync API prints
+    one page at a time.
     """
     import asyncio
 
@@ -306,18 +303,10 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         tmpdir = None
     env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
         if tmpdir else None
+    todo = iter(jobs)  # shared by the pages: each takes the next job
     failed = []
-    if isinstance(jobs, _JobStream):
-        async def next_job(lane):
-            return await asyncio.to_thread(jobs.take, lane)
-    else:
-        todo = iter(jobs)  # shared by the pages: each takes the next job
-
-        async def next_job(lane):
-            return next(todo, None)
 
     async def print_one(page, html_path, pdf_path):
-        Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
         await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
         await page.emulate_media(media="print")
         await page.evaluate(_BEFORE_PRINT)
@@ -332,23 +321,19 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         finally:
             tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
 
-    async def lane(context, number):
-        page = None
-        while (job := await next_job(number)) is not None:
-            html_path, pdf_path = job
-            if page is None:  # (a fresh page after a failed one)
-                page = await context.new_page()
+    async def lane(context):
+        page = await context.new_page()
+        for html_path, pdf_path in todo:
             try:
                 await print_one(page, html_path, pdf_path)
             except Exception as exc:  # noqa: BLE001 - reported by render_pdfs
                 failed.append(((html_path, pdf_path), exc))
                 await page.close()
-                page = None
+                page = await context.new_page()  # a fresh page for the next job
                 continue
             if on_done is not None:
                 on_done(Path(pdf_path))
-        if page is not None:
-            await page.close()
+        await page.close()
 
     async def main():
         async with async_playwright() as p:
@@ -361,7 +346,7 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
                 # nothing but local files: the pages are offline by construction
                 await context.route(re.compile(r"^(?!file:|data:).*"),
                                     lambda route: route.abort())
-                await asyncio.gather(*(lane(context, i) for i in range(workers)))
+                await asyncio.gather(*(lane(context) for _ in range(workers)))
             finally:
                 await browser.close()
 
@@ -376,8 +361,6 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
     Parameters
     ----------
     jobs : list of (html_path, pdf_path)
-        (The build's :class:`ExtrasPipeline` passes a stream that grows as the reports
-        finish, and the printing ends when it is closed.)
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
     tmpdir : str or pathlib.Path, optional
@@ -404,11 +387,9 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
         When some pages could not be printed, naming them and the error of the first;
         every other PDF is written (``failed``: the PDF paths not written).
     """
-    stream = jobs if isinstance(jobs, _JobStream) else None
-    if stream is None:
-        jobs = [(Path(h), Path(p)) for h, p in jobs]
-        if not jobs:
-            return []
+    jobs = [(Path(h), Path(p)) for h, p in jobs]
+    if not jobs:
+        return []
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"`workers` must be a positive integer, but {workers!r} was "
                              "passed")
@@ -416,12 +397,14 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
     if chromium is None:
         raise RuntimeError("no Chromium found to print PDFs: install it (Debian: apt-get "
                            "install chromium) or set EXRESEARCH_CHROMIUM")
+    for _, pdf in jobs:
+        pdf.parent.mkdir(parents=True, exist_ok=True)
     errors, failed = [], []
 
     def run():  # a thread of its own: asyncio.run refuses a thread with a running loop
         try:
-            failed.extend(_print_all(stream or jobs, chromium, tmpdir, on_done=on_done,
-                                     workers=workers if stream else min(workers, len(jobs))))
+            failed.extend(_print_all(jobs, chromium, tmpdir,
+                                     workers=min(workers, len(jobs)), on_done=on_done))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -430,8 +413,6 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
     t.join()
     if errors:
         raise errors[0]
-    if stream is not None:
-        jobs = [(Path(h), Path(p)) for h, p in stream.jobs]
     if failed:
         (html, _), exc = failed[0]
         names = ", ".join(h.name for (h, _), _ in failed[:5]) + (
@@ -796,10 +777,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                    jobs: int = 1) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
-    Called once, after the index, manifest and share bundles are written into the
-    staging folder (see the module docstring for what it adds), for every report at
-    once. The build itself starts each report's extras as soon as the report is stored
-    (:class:`ExtrasPipeline`); this is the same pipeline fed with every report at once.
+    Called once by the build after the index, manifest and share bundles are written
+    into the staging folder (see the module docstring for what it adds).
 
     Parameters
     ----------
@@ -823,13 +802,13 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
     tmpdir : pathlib.Path, optional
-        Chromium's and the workbooks' temporary folder (the build passes its staging
-        area).
+        Chromium's temporary folder (the build passes its staging area).
     jobs : int, default 1
         Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
-        ``--jobs``) and worker processes writing workbooks, briefs and dictionaries and
-        compacting each PDF (:func:`compact_pdf`) as soon as it is printed; at most one
-        per core of this machine. The files are the same whatever the number.
+        ``--jobs``), at most one per core of this machine. Each PDF is compacted
+        (:func:`compact_pdf`) in a thread beside the printing as soon as it is written,
+        and the workbooks are written meanwhile. The files are the same whatever the
+        number.
 
     Returns
     -------
@@ -837,399 +816,145 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         ``{key: {"workbook", "dictionary", "pdf", "brief", "brief_pdf"}}`` (paths
         relative to the site; absent when not made), also stored in ``manifest.json``
         under ``extras``.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> site = pathlib.Path(tempfile.mkdtemp())
-    >>> publish_extras(site, records=[], pdf=False)  # nothing to add but the stylesheet
-    {}
-    >>> (site / "assets" / "site.css").is_file()
-    True
     """
-    pipeline = ExtrasPipeline(staging, study=study, cfg=cfg, pseudonyms=pseudonyms,
-                              previous=previous, pdf=pdf, progress=progress, tmpdir=tmpdir,
-                              jobs=jobs)
-    try:
-        return pipeline.finish(records)
-    finally:
-        pipeline.abort()  # (nothing left to stop once finished)
+    from .site import write_assets
 
-
-def _worker_init(parent: int, nice: int) -> None:
-    """Start-up of an extras worker process: die with the build, yield to the reports."""
-    from .build.kernels import set_parent_death_signal
-
-    # the build's workers are started from its main thread (ExtrasPipeline), which lives
-    # as long as the build: PR_SET_PDEATHSIG is tied to the thread that started a process
-    set_parent_death_signal(parent)
-    if nice:
-        with contextlib.suppress(OSError):
-            os.nice(nice)
-
-
-def _extras_pool(workers: int, *, nice: int = 0, start: int | None = None):
-    """The worker processes of :class:`ExtrasPipeline` (spawned: the driver has threads).
-
-    ``start`` of them (default all) are started now, the others by ``pool.start(n)``;
-    each from the calling thread, so that it dies with the build (``PR_SET_PDEATHSIG``
-    is tied to the thread that started a process) and not with whichever thread
-    happened to submit a job.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    class WorkerPool(ProcessPoolExecutor):
-        # concurrent.futures starts spawned workers one by one as jobs are submitted,
-        # from the submitting thread (the printing thread, say, which ends before the
-        # build), and has no call to start them: its private _spawn_process does, here
-        def _adjust_process_count(self):
-            if not self._processes:  # (only if start() was never called: one, now)
-                self._spawn_process()
-
-        def start(self, n: int) -> None:
-            while len(self._processes) < min(n, self._max_workers):
-                self._spawn_process()
-
-    pool = WorkerPool(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                      initializer=_worker_init, initargs=(os.getpid(), nice))
-    pool.start(workers if start is None else start)
-    return pool
-
-
-def _compact_quietly(path) -> None:
-    """:func:`compact_pdf` in a worker: a PDF that cannot be compacted stands as printed."""
-    with contextlib.suppress(Exception):
-        compact_pdf(Path(path))
-
-
-def _report_extras(staging, spec, notebook, roots) -> dict:
-    """One report's data dictionary, workbook and brief, and its notebook scrubbed (in a
-    worker process of :class:`ExtrasPipeline`); returns what was made (site paths)."""
     staging = Path(staging)
-    made: dict[str, str] = {}
-    if notebook is not None and (staging / notebook).is_file():
-        _scrub_notebook(staging / notebook, roots)
-    if spec is None:
-        return made
-    key, tables = spec["key"], {}
-    for rel in spec["tables"]:
-        p = staging / rel
-        if p.suffix == ".csv" and p.is_file():
-            df = _read_csv(p)
-            if df is not None:
-                tables[p.stem] = df
-    if tables:
-        from .privacy import write_csv
+    previous = Path(previous) if previous else None
+    if cfg is None and study is not None:
+        cfg = getattr(study, "config", None)
+    if pseudonyms is None and study is not None and cfg is not None \
+            and not getattr(cfg, "publish_client_names", False):
+        from .report import display_names
 
-        dd_rel = f"tables/{key}/data_dictionary.csv"
-        write_csv(data_dictionary(tables), staging / dd_rel)
-        made["dictionary"] = dd_rel
-        wb_rel = f"workbooks/{key}.xlsx"
-        (staging / "workbooks").mkdir(exist_ok=True)
-        with _temporary_files_in(spec["tmpdir"]):
-            write_workbook(tables, staging / wb_rel, title=f"{spec['study_name']}: "
-                           f"{spec['name']}", source="Every table of the report, at full "
-                           "precision (the Columns sheet says what each column means).")
-        made["workbook"] = wb_rel
-    if spec["kind"] == "client" and "findings" in tables:
-        report_html = (staging / spec["html"]).read_text(encoding="utf-8")
-        brief_rel = f"briefs/{key}.html"
-        _write_text(staging / brief_rel, render_brief(
-            study_name=spec["study_name"], client_name=spec["client_name"],
-            findings=tables["findings"], priorities=tables.get("driver_priorities"),
-            labels=spec["labels"], report_href=f"../{spec['html']}",
-            anchors=_section_anchors(report_html)))
-        made["brief"] = brief_rel
-    return made
-
-
-class _JobStream:
-    """Pages to print as they come: the printing lanes of :func:`_print_all` take from it
-    while the build adds to it; lanes after the first wait for ``wide`` (set once every
-    report has run), so one page prints at a time beside the reports' kernels."""
-
-    def __init__(self, wide: threading.Event):
-        import queue
-
-        self._queue, self._wide, self.jobs = queue.Queue(), wide, []
-
-    def put(self, job) -> None:
-        self.jobs.append(job)
-        self._queue.put(job)
-
-    def close(self) -> None:
-        """No more pages: each lane ends after the pages already put."""
-        self._queue.put(None)
-
-    def stop(self) -> None:
-        """No more pages, not even those put: each lane ends after its current page."""
-        import queue
-
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._queue.get_nowait()
-        self._queue.put(None)
-
-    def waiting(self) -> int:
-        """Pages put and not yet taken (about)."""
-        return self._queue.qsize()
-
-    def take(self, lane: int = 0):
-        """The next page for ``lane`` (blocks), None once closed."""
-        if lane > 0:
-            self._wide.wait()
-        job = self._queue.get()
-        if job is None:
-            self._queue.put(None)  # for the other lanes
-        return job
-
-    def __iter__(self):
-        while (job := self.take()) is not None:
-            yield job
-
-
-class ExtrasPipeline:
-    """A report's workbook, dictionary, brief and PDFs, started as soon as it is stored.
-
-    :func:`publish_extras` as a pipeline: the build creates one before it runs the
-    reports, calls :meth:`add` with each report as it is stored, :meth:`reports_done`
-    when every report has run, and :meth:`finish` with every record at the end (what
-    needs all reports: the share landing pages, the index's links, the manifest).
-
-    The CPU-bound Python (reading the tables, openpyxl's workbooks, the briefs, the
-    notebooks' scrubbing, :func:`compact_pdf`) runs in worker processes (spawned, killed
-    with the build); the pages are printed by one headless Chromium (a thread of this
-    process drives it). While reports still run, one worker and one page at a time (each
-    is 100-200 MB beside the kernels); ``jobs`` of each after (more workers only for a
-    backlog: each costs its imports).
-
-    Parameters
-    ----------
-    staging, study, cfg, pseudonyms, previous, pdf, progress, tmpdir, jobs
-        As :func:`publish_extras`.
-    reports_running : bool, default False
-        True when created before the reports have run (the build).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> site = pathlib.Path(tempfile.mkdtemp())
-    >>> extras = ExtrasPipeline(site, pdf=False)
-    >>> extras.add({"key": "k", "status": "failed", "html": None})  # a failed report: nothing
-    >>> extras.finish([])
-    {}
-    """
-
-    def __init__(self, staging, *, study=None, cfg=None, pseudonyms: dict | None = None,
-                 previous=None, pdf=None, progress: bool = False, tmpdir=None, jobs: int = 1,
-                 reports_running: bool = False):
-        from .site import write_assets
-
-        self.staging = Path(staging)
-        self.previous = Path(previous) if previous else None
-        if cfg is None and study is not None:
-            cfg = getattr(study, "config", None)
-        if pseudonyms is None and study is not None and cfg is not None \
-                and not getattr(cfg, "publish_client_names", False):
-            from .report import display_names
-
-            pseudonyms = display_names(study)
-        self.pseudonyms = pseudonyms or {}
-        self.study_name = str(getattr(cfg, "name", "") or "Study")
-        self.labels = _labels(cfg) if cfg is not None else {}
-        self.pdf, self.progress, self.tmpdir = pdf, progress, tmpdir
-        self.do_pdf = pdf_enabled(pdf)
-        # no more than this machine's cores (the build's --jobs may count a cluster's
-        # workers): each printing page is a renderer process of 100-200 MB
-        self.workers = max(1, min(jobs, os.cpu_count() or 1))
-        self.old_keys, self.pdf_keys = _previous_keys(self.previous), {}
-        self.old_extras, self.extra_keys = _previous_extras(self.previous), {}
-        self.extras: dict[str, dict] = {}
-        self._roots = _scrub_roots(study, (self.previous, self.staging))
-        # (the workers and the browser at nice 10 while reports ran was tried: a process
-        # cannot lower its nice again, so on a machine busy with other work they were
-        # starved after the reports too, and a one-client rebuild waited minutes for its
-        # PDFs: bench/results-i20-overlap.md; the bound is one worker and one page)
-        self._nice = 0
-        self._wide = threading.Event()  # every report has run: print `workers` pages at once
-        if not reports_running:
-            self._wide.set()
-        self._added: set = set()
-        self._lock = threading.RLock()
-        self._idle = threading.Condition(self._lock)
-        self._pending = 0  # report jobs whose results are not yet taken in
-        self._errors: list = []
-        self._compacting: list = []
-        self._pool = self._printer = self._printing = None
-        self._outcome: list = []
-        self._closed = False
-        write_assets(self.staging)  # before any page is printed: every page links it
-
-    # ---- the build's calls
-    def add(self, r) -> None:
-        """Start report ``r``'s extras (once per report; a failed report gets none)."""
+        pseudonyms = display_names(study)
+    study_name = str(getattr(cfg, "name", "") or "Study")
+    labels = _labels(cfg) if cfg is not None else {}
+    write_assets(staging)
+    extras: dict[str, dict] = {}
+    pdf_jobs, workbooks = [], []  # the workbooks are written while the PDFs print
+    do_pdf = pdf_enabled(pdf)
+    old_keys, pdf_keys = _previous_keys(previous), {}
+    old_extras, extra_keys = _previous_extras(previous), {}
+    for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
-        if key in self._added or self._closed:
-            return
-        self._added.add(key)
+        if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
+            continue
+        ex: dict[str, str] = {}
+        extra_keys[key] = _extras_key(staging, r, study_name, labels)
+        tables = {}
+        if old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+                previous, staging, old_extras[0].get(key), ex):
+            pass  # same tables, page and names: the workbook, dictionary and brief are reused
+        else:
+            for rel in _get(r, "tables") or []:
+                p = staging / rel
+                if p.suffix == ".csv" and p.is_file():
+                    df = _read_csv(p)
+                    if df is not None:
+                        tables[p.stem] = df
+        if tables:
+            dd_rel = f"tables/{key}/data_dictionary.csv"
+            from .privacy import write_csv
+
+            write_csv(data_dictionary(tables), staging / dd_rel)
+            ex["dictionary"] = dd_rel
+            wb_rel = f"workbooks/{key}.xlsx"
+            (staging / "workbooks").mkdir(exist_ok=True)
+            workbooks.append((tables, staging / wb_rel, f"{study_name}: {_get(r, 'name')}"))
+            ex["workbook"] = wb_rel
+        if _get(r, "kind") == "client" and "findings" in tables:
+            report_html = (staging / html_rel).read_text(encoding="utf-8")
+            brief_rel = f"briefs/{key}.html"
+            _write_text(staging / brief_rel, render_brief(
+                study_name=study_name, client_name=str(_get(r, "name") or _get(r, "client_id")),
+                findings=tables["findings"], priorities=tables.get("driver_priorities"),
+                labels=labels, report_href=f"../{html_rel}",
+                anchors=_section_anchors(report_html)))
+            ex["brief"] = brief_rel
+        if do_pdf:
+            pages = [(html_rel, f"pdf/{key}.pdf")]
+            if "brief" in ex:
+                pages.append((ex["brief"], f"pdf/{key}-brief.pdf"))
+            for src, dst in pages:
+                ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
+                pdf_keys[dst] = _print_key(staging / src)
+                if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
+                    _copy(previous / dst, staging / dst)  # same page, CSS and printer
+                else:
+                    pdf_jobs.append((staging / src, staging / dst))
+        extras[key] = ex
+
+    def write_the_rest():  # what needs no PDF, done while Chromium prints
+        with _temporary_files_in(tmpdir):
+            for tables, path, title in workbooks:
+                write_workbook(tables, path, title=title, source="Every table of the report, "
+                               "at full precision (the Columns sheet says what each column "
+                               "means).")
         # a notebook carried over from the previous site was scrubbed when it was built
-        notebook = f"notebooks/{key}.ipynb" if _get(r, "executed", True) else None
-        if notebook is not None and not (self.staging / notebook).is_file():
-            notebook = None
-        spec = None
-        if _get(r, "status") == "ok" and html_rel and (self.staging / html_rel).is_file():
-            ex: dict[str, str] = {}
-            self.extra_keys[key] = _extras_key(self.staging, r, self.study_name, self.labels)
-            with self._lock:
-                self.extras[key] = ex
-            if not (self.old_extras[1].get(key) == self.extra_keys[key] and _reuse_extras(
-                    self.previous, self.staging, self.old_extras[0].get(key), ex)):
-                spec = {"key": key, "kind": _get(r, "kind"), "name": _get(r, "name"),
-                        "client_name": str(_get(r, "name") or _get(r, "client_id")),
-                        "html": html_rel, "tables": list(_get(r, "tables") or []),
-                        "study_name": self.study_name, "labels": self.labels,
-                        "tmpdir": str(self.tmpdir) if self.tmpdir else None}
-            if self.do_pdf:
-                with self._lock:
-                    self._page(ex, html_rel, f"pdf/{key}.pdf")
-                    if spec is None and "brief" in ex:  # reused: its PDF may be too
-                        self._page(ex, ex["brief"], f"pdf/{key}-brief.pdf")
-        if spec is None and notebook is None:
-            return
-        fut = self._pool_().submit(_report_extras, str(self.staging), spec, notebook,
-                                   self._roots)
-        with self._lock:
-            self._pending += 1
-        fut.add_done_callback(lambda f, key=key: self._made(key, f))
+        _scrub_notebooks(staging, study=study, previous=previous,
+                         keys={_get(r, "key") for r in records if _get(r, "executed", True)})
 
-    def reports_done(self) -> None:
-        """Every report has run: ``jobs`` workers and pages at once from now on (call it
-        from the thread that called :meth:`add`: it may start worker processes)."""
-        self._wide.set()
-        with self._lock:  # a worker more costs its imports (~1 s of CPU): only for a backlog
-            backlog = self._pending + (self._printer.waiting() if self._printer else 0)
-        if self._pool is not None and hasattr(self._pool, "start") and backlog > self.workers:
-            self._pool.start(self.workers)
+    if pdf_jobs:
+        outcome = []
 
-    def finish(self, records) -> dict:
-        """Add the reports not added yet (carried over), wait for every extra, then write
-        what needs them all: share landing pages, the index's links, the manifest.
-        Returns the extras as :func:`publish_extras` does."""
-        self.reports_done()
-        for r in records:
-            self.add(r)
-        with self._idle:  # the briefs are written: their PDFs are queued
-            self._idle.wait_for(lambda: self._pending == 0)
-        printed = 0
-        if self._printer is not None:
-            self._printer.close()
-            self._printing.join()
-            printed = len(self._printer.jobs)
-        for fut in list(self._compacting):  # (each swallows its own failure)
-            with contextlib.suppress(Exception):
-                fut.result()
-        self._shutdown()
-        self._closed = True
-        if self._errors:
-            raise self._errors[0]
-        extras = {_get(r, "key"): self.extras[_get(r, "key")] for r in records
-                  if _get(r, "key") in self.extras}
-        extras.update({k: v for k, v in self.extras.items() if k not in extras})
-        exc = self._outcome[0] if self._outcome else None
-        if printed and exc is None:
-            if self.progress:
-                print(f"exresearch build: {printed} PDF(s) printed", file=sys.stderr)
+        def printing():
+            try:
+                # no more pages than this machine's cores (the build's --jobs may count
+                # a cluster's workers): each page is a renderer process of 100-200 MB
+                _print_and_compact(pdf_jobs, tmpdir=tmpdir,
+                                   workers=min(jobs, os.cpu_count() or 1))
+            except BaseException as exc:  # noqa: BLE001 - handled below, in this thread
+                outcome.append(exc)
+
+        printer = threading.Thread(target=printing, name="exresearch-pdfs")
+        printer.start()
+        try:
+            write_the_rest()
+        finally:
+            printer.join()
+        exc = outcome[0] if outcome else None
+        if exc is None:
+            if progress:
+                print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
         elif isinstance(exc, PdfError):  # the other PDFs stand; the missing ones are not linked
             print(f"exresearch build: {exc}", file=sys.stderr)
         elif isinstance(exc, Exception):  # the site stands without PDFs
             print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
             for ex in extras.values():
                 ex.pop("pdf", None), ex.pop("brief_pdf", None)
-        elif exc is not None:
+        else:
             raise exc
-        if not self.do_pdf and self.progress:  # why: asked not to, or nothing to print with
-            print(f"exresearch build: PDFs skipped ({_pdf_off_reason(self.pdf)})",
-                  file=sys.stderr)
-        for ex in extras.values():  # a reused PDF that is gone is not linked
-            for k in ("pdf", "brief_pdf"):
-                if k in ex and not (self.staging / ex[k]).is_file():
-                    del ex[k]
-        _finish_shares(self.staging, records, extras, self.study_name, self.pseudonyms)
-        _patch_index(self.staging, extras)
-        _patch_manifest(self.staging, extras, {k: v for k, v in self.pdf_keys.items()
-                                               if (self.staging / k).is_file()},
-                        self.extra_keys)
-        return extras
+    else:
+        write_the_rest()
+        if not do_pdf and progress:  # why: asked not to, or nothing to print with
+            print(f"exresearch build: PDFs skipped ({_pdf_off_reason(pdf)})", file=sys.stderr)
+    for ex in extras.values():  # a reused PDF that is gone is not linked
+        for k in ("pdf", "brief_pdf"):
+            if k in ex and not (staging / ex[k]).is_file():
+                del ex[k]
+    _finish_shares(staging, records, extras, study_name, pseudonyms or {})
+    _patch_index(staging, extras)
+    _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
+                                      if (staging / k).is_file()}, extra_keys)
+    return extras
 
-    def abort(self) -> None:
-        """Stop (the build failed or was interrupted): no new page or job starts, the
-        browser and the workers end. Nothing once :meth:`finish` has returned."""
-        if self._closed:
-            return
-        self._closed = True
-        self._wide.set()
-        if self._printer is not None:
-            self._printer.stop()
-            self._printing.join()
-        self._shutdown(cancel=True)
 
-    # ---- inside
-    def _pool_(self):
-        if self._pool is None:  # one worker beside the reports' kernels (memory), all after
-            self._pool = _extras_pool(self.workers, nice=self._nice,
-                                      start=None if self._wide.is_set() else 1)
-        return self._pool
+def _print_and_compact(pdf_jobs, *, tmpdir=None, workers: int = 1) -> None:
+    """Print ``pdf_jobs`` (:func:`render_pdfs`) and compact each PDF as soon as it is
+    written, in one thread beside the printing (pypdf holds the GIL; the printing is done
+    by Chromium's processes, so the two overlap)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    def _shutdown(self, cancel: bool = False) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=cancel)
-
-    def _made(self, key, fut) -> None:
-        """A report job is done (a worker's thread): its results, its brief's PDF."""
-        with self._idle:
-            try:
-                made = fut.result()
-                ex = self.extras.get(key)
-                if ex is not None and made:
-                    ex.update(made)
-                    if self.do_pdf and "brief" in made and not self._closed:
-                        self._page(ex, made["brief"], f"pdf/{key}-brief.pdf")
-            except BaseException as exc:  # noqa: BLE001 - raised by finish()
-                if not self._closed:
-                    self._errors.append(exc)
-            finally:  # (finish() waits for this count)
-                self._pending -= 1
-                self._idle.notify_all()
-
-    def _page(self, ex: dict, src: str, dst: str) -> None:
-        """Link the previous site's PDF of page ``src`` when it is the same, else print."""
-        ex["brief_pdf" if dst.endswith("-brief.pdf") else "pdf"] = dst
-        self.pdf_keys[dst] = _print_key(self.staging / src)
-        if self.old_keys.get(dst) == self.pdf_keys[dst] and (self.previous / dst).is_file():
-            _copy(self.previous / dst, self.staging / dst)  # same page, CSS and printer
-            return
-        if self._printer is None:
-            self._pool_()  # (started from this thread, before the printing thread needs it)
-            self._printer = _JobStream(self._wide)
-            self._printing = threading.Thread(target=self._print, name="exresearch-pdfs")
-            self._printing.start()
-        self._printer.put((self.staging / src, self.staging / dst))
-
-    def _print(self) -> None:
-        """The printing thread: every page put, each PDF compacted by a worker."""
-        if self._nice:  # this thread only (Linux), and what it starts: playwright, Chromium
-            with contextlib.suppress(OSError):
-                os.nice(self._nice)
+    def compact(dst):
         try:
-            render_pdfs(self._printer, tmpdir=self.tmpdir, workers=self.workers,
-                        on_done=self._compact)
-        except BaseException as exc:  # noqa: BLE001 - handled by finish()
-            self._outcome.append(exc)
+            compact_pdf(dst)
+        except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
+            pass
 
-    def _compact(self, pdf_path) -> None:
-        if not self._closed:
-            self._compacting.append(self._pool.submit(_compact_quietly, str(pdf_path)))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exresearch-compact") as pool:
+        render_pdfs(pdf_jobs, tmpdir=tmpdir, workers=workers,
+                    on_done=lambda dst: pool.submit(compact, dst))
 
 
 def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:
@@ -1331,35 +1056,6 @@ def notebook_without_images(text: str) -> str:
             if changed else text)
 
 
-def _scrub_roots(study, sites) -> dict:
-    """The folders a published notebook names no more: the study -> ``<study NAME>``, each
-    of ``sites`` (previous site, staging folder) -> ``<site>``."""
-    roots = {}
-    if study is not None and getattr(study, "path", None):
-        sp = Path(study.path).resolve()
-        roots[str(sp)] = f"<study {sp.name}>"
-        roots[str(Path(study.path))] = f"<study {sp.name}>"
-    for site in sites:
-        if site is not None:
-            roots[str(Path(site).resolve())] = "<site>"
-            roots[str(Path(site))] = "<site>"
-    return {k: v for k, v in roots.items() if k not in ("", "/", ".")}
-
-
-def _scrub_notebook(nb: Path, roots: dict) -> None:
-    """One notebook as :func:`_scrub_notebooks` publishes it (``roots``: :func:`_scrub_roots`)."""
-    text = nb.read_text(encoding="utf-8")
-    new = text
-    for old in sorted(roots, key=len, reverse=True):  # longest first
-        new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
-    try:
-        new = notebook_without_images(new)
-    except ValueError:  # not JSON: published as it is (the paths are replaced)
-        pass
-    if new != text:
-        _write_text(nb, new)
-
-
 def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
     """Published notebooks: no absolute path of the build machine, no image data.
 
@@ -1367,11 +1063,29 @@ def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> 
     in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
     and ``<site>``. Figures give way to their alt text (:func:`notebook_without_images`).
     """
-    roots = _scrub_roots(study, (previous, staging))
+    roots = {}
+    if study is not None and getattr(study, "path", None):
+        sp = Path(study.path).resolve()
+        roots[str(sp)] = f"<study {sp.name}>"
+        roots[str(Path(study.path))] = f"<study {sp.name}>"
+    for site in (previous, staging):
+        if site is not None:
+            roots[str(Path(site).resolve())] = "<site>"
+            roots[str(Path(site))] = "<site>"
+    roots = {k: v for k, v in roots.items() if k not in ("", "/", ".")}
     for nb in sorted((staging / "notebooks").glob("*.ipynb")):
         if keys is not None and nb.stem not in keys:
             continue  # (``keys``: only these reports' notebooks)
-        _scrub_notebook(nb, roots)
+        text = nb.read_text(encoding="utf-8")
+        new = text
+        for old in sorted(roots, key=len, reverse=True):  # longest first
+            new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
+        try:
+            new = notebook_without_images(new)
+        except ValueError:  # not JSON: published as it is (the paths are replaced)
+            pass
+        if new != text:
+            _write_text(nb, new)
 
 
 def _finish_shares(staging, records, extras, study_name, pseudonyms):

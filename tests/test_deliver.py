@@ -6,8 +6,6 @@ import doctest
 import json
 import os
 import re
-import sys
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -285,24 +283,13 @@ def test_published_notebook_has_alt_text_for_figures_and_slim_tables():
     assert deliver.notebook_without_images(no_fig) == no_fig  # nothing to do: same text
 
 
-@pytest.fixture
-def in_process(monkeypatch):
-    """The extras' worker jobs (workbooks, briefs, compact_pdf) in threads of this
-    process instead of worker processes, where a test's stand-ins and spies see them."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    monkeypatch.setattr(deliver, "_extras_pool",
-                        lambda workers, nice=0, start=None: ThreadPoolExecutor(workers))
-
-
 def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, monkeypatch,
-                                                                   capsys, in_process):
+                                                                   capsys):
     # the printer (render_pdfs) stands in: the report prints, the brief fails
     root, records = _site(tmp_path)
     seen, compacted = {}, []
 
     def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
-        jobs = list(jobs)  # (the pages as they come, until the last is queued)
         seen["workers"], seen["jobs"] = workers, [(h.name, p.name) for h, p in jobs]
         for _, pdf in jobs:
             if not pdf.name.endswith("-brief.pdf"):
@@ -348,7 +335,6 @@ def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
     printed = []
 
     def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
-        jobs = list(jobs)  # (the pages as they come, until the last is queued)
         printed.append(sorted(p.name for _, p in jobs))
         for html, pdf in jobs:
             pdf.parent.mkdir(exist_ok=True)
@@ -375,8 +361,7 @@ def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
     assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()
 
 
-def test_workbooks_temporary_files_stay_in_the_builds_folder(tmp_path, monkeypatch,
-                                                            in_process):
+def test_workbooks_temporary_files_stay_in_the_builds_folder(tmp_path, monkeypatch):
     """openpyxl's temporary sheet files go into ``tmpdir`` (the build's staging area),
     not the system's temporary folder; tempfile's folder is restored after."""
     import tempfile
@@ -531,127 +516,3 @@ def test_workbook_same_cells_as_written_cell_by_cell(tmp_path):
         assert len(a["per_client_correlations"][0]) > 3000
         for sheet in a["sheets"]:
             assert a[sheet] == b[sheet], sheet
-
-
-def test_pages_print_one_at_a_time_until_every_report_has_run():
-    """While reports run, one page prints at a time (a renderer of 100-200 MB beside the
-    kernels); once they have all run, every lane takes pages."""
-    import threading
-
-    wide = threading.Event()
-    stream = deliver._JobStream(wide)
-    stream.put(("a.html", "a.pdf"))
-    stream.put(("b.html", "b.pdf"))
-    taken = []
-    second = threading.Thread(target=lambda: taken.append(stream.take(1)))
-    second.start()
-    assert stream.take(0) == ("a.html", "a.pdf")  # the first lane prints at once
-    second.join(timeout=0.5)
-    assert second.is_alive() and taken == []  # the second waits for the reports
-    wide.set()
-    second.join(timeout=10)
-    assert taken == [("b.html", "b.pdf")]
-    stream.close()
-    assert stream.take(0) is None and stream.take(1) is None  # closed: every lane ends
-    assert list(stream) == [] and stream.jobs == [("a.html", "a.pdf"), ("b.html", "b.pdf")]
-
-
-def test_extras_of_a_report_start_when_it_is_added_and_a_failed_one_gets_none(tmp_path,
-                                                                              monkeypatch):
-    """The pipeline the build feeds report by report: a report's workbook and brief are
-    written (by a worker process) as soon as it is added, before finish(); one worker
-    process while reports run, ``jobs`` after; a failed report gets no extras; finish()
-    writes what needs every report."""
-    import time
-
-    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 8)
-    root, records = _site(tmp_path)
-    failed = {"key": "client-b", "kind": "client", "client_id": "b", "name": "B",
-              "status": "failed", "html": "reports/client-a.html", "tables": []}
-    more = [dict(records[1], key=f"client-a{i}") for i in range(2, 6)]  # (the same page)
-    for r in more:
-        (root / "tables" / r["key"]).mkdir()
-    pipeline = deliver.ExtrasPipeline(root, pseudonyms={"a": "Client D"}, pdf=False,
-                                      jobs=2, reports_running=True)
-    try:
-        pipeline.add(records[1])
-        pipeline.add(failed)
-        deadline = time.monotonic() + 60
-        while not (root / "briefs" / "client-a.html").is_file() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (root / "workbooks" / "client-a.xlsx").is_file()  # before finish()
-        assert "Linked." in (root / "briefs" / "client-a.html").read_text()
-        assert "exr-extras" in (root / "index.html").read_text()  # the index: at the end
-        assert len(pipeline._pool._processes) == 1  # beside the reports' kernels: one
-        for r in more:
-            pipeline.add(r)
-        pipeline.reports_done()  # (a backlog of at least 3 reports: the worker's imports)
-        assert len(pipeline._pool._processes) == 2  # then --jobs
-        extras = pipeline.finish(records + [failed] + more)
-    finally:
-        pipeline.abort()
-    assert list(extras) == ["synthesis", "client-a", "client-a2", "client-a3", "client-a4",
-                            "client-a5"]  # in the records' order; none for b
-    assert extras["client-a"] == {"dictionary": "tables/client-a/data_dictionary.csv",
-                                  "workbook": "workbooks/client-a.xlsx",
-                                  "brief": "briefs/client-a.html"}
-    assert sorted(p.name for p in (root / "workbooks").iterdir()) == [
-        f"client-a{i}.xlsx" for i in ("", 2, 3, 4, 5)]  # none for b
-    assert 'href="briefs/client-a.html">brief</a>' in (root / "index.html").read_text()
-    assert json.loads((root / "manifest.json").read_text())["extras"] == extras
-
-
-def test_a_failing_workbook_fails_publish_extras_and_stops_the_workers(tmp_path, in_process,
-                                                                       monkeypatch):
-    def broken(tables, path, **kw):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(deliver, "write_workbook", broken)
-    root, records = _site(tmp_path)
-    with pytest.raises(OSError, match="No space left on device"):
-        deliver.publish_extras(root, records=records, pdf=False)
-    assert "exr-extras" in (root / "index.html").read_text()  # not patched: the build stops
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_extras_workers_die_with_the_build(tmp_path):
-    """The worker processes (workbooks, compact_pdf) are killed with the process that
-    started them, even by SIGKILL (PR_SET_PDEATHSIG), and run at a lower priority."""
-    import signal
-    import subprocess
-    import time
-
-    script = ("import os, sys, time\nfrom exresearch import deliver\n"
-              "pool = deliver._extras_pool(2, nice=5)\n"
-              "print(' '.join(str(p) for p in pool._processes), flush=True)\n"
-              "time.sleep(120)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        pids = [int(p) for p in proc.stdout.readline().split()]
-        assert len(pids) == 2
-        for pid in pids:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            assert int(stat[1]) == proc.pid  # children of the build's process
-        def nice(pid):
-            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-
-        deadline = time.monotonic() + 60  # niced by the initializer, once started
-        while time.monotonic() < deadline and min(nice(p) for p in pids) < os.nice(0) + 5:
-            time.sleep(0.1)
-        assert [nice(p) for p in pids] == [min(os.nice(0) + 5, 19)] * 2
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_running(p) for p in pids):
-        time.sleep(0.1)
-    assert [p for p in pids if _running(p)] == []
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")

@@ -71,7 +71,6 @@ class _Build:
     prov: dict = field(default_factory=dict)
     kept: list = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)
-    extras: object = None  # the reports' extras, started as each is stored (_execute)
 
     def say(self, line: str) -> None:
         if self.progress:
@@ -294,7 +293,6 @@ def _execute(b: _Build) -> None:
 
         bar = tqdm(total=len(tasks), desc="reports", unit="report", file=sys.stderr)
     done = [0]
-    b.extras = _start_extras(b)
 
     def on_done(task, res):
         r = by_key[task["key"]]
@@ -306,7 +304,6 @@ def _execute(b: _Build) -> None:
             bar.write(line, file=sys.stderr)
             bar.update(1)
         log.info(line)
-        b.extras.add(r)  # its workbook, brief and PDFs start now, beside the other reports
 
     try:
         if b.executor == "dask":
@@ -317,22 +314,9 @@ def _execute(b: _Build) -> None:
             from .execute import run_local
 
             run_local(tasks, b.jobs, on_done, b.runtime)
-    except BaseException:
-        b.extras.abort()  # no page printed nor workbook written for a build that stops
-        raise
     finally:
         if bar is not None:
             bar.close()
-    b.extras.reports_done()
-
-
-def _start_extras(b: _Build, *, reports_running: bool = True):
-    """The extras pipeline (:class:`exresearch.deliver.ExtrasPipeline`) of this build."""
-    from ..deliver import ExtrasPipeline
-
-    return ExtrasPipeline(b.staging.site, study=b.study, previous=b.out, pdf=b.pdf,
-                          progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs,
-                          reports_running=reports_running)
 
 
 def _write_site(b: _Build) -> None:
@@ -343,22 +327,16 @@ def _write_site(b: _Build) -> None:
     syn = next((r for r in records if r.key == "synthesis"), None)
     if syn is not None and syn.status == "ok":
         headline = read_headline(site / "tables" / syn.key)
-    try:
-        with ph("share bundles"):
-            shares = write_share_bundles(site, cfg, records)
-        with ph("index and manifest"):
-            write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov,
-                             shares)
-        # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver):
-        # the executed reports' were started as each was stored (_execute); what is left,
-        # and what needs every report, is done here
-        with ph("workbooks, briefs, PDFs"):
-            if b.extras is None:  # no report executed
-                b.extras = _start_extras(b, reports_running=False)
-            b.extras.finish(records)
-    finally:
-        if b.extras is not None:
-            b.extras.abort()  # (nothing to stop once finished)
+    with ph("share bundles"):
+        shares = write_share_bundles(site, cfg, records)
+    with ph("index and manifest"):
+        write_site_files(site, b.study, cfg, plan.clients, records, headline, b.prov, shares)
+    # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
+    from ..deliver import publish_extras
+
+    with ph("workbooks, briefs, PDFs"):
+        publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
+                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
     with ph("build state"):
         _write_state(b)
 
