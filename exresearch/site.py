@@ -576,6 +576,7 @@ def _slim_plain_tables(html: str) -> str | None:
     rules = " ".join(rules)
     ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
     classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
+    named: dict = {}  # class name -> kept (the same few names on every cell)
     out, stack = [], []
     for m in tokens:
         style, name, attrs, end, text = m.groups()
@@ -603,8 +604,11 @@ def _slim_plain_tables(html: str) -> str | None:
                 if k == "class":
                     cls = v.split()
                     if cell and cls:
-                        cls = [c for c in cls if not _STYLER_CLASS.fullmatch(c)
-                               or _named_in(c, ".", rules, classes)]
+                        for c in cls:
+                            if c not in named:
+                                named[c] = (not _STYLER_CLASS.fullmatch(c)
+                                            or _named_in(c, ".", rules, classes))
+                        cls = [c for c in cls if named[c]]
                         if not cls:
                             continue
                     v = " ".join(cls)
