@@ -4,7 +4,8 @@ A checksum listing of every file of each site (the build's own ``.exresearch/`` 
 out), each file's sha256 taken after removing what two builds of the same inputs never
 share: the build time, each report's run time and the git commit (provenance footers,
 index, manifest), pandas' random Styler table ids (``T_1a2b3``), papermill's timing
-metadata in executed notebooks, the manifest's fingerprints and extras keys (hashes of
+metadata and injected cell's random id in executed notebooks, the memory addresses in
+objects' reprs (``<... Styler at 0x7f...>``), the manifest's fingerprints and extras keys (hashes of
 the source and of the pages), and the workbooks' zip and document properties (a
 workbook is compared by its sheets' cells: values and number formats). Prints the files
 only one site has and the files whose normalised checksums differ.
@@ -27,12 +28,14 @@ _STYLER_ID = re.compile(r"T_[0-9a-f]{5}")
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?")
 _RUN_TIME = re.compile(r"\d+\.\d s\b")
 _COMMIT = re.compile(r"(git commit</dt><dd>)[^<]*")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 _DROP_KEYS = {"built", "built_at", "duration", "fingerprint", "git_commit", "extra_keys",
               "pdf_keys", "start_time", "end_time", "papermill", "execution", "executed"}
 
 
 def _text(s: str) -> str:
-    return _COMMIT.sub(r"\1C", _RUN_TIME.sub("R s", _TIME.sub("T", _STYLER_ID.sub("T_X", s))))
+    s = _TIME.sub("T", _STYLER_ID.sub("T_X", s))
+    return _ADDRESS.sub(" at 0x>", _COMMIT.sub(r"\1C", _RUN_TIME.sub("R s", s)))
 
 
 def _strip(obj):
@@ -61,7 +64,11 @@ def digest(path: Path) -> str:
     data = path.read_bytes()
     if suffix in (".json", ".ipynb"):
         try:
-            data = json.dumps(_strip(json.loads(data)), sort_keys=True).encode()
+            obj = json.loads(data)
+            if suffix == ".ipynb" and isinstance(obj, dict):
+                for cell in obj.get("cells", []):  # papermill's injected cell: a random id
+                    cell.pop("id", None)
+            data = json.dumps(_strip(obj), sort_keys=True).encode()
         except ValueError:
             pass
     elif suffix in (".html", ".csv", ".txt", ".css"):
@@ -69,11 +76,11 @@ def digest(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def listing(site: Path) -> dict:
+def listing(site: Path, only: str = "") -> dict:
     out = {}
     for p in sorted(site.rglob("*")):
         rel = p.relative_to(site).as_posix()
-        if p.is_file() and not rel.startswith(".exresearch/"):
+        if p.is_file() and not rel.startswith(".exresearch/") and rel.startswith(only):
             out[rel] = digest(p)
     return out
 
@@ -83,8 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("a", type=Path)
     ap.add_argument("b", type=Path)
     ap.add_argument("--list", nargs=2, type=Path, help="write each site's checksum listing")
+    ap.add_argument("--only", default="", help="only the files whose path starts so")
     args = ap.parse_args(argv)
-    a, b = listing(args.a), listing(args.b)
+    a, b = listing(args.a, args.only), listing(args.b, args.only)
     if args.list:
         for d, path in zip((a, b), args.list, strict=True):
             path.write_text("".join(f"{v}  {k}\n" for k, v in d.items()))
