@@ -545,3 +545,30 @@ def test_b6_extras_script_restricted_to_some_reports(tmp_path, monkeypatch):
                            "--no-pdf", "--reports", "synthesis", "--out", str(md)]) == 0
     row = next(line for line in md.read_text().splitlines() if line.startswith("| this "))
     assert row.split(" | ")[5].startswith("1, ")  # one workbook: the synthesis's
+
+
+def test_site_diff_leaves_out_build_times_styler_ids_and_run_times(tmp_path):
+    import site_diff
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for site, (built, uuid, run_time, commit) in ((a, ("2026-12-03T06:00:00Z", "1a2b3", "2.5 s",
+                                                       "e906113")),
+                                                  (b, ("2026-12-03T07:00:01Z", "ffff0", "3.1 s",
+                                                       "1b566b3"))):
+        (site / "reports").mkdir(parents=True)
+        (site / "reports" / "x.html").write_text(
+            f'<table id="T_{uuid}"><td id="T_{uuid}_row0_col0">1</td></table><dl><dt>built'
+            f"</dt><dd>{built}</dd><dt>run time</dt><dd>{run_time}</dd><dt>git commit</dt>"
+            f"<dd>{commit}</dd></dl>")
+        (site / "manifest.json").write_text(json.dumps(
+            {"built": built, "git_commit": commit, "reports": [{"key": "x", "duration": 1.0,
+                                                               "fingerprint": commit}]}))
+        (site / ".exresearch").mkdir()
+        (site / ".exresearch" / "state.json").write_text(built)  # the build's own: left out
+    assert site_diff.main([str(a), str(b)]) == 0
+    (b / "reports" / "x.html").write_text((b / "reports" / "x.html").read_text()
+                                          .replace(">1<", ">2<"))
+    (b / "extra.csv").write_text("a\n")
+    assert site_diff.main([str(a), str(b), "--list", str(tmp_path / "la"),
+                           str(tmp_path / "lb")]) == 1
+    assert "reports/x.html" in (tmp_path / "lb").read_text()

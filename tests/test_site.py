@@ -6,6 +6,7 @@ import base64
 import re
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from exresearch.site import CSP, SITE_CSS, render_error_page, render_index, render_report
@@ -351,6 +352,100 @@ def _slim_tables_by_substring(soup, main):
                 el["class"] = keep
             else:
                 del el["class"]
+
+
+def _slim_by_soup(html):
+    """slim_tables as it was: BeautifulSoup's parse, _slim_tables, its serialisation."""
+    from bs4 import BeautifulSoup
+
+    from exresearch.site import _slim_tables
+
+    soup = BeautifulSoup(html, "html.parser")
+    _slim_tables(soup, soup)
+    return str(soup)
+
+
+def _styler_outputs():
+    """Styler tables as the report notebooks display them, and some odd ones."""
+    import numpy as np
+    import pandas as pd
+
+    from exresearch import report
+
+    text = pd.DataFrame({
+        "client_id": ["a<b", "c&d", 'q"u', "it's", "x > y", " pad  ", "é – ü", "AT&T;"],
+        "scale": ["tools", "SD", "", "&amp;", "&nbsp;", "#T_x", ".data", "a\nb"],
+        "alpha": [0.5, np.nan, -1e-9, 1e12, 0.25, np.inf, 3.0, 0.1],
+        "p_val": [0.5, 1e-9, np.nan, 0.01, 0.2, 0.3, 0.04, 1.0],
+        "n": [3, 4, 5, 6, 7, 8, 9, 10]})
+    multi = pd.DataFrame(np.arange(12.0).reshape(3, 4), columns=pd.MultiIndex.from_tuples(
+        [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y")]), index=["r1", "r2", "r3"])
+    big = pd.DataFrame(np.arange(60.0).reshape(12, 5), columns=list("abcde"))
+    styled = [
+        report.styled(text, caption='Cap "q" & <t> – ü'),
+        report.styled(text.iloc[:0], caption="empty"),
+        report.styled(text, precision=0, rename={"alpha": "α & β"}),
+        multi.style, multi.style.format("{:.1f}").set_caption("multi"),
+        big.style.highlight_max(axis=0).set_table_styles(
+            [{"selector": "td.row1", "props": "color: red"}]).format("{:.1f}"),
+        big.style.background_gradient(),
+        big.style.set_table_styles([{"selector": ".col_heading", "props": "color: red"},
+                                    {"selector": ".row1", "props": "color: blue"}]),
+        pd.DataFrame({"a": [1.5]}).style,
+    ]
+    html = [s.to_html() for s in styled]
+    html.append(report.collapsed(report.styled(text), summary="Every client's <numbers> & more")
+                .data)
+    html.append(html[0] + "\n" + html[5] + html[6])  # one output, several tables
+    return html
+
+
+def test_slim_plain_tables_gives_what_beautifulsoup_gives():
+    from exresearch.site import _slim_plain_tables, slim_tables
+
+    for html in _styler_outputs():
+        fast = _slim_plain_tables(html)
+        assert fast is not None, html[:200]  # the notebooks' tables take the fast path
+        assert fast == _slim_by_soup(html), html[:200]
+        assert slim_tables(html) == fast
+    # a cell whose id a rule names keeps it, with its classes when a rule names them
+    out = _slim_plain_tables(_styler_outputs()[5])
+    assert '<td class="row1">5.0</td>' in out and "<td>10.0</td>" in out
+
+
+@pytest.mark.parametrize("html", [
+    "<table><tr><td>1</td></tr></table><!-- a comment -->",
+    '<table><tr><td class="data row0" id="T_1_row0_col0" id="x">1</td></tr></table>',
+    "<table><tr><td>a<br>b</td></tr></table>",
+    "<table><tr><td>a<br/>b</td></tr></table>",
+    "<table><tr><td>1</tr></td></table>",
+    "<table><tr><td>1</td></tr>",
+    "<table><tr><td>&copy; &foo; &#169; &amp</td></tr></table>",
+    '<TABLE><tr><TD class="data row0">1</TD></tr></TABLE>',
+    '<table><tr><td headers="a  b" class="data row0">1</td></tr></table>',
+    "<table><tr><td title='x'>1</td></tr></table>",
+    '<div><style scoped>.dataframe td { color: red }</style><table class="dataframe">'
+    '<tr><td class="data row0">1 < 2</td></tr></table></div>',
+    "<table><tr><td>1</td></tr></table> a < b",
+    '<table><tr><td class="data row0" >x</td></tr></table><style type="text/css">.row0 '
+    "{ color: red }</style>",
+])
+def test_slim_tables_other_markup_is_parsed(html):
+    from exresearch.site import _slim_plain_tables, slim_tables
+
+    fast = _slim_plain_tables(html)
+    assert fast is None or fast == _slim_by_soup(html)
+    # (as before: markup without "<table" is left as it is)
+    assert slim_tables(html) == (_slim_by_soup(html) if "<table" in html else html)
+
+
+def test_slim_tables_a_style_after_its_table_counts():
+    from exresearch.site import _slim_plain_tables
+
+    html = ('<table><tr><td class="data row0" >x</td><td class="data row1">y</td></tr>'
+            '</table><style type="text/css">.row0 { color: red }</style>')
+    assert _slim_plain_tables(html) == _slim_by_soup(html)
+    assert '<td class="row0">x</td><td>y</td>' in _slim_plain_tables(html)
 
 
 def test_named_in_answers_as_the_substring_test(rng):
