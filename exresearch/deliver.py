@@ -947,7 +947,9 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
                 fut.result()
         except BaseException:  # (Ctrl-C, a job's error): the pages being printed are the last
             stream.stop()
-            pool.shutdown(wait=False, cancel_futures=True)  # the jobs running are the last
+            # the jobs running are the last (a second shutdown below would not wait: once
+            # with wait=False, concurrent.futures forgets the workers it could join)
+            pool.shutdown(wait=True, cancel_futures=True)
             if printer:
                 printer[0].join()
             raise
