@@ -920,7 +920,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
             printer[0].start()
 
     with _temporary_files_in(tmpdir):
-        pool = _extras_pool(workers, tmpdir=tmpdir)
+        # (nothing to make nor print: no process to start)
+        pool = _extras_pool(workers if specs or notebooks or pages else 1, tmpdir=tmpdir)
         try:
             # the briefs first (small): their pages join the reports' in the printing
             briefs = {pool.submit(_brief_job, str(staging), spec): key
@@ -1086,6 +1087,9 @@ def _extras_pool(workers: int, *, tmpdir=None, method: str | None = None):
     try:
         for _ in range(workers):
             pool._spawn_process()  # noqa: SLF001 - see WorkerPool
+        # a first job starts the pool's manager thread, without which shutdown() would
+        # not end these workers when no other job comes (e.g. every extra reused)
+        pool.submit(os.getpid)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise

@@ -667,7 +667,8 @@ def _children() -> list[int]:
                 stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if stat[1] == me and stat[0] not in ("Z", "X"):
+            if stat[1] == me and stat[0] not in ("Z", "X") and b"resource_tracker" not in (
+                    d / "cmdline").read_bytes():  # (spawn's, one per interpreter, kept)
                 out.append(int(d.name))
     return out
 
@@ -779,3 +780,14 @@ def test_render_pdfs_prints_a_stream_of_pages_put_while_it_prints(tmp_path):
     assert sorted(p.name for p in out) == sorted(p.name for p in done)
     assert all((tmp_path / "pdf" / f"p{i}.pdf").read_bytes().startswith(b"%PDF")
                for i in range(4))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_an_idle_pool_ends_its_workers(method):
+    """Workers that got no job (every extra reused, say) end with the pool's shutdown:
+    they would hold the build's files open (its lock) for as long as this process."""
+    before = set(_children())
+    pool = deliver._extras_pool(2, method=method)
+    assert len(set(_children()) - before) >= 2
+    pool.shutdown(wait=True)
+    assert set(_children()) - before == set()
