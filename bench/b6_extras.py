@@ -9,8 +9,9 @@ site's pages and tables (not its workbooks, briefs or PDFs) into a fresh folder 
 from the checkout given (``PYTHONPATH``). It reports the phase's wall time and CPU time
 (this process plus its reaped children: the playwright driver, Chromium and any worker
 processes), and per item (workbook, brief, PDF print, compact_pdf) the count, CPU and
-wall time as seen in this process (work done in worker processes, as publish_extras
-does with ``--jobs`` 2 or more since branch i20-after, is in "CPU children" only).
+wall time as seen in the thread doing it (publish_extras's worker processes, with
+``--jobs`` 2 or more since branch i20-after, report theirs through a file when forked;
+spawned ones are not timed per item, their CPU is in "CPU children").
 Checkouts are run in turn (before, after, before, after), so they share the machine's
 conditions; the load average is recorded with each run. Each run's PDFs (pages and
 text), workbooks (every cell's value, read back with openpyxl), briefs, data
@@ -55,6 +56,7 @@ def worker(spec: dict) -> dict:
                                       "tables")} for r in manifest["reports"]
                if not spec.get("reports") or r.get("key") in spec["reports"]]
     items: dict[str, list] = {}
+    me, log = os.getpid(), Path(spec["tmpdir"]).parent / "items.jsonl"
 
     def timed(name, fn):
         def wrapper(*args, **kwargs):
@@ -63,8 +65,12 @@ def worker(spec: dict) -> dict:
             try:
                 return fn(*args, **kwargs)
             finally:
-                items.setdefault(name, []).append(
-                    (time.thread_time() - c0, time.perf_counter() - w0))
+                row = (time.thread_time() - c0, time.perf_counter() - w0)
+                if os.getpid() == me:
+                    items.setdefault(name, []).append(row)
+                else:  # a forked worker process of publish_extras: told through a file
+                    with open(log, "a") as fh:
+                        fh.write(json.dumps([name, *row]) + "\n")
         return wrapper
 
     for name in ("write_workbook", "render_brief", "render_pdfs", "compact_pdf",
@@ -81,6 +87,10 @@ def worker(spec: dict) -> dict:
                            pdf=spec["pdf"], progress=False, tmpdir=spec["tmpdir"], **kwargs)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if log.is_file():  # what the worker processes timed
+        for line in log.read_text().splitlines():
+            name, c, w = json.loads(line)
+            items.setdefault(name, []).append((c, w))
     children = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
     pdfs = sorted((staging / "pdf").glob("*.pdf")) if (staging / "pdf").is_dir() else []
     return {"wall": wall, "cpu_self": cpu, "cpu_children": children,
