@@ -9,9 +9,14 @@ site's pages and tables (not its workbooks, briefs or PDFs) into a fresh folder 
 from the checkout given (``PYTHONPATH``). It reports the phase's wall time and CPU time
 (this process plus its reaped children: the playwright driver, Chromium and any worker
 processes), and per item (workbook, brief, PDF print, compact_pdf) the count, CPU and
-wall time as seen in this process. Checkouts are run in turn (before, after, before,
-after), so they share the machine's conditions; the load average is recorded with each
-run.
+wall time as seen in the thread doing it (publish_extras's worker processes, with
+``--jobs`` 2 or more since branch i20-after, report theirs through a file when forked;
+spawned ones are not timed per item, their CPU is in "CPU children").
+Checkouts are run in turn (before, after, before, after), so they share the machine's
+conditions; the load average is recorded with each run. Each run's PDFs (pages and
+text), workbooks (every cell's value, read back with openpyxl), briefs, data
+dictionaries, scrubbed notebooks and the manifest's ``extras`` are compared with the
+first run's.
 
 Usage::
 
@@ -51,6 +56,7 @@ def worker(spec: dict) -> dict:
                                       "tables")} for r in manifest["reports"]
                if not spec.get("reports") or r.get("key") in spec["reports"]]
     items: dict[str, list] = {}
+    me, log = os.getpid(), Path(spec["tmpdir"]).parent / "items.jsonl"
 
     def timed(name, fn):
         def wrapper(*args, **kwargs):
@@ -59,20 +65,19 @@ def worker(spec: dict) -> dict:
             try:
                 return fn(*args, **kwargs)
             finally:
-                items.setdefault(name, []).append(
-                    (time.thread_time() - c0, time.perf_counter() - w0))
+                row = (time.thread_time() - c0, time.perf_counter() - w0)
+                if os.getpid() == me:
+                    items.setdefault(name, []).append(row)
+                else:  # a forked worker process of publish_extras: told through a file
+                    with open(log, "a") as fh:
+                        fh.write(json.dumps([name, *row]) + "\n")
         return wrapper
 
     for name in ("write_workbook", "render_brief", "render_pdfs", "compact_pdf",
                  "notebook_without_images", "data_dictionary"):
         setattr(deliver, name, timed(name, getattr(deliver, name)))
-    if hasattr(deliver, "_extras_pool"):
-        # the build's extras pipeline runs these jobs in spawned worker processes, where
-        # the timers above would not see them: here threads of this process instead
-        # (per-item CPU is each thread's), so the CPU is all in "CPU self"
-        from concurrent.futures import ThreadPoolExecutor
-
-        deliver._extras_pool = lambda workers, nice=0, start=None: ThreadPoolExecutor(workers)
+    if spec.get("start_method") and hasattr(deliver, "_start_method"):
+        deliver._start_method = lambda: spec["start_method"]  # fork or spawn workers
     kwargs = {}
     if "jobs" in inspect.signature(deliver.publish_extras).parameters:
         kwargs["jobs"] = spec["jobs"]
@@ -82,11 +87,15 @@ def worker(spec: dict) -> dict:
                            pdf=spec["pdf"], progress=False, tmpdir=spec["tmpdir"], **kwargs)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if log.is_file():  # what the worker processes timed
+        for line in log.read_text().splitlines():
+            name, c, w = json.loads(line)
+            items.setdefault(name, []).append((c, w))
     children = (ch1.ru_utime + ch1.ru_stime) - (ch0.ru_utime + ch0.ru_stime)
     pdfs = sorted((staging / "pdf").glob("*.pdf")) if (staging / "pdf").is_dir() else []
     return {"wall": wall, "cpu_self": cpu, "cpu_children": children,
             "pdfs": len(pdfs), "pdf_bytes": sum(p.stat().st_size for p in pdfs),
-            "seen": {p.name: seen(p) for p in pdfs},
+            "seen": {**{p.name: seen(p) for p in pdfs}, **other_files(staging)},
             "items": {k: {"n": len(v), "cpu": sum(c for c, _ in v),
                           "wall": sum(w for _, w in v)} for k, v in items.items()}}
 
@@ -101,6 +110,32 @@ def seen(pdf: Path) -> list:
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
                           check=True).stdout
     return [pages, hashlib.sha256(text).hexdigest()]
+
+
+def other_files(staging: Path) -> dict:
+    """sha256 of what else the phase writes: every workbook's cell values (openpyxl), and
+    the bytes of the briefs, data dictionaries, notebooks and the manifest's extras."""
+    import hashlib
+
+    import openpyxl
+
+    out = {}
+    for wb_path in sorted((staging / "workbooks").glob("*.xlsx")):
+        wb = openpyxl.load_workbook(wb_path, read_only=True)
+        h = hashlib.sha256()
+        for ws in wb.worksheets:
+            h.update(repr((ws.title, [list(row) for row in ws.iter_rows(values_only=True)]))
+                     .encode())
+        wb.close()
+        out[wb_path.name] = h.hexdigest()
+    for pattern in ("briefs/*.html", "tables/*/data_dictionary.csv", "notebooks/*.ipynb"):
+        for f in sorted(staging.glob(pattern)):
+            out[str(f.relative_to(staging))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    manifest = json.loads((staging / "manifest.json").read_text(encoding="utf-8"))
+    out["manifest extras"] = hashlib.sha256(json.dumps(
+        [manifest.get("extras"), sorted(manifest.get("pdf_keys") or {})],
+        sort_keys=True).encode()).hexdigest()
+    return out
 
 
 def fresh_copy(site: Path, dest: Path) -> None:
@@ -119,13 +154,14 @@ def fresh_copy(site: Path, dest: Path) -> None:
 
 
 def run_once(code: Path, site: Path, study: Path, *, jobs: int, pdf: bool,
-             reports=None) -> dict:
+             reports=None, start_method=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="exr-x") as tmp:
         staging = Path(tmp) / "s"
         fresh_copy(site, staging)
         (Path(tmp) / "w").mkdir()
         spec = {"study": str(study), "staging": str(staging), "jobs": jobs, "pdf": pdf,
-                "tmpdir": str(Path(tmp) / "w"), "reports": reports}
+                "tmpdir": str(Path(tmp) / "w"), "reports": reports,
+                "start_method": start_method}
         env = dict(os.environ, PYTHONPATH=str(code))
         load = os.getloadavg()
         proc = subprocess.run([str(VENV_BIN / "python"), __file__, "--worker", json.dumps(spec)],
@@ -147,6 +183,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-pdf", action="store_true")
+    ap.add_argument("--start-method", choices=["fork", "spawn"], help="how the extras' "
+                    "worker processes start (default: the checkout's choice)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--reports", default="", help="only these reports' extras, by key, "
                     "separated by commas (e.g. synthesis,data-quality); default every report")
@@ -161,7 +199,8 @@ def main(argv=None) -> int:
     for rep in range(a.repeat):
         for name, code in codes:
             res = run_once(code, a.site, a.study, jobs=a.jobs, pdf=not a.no_pdf,
-                           reports=[k for k in a.reports.split(",") if k] or None)
+                           reports=[k for k in a.reports.split(",") if k] or None,
+                           start_method=a.start_method)
             res.update(code=name, rep=rep + 1)
             if reference is None:
                 reference, res["same"] = res["seen"], "reference"
@@ -181,7 +220,7 @@ def main(argv=None) -> int:
              "| code | run | wall s | CPU self s | CPU children s | workbooks (n, CPU s) | "
              "briefs (n, CPU s) | PDF print (calls, wall s) | compact_pdf (n, CPU s) | "
              "notebook_without_images (n, CPU s) | data_dictionary (n, CPU s) | PDFs, MB "
-             "| same pages and text as the first run | load avg (1/5/15 min, before -> after) |",
+             "| same PDF pages and text, workbook cells, briefs, notebooks as the first run | load avg (1/5/15 min, before -> after) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         it = r["items"]

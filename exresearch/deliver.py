@@ -38,9 +38,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import pandas as pd
@@ -305,8 +307,15 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         if tmpdir else None
     todo = iter(jobs)  # shared by the pages: each takes the next job
     failed = []
+    if isinstance(jobs, _JobStream):  # pages still to come: wait for them in a thread
+        async def next_job():
+            return await asyncio.to_thread(next, todo, None)
+    else:
+        async def next_job():
+            return next(todo, None)
 
     async def print_one(page, html_path, pdf_path):
+        Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
         await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
         await page.emulate_media(media="print")
         await page.evaluate(_BEFORE_PRINT)
@@ -322,18 +331,22 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
             tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
 
     async def lane(context):
-        page = await context.new_page()
-        for html_path, pdf_path in todo:
+        page = None  # opened with the lane's first job (a stream may bring fewer than lanes)
+        while (job := await next_job()) is not None:
+            html_path, pdf_path = job
+            if page is None:
+                page = await context.new_page()
             try:
                 await print_one(page, html_path, pdf_path)
             except Exception as exc:  # noqa: BLE001 - reported by render_pdfs
                 failed.append(((html_path, pdf_path), exc))
                 await page.close()
-                page = await context.new_page()  # a fresh page for the next job
+                page = None  # a fresh page for the next job
                 continue
             if on_done is not None:
                 on_done(Path(pdf_path))
-        await page.close()
+        if page is not None:
+            await page.close()
 
     async def main():
         async with async_playwright() as p:
@@ -361,6 +374,8 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
     Parameters
     ----------
     jobs : list of (html_path, pdf_path)
+        (:func:`publish_extras` passes a stream of pages that grows while it prints: the
+        briefs are written meanwhile; the printing ends when the stream is closed.)
     chromium : str, optional
         The browser executable (default :func:`find_chromium`).
     tmpdir : str or pathlib.Path, optional
@@ -387,9 +402,10 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
         When some pages could not be printed, naming them and the error of the first;
         every other PDF is written (``failed``: the PDF paths not written).
     """
-    jobs = [(Path(h), Path(p)) for h, p in jobs]
-    if not jobs:
-        return []
+    if not isinstance(jobs, _JobStream):
+        jobs = [(Path(h), Path(p)) for h, p in jobs]
+        if not jobs:
+            return []
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ParameterError(f"`workers` must be a positive integer, but {workers!r} was "
                              "passed")
@@ -397,14 +413,14 @@ def render_pdfs(jobs, *, chromium: str | None = None, tmpdir=None, workers: int 
     if chromium is None:
         raise RuntimeError("no Chromium found to print PDFs: install it (Debian: apt-get "
                            "install chromium) or set EXRESEARCH_CHROMIUM")
-    for _, pdf in jobs:
-        pdf.parent.mkdir(parents=True, exist_ok=True)
     errors, failed = [], []
+    if not isinstance(jobs, _JobStream):
+        workers = min(workers, len(jobs))
 
     def run():  # a thread of its own: asyncio.run refuses a thread with a running loop
         try:
-            failed.extend(_print_all(jobs, chromium, tmpdir,
-                                     workers=min(workers, len(jobs)), on_done=on_done))
+            failed.extend(_print_all(jobs, chromium, tmpdir, workers=workers,
+                                     on_done=on_done))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             errors.append(exc)
 
@@ -802,13 +818,14 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
     tmpdir : pathlib.Path, optional
-        Chromium's temporary folder (the build passes its staging area).
+        Chromium's temporary folder and openpyxl's (the build passes its staging area).
     jobs : int, default 1
         Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
-        ``--jobs``), at most one per core of this machine. Each PDF is compacted
-        (:func:`compact_pdf`) in a thread beside the printing as soon as it is written,
-        and the workbooks are written meanwhile. The files are the same whatever the
-        number.
+        ``--jobs``) and worker processes writing the briefs, data dictionaries and
+        workbooks, scrubbing the notebooks and compacting each PDF
+        (:func:`compact_pdf`) as soon as it is printed; each at most one per core of
+        this machine. With one (``jobs=1`` or one core) that work runs in a thread of
+        this process beside the printing. The files are the same whatever the number.
 
     Returns
     -------
@@ -816,6 +833,14 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         ``{key: {"workbook", "dictionary", "pdf", "brief", "brief_pdf"}}`` (paths
         relative to the site; absent when not made), also stored in ``manifest.json``
         under ``extras``.
+
+    Notes
+    -----
+    The work is Python (openpyxl, pandas, pypdf) and would share one interpreter lock
+    in one process: the worker processes put it on every core once the reports have
+    run (forked on Linux: they start with this process's modules loaded; killed with
+    the build, ``PR_SET_PDEATHSIG``). The briefs are written first, so that their
+    pages join the printing while the reports' pages print.
     """
     from .site import write_assets
 
@@ -832,7 +857,8 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     labels = _labels(cfg) if cfg is not None else {}
     write_assets(staging)
     extras: dict[str, dict] = {}
-    pdf_jobs, workbooks = [], []  # the workbooks are written while the PDFs print
+    specs = []  # (key, what a worker needs to make the report's workbook, dictionary, brief)
+    pages = []  # (extras of the report, page, PDF) known now; the new briefs' come later
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
     old_extras, extra_keys = _previous_extras(previous), {}
@@ -842,93 +868,109 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
             continue
         ex: dict[str, str] = {}
         extra_keys[key] = _extras_key(staging, r, study_name, labels)
-        tables = {}
-        if old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
-                previous, staging, old_extras[0].get(key), ex):
-            pass  # same tables, page and names: the workbook, dictionary and brief are reused
-        else:
-            for rel in _get(r, "tables") or []:
-                p = staging / rel
-                if p.suffix == ".csv" and p.is_file():
-                    df = _read_csv(p)
-                    if df is not None:
-                        tables[p.stem] = df
-        if tables:
-            dd_rel = f"tables/{key}/data_dictionary.csv"
-            from .privacy import write_csv
-
-            write_csv(data_dictionary(tables), staging / dd_rel)
-            ex["dictionary"] = dd_rel
-            wb_rel = f"workbooks/{key}.xlsx"
-            (staging / "workbooks").mkdir(exist_ok=True)
-            workbooks.append((tables, staging / wb_rel, f"{study_name}: {_get(r, 'name')}"))
-            ex["workbook"] = wb_rel
-        if _get(r, "kind") == "client" and "findings" in tables:
-            report_html = (staging / html_rel).read_text(encoding="utf-8")
-            brief_rel = f"briefs/{key}.html"
-            _write_text(staging / brief_rel, render_brief(
-                study_name=study_name, client_name=str(_get(r, "name") or _get(r, "client_id")),
-                findings=tables["findings"], priorities=tables.get("driver_priorities"),
-                labels=labels, report_href=f"../{html_rel}",
-                anchors=_section_anchors(report_html)))
-            ex["brief"] = brief_rel
-        if do_pdf:
-            pages = [(html_rel, f"pdf/{key}.pdf")]
-            if "brief" in ex:
-                pages.append((ex["brief"], f"pdf/{key}-brief.pdf"))
-            for src, dst in pages:
-                ex["pdf" if not dst.endswith("-brief.pdf") else "brief_pdf"] = dst
-                pdf_keys[dst] = _print_key(staging / src)
-                if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
-                    _copy(previous / dst, staging / dst)  # same page, CSS and printer
-                else:
-                    pdf_jobs.append((staging / src, staging / dst))
+        if not (old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+                previous, staging, old_extras[0].get(key), ex)):
+            # (else the same tables, page and names: workbook, dictionary, brief reused)
+            specs.append((key, {
+                "key": key, "kind": _get(r, "kind"), "html": html_rel,
+                "tables": list(_get(r, "tables") or []),
+                "title": f"{study_name}: {_get(r, 'name')}", "study_name": study_name,
+                "client_name": str(_get(r, "name") or _get(r, "client_id")),
+                "labels": labels}))
         extras[key] = ex
+        if do_pdf:
+            pages.append((ex, html_rel, f"pdf/{key}.pdf"))
+            if "brief" in ex:
+                pages.append((ex, ex["brief"], f"pdf/{key}-brief.pdf"))
+    if specs:
+        (staging / "workbooks").mkdir(exist_ok=True)
+    # a notebook carried over from the previous site was scrubbed when it was built
+    executed = {_get(r, "key") for r in records if _get(r, "executed", True)}
+    notebooks = [nb for nb in sorted((staging / "notebooks").glob("*.ipynb"))
+                 if nb.stem in executed]
+    roots = _scrub_roots(study, (previous, staging))
+    # no more pages and workers than this machine's cores (the build's --jobs may count a
+    # cluster's workers): each page is a renderer process of 100-200 MB, a worker ~150 MB
+    workers = max(1, min(jobs, os.cpu_count() or 1))
+    stream = _JobStream()
+    printer: list = []  # the printing thread, once there is a page to print
+    outcome: list = []  # what the printing raised
+    compacting: list = []  # compact_pdf's futures
 
-    def write_the_rest():  # what needs no PDF, done while Chromium prints
-        with _temporary_files_in(tmpdir):
-            for tables, path, title in workbooks:
-                write_workbook(tables, path, title=title, source="Every table of the report, "
-                               "at full precision (the Columns sheet says what each column "
-                               "means).")
-        # a notebook carried over from the previous site was scrubbed when it was built
-        _scrub_notebooks(staging, study=study, previous=previous,
-                         keys={_get(r, "key") for r in records if _get(r, "executed", True)})
+    def print_all(pool):
+        def compact(dst):
+            compacting.append(pool.submit(_compact_quietly, str(dst)))
 
-    if pdf_jobs:
-        outcome = []
-
-        def printing():
-            try:
-                # no more pages than this machine's cores (the build's --jobs may count
-                # a cluster's workers): each page is a renderer process of 100-200 MB
-                _print_and_compact(pdf_jobs, tmpdir=tmpdir,
-                                   workers=min(jobs, os.cpu_count() or 1))
-            except BaseException as exc:  # noqa: BLE001 - handled below, in this thread
-                outcome.append(exc)
-
-        printer = threading.Thread(target=printing, name="exresearch-pdfs")
-        printer.start()
         try:
-            write_the_rest()
+            render_pdfs(stream, tmpdir=tmpdir, workers=workers, on_done=compact)
+        except BaseException as exc:  # noqa: BLE001 - handled below, in the build's thread
+            outcome.append(exc)
+
+    def to_print(pool, ex, src, dst):
+        """Link the previous site's PDF of page ``src`` when it is the same, else print."""
+        ex["brief_pdf" if dst.endswith("-brief.pdf") else "pdf"] = dst
+        pdf_keys[dst] = _print_key(staging / src)
+        if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
+            _copy(previous / dst, staging / dst)  # same page, CSS and printer
+            return
+        stream.put((staging / src, staging / dst))
+        if not printer:
+            printer.append(threading.Thread(target=print_all, args=(pool,),
+                                            name="exresearch-pdfs"))
+            printer[0].start()
+
+    with _temporary_files_in(tmpdir):
+        # (nothing to make nor print: no process to start)
+        pool = _extras_pool(workers if specs or notebooks or pages else 1, tmpdir=tmpdir)
+        try:
+            # the briefs first (small): their pages join the reports' in the printing
+            briefs = {pool.submit(_brief_job, str(staging), spec): key
+                      for key, spec in specs if spec["kind"] == "client"}
+            rest = [(pool.submit(_tables_job, str(staging), spec), key) for key, spec in specs]
+            rest += [(pool.submit(_scrub_notebook, str(nb), roots), None) for nb in notebooks]
+            for ex, src, dst in pages:
+                to_print(pool, ex, src, dst)
+            for fut in as_completed(briefs):
+                brief_rel = fut.result()
+                if brief_rel:
+                    ex = extras[briefs[fut]]
+                    ex["brief"] = brief_rel
+                    if do_pdf:
+                        to_print(pool, ex, brief_rel, f"pdf/{briefs[fut]}-brief.pdf")
+            stream.close()
+            for fut, key in rest:
+                made = fut.result()
+                if key is not None:
+                    extras[key].update(made)
+            if printer:
+                printer[0].join()
+            for fut in list(compacting):  # (each swallows its own failure)
+                fut.result()
+        except BaseException:  # (Ctrl-C, a job's error): the pages being printed are the last
+            stream.stop()
+            # the jobs running are the last (a second shutdown below would not wait: once
+            # with wait=False, concurrent.futures forgets the workers it could join)
+            pool.shutdown(wait=True, cancel_futures=True)
+            if printer:
+                printer[0].join()
+            raise
         finally:
-            printer.join()
-        exc = outcome[0] if outcome else None
-        if exc is None:
-            if progress:
-                print(f"exresearch build: {len(pdf_jobs)} PDF(s) printed", file=sys.stderr)
-        elif isinstance(exc, PdfError):  # the other PDFs stand; the missing ones are not linked
-            print(f"exresearch build: {exc}", file=sys.stderr)
-        elif isinstance(exc, Exception):  # the site stands without PDFs
-            print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
-            for ex in extras.values():
-                ex.pop("pdf", None), ex.pop("brief_pdf", None)
-        else:
-            raise exc
-    else:
-        write_the_rest()
-        if not do_pdf and progress:  # why: asked not to, or nothing to print with
-            print(f"exresearch build: PDFs skipped ({_pdf_off_reason(pdf)})", file=sys.stderr)
+            pool.shutdown(wait=True)
+    printed = len(stream)
+    exc = outcome[0] if outcome else None
+    if printed and exc is None:
+        if progress:
+            print(f"exresearch build: {printed} PDF(s) printed", file=sys.stderr)
+    elif isinstance(exc, PdfError):  # the other PDFs stand; the missing ones are not linked
+        print(f"exresearch build: {exc}", file=sys.stderr)
+    elif isinstance(exc, Exception):  # the site stands without PDFs
+        print(f"exresearch build: PDFs skipped ({exc})", file=sys.stderr)
+        for ex in extras.values():
+            ex.pop("pdf", None), ex.pop("brief_pdf", None)
+    elif exc is not None:
+        raise exc
+    if not do_pdf and progress:  # why: asked not to, or nothing to print with
+        print(f"exresearch build: PDFs skipped ({_pdf_off_reason(pdf)})", file=sys.stderr)
     for ex in extras.values():  # a reused PDF that is gone is not linked
         for k in ("pdf", "brief_pdf"):
             if k in ex and not (staging / ex[k]).is_file():
@@ -940,21 +982,174 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     return extras
 
 
-def _print_and_compact(pdf_jobs, *, tmpdir=None, workers: int = 1) -> None:
-    """Print ``pdf_jobs`` (:func:`render_pdfs`) and compact each PDF as soon as it is
-    written, in one thread beside the printing (pypdf holds the GIL; the printing is done
-    by Chromium's processes, so the two overlap)."""
+class _JobStream:
+    """Pages to print, put while they print: :func:`render_pdfs` takes them (its pages
+    each from their own thread) until :meth:`close`. Each iterator yields every page put
+    once, so two iterators see the same pages; the printing shares one.
+    """
+
+    def __init__(self):
+        self._jobs: list = []
+        self._closed = self._stopped = False
+        self._cond = threading.Condition()
+
+    def put(self, job) -> None:
+        with self._cond:
+            self._jobs.append(job)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """No more pages: the printing ends after those put."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """No more pages, not even those put and not yet taken."""
+        with self._cond:
+            self._closed = self._stopped = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self):
+        return _JobReader(self)
+
+
+class _JobReader:
+    """One iterator over a :class:`_JobStream` (safe to share between threads)."""
+
+    def __init__(self, stream: _JobStream):
+        self._stream, self._next = stream, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        s = self._stream
+        with s._cond:  # noqa: SLF001 - its own stream
+            s._cond.wait_for(lambda: s._stopped or self._next < len(s._jobs) or s._closed)
+            if s._stopped or self._next >= len(s._jobs):
+                raise StopIteration
+            self._next += 1
+            return s._jobs[self._next - 1]
+
+
+def _worker_init(parent: int, tmpdir: str | None) -> None:
+    """Start of an extras worker process: it dies with the build, and openpyxl's
+    temporary files go into the build's folder (:func:`_temporary_files_in`)."""
+    from .build.kernels import set_parent_death_signal
+
+    # started from the build's main thread (_extras_pool), which lives as long as the
+    # build: PR_SET_PDEATHSIG is tied to the thread that started a process
+    set_parent_death_signal(parent)
+    # Ctrl-C reaches the whole process group: the build stops its workers (cancelling
+    # their queued jobs), rather than each worker dying with a traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if tmpdir:
+        tempfile.tempdir = tmpdir
+
+
+def _start_method() -> str:
+    """``fork`` where it exists (Linux): a worker starts with the driver's modules loaded
+    (a spawned one imports pandas, openpyxl, pypdf: ~1 s of CPU each); else ``spawn``."""
+    import multiprocessing
+
+    return "fork" if sys.platform.startswith("linux") and \
+        "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _extras_pool(workers: int, *, tmpdir=None, method: str | None = None):
+    """The executor of :func:`publish_extras`'s Python work: ``workers`` processes, all
+    started now from the calling thread (so that they die with it: ``PR_SET_PDEATHSIG``),
+    or for one worker a thread of this process (no process to start for one core)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def compact(dst):
-        try:
-            compact_pdf(dst)
-        except Exception:  # noqa: BLE001, S110 - the printed PDF stands as it is
-            pass
+    if workers < 2:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="exresearch-extras")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="exresearch-compact") as pool:
-        render_pdfs(pdf_jobs, tmpdir=tmpdir, workers=workers,
-                    on_done=lambda dst: pool.submit(compact, dst))
+    class WorkerPool(ProcessPoolExecutor):
+        # written by hand: concurrent.futures starts spawned workers one by one as jobs
+        # are submitted, from the submitting thread (e.g. the printing thread, which ends
+        # before the build and would take its PDEATHSIG workers with it), and has no call
+        # to start them; its private _spawn_process does, below
+        def _adjust_process_count(self):
+            if not self._processes:  # (started below; kept as a fallback)
+                self._spawn_process()
+
+    pool = WorkerPool(max_workers=workers,
+                      mp_context=multiprocessing.get_context(method or _start_method()),
+                      initializer=_worker_init,
+                      initargs=(os.getpid(), str(tmpdir) if tmpdir else None))
+    try:
+        for _ in range(workers):
+            pool._spawn_process()  # noqa: SLF001 - see WorkerPool
+        # a first job starts the pool's manager thread, without which shutdown() would
+        # not end these workers when no other job comes (e.g. every extra reused)
+        pool.submit(os.getpid)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return pool
+
+
+def _read_tables(staging: Path, rels, stems=None) -> dict:
+    """The report's CSV tables that can be read, by file stem (``stems``: only those)."""
+    tables = {}
+    for rel in rels:
+        p = staging / rel
+        if stems is not None and p.stem not in stems:
+            continue
+        if p.suffix == ".csv" and p.is_file():
+            df = _read_csv(p)
+            if df is not None:
+                tables[p.stem] = df
+    return tables
+
+
+def _tables_job(staging, spec) -> dict:
+    """A report's data dictionary and workbook (a job of :func:`publish_extras`'s
+    workers); returns what was made (paths in the site)."""
+    from .privacy import write_csv
+
+    staging, key, made = Path(staging), spec["key"], {}
+    tables = _read_tables(staging, spec["tables"])
+    if tables:
+        dd_rel = f"tables/{key}/data_dictionary.csv"
+        write_csv(data_dictionary(tables), staging / dd_rel)
+        made["dictionary"] = dd_rel
+        wb_rel = f"workbooks/{key}.xlsx"
+        write_workbook(tables, staging / wb_rel, title=spec["title"], source="Every table "
+                       "of the report, at full precision (the Columns sheet says what each "
+                       "column means).")
+        made["workbook"] = wb_rel
+    return made
+
+
+def _brief_job(staging, spec) -> str | None:
+    """A client's executive brief when its findings table can be read (a job of
+    :func:`publish_extras`'s workers); returns its path in the site, else None."""
+    staging = Path(staging)
+    tables = _read_tables(staging, spec["tables"], stems=("findings", "driver_priorities"))
+    if "findings" not in tables:
+        return None
+    html_rel, brief_rel = spec["html"], f"briefs/{spec['key']}.html"
+    report_html = (staging / html_rel).read_text(encoding="utf-8")
+    _write_text(staging / brief_rel, render_brief(
+        study_name=spec["study_name"], client_name=spec["client_name"],
+        findings=tables["findings"], priorities=tables.get("driver_priorities"),
+        labels=spec["labels"], report_href=f"../{html_rel}",
+        anchors=_section_anchors(report_html)))
+    return brief_rel
+
+
+def _compact_quietly(path) -> None:
+    """:func:`compact_pdf` as a job: a PDF that cannot be compacted stands as printed."""
+    with contextlib.suppress(Exception):
+        compact_pdf(Path(path))
 
 
 def _extras_key(staging: Path, r, study_name: str, labels: dict) -> str:
@@ -1056,36 +1251,49 @@ def notebook_without_images(text: str) -> str:
             if changed else text)
 
 
+def _scrub_roots(study, sites) -> dict:
+    """The folders a published notebook names no more: the study -> ``<study NAME>``, each
+    of ``sites`` (previous site, staging folder) -> ``<site>``."""
+    roots = {}
+    if study is not None and getattr(study, "path", None):
+        sp = Path(study.path).resolve()
+        roots[str(sp)] = f"<study {sp.name}>"
+        roots[str(Path(study.path))] = f"<study {sp.name}>"
+    for site in sites:
+        if site is not None:
+            roots[str(Path(site).resolve())] = "<site>"
+            roots[str(Path(site))] = "<site>"
+    return {k: v for k, v in roots.items() if k not in ("", "/", ".")}
+
+
+def _scrub_notebook(nb, roots: dict) -> None:
+    """One published notebook (:func:`_scrub_notebooks`; ``roots``: :func:`_scrub_roots`)."""
+    nb = Path(nb)
+    text = nb.read_text(encoding="utf-8")
+    new = text
+    for old in sorted(roots, key=len, reverse=True):  # longest first
+        new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
+    try:
+        new = notebook_without_images(new)
+    except ValueError:  # not JSON: published as it is (the paths are replaced)
+        pass
+    if new != text:
+        _write_text(nb, new)
+
+
 def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
     """Published notebooks: no absolute path of the build machine, no image data.
 
     papermill records the study folder, the output folder and its own input/output paths
     in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
     and ``<site>``. Figures give way to their alt text (:func:`notebook_without_images`).
+    (:func:`publish_extras` does the same notebook by notebook in its workers.)
     """
-    roots = {}
-    if study is not None and getattr(study, "path", None):
-        sp = Path(study.path).resolve()
-        roots[str(sp)] = f"<study {sp.name}>"
-        roots[str(Path(study.path))] = f"<study {sp.name}>"
-    for site in (previous, staging):
-        if site is not None:
-            roots[str(Path(site).resolve())] = "<site>"
-            roots[str(Path(site))] = "<site>"
-    roots = {k: v for k, v in roots.items() if k not in ("", "/", ".")}
+    roots = _scrub_roots(study, (previous, staging))
     for nb in sorted((staging / "notebooks").glob("*.ipynb")):
         if keys is not None and nb.stem not in keys:
             continue  # (``keys``: only these reports' notebooks)
-        text = nb.read_text(encoding="utf-8")
-        new = text
-        for old in sorted(roots, key=len, reverse=True):  # longest first
-            new = new.replace(json.dumps(old)[1:-1], json.dumps(roots[old])[1:-1])
-        try:
-            new = notebook_without_images(new)
-        except ValueError:  # not JSON: published as it is (the paths are replaced)
-            pass
-        if new != text:
-            _write_text(nb, new)
+        _scrub_notebook(nb, roots)
 
 
 def _finish_shares(staging, records, extras, study_name, pseudonyms):

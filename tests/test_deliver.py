@@ -1,4 +1,5 @@
-"""exresearch.deliver: workbooks, data dictionaries, briefs, share landing pages (no browser)."""
+"""exresearch.deliver: workbooks, data dictionaries, briefs, share landing pages, the phase's
+worker processes (no browser, but for one slow test of printing a stream of pages)."""
 
 from __future__ import annotations
 
@@ -287,7 +288,9 @@ def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, mon
                                                                    capsys):
     # the printer (render_pdfs) stands in: the report prints, the brief fails
     root, records = _site(tmp_path)
-    seen, compacted = {}, []
+    seen = {}
+    # (compact_pdf runs in the extras' worker processes: they log to a file)
+    log = tmp_path / "compacted.log"
 
     def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
         seen["workers"], seen["jobs"] = workers, [(h.name, p.name) for h, p in jobs]
@@ -300,13 +303,14 @@ def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, mon
                                [root / "pdf" / "client-a-brief.pdf"])
 
     monkeypatch.setattr(deliver, "render_pdfs", fake_render)
-    monkeypatch.setattr(deliver, "compact_pdf", lambda path: compacted.append(path.name) or 0)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: _log(log, path.name) or 0)
     monkeypatch.setattr(deliver.os, "cpu_count", lambda: 8)
     extras = deliver.publish_extras(root, records=records, pdf=True, jobs=3)
     assert seen["workers"] == 3
     assert seen["jobs"] == [("synthesis.html", "synthesis.pdf"),
                             ("client-a.html", "client-a.pdf"),
                             ("client-a.html", "client-a-brief.pdf")]
+    compacted = log.read_text().split()
     assert sorted(compacted) == ["client-a.pdf", "synthesis.pdf"]  # each printed PDF, once
     assert extras["synthesis"] == {"pdf": "pdf/synthesis.pdf"}
     assert extras["client-a"]["pdf"] == "pdf/client-a.pdf" and "brief_pdf" not in extras["client-a"]
@@ -321,6 +325,12 @@ def test_pdfs_printed_when_one_page_fails_are_linked_and_compacted(tmp_path, mon
     monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)  # no more pages than cores
     deliver.publish_extras(root, records=records, pdf=True, jobs=3)
     assert seen["workers"] == 2
+
+
+def _log(path, line) -> None:
+    """Append a line to ``path`` (from any process: a spy inside the extras' workers)."""
+    with open(path, "a") as fh:
+        fh.write(f"{line}\n")
 
 
 def test_render_pdfs_workers_must_be_a_positive_integer():
@@ -516,3 +526,268 @@ def test_workbook_same_cells_as_written_cell_by_cell(tmp_path):
         assert len(a["per_client_correlations"][0]) > 3000
         for sheet in a["sheets"]:
             assert a[sheet] == b[sheet], sheet
+
+
+# ---- the phase's worker processes (issue 20: the Python work on every core) -----------
+
+def _site_files(root) -> dict:
+    """What publish_extras wrote, as a reader sees it: workbooks by cell values, the other
+    files by their text (the manifest without the keys that hash deliver.py)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.suffix == ".xlsx":
+            wb = openpyxl.load_workbook(path)
+            out[rel] = [(ws.title, [[c.value for c in row] for row in ws.iter_rows()])
+                        for ws in wb.worksheets]
+        elif path.is_file():
+            out[rel] = path.read_bytes()
+    return out
+
+
+def _site_with_clients(tmp_path, n=4, study=None):
+    """_site with ``n`` clients, each with findings, a driver table and a notebook that
+    names ``study`` (default ``tmp_path/study``)."""
+    study = study or tmp_path / "study"
+    root, records = _site(tmp_path)
+    (root / "notebooks").mkdir()
+    for i in range(n):
+        key = f"client-{i}"
+        (root / "tables" / key).mkdir(parents=True, exist_ok=True)
+        (root / "reports" / f"{key}.html").write_text(
+            (root / "reports" / "client-a.html").read_text().replace(">R<", f">R{i}<"))
+        write_csv(pd.DataFrame({"finding": [1, 2], "topic": ["linkage", "drivers"],
+                                "text": [f"Linked {i}.", "=Act."]}),
+                  root / "tables" / key / "findings.csv")
+        write_csv(pd.DataFrame({"driver": ["tools", "training"], "act_first": [True, i % 2],
+                                "rank": [2, 1]}), root / "tables" / key / "driver_priorities.csv")
+        write_csv(pd.DataFrame({"x": ["ex"] * 30, "r": [0.1 * i + j for j in range(30)]}),
+                  root / "tables" / key / "linkage.csv")
+        (root / "notebooks" / f"{key}.ipynb").write_text(json.dumps({"cells": [{
+            "cell_type": "code", "source": f'study_path = "{study}"',
+            "outputs": [{"output_type": "display_data", "metadata": {},
+                         "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}]}],
+            "metadata": {}}))
+        records.append({"key": key, "kind": "client", "client_id": f"c{i}",
+                        "name": f"Client {i}", "status": "ok", "html": f"reports/{key}.html",
+                        "tables": [f"tables/{key}/{t}.csv" for t in
+                                   ("findings", "driver_priorities", "linkage")]})
+    records.append({"key": "failed-one", "kind": "client", "client_id": "f", "name": "F",
+                    "status": "failed", "html": None, "tables": []})
+    return root, records
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypatch, method):
+    """--jobs 2: briefs, dictionaries, workbooks and notebooks are made by worker
+    processes (started by ``method``), with the same files and extras as with one."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(deliver, "_start_method", lambda: method)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)
+    study = SimpleNamespace(path=tmp_path / "study", config=None)
+    one, records = _site_with_clients(tmp_path / "one", study=study.path)
+    two, _ = _site_with_clients(tmp_path / "two", study=study.path)
+    made = {}
+    for root, jobs in ((one, 1), (two, 2)):
+        made[jobs] = deliver.publish_extras(root, records=records, pdf=False, jobs=jobs,
+                                            study=study, tmpdir=root.parent)
+    assert made[1] == made[2]
+    assert made[2]["client-3"] == {"dictionary": "tables/client-3/data_dictionary.csv",
+                                   "workbook": "workbooks/client-3.xlsx",
+                                   "brief": "briefs/client-3.html"}
+    assert "failed-one" not in made[2]
+    a, b = _site_files(one), _site_files(two)
+    assert sorted(a) == sorted(b)
+    for rel in a:
+        if rel != "manifest.json":
+            assert a[rel] == b[rel], rel
+    ma, mb = (json.loads(x["manifest.json"]) for x in (a, b))
+    assert ma["extras"] == mb["extras"] == made[1]
+    nb = (two / "notebooks" / "client-2.ipynb").read_text()
+    assert str(tmp_path) not in nb and "iVBORw0KGgo" not in nb and "<study study>" in nb
+    assert "Act first on <strong>tools</strong>" in (two / "briefs" / "client-0.html").read_text()
+
+
+def test_worker_processes_are_used_and_keep_temporary_files_in_the_builds_folder(
+        tmp_path, monkeypatch):
+    """With two cores and --jobs 2 the workbooks are written by two processes other than
+    this one, their openpyxl temporary files in ``tmpdir``; with --jobs 1, by this one."""
+    import openpyxl.worksheet._writer as sheet_writer
+
+    log = tmp_path / "made.log"
+    real = sheet_writer.create_temporary_file
+
+    def spy(suffix=""):
+        path = real(suffix)
+        _log(log, f"{os.getpid()} {os.path.dirname(path)}")
+        return path
+
+    monkeypatch.setattr(sheet_writer, "create_temporary_file", spy)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)
+    work = tmp_path / "work"
+    work.mkdir()
+    root, records = _site_with_clients(tmp_path / "a", n=6)
+    deliver.publish_extras(root, records=records, pdf=False, tmpdir=work, jobs=2)
+    seen = [line.split(" ", 1) for line in log.read_text().splitlines()]
+    assert {folder for _, folder in seen} == {str(work)}
+    pids = {int(pid) for pid, _ in seen}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    log.unlink()
+    root, records = _site_with_clients(tmp_path / "b", n=2)
+    deliver.publish_extras(root, records=records, pdf=False, tmpdir=work, jobs=1)
+    assert {line.split()[0] for line in log.read_text().splitlines()} == {str(os.getpid())}
+    assert list(work.iterdir()) == []  # (openpyxl removes its own)
+
+
+def test_a_failing_job_fails_the_phase_and_stops_the_workers(tmp_path, monkeypatch):
+    """A workbook that cannot be written raises its error from publish_extras (as in one
+    process), and no worker process is left."""
+    def broken(tables, path, **kwargs):
+        raise ValueError(f"cannot write {path.name}")
+
+    monkeypatch.setattr(deliver, "write_workbook", broken)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)
+    root, records = _site_with_clients(tmp_path, n=3)
+    before = set(_children())
+    with pytest.raises(ValueError, match=r"cannot write .*\.xlsx"):
+        deliver.publish_extras(root, records=records, pdf=False, jobs=2)
+    assert set(_children()) - before == set()
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux: /proc)."""
+    import pathlib
+
+    me = str(os.getpid())
+    out = []
+    for d in pathlib.Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[1] == me and stat[0] not in ("Z", "X") and b"resource_tracker" not in (
+                    d / "cmdline").read_bytes():  # (spawn's, one per interpreter, kept)
+                out.append(int(d.name))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_sigkill_of_the_build_ends_the_extras_workers(tmp_path, method):
+    """The extras' worker processes die with the build (PR_SET_PDEATHSIG), busy or idle,
+    and leave no temporary file in the system's temporary folder."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    systmp = tmp_path / "systmp"
+    systmp.mkdir()
+    script = (
+        "import os, sys, time\n"
+        "from exresearch import deliver\n"
+        f"pool = deliver._extras_pool(2, tmpdir={str(tmp_path)!r}, method={method!r})\n"
+        "busy = pool.submit(time.sleep, 120)\n"  # one busy, one idle
+        "print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            text=True, env=dict(os.environ, TMPDIR=str(systmp)))
+    try:
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 2
+        time.sleep(0.5)  # (the workers are past their start)
+        assert all(_alive(p) for p in workers)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in workers if _alive(p)] == []
+    assert list(systmp.iterdir()) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_job_stream_gives_each_page_once_to_the_printing_and_all_to_each_iterator():
+    import threading
+
+    stream = deliver._JobStream()
+    shared = iter(stream)
+    taken = []
+
+    def lane():
+        for job in shared:
+            taken.append(job)
+
+    lanes = [threading.Thread(target=lane) for _ in range(3)]
+    for t in lanes:
+        t.start()
+    for i in range(50):
+        stream.put(("page", i))
+    stream.close()
+    for t in lanes:
+        t.join(timeout=10)
+    assert sorted(taken) == [("page", i) for i in range(50)] and len(stream) == 50
+    assert list(stream) == [("page", i) for i in range(50)]  # a new iterator: every page
+    stopped = deliver._JobStream()
+    stopped.put("a")
+    stopped.stop()  # even the pages put and not taken are dropped
+    assert list(stopped) == []
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(deliver.find_chromium() is None, reason="needs Chromium")
+def test_render_pdfs_prints_a_stream_of_pages_put_while_it_prints(tmp_path):
+    """The pages of a stream (the briefs, written while the reports print) are printed as
+    they are put, each once, by two pages at once; the printing ends when it is closed."""
+    import threading
+    import time
+
+    pages = []
+    for i in range(4):
+        page = tmp_path / f"p{i}.html"
+        page.write_text(f"<!DOCTYPE html><html><body><h1>Page {i}</h1></body></html>")
+        pages.append(page)
+    stream = deliver._JobStream()
+    stream.put((pages[0], tmp_path / "pdf" / "p0.pdf"))
+    done = []
+
+    def later():
+        time.sleep(1.0)
+        for i in (1, 2, 3):
+            stream.put((pages[i], tmp_path / "pdf" / f"p{i}.pdf"))
+            time.sleep(0.2)
+        stream.close()
+
+    t = threading.Thread(target=later)
+    t.start()
+    out = deliver.render_pdfs(stream, workers=2, on_done=done.append)
+    t.join()
+    assert sorted(p.name for p in done) == ["p0.pdf", "p1.pdf", "p2.pdf", "p3.pdf"]
+    assert sorted(p.name for p in out) == sorted(p.name for p in done)
+    assert all((tmp_path / "pdf" / f"p{i}.pdf").read_bytes().startswith(b"%PDF")
+               for i in range(4))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_an_idle_pool_ends_its_workers(method):
+    """Workers that got no job (every extra reused, say) end with the pool's shutdown:
+    they would hold the build's files open (its lock) for as long as this process."""
+    before = set(_children())
+    pool = deliver._extras_pool(2, method=method)
+    assert len(set(_children()) - before) >= 2
+    pool.shutdown(wait=True)
+    assert set(_children()) - before == set()
