@@ -791,3 +791,37 @@ def test_an_idle_pool_ends_its_workers(method):
     assert len(set(_children()) - before) >= 2
     pool.shutdown(wait=True)
     assert set(_children()) - before == set()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(deliver.find_chromium() is None, reason="needs Chromium")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_page_a_lane_prints_gets_print_media_open_details_and_no_file_links(
+        tmp_path, workers):
+    """Print media and the preparation of the page (links to other files dropped, anchors
+    kept, folded sections open) hold for every page a lane prints, not only its first
+    (they are set up once per browser page, not per job)."""
+    from pypdf import PdfReader
+
+    jobs = []
+    for i in range(4):
+        page = tmp_path / f"p{i}.html"
+        page.write_text(
+            "<!DOCTYPE html><html><head><style>@media print { .screen { display: none } }"
+            "</style></head><body>"
+            f"<h1 id='top'>Page {i}</h1><p class='screen'>on-screen-{i}</p>"
+            f"<a href='other-{i}.html'>other file {i}</a> <a href='#top'>anchor {i}</a>"
+            f"<details><summary>Folded {i}</summary><p>inside-{i}</p></details>"
+            "</body></html>", encoding="utf-8")
+        jobs.append((page, tmp_path / "pdf" / f"p{i}.pdf"))
+    out = deliver.render_pdfs(jobs, workers=workers)
+    assert out == [pdf for _, pdf in jobs]
+    for i, pdf in enumerate(out):
+        reader = PdfReader(pdf)
+        text = "".join(p.extract_text() for p in reader.pages)
+        assert f"Page {i}" in text and f"inside-{i}" in text, (pdf.name, text)
+        assert f"on-screen-{i}" not in text, (pdf.name, text)  # print media
+        uris = [str(a.get_object().get("/A", {}).get("/URI", ""))
+                for p in reader.pages for a in p.get("/Annots", []) or []]
+        assert not [u for u in uris if "other" in u or u.startswith("file:")], uris
