@@ -8,10 +8,13 @@ Each run is a fresh process (importing exresearch from ``--code``) that prints t
 - ``browsers:W``: W threads, each its own :func:`render_pdfs` (``workers=1``) on every
   W-th page, i.e. W browsers (and W playwright drivers) printing one page each at once.
 
-Per run: wall time, CPU of the Python process, CPU of its children (``os.wait4`` of the
-run's process: the playwright driver and Chromium once they exited), and CPU per kind of
-process while it printed (sampled from /proc every 0.2 s: ``driver`` = playwright's node,
-``browser``, ``renderer``, ``utility`` (e.g. the print compositor), ``gpu``, ``zygote``).
+Per run: wall time, CPU of the Python process, CPU of its children as ``os.wait4`` of the
+run's process sees them (an undercount: Chromium's processes that their parents did not
+reap are not in it), and the CPU of every descendant process sampled from /proc every
+0.2 s (the last value seen per process, so each misses up to 0.2 s), by kind: playwright's
+node ``driver``, Chromium's ``browser`` and ``renderer`` processes, the ``rest`` (GPU,
+zygote, network and storage services, one print compositor process per PDF printed).
+"cores busy" = (sampled CPU + the Python process's) / wall.
 Runs alternate (every way once per round). Every run's PDFs are compared with the first
 run's (page count by ``pdfinfo``, text by ``pdftotext``).
 
@@ -82,7 +85,8 @@ def _descendants(root: int) -> dict[int, tuple[str, float]]:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            out[pid] = (_kind(cmd.split("\0")), info[pid])
+            # (Chromium rewrites its command line: one string, arguments split by spaces)
+            out[pid] = (_kind(cmd.replace("\0", " ").split()), info[pid])
     return out
 
 
@@ -90,7 +94,8 @@ def worker(spec: dict) -> dict:
     """In a process importing the checkout's exresearch: print, timed."""
     from exresearch import deliver
 
-    jobs = [(Path(h), Path(spec["out"]) / (Path(h).stem + ".pdf")) for h in spec["pages"]]
+    jobs = [(Path(h), Path(spec["out"]) / f"{Path(h).parent.name}-{Path(h).stem}.pdf")
+            for h in spec["pages"]]  # reports/x.html and briefs/x.html: two PDFs
     seen: dict[int, tuple[str, float]] = {}
     stop = threading.Event()
 
@@ -168,9 +173,10 @@ def main(argv=None) -> int:
              for p in pair][:args.pages]
     args.tmp.mkdir(parents=True, exist_ok=True)
     rows, reference = [], None
-    header = ("| round | code | way | wall s | CPU self s | CPU children s | driver | browser "
-              "| renderer | utility | gpu | renderers | load 1 min (start -> end) | PDFs same |")
-    print(header + "\n|" + "---|" * 14, flush=True)
+    header = ("| round | code | way | wall s | CPU self s | CPU children (wait4) s | CPU "
+              "descendants (sampled) s | cores busy | renderer | browser | driver | rest "
+              "| print compositors | load 1 min (start -> end) | PDFs same |")
+    print(header + "\n|" + "---|" * 15, flush=True)
     for rnd in range(1, args.rounds + 1):
         order = [(c, w) for c in codes for w in ways]
         if rnd % 2 == 0:
@@ -203,17 +209,22 @@ def main(argv=None) -> int:
 
             def s(*names, k=k):
                 return f"{sum(v for kk, v in k.items() if kk.split(':')[0] in names):.1f}"
+            total = sum(k.values())
+            rest = total - sum(v for kk, v in k.items() if kk in ("renderer", "browser",
+                                                                 "driver"))
             row = (f"| {rnd} | {name} | {way} | {res['wall']:.1f} | {res['cpu_self']:.1f} | "
-                   f"{tree - res['cpu_self']:.1f} | {s('driver')} | {s('browser')} | "
-                   f"{s('renderer')} | {s('utility')} | {s('gpu')} | "
-                   f"{res['procs'].get('renderer', 0)} | {load0:.2f} -> {load1:.2f} | {same} |")
+                   f"{tree - res['cpu_self']:.1f} | {total:.1f} | "
+                   f"{(total + res['cpu_self']) / res['wall']:.2f} | {s('renderer')} | "
+                   f"{s('browser')} | {s('driver')} | {rest:.1f} | "
+                   f"{res['procs'].get('utility:PrintCompositor', 0)} | "
+                   f"{load0:.2f} -> {load1:.2f} | {same} |")
             print(row, flush=True)
             rows.append(row)
             (run / "kinds.json").write_text(json.dumps(res, indent=1))
             print(f"    kinds: {json.dumps({a: round(b, 2) for a, b in k.items()})} "
                   f"procs: {res['procs']} (process wall {wall_all:.1f} s)", flush=True)
     if args.out:
-        args.out.write_text(header + "\n|" + "---|" * 14 + "\n" + "\n".join(rows) + "\n")
+        args.out.write_text(header + "\n|" + "---|" * 15 + "\n" + "\n".join(rows) + "\n")
     return 0
 
 

@@ -316,9 +316,9 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
 
     async def print_one(page, html_path, pdf_path):
         Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
-        # two round trips per page (print media is emulated once per page object and
-        # _BEFORE_PRINT runs on the page's load event, both set up in ``lane``)
         await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
+        await page.emulate_media(media="print")
+        await page.evaluate(_BEFORE_PRINT)
         tmp = Path(str(pdf_path) + ".tmp")
         try:
             await page.pdf(path=str(tmp), format="Letter", print_background=True,
@@ -336,7 +336,6 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
             html_path, pdf_path = job
             if page is None:
                 page = await context.new_page()
-                await page.emulate_media(media="print")  # kept across its navigations
             try:
                 await print_one(page, html_path, pdf_path)
             except Exception as exc:  # noqa: BLE001 - reported by render_pdfs
@@ -357,9 +356,6 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
                       "--disable-component-update", "--no-first-run", "--disable-sync"])
             try:
                 context = await browser.new_context(bypass_csp=True)  # for _BEFORE_PRINT
-                # in every page, at its load event (before ``goto`` returns)
-                await context.add_init_script(
-                    f"window.addEventListener('load', {_BEFORE_PRINT});")
                 # nothing but local files: the pages are offline by construction
                 await context.route(re.compile(r"^(?!file:|data:).*"),
                                     lambda route: route.abort())
