@@ -12,7 +12,7 @@ so that "before" and "after" can be run alternately in the same period:
     report's kernel, page and check that the study is unchanged, the carry-over of
     unchanged reports, the index, manifest, share bundles, workbooks and briefs, the swap.
     Prints wall time, CPU time summed over the build's processes (the driver and the
-    zygote by ``getrusage``, the kernels, which the zygote reaps, by sampling ``/proc``
+    zygote by ``os.wait4``, the kernels, which the zygote reaps, by sampling ``/proc``
     every 50 ms, so a kernel's last <= 50 ms are missed), the load average and the
     ``--debug`` phase table.
 ``inproc``
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -93,15 +92,13 @@ def _descendants(root: int) -> dict:
     return out
 
 
-def measure_build(code: Path, study: Path, site: Path, notebooks: Path, extra=()) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(code), EXRESEARCH_NOTEBOOKS=str(notebooks),
-               PYTHONHASHSEED="0", EXRESEARCH_CACHE_DIR=str(site.parent / f"cache-{site.name}"))
-    load0 = os.getloadavg()
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_sampled(cmd: list[str], env: dict) -> dict:
+    """Run ``cmd`` (an ``exresearch build``) to its end: exit code, stderr, wall time, CPU
+    of the process and what it reaps (the CLI and the zygote: ``os.wait4``) and of the
+    processes below it that it does not reap (the kernels: sampled from ``/proc`` every
+    50 ms, so a kernel's last <= 50 ms are missed)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(VENV_PY), "-m", "exresearch", "build", str(study), "--out",
-                             str(site), "--no-pdf", "--debug", *extra],
-                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, cwd="/tmp")
     seen: dict = {}
     stop = threading.Event()
@@ -114,19 +111,35 @@ def measure_build(code: Path, study: Path, site: Path, notebooks: Path, extra=()
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     err = proc.stderr.read()
-    rc = proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
     stop.set()
     th.join()
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    driver = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)  # + the zygote
-    kernels = sum(cpu for cpu, parent in seen.values() if parent != proc.pid)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"rc": proc.returncode, "err": err, "wall": wall,
+            "cpu_cli": usage.ru_utime + usage.ru_stime,
+            "cpu_kernels": sum(cpu for cpu, parent in seen.values() if parent != proc.pid)}
+
+
+def phases(err: str) -> str:
+    """The ``--debug`` phase table of a build's stderr (else its last 3,000 characters)."""
     at = err.find("exresearch build: time by phase")
-    return {"rc": rc, "wall": round(wall, 2), "cpu_driver_zygote": round(driver, 2),
+    return err[at:] if at >= 0 else err[-3000:]
+
+
+def measure_build(code: Path, study: Path, site: Path, notebooks: Path, extra=()) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(code), EXRESEARCH_NOTEBOOKS=str(notebooks),
+               PYTHONHASHSEED="0", EXRESEARCH_CACHE_DIR=str(site.parent / f"cache-{site.name}"))
+    load0 = os.getloadavg()
+    run = run_sampled([str(VENV_PY), "-m", "exresearch", "build", str(study), "--out",
+                       str(site), "--no-pdf", "--debug", *extra], env)
+    driver, kernels = run["cpu_cli"], run["cpu_kernels"]  # (driver: + the zygote)
+    return {"rc": run["rc"], "wall": round(run["wall"], 2),
+            "cpu_driver_zygote": round(driver, 2),
             "cpu_kernels": round(kernels, 2), "cpu_total": round(driver + kernels, 2),
             "load_before": [round(x, 2) for x in load0],
             "load_after": [round(x, 2) for x in os.getloadavg()],
-            "phases": err[at:] if at >= 0 else err[-3000:]}
+            "phases": phases(run["err"])}
 
 
 def measure_inproc(code: Path, study: Path, cache: Path) -> dict:

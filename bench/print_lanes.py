@@ -39,9 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fixed_costs  # noqa: E402
 from common import ROOT, VENV_BIN  # noqa: E402
-
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _kind(cmdline: list[str]) -> str:
@@ -64,29 +63,14 @@ def _kind(cmdline: list[str]) -> str:
 
 def _descendants(root: int) -> dict[int, tuple[str, float]]:
     """{pid: (kind, CPU seconds)} of every descendant of ``root`` now."""
-    parent, info = {}, {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            parent[int(d)] = int(fields[1])
-            info[int(d)] = (int(fields[11]) + int(fields[12])) / _TICK
-        except (OSError, ValueError):
-            continue
     out = {}
-    for pid in parent:
-        p, seen = pid, 0
-        while p in parent and p != root and seen < 50:
-            p, seen = parent[p], seen + 1
-        if p == root and pid != root:
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            # (Chromium rewrites its command line: one string, arguments split by spaces)
-            out[pid] = (_kind(cmd.replace("\0", " ").split()), info[pid])
+    for pid, (cpu, _) in fixed_costs._descendants(root).items():
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        # (Chromium rewrites its command line: one string, arguments split by spaces)
+        out[pid] = (_kind(cmd.replace("\0", " ").split()), cpu)
     return out
 
 

@@ -23,16 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build_cases import change_one_answer  # noqa: E402
-from fixed_costs import _descendants  # noqa: E402
+from fixed_costs import phases, run_sampled  # noqa: E402
 
 VENV_PY = Path(sys.executable)
 
@@ -40,37 +37,16 @@ VENV_PY = Path(sys.executable)
 def rebuild(code: Path, study: Path, site: Path, cache: Path, extra=()) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), PYTHONHASHSEED="0")
     load0 = os.getloadavg()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([str(VENV_PY), "-m", "exresearch", "build", str(study), "--out",
-                             str(site), "--cache", str(cache), "--no-pdf", "--debug", *extra],
-                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, cwd="/tmp")
-    seen: dict = {}
-    stop = threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            seen.update(_descendants(proc.pid))
-            stop.wait(0.05)
-
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    stop.set()
-    th.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    tree = usage.ru_utime + usage.ru_stime  # the CLI and the zygote (it waits for it)
-    kernels = sum(cpu for cpu, parent in seen.values() if parent != proc.pid)
-    at = err.find("exresearch build: time by phase")
+    run = run_sampled([str(VENV_PY), "-m", "exresearch", "build", str(study), "--out",
+                       str(site), "--cache", str(cache), "--no-pdf", "--debug", *extra], env)
+    tree, kernels = run["cpu_cli"], run["cpu_kernels"]  # the CLI and the zygote; kernels
     manifest = json.loads((site / "manifest.json").read_text())
     ran = {r["key"]: round(r["duration"], 2) for r in manifest["reports"] if r["executed"]}
-    return {"rc": proc.returncode, "wall": round(wall, 2), "cpu_cli_zygote": round(tree, 2),
+    return {"rc": run["rc"], "wall": round(run["wall"], 2), "cpu_cli_zygote": round(tree, 2),
             "cpu_kernels": round(kernels, 2), "cpu_total": round(tree + kernels, 2),
             "load_before": [round(x, 2) for x in load0],
             "load_after": [round(x, 2) for x in os.getloadavg()], "executed": ran,
-            "phases": err[at:] if at >= 0 else err[-3000:]}
+            "phases": phases(run["err"])}
 
 
 def main(argv=None) -> int:
