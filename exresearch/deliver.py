@@ -1267,7 +1267,13 @@ def _scrub_roots(study, sites) -> dict:
 
 
 def _scrub_notebook(nb, roots: dict) -> None:
-    """One published notebook (:func:`_scrub_notebooks`; ``roots``: :func:`_scrub_roots`)."""
+    """One published notebook: no absolute path of the build machine, no image data.
+
+    papermill records the study folder, the output folder and its own input/output paths
+    in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
+    and ``<site>`` (``roots``: :func:`_scrub_roots`). Figures give way to their alt text
+    (:func:`notebook_without_images`). A job of :func:`publish_extras`'s workers.
+    """
     nb = Path(nb)
     text = nb.read_text(encoding="utf-8")
     new = text
@@ -1279,21 +1285,6 @@ def _scrub_notebook(nb, roots: dict) -> None:
         pass
     if new != text:
         _write_text(nb, new)
-
-
-def _scrub_notebooks(staging: Path, *, study=None, previous=None, keys=None) -> None:
-    """Published notebooks: no absolute path of the build machine, no image data.
-
-    papermill records the study folder, the output folder and its own input/output paths
-    in each executed notebook (parameters cell and metadata); they become ``<study NAME>``
-    and ``<site>``. Figures give way to their alt text (:func:`notebook_without_images`).
-    (:func:`publish_extras` does the same notebook by notebook in its workers.)
-    """
-    roots = _scrub_roots(study, (previous, staging))
-    for nb in sorted((staging / "notebooks").glob("*.ipynb")):
-        if keys is not None and nb.stem not in keys:
-            continue  # (``keys``: only these reports' notebooks)
-        _scrub_notebook(nb, roots)
 
 
 def _finish_shares(staging, records, extras, study_name, pseudonyms):
