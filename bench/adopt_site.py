@@ -10,7 +10,7 @@ script, run with the checkout to measure (``PYTHONPATH=CHECKOUT``):
 2. rewrites ``NEW``'s build state: every report's fingerprint becomes the one this
    checkout computes for the same inputs and parameters (``plan._records``' formula),
    so the next build of ``NEW`` runs only what the study's changes make stale;
-3. rewrites the manifest's ``extra_keys`` as this checkout computes them;
+3. rewrites the manifest's ``extra_keys`` and ``pdf_keys`` as this checkout computes them;
 4. fills the result cache ``CACHE`` (the one the build of ``NEW`` will get with
    ``--cache CACHE``) as a build of this checkout would: the validation of every file,
    every client's panel, synthesis and data-quality parts, computed by this checkout's
@@ -71,6 +71,16 @@ def adopt_extras(new: Path, cfg) -> int:
         if rep["key"] in keys:
             keys[rep["key"]] = deliver._extras_key(new, rep, name, labels)
     manifest["extra_keys"] = keys
+    # the PDFs' keys too (they hold deliver.py's source): a code change that prints the
+    # same pages must not reprint all 600 PDFs of a 300-client site
+    pdf_keys, extras = manifest.get("pdf_keys") or {}, manifest.get("extras") or {}
+    for rep in manifest["reports"]:
+        ex = extras.get(rep["key"]) or {}
+        for dst, src in ((ex.get("pdf"), rep.get("html")),
+                         (ex.get("brief_pdf"), ex.get("brief"))):
+            if dst in pdf_keys and src and (new / src).is_file():
+                pdf_keys[dst] = deliver._print_key(new / src)
+    manifest["pdf_keys"] = pdf_keys
     path.write_text(dumps_manifest(manifest), encoding="utf-8")
     return len(keys)
 

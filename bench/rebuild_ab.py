@@ -3,7 +3,7 @@
 Each round changes one answer of one client's survey (``build_cases.change_one_answer``)
 in the study both sites were built from, then rebuilds every ``--code NAME=DIR:SITE:CACHE``
 site in turn (the order alternates between rounds) with ``exresearch build STUDY --out
-SITE --cache CACHE --no-pdf --debug`` run from ``DIR`` (``PYTHONPATH``) at the niceness
+SITE --cache CACHE --no-pdf --debug`` (``--pdf``: with the PDFs) run from ``DIR`` (``PYTHONPATH``) at the niceness
 this script has. Per build: wall time, CPU of the build's process tree (``os.wait4`` of
 the CLI, which waits for the zygote, plus the kernels the zygote reaps, sampled from
 ``/proc`` every 50 ms as ``fixed_costs.py`` does), the load average, the ``--debug``
@@ -34,11 +34,13 @@ from fixed_costs import phases, run_sampled  # noqa: E402
 VENV_PY = Path(sys.executable)
 
 
-def rebuild(code: Path, study: Path, site: Path, cache: Path, extra=()) -> dict:
+def rebuild(code: Path, study: Path, site: Path, cache: Path, extra=(), *,
+            pdf: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code), PYTHONHASHSEED="0")
     load0 = os.getloadavg()
     run = run_sampled([str(VENV_PY), "-m", "exresearch", "build", str(study), "--out",
-                       str(site), "--cache", str(cache), "--no-pdf", "--debug", *extra], env)
+                       str(site), "--cache", str(cache), *([] if pdf else ["--no-pdf"]),
+                       "--debug", *extra], env)
     tree, kernels = run["cpu_cli"], run["cpu_kernels"]  # the CLI and the zygote; kernels
     manifest = json.loads((site / "manifest.json").read_text())
     ran = {r["key"]: round(r["duration"], 2) for r in manifest["reports"] if r["executed"]}
@@ -56,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("--code", action="append", required=True, help="NAME=DIR:SITE:CACHE")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pdf", action="store_true", help="print the PDFs too (as B6 does; the "
+                    "sites must then be built with PDFs)")
     args = ap.parse_args(argv)
     codes = []
     for spec in args.code:
@@ -67,7 +71,7 @@ def main(argv=None) -> int:
         changed = change_one_answer(args.study, args.client)
         order = codes if rnd % 2 == 0 else codes[::-1]
         for name, code, site, cache in order:
-            res = rebuild(code, args.study.resolve(), site, cache)
+            res = rebuild(code, args.study.resolve(), site, cache, pdf=args.pdf)
             res.update(code=name, round=rnd + 1, changed=changed)
             runs.append(res)
             print(f"round {rnd + 1} {name}: rc {res['rc']}, wall {res['wall']} s, CPU "

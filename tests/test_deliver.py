@@ -825,3 +825,72 @@ def test_every_page_a_lane_prints_gets_print_media_open_details_and_no_file_link
         uris = [str(a.get_object().get("/A", {}).get("/URI", ""))
                 for p in reader.pages for a in p.get("/Annots", []) or []]
         assert not [u for u in uris if "other" in u or u.startswith("file:")], uris
+
+
+def test_pages_the_build_printed_early_are_not_printed_again_and_each_is_compacted_once(
+        tmp_path, monkeypatch):
+    # the build's printer (deliver._Printer) started on the synthesis while the last
+    # reports ran; publish_extras takes it over: its other pages join the same printing
+    import threading
+
+    root, records = _site(tmp_path)
+    printed, calls = [], []
+    log = tmp_path / "compacted.log"
+    went_on = threading.Event()
+
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        calls.append(workers)
+        for _, pdf in jobs:  # (a stream: pages come while it prints)
+            pdf.parent.mkdir(exist_ok=True)
+            pdf.write_bytes(b"%PDF-1.4 " + pdf.name.encode())
+            printed.append(pdf.name)
+            on_done(pdf)
+            went_on.set()
+        return []
+
+    monkeypatch.setattr(deliver, "render_pdfs", fake_render)
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: _log(log, path.name) or 0)
+    monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)
+    printer = deliver._Printer(root, tmpdir=tmp_path, workers=2)
+    assert printer.put("reports/synthesis.html", "pdf/synthesis.pdf") is True
+    assert printer.put("reports/synthesis.html", "pdf/synthesis.pdf") is False  # queued
+    assert went_on.wait(10)
+    assert not log.exists()  # compacted once publish_extras has its workers, not before
+    extras = deliver.publish_extras(root, records=records, pdf=True, jobs=2, printer=printer)
+    assert calls == [2]  # one printing for the whole build
+    assert sorted(printed) == ["client-a-brief.pdf", "client-a.pdf", "synthesis.pdf"]
+    assert printed[0] == "synthesis.pdf"  # each page printed once, the early one first
+    assert sorted(log.read_text().split()) == sorted(printed)  # each PDF compacted once
+    assert extras["synthesis"] == {"pdf": "pdf/synthesis.pdf"}
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert sorted(manifest["pdf_keys"]) == ["pdf/client-a-brief.pdf", "pdf/client-a.pdf",
+                                            "pdf/synthesis.pdf"]
+    assert manifest["pdf_keys"]["pdf/synthesis.pdf"] == \
+        deliver._print_key(root / "reports" / "synthesis.html")
+    # the next build's printer skips a page whose PDF the previous site has, unchanged
+    second, _ = _site(tmp_path / "second")
+    again = deliver._Printer(second, previous=root, workers=2)
+    assert again.put("reports/synthesis.html", "pdf/synthesis.pdf") is False
+    page = second / "reports" / "synthesis.html"
+    page.write_text(page.read_text().replace("Syn</h1>", "Syn 2</h1>"))
+    assert again.put("reports/synthesis.html", "pdf/synthesis.pdf") is True
+    again.finish()
+    assert printed[-1] == "synthesis.pdf" and len(printed) == 4
+    assert not again.outcome
+    workers = again.pool._processes.values()  # forked before its printing started
+    assert len(workers) == 2 and all(w.is_alive() for w in workers)
+    again.stop()
+    assert not any(w.is_alive() for w in workers)
+
+
+def test_the_build_printer_reports_what_the_printing_raised(tmp_path, monkeypatch):
+    root, _ = _site(tmp_path)
+
+    def broken(jobs, **kwargs):
+        raise RuntimeError("no Chromium found to print PDFs")
+
+    monkeypatch.setattr(deliver, "render_pdfs", broken)
+    printer = deliver._Printer(root, workers=2)
+    printer.put("reports/synthesis.html", "pdf/synthesis.pdf")
+    printer.stop()
+    assert [str(e) for e in printer.outcome] == ["no Chromium found to print PDFs"]
