@@ -410,3 +410,35 @@ def test_a_lane_with_nothing_left_to_run_prints_the_reports_done(monkeypatch):
     b.jobs, b.printer = 1, None  # one lane: no printer, nothing printed before the end
     core._execute(b)
     assert not any(s.startswith("print") for s in seen)
+
+
+def test_benchmark_correlations_equal_linkage_correlations_of_each_client_bit_for_bit():
+    """``client_benchmark_rows``' r per client is ``linkage.correlations`` of that client's
+    rows, to the last bit, including NaNs, too few units and a constant column."""
+    import numpy as np
+
+    from exresearch.linkage import correlations
+    from exresearch.report.clients import _client_correlations
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for i, n in enumerate([30, 7, 2, 12, 25, 4]):
+        ex = rng.normal(3.5, 0.4, n)
+        cx = 0.3 * ex + rng.normal(0, 0.3, n)
+        if i == 3:
+            cx[:] = 1.25  # constant outcome
+        if i == 4:
+            ex[::3] = np.nan  # missing answers
+            cx[1::4] = np.nan
+        frames.append(pd.DataFrame({"client_id": f"c{5 - i:02d}", "ex": ex, "cx": cx}))
+    means = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=1)  # interleaved
+    got = _client_correlations(means, x="ex", y="cx")
+    want = []
+    with pytest.warns(UserWarning):
+        for cid, g in means.groupby("client_id", sort=True):
+            want.append((cid, float(correlations(g, x="ex", y="cx")["r"].iloc[0])))
+    assert [c for c, _ in got] == [c for c, _ in want] == sorted(set(means["client_id"]))
+    r_got, r_want = np.array([r for _, r in got]), np.array([r for _, r in want])
+    assert np.array_equal(r_got, r_want, equal_nan=True)
+    assert np.isnan(r_got).sum() == 2 and np.isfinite(r_got).sum() == 4  # n=2, constant
+    assert _client_correlations(means.iloc[:0], x="ex", y="cx") == []
