@@ -45,13 +45,16 @@ KERNEL_ARGS = ("--HistoryManager.enabled=False",)
 PRELOAD = (
     "numpy", "pandas", "scipy", "scipy.stats", "scipy.optimize", "statsmodels.api",
     "statsmodels.formula.api", "pingouin", "matplotlib", "matplotlib.pyplot", "seaborn",
-    "pyarrow", "pyarrow.parquet", "yaml", "pandera", "IPython", "ipykernel.kernelapp",
+    "pyarrow", "pyarrow.parquet", "yaml", "IPython", "ipykernel.kernelapp",
     "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "sqlite3", "pdb",
     "matplotlib.backends.backend_agg", "PIL.Image", "exresearch",
     # what the reports still imported after the above (issue 20, bench/cells.py): PIL's
     # format plugins (Image.save loads them all), pandas' reshape, the utf-8-sig codec
     "PIL.PngImagePlugin", "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
     "PIL.PpmImagePlugin", "pandas.core.reshape.reshape", "encodings.utf_8_sig",
+    # not pandera (0.2 s of CPU before the first report can start): only validation uses
+    # it, which a report's kernel does not do (the zygote hands it the validated study)
+    # and the zygote's own load does only for files not in the validation cache
 )
 _PR_SET_PDEATHSIG = 1
 #: Start-up code of a kernel *subprocess*: die with the process that launched it, then
