@@ -25,7 +25,8 @@ wrapping playwright's ``BrowserType.launch``, ``Page.goto`` and ``Page.pdf`` in 
 process (the library code itself is untouched). SPEC is space-separated tokens:
 ``--switch[=value]`` adds a Chromium switch to the launch args; ``no:--switch`` drops one
 of playwright's default switches (``ignore_default_args``); ``pdf:key=true|false`` adds a
-``page.pdf`` keyword; ``wait:EVENT`` replaces ``goto``'s ``wait_until``. An empty SPEC
+``page.pdf`` keyword; ``wait:EVENT`` replaces ``goto``'s ``wait_until``; ``media-first``
+emulates print media before each ``goto`` too; ``vp:WxH`` sets the context's viewport. An empty SPEC
 (``NAME=``) is the code as it is.
 
 Usage::
@@ -104,11 +105,20 @@ def _apply_flags(spec_text: str) -> None:
             key, value = t[4:].split("=", 1)
             pdf_kw[key] = {"true": True, "false": False}.get(value, value)
     wait = next((t[5:] for t in tokens if t.startswith("wait:")), None)
-    unknown = [t for t in tokens if not t.startswith(("--", "no:", "pdf:", "wait:"))]
+    media_first = "media-first" in tokens
+    viewport = next((t[3:] for t in tokens if t.startswith("vp:")), None)
+    unknown = [t for t in tokens if not t.startswith(("--", "no:", "pdf:", "wait:", "vp:"))
+               and t != "media-first"]
     if unknown:
         raise ValueError(f"unknown --flags tokens {unknown!r}")
-    launch, goto, pdf = (async_api.BrowserType.launch, async_api.Page.goto,
-                         async_api.Page.pdf)
+    launch, goto, pdf, new_context = (async_api.BrowserType.launch, async_api.Page.goto,
+                                      async_api.Page.pdf, async_api.Browser.new_context)
+
+    async def new_context2(self, **kw):
+        if viewport:
+            w, h = viewport.split("x")
+            kw["viewport"] = {"width": int(w), "height": int(h)}
+        return await new_context(self, **kw)
 
     async def launch2(self, **kw):
         kw["args"] = list(kw.get("args") or []) + add
@@ -119,6 +129,8 @@ def _apply_flags(spec_text: str) -> None:
     async def goto2(self, url, **kw):
         if wait:
             kw["wait_until"] = wait
+        if media_first:  # the page loads (and is laid out) in print media at once
+            await self.emulate_media(media="print")
         return await goto(self, url, **kw)
 
     async def pdf2(self, **kw):
@@ -126,6 +138,7 @@ def _apply_flags(spec_text: str) -> None:
 
     async_api.BrowserType.launch, async_api.Page.goto, async_api.Page.pdf = (
         launch2, goto2, pdf2)
+    async_api.Browser.new_context = new_context2
 
 
 def worker(spec: dict) -> dict:
