@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -572,3 +573,45 @@ def test_site_diff_leaves_out_build_times_styler_ids_and_run_times(tmp_path):
     assert site_diff.main([str(a), str(b), "--list", str(tmp_path / "la"),
                            str(tmp_path / "lb")]) == 1
     assert "reports/x.html" in (tmp_path / "lb").read_text()
+
+
+def test_print_lanes_flags_wrap_launch_goto_pdf_and_context(monkeypatch):
+    import asyncio
+
+    import print_lanes
+    from playwright import async_api
+
+    calls = []
+
+    async def fake(name, *args, **kw):
+        calls.append((name, args[1:], kw))
+
+    for cls, name in [(async_api.BrowserType, "launch"), (async_api.Page, "goto"),
+                      (async_api.Page, "pdf"), (async_api.Browser, "new_context")]:
+        monkeypatch.setattr(cls, name, lambda *a, _n=name, **kw: fake(_n, *a, **kw))
+    print_lanes._apply_flags("--in-process-gpu no:--enable-unsafe-swiftshader "
+                             "pdf:tagged=false wait:domcontentloaded media-first vp:800x600")
+
+    page = SimpleNamespace(emulate_media=lambda **kw: fake("emulate_media", None, **kw))
+
+    async def use():
+        await async_api.BrowserType.launch(None, args=["--no-sandbox"])
+        await async_api.Browser.new_context(None, bypass_csp=True)
+        await async_api.Page.goto(page, "file:///x.html", wait_until="load")
+        await async_api.Page.pdf(page, path="x.pdf", tagged=True)
+    asyncio.run(use())
+    assert calls == [
+        ("launch", (), {"args": ["--no-sandbox", "--in-process-gpu"],
+                        "ignore_default_args": ["--enable-unsafe-swiftshader"]}),
+        ("new_context", (), {"bypass_csp": True, "viewport": {"width": 800, "height": 600}}),
+        ("emulate_media", (), {"media": "print"}),
+        ("goto", ("file:///x.html",), {"wait_until": "domcontentloaded"}),
+        ("pdf", (), {"path": "x.pdf", "tagged": False})]
+
+
+def test_print_lanes_flags_refuse_an_unknown_token():
+    import print_lanes
+
+    with pytest.raises(ValueError, match="unknown --flags tokens \\['in-process-gpu'\\]"):
+        print_lanes._apply_flags("in-process-gpu")
+    print_lanes._apply_flags("")  # nothing to change: nothing wrapped
