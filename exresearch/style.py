@@ -213,7 +213,6 @@ def figure_pixels(fig) -> np.ndarray:
     >>> plt.close(fig)
     """
     import matplotlib as mpl
-    from matplotlib.backends.backend_agg import RendererAgg
 
     dpi = mpl.rcParams["savefig.dpi"]
     dpi = fig.dpi if dpi == "figure" else float(dpi)
@@ -231,7 +230,7 @@ def figure_pixels(fig) -> np.ndarray:
                 engine.execute(fig)
         with mpl.rc_context(no_auto):
             fig.set_layout_engine(None)
-        renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
+        renderer = _measuring_renderer(dpi)
         _arrows_sized_for(fig, renderer)
         box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
         # get_tightbbox has just placed every visible axes' titles (Axes.
@@ -263,6 +262,68 @@ def figure_pixels(fig) -> np.ndarray:
 
         return np.asarray(Image.open(buf).convert("RGB"))
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
+#: One Agg renderer per dpi that measures figures for their tight box (never draws).
+_MEASURING: dict = {}
+
+
+def _measuring_renderer(dpi: float):
+    """An Agg renderer at ``dpi`` kept for every figure's tight box.
+
+    matplotlib caches text extents per renderer (``text._get_text_metrics_function``),
+    so a renderer made per figure measures every tick label and title afresh; the
+    extents depend only on the text, its font and the dpi (not the renderer's size, which
+    only drawing uses), so one renderer per dpi gives the same boxes with the extents of
+    the same strings (tick labels, titles, axis labels) measured once per process.
+    """
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    renderer = _MEASURING.get(dpi)
+    if renderer is None:
+        renderer = _MEASURING[dpi] = RendererAgg(1, 1, dpi)
+    return renderer
+
+
+def tight_layout(fig) -> None:
+    """``fig.tight_layout()``, its boxes measured with :func:`_measuring_renderer`.
+
+    The same subplot parameters as ``fig.tight_layout()`` (default pads): that call
+    measures with a renderer of the figure's own canvas, which knows no text extent yet;
+    this one reuses those of every figure measured before at the figure's dpi. matplotlib
+    has no argument for the renderer of a layout, so the engine's steps are written here
+    (``TightLayoutEngine.execute``).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(); _ = ax.set_ylabel("y"); tight_layout(fig)
+    >>> 0.0 < fig.subplotpars.left < 0.2
+    True
+    >>> plt.close(fig)
+    """
+    from matplotlib._tight_layout import get_subplotspec_list, get_tight_layout_figure
+    from matplotlib.layout_engine import TightLayoutEngine
+
+    engine = TightLayoutEngine()  # the defaults of fig.tight_layout()
+    info = engine.get()
+    renderer = _measuring_renderer(fig.dpi)
+    # as Figure.tight_layout: the engine set while it runs, "none" afterwards
+    fig.set_layout_engine(engine)
+    try:
+        with renderer._draw_disabled():
+            kwargs = get_tight_layout_figure(
+                fig, fig.axes, get_subplotspec_list(fig.axes), renderer, pad=info["pad"],
+                h_pad=info["h_pad"], w_pad=info["w_pad"], rect=info["rect"])
+        if kwargs:
+            fig.subplots_adjust(**kwargs)
+    finally:
+        fig.set_layout_engine("none")
 
 
 def _arrows_sized_for(fig, renderer) -> None:

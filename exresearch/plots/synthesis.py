@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import style
 from .._checks import check_column_args as _check_columns
 from ..exceptions import ParameterError
 
@@ -255,14 +256,15 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     _check_max_rows(max_rows)
     labels, results = labels or {}, results or {}
     nrows = int(np.ceil(len(ys) / ncols))
-    k_max = int(per_client[per_client["x"] == x].groupby("y").size().max() or 1)
+    of_x = per_client[per_client["x"] == x]  # filtered once, not once per panel
+    k_max = int(of_x.groupby("y").size().max() or 1)
     if fig is None:
         # a caterpillar panel has a fixed height, whatever the number of clients
         fig = plt.figure(figsize=(5.2 * ncols, nrows * (
             0.24 * k_max + 1.6 if k_max <= max_rows else 3.4)))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, y in zip(axes.flat, ys, strict=False):
-        d = per_client[(per_client["x"] == x) & (per_client["y"] == y)].dropna(subset=["r", "n"])
+        d = of_x[of_x["y"] == y].dropna(subset=["r", "n"])
         d = d[d["n"] > 3]
         ax.set_title(str(labels.get(y, y)), loc="left", fontsize=9)
         if len(d) < 2:
@@ -300,7 +302,7 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
         ax.set_xlabel("r with 95% CI", fontsize=8)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=10)
-    fig.tight_layout()
+    style.tight_layout(fig)  # fig.tight_layout(), text extents measured once per process
     return fig
 
 
