@@ -385,3 +385,66 @@ def test_client_report_shows_every_figure_inside_its_cell():
         last = max(m.end() for m in makes.finditer(src))
         assert "plt.show()" in src[last:], src.splitlines()[0]
     assert checked >= 7
+
+
+# ---- one measuring renderer per dpi (issue 20, i20-synth5) ---------------------------------
+def test_figure_pixels_measure_every_figure_with_one_renderer_per_dpi(monkeypatch):
+    """The tight box of every figure is measured with the same Agg renderer at a dpi (its
+    text extents cached once per process), and the pixels are still savefig's."""
+    from matplotlib.figure import Figure
+
+    seen, tight = [], Figure.get_tightbbox
+
+    def spy(fig, renderer=None, **kw):
+        seen.append(renderer)
+        return tight(fig, renderer, **kw)
+
+    with style.theme():
+        expected = [_savefig_pixels(make()) for make in FIGURES[:3]]
+        monkeypatch.setattr(Figure, "get_tightbbox", spy)
+        got = [style.figure_pixels(make()) for make in FIGURES[:3]]
+    plt.close("all")
+    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
+    assert seen[0] is style._measuring_renderer(90.0)
+    assert seen[0].dpi == 90.0 and style._measuring_renderer(100.0) is not seen[0]
+    assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
+def _fig_panels_suptitle(tight):
+    fig, axes = plt.subplots(2, 3, figsize=(15.6, 6.8), sharex=True)
+    for i, ax in enumerate(axes.flat[:5]):
+        ax.hlines(np.arange(30), -0.3 + 0.01 * i, 0.5, lw=0.5)
+        ax.set_title(f"Outcome {i}", loc="left", fontsize=9)
+        ax.set_ylabel(f"300 clients, sorted; pooled r = 0.{i}1", fontsize=7)
+        ax.tick_params(labelbottom=True, labelsize=7)
+        ax.set_xlabel("r with 95% CI", fontsize=8)
+    axes.flat[5].remove()
+    fig.suptitle("Empowerment and each outcome", x=0.01, ha="left", fontsize=10)
+    tight(fig)
+    return fig
+
+
+@pytest.mark.parametrize("dpi", [90, 100])
+def test_tight_layout_is_figures_tight_layout(dpi):
+    """style.tight_layout gives fig.tight_layout()'s subplot parameters, leaves the same
+    layout engine behind and the same pixels, with the measuring renderer already used
+    by other figures (its extents cached) or not."""
+    from matplotlib.figure import Figure
+
+    makers = [_fig_panels_suptitle,
+              lambda tight: (_fig_two_panels_tight_layout(), None)[0]]
+    with style.theme():
+        for make in makers:
+            for _ in range(2):  # the second time the renderer's cache is warm
+                ref = make(Figure.tight_layout)
+                ref.set_dpi(dpi)
+                ref.tight_layout()
+                fig = make(style.tight_layout)
+                fig.set_dpi(dpi)
+                style.tight_layout(fig)
+                p, q = ref.subplotpars, fig.subplotpars
+                assert (q.left, q.right, q.bottom, q.top, q.wspace, q.hspace) == (
+                    p.left, p.right, p.bottom, p.top, p.wspace, p.hspace)
+                assert type(fig.get_layout_engine()) is type(ref.get_layout_engine())
+                assert np.array_equal(style.figure_pixels(fig), style.figure_pixels(ref))
+                plt.close("all")

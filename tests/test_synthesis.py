@@ -553,3 +553,31 @@ def test_psychometric_table_lookup_as_the_multiindex_one():
     slow = synthesis.psychometric_table(pc, reliab=pd.concat([rel, extra], ignore_index=True))
     pd.testing.assert_frame_equal(got, slow)
     assert got.to_csv() == slow.to_csv()
+
+
+@pytest.mark.parametrize("n_clients", [12, 60])
+def test_forest_panels_laid_out_as_tight_layout_does(monkeypatch, n_clients):
+    """The panels' layout (style.tight_layout, measured with the shared renderer) gives
+    the pixels of fig.tight_layout(), row by row and compact."""
+    from exresearch import style
+
+    frames = [_many_clients(n_clients, seed=s).assign(x="ex", y=y)
+              for s, y in enumerate(["nps", "growth", "turnover", "csat"])]
+    pc = pd.concat([*frames, frames[0].assign(x="other")], ignore_index=True)
+
+    def draw():
+        return plots_meta.plot_forest_panels(pc, x="ex", ys=["nps", "growth", "turnover",
+                                                              "csat"], ncols=3,
+                                             title="Engagement and each outcome")
+
+    with style.theme():
+        got = [style.figure_pixels(draw()) for _ in range(2)]
+        monkeypatch.setattr(style, "tight_layout", lambda fig: fig.tight_layout())
+        expected = style.figure_pixels(draw())
+    plt.close("all")
+    assert all(np.array_equal(g, expected) for g in got)
+    # only the EX measure's rows are drawn (the "other" rows share the clients' names)
+    fig = draw()
+    assert [ax.get_ylabel().split(",")[0] for ax in fig.axes if n_clients > 40] == \
+        [f"{n_clients} clients"] * 4 * (n_clients > 40)
+    plt.close("all")
