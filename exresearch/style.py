@@ -285,47 +285,6 @@ def _measuring_renderer(dpi: float):
     return renderer
 
 
-def tight_layout(fig) -> None:
-    """``fig.tight_layout()``, its boxes measured with :func:`_measuring_renderer`.
-
-    The same subplot parameters as ``fig.tight_layout()`` (default pads): that call
-    measures with a renderer of the figure's own canvas, which knows no text extent yet;
-    this one reuses those of every figure measured before at the figure's dpi. matplotlib
-    has no argument for the renderer of a layout, so the engine's steps are written here
-    (``TightLayoutEngine.execute``).
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> import matplotlib.pyplot as plt
-    >>> fig, ax = plt.subplots(); _ = ax.set_ylabel("y"); tight_layout(fig)
-    >>> 0.0 < fig.subplotpars.left < 0.2
-    True
-    >>> plt.close(fig)
-    """
-    from matplotlib._tight_layout import get_subplotspec_list, get_tight_layout_figure
-    from matplotlib.layout_engine import TightLayoutEngine
-
-    engine = TightLayoutEngine()  # the defaults of fig.tight_layout()
-    info = engine.get()
-    renderer = _measuring_renderer(fig.dpi)
-    # as Figure.tight_layout: the engine set while it runs, "none" afterwards
-    fig.set_layout_engine(engine)
-    try:
-        with renderer._draw_disabled():
-            kwargs = get_tight_layout_figure(
-                fig, fig.axes, get_subplotspec_list(fig.axes), renderer, pad=info["pad"],
-                h_pad=info["h_pad"], w_pad=info["w_pad"], rect=info["rect"])
-        if kwargs:
-            fig.subplots_adjust(**kwargs)
-    finally:
-        fig.set_layout_engine("none")
-
-
 def _arrows_sized_for(fig, renderer) -> None:
     """Size every arrow (``FancyArrowPatch``, an annotation's arrow) for ``renderer``.
 

@@ -556,28 +556,24 @@ def test_psychometric_table_lookup_as_the_multiindex_one():
 
 
 @pytest.mark.parametrize("n_clients", [12, 60])
-def test_forest_panels_laid_out_as_tight_layout_does(monkeypatch, n_clients):
-    """The panels' layout (style.tight_layout, measured with the shared renderer) gives
-    the pixels of fig.tight_layout(), row by row and compact."""
+def test_forest_panels_draw_only_the_ex_measures_rows(n_clients):
+    """The rows of x are filtered once for every panel: another EX measure's rows (the
+    same clients) change nothing, row by row and compact."""
     from exresearch import style
 
     frames = [_many_clients(n_clients, seed=s).assign(x="ex", y=y)
               for s, y in enumerate(["nps", "growth", "turnover", "csat"])]
-    pc = pd.concat([*frames, frames[0].assign(x="other")], ignore_index=True)
-
-    def draw():
-        return plots_meta.plot_forest_panels(pc, x="ex", ys=["nps", "growth", "turnover",
-                                                              "csat"], ncols=3,
-                                             title="Engagement and each outcome")
-
+    pc = pd.concat(frames, ignore_index=True)
+    other = pd.concat([pc.assign(x="other", r=-pc["r"]), pc], ignore_index=True)
+    ys = ["nps", "growth", "turnover", "csat"]
     with style.theme():
-        got = [style.figure_pixels(draw()) for _ in range(2)]
-        monkeypatch.setattr(style, "tight_layout", lambda fig: fig.tight_layout())
-        expected = style.figure_pixels(draw())
+        got = style.figure_pixels(plots_meta.plot_forest_panels(other, x="ex", ys=ys, ncols=3))
+        expected = style.figure_pixels(plots_meta.plot_forest_panels(pc, x="ex", ys=ys,
+                                                                     ncols=3))
+        fig = plots_meta.plot_forest_panels(other, x="ex", ys=ys, ncols=3)
     plt.close("all")
-    assert all(np.array_equal(g, expected) for g in got)
-    # only the EX measure's rows are drawn (the "other" rows share the clients' names)
-    fig = draw()
-    assert [ax.get_ylabel().split(",")[0] for ax in fig.axes if n_clients > 40] == \
-        [f"{n_clients} clients"] * 4 * (n_clients > 40)
-    plt.close("all")
+    assert np.array_equal(got, expected)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    if n_clients > plots_meta.FOREST_MAX_ROWS:
+        assert labels == [f"{n_clients} clients, sorted; pooled r = "
+                          f"{meta_analysis(f)['estimate']:.2f}" for f in frames]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import style
 from .._checks import check_column_args as _check_columns
 from ..exceptions import ParameterError
 
@@ -302,7 +301,7 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
         ax.set_xlabel("r with 95% CI", fontsize=8)
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=10)
-    style.tight_layout(fig)  # fig.tight_layout(), text extents measured once per process
+    fig.tight_layout()
     return fig
 
 
