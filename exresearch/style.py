@@ -213,6 +213,7 @@ def figure_pixels(fig) -> np.ndarray:
     >>> plt.close(fig)
     """
     import matplotlib as mpl
+    from matplotlib.backends.backend_agg import RendererAgg
 
     dpi = mpl.rcParams["savefig.dpi"]
     dpi = fig.dpi if dpi == "figure" else float(dpi)
@@ -230,7 +231,7 @@ def figure_pixels(fig) -> np.ndarray:
                 engine.execute(fig)
         with mpl.rc_context(no_auto):
             fig.set_layout_engine(None)
-        renderer = _measuring_renderer(dpi)
+        renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
         _arrows_sized_for(fig, renderer)
         box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
         # get_tightbbox has just placed every visible axes' titles (Axes.
@@ -262,27 +263,6 @@ def figure_pixels(fig) -> np.ndarray:
 
         return np.asarray(Image.open(buf).convert("RGB"))
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
-
-
-#: One Agg renderer per dpi that measures figures for their tight box (never draws).
-_MEASURING: dict = {}
-
-
-def _measuring_renderer(dpi: float):
-    """An Agg renderer at ``dpi`` kept for every figure's tight box.
-
-    matplotlib caches text extents per renderer (``text._get_text_metrics_function``),
-    so a renderer made per figure measures every tick label and title afresh; the
-    extents depend only on the text, its font and the dpi (not the renderer's size, which
-    only drawing uses), so one renderer per dpi gives the same boxes with the extents of
-    the same strings (tick labels, titles, axis labels) measured once per process.
-    """
-    from matplotlib.backends.backend_agg import RendererAgg
-
-    renderer = _MEASURING.get(dpi)
-    if renderer is None:
-        renderer = _MEASURING[dpi] = RendererAgg(1, 1, dpi)
-    return renderer
 
 
 def _arrows_sized_for(fig, renderer) -> None:

@@ -385,26 +385,3 @@ def test_client_report_shows_every_figure_inside_its_cell():
         last = max(m.end() for m in makes.finditer(src))
         assert "plt.show()" in src[last:], src.splitlines()[0]
     assert checked >= 7
-
-
-# ---- one measuring renderer per dpi (issue 20, i20-synth5) ---------------------------------
-def test_figure_pixels_measure_every_figure_with_one_renderer_per_dpi(monkeypatch):
-    """The tight box of every figure is measured with the same Agg renderer at a dpi (its
-    text extents cached once per process), and the pixels are still savefig's."""
-    from matplotlib.figure import Figure
-
-    seen, tight = [], Figure.get_tightbbox
-
-    def spy(fig, renderer=None, **kw):
-        seen.append(renderer)
-        return tight(fig, renderer, **kw)
-
-    with style.theme():
-        expected = [_savefig_pixels(make()) for make in FIGURES[:3]]
-        monkeypatch.setattr(Figure, "get_tightbbox", spy)
-        got = [style.figure_pixels(make()) for make in FIGURES[:3]]
-    plt.close("all")
-    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
-    assert seen[0] is style._measuring_renderer(90.0)
-    assert seen[0].dpi == 90.0 and style._measuring_renderer(100.0) is not seen[0]
-    assert all(np.array_equal(g, e) for g, e in zip(got, expected, strict=True))

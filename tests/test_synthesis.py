@@ -557,8 +557,8 @@ def test_psychometric_table_lookup_as_the_multiindex_one():
 
 @pytest.mark.parametrize("n_clients", [12, 60])
 def test_forest_panels_draw_only_the_ex_measures_rows(n_clients):
-    """The rows of x are filtered once for every panel: another EX measure's rows (the
-    same clients) change nothing, row by row and compact."""
+    """Only x's rows are drawn: another EX measure's rows (the same clients, other
+    correlations) change no pixel, row by row and compact."""
     from exresearch import style
 
     frames = [_many_clients(n_clients, seed=s).assign(x="ex", y=y)

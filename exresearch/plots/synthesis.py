@@ -255,15 +255,14 @@ def plot_forest_panels(per_client, *, x, ys, label="client", method="REML", labe
     _check_max_rows(max_rows)
     labels, results = labels or {}, results or {}
     nrows = int(np.ceil(len(ys) / ncols))
-    of_x = per_client[per_client["x"] == x]  # filtered once, not once per panel
-    k_max = int(of_x.groupby("y").size().max() or 1)
+    k_max = int(per_client[per_client["x"] == x].groupby("y").size().max() or 1)
     if fig is None:
         # a caterpillar panel has a fixed height, whatever the number of clients
         fig = plt.figure(figsize=(5.2 * ncols, nrows * (
             0.24 * k_max + 1.6 if k_max <= max_rows else 3.4)))
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, y in zip(axes.flat, ys, strict=False):
-        d = of_x[of_x["y"] == y].dropna(subset=["r", "n"])
+        d = per_client[(per_client["x"] == x) & (per_client["y"] == y)].dropna(subset=["r", "n"])
         d = d[d["n"] > 3]
         ax.set_title(str(labels.get(y, y)), loc="left", fontsize=9)
         if len(d) < 2:
