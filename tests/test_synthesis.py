@@ -553,3 +553,27 @@ def test_psychometric_table_lookup_as_the_multiindex_one():
     slow = synthesis.psychometric_table(pc, reliab=pd.concat([rel, extra], ignore_index=True))
     pd.testing.assert_frame_equal(got, slow)
     assert got.to_csv() == slow.to_csv()
+
+
+@pytest.mark.parametrize("n_clients", [12, 60])
+def test_forest_panels_draw_only_the_ex_measures_rows(n_clients):
+    """Only x's rows are drawn: another EX measure's rows (the same clients, other
+    correlations) change no pixel, row by row and compact."""
+    from exresearch import style
+
+    frames = [_many_clients(n_clients, seed=s).assign(x="ex", y=y)
+              for s, y in enumerate(["nps", "growth", "turnover", "csat"])]
+    pc = pd.concat(frames, ignore_index=True)
+    other = pd.concat([pc.assign(x="other", r=-pc["r"]), pc], ignore_index=True)
+    ys = ["nps", "growth", "turnover", "csat"]
+    with style.theme():
+        got = style.figure_pixels(plots_meta.plot_forest_panels(other, x="ex", ys=ys, ncols=3))
+        expected = style.figure_pixels(plots_meta.plot_forest_panels(pc, x="ex", ys=ys,
+                                                                     ncols=3))
+        fig = plots_meta.plot_forest_panels(other, x="ex", ys=ys, ncols=3)
+    plt.close("all")
+    assert np.array_equal(got, expected)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    if n_clients > plots_meta.FOREST_MAX_ROWS:
+        assert labels == [f"{n_clients} clients, sorted; pooled r = "
+                          f"{meta_analysis(f)['estimate']:.2f}" for f in frames]
