@@ -797,7 +797,7 @@ def _temporary_files_in(folder):
 
 def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
                    previous=None, pdf=None, progress: bool = False, tmpdir=None,
-                   jobs: int = 1, printer: _Printer | None = None) -> dict:
+                   jobs: int = 1) -> dict:
     """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
     Called once by the build after the index, manifest and share bundles are written
@@ -833,10 +833,6 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
         (:func:`compact_pdf`) as soon as it is printed; each at most one per core of
         this machine. With one (``jobs=1`` or one core) that work runs in a thread of
         this process beside the printing. The files are the same whatever the number.
-    printer : _Printer, optional
-        The build's printer, already printing the pages of the reports done while the
-        last ones ran: its pages are not printed again, the others join its stream, and
-        this call ends it (default: a printer of its own).
 
     Returns
     -------
@@ -903,64 +899,72 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     # no more pages and workers than this machine's cores (the build's --jobs may count a
     # cluster's workers): each page is a renderer process of 100-200 MB, a worker ~150 MB
     workers = max(1, min(jobs, os.cpu_count() or 1))
-    if printer is None:
-        printer = _Printer(staging, previous=previous, tmpdir=tmpdir, workers=workers)
+    stream = _JobStream()
+    printer: list = []  # the printing thread, once there is a page to print
+    outcome: list = []  # what the printing raised
     compacting: list = []  # compact_pdf's futures
 
-    def to_print(ex, src, dst):
-        """Link the previous site's PDF of page ``src`` when it is the same, else print
-        (unless the printer has it already)."""
+    def print_all(pool):
+        def compact(dst):
+            compacting.append(pool.submit(_compact_quietly, str(dst)))
+
+        try:
+            render_pdfs(stream, tmpdir=tmpdir, workers=workers, on_done=compact)
+        except BaseException as exc:  # noqa: BLE001 - handled below, in the build's thread
+            outcome.append(exc)
+
+    def to_print(pool, ex, src, dst):
+        """Link the previous site's PDF of page ``src`` when it is the same, else print."""
         ex["brief_pdf" if dst.endswith("-brief.pdf") else "pdf"] = dst
         pdf_keys[dst] = _print_key(staging / src)
         if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
             _copy(previous / dst, staging / dst)  # same page, CSS and printer
             return
-        printer.put(src, dst, pdf_keys[dst])
+        stream.put((staging / src, staging / dst))
+        if not printer:
+            printer.append(threading.Thread(target=print_all, args=(pool,),
+                                            name="exresearch-pdfs"))
+            printer[0].start()
 
     with _temporary_files_in(tmpdir):
         # (nothing to make nor print: no process to start)
-        pool = printer.pool  # (forked before the printing started, if it did)
-        if pool is None:
-            pool = printer.pool = _extras_pool(workers if specs or notebooks or pages else 1,
-                                               tmpdir=tmpdir)
+        pool = _extras_pool(workers if specs or notebooks or pages else 1, tmpdir=tmpdir)
         try:
-            # each PDF compacted by a worker as soon as it is printed (and those the
-            # printer printed before this call, now)
-            printer.compact_with(
-                lambda dst: compacting.append(pool.submit(_compact_quietly, str(dst))))
             # the briefs first (small): their pages join the reports' in the printing
             briefs = {pool.submit(_brief_job, str(staging), spec): key
                       for key, spec in specs if spec["kind"] == "client"}
             rest = [(pool.submit(_tables_job, str(staging), spec), key) for key, spec in specs]
             rest += [(pool.submit(_scrub_notebook, str(nb), roots), None) for nb in notebooks]
             for ex, src, dst in pages:
-                to_print(ex, src, dst)
+                to_print(pool, ex, src, dst)
             for fut in as_completed(briefs):
                 brief_rel = fut.result()
                 if brief_rel:
                     ex = extras[briefs[fut]]
                     ex["brief"] = brief_rel
                     if do_pdf:
-                        to_print(ex, brief_rel, f"pdf/{briefs[fut]}-brief.pdf")
-            printer.stream.close()
+                        to_print(pool, ex, brief_rel, f"pdf/{briefs[fut]}-brief.pdf")
+            stream.close()
             for fut, key in rest:
                 made = fut.result()
                 if key is not None:
                     extras[key].update(made)
-            printer.finish()
+            if printer:
+                printer[0].join()
             for fut in list(compacting):  # (each swallows its own failure)
                 fut.result()
         except BaseException:  # (Ctrl-C, a job's error): the pages being printed are the last
-            printer.stream.stop()
+            stream.stop()
             # the jobs running are the last (a second shutdown below would not wait: once
             # with wait=False, concurrent.futures forgets the workers it could join)
             pool.shutdown(wait=True, cancel_futures=True)
-            printer.stop()
+            if printer:
+                printer[0].join()
             raise
         finally:
             pool.shutdown(wait=True)
-    printed = len(printer)
-    exc = printer.outcome[0] if printer.outcome else None
+    printed = len(stream)
+    exc = outcome[0] if outcome else None
     if printed and exc is None:
         if progress:
             print(f"exresearch build: {printed} PDF(s) printed", file=sys.stderr)
@@ -983,105 +987,6 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
                                       if (staging / k).is_file()}, extra_keys)
     return extras
-
-
-class _Printer:
-    """The build's one Chromium, started before :func:`publish_extras` when cores are free.
-
-    While the last reports run, the pages of those done are printed on the lanes that have
-    nothing left to run (:meth:`put`: the build calls it once no report waits for a lane);
-    :func:`publish_extras` then takes the printer over (``printer=``): its pages join the
-    same stream, the PDFs already printed are not printed again, and it ends the printing.
-
-    Parameters
-    ----------
-    staging : pathlib.Path
-        The site being assembled (pages and PDFs by their paths relative to it).
-    previous : pathlib.Path, optional
-        The previous site: a page whose PDF it holds with the same print key is not
-        printed (:func:`publish_extras` links that PDF).
-    tmpdir : pathlib.Path, optional
-        Chromium's temporary folder (:func:`render_pdfs`).
-    workers : int, default 1
-        Pages printed at once, and :func:`publish_extras`'s worker processes.
-
-    Notes
-    -----
-    The worker processes (:attr:`pool`) are forked before the browser starts: forked
-    later, each would hold the pipe to playwright's driver process open, which then
-    never sees it close and never ends (nor would the printing).
-    """
-
-    def __init__(self, staging, *, previous=None, tmpdir=None, workers: int = 1):
-        self.staging = Path(staging)
-        self.previous = Path(previous) if previous else None
-        self.stream = _JobStream()
-        self.keys: dict[str, str] = {}  # PDF (relative) -> print key of the page put
-        self.outcome: list = []  # what the printing raised
-        self._old = _previous_keys(self.previous)
-        self._tmpdir, self._workers = tmpdir, workers
-        self._lock = threading.Lock()
-        self._printed: list[Path] = []  # printed before publish_extras took the compaction
-        self._compact = None
-        self._thread: threading.Thread | None = None
-        self.pool = None  # publish_extras's executor, made before the printing starts
-
-    def put(self, src: str, dst: str, key: str | None = None) -> bool:
-        """Print page ``src`` to ``dst`` (relative to the site) unless the previous site
-        has that PDF or it is queued already; True when queued now."""
-        key = key or _print_key(self.staging / src)
-        if self.keys.get(dst) == key:
-            return False
-        if self.previous is not None and self._old.get(dst) == key \
-                and (self.previous / dst).is_file():
-            return False  # (publish_extras links the previous site's PDF)
-        self.keys[dst] = key
-        self.stream.put((self.staging / src, self.staging / dst))
-        if self._thread is None:
-            if self.pool is None:  # (from this thread, which must outlive the workers)
-                self.pool = _extras_pool(self._workers, tmpdir=self._tmpdir)
-            self._thread = threading.Thread(target=self._run, name="exresearch-pdfs")
-            self._thread.start()
-        return True
-
-    def _run(self) -> None:
-        try:
-            render_pdfs(self.stream, tmpdir=self._tmpdir, workers=self._workers,
-                        on_done=self._done)
-        except BaseException as exc:  # noqa: BLE001 - handed to publish_extras
-            self.outcome.append(exc)
-
-    def _done(self, path: Path) -> None:
-        with self._lock:
-            if self._compact is None:
-                self._printed.append(path)  # compacted once publish_extras has its workers
-                return
-        self._compact(path)
-
-    def compact_with(self, compact) -> None:
-        """``compact(pdf_path)`` for each PDF printed so far and from now on."""
-        with self._lock:
-            self._compact, waiting, self._printed = compact, self._printed, []
-        for path in waiting:
-            compact(path)
-
-    def __len__(self) -> int:
-        return len(self.stream)
-
-    def finish(self) -> None:
-        """No more pages: wait for those put to be printed."""
-        self.stream.close()
-        if self._thread is not None:
-            self._thread.join()
-
-    def stop(self) -> None:
-        """No more pages, not even those put and not yet taken; wait for the ones printing;
-        end the worker processes."""
-        self.stream.stop()
-        if self._thread is not None:
-            self._thread.join()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _JobStream:

@@ -371,47 +371,6 @@ def test_share_bundles_hold_the_same_files_as_the_site_and_nothing_else(tmp_path
     assert (site / "share/a/tables/client-a/odd name.csv").read_text() == "odd"
 
 
-def test_a_lane_with_nothing_left_to_run_prints_the_reports_done(monkeypatch):
-    """``_execute`` hands the pages of the reports done to the build's printer as soon as
-    no report waits for a lane (fewer reports left than lanes), not before; failed
-    reports are not printed."""
-    from types import SimpleNamespace
-
-    from exresearch.build import core, execute
-
-    recs = [SimpleNamespace(key=k, status=None, html=None)
-            for k in ("synthesis", "data-quality", "client-a", "client-b")]
-    monkeypatch.setattr(core, "_tasks", lambda b: [{"key": r.key} for r in recs])
-
-    def store(b, r, res):
-        r.status, r.error, r.duration = res["status"], None, 1.0
-        r.html = f"reports/{r.key}.html"
-
-    monkeypatch.setattr(core, "_store", store)
-    seen = []
-
-    def run_local(tasks, jobs, on_done, runtime):  # reports finish in this order
-        for key, status in [("data-quality", "ok"), ("client-a", "failed"),
-                            ("client-b", "ok"), ("synthesis", "ok")]:
-            on_done({"key": key}, {"status": status})
-            seen.append(f"done {key}")
-
-    monkeypatch.setattr(execute, "run_local", run_local)
-    printer = SimpleNamespace(put=lambda src, dst: seen.append(f"print {src} {dst}"))
-    b = SimpleNamespace(plan=SimpleNamespace(records=recs), progress=False,
-                        executor="local", jobs=2, runtime=None, printer=printer)
-    core._execute(b)
-    assert seen == [
-        "done data-quality", "done client-a",  # 3, then 2 reports left for 2 lanes
-        "print reports/data-quality.html pdf/data-quality.pdf",  # 1 left: a lane is free
-        "print reports/client-b.html pdf/client-b.pdf", "done client-b",
-        "print reports/synthesis.html pdf/synthesis.pdf", "done synthesis"]
-    seen.clear()
-    b.jobs, b.printer = 1, None  # one lane: no printer, nothing printed before the end
-    core._execute(b)
-    assert not any(s.startswith("print") for s in seen)
-
-
 def test_benchmark_correlations_equal_linkage_correlations_of_each_client_bit_for_bit():
     """``client_benchmark_rows``' r per client is ``linkage.correlations`` of that client's
     rows, to the last bit, including NaNs, too few units and a constant column."""

@@ -550,38 +550,3 @@ def test_redaction_leaves_figure_data_alone(tmp_path):
     assert out.outputs[0]["metadata"]["image/png"]["alt"] == "Chart of <study s>/b.csv"
     assert out.source == "study_path = '<study s>'"
     assert secret not in nb_text and secret not in html and status == "ok"
-
-
-@pytest.mark.slow
-@pytest.mark.browser
-@pytest.mark.timeout(300)
-@pytest.mark.skipif(not _can_print(), reason="needs Chromium and playwright")
-def test_pages_of_reports_done_print_while_the_last_report_runs(study, tmp_path, fake):
-    """With a lane free, the reports done are printed while the last one still runs (the
-    build's printer), which publish_extras then takes over; the build ends (its worker
-    processes are forked before the browser: forked after it, they would hold the pipe to
-    playwright's driver open and the build would never end) and every PDF is there once."""
-    seen = {}
-
-    def slow_synthesis(task, *, kernels):
-        if task["key"] == "synthesis":  # the last to finish: wait for a PDF of the others
-            pdf = Path(task["workdir"]).parent / "site" / "pdf"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not any(pdf.glob("client-*.pdf")):
-                time.sleep(0.05)
-            seen["printed while the synthesis ran"] = sorted(p.name for p in pdf.glob("*.pdf"))
-        return _fake_execute(task, kernels=kernels)
-
-    fake.setattr(build, "execute_report", slow_synthesis)
-    out = tmp_path / "site"
-    result = build.build_site(study, out=out, jobs=2, progress=False, pdf=True)
-    assert result.exit_code == 0
-    early = seen["printed while the synthesis ran"]
-    assert early and "synthesis.pdf" not in early, early
-    pdfs = sorted(p.name for p in (out / "pdf").glob("*.pdf"))
-    keys = [r.key for r in result.reports]
-    assert pdfs == sorted(f"{k}.pdf" for k in keys)  # (the stand-in reports have no brief)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert sorted(manifest["pdf_keys"]) == [f"pdf/{p}" for p in pdfs]
-    for p in pdfs:
-        assert (out / "pdf" / p).read_bytes().startswith(b"%PDF")

@@ -65,7 +65,6 @@ class _Build:
     cache_note: str = ""
     old_cache_removed: bool = False
     runtime: object = None
-    printer: object = None  # deliver._Printer: PDFs of reports done while others run
     plan: Plan | None = None
     staging: Staging | None = None
     built_at: str = ""
@@ -258,21 +257,6 @@ def _tasks(b: _Build) -> list[dict]:
     return tasks
 
 
-def _printer(b: _Build):
-    """The printer of the reports' PDFs, started once no report waits for a lane (a lane
-    with nothing left to run prints the pages of the reports done, while the last ones
-    run: in a one-client rebuild the data-quality report's 260-page PDF prints while the
-    synthesis runs); None when there are no PDFs to print or one lane."""
-    if not b.plan.to_run or b.jobs < 2:
-        return None
-    from ..deliver import _Printer, find_chromium, pdf_enabled
-
-    if not pdf_enabled(b.pdf) or find_chromium() is None:
-        return None
-    return _Printer(b.staging.site, previous=b.out, tmpdir=b.staging.work,
-                    workers=max(1, min(b.jobs, os.cpu_count() or 1)))
-
-
 def _store(b: _Build, r, res: dict) -> None:
     """Write one executed report's page, notebook and tables into the staging site."""
     site = b.staging.site
@@ -309,19 +293,11 @@ def _execute(b: _Build) -> None:
 
         bar = tqdm(total=len(tasks), desc="reports", unit="report", file=sys.stderr)
     done = [0]
-    finished: list = []  # reports done whose page is not yet with the printer
 
     def on_done(task, res):
         r = by_key[task["key"]]
         _store(b, r, res)
         done[0] += 1
-        if b.printer is not None:
-            if r.status == "ok":
-                finished.append(r)
-            if len(tasks) - done[0] < b.jobs:  # a lane has nothing left to run: print
-                for f in finished:
-                    b.printer.put(f.html, f"pdf/{f.key}.pdf")
-                finished.clear()
         line = (f"[{done[0]}/{len(tasks)}] {r.status:<6} {r.key} "
                 f"({r.duration:.1f} s)" + (f": {r.error}" if r.error else ""))
         if bar is not None:
@@ -360,8 +336,7 @@ def _write_site(b: _Build) -> None:
 
     with ph("workbooks, briefs, PDFs"):
         publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs,
-                       printer=b.printer)
+                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
     with ph("build state"):
         _write_state(b)
 
@@ -440,7 +415,6 @@ def _build(b: _Build) -> BuildResult:
             # build: out of the garbage collector's sight, so that the full collections
             # while reports run do not walk it each time (0.17-0.20 s each at 300 clients,
             # one every fourth page or so); given back when the build ends
-            b.printer = _printer(b)
             frozen = bool(b.plan.to_run)
             if frozen:
                 gc.freeze()
@@ -451,8 +425,6 @@ def _build(b: _Build) -> BuildResult:
                 _publish_site(b)
             published = True
         finally:
-            if b.printer is not None:  # (ended by publish_extras, unless something failed)
-                b.printer.stop()
             if frozen:
                 gc.unfreeze()  # a long-lived caller (a notebook, tests) collects them again
             with ph("clean up"):
