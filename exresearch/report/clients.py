@@ -92,23 +92,17 @@ def _client_correlations(means, *, x: str, y: str) -> list:
     """[(client id, Pearson r of ``x`` and ``y`` over its units)], by id.
 
     The same r, bit for bit, as :func:`exresearch.linkage.correlations` of each client's
-    rows (its pairwise-complete rows, NaN when too few or a column is constant), from
-    the same arrays and the same two functions; without that call's frame checks,
-    inference and tables per client (0.6 s of the zygote's start at 300 clients)."""
-    from .._stats import _degenerate_note, _r_from_matrix
+    rows (its pairwise-complete rows, NaN when too few or a column is constant): the
+    same per-pair function on the same arrays, without that call's frame checks and
+    table per client (0.6 s of the zygote's start at 300 clients)."""
+    from .._stats import _pair_stats
 
     ids = means["client_id"].to_numpy()
     order = np.argsort(ids, kind="stable")  # each client's rows in their order
     cuts = np.flatnonzero(ids[order][1:] != ids[order][:-1]) + 1
     xs, ys = means[x].to_numpy(dtype=float), means[y].to_numpy(dtype=float)
-    out = []
-    for rows in np.split(order, cuts) if len(order) else []:
-        frame = np.column_stack([xs[rows], ys[rows]])
-        keep = np.isfinite(frame).all(axis=1)
-        z = frame[keep]
-        note = _degenerate_note(z, [x, y], int(keep.sum()), 0)
-        out.append((ids[rows[0]], np.nan if note else _r_from_matrix(z, "pearson")))
-    return out
+    return [(ids[rows[0]], _pair_stats({x: xs[rows], y: ys[rows]}, x, y, [], "pearson")[0]["r"])
+            for rows in (np.split(order, cuts) if len(order) else [])]
 
 
 def _unit_means_by_client(study, roles, *, store) -> pd.DataFrame:
