@@ -25,6 +25,7 @@ import bisect
 import json
 import re
 
+from .exceptions import ParameterError
 from .privacy import escape
 
 __all__ = ["render_report", "render_index", "render_error_page", "render_share_index",
@@ -219,7 +220,7 @@ _REPORT_TEMPLATE = r"""
 <link rel="stylesheet" href="{{ resources.exr_css_href }}">
 {%- endblock html_head -%}
 {%- block body_header -%}
-<body class="jp-Notebook">
+<body class="jp-Notebook"{% if resources.exr_print_rows %} data-exr-print-rows="{{ resources.exr_print_rows }}"{% endif %}>
 {% if resources.exr_index_href %}<header class="exr-topbar"><a href="{{ resources.exr_index_href }}">&larr; All reports</a></header>{% endif %}
 <!--EXR-TOC-->
 <main class="exr-main">
@@ -712,7 +713,11 @@ def render_report(nb, *, title: str, provenance: dict,
     Parameters
     ----------
     nb : nbformat.NotebookNode
-        The executed notebook (papermill output), failures included.
+        The executed notebook (papermill output), failures included. Its metadata
+        ``{"exresearch": {"print_max_rows": N}}`` (a positive integer; the synthesis and
+        data-quality notebooks set 40) makes the page's PDF print the first N rows of a
+        table longer than N + 10 and a line saying that the web page shows every row
+        (:func:`exresearch.deliver.render_pdfs`); the web page itself shows every row.
     title : str
         Page title (escaped).
     provenance : dict
@@ -749,7 +754,13 @@ def render_report(nb, *, title: str, provenance: dict,
     nb.metadata["title"] = str(title)
     if glossary is None:
         from .formatting import GLOSSARY as glossary
+    print_rows = (nb.metadata.get("exresearch") or {}).get("print_max_rows")
+    if print_rows is not None and (not isinstance(print_rows, int) or isinstance(
+            print_rows, bool) or print_rows < 1):
+        raise ParameterError("the notebook's metadata exresearch.print_max_rows must be a "
+                             f"positive integer, but {print_rows!r} was found")
     resources = {
+        "exr_print_rows": print_rows or "",
         "exr_csp": CSP,
         "exr_css_href": escape(css_href),
         "exr_index_href": escape(index_href) if index_href else "",

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from exresearch.exceptions import ParameterError
 from exresearch.site import CSP, SITE_CSS, render_error_page, render_index, render_report
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
@@ -481,3 +482,44 @@ def test_slim_tables_same_as_the_substring_pass():
     assert '<td class="row1">5.0</td>' in str(a)  # a rule names the class row1
     assert "<td>10.0</td>" in str(a)  # no rule names row2's cells
     assert len(str(a)) < len(html) * 0.8
+
+
+def test_print_max_rows_metadata_marks_the_page_body():
+    nb = _notebook()
+    nb.metadata["exresearch"] = {"print_max_rows": 40}
+    page = render_report(nb, title="T", provenance={})
+    assert '<body class="jp-Notebook" data-exr-print-rows="40">' in page
+    assert "data-exr-print-rows" not in render_report(_notebook(), title="T", provenance={})
+    for bad in (0, -3, 2.5, "40", True):
+        nb.metadata["exresearch"] = {"print_max_rows": bad}
+        with pytest.raises(ParameterError, match=r"exresearch\.print_max_rows must be a "
+                           rf"positive integer, but {re.escape(repr(bad))} was found"):
+            render_report(nb, title="T", provenance={})
+
+
+def test_study_level_notebooks_print_forty_rows_of_long_tables():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    meta = {p.name: json.loads(p.read_text())["metadata"].get("exresearch")
+            for p in root.glob("*.ipynb")}
+    assert meta["synthesis.ipynb"] == meta["data_quality.ipynb"] == {"print_max_rows": 40}
+    assert meta["client_report.ipynb"] is None  # a client's PDF prints every row
+
+
+def test_styled_aligns_text_columns_with_one_rule_per_column():
+    import pandas as pd
+
+    from exresearch import report
+    from exresearch.site import slim_tables
+
+    df = pd.DataFrame({"client": [f"c{i}" for i in range(300)], "n": range(300),
+                       "scale": ["tools"] * 300})
+    html = report.styled(df).to_html()
+    rules = re.findall(r"(#T_\w+ td\.col\d) \{\s*text-align: left;", html)
+    assert [r.split()[-1] for r in rules] == ["td.col0", "td.col2"]
+    assert "_row0_col0" not in html.split("</style>")[0]  # no rule per cell
+    slim = slim_tables(html)
+    assert '<td class="col0">c299</td>' in slim and "<td>299</td>" in slim
+    assert "id=\"T_" not in slim.split("</style>")[1].replace('<table id="T_', "")
