@@ -371,6 +371,27 @@ def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
     assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()
 
 
+def test_number_format_by_name_type_and_size():
+    """A column's number format: p-values and shares by name, integers and columns with
+    a number of 1000 or more (infinity too) with a thousands separator, other numbers
+    with three decimals; NaN and missing values count as no number; text has none."""
+    import numpy as np
+
+    nf = deliver._number_format
+    assert nf("p_val", pd.Series([5000.0])) == "0.000"
+    assert nf("pct_missing", pd.Series([5000.0])) == '0.0"%"'
+    assert nf("n", pd.Series([1, 2])) == "#,##0"
+    assert nf("n", pd.Series([1, None], dtype="Int64")) == "#,##0"
+    assert nf("r", pd.Series([0.5, -999.9, np.nan])) == "0.000"
+    assert nf("r", pd.Series([0.5, -1000.0])) == "#,##0"
+    assert nf("r", pd.Series([0.5, -np.inf])) == "#,##0"
+    assert nf("r", pd.Series([np.nan, np.nan])) == "0.000"
+    assert nf("r", pd.Series([2.5, None, 1500.0], dtype="Float64")) == "#,##0"
+    assert nf("r", pd.Series([2.5, None], dtype="Float64")) == "0.000"
+    assert nf("r", pd.Series(["1500"])) is None
+    assert nf("r", pd.Series([True, False])) is None
+
+
 def test_workbooks_temporary_files_stay_in_the_builds_folder(tmp_path, monkeypatch):
     """XlsxWriter's temporary files (each sheet, each part of the file) go into ``tmpdir``
     (the build's staging area), not the system's temporary folder; tempfile's folder is
