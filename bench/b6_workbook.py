@@ -155,15 +155,19 @@ def main(argv=None) -> None:
             print(f"- {k}: {len(v)} cells, e.g. {v[:2]}")
         print("no difference" if not diffs else "")
         return
-    print("| run | code | load avg 1/5/15 | " + " | ".join(
-        f"{k} CPU s | {k} wall s" for k in args.keys) + " |")
-    print("|---|---|---|" + "---|---|" * len(args.keys))
+    # without --keys: every workbook of the site, their sums
+    heads = [f"{k} CPU s | {k} wall s" for k in args.keys] or [
+        "workbooks | cells | CPU s, sum | wall s, sum"]
+    print("| run | code | load avg 1/5/15 | " + " | ".join(heads) + " |")
+    print("|---|---|---|" + "---|" * sum(h.count("|") + 1 for h in heads))
     for i in range(args.repeat):
         for name, code in codes:
             load = "/".join(f"{x:.1f}" for x in os.getloadavg())
             t = _run(code, args.site, args.scratch / name, args.keys)
-            print(f"| {i + 1} | {name} | {load} | " + " | ".join(
-                f"{t[k][0]:.2f} | {t[k][1]:.2f}" for k in args.keys) + " |", flush=True)
+            cols = [f"{t[k][0]:.2f} | {t[k][1]:.2f}" for k in args.keys] or [
+                f"{len(t)} | {sum(v[2] for v in t.values())} | "
+                f"{sum(v[0] for v in t.values()):.2f} | {sum(v[1] for v in t.values()):.2f}"]
+            print(f"| {i + 1} | {name} | {load} | " + " | ".join(cols) + " |", flush=True)
 
 
 if __name__ == "__main__":
