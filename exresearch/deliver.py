@@ -4,7 +4,7 @@ After the build has written the report pages and their CSV tables, one call,
 :func:`publish_extras`, adds to the site:
 
 - ``assets/site.css``: the one stylesheet every page links (also in each share bundle);
-- ``workbooks/<key>.xlsx``: every table of a report in one Excel workbook (openpyxl), one
+- ``workbooks/<key>.xlsx``: every table of a report in one Excel workbook (XlsxWriter), one
   sheet per table, readable column names, number formats, a ``Columns`` sheet (the data
   dictionary) and text cells neutralised against formula injection like the CSVs;
 - ``tables/<key>/data_dictionary.csv``: each CSV column's code beside a readable name;
@@ -45,6 +45,7 @@ import threading
 from concurrent.futures import as_completed
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .exceptions import ParameterError
@@ -58,12 +59,22 @@ __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "pu
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-16 code units (how Excel counts a sheet name)."""
+    text = text[:limit]
+    while len(text.encode("utf-16-le")) > 2 * limit:
+        text = text[:-1]
+    return text
+
+
 def _sheet_name(name: str, used: set) -> str:
-    base = _BAD_SHEET.sub("_", str(name))[:31] or "table"
+    # Excel refuses a sheet name longer than 31 UTF-16 units, with one of []:*?/\ or
+    # beginning or ending with an apostrophe (XlsxWriter raises on each)
+    base = re.sub(r"^'|'$", "_", _cut(_BAD_SHEET.sub("_", str(name)), 31)) or "table"
     out, i = base, 2
     while out.lower() in used:
         suffix = f"~{i}"
-        out = base[:31 - len(suffix)] + suffix
+        out = _cut(base, 31 - len(suffix)) + suffix
         i += 1
     used.add(out.lower())
     return out
@@ -80,8 +91,9 @@ def _number_format(col, values) -> str | None:
         return '0.0"%"'
     if pd.api.types.is_integer_dtype(values):
         return "#,##0"
-    finite = pd.to_numeric(values, errors="coerce").abs()
-    if finite.notna().any() and finite.max() >= 1000:
+    # numbers of 1000 or more (infinity too) get a thousands separator; NaN is no number
+    # (numpy: 4 us a column, pandas' to_numeric/abs/max 90 us, ~180 columns a workbook)
+    if (np.abs(values.to_numpy(dtype=float, na_value=np.nan)) >= 1000).any():
         return "#,##0"
     return "0.000"
 
@@ -112,17 +124,17 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     cells that a spreadsheet would evaluate (``=``, ``+``, ``-``, ``@`` ...) get a
     leading ``'`` (:func:`exresearch.privacy.neutralise_cell`) and are stored as text.
 
-    The sheets are streamed row by row (openpyxl's write-only mode): a cell object is
-    made only for a cell with a style (headers, numbers with a format, links), and one
-    style is shared by every cell of a column, not set cell by cell. The rest of the
-    time (most of it) is openpyxl serialising each cell's XML.
+    Numbers are stored as Excel reads them back (16 significant digits, as openpyxl
+    wrote them too); NaN and infinite values are empty cells, booleans are booleans.
+
+    The workbook is written by XlsxWriter in ``constant_memory`` mode: each sheet is
+    streamed row by row into a temporary file of the folder :mod:`tempfile` uses (the
+    build points it at its staging area), one format object per style, shared by every
+    cell of a column. Each cell is written with an explicit type (``write_string``,
+    ``write_number``, ``write_boolean``), never XlsxWriter's guessing ``write()``.
+    The file is written next to ``path`` and moved into place when complete.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ERROR_CODES
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.hyperlink import Hyperlink
+    import xlsxwriter
 
     if not isinstance(tables, dict):
         raise ParameterError(f"`tables` must be a dict of DataFrames, but {type(tables).__name__} "
@@ -132,93 +144,120 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
             raise ParameterError(f"table {name!r} must be a DataFrame, but "
                                  f"{type(df).__name__} was passed")
     path = Path(path)
-    wb = Workbook(write_only=True)
-    bold = Font(bold=True)
-    head_fill = PatternFill("solid", fgColor="DCE6F0")
-    wrap = Alignment(wrap_text=True, vertical="top")
     used = {"contents", "columns"}
     names = {name: _sheet_name(name, used) for name in tables}
-
-    def styled(ws, value, **style):
-        cell = WriteOnlyCell(ws, value=value)
-        for k, v in style.items():
-            setattr(cell, k, v)
-        return cell
-
-    def text(ws, value):
-        """A text cell: neutralised, and text even when it reads as an error code."""
-        value = neutralise_cell(str(value))
-        if value not in ERROR_CODES:
-            return value  # openpyxl stores a str as text
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"
-        return cell
-
-    # write-only sheets are written in the order made, each streamed row by row; the
-    # column widths and frozen panes go before the first row
-    contents = wb.create_sheet("Contents")
-    contents.column_dimensions["A"].width = 32
-    contents.column_dimensions["B"].width = 40
-    contents.append([styled(contents, neutralise_cell(str(title or "Tables")),
-                            font=Font(bold=True, size=14))])
-    contents.append([neutralise_cell(str(source))] if source else [])
-    contents.append([])
-    contents.append([styled(contents, v, font=bold) for v in ("sheet", "table", "rows",
-                                                               "columns")])
-    for row, (name, df) in enumerate(tables.items(), start=5):
-        sheet = names[name]
-        link = styled(contents, sheet, style="Hyperlink")
-        link.hyperlink = Hyperlink(ref=f"A{row}", location=f"'{sheet}'!A1")
-        contents.append([link, neutralise_cell(readable_name(name)), len(df), len(df.columns)])
-    for name, df in tables.items():
-        ws = wb.create_sheet(names[name])
-        columns = []  # per column: (values, number format, numeric)
-        for j, col in enumerate(df.columns, start=1):
-            s = df[col]
-            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
-            ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
-            columns.append((s.tolist(), _number_format(col, s),
-                            pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)))
-        ws.freeze_panes = "A2"
-        ws.append([styled(ws, neutralise_cell(str(col)), font=bold, fill=head_fill,
-                          alignment=wrap) for col in df.columns])
-        # one formatted cell per column, its style shared by the column's cells (setting
-        # number_format cell by cell looks the format up each time)
-        protos = [styled(ws, 0, number_format=fmt) if numeric and fmt else None
-                  for _, fmt, numeric in columns]
-        cells = []
-        for (values, _fmt, numeric), proto in zip(columns, protos, strict=True):
-            out = []
-            for v in values:
-                if v is None or (isinstance(v, float) and v != v):
-                    out.append(None)
-                elif numeric:
-                    v = float(v) if isinstance(v, float) else int(v)
-                    if proto is None:
-                        out.append(v)
-                    else:
-                        cell = WriteOnlyCell(ws, value=v)
-                        cell._style = proto._style  # noqa: SLF001 - the shared style
-                        out.append(cell)
-                elif isinstance(v, bool):
-                    out.append(v)
-                else:
-                    out.append(text(ws, v))
-            cells.append(out)
-        for row in zip(*cells, strict=True):
-            ws.append(row)
-    dd = data_dictionary({names[k]: v for k, v in tables.items()})
-    ws = wb.create_sheet("Columns")
-    for c, w in zip("ABCDE", (30, 24, 30, 10, 70), strict=True):
-        ws.column_dimensions[c].width = w
-    ws.freeze_panes = "A2"
-    ws.append([styled(ws, col, font=bold, fill=head_fill) for col in dd.columns])
-    for rec in dd.itertuples(index=False):
-        ws.append([text(ws, v) for v in rec])
     tmp = path.with_name(path.name + ".tmp")
-    wb.save(tmp)
+    # no string is ever turned into a number, formula or link: every cell is typed below
+    wb = xlsxwriter.Workbook(str(tmp), {
+        "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+        "strings_to_urls": False, "tmpdir": tempfile.gettempdir()})
+    try:
+        _fill_workbook(wb, tables, names, title=title, source=source)
+    except BaseException:
+        # closing removes the sheets' temporary files; the half-written file goes too
+        with contextlib.suppress(Exception):
+            wb.close()
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    try:
+        wb.close()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     os.replace(tmp, path)
     return path
+
+
+def _width(chars: float) -> float:
+    """The width to give XlsxWriter for a column ``chars`` wide as stored in the file.
+
+    XlsxWriter takes the width Excel shows (without the 5 pixels of padding, in digits of
+    7 pixels) and stores ``chars + 5/7``; openpyxl stored the width given. Written by
+    hand so that the stored widths stay those of the workbooks openpyxl wrote.
+    """
+    return chars - 5 / 7
+
+
+_INF = float("inf")
+
+
+def _fill_workbook(wb, tables: dict, names: dict, *, title: str, source: str) -> None:
+    """The sheets of :func:`write_workbook`, written into the XlsxWriter workbook ``wb``."""
+    bold = wb.add_format({"bold": True})
+    big = wb.add_format({"bold": True, "font_size": 14})
+    head_props = {"bold": True, "pattern": 1, "bg_color": "#DCE6F0"}
+    head = wb.add_format(head_props)
+    head_wrap = wb.add_format({**head_props, "text_wrap": True, "valign": "top"})
+    # Excel's "Hyperlink" cell style as openpyxl wrote it (theme colour 10, 12 pt, no
+    # underline), not XlsxWriter's default link format (underlined, 11 pt)
+    link = wb.add_format({"hyperlink": True, "underline": 0, "font_size": 12})
+    formats = {}  # number format -> its format object, one per workbook
+
+    def text(ws, row, col, value, fmt=None):
+        """A text cell: neutralised, and text even when it reads as a number or error
+        code; an empty text is an empty cell (unless it has a format)."""
+        value = neutralise_cell(str(value))
+        if value or fmt is not None:
+            ws.write_string(row, col, value, fmt)
+
+    # constant_memory: each sheet's rows are written in order, one sheet after the other
+    contents = wb.add_worksheet("Contents")
+    contents.set_column(0, 0, _width(32))
+    contents.set_column(1, 1, _width(40))
+    text(contents, 0, 0, title or "Tables", big)
+    if source:
+        text(contents, 1, 0, source)
+    for j, v in enumerate(("sheet", "table", "rows", "columns")):
+        contents.write_string(3, j, v, bold)
+    for row, (name, df) in enumerate(tables.items(), start=4):
+        sheet = names[name]
+        quoted = sheet.replace("'", "''")
+        contents.write_url(row, 0, f"internal:'{quoted}'!A1", link, string=sheet)
+        text(contents, row, 1, readable_name(name))
+        contents.write_number(row, 2, len(df))
+        contents.write_number(row, 3, len(df.columns))
+    for name, df in tables.items():
+        ws = wb.add_worksheet(names[name])
+        columns = []  # per column: (values, format object or None, numeric)
+        for j, col in enumerate(df.columns):
+            s = df[col]
+            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
+            ws.set_column(j, j, _width(min(max(width + 2, 8), 60)))
+            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            fmt = _number_format(col, s) if numeric else None
+            if fmt is not None and fmt not in formats:
+                formats[fmt] = wb.add_format({"num_format": fmt})
+            columns.append((s.tolist(), formats.get(fmt), numeric))
+        ws.freeze_panes(1, 0)
+        for j, col in enumerate(df.columns):
+            text(ws, 0, j, col, head_wrap)
+        number = [fmt if numeric else False for _, fmt, numeric in columns]
+        for i, row in enumerate(zip(*[values for values, _, _ in columns], strict=True),
+                                start=1):
+            for j, v in enumerate(row):
+                if v is None or (v.__class__ is float and (v != v or v in (_INF, -_INF))):
+                    continue  # an empty cell
+                fmt = number[j]
+                if fmt is not False:
+                    ws.write_number(i, j, float(v) if isinstance(v, float) else int(v), fmt)
+                elif isinstance(v, bool):
+                    ws.write_boolean(i, j, v)
+                else:
+                    v = neutralise_cell(str(v))
+                    if v:
+                        ws.write_string(i, j, v)
+    dd = data_dictionary({names[k]: v for k, v in tables.items()})
+    ws = wb.add_worksheet("Columns")
+    for j, w in enumerate((30, 24, 30, 10, 70)):
+        ws.set_column(j, j, _width(w))
+    ws.freeze_panes(1, 0)
+    for j, col in enumerate(dd.columns):
+        ws.write_string(0, j, col, head)
+    for i, rec in enumerate(dd.itertuples(index=False), start=1):
+        for j, v in enumerate(rec):
+            text(ws, i, j, v)
 
 
 # ---- PDF ------------------------------------------------------------------------------
@@ -809,9 +848,10 @@ def _labels(cfg) -> dict:
 def _temporary_files_in(folder):
     """Python's temporary files go into ``folder`` (when given) for the duration.
 
-    openpyxl writes every sheet through a temporary file of :mod:`tempfile` and takes no
-    folder for it; the build's temporary files belong in its staging area, so that a
-    killed build leaves none in the system's temporary folder (docs/privacy.md).
+    XlsxWriter writes every sheet and every part of the file through temporary files in
+    :mod:`tempfile`'s folder (:func:`write_workbook` passes it); the build's temporary
+    files belong in its staging area, so that a killed build leaves none in the system's
+    temporary folder (docs/privacy.md).
     """
     if folder is None:
         yield
@@ -854,7 +894,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     progress : bool, default False
         Print one line when PDFs are skipped or printed.
     tmpdir : pathlib.Path, optional
-        Chromium's temporary folder and openpyxl's (the build passes its staging area).
+        Chromium's temporary folder and XlsxWriter's (the build passes its staging area).
     jobs : int, default 1
         Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
         ``--jobs``) and worker processes writing the briefs, data dictionaries and
@@ -872,7 +912,7 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
 
     Notes
     -----
-    The work is Python (openpyxl, pandas, pypdf) and would share one interpreter lock
+    The work is Python (XlsxWriter, pandas, pypdf) and would share one interpreter lock
     in one process: the worker processes put it on every core once the reports have
     run (forked on Linux: they start with this process's modules loaded; killed with
     the build, ``PR_SET_PDEATHSIG``). The briefs are written first, so that their
@@ -1073,7 +1113,7 @@ class _JobReader:
 
 
 def _worker_init(parent: int, tmpdir: str | None) -> None:
-    """Start of an extras worker process: it dies with the build, and openpyxl's
+    """Start of an extras worker process: it dies with the build, and XlsxWriter's
     temporary files go into the build's folder (:func:`_temporary_files_in`)."""
     from .build.kernels import set_parent_death_signal
 
@@ -1089,7 +1129,7 @@ def _worker_init(parent: int, tmpdir: str | None) -> None:
 
 def _start_method() -> str:
     """``fork`` where it exists (Linux): a worker starts with the driver's modules loaded
-    (a spawned one imports pandas, openpyxl, pypdf: ~1 s of CPU each); else ``spawn``."""
+    (a spawned one imports pandas, xlsxwriter, pypdf: ~1 s of CPU each); else ``spawn``."""
     import multiprocessing
 
     return "fork" if sys.platform.startswith("linux") and \

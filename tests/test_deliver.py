@@ -371,115 +371,103 @@ def test_unchanged_pages_reuse_their_pdfs_and_a_changed_page_is_printed_again(
     assert b"Syn 2" in (third / "pdf" / "synthesis.pdf").read_bytes()
 
 
+def test_number_format_by_name_type_and_size():
+    """A column's number format: p-values and shares by name, integers and columns with
+    a number of 1000 or more (infinity too) with a thousands separator, other numbers
+    with three decimals; NaN and missing values count as no number; text has none."""
+    import numpy as np
+
+    nf = deliver._number_format
+    assert nf("p_val", pd.Series([5000.0])) == "0.000"
+    assert nf("pct_missing", pd.Series([5000.0])) == '0.0"%"'
+    assert nf("n", pd.Series([1, 2])) == "#,##0"
+    assert nf("n", pd.Series([1, None], dtype="Int64")) == "#,##0"
+    assert nf("r", pd.Series([0.5, -999.9, np.nan])) == "0.000"
+    assert nf("r", pd.Series([0.5, -1000.0])) == "#,##0"
+    assert nf("r", pd.Series([0.5, -np.inf])) == "#,##0"
+    assert nf("r", pd.Series([np.nan, np.nan])) == "0.000"
+    assert nf("r", pd.Series([2.5, None, 1500.0], dtype="Float64")) == "#,##0"
+    assert nf("r", pd.Series([2.5, None], dtype="Float64")) == "0.000"
+    assert nf("r", pd.Series(["1500"])) is None
+    assert nf("r", pd.Series([True, False])) is None
+
+
 def test_workbooks_temporary_files_stay_in_the_builds_folder(tmp_path, monkeypatch):
-    """openpyxl's temporary sheet files go into ``tmpdir`` (the build's staging area),
-    not the system's temporary folder; tempfile's folder is restored after."""
+    """XlsxWriter's temporary files (each sheet, each part of the file) go into ``tmpdir``
+    (the build's staging area), not the system's temporary folder; tempfile's folder is
+    restored after, and none of the files is left."""
     import tempfile
 
-    import openpyxl.worksheet._writer as sheet_writer
-
     made = []
-    real = sheet_writer.create_temporary_file
+    real = tempfile.mkstemp
 
-    def spy(suffix=""):
-        made.append(real(suffix))
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(sheet_writer, "create_temporary_file", spy)
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
     before = tempfile.tempdir
     root, records = _site(tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     extras = deliver.publish_extras(root, records=records, pdf=False, tmpdir=work)
     assert any("workbook" in ex for ex in extras.values())
-    assert made and all(os.path.dirname(f) == str(work) for f in made)
+    assert made and all(os.path.dirname(name) == str(work) for _fd, name in made)
     assert tempfile.tempdir == before
+    assert list(work.iterdir()) == []
 
 
-def _write_workbook_cell_by_cell(tables, path, *, title="", source=""):
-    """``write_workbook`` as it was before write-only mode (cell by cell, a style set per
-    cell): the reference for the test below."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.hyperlink import Hyperlink
+def test_workbook_failure_leaves_no_file(tmp_path, monkeypatch):
+    """A workbook that fails half-way leaves neither the workbook, nor its ``.tmp``, nor
+    a temporary sheet file, and an earlier workbook stays as it was; the error is the
+    one raised."""
+    import tempfile
 
-    from exresearch.formatting import data_dictionary, readable_name
-    from exresearch.privacy import neutralise_cell
+    class Unprintable:
+        def __str__(self):
+            raise RuntimeError("no text for this cell")
 
-    wb = Workbook()
-    contents = wb.active
-    contents.title = "Contents"
-    used = {"contents", "columns"}
-    bold = Font(bold=True)
-    head_fill = PatternFill("solid", fgColor="DCE6F0")
-    contents["A1"] = neutralise_cell(str(title or "Tables"))
-    contents["A1"].font = Font(bold=True, size=14)
-    if source:
-        contents["A2"] = neutralise_cell(str(source))
-    contents["A4"], contents["B4"], contents["C4"], contents["D4"] = (
-        "sheet", "table", "rows", "columns")
-    for c in "ABCD":
-        contents[f"{c}4"].font = bold
-    row = 5
-    names = {}
-    for name, df in tables.items():
-        sheet = deliver._sheet_name(name, used)
-        names[name] = sheet
-        ws = wb.create_sheet(sheet)
-        for j, col in enumerate(df.columns, start=1):
-            cell = ws.cell(row=1, column=j, value=neutralise_cell(str(col)))
-            cell.font, cell.fill = bold, head_fill
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-        for j, col in enumerate(df.columns, start=1):
-            s = df[col]
-            fmt = deliver._number_format(col, s)
-            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-            for i, v in enumerate(s.tolist(), start=2):
-                if v is None or (isinstance(v, float) and v != v):
-                    continue
-                if numeric:
-                    cell = ws.cell(row=i, column=j, value=float(v) if isinstance(v, float)
-                                   else int(v))
-                    if fmt:
-                        cell.number_format = fmt
-                elif isinstance(v, bool):
-                    ws.cell(row=i, column=j, value=v)
-                else:
-                    cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
-                    cell.data_type = "s"
-            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
-            ws.column_dimensions[get_column_letter(j)].width = min(max(width + 2, 8), 60)
-        ws.freeze_panes = "A2"
-        link = contents.cell(row=row, column=1, value=sheet)
-        link.hyperlink = Hyperlink(ref=link.coordinate, location=f"'{sheet}'!A1")
-        link.style = "Hyperlink"
-        contents.cell(row=row, column=2, value=neutralise_cell(readable_name(name)))
-        contents.cell(row=row, column=3, value=len(df))
-        contents.cell(row=row, column=4, value=len(df.columns))
-        row += 1
-    contents.column_dimensions["A"].width = 32
-    contents.column_dimensions["B"].width = 40
-    dd = data_dictionary({names[k]: v for k, v in tables.items()})
-    ws = wb.create_sheet("Columns")
-    for j, col in enumerate(dd.columns, start=1):
-        cell = ws.cell(row=1, column=j, value=col)
-        cell.font, cell.fill = bold, head_fill
-    for i, rec in enumerate(dd.itertuples(index=False), start=2):
-        for j, v in enumerate(rec, start=1):
-            cell = ws.cell(row=i, column=j, value=neutralise_cell(str(v)))
-            cell.data_type = "s"
-    for c, w in zip("ABCDE", (30, 24, 30, 10, 70), strict=True):
-        ws.column_dimensions[c].width = w
-    ws.freeze_panes = "A2"
-    wb.save(path)
-    return path
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    tables = {"a": pd.DataFrame({"x": range(2000)}),
+              "b": pd.DataFrame({"t": ["fine"] * 500 + [Unprintable()]})}
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(RuntimeError, match="no text for this cell"):
+        deliver.write_workbook(tables, out / "w.xlsx")
+    assert list(out.iterdir()) == [] and list(work.iterdir()) == []
+    deliver.write_workbook({"a": tables["a"]}, out / "w.xlsx")
+    with pytest.raises(RuntimeError, match="no text for this cell"):
+        deliver.write_workbook(tables, out / "w.xlsx")
+    assert [p.name for p in out.iterdir()] == ["w.xlsx"] and list(work.iterdir()) == []
+    assert openpyxl.load_workbook(out / "w.xlsx").sheetnames == ["Contents", "a", "Columns"]
+
+
+def _cell_as_read(c):
+    """What a reader sees of one cell, as openpyxl reads it: value, type, number format,
+    bold, size, underline, colour, fill, wrapping, vertical alignment, named style, link.
+    A font colour of theme 1 is the default text colour, like no colour (None); a font
+    without a size has the default size, 11."""
+    color = c.font.color
+    if color is None or (color.type == "theme" and color.theme == 1):
+        color = None
+    elif color.type == "theme":
+        color = f"theme {color.theme}"
+    else:
+        color = color.rgb[-6:]
+    fill = c.fill.fgColor.rgb[-6:] if c.fill.fill_type == "solid" else None
+    return (c.value, c.data_type, c.number_format, bool(c.font.b), c.font.sz or 11.0,
+            c.font.u, color, fill, bool(c.alignment.wrap_text), c.alignment.vertical,
+            c.style, (c.hyperlink.location, c.hyperlink.ref) if c.hyperlink else None)
 
 
 def _workbook_as_read(path):
     """Everything a reader of the workbook sees, as openpyxl reads it back: sheet names;
-    per sheet every written cell's value, type, number format, font, fill, alignment,
-    named style and link; the frozen panes and the column widths."""
+    per sheet every written cell (:func:`_cell_as_read`), the frozen panes and the width
+    of each column (a ``<col>`` range of columns read as one width per column)."""
+    from openpyxl.utils import get_column_letter
+
     wb = openpyxl.load_workbook(path)
     out = {"sheets": wb.sheetnames}
     for ws in wb.worksheets:
@@ -488,21 +476,39 @@ def _workbook_as_read(path):
             for c in row:
                 if c.value is None and not c.has_style:
                     continue
-                cells[c.coordinate] = (
-                    c.value, c.data_type, c.number_format, c.font.b, c.font.sz,
-                    c.font.color.rgb if c.font.color is not None else None, c.font.u,
-                    c.fill.fill_type, c.fill.fgColor.rgb, c.alignment.wrap_text,
-                    c.alignment.vertical, c.style,
-                    (c.hyperlink.location, c.hyperlink.ref) if c.hyperlink else None)
-        out[ws.title] = (cells, ws.freeze_panes,
-                         {k: d.width for k, d in ws.column_dimensions.items()})
+                cells[c.coordinate] = _cell_as_read(c)
+        widths = {}
+        for d in ws.column_dimensions.values():
+            for j in range(d.min, d.max + 1):
+                widths[get_column_letter(j)] = d.width
+        out[ws.title] = (cells, ws.freeze_panes, widths)
     return out
 
 
-def test_workbook_same_cells_as_written_cell_by_cell(tmp_path):
-    """The write-only workbook has every cell, value, type, number format, style, link,
-    width and frozen pane of the workbook written cell by cell (the code it replaced)."""
+def _cell(v, data_type, *, number_format="General", bold=False, size=11.0, underline=None,
+          color=None, fill=None, wrap=False, vertical=None, style="Normal", link=None):
+    """A cell as :func:`_cell_as_read` reads it."""
+    return (v, data_type, number_format, bold, size, underline, color, fill, wrap, vertical,
+            style, link)
+
+
+def _head(v, *, wrap=True):
+    """A header cell: bold text on the DCE6F0 fill, wrapped and top-aligned on table sheets."""
+    return _cell(v, "s", bold=True, fill="DCE6F0", wrap=wrap, vertical="top" if wrap else None)
+
+
+def test_workbook_cells_as_a_reader_sees_them(tmp_path):
+    """Every cell of representative tables as a reader sees it: numbers at the precision
+    Excel keeps (16 digits), with their column's number format; text stays text when it
+    reads as a formula, a number, an error code, a boolean or a link; empty cells for
+    NaN, None, infinity and empty text; booleans; unicode and long text; the header style;
+    the contents sheet's links; sheet names made valid and unique; widths and frozen
+    panes; the Columns sheet."""
     import numpy as np
+    from openpyxl.utils import get_column_letter
+
+    from exresearch.formatting import data_dictionary, readable_name
+    from exresearch.privacy import neutralise_cell
 
     rng = np.random.default_rng(3)
     n = 450  # more than the 200 rows the widths look at
@@ -511,21 +517,101 @@ def test_workbook_same_cells_as_written_cell_by_cell(tmp_path):
                         "p_val": rng.random(n), "pct_missing": 100 * rng.random(n),
                         "revenue": 1e4 * rng.random(n)})
     big.loc[3, "r"] = np.nan
+    big.loc[8, "pct_missing"] = np.inf
+    big.loc[9, "revenue"] = -np.inf
     big.loc[[4, 5, 6, 7], "client"] = ["=SUM(A1)", "#N/A", None, "-0.5"]
+    big.loc[n - 1, "client"] = "x" * 300  # past the 200 rows the widths look at
     odd = pd.DataFrame({"flag": [True, False, None], "mix": [1, "a", 2.5],
                         "b": [True, False, True], "big": [1e6, 2.0, np.nan],
                         "#DIV/0!": ["x", "#REF!", "+a"]})
+    texts = pd.DataFrame({"naïve_é": ["日本語", "emoji 😀 ok", "", "  spaced  "],
+                          "t": ["123", "1e5", "http://example.com/x", "TRUE"],
+                          "long": ["é" * 5000, "a\nb", "@me", "-x"]})
+    small = big.head(3).assign(revenue=[10.5, 999.0, 3.0])
     tables = {"per_client_correlations": big, "odd": odd, "empty": pd.DataFrame(),
-              "no_rows": big.head(0), "x/y:z" * 10: odd, "X/Y:Z" * 10: big.head(3)}
+              "no_rows": big.head(0), "x/y:z" * 10: odd, "X/Y:Z" * 10: small,
+              "😀" * 20: texts, "'quoted'": odd.head(1), "it's": odd.head(1)}
+    sheets = ["per_client_correlations", "odd", "empty", "no_rows",
+              "x_y_zx_y_zx_y_zx_y_zx_y_zx_y_zx", "X_Y_ZX_Y_ZX_Y_ZX_Y_ZX_Y_ZX_Y_~2", "😀" * 15,
+              "_quoted_", "it's"]
+    # number formats by column: p-values and shares by name, integers and numbers of
+    # 1000 or more with a thousands separator, other numbers with three decimals
+    formats = {"n": "#,##0", "r": "0.000", "p_val": "0.000", "pct_missing": '0.0"%"',
+               "revenue": "#,##0", "big": "#,##0"}
+
+    def expected_sheet(df, formats):
+        cells, widths = {}, {}
+        for j, col in enumerate(df.columns, start=1):
+            letter = get_column_letter(j)
+            cells[f"{letter}1"] = _head(neutralise_cell(col))
+            # the longest of the header and the first 200 values, + 2, within 8 to 60
+            longest = max([len(col)] + [len(str(v)) for v in df[col].head(200)])
+            widths[letter] = min(max(longest + 2, 8), 60)
+            for i, v in enumerate(df[col].tolist(), start=2):
+                if v is None or v == "" or (isinstance(v, float) and not np.isfinite(v)):
+                    continue
+                if col in formats:
+                    cells[f"{letter}{i}"] = _cell(float(f"{v:.16g}"), "n",
+                                                  number_format=formats[col])
+                elif isinstance(v, bool):
+                    cells[f"{letter}{i}"] = _cell(v, "b")
+                else:
+                    cells[f"{letter}{i}"] = _cell(neutralise_cell(str(v)), "s")
+        return cells, "A2", widths
+
     for source in ("", "Every table"):
-        old = _write_workbook_cell_by_cell(tables, tmp_path / "old.xlsx", title="=t",
-                                           source=source)
-        new = deliver.write_workbook(tables, tmp_path / "new.xlsx", title="=t", source=source)
-        a, b = _workbook_as_read(old), _workbook_as_read(new)
-        assert a["sheets"] == b["sheets"]
-        assert len(a["per_client_correlations"][0]) > 3000
-        for sheet in a["sheets"]:
-            assert a[sheet] == b[sheet], sheet
+        path = deliver.write_workbook(tables, tmp_path / "w.xlsx", title="=t", source=source)
+        got = _workbook_as_read(path)
+        assert got["sheets"] == ["Contents", *sheets, "Columns"]
+        contents = {"A1": _cell("'=t", "s", bold=True, size=14.0),
+                    **({"A2": _cell(source, "s")} if source else {}),
+                    **{f"{c}4": _cell(v, "s", bold=True)
+                       for c, v in zip("ABCD", ("sheet", "table", "rows", "columns"),
+                                       strict=True)}}
+        for row, ((name, df), sheet) in enumerate(zip(tables.items(), sheets, strict=True),
+                                                  start=5):
+            quoted = sheet.replace("'", "''")
+            contents[f"A{row}"] = _cell(sheet, "s", size=12.0, color="theme 10",
+                                        style="Hyperlink", link=(f"'{quoted}'!A1", f"A{row}"))
+            contents[f"B{row}"] = _cell(neutralise_cell(readable_name(name)), "s")
+            contents[f"C{row}"] = _cell(len(df), "n")
+            contents[f"D{row}"] = _cell(len(df.columns), "n")
+        assert got["Contents"] == (contents, None, {"A": 32, "B": 40})
+        for (_name, df), sheet in zip(tables.items(), sheets, strict=True):
+            assert got[sheet] == expected_sheet(
+                df, {**formats, "revenue": "0.000"} if df is small else formats), sheet
+        assert len(got["per_client_correlations"][0]) > 3000
+        dd = data_dictionary(dict(zip(sheets, tables.values(), strict=True)))
+        columns = {f"{c}1": _head(v, wrap=False) for c, v in zip("ABCDE", dd.columns,
+                                                                 strict=True)}
+        for i, rec in enumerate(dd.itertuples(index=False), start=2):
+            for c, v in zip("ABCDE", rec, strict=True):
+                if str(v):
+                    columns[f"{c}{i}"] = _cell(neutralise_cell(str(v)), "s")
+        assert got["Columns"] == (columns, "A2", dict(zip("ABCDE", (30, 24, 30, 10, 70),
+                                                          strict=True)))
+    # the cells this test is about, spelled out
+    wb = openpyxl.load_workbook(path)
+    ws = wb["per_client_correlations"]
+    assert (ws["A6"].value, ws["A6"].data_type) == ("'=SUM(A1)", "s")
+    assert (ws["A7"].value, ws["A7"].data_type) == ("#N/A", "s")
+    assert ws["A8"].value is None and (ws["A9"].value, ws["A9"].data_type) == ("-0.5", "s")
+    assert ws["D5"].value is None and ws["F10"].value is None and ws["G11"].value is None
+    assert ws["D2"].value == float(f"{big.loc[0, 'r']:.16g}") and ws["D2"].data_type == "n"
+    assert ws.column_dimensions["A"].width == 11  # "Client 36", not the 300 x's
+    ws = wb["odd"]
+    assert [ws[c].value for c in ("A2", "A3", "A4")] == [True, False, None]
+    assert ws["A2"].data_type == "b" and ws["B2"].value == "1" and ws["B4"].value == "2.5"
+    assert (ws["E1"].value, ws["E1"].data_type) == ("#DIV/0!", "s")
+    ws = wb["😀" * 15]
+    assert [ws[f"B{i}"].value for i in range(2, 6)] == ["123", "1e5", "http://example.com/x",
+                                                       "TRUE"]
+    assert all(ws[f"B{i}"].data_type == "s" and ws[f"B{i}"].hyperlink is None
+               for i in range(2, 6))
+    assert ws["C2"].value == "é" * 5000 and ws["A3"].value == "emoji 😀 ok"
+    assert ws["A4"].value is None and ws["A5"].value == "  spaced  "
+    assert ws["C3"].value == "a\nb" and ws["C4"].value == "'@me"
+    assert wb["Contents"]["A13"].hyperlink.location == "'it''s'!A1"
 
 
 # ---- the phase's worker processes (issue 20: the Python work on every core) -----------
@@ -612,18 +698,20 @@ def test_worker_processes_write_the_same_files_as_one_process(tmp_path, monkeypa
 def test_worker_processes_are_used_and_keep_temporary_files_in_the_builds_folder(
         tmp_path, monkeypatch):
     """With two cores and --jobs 2 the workbooks are written by two processes other than
-    this one, their openpyxl temporary files in ``tmpdir``; with --jobs 1, by this one."""
-    import openpyxl.worksheet._writer as sheet_writer
+    this one, their XlsxWriter temporary files in ``tmpdir``; with --jobs 1, by this one."""
+    import sys
+    import tempfile
 
     log = tmp_path / "made.log"
-    real = sheet_writer.create_temporary_file
+    real = tempfile.mkstemp
 
-    def spy(suffix=""):
-        path = real(suffix)
-        _log(log, f"{os.getpid()} {os.path.dirname(path)}")
-        return path
+    def spy(*args, **kwargs):
+        fd, path = real(*args, **kwargs)
+        if sys._getframe(1).f_globals["__name__"].startswith("xlsxwriter"):
+            _log(log, f"{os.getpid()} {os.path.dirname(path)}")
+        return fd, path
 
-    monkeypatch.setattr(sheet_writer, "create_temporary_file", spy)
+    monkeypatch.setattr(tempfile, "mkstemp", spy)
     monkeypatch.setattr(deliver.os, "cpu_count", lambda: 2)
     work = tmp_path / "work"
     work.mkdir()
@@ -637,7 +725,7 @@ def test_worker_processes_are_used_and_keep_temporary_files_in_the_builds_folder
     root, records = _site_with_clients(tmp_path / "b", n=2)
     deliver.publish_extras(root, records=records, pdf=False, tmpdir=work, jobs=1)
     assert {line.split()[0] for line in log.read_text().splitlines()} == {str(os.getpid())}
-    assert list(work.iterdir()) == []  # (openpyxl removes its own)
+    assert list(work.iterdir()) == []  # (XlsxWriter removes its own)
 
 
 def test_a_failing_job_fails_the_phase_and_stops_the_workers(tmp_path, monkeypatch):

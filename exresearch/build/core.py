@@ -79,11 +79,11 @@ class _Build:
 
 
 #: What the driver imports to execute reports and write the site (papermill, nbclient,
-#: nbconvert, openpyxl, the report package): imported in a thread while the driver waits
+#: nbconvert, xlsxwriter, the report package): imported in a thread while the driver waits
 #: for the zygote, not after it (the zygote imports and preloads meanwhile). The driver
 #: joins the thread before it goes on, so no module is imported by two threads at once.
 WARM_IMPORTS = ("papermill", "nbformat", "nbclient", "jupyter_client.asynchronous.client",
-                "nbconvert", "openpyxl", "exresearch.site", "exresearch.build.execute",
+                "nbconvert", "xlsxwriter", "exresearch.site", "exresearch.build.execute",
                 "exresearch.deliver", "exresearch.report")
 
 
