@@ -181,6 +181,8 @@ def _width(chars: float) -> float:
 
 
 _INF = float("inf")
+#: Rows of data an Excel sheet holds below its header row (1,048,576 rows in all).
+EXCEL_MAX_ROWS = 1_048_575
 
 
 def _fill_workbook(wb, tables: dict, names: dict, *, title: str, source: str) -> None:
@@ -218,6 +220,9 @@ def _fill_workbook(wb, tables: dict, names: dict, *, title: str, source: str) ->
         text(contents, row, 1, readable_name(name))
         contents.write_number(row, 2, len(df))
         contents.write_number(row, 3, len(df.columns))
+        if len(df) > EXCEL_MAX_ROWS:  # more than a sheet holds: said, not dropped unsaid
+            text(contents, row, 4, f"the sheet holds the first {EXCEL_MAX_ROWS:,} rows "
+                 "(Excel's limit); the CSV file holds every row")
     for name, df in tables.items():
         ws = wb.add_worksheet(names[name])
         columns = []  # per column: (values, format object or None, numeric)
@@ -236,6 +241,8 @@ def _fill_workbook(wb, tables: dict, names: dict, *, title: str, source: str) ->
         number = [fmt if numeric else False for _, fmt, numeric in columns]
         for i, row in enumerate(zip(*[values for values, _, _ in columns], strict=True),
                                 start=1):
+            if i > EXCEL_MAX_ROWS:
+                break
             for j, v in enumerate(row):
                 if v is None or (v.__class__ is float and (v != v or v in (_INF, -_INF))):
                     continue  # an empty cell

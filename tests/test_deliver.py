@@ -913,3 +913,20 @@ def test_every_page_a_lane_prints_gets_print_media_open_details_and_no_file_link
         uris = [str(a.get_object().get("/A", {}).get("/URI", ""))
                 for p in reader.pages for a in p.get("/Annots", []) or []]
         assert not [u for u in uris if "other" in u or u.startswith("file:")], uris
+
+
+def test_workbook_says_when_a_table_is_longer_than_a_sheet(tmp_path, monkeypatch):
+    """More rows than an Excel sheet holds: the sheet gets the first ones and the
+    Contents sheet says so (XlsxWriter would drop the rest without a word)."""
+    import openpyxl
+
+    monkeypatch.setattr(deliver, "EXCEL_MAX_ROWS", 5)
+    path = deliver.write_workbook({"long": pd.DataFrame({"n": range(8)}),
+                                   "short": pd.DataFrame({"n": range(5)})}, tmp_path / "w.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert [c.value for c in wb["long"]["A"]] == ["n", 0, 1, 2, 3, 4]
+    assert [c.value for c in wb["short"]["A"]] == ["n", 0, 1, 2, 3, 4]
+    rows = {r[0]: r for r in wb["Contents"].iter_rows(min_row=5, values_only=True)}
+    assert rows["long"][2:5] == (8, 1, "the sheet holds the first 5 rows (Excel's limit); "
+                                       "the CSV file holds every row")
+    assert rows["short"][2:4] == (5, 1) and (len(rows["short"]) < 5 or rows["short"][4] is None)
