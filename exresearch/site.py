@@ -754,7 +754,8 @@ def render_report(nb, *, title: str, provenance: dict,
     nb.metadata["title"] = str(title)
     if glossary is None:
         from .formatting import GLOSSARY as glossary
-    print_rows = (nb.metadata.get("exresearch") or {}).get("print_max_rows")
+    ours = nb.metadata.get("exresearch")
+    print_rows = ours.get("print_max_rows") if isinstance(ours, dict) else None
     if print_rows is not None and (not isinstance(print_rows, int) or isinstance(
             print_rows, bool) or print_rows < 1):
         raise ParameterError("the notebook's metadata exresearch.print_max_rows must be a "
