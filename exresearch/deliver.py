@@ -317,30 +317,37 @@ _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket"
 #: cannot be clicked open, so a folded table (<details>, e.g. every client's numbers under
 #: a caterpillar plot) is printed open. A page whose ``<body>`` carries
 #: ``data-exr-print-rows="N"`` (a notebook's ``exresearch.print_max_rows`` metadata,
-#: :func:`exresearch.site.render_report`) prints the first N rows of a longer table and a
-#: line saying how many the web page shows: the study-level reports list every client,
-#: and at 300 clients printed 158 (synthesis) and 264 (data quality) pages of such rows.
-#: A table at most 10 rows over N is printed whole.
+#: :func:`exresearch.site.render_report`) prints the first and the last N/2 rows of a
+#: longer table (a ranked table keeps both ends), a line in between naming the rows left
+#: out and the web page that shows them, and says so in the table's caption: the
+#: study-level reports list every client, and at 300 clients printed 158 (synthesis) and
+#: 264 (data quality) pages of such rows. A table at most 10 rows over N prints whole.
 _BEFORE_PRINT = """() => {
     document.querySelectorAll('a[href]').forEach(a => {
         if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); });
     document.querySelectorAll('details').forEach(d => { d.open = true; });
     const max = parseInt(document.body.dataset.exrPrintRows || '0', 10);
     if (!(max > 0)) return;
+    const head = Math.ceil(max / 2), tail = max - head;
+    const page = decodeURIComponent(location.pathname.split('/').pop());
+    const fmt = k => k.toLocaleString('en-US');
     document.querySelectorAll('table').forEach(t => {
         const body = t.tBodies[0];
         const n = body ? body.rows.length : 0;
         if (n <= max + 10) return;
-        while (body.rows.length > max) body.deleteRow(-1);
         const cols = Math.max(...Array.from(t.rows, r => Array.from(r.cells).reduce(
             (k, c) => k + c.colSpan, 0)));
-        const cell = body.insertRow().insertCell();
+        for (let k = 0; k < n - head - tail; k++) body.deleteRow(head);
+        const cell = body.insertRow(head).insertCell();
         cell.colSpan = cols;
         cell.className = 'exr-print-more';
         cell.style.textAlign = 'left';
         cell.style.fontStyle = 'italic';
-        cell.textContent = 'Rows 1\u2013' + max + ' of ' + n.toLocaleString('en-US') +
-            ' are printed; the web page of this report shows every row.'; }); }"""
+        cell.textContent = 'Rows ' + fmt(head + 1) + '\u2013' + fmt(n - tail) + ' of ' +
+            fmt(n) + ' are left out of the print; the web page of this report (' + page +
+            ') shows every row.';
+        if (t.caption) t.caption.append(' (printed: the first ' + head + ' and the last ' +
+            tail + ' of ' + fmt(n) + ' rows)'); }); }"""
 
 
 class PdfError(RuntimeError):

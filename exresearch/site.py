@@ -715,9 +715,9 @@ def render_report(nb, *, title: str, provenance: dict,
     nb : nbformat.NotebookNode
         The executed notebook (papermill output), failures included. Its metadata
         ``{"exresearch": {"print_max_rows": N}}`` (a positive integer; the synthesis and
-        data-quality notebooks set 40) makes the page's PDF print the first N rows of a
-        table longer than N + 10 and a line saying that the web page shows every row
-        (:func:`exresearch.deliver.render_pdfs`); the web page itself shows every row.
+        data-quality notebooks set 40) makes the page's PDF print the first and the last
+        N/2 rows of a table longer than N + 10, with a line saying that the web page shows
+        every row (:func:`exresearch.deliver.render_pdfs`); the page itself shows them all.
     title : str
         Page title (escaped).
     provenance : dict

@@ -117,10 +117,12 @@ def test_a_page_that_fails_is_reported_and_the_others_are_printed(tmp_path):
     assert str(tmp_path) not in str(err.value)  # names pages, not this machine's folders
 
 
-def test_a_page_with_print_rows_prints_the_first_rows_of_long_tables(tmp_path):
+def test_a_page_with_print_rows_prints_both_ends_of_long_tables(tmp_path):
     """``<body data-exr-print-rows="N">`` (the study-level reports): a table longer than
-    N + 10 prints its first N rows and a line naming how many the web page shows; a
-    shorter table, and every table of a page without the attribute, prints whole."""
+    N + 10 prints its first and last N/2 rows (a ranked table keeps both ends), a line
+    between them naming the rows left out and the page that shows them, and a note in
+    its caption; a shorter table, and every table of a page without the attribute,
+    prints whole."""
 
     def page(name, attr):
         long_rows = "".join(f"<tr><td>long-{j:03d}</td><td>{j}</td></tr>" for j in range(200))
@@ -128,8 +130,8 @@ def test_a_page_with_print_rows_prints_the_first_rows_of_long_tables(tmp_path):
         path = tmp_path / f"{name}.html"
         path.write_text(
             f"<!DOCTYPE html><html><body{attr}><h1>{name}</h1>"
-            "<table><thead><tr><th>unit</th><th>n</th></tr></thead>"
-            f"<tbody>{long_rows}</tbody></table>"
+            "<table><caption>Every unit</caption><thead><tr><th>unit</th><th>n</th></tr>"
+            f"</thead><tbody>{long_rows}</tbody></table>"
             f"<details><summary>Folded</summary><table><tbody>{short_rows}</tbody></table>"
             "</details></body></html>", encoding="utf-8")
         return path
@@ -140,10 +142,14 @@ def test_a_page_with_print_rows_prints_the_first_rows_of_long_tables(tmp_path):
     px = tmp_path / "px"
     px.mkdir()
     (n_cut, text_cut, _), (n_whole, text_whole, _) = (_seen(p, px) for p in pdfs)
-    assert "long-039" in text_cut and "long-040" not in text_cut
-    assert "Rows 1\u201340 of 200 are printed; the web page of this report shows every row." \
-        in " ".join(text_cut.split())
+    printed = [j for j in range(200) if f"long-{j:03d}" in text_cut]
+    assert printed == [*range(20), *range(180, 200)]
+    words = " ".join(text_cut.split())
+    assert ("Rows 21\u2013180 of 200 are left out of the print; the web page of this report "
+            "(cut.html) shows every row.") in words
+    assert "Every unit (printed: the first 20 and the last 20 of 200 rows)" in words
+    assert words.index("long-019") < words.index("are left out") < words.index("long-180")
     assert all(f"short-{j:03d}" in text_cut for j in range(50))  # 50 <= 40 + 10: whole
     assert all(f"long-{j:03d}" in text_whole for j in range(200))
-    assert "are printed" not in text_whole
+    assert "left out" not in text_whole and "(printed:" not in text_whole
     assert n_cut < n_whole
