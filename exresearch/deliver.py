@@ -234,15 +234,14 @@ def _fill_workbook(wb, tables: dict, names: dict, *, title: str, source: str) ->
             fmt = _number_format(col, s) if numeric else None
             if fmt is not None and fmt not in formats:
                 formats[fmt] = wb.add_format({"num_format": fmt})
-            columns.append((s.tolist(), formats.get(fmt), numeric))
+            # (at most the rows a sheet holds: the Contents sheet says when a table has more)
+            columns.append((s.head(EXCEL_MAX_ROWS).tolist(), formats.get(fmt), numeric))
         ws.freeze_panes(1, 0)
         for j, col in enumerate(df.columns):
             text(ws, 0, j, col, head_wrap)
         number = [fmt if numeric else False for _, fmt, numeric in columns]
         for i, row in enumerate(zip(*[values for values, _, _ in columns], strict=True),
                                 start=1):
-            if i > EXCEL_MAX_ROWS:
-                break
             for j, v in enumerate(row):
                 if v is None or (v.__class__ is float and (v != v or v in (_INF, -_INF))):
                     continue  # an empty cell
