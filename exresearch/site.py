@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 
@@ -362,20 +363,29 @@ def _glossary(soup, main, glossary: dict):
     texts = list(_term_texts(main, NavigableString))
     used = []
     terms = sorted(glossary, key=len, reverse=True)
+    joined = starts = None  # every text, NUL-separated, and where each starts in it
     for term in terms:
         single = len(term) == 1  # "r", "p": only as an italic symbol (*r*)
         pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
         found = None
-        for at, node in enumerate(texts):
-            if single:
+        if single:
+            for at, node in enumerate(texts):
                 if node.parent.name == "em" and str(node).strip() == term:
                     found = (at, node, None)
                     break
-                continue
-            m = pat.search(str(node))
-            if m:
-                found = (at, node, m)
-                break
+        else:
+            # the first text node the term occurs in, found by one search of all texts
+            # joined by NUL (which is not \w, so the term's bounds test the same at a
+            # text's ends) instead of one search per text node (50,000 on the
+            # data-quality page at 300 clients); the match itself as before
+            if joined is None:
+                joined = "\0".join(texts)
+                starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]),
+                                                   initial=0))
+            hit = pat.search(joined)
+            if hit:
+                at = bisect.bisect_right(starts, hit.start()) - 1
+                found = (at, texts[at], pat.search(str(texts[at])))
         if not found:
             continue
         at, node, m = found
@@ -395,6 +405,7 @@ def _glossary(soup, main, glossary: dict):
                 node.replace_with(abbr)
                 texts[at:at + 1] = []
         used.append(term)
+        joined = None  # the texts changed
     return used
 
 
@@ -415,11 +426,12 @@ def _section_links(soup, main) -> None:
     import re as _re
 
     numbered = {}
-    for h in main.find_all(["h2", "h3"]):
+    for h in _descendants(main, ("h2", "h3")):
         m = _re.match(r"\s*(\d+)\.", h.get_text())
         if m and h.get("id") and m.group(1) not in numbered:
             numbered[m.group(1)] = h["id"]
-    for a in main.find_all("a", href=lambda h: h is not None and h.startswith("#section-")):
+    links = [a for a in _descendants(main, ("a",)) if a.get("href", "").startswith("#section-")]
+    for a in links:
         target = numbered.get(a["href"][len("#section-"):])
         if target:
             a["href"] = "#" + target
@@ -448,6 +460,31 @@ def _named_in(name: str, sigil: str, rules: str, names: list) -> bool:
     return i < len(names) and names[i].startswith(name)
 
 
+def _descendants(el, names: tuple) -> list:
+    """``el.find_all(names)`` (the tags of those names under ``el``, in document order),
+    by walking ``el.descendants`` with a name test: BeautifulSoup's matching machinery
+    costs about five times as much per node, which on a page of 50,000 table cells
+    (the data-quality report at 300 clients) is seconds."""
+    return [d for d in el.descendants if d.name in names]  # a text node's name is None
+
+
+def _in_tables(root, names: tuple, *, within: str = "table") -> list:
+    """The tags named ``names`` under ``root`` that have a ``within`` element around them
+    (not necessarily under ``root``), each once, in document order."""
+    seen, out = set(), []
+    outer = root.find_parent(within) is not None
+    scopes = [root] if outer else _descendants(root, (within,))
+    for scope in scopes:
+        for el in _descendants(scope, names):
+            if id(el) not in seen:  # a nested table's cells are under both tables
+                seen.add(id(el))
+                out.append(el)
+    if len(scopes) > 1:  # back in document order after nested scopes
+        order = {id(el): i for i, el in enumerate(_descendants(root, names))}
+        out.sort(key=lambda el: order[id(el)])
+    return out
+
+
 def _slim_tables(soup, main) -> None:
     """Drop the per-cell ids and class names of pandas' Styler that no CSS rule uses.
 
@@ -455,14 +492,15 @@ def _slim_tables(soup, main) -> None:
     (about 50 bytes a cell, a third of a report page's text); cells that a rule of the
     page's own ``<style>`` targets keep them.
     """
-    rules = " ".join(s.get_text() for s in soup.find_all("style"))
+    rules = " ".join(s.get_text() for s in _descendants(soup, ("style",)))
     ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
     classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
-    # find_all rather than CSS selectors (soupsieve matches every node of the page
-    # against the selector: a fifth of a client page's rendering); the same elements
-    for el in main.find_all(["td", "th"]):
-        if el.find_parent("table") is None:
-            continue
+    # the cells of every table under main, each once, in document order: the same
+    # elements as main.find_all(["td", "th"]) less those without a table around them,
+    # without a find_parent per cell (a walk to the root: at 300 clients the
+    # data-quality page has 50,000 cells); find_all rather than CSS selectors
+    # (soupsieve matches every node of the page against the selector)
+    for el in _in_tables(main, ("td", "th")):
         ident = el.get("id")
         if ident and ident.startswith("T_") and not _named_in(ident, "#", rules, ids):
             del el["id"]
@@ -631,18 +669,25 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
     soup = BeautifulSoup(html, "html.parser")
     main = soup.find("main") or soup
     _slim_tables(soup, main)
-    # find_all, not CSS selectors (the same elements; see _slim_tables)
-    for a in soup.find_all("a", class_="anchor-link"):  # pilcrow links: useless tab stops
-        a.decompose()
-    for el in soup.find_all("div", tabindex=True):  # nbconvert makes every cell a tab stop
-        del el["tabindex"]
-    for n, table in enumerate(main.find_all("table"), start=1):
-        for th in table.find_all("th"):  # "thead th" first, then "tbody th"
+    # the same elements as find_all("a", class_=...) and the like (see _descendants)
+    for a in _descendants(soup, ("a",)):  # pilcrow links: useless tab stops
+        if "anchor-link" in a.get("class", ()):
+            a.decompose()
+    for el in _descendants(soup, ("div",)):  # nbconvert makes every cell a tab stop
+        if "tabindex" in el.attrs:
+            del el["tabindex"]
+    # which cells and rows have a thead or tbody around them, from one walk of each
+    # such element, instead of a find_parent (a walk to the root) per cell and row
+    in_thead = {id(el) for el in _in_tables(soup, ("th",), within="thead")}
+    in_tbody = {id(el) for el in _in_tables(soup, ("th", "tr"), within="tbody")}
+    for n, table in enumerate(_descendants(main, ("table",)), start=1):
+        rows_all = _descendants(table, ("tr",))
+        for th in _descendants(table, ("th",)):  # "thead th" first, then "tbody th"
             if th.get("scope"):
                 continue
-            if th.find_parent("thead") is not None:
+            if id(th) in in_thead:
                 th["scope"] = "col"
-            elif th.find_parent("tbody") is not None:
+            elif id(th) in in_tbody:
                 th["scope"] = "row"
         caption = table.find("caption")
         if caption is None or not caption.get_text(strip=True):
@@ -653,9 +698,8 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             caption.string = f"Table {n}" + (f": {near}" if near else "")
             table.insert(0, caption)
         label = " ".join(caption.get_text(" ", strip=True).split())
-        rows = (sum(tr.find_parent("tbody") is not None for tr in table.find_all("tr"))
-                or len(table.find_all("tr")))
-        ncols = max((len(tr.find_all(["td", "th"])) for tr in table.find_all("tr")), default=0)
+        rows = sum(id(tr) in in_tbody for tr in rows_all) or len(rows_all)
+        ncols = max((len(_descendants(tr, ("td", "th"))) for tr in rows_all), default=0)
         wrap = soup.new_tag("div", attrs={
             "class": "exr-scroll" + (" exr-long" if rows > LONG_TABLE_ROWS else ""),
             "role": "region", "tabindex": "0", "aria-label": label})
@@ -664,7 +708,7 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             hint = soup.new_tag("p", attrs={"class": "exr-scroll-hint", "aria-hidden": "true"})
             hint.string = "Scroll sideways to see every column →"
             wrap.insert_before(hint)
-    for img in main.find_all("img"):
+    for img in _descendants(main, ("img",)):
         if img.get("alt", "") in _NO_ALT:
             near = _heading_before(img)
             img["alt"] = f"Chart in section {near}" if near else "Chart"
