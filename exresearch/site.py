@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 
@@ -345,7 +346,7 @@ def _heading_before(el) -> str:
     return " ".join(h.get_text(" ", strip=True).replace("¶", "").split()) if h else ""
 
 
-def _glossary(soup, main, glossary: dict):
+def _glossary(soup, main, glossary: dict, held=None):
     """Wrap each glossary term's first use in ``<abbr title>``; return the terms used.
 
     The text nodes a term may be found in (not inside :data:`_SKIP_TERMS` elements, no
@@ -359,28 +360,50 @@ def _glossary(soup, main, glossary: dict):
 
     from bs4 import NavigableString
 
-    texts = list(_term_texts(main, NavigableString))
+    texts = list(_term_texts(main, NavigableString, held))
     used = []
     terms = sorted(glossary, key=len, reverse=True)
+    joined = starts = None  # every text, NUL-separated, and where each starts in it
     for term in terms:
         single = len(term) == 1  # "r", "p": only as an italic symbol (*r*)
         pat = _re.compile(r"(?<!\w)" + _re.escape(term) + r"(?![\w²])")
         found = None
-        for at, node in enumerate(texts):
-            if single:
+        if single:
+            for at, node in enumerate(texts):
+                if type(node) is _HeldText:  # a cell's text: never inside <em>
+                    continue
                 if node.parent.name == "em" and str(node).strip() == term:
                     found = (at, node, None)
                     break
-                continue
-            m = pat.search(str(node))
-            if m:
-                found = (at, node, m)
-                break
+        else:
+            # the first text node the term occurs in, found by one search of all texts
+            # joined by NUL (which is not \w, so the term's bounds test the same at a
+            # text's ends) instead of one search per text node (50,000 on the
+            # data-quality page at 300 clients); the match itself as before
+            if joined is None:
+                joined = "\0".join(texts)
+                starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]),
+                                                   initial=0))
+            hit = pat.search(joined)
+            if hit:
+                at = bisect.bisect_right(starts, hit.start()) - 1
+                found = (at, texts[at], pat.search(str(texts[at])))
         if not found:
             continue
         at, node, m = found
         abbr = soup.new_tag("abbr", attrs={"class": "exr-term", "title": glossary[term]})
         abbr.string = term
+        if type(node) is _HeldText:  # in a held table body: the same split, in its tokens
+            text = str(node)
+            parts = [_HeldText(text[:m.start()]), _HeldText(text[m.end():])]
+            for part in parts:
+                part.pieces = node.pieces
+            i = next(i for i, p in enumerate(node.pieces) if p is node)
+            node.pieces[i:i + 1] = [parts[0], _Markup(abbr), parts[1]]
+            texts[at:at + 1] = parts
+            used.append(term)
+            joined = None
+            continue
         if m is None:
             node.replace_with(abbr)
             texts[at:at + 1] = []
@@ -395,19 +418,24 @@ def _glossary(soup, main, glossary: dict):
                 node.replace_with(abbr)
                 texts[at:at + 1] = []
         used.append(term)
+        joined = None  # the texts changed
     return used
 
 
-def _term_texts(el, text_type):
+def _term_texts(el, text_type, held=None):
     """The text nodes under ``el`` (of exactly ``text_type``: not comments or CDATA) that
     no :data:`_SKIP_TERMS` element encloses, in document order: one walk of the tree that
     does not enter those elements, instead of every text node's ancestors checked (40,000
-    steps on a client report page)."""
+    steps on a client report page). A table body kept out of the parse (``held``, see
+    :func:`_hold_bodies`) gives its texts as :class:`_HeldText`."""
     for child in el.children:
         if type(child) is text_type:
             yield child
         elif getattr(child, "name", None) is not None and child.name not in _SKIP_TERMS:
-            yield from _term_texts(child, text_type)
+            if child.name == _HELD_TAG and held:  # a table body kept out of the parse
+                yield from held[int(child["data-k"])].texts
+            else:
+                yield from _term_texts(child, text_type, held)
 
 
 def _section_links(soup, main) -> None:
@@ -415,11 +443,12 @@ def _section_links(soup, main) -> None:
     import re as _re
 
     numbered = {}
-    for h in main.find_all(["h2", "h3"]):
+    for h in _descendants(main, ("h2", "h3")):
         m = _re.match(r"\s*(\d+)\.", h.get_text())
         if m and h.get("id") and m.group(1) not in numbered:
             numbered[m.group(1)] = h["id"]
-    for a in main.find_all("a", href=lambda h: h is not None and h.startswith("#section-")):
+    links = [a for a in _descendants(main, ("a",)) if a.get("href", "").startswith("#section-")]
+    for a in links:
         target = numbered.get(a["href"][len("#section-"):])
         if target:
             a["href"] = "#" + target
@@ -448,21 +477,48 @@ def _named_in(name: str, sigil: str, rules: str, names: list) -> bool:
     return i < len(names) and names[i].startswith(name)
 
 
-def _slim_tables(soup, main) -> None:
+def _descendants(el, names: tuple) -> list:
+    """``el.find_all(names)`` (the tags of those names under ``el``, in document order),
+    by walking ``el.descendants`` with a name test: BeautifulSoup's matching machinery
+    costs about five times as much per node, which on a page of 50,000 table cells
+    (the data-quality report at 300 clients) is seconds."""
+    return [d for d in el.descendants if d.name in names]  # a text node's name is None
+
+
+def _in_tables(root, names: tuple, *, within: str = "table") -> list:
+    """The tags named ``names`` under ``root`` that have a ``within`` element around them
+    (not necessarily under ``root``), each once, in document order."""
+    seen, out = set(), []
+    outer = root.find_parent(within) is not None
+    scopes = [root] if outer else _descendants(root, (within,))
+    for scope in scopes:
+        for el in _descendants(scope, names):
+            if id(el) not in seen:  # a nested table's cells are under both tables
+                seen.add(id(el))
+                out.append(el)
+    if len(scopes) > 1:  # back in document order after nested scopes
+        order = {id(el): i for i, el in enumerate(_descendants(root, names))}
+        out.sort(key=lambda el: order[id(el)])
+    return out
+
+
+def _slim_tables(soup, main) -> tuple:
     """Drop the per-cell ids and class names of pandas' Styler that no CSS rule uses.
 
     A Styler table gives every cell ``id="T_<uuid>_row3_col2" class="data row3 col2"``
     (about 50 bytes a cell, a third of a report page's text); cells that a rule of the
-    page's own ``<style>`` targets keep them.
+    page's own ``<style>`` targets keep them. Returns the page's rules, and the ids and
+    class names they name (for :func:`_write_body`).
     """
-    rules = " ".join(s.get_text() for s in soup.find_all("style"))
+    rules = " ".join(s.get_text() for s in _descendants(soup, ("style",)))
     ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
     classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
-    # find_all rather than CSS selectors (soupsieve matches every node of the page
-    # against the selector: a fifth of a client page's rendering); the same elements
-    for el in main.find_all(["td", "th"]):
-        if el.find_parent("table") is None:
-            continue
+    # the cells of every table under main, each once, in document order: the same
+    # elements as main.find_all(["td", "th"]) less those without a table around them,
+    # without a find_parent per cell (a walk to the root: at 300 clients the
+    # data-quality page has 50,000 cells); find_all rather than CSS selectors
+    # (soupsieve matches every node of the page against the selector)
+    for el in _in_tables(main, ("td", "th")):
         ident = el.get("id")
         if ident and ident.startswith("T_") and not _named_in(ident, "#", rules, ids):
             del el["id"]
@@ -474,6 +530,7 @@ def _slim_tables(soup, main) -> None:
                 el["class"] = keep
             else:
                 del el["class"]
+    return rules, ids, classes
 
 
 def slim_tables(html: str) -> str:
@@ -624,25 +681,192 @@ def _slim_plain_tables(html: str) -> str | None:
     return "".join(out)
 
 
+#: Table bodies of at least this many rows are kept out of :func:`_polish`'s parse tree.
+HOLD_MIN_ROWS = 20
+_HELD_TAG = "exr-held"
+_TBODY = re.compile(r"<tbody>(.*?)</tbody>", re.S)
+_HELD = re.compile(r'<exr-held data-k="(\d+)"></exr-held>')
+_HELD_ATTRS = _PLAIN_ATTRS | {"scope"}
+
+
+class _HeldText(str):
+    """The text of a held table body's cell, as the parse tree's text node would hold it;
+    ``pieces`` is the list it stands in (a token of its :class:`_Body`), where the
+    glossary puts its ``<abbr>`` (:func:`_glossary`)."""
+
+    __slots__ = ("pieces",)
+
+
+class _Markup(str):
+    """Markup written as it is among a held body's texts (a glossary ``<abbr>``)."""
+
+
+def _escape_text(text: str) -> str:
+    """Text as BeautifulSoup writes a text node (its "minimal" formatter)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Body:
+    """A table body kept out of the parse tree: its tokens, rows, widest row, cell texts."""
+
+    __slots__ = ("tokens", "rows", "ncols", "texts")
+
+    def __init__(self, tokens, rows, ncols, texts):
+        self.tokens, self.rows, self.ncols, self.texts = tokens, rows, ncols, texts
+
+
+def _read_body(chunk: str) -> _Body | None:
+    """The rows of a ``<tbody>`` of plain markup (``tr``, ``td``, ``th``; the attributes and
+    character references :func:`_slim_plain_tables` reads), or None for anything else."""
+    tokens, stack, texts = [], [], []
+    rows = ncols = cells = pos = 0
+    for m in _PLAIN_TOKEN.finditer(chunk):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        style, name, attrs, end, text = m.groups()
+        if style is not None:
+            return None
+        if text is not None:
+            shown = _plain_text(text)
+            if shown is None:
+                return None
+            if "th" not in stack and text.strip(_ASCII_SPACES):  # what the glossary reads
+                node = _HeldText(_REF.sub(lambda r: _PLAIN_REFS[r.group(0)], text))
+                node.pieces = [node]
+                tokens.append(node.pieces)
+                texts.append(node)
+            else:
+                tokens.append(shown)
+        elif end is not None:
+            if not stack or stack.pop() != end:
+                return None
+            tokens.append((end,))
+            if end == "tr":
+                ncols = max(ncols, cells)
+        else:
+            if name not in ("tr", "td", "th"):
+                return None
+            pairs = _PLAIN_ATTR.findall(attrs)
+            if len({k for k, _ in pairs}) != len(pairs) or any(
+                    k not in _HELD_ATTRS for k, _ in pairs):
+                return None
+            if name == "tr":
+                if "tr" in stack:
+                    return None
+                rows, cells = rows + 1, 0
+            else:
+                cells += 1
+            tokens.append((name, sorted(pairs)))
+            stack.append(name)
+    if pos != len(chunk) or stack:
+        return None
+    return _Body(tokens, rows, ncols, texts)
+
+
+def _hold_bodies(html: str) -> tuple[str, list]:
+    """``html`` with each long table body of plain markup replaced by an empty
+    ``<exr-held data-k="N">`` element, and the bodies (:class:`_Body`).
+
+    BeautifulSoup builds a Python object for every tag and text and writes each back,
+    which for the data-quality page at 300 clients (50,000 cells) is most of its
+    rendering. What :func:`_polish` does to a table body (drop the Styler's unused cell
+    ids and class names, ``scope="row"`` on its header cells, count its rows and
+    columns, look for the first use of glossary terms) is done on the tokens instead
+    (:func:`_write_body`), and the page's text is the same. Written by hand: no parser
+    of the environment writes back what BeautifulSoup does.
+    """
+    if f"<{_HELD_TAG}" in html:
+        return html, []
+    bodies, out, last = [], [], 0
+    for m in _TBODY.finditer(html):
+        chunk = m.group(1)
+        if chunk.count("<tr") < HOLD_MIN_ROWS or "<table" in chunk:
+            continue
+        body = _read_body(chunk)
+        if body is None:
+            continue
+        out.append(html[last:m.start(1)])
+        out.append(f'<{_HELD_TAG} data-k="{len(bodies)}"></{_HELD_TAG}>')
+        last = m.end(1)
+        bodies.append(body)
+    if not bodies:
+        return html, []
+    out.append(html[last:])
+    return "".join(out), bodies
+
+
+def _write_body(body: _Body, *, slim: bool, scope: str | None, rules: tuple) -> str:
+    """A held body as BeautifulSoup writes it after :func:`_polish`: attributes sorted by
+    name, with ``slim`` the Styler's cell ids and class names that no rule of the page
+    names dropped (as :func:`_slim_tables`; ``rules`` is what it returns), ``scope``
+    (``"row"``, ``"col"`` or None) on header cells without one (as :func:`_polish`)."""
+    rules, ids, classes = rules
+    out, named = [], {}
+    for tok in body.tokens:
+        if isinstance(tok, str):
+            out.append(tok)
+        elif isinstance(tok, list):  # a cell's text, maybe with a glossary term wrapped
+            out.extend(p if type(p) is _Markup else _escape_text(p) for p in tok)
+        elif len(tok) == 1:
+            out.append(f"</{tok[0]}>")
+        else:
+            name, pairs = tok
+            shown = []
+            if scope and name == "th" and not any(k == "scope" and v for k, v in pairs):
+                pairs = sorted([*((k, v) for k, v in pairs if k != "scope"), ("scope", scope)])
+            cell = slim and name in ("td", "th")
+            for k, v in pairs:
+                if k == "class":
+                    cls = v.split()
+                    if cell and cls:
+                        for c in cls:
+                            if c not in named:
+                                named[c] = (not _STYLER_CLASS.fullmatch(c)
+                                            or _named_in(c, ".", rules, classes))
+                        cls = [c for c in cls if named[c]]
+                        if not cls:
+                            continue
+                    v = " ".join(cls)
+                elif k == "id" and cell and v.startswith("T_") and not _named_in(
+                        v, "#", rules, ids):
+                    continue
+                shown.append(f' {k}="{v}"')
+            out.append(f"<{name}{''.join(shown)}>")
+    return "".join(out)
+
+
 def _polish(html: str, *, glossary: dict | None = None) -> str:
-    """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`)."""
+    """Accessibility and reading fixes of nbconvert's page (see :func:`render_report`).
+
+    Long table bodies are kept out of the parse tree (:func:`_hold_bodies`).
+    """
     from bs4 import BeautifulSoup
 
+    html, bodies = _hold_bodies(html)
     soup = BeautifulSoup(html, "html.parser")
     main = soup.find("main") or soup
-    _slim_tables(soup, main)
-    # find_all, not CSS selectors (the same elements; see _slim_tables)
-    for a in soup.find_all("a", class_="anchor-link"):  # pilcrow links: useless tab stops
-        a.decompose()
-    for el in soup.find_all("div", tabindex=True):  # nbconvert makes every cell a tab stop
-        del el["tabindex"]
-    for n, table in enumerate(main.find_all("table"), start=1):
-        for th in table.find_all("th"):  # "thead th" first, then "tbody th"
+    rules = _slim_tables(soup, main)
+    places = _descendants(soup, (_HELD_TAG,)) if bodies else []
+    # the same elements as find_all("a", class_=...) and the like (see _descendants)
+    for a in _descendants(soup, ("a",)):  # pilcrow links: useless tab stops
+        if "anchor-link" in a.get("class", ()):
+            a.decompose()
+    for el in _descendants(soup, ("div",)):  # nbconvert makes every cell a tab stop
+        if "tabindex" in el.attrs:
+            del el["tabindex"]
+    # which cells and rows have a thead or tbody around them, from one walk of each
+    # such element, instead of a find_parent (a walk to the root) per cell and row
+    in_thead = {id(el) for el in _in_tables(soup, ("th",), within="thead")}
+    in_tbody = {id(el) for el in _in_tables(soup, ("th", "tr"), within="tbody")}
+    for n, table in enumerate(_descendants(main, ("table",)), start=1):
+        rows_all = _descendants(table, ("tr",))
+        for th in _descendants(table, ("th",)):  # "thead th" first, then "tbody th"
             if th.get("scope"):
                 continue
-            if th.find_parent("thead") is not None:
+            if id(th) in in_thead:
                 th["scope"] = "col"
-            elif th.find_parent("tbody") is not None:
+            elif id(th) in in_tbody:
                 th["scope"] = "row"
         caption = table.find("caption")
         if caption is None or not caption.get_text(strip=True):
@@ -653,9 +877,12 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             caption.string = f"Table {n}" + (f": {near}" if near else "")
             table.insert(0, caption)
         label = " ".join(caption.get_text(" ", strip=True).split())
-        rows = (sum(tr.find_parent("tbody") is not None for tr in table.find_all("tr"))
-                or len(table.find_all("tr")))
-        ncols = max((len(tr.find_all(["td", "th"])) for tr in table.find_all("tr")), default=0)
+        held = [bodies[int(h["data-k"])] for h in _descendants(table, (_HELD_TAG,))
+                ] if bodies else []
+        rows = (sum(id(tr) in in_tbody for tr in rows_all) + sum(b.rows for b in held)
+                or len(rows_all))
+        ncols = max((len(_descendants(tr, ("td", "th"))) for tr in rows_all), default=0)
+        ncols = max([ncols, *(b.ncols for b in held)])
         wrap = soup.new_tag("div", attrs={
             "class": "exr-scroll" + (" exr-long" if rows > LONG_TABLE_ROWS else ""),
             "role": "region", "tabindex": "0", "aria-label": label})
@@ -664,7 +891,7 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             hint = soup.new_tag("p", attrs={"class": "exr-scroll-hint", "aria-hidden": "true"})
             hint.string = "Scroll sideways to see every column →"
             wrap.insert_before(hint)
-    for img in main.find_all("img"):
+    for img in _descendants(main, ("img",)):
         if img.get("alt", "") in _NO_ALT:
             near = _heading_before(img)
             img["alt"] = f"Chart in section {near}" if near else "Chart"
@@ -676,7 +903,7 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
             box["aria-label"] = "Figure: " + img["alt"][:120]
     _section_links(soup, main)
     if glossary:
-        used = _glossary(soup, main, glossary)
+        used = _glossary(soup, main, glossary, bodies)
         if used:
             sec = BeautifulSoup(
                 '<section class="exr-glossary"><h2 id="Glossary">Glossary</h2><dl>'
@@ -684,7 +911,18 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
                           for t in sorted(used, key=str.lower))
                 + "</dl></section>", "html.parser")
             main.append(sec)
-    return str(soup)
+    if not bodies:
+        return str(soup)
+    written = {}
+    for place in places:  # what _slim_tables and the scope pass above do to a body's cells
+        k = int(place["data-k"])
+        under_main = main is soup or any(p is main for p in place.parents)
+        table = place.find_parent("table")
+        slim = under_main and table is not None
+        scope = slim and (main is soup or any(p is main for p in table.parents))
+        written[k] = _write_body(bodies[k], slim=slim, rules=rules, scope=None if not scope
+                                 else "col" if place.find_parent("thead") else "row")
+    return _HELD.sub(lambda m: written[int(m.group(1))], str(soup))
 
 
 def _footer(provenance: dict) -> str:

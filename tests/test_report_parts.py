@@ -226,3 +226,33 @@ def test_figure_functions_draw_what_the_notebooks_drew():
     with pytest.raises(ParameterError, match="lacks column"):
         plots.plot_interval_bars(pd.DataFrame({"a": [1]}), label="a", value="v", low="l",
                                  high="h")
+
+
+@pytest.mark.parametrize("make", [
+    lambda c: pd.DataFrame({"x": [1.0, 2.0], "s": ["a", "b"]}),            # the usual case
+    lambda c: pd.DataFrame({"x": pd.Series([], dtype=float)}) if c == "b"  # an empty client
+    else pd.DataFrame({"x": [1.5]}),
+    lambda c: None if c == "a" else pd.DataFrame({"x": [3.0]}),           # a client left out
+    lambda c: pd.DataFrame({"client_id": ["?"], "x": [1.0]}),             # replaced in place
+    lambda c: pd.DataFrame({"x": [1.0]}) if c == "a"                      # other columns
+    else pd.DataFrame({"y": [2], "x": [0.5]}),
+    lambda c: None,                                                       # nothing at all
+])
+def test_per_client_is_assign_then_concat(make):
+    """per_client adds client_id once to the stack: the same frame (columns, their order
+    and dtypes, values) as assigning client_id to each client's table and stacking them."""
+    from pandas.testing import assert_frame_equal
+
+    from exresearch.report.client import per_client
+
+    class Study:
+        clients = ["a", "b", "c"]
+
+    frames = [make(c).assign(client_id=c) for c in Study.clients if make(c) is not None]
+    expected = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    got = per_client(Study, make)
+    assert_frame_equal(got, expected, check_exact=True)
+    assert list(got.columns) == list(expected.columns)
+    if len(got):
+        assert got["client_id"].tolist() == [c for c in Study.clients if make(c) is not None
+                                             for _ in range(len(make(c)))]

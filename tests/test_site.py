@@ -523,3 +523,64 @@ def test_styled_aligns_text_columns_with_one_rule_per_column():
     slim = slim_tables(html)
     assert '<td class="col0">c299</td>' in slim and "<td>299</td>" in slim
     assert "id=\"T_" not in slim.split("</style>")[1].replace('<table id="T_', "")
+
+
+def _long_tables_notebook():
+    """A page whose long tables exercise what _polish does to a table body."""
+    import pandas as pd
+
+    n = 30
+    frame = pd.DataFrame({
+        "scale": [f"scale {i} & <more>" for i in range(n)],
+        "note": ["ICC(2) low" if i == 7 else ("p" if i == 3 else "ok\xa0fine") for i in range(n)],
+        "r": [i / 100 for i in range(n)],
+    })
+    ranked = frame.set_index("scale")  # row headers: <th> cells in the body
+    styled = (frame.style.format(escape="html", precision=2).set_caption("Every scale")
+              .set_properties(subset=pd.IndexSlice[2, "r"], **{"color": "red"}))
+    outputs = [
+        ranked.style.format(escape="html").format_index(escape="html").set_caption("Ranked")
+        .to_html(),                                     # th per row, Styler ids and classes
+        styled.to_html(),                               # one cell a rule names: keeps its id
+        frame.to_html(index=False),                     # pandas' plain to_html: no Styler ids
+        # the same scale first used inside a table body: the glossary wraps it there
+        pd.DataFrame({"x": ["eNPS rose"] + ["-"] * (n - 1)}).style.to_html(),
+        # not plain (a link in a cell): parsed as before
+        "<table><tbody>" + "".join(f'<tr><td><a href="#x">{i}</a> SD</td></tr>'
+                                   for i in range(n)) + "</tbody></table>",
+        # a header cell that already has a scope, one with an empty one
+        "<table><tbody>" + "".join('<tr><th scope="col">a</th><th scope="">b</th>'
+                                   "<td>R²</td></tr>" for _ in range(n)) + "</tbody></table>",
+    ]
+    cells = [new_markdown_cell("# Quality\n\nThe *r* and the SD of each scale.\n\n## 1. Tables")]
+    cells += [new_code_cell("t", outputs=[new_output("display_data", data={
+        "text/html": html, "text/plain": "table"})]) for html in outputs]
+    return new_notebook(cells=cells)
+
+
+def test_long_table_bodies_are_written_as_parsed(monkeypatch):
+    """Long table bodies are kept out of the parse tree (site._hold_bodies) and written back
+    by hand: the page must be byte for byte the one rendered with every body parsed (Styler
+    ids and classes a rule names kept, the others dropped, scope on row headers, rows and
+    columns counted for the scroll box, a glossary term whose first use is in a held cell
+    wrapped there, entities and non-breaking spaces written as BeautifulSoup writes them)."""
+    from exresearch import site
+
+    nb = _long_tables_notebook()
+    held = []
+    real = site._hold_bodies
+    monkeypatch.setattr(site, "_hold_bodies", lambda html: held.append(real(html)) or held[-1])
+    page = render_report(nb, title="Q", provenance={"study": "s"})
+    assert len(held[0][1]) == 5  # every long plain body held, not the one with links
+    monkeypatch.setattr(site, "HOLD_MIN_ROWS", 10**9)
+    assert render_report(nb, title="Q", provenance={"study": "s"}) == page
+    # and what a reader gets from it
+    assert '<td class="data row7 col1" id="T_' not in page
+    assert re.search(r'<td><abbr class="exr-term" title="[^"]+">eNPS</abbr> rose</td>', page)
+    listed = page.split('class="exr-glossary"')[1].split("</section>")[0]
+    assert page.count('class="exr-term"') == listed.count("<dt>") == 5  # each term once
+    assert re.search(r'<th class="row_heading level0 row0" id="T_\w+_level0_row0" '
+                     r'scope="row">scale 0 &amp; &lt;more&gt;</th>', page) is None
+    assert '<th scope="row">scale 0 &amp; &lt;more&gt;</th>' in page
+    assert '<th scope="col">a</th><th scope="row">b</th>' in page
+    assert "ok\xa0fine" in page and page.count('class="exr-scroll exr-long"') == 6

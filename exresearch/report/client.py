@@ -104,12 +104,25 @@ def per_client(study, make, *, clients=None) -> pd.DataFrame:
     -------
     pandas.DataFrame
     """
-    frames = []
+    frames, ids = [], []
     for c in clients if clients is not None else study.clients:
         frame = make(c)
         if frame is not None:
-            frames.append(frame.assign(client_id=c))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            frames.append(frame)
+            ids.append(c)
+    if not frames:
+        return pd.DataFrame()
+    columns = list(frames[0].columns)
+    if "client_id" in columns or any(list(f.columns) != columns for f in frames[1:]):
+        # client_id put in place, or columns that differ: as assign and concat place them
+        return pd.concat([f.assign(client_id=c) for f, c in zip(frames, ids, strict=True)],
+                         ignore_index=True)
+    # the same frame as assigning client_id to each and stacking them, with the column
+    # added once to the stack (an assign per client was most of stacking 300 clients)
+    out = pd.concat(frames, ignore_index=True)
+    out["client_id"] = pd.Series(np.repeat(ids, [len(f) for f in frames]), dtype=str,
+                                 index=out.index) if len(out) else pd.Series(dtype=str)
+    return out
 
 
 def quality_by_client(study, surveys) -> pd.DataFrame:
