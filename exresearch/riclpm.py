@@ -496,15 +496,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
     lr = {}
     for key in ("x_to_y", "y_to_x") if lr_tests else ():
         j = spec.names().index(key)
-        free = np.arange(spec.n) != j
+        # not ``free``: that name holds the parameters the information is taken over
+        keep = np.arange(spec.n) != j
 
-        def fun_fixed(t_free, j=j, free=free):
+        def fun_fixed(t_free, keep=keep):
             full = np.zeros(spec.n)
-            full[free] = t_free
+            full[keep] = t_free
             f, g = fun(full)
-            return f, g[free]
+            return f, g[keep]
 
-        start = theta[free]
+        start = theta[keep]
         r0 = optimize.minimize(fun_fixed, start, jac=True, method="BFGS",
                                options={"gtol": 1e-9, "maxiter": 5000})
         if not r0.success:
