@@ -97,15 +97,16 @@ class _Spec:
             j = 0 if self.equal else k - 1
             cov.append(a @ cov[-1] @ at + thetas[:, 7 + 3 * j + _SYM])
         ri = thetas[:, self.n_cov - 3 + _SYM]
-        # within covariance in wave-major blocks (x_k, y_k), rows = later wave
+        # within covariance in wave-major blocks (x_k, y_k), rows = later wave: block
+        # (u, s) is A^(u - s) cov_s, for every s at once, one power of A more per step
         w = np.zeros((b, t, t, 2, 2))
-        for s_ in range(t):
-            w[:, s_, s_] = cov[s_]
-            m = cov[s_]
-            for u in range(s_ + 1, t):
-                m = a @ m
-                w[:, u, s_] = m
-                w[:, s_, u] = np.swapaxes(m, 1, 2)
+        waves = np.arange(t)
+        m = np.stack(cov, axis=1)  # (b, t, 2, 2)
+        w[:, waves, waves] = m
+        for lag in range(1, t):
+            m = a[:, None] @ m[:, :t - lag]
+            w[:, waves[lag:], waves[:t - lag]] = m
+            w[:, waves[:t - lag], waves[lag:]] = np.swapaxes(m, 2, 3)
         # (b, t, t, 2, 2) -> (b, 2, t, 2, t) -> (b, 2t, 2t) in (x.., y..) order, plus the
         # random intercepts' (co)variance in every (x or y, x or y) block
         out = w.transpose(0, 3, 1, 4, 2) + ri[:, :, None, :, None]
