@@ -281,7 +281,7 @@ def _gradient(spec, theta, patterns, h=1e-6):
     """:func:`_gradients` at one theta: ``(ll, grad)``, ``grad`` None where the covariance
     is not positive definite."""
     ll, grad = _gradients(spec, np.asarray(theta, dtype=float)[None, :], patterns, h)
-    return (float(ll[0]), grad[0]) if np.isfinite(ll[0]) else (-np.inf, None)
+    return (-np.inf, None) if ll[0] == -np.inf else (float(ll[0]), grad[0])
 
 
 def _start(spec, values, error=None):
@@ -516,7 +516,9 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
                 r0 = r1
         stat = max(2 * n_units * (r0.fun - res.fun), 0.0)
         lr[key] = (stat, float(stats.chi2.sf(stat, 1)))
-    # observed information: central differences of the analytic gradient
+    # observed information: central differences of the analytic gradient (the 2n
+    # gradients one stacked evaluation; a column is NaN where either side is not
+    # positive definite)
     h = 1e-5
     hess = np.zeros((spec.n, spec.n))
     steps = h * np.maximum(1.0, np.abs(theta[free]))
@@ -524,7 +526,7 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
     e[np.arange(len(free)), free] = steps
     ll_pm, g_pm = _gradients(spec, np.concatenate([theta + e, theta - e]), patterns)
     cols = (g_pm[:len(free)] - g_pm[len(free):]) / (2 * steps)[:, None]
-    bad = ~np.isfinite(ll_pm[:len(free)]) | ~np.isfinite(ll_pm[len(free):])
+    bad = (ll_pm[:len(free)] == -np.inf) | (ll_pm[len(free):] == -np.inf)
     cols[bad] = np.nan
     hess[:, free] = cols.T
     hess = (hess + hess.T) / 2
