@@ -38,6 +38,9 @@ RICLPM_PATHS = ("x_to_y", "y_to_x", "x_to_x", "y_to_y")
 
 _LOG2PI = np.log(2 * np.pi)
 
+#: Positions in (var, cov, var) of a symmetric 2 x 2 matrix's entries.
+_SYM = np.array([[0, 1], [1, 2]])
+
 #: Fewest units for which :func:`riclpm` fits the model (below it: NaN rows and a note).
 MIN_UNITS = 20
 
@@ -79,34 +82,35 @@ class _Spec:
         return self.sigma_batch(np.asarray(theta, dtype=float)[None, :])[0]
 
     def sigma_batch(self, thetas):
-        """Model-implied covariance of (x_1..x_T, y_1..y_T) for each row of ``thetas``."""
+        """Model-implied covariance of (x_1..x_T, y_1..y_T) for each row of ``thetas``.
+
+        Each row's matrix is computed by the same operations whatever the other rows
+        (elementwise arithmetic and stacked 2 x 2 products), so a row's result does not
+        depend on the batch it is in.
+        """
         t = self.t
         b = thetas.shape[0]
         a = thetas[:, :4].reshape(b, 2, 2)
         at = np.swapaxes(a, 1, 2)
-
-        def sym(v):
-            return np.stack([v[:, [0, 1]], v[:, [1, 2]]], axis=1)
-
-        cov = [sym(thetas[:, 4:7])]
+        cov = [thetas[:, 4 + _SYM]]  # (b, 2, 2) from (var_x, cov, var_y)
         for k in range(1, t):
             j = 0 if self.equal else k - 1
-            psi = sym(thetas[:, 7 + 3 * j: 10 + 3 * j])
-            cov.append(a @ cov[-1] @ at + psi)
-        ri = sym(thetas[:, self.n_cov - 3: self.n_cov])
-        # within covariance in wave-major blocks (x_k, y_k), rows = later wave
+            cov.append(a @ cov[-1] @ at + thetas[:, 7 + 3 * j + _SYM])
+        ri = thetas[:, self.n_cov - 3 + _SYM]
+        # within covariance in wave-major blocks (x_k, y_k), rows = later wave: block
+        # (u, s) is A^(u - s) cov_s, for every s at once, one power of A more per step
         w = np.zeros((b, t, t, 2, 2))
-        for s_ in range(t):
-            w[:, s_, s_] = cov[s_]
-            m = cov[s_]
-            for u in range(s_ + 1, t):
-                m = a @ m
-                w[:, u, s_] = m
-                w[:, s_, u] = np.swapaxes(m, 1, 2)
-        # (b, t, t, 2, 2) -> (b, 2, t, 2, t) -> (b, 2t, 2t) in (x.., y..) order
-        out = w.transpose(0, 3, 1, 4, 2).reshape(b, 2 * t, 2 * t)
-        out = out + np.repeat(np.repeat(ri, t, axis=1), t, axis=2)
-        return out
+        waves = np.arange(t)
+        m = np.stack(cov, axis=1)  # (b, t, 2, 2)
+        w[:, waves, waves] = m
+        for lag in range(1, t):
+            m = a[:, None] @ m[:, :t - lag]
+            w[:, waves[lag:], waves[:t - lag]] = m
+            w[:, waves[:t - lag], waves[lag:]] = np.swapaxes(m, 2, 3)
+        # (b, t, t, 2, 2) -> (b, 2, t, 2, t) -> (b, 2t, 2t) in (x.., y..) order, plus the
+        # random intercepts' (co)variance in every (x or y, x or y) block
+        out = w.transpose(0, 3, 1, 4, 2) + ri[:, :, None, :, None]
+        return out.reshape(b, 2 * t, 2 * t)
 
     def mean(self, theta):
         return np.asarray(theta[self.n_cov:])
@@ -138,36 +142,58 @@ def _patterns(values, error=None):
     return out
 
 
-def _loglik_and_grads(spec, theta, patterns):
-    """Log-likelihood and its derivatives with respect to Sigma and mu."""
-    sigma, mu = spec.sigma(theta), spec.mean(theta)
-    p = len(mu)
-    g_sigma = np.zeros((p, p))
-    g_mu = np.zeros(p)
-    ll = 0.0
+def _loglik_and_grads(sigmas, mus, patterns):
+    """Log-likelihood and its derivatives with respect to Sigma and mu, for each row of a
+    batch: ``(ll, g_sigma, g_mu)`` shaped (B,), (B, p, p), (B, p).
+
+    ``ll`` is -inf (and the derivatives NaN) in a row whose implied covariance of some
+    pattern is not positive definite. Every row gets the operations :func:`_gradient`
+    gave one theta before the batching (numpy's stacked linear algebra runs LAPACK
+    matrix by matrix), so a row's numbers do not depend on the batch it is in.
+    """
+    b, p = mus.shape
+    g_sigma = np.zeros((b, p, p))
+    g_mu = np.zeros((b, p))
+    ll = np.zeros(b)
     for idx, vals, err in patterns:
-        s = sigma[np.ix_(idx, idx)]
+        rows, cols = idx[:, None], idx[None, :]
+        s = sigmas[:, rows, cols]
+        # C order, so that each row's d' d is BLAS syrk of a matrix with itself, as
+        # numpy computes the 2-D d.T @ d (broadcasting alone puts the batch axis last,
+        # and the product of two differently laid out operands is gemm, whose last
+        # bits differ)
+        d = np.ascontiguousarray(vals[None, :, :] - mus[:, idx][:, None, :])
         if err is not None:  # each unit its own covariance: Sigma_oo + diag(error_u)
-            part = _loglik_known_error(s, vals - mu[idx], err)
-            if part is None:
-                return -np.inf, None, None
-            ll += part[0]
-            g_sigma[np.ix_(idx, idx)] += part[1]
-            g_mu[idx] += part[2]
+            for r in range(b):
+                part = _loglik_known_error(s[r], d[r], err)
+                if part is None:
+                    return _rows_apart(sigmas, mus, patterns)
+                ll[r] += part[0]
+                g_sigma[r, rows, cols] += part[1]
+                g_mu[r, idx] += part[2]
             continue
         try:
             c = np.linalg.cholesky(s)
         except np.linalg.LinAlgError:
-            return -np.inf, None, None
+            return _rows_apart(sigmas, mus, patterns)
         inv = np.linalg.inv(s)
-        d = vals - mu[idx]
         n = len(vals)
-        logdet = 2 * np.log(np.diag(c)).sum()
-        sd = d.T @ d
-        ll -= 0.5 * (n * (logdet + len(idx) * _LOG2PI) + np.sum(inv * sd))
-        g_sigma[np.ix_(idx, idx)] += -0.5 * (n * inv - inv @ sd @ inv)
-        g_mu[idx] += inv @ d.sum(axis=0)
+        logdet = 2 * np.log(np.diagonal(c, axis1=1, axis2=2)).sum(axis=1)
+        sd = np.swapaxes(d, 1, 2) @ d
+        ll -= 0.5 * (n * (logdet + len(idx) * _LOG2PI) + np.sum(inv * sd, axis=(1, 2)))
+        g_sigma[:, rows, cols] += -0.5 * (n * inv - inv @ sd @ inv)
+        g_mu[:, idx] += (inv @ d.sum(axis=1)[:, :, None])[:, :, 0]
     return ll, g_sigma, g_mu
+
+
+def _rows_apart(sigmas, mus, patterns):
+    """:func:`_loglik_and_grads` row by row, for a batch where some row's covariance is
+    not positive definite: that row -inf and NaN, the others their numbers."""
+    b, p = mus.shape
+    if b == 1:
+        return np.full(1, -np.inf), np.full((1, p, p), np.nan), np.full((1, p), np.nan)
+    parts = [_loglik_and_grads(sigmas[r:r + 1], mus[r:r + 1], patterns) for r in range(b)]
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
 
 def _unit_covariances(s, err):
@@ -228,17 +254,34 @@ def _unit_scores(spec, theta, patterns, h=1e-6):
     return np.vstack(rows)
 
 
-def _gradient(spec, theta, patterns, h=1e-6):
-    ll, g_sigma, g_mu = _loglik_and_grads(spec, theta, patterns)
-    if g_sigma is None:
-        return ll, None
-    grad = np.zeros(spec.n)
-    eye = np.eye(spec.n)[:spec.n_cov] * h
-    plus = spec.sigma_batch(theta[None, :] + eye)
-    minus = spec.sigma_batch(theta[None, :] - eye)
-    grad[:spec.n_cov] = np.einsum("bij,ij->b", plus - minus, g_sigma) / (2 * h)
-    grad[spec.n_cov:] = g_mu
+def _gradients(spec, thetas, patterns, h=1e-6):
+    """Log-likelihood and its gradient at each row of ``thetas`` (B, n): ``(ll, grad)``,
+    (B,) and (B, n); -inf and a NaN row where the covariance is not positive definite.
+
+    The derivative with respect to the covariance parameters is the chain rule through
+    Sigma, with dSigma/dtheta by central differences of :meth:`_Spec.sigma_batch`; every
+    row's Sigma and its 2 x n_cov neighbours are one stacked call.
+    """
+    b = thetas.shape[0]
+    nc = spec.n_cov
+    eye = np.eye(spec.n)[:nc] * h
+    stacked = np.concatenate([thetas[:, None, :], thetas[:, None, :] + eye,
+                              thetas[:, None, :] - eye], axis=1)  # (B, 1 + 2 nc, n)
+    sig = spec.sigma_batch(stacked.reshape(b * (1 + 2 * nc), spec.n))
+    sig = sig.reshape(b, 1 + 2 * nc, *sig.shape[1:])
+    ll, g_sigma, g_mu = _loglik_and_grads(sig[:, 0], thetas[:, nc:], patterns)
+    grad = np.empty((b, spec.n))
+    grad[:, :nc] = np.einsum("cbij,cij->cb", sig[:, 1:1 + nc] - sig[:, 1 + nc:],
+                             g_sigma) / (2 * h)
+    grad[:, nc:] = g_mu
     return ll, grad
+
+
+def _gradient(spec, theta, patterns, h=1e-6):
+    """:func:`_gradients` at one theta: ``(ll, grad)``, ``grad`` None where the covariance
+    is not positive definite."""
+    ll, grad = _gradients(spec, np.asarray(theta, dtype=float)[None, :], patterns, h)
+    return (-np.inf, None) if ll[0] == -np.inf else (float(ll[0]), grad[0])
 
 
 def _start(spec, values, error=None):
@@ -454,15 +497,16 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
     lr = {}
     for key in ("x_to_y", "y_to_x") if lr_tests else ():
         j = spec.names().index(key)
-        free = np.arange(spec.n) != j
+        # not ``free``: that name holds the parameters the information is taken over
+        keep = np.arange(spec.n) != j
 
-        def fun_fixed(t_free, j=j, free=free):
+        def fun_fixed(t_free, keep=keep):
             full = np.zeros(spec.n)
-            full[free] = t_free
+            full[keep] = t_free
             f, g = fun(full)
-            return f, g[free]
+            return f, g[keep]
 
-        start = theta[free]
+        start = theta[keep]
         r0 = optimize.minimize(fun_fixed, start, jac=True, method="BFGS",
                                options={"gtol": 1e-9, "maxiter": 5000})
         if not r0.success:
@@ -472,19 +516,19 @@ def riclpm_fit(values, *, n_waves, equal_innovations=False, lr_tests=False, erro
                 r0 = r1
         stat = max(2 * n_units * (r0.fun - res.fun), 0.0)
         lr[key] = (stat, float(stats.chi2.sf(stat, 1)))
-    # observed information: central differences of the analytic gradient
+    # observed information: central differences of the analytic gradient (the 2n
+    # gradients one stacked evaluation; a column is NaN where either side is not
+    # positive definite)
     h = 1e-5
     hess = np.zeros((spec.n, spec.n))
-    for j in free:
-        e = np.zeros(spec.n)
-        step = h * max(1.0, abs(theta[j]))
-        e[j] = step
-        g1 = _gradient(spec, theta + e, patterns)[1]
-        g0 = _gradient(spec, theta - e, patterns)[1]
-        if g1 is None or g0 is None:
-            hess[:, j] = np.nan
-            continue
-        hess[:, j] = (g1 - g0) / (2 * step)
+    steps = h * np.maximum(1.0, np.abs(theta[free]))
+    e = np.zeros((len(free), spec.n))
+    e[np.arange(len(free)), free] = steps
+    ll_pm, g_pm = _gradients(spec, np.concatenate([theta + e, theta - e]), patterns)
+    cols = (g_pm[:len(free)] - g_pm[len(free):]) / (2 * steps)[:, None]
+    bad = (ll_pm[:len(free)] == -np.inf) | (ll_pm[len(free):] == -np.inf)
+    cols[bad] = np.nan
+    hess[:, free] = cols.T
     hess = (hess + hess.T) / 2
     full = len(free) == spec.n
     if not full:  # a variance held at 0: the information of the others, given it
