@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -235,6 +236,8 @@ def main(argv=None) -> int:
     ap.add_argument("--flags", action="append", default=[],
                     help="NAME=SPEC: switches / print options (see the docstring)")
     ap.add_argument("--pages", type=int, default=16)
+    ap.add_argument("--only", choices=["reports", "briefs"],
+                    help="print only the site's report pages, or only its briefs")
     ap.add_argument("--include", action="append", default=[],
                     help="a page of --site (e.g. reports/data-quality.html) printed too")
     ap.add_argument("--pixels", action="store_true",
@@ -250,10 +253,10 @@ def main(argv=None) -> int:
         return 0
     codes = [c.split("=", 1) for c in args.code] or [["this", str(ROOT)]]
     ways = args.way or ["lanes:1", "lanes:2"]
-    reports = sorted((args.site / "reports").glob("*.html"))
-    briefs = sorted((args.site / "briefs").glob("*.html"))
-    pages = [str(p) for pair in zip(reports, briefs, strict=False)
-             for p in pair][:args.pages] + [str(args.site / p) for p in args.include]
+    reports = [] if args.only == "briefs" else sorted((args.site / "reports").glob("*.html"))
+    briefs = [] if args.only == "reports" else sorted((args.site / "briefs").glob("*.html"))
+    pages = [str(p) for pair in itertools.zip_longest(reports, briefs)
+             for p in pair if p is not None][:args.pages] + [str(args.site / p) for p in args.include]
     flags = [f.split("=", 1) for f in args.flags] or [["as-is", ""]]
     args.tmp.mkdir(parents=True, exist_ok=True)
     rows, reference = [], None

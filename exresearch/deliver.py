@@ -302,8 +302,17 @@ def _pdf_off_reason(pdf=None) -> str | None:
     return None
 
 
-_FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
-           '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+#: The page numbers ("3 / 11", centred at the foot of each page) as a CSS ``@page`` margin
+#: box, added to each page before it is printed: the same text, size and place as the
+#: header/footer template Chromium's ``display_header_footer`` printed before, but laid
+#: out with the page itself instead of as a separate document per printed page.
+#: (The template's line of 8px sans-serif ended 15.08 pt above the paper's edge; the
+#: margin box puts every glyph where the template did, to the 1/1000 pt of
+#: ``pdftotext -bbox``, and every page renders to the same pixels. Chromium lays out
+#: margin boxes since version 131.)
+_PAGE_NUMBERS_CSS = ('@page { @bottom-center { content: counter(page) " / " counter(pages); '
+                     'font: 8px system-ui; color: #555; vertical-align: bottom; '
+                     'padding-bottom: 15.08pt; } }')
 
 
 #: Longest folder for Chromium's temporary files: 107 bytes of a unix socket path less
@@ -311,7 +320,8 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
 _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
 
 
-#: What a page needs before it is printed: links to other files lose their target (a PDF
+#: What a page needs before it is printed (called with :data:`_PAGE_NUMBERS_CSS`, added
+#: as a stylesheet of the page's own): links to other files lose their target (a PDF
 #: would turn them into absolute file:// paths of this machine; anchors stay), and paper
 #: cannot be clicked open, so a folded table (<details>, e.g. every client's numbers under
 #: a caterpillar plot) is printed open. A page whose ``<body>`` carries
@@ -321,7 +331,10 @@ _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket"
 #: out and the web page that shows them, and says so in the table's caption: the
 #: study-level reports list every client, and at 300 clients printed 158 (synthesis) and
 #: 264 (data quality) pages of such rows. A table at most 10 rows over N prints whole.
-_BEFORE_PRINT = """() => {
+_BEFORE_PRINT = """css => {
+    const style = document.createElement('style');
+    style.textContent = css;
+    document.head.append(style);
     document.querySelectorAll('a[href]').forEach(a => {
         if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); });
     document.querySelectorAll('details').forEach(d => { d.open = true; });
@@ -391,12 +404,11 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
         await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
         await page.emulate_media(media="print")
-        await page.evaluate(_BEFORE_PRINT)
+        await page.evaluate(_BEFORE_PRINT, _PAGE_NUMBERS_CSS)
         tmp = Path(str(pdf_path) + ".tmp")
         try:
             await page.pdf(path=str(tmp), format="Letter", print_background=True,
-                           prefer_css_page_size=True, display_header_footer=True,
-                           header_template="<div></div>", footer_template=_FOOTER,
+                           prefer_css_page_size=True,
                            margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
                                    "right": "12mm"})
             os.replace(tmp, pdf_path)
