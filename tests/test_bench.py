@@ -615,3 +615,24 @@ def test_print_lanes_flags_refuse_an_unknown_token():
     with pytest.raises(ValueError, match="unknown --flags tokens \\['in-process-gpu'\\]"):
         print_lanes._apply_flags("in-process-gpu")
     print_lanes._apply_flags("")  # nothing to change: nothing wrapped
+
+
+def test_print_lanes_pages_alternate_reports_and_briefs_or_take_one_kind(tmp_path):
+    import print_lanes
+
+    for kind, names in [("reports", "abc"), ("briefs", "ab")]:
+        (tmp_path / kind).mkdir()
+        for name in names:
+            (tmp_path / kind / f"{name}.html").write_text("<p>x</p>")
+    (tmp_path / "big.html").write_text("<p>x</p>")
+
+    def pages(**kw):
+        return [str(Path(p).relative_to(tmp_path)) for p in
+                print_lanes._site_pages(tmp_path, **kw)]
+    assert pages(n=16) == ["reports/a.html", "briefs/a.html", "reports/b.html",
+                           "briefs/b.html", "reports/c.html"]
+    assert pages(n=3, include=["big.html"]) == ["reports/a.html", "briefs/a.html",
+                                                "reports/b.html", "big.html"]
+    assert pages(n=2, only="reports") == ["reports/a.html", "reports/b.html"]
+    assert pages(n=16, only="briefs") == ["briefs/a.html", "briefs/b.html"]
+    assert pages(n=0, include=["big.html"]) == ["big.html"]
