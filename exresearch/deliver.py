@@ -315,6 +315,11 @@ _PAGE_NUMBERS_CSS = ('@page { @bottom-center { content: counter(page) " / " coun
                      'padding-bottom: 15.08pt; } }')
 
 
+#: playwright's ``page.pdf`` options of every PDF (the page numbers: :data:`_PAGE_NUMBERS_CSS`).
+_PDF_OPTIONS = {"format": "Letter", "print_background": True, "prefer_css_page_size": True,
+                "margin": {"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"}}
+
+
 #: Longest folder for Chromium's temporary files: 107 bytes of a unix socket path less
 #: ``/org.chromium.Chromium.XXXXXX/SingletonSocket``.
 _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
@@ -407,10 +412,7 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         await page.evaluate(_BEFORE_PRINT, _PAGE_NUMBERS_CSS)
         tmp = Path(str(pdf_path) + ".tmp")
         try:
-            await page.pdf(path=str(tmp), format="Letter", print_background=True,
-                           prefer_css_page_size=True,
-                           margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
-                                   "right": "12mm"})
+            await page.pdf(path=str(tmp), **_PDF_OPTIONS)
             os.replace(tmp, pdf_path)
         finally:
             tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
