@@ -46,10 +46,6 @@ import print_lanes  # noqa: E402
 
 WAYS = ("as-is", "template", "media-first")
 
-#: main's footer template before i20-pdfcss (the page numbers, 8px, centred)
-_TEMPLATE = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
-             '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
-
 
 def tree_cpu(root: int | None = None) -> float:
     """CPU seconds of ``root`` (default this process) and every descendant, as above."""
@@ -119,13 +115,10 @@ async def _run(pages: list[Path], ways: list[str], rounds: int, out: Path,
             if way != "media-first":
                 await tab.emulate_media(media="print")
             pdf = out / f"{way}-{html.parent.name}-{html.stem}.pdf"
-            if way == "template":
-                before = deliver._BEFORE_PRINT.replace(
-                    "document.head.append(style);", "")
-                await tab.evaluate(before, "")
+            if way == "template":  # what deliver does with a Chromium before 131
+                await tab.evaluate(deliver._BEFORE_PRINT, "")
                 await tab.pdf(path=str(pdf), **deliver._PDF_OPTIONS,
-                              display_header_footer=True, header_template="<div></div>",
-                              footer_template=_TEMPLATE)
+                              **deliver._page_numbers("130")[1])
             else:
                 await tab.evaluate(deliver._BEFORE_PRINT, deliver._PAGE_NUMBERS_CSS)
                 await tab.pdf(path=str(pdf), **deliver._PDF_OPTIONS)
