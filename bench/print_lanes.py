@@ -1,7 +1,8 @@
 """Printing alone: N pages of a built site to PDF, one way against another (issue 20).
 
 Each run is a fresh process (importing exresearch from ``--code``) that prints the first
-``--pages`` report and brief pages of ``--site`` into a temporary folder, with one of:
+``--pages`` report and brief pages of ``--site`` (alternately; ``--only reports`` or
+``--only briefs``: one kind) into a temporary folder, with one of:
 
 - ``lanes:W``: :func:`exresearch.deliver.render_pdfs` with ``workers=W`` (one browser,
   W pages at once; whatever the checkout's code does);
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import resource
@@ -226,6 +228,17 @@ def _pdf_facts(folder: Path, *, pixels: bool = False) -> dict:
     return out
 
 
+def _site_pages(site: Path, *, n: int, only: str | None = None,
+                include=()) -> list[str]:
+    """The first ``n`` pages of ``site``: a report, a brief, the next report...
+    (``only="reports"`` / ``"briefs"``: those alone), then each of ``include``."""
+    reports = [] if only == "briefs" else sorted((site / "reports").glob("*.html"))
+    briefs = [] if only == "reports" else sorted((site / "briefs").glob("*.html"))
+    pages = [str(p) for pair in itertools.zip_longest(reports, briefs)
+             for p in pair if p is not None][:n]
+    return pages + [str(site / p) for p in include]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", required=True, type=Path)
@@ -235,6 +248,8 @@ def main(argv=None) -> int:
     ap.add_argument("--flags", action="append", default=[],
                     help="NAME=SPEC: switches / print options (see the docstring)")
     ap.add_argument("--pages", type=int, default=16)
+    ap.add_argument("--only", choices=["reports", "briefs"],
+                    help="print only the site's report pages, or only its briefs")
     ap.add_argument("--include", action="append", default=[],
                     help="a page of --site (e.g. reports/data-quality.html) printed too")
     ap.add_argument("--pixels", action="store_true",
@@ -250,10 +265,7 @@ def main(argv=None) -> int:
         return 0
     codes = [c.split("=", 1) for c in args.code] or [["this", str(ROOT)]]
     ways = args.way or ["lanes:1", "lanes:2"]
-    reports = sorted((args.site / "reports").glob("*.html"))
-    briefs = sorted((args.site / "briefs").glob("*.html"))
-    pages = [str(p) for pair in zip(reports, briefs, strict=False)
-             for p in pair][:args.pages] + [str(args.site / p) for p in args.include]
+    pages = _site_pages(args.site, n=args.pages, only=args.only, include=args.include)
     flags = [f.split("=", 1) for f in args.flags] or [["as-is", ""]]
     args.tmp.mkdir(parents=True, exist_ok=True)
     rows, reference = [], None

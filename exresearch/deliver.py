@@ -302,8 +302,39 @@ def _pdf_off_reason(pdf=None) -> str | None:
     return None
 
 
+#: The page numbers ("3 / 11", centred at the foot of each page) as a CSS ``@page`` margin
+#: box, added to each page before it is printed: the same text, size and place as the
+#: header/footer template Chromium's ``display_header_footer`` printed before, but laid
+#: out with the page itself instead of as a separate document per printed page.
+#: (The template's line of 8px sans-serif ended 15.08 pt above the paper's edge; the
+#: margin box puts every glyph where the template did, to the 1/1000 pt of
+#: ``pdftotext -bbox``, and every page renders to the same pixels; only in each page's
+#: content stream the number now comes first, where the template's came last.) Chromium
+#: lays out margin boxes since version 131; an older one prints the template
+#: (:func:`_page_numbers`).
+_PAGE_NUMBERS_CSS = ('@page { @bottom-center { content: counter(page) " / " counter(pages); '
+                     'font: 8px system-ui; color: #555; vertical-align: bottom; '
+                     'padding-bottom: 15.08pt; } }')
+
+#: The page numbers for a Chromium before 131 (no margin boxes): its footer template.
 _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">'
            '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+
+
+def _page_numbers(version: str) -> tuple[str, dict]:
+    """How Chromium ``version`` (e.g. ``"156.0.8078.114"``) prints the page numbers:
+    (the stylesheet added to each page, the extra ``page.pdf`` options). A margin box
+    from version 131 on, else (or when the version cannot be read) the template."""
+    major = version.split(".")[0]
+    if major.isdigit() and int(major) >= 131:
+        return _PAGE_NUMBERS_CSS, {}
+    return "", {"display_header_footer": True, "header_template": "<div></div>",
+                "footer_template": _FOOTER}
+
+
+#: playwright's ``page.pdf`` options of every PDF (the page numbers: :data:`_PAGE_NUMBERS_CSS`).
+_PDF_OPTIONS = {"format": "Letter", "print_background": True, "prefer_css_page_size": True,
+                "margin": {"top": "14mm", "bottom": "16mm", "left": "12mm", "right": "12mm"}}
 
 
 #: Longest folder for Chromium's temporary files: 107 bytes of a unix socket path less
@@ -311,7 +342,8 @@ _FOOTER = ('<div style="font-size:8px;width:100%;text-align:center;color:#555;">
 _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
 
 
-#: What a page needs before it is printed: links to other files lose their target (a PDF
+#: What a page needs before it is printed (called with :data:`_PAGE_NUMBERS_CSS`, added
+#: as a stylesheet of the page's own, or ``""``): links to other files lose their target (a PDF
 #: would turn them into absolute file:// paths of this machine; anchors stay), and paper
 #: cannot be clicked open, so a folded table (<details>, e.g. every client's numbers under
 #: a caterpillar plot) is printed open. A page whose ``<body>`` carries
@@ -321,7 +353,11 @@ _MAX_CHROMIUM_TMPDIR = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket"
 #: out and the web page that shows them, and says so in the table's caption: the
 #: study-level reports list every client, and at 300 clients printed 158 (synthesis) and
 #: 264 (data quality) pages of such rows. A table at most 10 rows over N prints whole.
-_BEFORE_PRINT = """() => {
+_BEFORE_PRINT = """css => {
+    if (css) {
+        const style = document.createElement('style');
+        style.textContent = css;
+        document.head.append(style); }
     document.querySelectorAll('a[href]').forEach(a => {
         if (!a.getAttribute('href').startsWith('#')) a.removeAttribute('href'); });
     document.querySelectorAll('details').forEach(d => { d.open = true; });
@@ -379,6 +415,7 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
     env = dict(os.environ, TMPDIR=str(tmpdir), TMP=str(tmpdir), TEMP=str(tmpdir)) \
         if tmpdir else None
     todo = iter(jobs)  # shared by the pages: each takes the next job
+    numbers_css, numbers_pdf = "", {}  # how this browser prints page numbers (set below)
     failed = []
     if isinstance(jobs, _JobStream):  # pages still to come: wait for them in a thread
         async def next_job():
@@ -391,14 +428,10 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
         Path(pdf_path).parent.mkdir(parents=True, exist_ok=True)
         await page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
         await page.emulate_media(media="print")
-        await page.evaluate(_BEFORE_PRINT)
+        await page.evaluate(_BEFORE_PRINT, numbers_css)
         tmp = Path(str(pdf_path) + ".tmp")
         try:
-            await page.pdf(path=str(tmp), format="Letter", print_background=True,
-                           prefer_css_page_size=True, display_header_footer=True,
-                           header_template="<div></div>", footer_template=_FOOTER,
-                           margin={"top": "14mm", "bottom": "16mm", "left": "12mm",
-                                   "right": "12mm"})
+            await page.pdf(path=str(tmp), **_PDF_OPTIONS, **numbers_pdf)
             os.replace(tmp, pdf_path)
         finally:
             tmp.unlink(missing_ok=True)  # (a failed print leaves nothing in the site)
@@ -422,6 +455,7 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
             await page.close()
 
     async def main():
+        nonlocal numbers_css, numbers_pdf
         async with async_playwright() as p:
             # --in-process-gpu: with --disable-gpu Chromium still starts a GPU process
             # (software compositing only); run as a thread of the browser it saved 6.7 %
@@ -434,6 +468,7 @@ def _print_all(jobs, chromium, tmpdir=None, *, workers=1, on_done=None):
                 args=["--no-sandbox", "--disable-gpu", "--in-process-gpu",
                       "--disable-background-networking", "--disable-component-update",
                       "--no-first-run", "--disable-sync"])
+            numbers_css, numbers_pdf = _page_numbers(browser.version)
             try:
                 context = await browser.new_context(bypass_csp=True)  # for _BEFORE_PRINT
                 # nothing but local files: the pages are offline by construction

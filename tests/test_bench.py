@@ -615,3 +615,61 @@ def test_print_lanes_flags_refuse_an_unknown_token():
     with pytest.raises(ValueError, match="unknown --flags tokens \\['in-process-gpu'\\]"):
         print_lanes._apply_flags("in-process-gpu")
     print_lanes._apply_flags("")  # nothing to change: nothing wrapped
+
+
+def test_print_lanes_pages_alternate_reports_and_briefs_or_take_one_kind(tmp_path):
+    import print_lanes
+
+    for kind, names in [("reports", "abc"), ("briefs", "ab")]:
+        (tmp_path / kind).mkdir()
+        for name in names:
+            (tmp_path / kind / f"{name}.html").write_text("<p>x</p>")
+    (tmp_path / "big.html").write_text("<p>x</p>")
+
+    def pages(**kw):
+        return [str(Path(p).relative_to(tmp_path)) for p in
+                print_lanes._site_pages(tmp_path, **kw)]
+    assert pages(n=16) == ["reports/a.html", "briefs/a.html", "reports/b.html",
+                           "briefs/b.html", "reports/c.html"]
+    assert pages(n=3, include=["big.html"]) == ["reports/a.html", "briefs/a.html",
+                                                "reports/b.html", "big.html"]
+    assert pages(n=2, only="reports") == ["reports/a.html", "reports/b.html"]
+    assert pages(n=16, only="briefs") == ["briefs/a.html", "briefs/b.html"]
+    assert pages(n=0, include=["big.html"]) == ["big.html"]
+
+
+def test_print_interleaved_tree_cpu_counts_a_busy_child_and_this_process():
+    import subprocess
+    import time
+
+    import print_interleaved
+
+    t0 = time.process_time()
+    first = print_interleaved.tree_cpu()
+    assert first >= t0
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import time\nt = time.process_time()\n"
+                              "while time.process_time() - t < 0.4: pass\n"
+                              "time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 20
+        while print_interleaved.tree_cpu() - first < 0.35 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert print_interleaved.tree_cpu() - first >= 0.35  # the child's, while it lives
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_print_interleaved_summary_pairs_the_prints():
+    import print_interleaved
+
+    s = print_interleaved.summary([1.0, 1.2, 1.1, 0.9], [0.9, 1.0, 1.2, 0.8])
+    assert s["n"] == 4 and s["cheaper"] == 3
+    assert s["a"] == pytest.approx(1.05) and s["b"] == pytest.approx(0.975)
+    assert s["diff"] == pytest.approx(-0.075)
+    assert s["se"] == pytest.approx(np.std([-0.1, -0.2, 0.1, -0.1], ddof=1) / 2)
+    assert s["pct"] == pytest.approx(-0.075 / 1.05 * 100)
+    with pytest.raises(ValueError, match="need two equal lists of at least 2 prints, got 2 "
+                                         "and 1"):
+        print_interleaved.summary([1.0, 2.0], [1.0])

@@ -930,3 +930,19 @@ def test_workbook_says_when_a_table_is_longer_than_a_sheet(tmp_path, monkeypatch
     assert rows["long"][2:5] == (8, 1, "the sheet holds the first 5 rows (Excel's limit); "
                                        "the CSV file holds every row")
     assert rows["short"][2:4] == (5, 1) and (len(rows["short"]) < 5 or rows["short"][4] is None)
+
+
+def test_page_numbers_are_a_margin_box_from_chromium_131_and_the_template_before():
+    from exresearch.deliver import _PAGE_NUMBERS_CSS, _page_numbers
+
+    css, extra = _page_numbers("156.0.8078.114")
+    assert css == _PAGE_NUMBERS_CSS and extra == {}
+    assert "@bottom-center" in css and 'counter(page) " / " counter(pages)' in css
+    assert _page_numbers("131.0.6778.33") == (css, {})
+    for old in ("130.0.6723.58", "", "HeadlessChrome/120"):
+        css, extra = _page_numbers(old)
+        assert css == ""
+        assert extra["display_header_footer"] is True
+        assert extra["header_template"] == "<div></div>"
+        assert ('<span class="pageNumber"></span> / <span class="totalPages"></span>'
+                in extra["footer_template"])

@@ -153,3 +153,40 @@ def test_a_page_with_print_rows_prints_both_ends_of_long_tables(tmp_path):
     assert all(f"long-{j:03d}" in text_whole for j in range(200))
     assert "left out" not in text_whole and "(printed:" not in text_whole
     assert n_cut < n_whole
+
+
+def test_every_printed_page_has_its_number_centred_in_the_bottom_margin(tmp_path):
+    """The page numbers ("2 / 4") are a CSS ``@page`` margin box that render_pdfs adds
+    to the page (not Chromium's header/footer template): on every page, once, centred
+    on the paper, inside the 16 mm bottom margin, 8px (6 pt) type, 15.08 pt above the
+    paper's edge, where the template printed them; the body stays inside its margins
+    (12 mm left, 14 mm top)."""
+    import re
+
+    page = _pages(tmp_path, 5)[4]  # 200 rows: several pages
+    (pdf,) = deliver.render_pdfs([(page, tmp_path / "numbers.pdf")])
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    n = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
+    assert n >= 3
+    bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    pages = bbox.split("<page ")[1:]
+    assert len(pages) == n
+    word = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                      r'yMax="([\d.]+)">([^<]*)</word>')
+    mm = 72 / 25.4
+    for i, text in enumerate(pages, 1):
+        words = [(float(a), float(b), float(c), float(d), w)
+                 for a, b, c, d, w in word.findall(text)]
+        body = [w for w in words if w[3] < 792 - 16 * mm]
+        foot = [w for w in words if w[3] >= 792 - 16 * mm]
+        assert [w[4] for w in foot] == [str(i), "/", str(n)], i
+        left, right = foot[0][0], foot[-1][2]
+        assert abs((left + right) / 2 - 306) < 1.5, (i, left, right)
+        assert all(abs(w[3] - (792 - 15.08)) < 0.5 for w in foot), (i, foot)
+        assert all(6.5 < w[3] - w[1] < 7.5 for w in foot), (i, foot)  # 6 pt type
+        assert min(w[0] for w in body) >= 12 * mm - 0.5, i
+        assert min(w[1] for w in body) >= 14 * mm - 0.5, i
+    plain = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    assert plain.split()[-1] == f"2/{n}"  # (pdftotext's reading order: the last line)
