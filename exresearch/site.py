@@ -709,10 +709,11 @@ def _escape_text(text: str) -> str:
 class _Body:
     """A table body kept out of the parse tree: its tokens, rows, widest row, cell texts."""
 
-    __slots__ = ("tokens", "rows", "ncols", "texts")
+    __slots__ = ("tokens", "rows", "ncols", "texts", "raw")
 
-    def __init__(self, tokens, rows, ncols, texts):
+    def __init__(self, tokens, rows, ncols, texts, raw):
         self.tokens, self.rows, self.ncols, self.texts = tokens, rows, ncols, texts
+        self.raw = raw  # the markup as it was (for a body inside a comment or script)
 
 
 def _read_body(chunk: str) -> _Body | None:
@@ -761,7 +762,7 @@ def _read_body(chunk: str) -> _Body | None:
             stack.append(name)
     if pos != len(chunk) or stack:
         return None
-    return _Body(tokens, rows, ncols, texts)
+    return _Body(tokens, rows, ncols, texts, chunk)
 
 
 def _hold_bodies(html: str) -> tuple[str, list]:
@@ -922,7 +923,10 @@ def _polish(html: str, *, glossary: dict | None = None) -> str:
         scope = slim and (main is soup or any(p is main for p in table.parents))
         written[k] = _write_body(bodies[k], slim=slim, rules=rules, scope=None if not scope
                                  else "col" if place.find_parent("thead") else "row")
-    return _HELD.sub(lambda m: written[int(m.group(1))], str(soup))
+    # a placeholder that is no element (inside a comment or a script) is text written
+    # back as it is: the body's markup as it was
+    return _HELD.sub(lambda m: written.get(int(m.group(1)), bodies[int(m.group(1))].raw),
+                     str(soup))
 
 
 def _footer(provenance: dict) -> str:

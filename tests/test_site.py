@@ -584,3 +584,20 @@ def test_long_table_bodies_are_written_as_parsed(monkeypatch):
     assert '<th scope="row">scale 0 &amp; &lt;more&gt;</th>' in page
     assert '<th scope="col">a</th><th scope="row">b</th>' in page
     assert "ok\xa0fine" in page and page.count('class="exr-scroll exr-long"') == 6
+
+
+def test_long_table_body_in_a_comment_or_script_is_left_as_it_was(monkeypatch):
+    """A long table body in a comment or a script is text, not markup: held or not, the
+    page keeps it as it was."""
+    from exresearch import site
+
+    rows = "".join(f'<tr><td class="data row{i} col0">{i} &amp; SD</td></tr>' for i in range(25))
+    html = ("<html><body><main><p>Intro</p><!-- <table><tbody>" + rows + "</tbody></table> -->"
+            "<script>const t = '<table><tbody>" + rows + "</tbody></table>';</script>"
+            "<table><tbody>" + rows + "</tbody></table></main></body></html>")
+    assert len(site._hold_bodies(html)[1]) == 3
+    page = site._polish(html, glossary={"SD": "standard deviation"})
+    monkeypatch.setattr(site, "HOLD_MIN_ROWS", 10**9)
+    assert site._polish(html, glossary={"SD": "standard deviation"}) == page
+    assert page.count(rows) == 2  # the comment and the script, as they were
+    assert '<td>0 &amp; <abbr class="exr-term" title="standard deviation">SD</abbr></td>' in page
