@@ -502,17 +502,23 @@ def _in_tables(root, names: tuple, *, within: str = "table") -> list:
     return out
 
 
+def _rule_names(rules: str) -> tuple:
+    """``(rules, ids, classes)``: a page's CSS text and the sorted names after each ``#``
+    and ``.`` in it (what :func:`_named_in` bisects)."""
+    return (rules, sorted(set(re.findall(r"#([\w-]*)", rules))),
+            sorted(set(re.findall(r"\.([\w-]*)", rules))))
+
+
 def _slim_tables(soup, main) -> tuple:
     """Drop the per-cell ids and class names of pandas' Styler that no CSS rule uses.
 
     A Styler table gives every cell ``id="T_<uuid>_row3_col2" class="data row3 col2"``
     (about 50 bytes a cell, a third of a report page's text); cells that a rule of the
-    page's own ``<style>`` targets keep them. Returns the page's rules, and the ids and
-    class names they name (for :func:`_write_body`).
+    page's own ``<style>`` targets keep them. Returns the page's rules as
+    :func:`_rule_names` gives them (for :func:`_write_body`).
     """
-    rules = " ".join(s.get_text() for s in _descendants(soup, ("style",)))
-    ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
-    classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
+    rules = _rule_names(" ".join(s.get_text() for s in _descendants(soup, ("style",))))
+    text, ids, classes = rules
     # the cells of every table under main, each once, in document order: the same
     # elements as main.find_all(["td", "th"]) less those without a table around them,
     # without a find_parent per cell (a walk to the root: at 300 clients the
@@ -520,17 +526,17 @@ def _slim_tables(soup, main) -> tuple:
     # (soupsieve matches every node of the page against the selector)
     for el in _in_tables(main, ("td", "th")):
         ident = el.get("id")
-        if ident and ident.startswith("T_") and not _named_in(ident, "#", rules, ids):
+        if ident and ident.startswith("T_") and not _named_in(ident, "#", text, ids):
             del el["id"]
         cls = el.get("class")
         if cls:
             keep = [c for c in cls
-                    if not _STYLER_CLASS.fullmatch(c) or _named_in(c, ".", rules, classes)]
+                    if not _STYLER_CLASS.fullmatch(c) or _named_in(c, ".", text, classes)]
             if keep:
                 el["class"] = keep
             else:
                 del el["class"]
-    return rules, ids, classes
+    return rules
 
 
 def slim_tables(html: str) -> str:
@@ -605,6 +611,40 @@ def _plain_text(text: str) -> str | None:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _plain_attrs(attrs: str, allowed) -> list | None:
+    """The ``name="value"`` pairs of a start tag's attribute text, sorted by name (as
+    BeautifulSoup writes them), or None for a name twice or one not in ``allowed``."""
+    pairs = _PLAIN_ATTR.findall(attrs)
+    if len({k for k, _ in pairs}) != len(pairs) or any(k not in allowed for k, _ in pairs):
+        return None
+    return sorted(pairs)
+
+
+def _start_tag(name: str, pairs: list, *, cell: bool, named: dict, rules: tuple) -> str:
+    """A start tag as BeautifulSoup writes it after :func:`_slim_tables`: the sorted
+    ``pairs``, class lists with single blanks, and for a table ``cell`` the Styler's id and
+    class names that no rule names dropped. ``rules`` is what :func:`_slim_tables`
+    returns; ``named`` (class name -> kept) is filled in as names are met."""
+    rules, ids, classes = rules
+    shown = []
+    for k, v in pairs:
+        if k == "class":
+            cls = v.split()
+            if cell and cls:
+                for c in cls:
+                    if c not in named:
+                        named[c] = (not _STYLER_CLASS.fullmatch(c)
+                                    or _named_in(c, ".", rules, classes))
+                cls = [c for c in cls if named[c]]
+                if not cls:
+                    continue
+            v = " ".join(cls)
+        elif k == "id" and cell and v.startswith("T_") and not _named_in(v, "#", rules, ids):
+            continue
+        shown.append(f' {k}="{v}"')
+    return f"<{name}{''.join(shown)}>"
+
+
 def _slim_plain_tables(html: str) -> str | None:
     """:func:`slim_tables` without a parse tree, for the markup pandas' Styler writes.
 
@@ -631,9 +671,7 @@ def _slim_plain_tables(html: str) -> str | None:
             rules.append(m.group(1))
     if pos != len(html):
         return None
-    rules = " ".join(rules)
-    ids = sorted(set(re.findall(r"#([\w-]*)", rules)))
-    classes = sorted(set(re.findall(r"\.([\w-]*)", rules)))
+    rules = _rule_names(" ".join(rules))
     named: dict = {}  # class name -> kept (the same few names on every cell)
     out, stack = [], []
     for m in tokens:
@@ -652,29 +690,11 @@ def _slim_plain_tables(html: str) -> str | None:
         else:
             if name not in _PLAIN_TAGS:
                 return None
-            pairs = _PLAIN_ATTR.findall(attrs)
-            if len({k for k, _ in pairs}) != len(pairs) or any(
-                    k not in _PLAIN_ATTRS for k, _ in pairs):
+            pairs = _plain_attrs(attrs, _PLAIN_ATTRS)
+            if pairs is None:
                 return None
-            cell = name in ("td", "th") and "table" in stack
-            shown = []
-            for k, v in sorted(pairs):  # (BeautifulSoup writes them sorted by name)
-                if k == "class":
-                    cls = v.split()
-                    if cell and cls:
-                        for c in cls:
-                            if c not in named:
-                                named[c] = (not _STYLER_CLASS.fullmatch(c)
-                                            or _named_in(c, ".", rules, classes))
-                        cls = [c for c in cls if named[c]]
-                        if not cls:
-                            continue
-                    v = " ".join(cls)
-                elif k == "id" and cell and v.startswith("T_") and not _named_in(
-                        v, "#", rules, ids):
-                    continue
-                shown.append(f' {k}="{v}"')
-            out.append(f"<{name}{''.join(shown)}>")
+            out.append(_start_tag(name, pairs, cell=name in ("td", "th") and "table" in stack,
+                                  named=named, rules=rules))
             stack.append(name)
     if stack:
         return None
@@ -748,9 +768,8 @@ def _read_body(chunk: str) -> _Body | None:
         else:
             if name not in ("tr", "td", "th"):
                 return None
-            pairs = _PLAIN_ATTR.findall(attrs)
-            if len({k for k, _ in pairs}) != len(pairs) or any(
-                    k not in _HELD_ATTRS for k, _ in pairs):
+            pairs = _plain_attrs(attrs, _HELD_ATTRS)
+            if pairs is None:
                 return None
             if name == "tr":
                 if "tr" in stack:
@@ -758,7 +777,7 @@ def _read_body(chunk: str) -> _Body | None:
                 rows, cells = rows + 1, 0
             else:
                 cells += 1
-            tokens.append((name, sorted(pairs)))
+            tokens.append((name, pairs))
             stack.append(name)
     if pos != len(chunk) or stack:
         return None
@@ -802,7 +821,6 @@ def _write_body(body: _Body, *, slim: bool, scope: str | None, rules: tuple) -> 
     name, with ``slim`` the Styler's cell ids and class names that no rule of the page
     names dropped (as :func:`_slim_tables`; ``rules`` is what it returns), ``scope``
     (``"row"``, ``"col"`` or None) on header cells without one (as :func:`_polish`)."""
-    rules, ids, classes = rules
     out, named = [], {}
     for tok in body.tokens:
         if isinstance(tok, str):
@@ -813,27 +831,10 @@ def _write_body(body: _Body, *, slim: bool, scope: str | None, rules: tuple) -> 
             out.append(f"</{tok[0]}>")
         else:
             name, pairs = tok
-            shown = []
             if scope and name == "th" and not any(k == "scope" and v for k, v in pairs):
                 pairs = sorted([*((k, v) for k, v in pairs if k != "scope"), ("scope", scope)])
-            cell = slim and name in ("td", "th")
-            for k, v in pairs:
-                if k == "class":
-                    cls = v.split()
-                    if cell and cls:
-                        for c in cls:
-                            if c not in named:
-                                named[c] = (not _STYLER_CLASS.fullmatch(c)
-                                            or _named_in(c, ".", rules, classes))
-                        cls = [c for c in cls if named[c]]
-                        if not cls:
-                            continue
-                    v = " ".join(cls)
-                elif k == "id" and cell and v.startswith("T_") and not _named_in(
-                        v, "#", rules, ids):
-                    continue
-                shown.append(f' {k}="{v}"')
-            out.append(f"<{name}{''.join(shown)}>")
+            out.append(_start_tag(name, pairs, cell=slim and name in ("td", "th"), named=named,
+                                  rules=rules))
     return "".join(out)
 
 
