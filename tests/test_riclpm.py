@@ -211,7 +211,9 @@ def test_riclpm_fit_without_error_is_bit_identical_to_before():
     """error_var=None (and all-0 / all-NaN error) runs exactly the code of before the
     measurement-error model: tests/data/riclpm_frozen.json holds, as hex floats, the
     results of commit bd6d9ce (exresearch/riclpm.py unchanged until then) on this
-    repository's pinned numpy/scipy; a different BLAS may change the last bits."""
+    repository's pinned numpy/scipy; a different BLAS may change the last bits, so
+    conftest.py pins OpenBLAS's kernels on x86-64 (an Intel Xeon's own AVX-512 kernels
+    changed the log-likelihood's last bit)."""
     frozen = json.loads((DATA / "riclpm_frozen.json").read_text())
 
     def unhex(v):
