@@ -13,7 +13,10 @@ kernels to the site's cache folder outside ``--out``) each client's part is stor
 that client's data files, ``study.yml``, the parameters and the exresearch source
 (:mod:`exresearch.build.cache`), so a rebuild after one client's data changed computes
 that client's part only; shown names (pseudonyms depend on every client) and industries
-are applied after the cache.
+are applied after the cache. The parts are also kept stacked, one entry per kind and
+parameters (:func:`_stacked_parts`): a rebuild takes the unchanged clients' rows from the
+last build's stack and reads only the changed clients' parts (reading and stacking 300
+parts of about ten small frames each was 1-2 s of CPU in each of the two kernels).
 """
 
 from __future__ import annotations
