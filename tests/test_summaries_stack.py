@@ -88,9 +88,10 @@ def test_one_client_changed_reads_one_part(study_dir, tmp_path, changed):
     shutil.copytree(study_dir, copy)
     cache = tmp_path / "c"
     before = load_study(copy)
-    _assert_same(_inputs(before, cache, None), _inputs(before, False, None))  # cold
+    reference = _inputs(before, False, None)
+    _assert_same(_inputs(before, cache, None), reference)  # cold
     warm = _store(cache)
-    _assert_same(_inputs(before, warm, None), _inputs(before, False, None))
+    _assert_same(_inputs(before, warm, None), reference)
     n = len(before.clients)
     assert (warm.hits, warm.misses) == (2 * n + 2, 0)  # the panels (twice), the two stacks
 
@@ -103,7 +104,7 @@ def test_one_client_changed_reads_one_part(study_dir, tmp_path, changed):
     # the two stacks and the changed client's two parts (computed), no other part read
     assert (store.hits, store.misses) == (2, 2)
     _assert_same(got, want)
-    assert not got["per_client_c"].equals(_inputs(before, False, None)["per_client_c"])
+    assert not got["per_client_c"].equals(reference["per_client_c"])
     store = _store(cache)  # the stacks written back: the next build reads them only
     _assert_same(_inputs(study, store, panels), want)
     assert (store.hits, store.misses) == (2, 0)
