@@ -254,3 +254,23 @@ def test_a_stack_of_other_parts_is_not_kept(loaded, tmp_path, odd):
     store = _store(cache)
     _assert_same(_inputs(study, store, panels), _inputs(study, False, panels))
     assert (store.hits, store.misses) == (1 + len(study.clients), 1)  # no quality stack
+
+
+def test_keys_hold_each_client_s_files_and_study_yml(loaded):
+    """The keys (files grouped in one pass) are those of a pass over the files per
+    client: entries written before stay valid."""
+    from exresearch.build.cache import cache_key
+
+    study, _ = loaded
+    view = _View(study)
+    view.hashes = {**study.hashes, "clients/client-011/survey.csv": "x",
+                   "clients/client-01": "y", "clients-01/a.csv": "z"}
+    files = summaries._client_files(view)
+    for cid in study.clients:
+        want = {k: v for k, v in view.hashes.items()
+                if k == "study.yml" or k.startswith(f"clients/{cid}/")}
+        assert files[cid] == want and len(want) == 3
+        assert summaries._client_key(view, cid, "panel", drivers=["a"]) == cache_key(
+            "summary-panel", {"client": cid, "files": want, "drivers": ["a"]})
+        assert summaries._client_key(view, cid, "x", files=files, n=1) == cache_key(
+            "summary-x", {"client": cid, "files": want, "n": 1})

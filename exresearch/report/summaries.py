@@ -54,19 +54,35 @@ def _cache(cache):
     return ResultCache(cache, "summaries")
 
 
-def _client_key(study, cid: str, what: str, **params) -> str:
+def _client_files(study) -> dict:
+    """Client id -> the hashes of its data files and of ``study.yml`` (what its keys
+    hold), in one pass over ``study.hashes`` (a pass per client was 30 ms at 300)."""
+    files: dict = {c: {} for c in study.clients}
+    for k, v in study.hashes.items():
+        if k == "study.yml":
+            for held in files.values():
+                held[k] = v
+            continue
+        parts = k.split("/", 2)  # clients/<id>/<file>
+        if len(parts) == 3 and parts[0] == "clients" and parts[1] in files:
+            files[parts[1]][k] = v
+    return files
+
+
+def _client_key(study, cid: str, what: str, *, files=None, **params) -> str:
+    """The key of one client's entry ``what``; ``files``: :func:`_client_files` of the
+    study, when already at hand."""
     from ..build.cache import cache_key
 
-    files = {k: v for k, v in study.hashes.items()
-             if k == "study.yml" or k.startswith(f"clients/{cid}/")}
+    files = (files if files is not None else _client_files(study))[cid]
     return cache_key(f"summary-{what}", {"client": cid, "files": files, **params})
 
 
-def _cached(study, store, cid: str, what: str, compute, **params):
+def _cached(study, store, cid: str, what: str, compute, *, files=None, **params):
     """``compute()`` for one client, through ``store`` when there is one."""
     if store is None:
         return compute()
-    key = _client_key(study, cid, what, **params)
+    key = _client_key(study, cid, what, files=files, **params)
     value = store.get(key)
     if value is None:
         value = compute()
@@ -228,7 +244,8 @@ def _stacked_parts(study, store, what: str, compute, **params) -> _Stack:
         return _Stack.of({c: compute(c) for c in clients}, clients, None)
     from ..build.cache import cache_key
 
-    keys = [_client_key(study, c, what, **params) for c in clients]
+    files = _client_files(study)
+    keys = [_client_key(study, c, what, files=files, **params) for c in clients]
 
     read: dict = {}  # parts read for a splice are not read again if it is given up
 
@@ -285,13 +302,15 @@ def client_panels(study, *, roles=None, cache=None) -> dict:
     if kept is not None and kept[0] is study:  # preloaded by the build's zygote
         panels = {c: client_panel(study, c, roles) for c in study.clients}
         if store is not None:  # the zygote only reads the cache: keep new panels for later
+            files = _client_files(study)
             for c, p in panels.items():
-                key = _client_key(study, c, "panel", drivers=list(roles.drivers))
+                key = _client_key(study, c, "panel", files=files, drivers=list(roles.drivers))
                 if not store.has(key):
                     store.put(key, p)
         return panels
+    files = _client_files(study) if store is not None else None
     return {c: _cached(study, store, c, "panel", lambda c=c: client_panel(study, c, roles),
-                       drivers=list(roles.drivers))
+                       files=files, drivers=list(roles.drivers))
             for c in study.clients}
 
 
