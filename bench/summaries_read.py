@@ -16,6 +16,9 @@ before each. Checkouts alternate run by run (A B B A ...). The first run of each
 checkout also keeps its tables, and the script checks that every checkout gives the
 same tables (``assert_frame_equal(check_exact=True)``).
 
+``--no-stack``: the stacked entries are removed before each timed call instead (what a
+build finds when a splice is given up, e.g. a dtype that is new: every part read).
+
 Usage::
 
     nice -n 10 .venv/bin/python bench/summaries_read.py --study /tmp/i20-stack-study \\
@@ -110,7 +113,10 @@ def timed(spec: dict) -> dict:
     runs = []
     for i in range(spec["repeat"]):
         for p in keep.rglob("*.pkl"):  # A's stacks back (or nothing: no stacks)
-            shutil.copyfile(p, cache / p.relative_to(keep))
+            if spec.get("no_stack"):  # or none: every part read, the stack written
+                (cache / p.relative_to(keep)).unlink(missing_ok=True)
+            else:
+                shutil.copyfile(p, cache / p.relative_to(keep))
         gc.collect()
         store = ResultCache(cache, "summaries")
         syn, dq, cpu = _inputs(study, panels, store)
@@ -157,6 +163,8 @@ def main(argv=None) -> int:
     ap.add_argument("--code", action="append", default=[], help="NAME=DIR (repeatable)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-stack", action="store_true",
+                    help="time the calls without the stacked entries (removed before each)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     if a.worker:
@@ -173,13 +181,15 @@ def main(argv=None) -> int:
     if not b.exists():
         shutil.copytree(a.study, b)
         _change_one_answer(b, changed)
-    lines = [f"study {a.study} ({len(clients)} clients), changed: {changed}", ""]
+    lines = [f"study {a.study} ({len(clients)} clients), changed: {changed}"
+             + (", no stacked entries" if a.no_stack else ""), ""]
     specs = {}
     for name, code in codes:
         specs[name] = {"code": str(code), "study": str(a.study.resolve()),
                        "changed_study": str(b), "cache": str(work / f"cache-{name}"),
                        "keep": str(work / f"keep-{name}"),
                        "validation": str(work / f"validation-{name}"), "repeat": a.repeat,
+                       "no_stack": a.no_stack,
                        "tables": str(work / f"tables-{name}.pkl")}
         if not (work / f"filled-{name}.json").exists():
             got = _run(code, "fill", specs[name])

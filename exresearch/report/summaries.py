@@ -148,7 +148,7 @@ class _Stack:
             present = [g for g in got if g is not None]
             frames[name] = pd.concat(present, ignore_index=True) if present else None
             stackable = stackable and all(_same_columns(g, present[0]) for g in present)
-            if stackable:
+            if stackable and keys is not None:  # (no cache: no stack kept)
                 seen: dict = {}
                 kinds[name] = np.array([-1 if g is None else
                                         seen.setdefault(tuple(g.dtypes), len(seen))
