@@ -274,3 +274,23 @@ def test_keys_hold_each_client_s_files_and_study_yml(loaded):
             "summary-panel", {"client": cid, "files": want, "drivers": ["a"]})
         assert summaries._client_key(view, cid, "x", files=files, n=1) == cache_key(
             "summary-x", {"client": cid, "files": want, "n": 1})
+
+
+def test_frames_with_a_client_id_column_are_stacked_as_per_client_does(loaded, tmp_path,
+                                                                       odd):
+    """per_client puts client_id in place client by client when a frame has one: from
+    the stack, with each client's rows."""
+    study, panels = loaded
+    for cid in study.clients:
+        odd[("quality", cid)] = ("missing", "", lambda f, _: f.assign(client_id="someone"))
+    cache = tmp_path / "c"
+    _inputs(study, cache, panels)
+    view = _View(study, touched=["client-02"])
+    store = _store(cache)
+    got = _inputs(view, store, panels)
+    assert store.hits + store.misses == 4  # spliced: the stacks and client-02's parts
+    want = _inputs(view, False, panels)
+    _assert_same(got, want)
+    assert want["missing"]["client_id"].tolist() == [
+        c for c in study.clients
+        for _ in range(int((want["missing"]["client_id"] == c).sum()))]
