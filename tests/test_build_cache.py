@@ -216,8 +216,9 @@ def test_summaries_equal_the_stacked_tables_with_and_without_cache(sim_study, tm
             got = getattr(syn, name, None)
             got = getattr(dq, name) if got is None else got
             pd.testing.assert_frame_equal(got, frame, check_exact=True, obj=name)
-    # one entry per client for its panel, its synthesis part and its quality part
-    assert len(_entries(tmp_path / "c")) == 3 * len(study.clients)
+    # one entry per client for its panel, its synthesis part and its quality part, and
+    # the two stacks of those parts (test_summaries_stack.py)
+    assert len(_entries(tmp_path / "c")) == 3 * len(study.clients) + 2
 
 
 def test_summaries_recompute_only_the_changed_client(sim_study, tmp_path):
@@ -287,8 +288,8 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     assert not (out / ".exresearch" / "cache").exists() and not list(out.rglob("*.pkl"))
     validation, summaries = _entries(cache / "validation"), _entries(cache / "summaries")
     # each client's panel, unit means (the benchmark: the zygote, once the lock is held),
-    # synthesis part and quality part
-    assert len(validation) == 2 * 4 and len(summaries) == 4 * 4
+    # synthesis part and quality part; the stacks of the synthesis and quality parts
+    assert len(validation) == 2 * 4 and len(summaries) == 4 * 4 + 2
     assert (cache / ".gitignore").read_text().endswith("\n*\n")  # study data: never committed
     manifest = (out / "manifest.json").read_text()
     assert ".exresearch" not in manifest and not list((out / "share").rglob(".exresearch"))
