@@ -468,7 +468,8 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
     >>> int(cl.n_obs.iloc[0]), int(cl.n_units.iloc[0])
     (60, 30)
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
     _check_frame(data)
     if not isinstance(x, str) or not isinstance(y, str) or x == y:
@@ -512,8 +513,8 @@ def cross_lagged(data, *, x, y, unit="unit_id", period="period", periods=None, c
         if not note:
             z = frame[[target + "@lag", *preds]]
             z = (z - z.mean()) / z.std(ddof=1)
-            exog = sm.add_constant(np.column_stack([z[preds].to_numpy(), dummies]), has_constant="add")
-            fit = sm.OLS(z[target + "@lag"].to_numpy(), exog).fit(
+            exog = add_constant(np.column_stack([z[preds].to_numpy(), dummies]), has_constant="add")
+            fit = OLS(z[target + "@lag"].to_numpy(), exog).fit(
                 cov_type="cluster", cov_kwds={"groups": groups}, use_t=True
             )
         for i, (kind, source) in enumerate(names):

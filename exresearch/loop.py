@@ -130,7 +130,8 @@ def trend_test(data, *, x, unit="unit_id", period="period", periods=None):
     >>> res["p_val"] < 0.001, res["trend_sd"] > 0
     (True, True)
     """
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
     from .direction import _panel_periods
 
@@ -144,7 +145,7 @@ def trend_test(data, *, x, unit="unit_id", period="period", periods=None):
     sd = float(d["x"].std(ddof=1)) if len(d) > 1 else np.nan
     if d["t"].nunique() < 2 or g < 3 or not np.isfinite(sd) or sd <= 0:
         return out
-    fit = sm.OLS(d["x"].to_numpy(), sm.add_constant(d["t"].to_numpy())).fit(
+    fit = OLS(d["x"].to_numpy(), add_constant(d["t"].to_numpy())).fit(
         cov_type="cluster", cov_kwds={"groups": pd.factorize(d["u"])[0]}, use_t=True)
     out.update(trend_sd=float(fit.params[1]) / sd, se=float(fit.bse[1]) / sd,
                p_val=float(fit.pvalues[1]))

@@ -36,7 +36,8 @@ def _int_seed(seed):
 def _pingouin_mediation(sub, x, ms, y, covar, n_boot, seed):
     """Rows of ``pingouin.mediation_analysis`` keyed by (path, mediator); b = slope in y ~ x + m."""
     import pingouin as pg
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
     res = pg.mediation_analysis(data=sub, x=x, m=ms if len(ms) > 1 else ms[0], y=y,
                                 covar=covar or None, n_boot=n_boot, seed=seed)
@@ -54,8 +55,8 @@ def _pingouin_mediation(sub, x, ms, y, covar, n_boot, seed):
             lookup[("direct", None)] = r
     # pingouin's "Y ~ m" row regresses y on m without x; report the usual b path of
     # y ~ x + m (+ covar) instead, so that indirect = a * b (as pingouin computes it).
-    fit = sm.OLS(sub[y].to_numpy(float),
-                 sm.add_constant(sub[[x, *ms, *covar]].to_numpy(float), has_constant="add")).fit()
+    fit = OLS(sub[y].to_numpy(float),
+                 add_constant(sub[[x, *ms, *covar]].to_numpy(float), has_constant="add")).fit()
     ci = fit.conf_int(0.05)
     for j, mm in enumerate(ms, start=2):
         lookup[("b", mm)] = {"coef": fit.params[j], "se": fit.bse[j], "CI2.5": ci[j, 0],
@@ -108,8 +109,9 @@ def _mediation_ols(sub, x, ms, y, covar, n_boot, seed, ci="bca"):
     equations are ill conditioned is refitted with ``numpy.linalg.lstsq`` as
     pingouin does).
     """
-    import statsmodels.api as sm
     from scipy.stats import norm
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
 
     n, k = len(sub), len(ms)
     X_val = sub[[x, *covar]].to_numpy(dtype=float)
@@ -118,7 +120,7 @@ def _mediation_ols(sub, x, ms, y, covar, n_boot, seed, ci="bca"):
     y_val = sub[y].to_numpy(dtype=float)
 
     def ols_row(exog, endog, j):  # what pingouin.linear_regression reports for coefficient j
-        fit = sm.OLS(endog, sm.add_constant(exog, has_constant="add")).fit()
+        fit = OLS(endog, add_constant(exog, has_constant="add")).fit()
         ci = fit.conf_int(0.05)
         return {"coef": fit.params[j], "se": fit.bse[j], "CI2.5": ci[j, 0], "CI97.5": ci[j, 1],
                 "pval": fit.pvalues[j]}
