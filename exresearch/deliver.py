@@ -42,6 +42,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1188,13 +1189,19 @@ class EarlyExtras:
               "pdf": pdf, "tmpdir": tmpdir, "jobs": 1}
         self._stream = _JobStream()
         self._made: _Made | None = None
+        self.reports = len(kw["records"])
+        #: wall and CPU seconds of its thread (not its workers' or the browser's)
+        self.wall = self.cpu = 0.0
 
         def run():
+            w, c = time.perf_counter(), time.thread_time()
             try:
                 write_assets(staging)  # (the pages' stylesheet, which the printing needs)
                 self._made = _make_extras(staging, stream=self._stream, **kw)
             except BaseException:  # noqa: BLE001 - publish_extras then makes all of it
                 self._made = None
+            finally:
+                self.wall, self.cpu = time.perf_counter() - w, time.thread_time() - c
 
         # a daemon: a build that fails or is stopped does not wait for its printing
         self._thread = threading.Thread(target=run, name="exresearch-early-extras",

@@ -523,7 +523,11 @@ def test_one_client_rebuild_makes_finished_reports_extras_while_the_last_runs(
         if name == "early":
             assert len(started) == 1 and len(started[0]) == 2, started
             assert set(started[0]) < set(res.executed)
+            assert "wait for the early extras" in res.phases
+            assert "early extras (2 report(s), while the last ran)" in res.phases
             started.clear()
+        else:
+            assert not any("early" in name for name in res.phases)
     assert started == []  # none in the build without
     man = {k: json.loads((o / "manifest.json").read_text()) for k, o in outs.items()}
     assert man["early"]["extras"] == man["after"]["extras"]

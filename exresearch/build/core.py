@@ -358,6 +358,11 @@ def _write_site(b: _Build) -> None:
     # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
     from ..deliver import publish_extras
 
+    if b.early is not None:
+        with ph("wait for the early extras"):
+            b.early.result()
+        ph.add(f"early extras ({b.early.reports} report(s), while the last ran)",
+               wall=b.early.wall, cpu=b.early.cpu)
     with ph("workbooks, briefs, PDFs"):
         publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
                        progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs,
