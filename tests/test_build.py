@@ -485,3 +485,56 @@ def test_zygote_imports_this_exresearch_not_one_in_the_current_folder(study, tmp
     code = ("import sys, exresearch\n"
             f"print(exresearch.__file__ == {exresearch.__file__!r}, sys.path[0] == '')")
     assert _print_in_a_forked_kernel(study, tmp_path, code) == ["True True\n"]
+
+
+@pytest.mark.slow
+def test_one_client_rebuild_makes_finished_reports_extras_while_the_last_runs(
+        study, env, tmp_path):
+    """jobs=2, one client changed: three reports re-run; once two have run (a lane has
+    nothing left), their workbooks, briefs and notebooks are made while the third runs
+    (deliver.EarlyExtras), and the site is the one a build without that makes."""
+    from exresearch import deliver
+    from exresearch.build import core
+
+    started = []
+
+    class Spy(deliver.EarlyExtras):
+        def __init__(self, staging, *, records, **kw):
+            started.append(sorted(r.key for r in records))
+            super().__init__(staging, records=records, **kw)
+
+    env.setattr(deliver, "EarlyExtras", Spy)
+    outs = {}
+    for name, most in (("early", core.EARLY_EXTRAS_MAX), ("after", 0)):
+        env.setattr(core, "EARLY_EXTRAS_MAX", most)
+        here = tmp_path / name
+        shutil.copytree(study, here / "study")
+        out = here / "site"
+        assert build_site(here / "study", out=out, jobs=2, progress=False).exit_code == 0
+        if most == 0:
+            assert started == []
+        started.clear()  # (a full build of 5 reports may make 4 reports' extras early too)
+        path = here / "study" / "clients" / "client-02" / "survey.csv"
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines[:-1]))
+        res = build_site(here / "study", out=out, jobs=2, progress=False)
+        assert sorted(res.executed) == ["client-client-02", "data-quality", "synthesis"]
+        outs[name] = out
+        if name == "early":
+            assert len(started) == 1 and len(started[0]) == 2, started
+            assert set(started[0]) < set(res.executed)
+            assert "wait for the early extras" in res.phases
+            assert "early extras (2 report(s), while the last ran)" in res.phases
+            started.clear()
+        else:
+            assert not any("early" in name for name in res.phases)
+    assert started == []  # none in the build without
+    man = {k: json.loads((o / "manifest.json").read_text()) for k, o in outs.items()}
+    assert man["early"]["extras"] == man["after"]["extras"]
+    assert man["early"]["extra_keys"].keys() == man["after"]["extra_keys"].keys()
+    files = {k: sorted(p.relative_to(o).as_posix() for p in o.rglob("*") if p.is_file()
+                       and ".exresearch" not in p.parts) for k, o in outs.items()}
+    assert files["early"] == files["after"]
+    for rel in files["early"]:
+        if rel.startswith(("briefs/", "tables/")) and rel.endswith((".html", ".csv")):
+            assert (outs["early"] / rel).read_bytes() == (outs["after"] / rel).read_bytes(), rel

@@ -946,3 +946,105 @@ def test_page_numbers_are_a_margin_box_from_chromium_131_and_the_template_before
         assert extra["header_template"] == "<div></div>"
         assert ('<span class="pageNumber"></span> / <span class="totalPages"></span>'
                 in extra["footer_template"])
+
+
+# ---- extras made while the last reports run (issue 20: a one-client rebuild) ---------
+
+def _fake_printer(printed):
+    def fake_render(jobs, *, tmpdir=None, workers=1, on_done=None, chromium=None):
+        for html, pdf in jobs:  # (a stream: pages come while it prints)
+            printed.append(pdf.name)
+            pdf.parent.mkdir(exist_ok=True)
+            pdf.write_bytes(b"%PDF-1.4 " + html.read_bytes())
+            on_done(pdf)
+        return []
+    return fake_render
+
+
+@pytest.mark.parametrize("pdf", [False, True])
+def test_early_extras_then_publish_extras_make_the_same_site_once(tmp_path, monkeypatch, pdf):
+    """EarlyExtras with the reports that have run, then publish_extras(early=...) with all:
+    the same files, extras and manifest as publish_extras alone, and nothing of what the
+    early pass made (workbooks, briefs, PDFs, notebooks) is made a second time (jobs=1:
+    the jobs run in threads, where they can be counted)."""
+    from types import SimpleNamespace
+
+    printed, tables_jobs, scrubbed = [], [], []
+    monkeypatch.setattr(deliver, "render_pdfs", _fake_printer(printed))
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: 0)
+    real_tables, real_scrub = deliver._tables_job, deliver._scrub_notebook
+    monkeypatch.setattr(deliver, "_tables_job",
+                        lambda st, spec: tables_jobs.append(spec["key"]) or real_tables(st, spec))
+    monkeypatch.setattr(deliver, "_scrub_notebook",
+                        lambda nb, roots: scrubbed.append(nb.rsplit('/', 1)[-1][:-6]) or real_scrub(nb, roots))
+    study = SimpleNamespace(path=tmp_path / "study", config=None)
+    alone, records = _site_with_clients(tmp_path / "alone", n=3, study=study.path)
+    made_alone = deliver.publish_extras(alone, records=records, pdf=pdf, jobs=1, study=study,
+                                        tmpdir=alone.parent)
+    n_alone = (len(printed), len(tables_jobs), len(scrubbed))
+    lists_alone = [sorted(printed), sorted(tables_jobs), sorted(scrubbed)]
+    printed.clear(), tables_jobs.clear(), scrubbed.clear()
+
+    split, _ = _site_with_clients(tmp_path / "split", n=3, study=study.path)
+    ran = [r for r in records if r["key"] in ("client-0", "client-2")]
+    early = deliver.EarlyExtras(split, records=ran, study=study, pdf=pdf, tmpdir=split.parent)
+    got = early.result()
+    assert sorted(got.extras) == ["client-0", "client-2"]
+    assert sorted(tables_jobs) == ["client-0", "client-2"]
+    assert sorted(scrubbed) == ["client-0", "client-2"]
+    assert sorted(printed) == (["client-0-brief.pdf", "client-0.pdf", "client-2-brief.pdf",
+                                "client-2.pdf"] if pdf else [])
+    made_split = deliver.publish_extras(split, records=records, pdf=pdf, jobs=1, study=study,
+                                        tmpdir=split.parent, early=early)
+    assert made_split == made_alone
+    # every report's extras made once: the early pass's are not made again
+    assert (len(printed), len(tables_jobs), len(scrubbed)) == n_alone
+    assert sorted(tables_jobs) == lists_alone[1] and sorted(printed) == lists_alone[0]
+    assert sorted(scrubbed) == lists_alone[2]
+    a, b = _site_files(alone), _site_files(split)
+    assert sorted(a) == sorted(b)
+    for rel in a:
+        assert a[rel] == b[rel], rel
+
+
+def test_early_extras_that_failed_leave_everything_to_publish_extras(tmp_path, monkeypatch):
+    """An early pass that raised keeps nothing: publish_extras makes every report's extras
+    (the same files as alone)."""
+    from types import SimpleNamespace
+
+    study = SimpleNamespace(path=tmp_path / "study", config=None)
+    alone, records = _site_with_clients(tmp_path / "alone", n=2, study=study.path)
+    made_alone = deliver.publish_extras(alone, records=records, pdf=False, study=study)
+    split, _ = _site_with_clients(tmp_path / "split", n=2, study=study.path)
+    real = deliver._make_extras
+
+    def broken(*args, **kw):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(deliver, "_make_extras", broken)
+    early = deliver.EarlyExtras(split, records=records[2:3], study=study, pdf=False)
+    assert early.result() is None
+    monkeypatch.setattr(deliver, "_make_extras", real)
+    assert deliver.publish_extras(split, records=records, pdf=False, study=study,
+                                  early=early) == made_alone
+    assert _site_files(alone) == _site_files(split)
+
+
+def test_early_extras_of_a_page_changed_since_are_made_again(tmp_path, monkeypatch):
+    """What the early pass made from a page or table that changed afterwards is not kept."""
+    from types import SimpleNamespace
+
+    printed = []
+    monkeypatch.setattr(deliver, "render_pdfs", _fake_printer(printed))
+    monkeypatch.setattr(deliver, "compact_pdf", lambda path: 0)
+    study = SimpleNamespace(path=tmp_path / "study", config=None)
+    root, records = _site_with_clients(tmp_path / "s", n=1, study=study.path)
+    early = deliver.EarlyExtras(root, records=records[2:3], study=study, pdf=True)
+    early.result()
+    assert sorted(printed) == ["client-0-brief.pdf", "client-0.pdf"]
+    page = root / "reports" / "client-0.html"
+    page.write_text(page.read_text().replace(">R0<", ">R0 changed<"))
+    printed.clear()
+    deliver.publish_extras(root, records=records, pdf=True, study=study, early=early)
+    assert "client-0.pdf" in printed
+    assert b"R0 changed" in (root / "pdf" / "client-0.pdf").read_bytes()
