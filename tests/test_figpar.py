@@ -1,0 +1,154 @@
+"""Figures drawn in forked children (exresearch.figpar): the executed notebook and its
+page are those of the synchronous route, output for output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not sys.platform.startswith("linux"),
+                                reason="figures are drawn in children only where os.fork exists")
+
+SETUP = """\
+import os, warnings
+import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from exresearch import figpar, style
+style.use(parallel_figures=PARALLEL)
+def bars(title, n=3, **kw):
+    fig, ax = plt.subplots(figsize=(3, 2), **kw)
+    ax.bar([f"c{i}" for i in range(n)], range(1, n + 1))
+    ax.set_title(title)
+    return fig
+"""
+CELLS = [
+    # several figures in one cell, text and tables between them, one never shown by hand
+    """\
+bars("one"); plt.show()
+print("between one and two")
+bars("two", n=5); plt.show()
+display(Markdown("**a table's place**"))
+bars("three"); bars("four", n=7); plt.show()
+print("after three and four")
+_ = bars("left open to the end of the cell")
+""",
+    # a figure whose drawing raises (a broken mathtext title), then text and a good figure
+    """\
+fig = bars("fine"); fig.axes[0].set_xlabel(r"$\\frac{1}{$")
+plt.show()
+print("after the broken figure")
+bars("after it"); plt.show()
+""",
+    # a figure whose drawing warns (a glyph the font lacks), stderr between figures
+    """\
+bars("glyph \\u4e2d missing"); plt.show()
+print("to stderr", file=__import__("sys").stderr)
+bars("last of the cell"); plt.show()
+""",
+    # a figure as the cell's result (execute_result), after a shown figure
+    """\
+bars("shown"); plt.show()
+fig = bars("the result"); plt.close(fig)
+fig
+""",
+    # no figure at all, then a figure and a cell that fails after it
+    "print('no figure')",
+    """\
+bars("before the error"); plt.show()
+raise RuntimeError("the cell fails after its figure")
+""",
+]
+PROBE = """\
+import os
+try:
+    os.waitpid(-1, os.WNOHANG); children = "some"
+except ChildProcessError:
+    children = "none"
+print(figpar.active(), figpar._state.count if figpar._state else 0, plt.get_fignums(), children)
+"""
+
+
+def _run(parallel: bool, tmp_path):
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"PARALLEL = {parallel}\n" + SETUP)]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in CELLS]
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # the page names each cell by its id
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    try:
+        NotebookClient(nb, km=km, allow_errors=True, timeout=120,
+                       record_timing=False).execute()
+    finally:
+        km.shutdown_kernel(now=True)
+    return nb
+
+
+def _html(nb) -> str:
+    """The page of the notebook without its set-up cell (which names the mode) and probe."""
+    import copy
+
+    from exresearch.site import _get_exporter
+
+    nb = copy.deepcopy(nb)
+    nb.cells = nb.cells[1:-1]
+    return _get_exporter().from_notebook_node(nb)[0]  # as the site renders a report
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("figpar")
+    return _run(False, tmp), _run(True, tmp)
+
+
+def test_the_notebook_is_the_synchronous_ones_output_for_output(both):
+    before, after = both
+    outs = [[dict(o) for o in c.outputs] for c in before.cells[1:-1]]
+    assert [[dict(o) for o in c.outputs] for c in after.cells[1:-1]] == outs
+    assert json.dumps([c.outputs for c in after.cells[1:-1]], sort_keys=True) \
+        == json.dumps([c.outputs for c in before.cells[1:-1]], sort_keys=True)
+    # what the cells show, in this order: the test would pass on empty notebooks otherwise
+    kinds = [[(o.output_type, o.get("name") or sorted(o.get("data", {})) or o.get("ename"))
+              for o in c.outputs] for c in before.cells[1:-1]]
+    png = ["image/png", "text/plain"]
+    assert kinds[0] == [("display_data", png), ("stream", "stdout"), ("display_data", png),
+                        ("display_data", ["text/markdown", "text/plain"]),
+                        ("display_data", png), ("display_data", png), ("stream", "stdout"),
+                        ("display_data", png)]
+    # the broken figure: IPython's traceback, then the figure as text, and the cell goes on
+    assert kinds[1] == [("error", "ValueError"), ("display_data", ["text/plain"]),
+                        ("stream", "stdout"), ("display_data", png)]
+    assert kinds[2][0] == ("stream", "stderr") and "Glyph" in before.cells[3].outputs[0].text
+    assert kinds[2][1:] == [("display_data", png), ("stream", "stderr"), ("display_data", png)]
+    assert kinds[3] == [("display_data", png), ("execute_result", png)]
+    assert kinds[5] == [("display_data", png), ("error", "RuntimeError")]
+    alts = [o.metadata["image/png"]["alt"] for c in before.cells[1:-1] for o in c.outputs
+            if "image/png" in o.get("data", {})]
+    assert alts[:2] == ["Chart: one. Bars: c0 1, c1 2, c2 3.",
+                        "Chart: two. Bars: c0 1, c1 2, c2 3, c3 4, c4 5."]
+
+
+def test_the_page_is_the_same(both):
+    before, after = both
+    page = _html(before)
+    assert page.count("<img ") == 11 and 'alt="Chart: one. Bars: c0 1, c1 2, c2 3."' in page
+    assert _html(after) == page
+
+
+def test_figures_were_drawn_in_children_which_are_gone(both):
+    before, after = both
+    assert before.cells[-1].outputs[0].text == "False 0 [] none\n"
+    active, count, *rest = after.cells[-1].outputs[0].text.split(" ", 2)
+    # every figure shown inside a cell, but the cell's result and the one figure the
+    # kernel drew itself at most, went through a child; all closed, no child left
+    assert (active, rest) == ("True", ["[] none\n"]) and int(count) >= 8
