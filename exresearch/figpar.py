@@ -150,7 +150,10 @@ class _Parallel:
 
     # ---- installing ---------------------------------------------------------------
     def start(self):
+        import ctypes  # noqa: F401 - imported once here, not in every child
+
         from matplotlib.figure import Figure
+        from PIL import PngImagePlugin  # noqa: F401 - what figure_png's save imports
 
         self.Figure = Figure
         self.from_style = self.formatter.lookup_by_type(Figure) \
