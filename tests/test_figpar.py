@@ -72,11 +72,14 @@ print(figpar.active(), figpar._state.count if figpar._state else 0, plt.get_fign
 """
 
 
-def _run(parallel: bool, tmp_path):
+def _run(parallel: bool, tmp_path, *, queue=None):
     from nbclient import NotebookClient
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(f"PARALLEL = {parallel}\n" + SETUP)]
+    first = f"PARALLEL = {parallel}\n"
+    if queue is not None:  # how many children may wait for their turn before the kernel draws
+        first += f"import exresearch.figpar; exresearch.figpar._QUEUE = {queue}\n"
+    nb.cells = [nbformat.v4.new_code_cell(first + SETUP)]
     nb.cells += [nbformat.v4.new_code_cell(c) for c in CELLS]
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     for i, cell in enumerate(nb.cells):
@@ -108,15 +111,16 @@ def _html(nb) -> str:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("figpar")
-    return _run(False, tmp), _run(True, tmp)
+    return _run(False, tmp), _run(True, tmp), _run(True, tmp, queue=0)
 
 
 def test_the_notebook_is_the_synchronous_ones_output_for_output(both):
-    before, after = both
+    before, after, no_queue = both
     outs = [[dict(o) for o in c.outputs] for c in before.cells[1:-1]]
-    assert [[dict(o) for o in c.outputs] for c in after.cells[1:-1]] == outs
-    assert json.dumps([c.outputs for c in after.cells[1:-1]], sort_keys=True) \
-        == json.dumps([c.outputs for c in before.cells[1:-1]], sort_keys=True)
+    for nb in (after, no_queue):
+        assert [[dict(o) for o in c.outputs] for c in nb.cells[1:-1]] == outs
+        assert json.dumps([c.outputs for c in nb.cells[1:-1]], sort_keys=True) \
+            == json.dumps([c.outputs for c in before.cells[1:-1]], sort_keys=True)
     # what the cells show, in this order: the test would pass on empty notebooks otherwise
     kinds = [[(o.output_type, o.get("name") or sorted(o.get("data", {})) or o.get("ename"))
               for o in c.outputs] for c in before.cells[1:-1]]
@@ -139,16 +143,53 @@ def test_the_notebook_is_the_synchronous_ones_output_for_output(both):
 
 
 def test_the_page_is_the_same(both):
-    before, after = both
+    before, after, no_queue = both
     page = _html(before)
     assert page.count("<img ") == 11 and 'alt="Chart: one. Bars: c0 1, c1 2, c2 3."' in page
     assert _html(after) == page
+    assert _html(no_queue) == page
 
 
 def test_figures_were_drawn_in_children_which_are_gone(both):
-    before, after = both
+    before, after, no_queue = both
     assert before.cells[-1].outputs[0].text == "False 0 [] none\n"
     active, count, *rest = after.cells[-1].outputs[0].text.split(" ", 2)
-    # every figure shown inside a cell, but the cell's result and the one figure the
-    # kernel drew itself at most, went through a child; all closed, no child left
-    assert (active, rest) == ("True", ["[] none\n"]) and int(count) >= 8
+    # the 11 figures shown inside a cell (not the cell's result) went through a child,
+    # or a few through the kernel when the children were behind; all closed, no child left
+    assert (active, rest) == ("True", ["[] none\n"]) and 8 <= int(count) <= 11
+    # no child may wait for its turn: while one draws, the kernel draws the next itself
+    active, count, *rest = no_queue.cells[-1].outputs[0].text.split(" ", 2)
+    assert (active, rest) == ("True", ["[] none\n"]) and 1 <= int(count) <= 10
+
+
+def test_switches_are_checked_and_off_outside_a_kernel():
+    from exresearch import figpar, style
+    from exresearch.exceptions import ParameterError
+
+    with pytest.raises(ParameterError, match="`jobs` must be an integer >= 1, but 0 was passed"):
+        figpar.install(jobs=0)
+    with pytest.raises(ParameterError, match="`parallel_figures` must be True or False, but "
+                                             "'yes' was passed"):
+        style.use(parallel_figures="yes")
+    style.use(parallel_figures=True)  # no kernel here: figures stay drawn as before
+    assert not figpar.active() and figpar.install() is False
+
+
+@pytest.mark.parametrize(("env", "expected"), [("", False), ("synthesis", True),
+                                                ("data_quality, synthesis", True),
+                                                ("data_quality", False)])
+def test_setup_report_asks_for_it_when_the_build_names_the_notebook(
+        env, expected, small_study, tmp_path, monkeypatch):
+    from exresearch import report, style
+
+    asked = []
+    monkeypatch.setattr(style, "use", lambda **kw: asked.append(kw))
+    monkeypatch.setenv("EXRESEARCH_PARALLEL_FIGURES", env)
+    report.setup_report(study_path=small_study, output_dir=tmp_path, notebook="synthesis")
+    assert asked == [{"parallel_figures": expected}]
+
+
+def test_the_build_asks_for_it_in_the_synthesis_only():
+    from exresearch.build import kernels
+
+    assert kernels.worker_env({})["EXRESEARCH_PARALLEL_FIGURES"] == "synthesis"
