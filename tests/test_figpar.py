@@ -193,3 +193,59 @@ def test_the_build_asks_for_it_in_the_synthesis_only():
     from exresearch.build import kernels
 
     assert kernels.worker_env({})["EXRESEARCH_PARALLEL_FIGURES"] == "synthesis"
+
+
+def test_an_interrupt_kills_the_children(tmp_path):
+    """Interrupted while a child draws, the kernel kills it: none is left, and the kernel
+    goes on drawing figures afterwards."""
+    from jupyter_client.manager import KernelManager
+
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+
+        def run(code, *, interrupt_after=None):
+            msg_id, out = kc.execute(code), []
+            if interrupt_after is not None:
+                time.sleep(interrupt_after)
+                km.interrupt_kernel()
+            while True:
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return "".join(out)
+
+        import time
+
+        run("PARALLEL = True\n" + SETUP)
+        start = time.monotonic()
+        # a figure whose drawing takes a minute, then a long sleep: interrupted in the sleep
+        run("""\
+import time
+from matplotlib.artist import Artist
+class Slow(Artist):
+    def draw(self, renderer):
+        time.sleep(60)
+fig = bars("slow"); fig.add_artist(Slow())
+plt.show()
+pids = [job.pid for job in figpar._state.live]
+time.sleep(60)
+""", interrupt_after=3)
+        assert time.monotonic() - start < 30  # not waiting for the child to finish
+        probe = run("""\
+import os
+print(len(pids), figpar._state.live, [os.path.exists(f"/proc/{p}") for p in pids])
+bars("after"); plt.show()
+print(figpar._state.count)
+""")
+        assert probe == "1 [] [False]\n2\n"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
