@@ -91,7 +91,8 @@ def install(ip=None, *, jobs: int | None = None) -> bool:
         from .exceptions import ParameterError
 
         raise ParameterError(f"`jobs` must be an integer >= 1, but {jobs!r} was passed")
-    if _state is not None:
+    if _state is not None:  # style.use() again put figure_png back: ours on top again
+        _state.formatter.for_type(_state.Figure, _state.format_png)
         return True
     if ip is None:
         try:
@@ -402,6 +403,12 @@ class _Parallel:
 
     def fill(self, msg, job, *, drop=False):
         content = msg["content"]
+        if drop and not job.done:  # an interrupt: its child is killed, its answer unread
+            try:
+                os.close(job.fd)
+            except OSError:
+                pass
+            job.done = True
         res = None if drop else job.result
         if res == "again":  # drawn in the kernel as before: its error and warnings show here
             res = self.draw_here(job.fig)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 
 import numpy as np
 
@@ -134,6 +135,8 @@ def use(*, display: bool = True, parallel_figures: bool = False) -> None:
             from . import figpar
 
             figpar.install()
+        elif "exresearch.figpar" in sys.modules:  # asked for before, not now: off again
+            sys.modules["exresearch.figpar"].uninstall()
 
 
 def _install_display() -> None:

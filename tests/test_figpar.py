@@ -246,6 +246,12 @@ bars("after"); plt.show()
 print(figpar._state.count)
 """)
         assert probe == "1 [] [False]\n2\n"
+        # asked for no more, then again: figures in the kernel in between
+        assert run("""\
+style.use(); print(figpar.active()); bars("here"); plt.show()
+style.use(parallel_figures=True); bars("in a child"); plt.show()
+print(figpar.active(), figpar._state.count)
+""") == "False\nTrue 1\n"
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
