@@ -9,7 +9,8 @@ next statements. The figure's ``display_data`` message is held back, and so is e
 display message after it, until the child is done and something else has to go out in
 order (text on stdout or stderr, an error, a cell's result) or the cell ends
 (``post_execute``): then the held messages go out in their order, the figure's with its
-PNG and alt text. The executed notebook is therefore the one of the synchronous route,
+PNG and alt text. A cell's first figure is drawn in the kernel (a cell that shows a
+single figure near its end would only wait for its child). The executed notebook is therefore the one of the synchronous route,
 output for output.
 
 Whatever the child cannot do cleanly - an exception, a warning, any text on stdout or
@@ -144,6 +145,7 @@ class _Parallel:
         self.live: list = []  # children not yet reaped
         self.flushing = False
         self.in_cell = True  # install() is called from a cell
+        self.shown = 0  # figures shown in this execution
         self.streams: list = []  # (stream, its write before ours)
         self.tokens = None
         self.count = 0
@@ -217,7 +219,7 @@ class _Parallel:
         return write_in_order
 
     def pre_execute(self):
-        self.in_cell = True
+        self.in_cell, self.shown = True, 0
         if not self.streams:
             self.patch_streams()
 
@@ -252,6 +254,13 @@ class _Parallel:
                 or threading.current_thread() is not threading.main_thread()
                 or os.getpid() != self.parent):
             return self.draw_here(fig)  # a cell's result, or outside a cell: as before
+        self.shown += 1
+        if self.shown == 1:
+            # a cell's first figure is drawn here: in a cell that shows one figure near
+            # its end the kernel would only wait for a child that draws it slower (a
+            # fork, its page faults, caches it fills and loses); from the second on,
+            # there is a cell's worth of figures to draw beside the kernel
+            return self.draw_here(fig)
         self.reap()
         if len(self.live) >= self.jobs + _QUEUE:
             return self.draw_here(fig)  # the children are behind: the kernel draws this one
