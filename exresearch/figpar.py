@@ -10,8 +10,8 @@ display message after it, until the child is done and something else has to go o
 order (text on stdout or stderr, an error, a cell's result) or the cell ends
 (``post_execute``): then the held messages go out in their order, the figure's with its
 PNG and alt text. A cell's first figure is drawn in the kernel (a cell that shows a
-single figure near its end would only wait for its child). The executed notebook is therefore the one of the synchronous route,
-output for output.
+single figure near its end would only wait for its child). The executed notebook is
+therefore the one of the synchronous route, output for output.
 
 Whatever the child cannot do cleanly - an exception, a warning, any text on stdout or
 stderr, a crash - it does not report: the figure is then drawn again in the kernel,
@@ -28,6 +28,10 @@ kernel dies (``PR_SET_PDEATHSIG``) and it ends with ``os._exit``. At most ``jobs
 children draw at once (one token each from a pipe; default: the cores this process may
 use, less one); a few more may wait for a token, beyond that the kernel draws the figure
 itself. Children are killed when the kernel is interrupted or exits.
+
+Limits: during a cell, code calling IPython's display formatter itself (not through
+``display``) gets placeholder bytes for a figure's PNG; a display hook registered after
+this one (an ipywidgets ``Output``) does not see the figure messages held back.
 
 No library does this: IPython's formatters and matplotlib's backends return a figure's
 image synchronously, and ``multiprocessing``/``concurrent.futures`` would pickle the
@@ -50,7 +54,6 @@ __all__ = ["install", "uninstall", "active"]
 
 _SENTINEL = b"\x00exresearch-figure-in-a-child:"
 _PR_SET_PDEATHSIG = 1
-_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in fcntl only from Python 3.10
 #: Children that may wait for a token beyond the ``jobs`` that draw (then the kernel
 #: draws): a short queue keeps the free core busy while the kernel builds the next
 #: figure, a long one only holds memory.
@@ -282,8 +285,8 @@ class _Parallel:
         try:
             import fcntl
 
-            fcntl.fcntl(w, _F_SETPIPE_SZ, 1 << 20)  # a whole PNG: the child exits at once
-        except (ImportError, OSError):  # the child then waits for the kernel to read
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)  # a whole PNG: the child exits at once
+        except (ImportError, AttributeError, OSError):  # it then waits for the kernel to read
             pass
         try:
             pid = os.fork()
