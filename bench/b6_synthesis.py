@@ -45,30 +45,12 @@ from common import ROOT  # noqa: E402
 #: Injected after the parameters: per-cell CPU and wall time (and, when ``profile_dir``
 #: is not empty, a cProfile of each cell) written to ``timing_path`` after every cell.
 HOOK_CELL = """\
-import cProfile as _cp, json as _json, resource as _res, time as _time
+import cProfile as _cp, json as _json, time as _time
 import exresearch as _exr
 _exr_t = {"exresearch": _exr.__file__, "cells": []}
 _exr_s = {}
-_exr_w = [0.0, 0]  # wall the kernel waited for figures drawn in children, figures so drawn
-try:  # exresearch.figpar (figures drawn in forked children): time the kernel's waits
-    import exresearch.figpar as _exr_fp
-    _exr_fp_wait = _exr_fp._Parallel.wait
-    def _exr_fp_timed(self, job):
-        _t = _time.perf_counter()
-        try:
-            return _exr_fp_wait(self, job)
-        finally:
-            _exr_w[0] += _time.perf_counter() - _t
-            _exr_w[1] += 1
-    _exr_fp._Parallel.wait = _exr_fp_timed
-except (ImportError, AttributeError):
-    pass
-def _exr_children():
-    _u = _res.getrusage(_res.RUSAGE_CHILDREN)
-    return _u.ru_utime + _u.ru_stime
 def _exr_pre(info):
-    _exr_s.update(cpu=_time.process_time(), wall=_time.perf_counter(), p=None,
-                  children=_exr_children(), waited=_exr_w[0], drawn=_exr_w[1])
+    _exr_s.update(cpu=_time.process_time(), wall=_time.perf_counter(), p=None)
     if profile_dir:
         _exr_s["p"] = _cp.Profile(); _exr_s["p"].enable()
 def _exr_post(result):
@@ -78,10 +60,7 @@ def _exr_post(result):
     n = len(_exr_t["cells"]) + 1
     if _exr_s["p"] is not None:
         _exr_s["p"].disable(); _exr_s["p"].dump_stats(f"{profile_dir}/{n:03d}.pstats")
-    _exr_t["cells"].append({"cpu": cpu, "wall": wall,
-                            "children": _exr_children() - _exr_s["children"],
-                            "waited": _exr_w[0] - _exr_s["waited"],
-                            "in_children": _exr_w[1] - _exr_s["drawn"]})
+    _exr_t["cells"].append({"cpu": cpu, "wall": wall})
     with open(timing_path, "w") as _fh:
         _json.dump(_exr_t, _fh)
 get_ipython().events.register("pre_run_cell", _exr_pre)
@@ -166,16 +145,15 @@ def markdown(results: list[dict], *, heaviest: int = 3) -> str:
     for r in results:
         cells = r["cells"]
         cpu = sum(c["cpu"] for c in cells)
-        kids = sum(c.get("children", 0.0) for c in cells)
         lines += [f"### {r.get('notebook', 'synthesis')}, {r['label']}: {r['clients']} "
                   f"clients, run {r['run']} "
                   f"({'cold' if r['run'] == 1 else 'warm'} cache)", "",
                   f"papermill wall {r['wall']:.1f} s (kernel start included), cells' CPU "
-                  f"{cpu:.1f} s (children {kids:.1f} s), load average {r['load'][0]:.1f}-{r['load'][1]:.1f}; "
+                  f"{cpu:.1f} s, load average {r['load'][0]:.1f}-{r['load'][1]:.1f}; "
                   f"exresearch from `{r['exresearch']}`.", "",
-                  "| cell | first line | CPU | children's CPU | wall |", "|---|---|---|---|---|"]
+                  "| cell | first line | CPU | wall |", "|---|---|---|---|"]
         lines += [f"| {c['index']} | `{c['line'].replace('|', '/')}` | {c['cpu']:.2f} s | "
-                  f"{c.get('children', 0.0):.2f} s | {c['wall']:.2f} s |" for c in cells]
+                  f"{c['wall']:.2f} s |" for c in cells]
         lines.append("")
         for c in sorted(cells, key=lambda c: -c["cpu"])[:heaviest]:
             if c.get("top"):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 
 import numpy as np
 
@@ -98,7 +97,7 @@ def theme():
     return mpl.rc_context(_rc())
 
 
-def use(*, display: bool = True, parallel_figures: bool = False) -> None:
+def use(*, display: bool = True) -> None:
     """Apply the house theme for the rest of the session (a notebook calls it once).
 
     Parameters
@@ -106,10 +105,6 @@ def use(*, display: bool = True, parallel_figures: bool = False) -> None:
     display : bool, default True
         Inside IPython, also show every figure as a compressed PNG with an alt text
         written from its data (:func:`figure_png`).
-    parallel_figures : bool, default False
-        Inside an IPython kernel (with ``display``), draw each shown figure's PNG in a
-        forked child while the kernel goes on (:mod:`exresearch.figpar`: the same
-        outputs, in the same order); ignored where the kernel cannot fork.
 
     Examples
     --------
@@ -125,18 +120,9 @@ def use(*, display: bool = True, parallel_figures: bool = False) -> None:
         sns.set_theme(style="whitegrid", palette=OKABE_ITO)
     except ImportError:  # pragma: no cover - seaborn is a dependency
         pass
-    if not isinstance(parallel_figures, bool):
-        raise ParameterError(f"`parallel_figures` must be True or False, but "
-                             f"{parallel_figures!r} was passed")
     mpl.rcParams.update(_rc())
     if display:
         _install_display()
-        if parallel_figures:
-            from . import figpar
-
-            figpar.install()
-        elif "exresearch.figpar" in sys.modules:  # asked for before, not now: off again
-            sys.modules["exresearch.figpar"].uninstall()
 
 
 def _install_display() -> None:

@@ -38,9 +38,6 @@ KERNEL_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    # the synthesis draws its 18 figures in forked children on the core its kernel leaves
-    # idle (exresearch.figpar; same notebook; bench/results-i20-figpar.md)
-    "EXRESEARCH_PARALLEL_FIGURES": "synthesis",
 }
 #: Kernel options for batch runs: no sqlite history file per kernel.
 KERNEL_ARGS = ("--HistoryManager.enabled=False",)

@@ -4,7 +4,6 @@ the checks of single parameters (:func:`check_number`, :func:`check_choice`)."""
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,6 @@ from ..exceptions import ParameterError
 from .panels import _preloaded
 
 _NOTEBOOKS = ("client_report", "synthesis", "data_quality", "planning")
-#: The notebooks (names separated by commas) whose kernels draw their figures in forked
-#: children (:mod:`exresearch.figpar`); the build sets it for its kernels, an interactive
-#: kernel has it only if its user sets it.
-PARALLEL_FIGURES_ENV = "EXRESEARCH_PARALLEL_FIGURES"
 
 
 @dataclass
@@ -76,9 +71,6 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
         Required for ``"client_report"``: one of the study's clients, or ``""`` for the
         first client of the study (the notebook's default, so that the committed notebook
         names no client and runs on any study).
-
-    With ``notebook`` named in ``$EXRESEARCH_PARALLEL_FIGURES`` (:data:`PARALLEL_FIGURES_ENV`),
-    the kernel draws its figures in forked children (:mod:`exresearch.figpar`).
 
     Returns
     -------
@@ -142,9 +134,7 @@ def setup_report(*, study_path, output_dir, notebook, client_id=None) -> ReportS
     out.mkdir(parents=True, exist_ok=True)
     from .. import style
 
-    parallel = notebook in {n.strip() for n in os.environ.get(PARALLEL_FIGURES_ENV, "").split(",")}
-    # the house theme; in a notebook, figures carry alt text from their data
-    style.use(parallel_figures=parallel)
+    style.use()  # the house theme; in a notebook, figures carry alt text from their data
     return ReportSetup(study=study, out=out, client_id=client_id)
 
 
