@@ -42,9 +42,7 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from concurrent.futures import as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +54,7 @@ from .privacy import escape, neutralise_cell
 from .site import slim_tables
 
 __all__ = ["write_workbook", "find_chromium", "render_pdfs", "render_brief", "publish_extras",
-           "EarlyExtras", "pdf_enabled", "compact_pdf", "notebook_without_images", "PdfError"]
+           "pdf_enabled", "compact_pdf", "notebook_without_images", "PdfError"]
 
 _BAD_SHEET = re.compile(r"[\[\]:*?/\\]")
 
@@ -914,44 +912,87 @@ def _temporary_files_in(folder):
         tempfile.tempdir = before
 
 
-@dataclass
-class _Made:
-    """What one pass of :func:`_make_extras` made in the staging folder."""
+def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
+                   previous=None, pdf=None, progress: bool = False, tmpdir=None,
+                   jobs: int = 1) -> dict:
+    """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
 
-    extras: dict = field(default_factory=dict)  # key -> {"workbook", "pdf", ...}
-    pdf_keys: dict = field(default_factory=dict)  # PDF -> :func:`_print_key` of its page
-    extra_keys: dict = field(default_factory=dict)  # key -> :func:`_extras_key`
-    scrubbed: set = field(default_factory=set)  # stems of the notebooks scrubbed
-    printed: int = 0  # PDFs printed
-    error: BaseException | None = None  # what the printing raised
+    Called once by the build after the index, manifest and share bundles are written
+    into the staging folder (see the module docstring for what it adds).
 
+    Parameters
+    ----------
+    staging : pathlib.Path
+        The site folder being assembled.
+    records : list
+        The build's report records (``key``, ``kind``, ``client_id``, ``name``,
+        ``status``, ``html``, ``tables``), objects or dicts.
+    study : exresearch.study.Study, optional
+        The study: its config (name, measure labels) and the clients' pseudonyms in the
+        synthesis (:func:`exresearch.report.display_names`), unless given below.
+    cfg : exresearch.study.StudyConfig, optional
+        For the study name and the measures' labels (default ``study.config``).
+    pseudonyms : dict, optional
+        Client id -> its name in the synthesis ("Client C"), shown in its share bundle.
+    previous : pathlib.Path, optional
+        The previous site: a PDF whose page, stylesheet and printer did not change
+        (``pdf_keys`` in its manifest) is reused from it.
+    pdf : bool, optional
+        Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
+    progress : bool, default False
+        Print one line when PDFs are skipped or printed.
+    tmpdir : pathlib.Path, optional
+        Chromium's temporary folder and XlsxWriter's (the build passes its staging area).
+    jobs : int, default 1
+        Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
+        ``--jobs``) and worker processes writing the briefs, data dictionaries and
+        workbooks, scrubbing the notebooks and compacting each PDF
+        (:func:`compact_pdf`) as soon as it is printed; each at most one per core of
+        this machine. With one (``jobs=1`` or one core) that work runs in a thread of
+        this process beside the printing. The files are the same whatever the number.
 
-def _make_extras(staging, *, records, study, study_name, labels, previous, pdf, tmpdir,
-                 jobs, done=None, stream=None) -> _Made:
-    """Each report's workbook, dictionary, brief and PDFs, and the notebooks scrubbed:
-    the part of :func:`publish_extras` that is per report (no index, manifest or share
-    pages). What ``done`` (an earlier pass's result) made from the same page and tables
-    is kept, not made again; ``stream``: the printing's pages (to stop it from outside).
-    The stylesheet must be in ``staging`` already.
+    Returns
+    -------
+    dict
+        ``{key: {"workbook", "dictionary", "pdf", "brief", "brief_pdf"}}`` (paths
+        relative to the site; absent when not made), also stored in ``manifest.json``
+        under ``extras``.
+
+    Notes
+    -----
+    The work is Python (XlsxWriter, pandas, pypdf) and would share one interpreter lock
+    in one process: the worker processes put it on every core once the reports have
+    run (forked on Linux: they start with this process's modules loaded; killed with
+    the build, ``PR_SET_PDEATHSIG``). The briefs are written first, so that their
+    pages join the printing while the reports' pages print.
     """
+    from .site import write_assets
+
+    staging = Path(staging)
+    previous = Path(previous) if previous else None
+    if cfg is None and study is not None:
+        cfg = getattr(study, "config", None)
+    if pseudonyms is None and study is not None and cfg is not None \
+            and not getattr(cfg, "publish_client_names", False):
+        from .report import display_names
+
+        pseudonyms = display_names(study)
+    study_name = str(getattr(cfg, "name", "") or "Study")
+    labels = _labels(cfg) if cfg is not None else {}
+    write_assets(staging)
     extras: dict[str, dict] = {}
     specs = []  # (key, what a worker needs to make the report's workbook, dictionary, brief)
     pages = []  # (extras of the report, page, PDF) known now; the new briefs' come later
     do_pdf = pdf_enabled(pdf)
     old_keys, pdf_keys = _previous_keys(previous), {}
     old_extras, extra_keys = _previous_extras(previous), {}
-    done = done or _Made()  # what an earlier pass of this build made (EarlyExtras)
     for r in records:
         key, html_rel = _get(r, "key"), _get(r, "html")
         if _get(r, "status") != "ok" or not html_rel or not (staging / html_rel).is_file():
             continue
         ex: dict[str, str] = {}
         extra_keys[key] = _extras_key(staging, r, study_name, labels)
-        if done.extra_keys.get(key) == extra_keys[key] and key in done.extras:
-            # made by an earlier pass of this build from the same page and tables
-            ex.update({k: v for k, v in done.extras[key].items()
-                       if k not in ("pdf", "brief_pdf")})
-        elif not (old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
+        if not (old_extras[1].get(key) == extra_keys[key] and _reuse_extras(
                 previous, staging, old_extras[0].get(key), ex)):
             # (else the same tables, page and names: workbook, dictionary, brief reused)
             specs.append((key, {
@@ -970,12 +1011,12 @@ def _make_extras(staging, *, records, study, study_name, labels, previous, pdf, 
     # a notebook carried over from the previous site was scrubbed when it was built
     executed = {_get(r, "key") for r in records if _get(r, "executed", True)}
     notebooks = [nb for nb in sorted((staging / "notebooks").glob("*.ipynb"))
-                 if nb.stem in executed and nb.stem not in done.scrubbed]
+                 if nb.stem in executed]
     roots = _scrub_roots(study, (previous, staging))
     # no more pages and workers than this machine's cores (the build's --jobs may count a
     # cluster's workers): each page is a renderer process of 100-200 MB, a worker ~150 MB
     workers = max(1, min(jobs, os.cpu_count() or 1))
-    stream = stream if stream is not None else _JobStream()
+    stream = _JobStream()
     printer: list = []  # the printing thread, once there is a page to print
     outcome: list = []  # what the printing raised
     compacting: list = []  # compact_pdf's futures
@@ -993,8 +1034,6 @@ def _make_extras(staging, *, records, study, study_name, labels, previous, pdf, 
         """Link the previous site's PDF of page ``src`` when it is the same, else print."""
         ex["brief_pdf" if dst.endswith("-brief.pdf") else "pdf"] = dst
         pdf_keys[dst] = _print_key(staging / src)
-        if done.pdf_keys.get(dst) == pdf_keys[dst] and (staging / dst).is_file():
-            return  # printed by an earlier pass of this build
         if old_keys.get(dst) == pdf_keys[dst] and (previous / dst).is_file():
             _copy(previous / dst, staging / dst)  # same page, CSS and printer
             return
@@ -1041,89 +1080,8 @@ def _make_extras(staging, *, records, study, study_name, labels, previous, pdf, 
             raise
         finally:
             pool.shutdown(wait=True)
-    made = _Made(extras, pdf_keys, extra_keys, {nb.stem for nb in notebooks}, len(stream),
-                 outcome[0] if outcome else None)
-    made.printed += done.printed
-    return made
-
-
-def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict | None = None,
-                   previous=None, pdf=None, progress: bool = False, tmpdir=None,
-                   jobs: int = 1, early=None) -> dict:
-    """Add stylesheet, workbooks, data dictionaries, briefs, PDFs and share landing pages.
-
-    Called once by the build after the index, manifest and share bundles are written
-    into the staging folder (see the module docstring for what it adds).
-
-    Parameters
-    ----------
-    staging : pathlib.Path
-        The site folder being assembled.
-    records : list
-        The build's report records (``key``, ``kind``, ``client_id``, ``name``,
-        ``status``, ``html``, ``tables``), objects or dicts.
-    study : exresearch.study.Study, optional
-        The study: its config (name, measure labels) and the clients' pseudonyms in the
-        synthesis (:func:`exresearch.report.display_names`), unless given below.
-    cfg : exresearch.study.StudyConfig, optional
-        For the study name and the measures' labels (default ``study.config``).
-    pseudonyms : dict, optional
-        Client id -> its name in the synthesis ("Client C"), shown in its share bundle.
-    previous : pathlib.Path, optional
-        The previous site: a PDF whose page, stylesheet and printer did not change
-        (``pdf_keys`` in its manifest) is reused from it.
-    pdf : bool, optional
-        Print PDFs (default :func:`pdf_enabled`: when Chromium is installed).
-    progress : bool, default False
-        Print one line when PDFs are skipped or printed.
-    tmpdir : pathlib.Path, optional
-        Chromium's temporary folder and XlsxWriter's (the build passes its staging area).
-    jobs : int, default 1
-        Pages printed at once (:func:`render_pdfs`'s ``workers``; the build passes its
-        ``--jobs``) and worker processes writing the briefs, data dictionaries and
-        workbooks, scrubbing the notebooks and compacting each PDF
-        (:func:`compact_pdf`) as soon as it is printed; each at most one per core of
-        this machine. With one (``jobs=1`` or one core) that work runs in a thread of
-        this process beside the printing. The files are the same whatever the number.
-    early : EarlyExtras, optional
-        The extras an :class:`EarlyExtras` of this build made while reports still ran:
-        what it made from the same page and tables is kept, the rest is made here.
-
-    Returns
-    -------
-    dict
-        ``{key: {"workbook", "dictionary", "pdf", "brief", "brief_pdf"}}`` (paths
-        relative to the site; absent when not made), also stored in ``manifest.json``
-        under ``extras``.
-
-    Notes
-    -----
-    The work is Python (XlsxWriter, pandas, pypdf) and would share one interpreter lock
-    in one process: the worker processes put it on every core once the reports have
-    run (forked on Linux: they start with this process's modules loaded; killed with
-    the build, ``PR_SET_PDEATHSIG``). The briefs are written first, so that their
-    pages join the printing while the reports' pages print.
-    """
-    from .site import write_assets
-
-    staging = Path(staging)
-    previous = Path(previous) if previous else None
-    if cfg is None and study is not None:
-        cfg = getattr(study, "config", None)
-    if pseudonyms is None and study is not None and cfg is not None \
-            and not getattr(cfg, "publish_client_names", False):
-        from .report import display_names
-
-        pseudonyms = display_names(study)
-    study_name = str(getattr(cfg, "name", "") or "Study")
-    labels = _labels(cfg) if cfg is not None else {}
-    write_assets(staging)
-    made = _make_extras(staging, records=records, study=study, study_name=study_name,
-                        labels=labels, previous=previous, pdf=pdf, tmpdir=tmpdir, jobs=jobs,
-                        done=early.result() if early is not None else None)
-    do_pdf = pdf_enabled(pdf)
-    extras, pdf_keys, extra_keys = made.extras, made.pdf_keys, made.extra_keys
-    printed, exc = made.printed, made.error
+    printed = len(stream)
+    exc = outcome[0] if outcome else None
     if printed and exc is None:
         if progress:
             print(f"exresearch build: {printed} PDF(s) printed", file=sys.stderr)
@@ -1146,77 +1104,6 @@ def publish_extras(staging, *, records, study=None, cfg=None, pseudonyms: dict |
     _patch_manifest(staging, extras, {k: v for k, v in pdf_keys.items()
                                       if (staging / k).is_file()}, extra_keys)
     return extras
-
-
-class EarlyExtras:
-    """Make the extras of reports that have run while the build's last reports still run.
-
-    In a rebuild after one client's data changed, three reports run on two cores: the
-    client's report and the data-quality report end seconds before the synthesis, and
-    one core then has nothing to do. The build starts this (once) at that moment with
-    the reports that have run; their workbooks, dictionaries, briefs and PDFs are made
-    meanwhile, one at a time (one thread of this process, one printing page: the idle
-    core), and :func:`publish_extras` (``early=``) makes only what is left (the
-    synthesis's). The files are the same as :func:`publish_extras` alone would make.
-
-    Parameters
-    ----------
-    staging : pathlib.Path
-        The site folder being assembled.
-    records : list
-        The reports that have run (as :func:`publish_extras`).
-    study, previous, pdf, tmpdir
-        As :func:`publish_extras`.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> early = EarlyExtras(pathlib.Path(tempfile.mkdtemp()), records=[], pdf=False)
-    >>> early.result().extras
-    {}
-    """
-
-    def __init__(self, staging, *, records, study=None, previous=None, pdf=None,
-                 tmpdir=None):
-        from .site import write_assets
-
-        staging = Path(staging)
-        previous = Path(previous) if previous else None
-        cfg = getattr(study, "config", None)
-        kw = {"records": list(records), "study": study,
-              "study_name": str(getattr(cfg, "name", "") or "Study"),
-              "labels": _labels(cfg) if cfg is not None else {}, "previous": previous,
-              "pdf": pdf, "tmpdir": tmpdir, "jobs": 1}
-        self._stream = _JobStream()
-        self._made: _Made | None = None
-        self.reports = len(kw["records"])
-        #: wall and CPU seconds of its thread (not its workers' or the browser's)
-        self.wall = self.cpu = 0.0
-
-        def run():
-            w, c = time.perf_counter(), time.thread_time()
-            try:
-                write_assets(staging)  # (the pages' stylesheet, which the printing needs)
-                self._made = _make_extras(staging, stream=self._stream, **kw)
-            except BaseException:  # noqa: BLE001 - publish_extras then makes all of it
-                self._made = None
-            finally:
-                self.wall, self.cpu = time.perf_counter() - w, time.thread_time() - c
-
-        # a daemon: a build that fails or is stopped does not wait for its printing
-        self._thread = threading.Thread(target=run, name="exresearch-early-extras",
-                                        daemon=True)
-        self._thread.start()
-
-    def result(self) -> _Made | None:
-        """Wait until it is done; what it made (None if it failed: nothing is kept)."""
-        self._thread.join()
-        return self._made
-
-    def stop(self) -> None:
-        """Print no more pages than those printing now (the build failed or was
-        stopped); :meth:`result` then waits for the jobs already started."""
-        self._stream.stop()
 
 
 class _JobStream:

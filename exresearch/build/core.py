@@ -71,7 +71,6 @@ class _Build:
     prov: dict = field(default_factory=dict)
     kept: list = field(default_factory=list)
     phases: Phases = field(default_factory=Phases)
-    early: object = None  # EarlyExtras, once started (_start_early_extras)
 
     def say(self, line: str) -> None:
         if self.progress:
@@ -299,7 +298,6 @@ def _execute(b: _Build) -> None:
         r = by_key[task["key"]]
         _store(b, r, res)
         done[0] += 1
-        _start_early_extras(b, tasks, by_key, done[0])
         line = (f"[{done[0]}/{len(tasks)}] {r.status:<6} {r.key} "
                 f"({r.duration:.1f} s)" + (f": {r.error}" if r.error else ""))
         if bar is not None:
@@ -321,28 +319,6 @@ def _execute(b: _Build) -> None:
             bar.close()
 
 
-#: Most reports whose extras :class:`exresearch.deliver.EarlyExtras` makes while the last
-#: reports run: a rebuild of a few clients (a one-client rebuild has 2 by then: the
-#: client's and the data-quality report). More would be more work than the idle core's
-#: few seconds, and the phase after the reports would wait for it on one core.
-EARLY_EXTRAS_MAX = 4
-
-
-def _start_early_extras(b: _Build, tasks, by_key, finished: int) -> None:
-    """Once a lane has nothing left to run (fewer reports running than ``jobs``, none
-    waiting) and few reports have run, make their extras on the idle core meanwhile."""
-    if b.early is not None or b.executor != "local" or b.jobs < 2:
-        return
-    running = len(tasks) - finished
-    if not 0 < running < b.jobs or finished > EARLY_EXTRAS_MAX:
-        return
-    from ..deliver import EarlyExtras
-
-    ran = [by_key[t["key"]] for t in tasks if by_key[t["key"]].executed]
-    b.early = EarlyExtras(b.staging.site, records=ran, study=b.study, previous=b.out,
-                          pdf=b.pdf, tmpdir=b.staging.work)
-
-
 def _write_site(b: _Build) -> None:
     """Index, manifest, share bundles and the build state, into the staging site."""
     site, plan, cfg, ph = b.staging.site, b.plan, b.study.config, b.phases
@@ -358,15 +334,9 @@ def _write_site(b: _Build) -> None:
     # stylesheet, Excel workbooks, briefs, PDFs, share landing pages (exresearch.deliver)
     from ..deliver import publish_extras
 
-    if b.early is not None:
-        with ph("wait for the early extras"):
-            b.early.result()
-        ph.add(f"early extras ({b.early.reports} report(s), while the last ran)",
-               wall=b.early.wall, cpu=b.early.cpu)
     with ph("workbooks, briefs, PDFs"):
         publish_extras(site, records=records, study=b.study, previous=b.out, pdf=b.pdf,
-                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs,
-                       early=b.early)
+                       progress=b.progress, tmpdir=b.staging.work, jobs=b.jobs)
     with ph("build state"):
         _write_state(b)
 
@@ -455,9 +425,6 @@ def _build(b: _Build) -> BuildResult:
                 _publish_site(b)
             published = True
         finally:
-            if b.early is not None:  # a failed or stopped build: no more printing, and
-                b.early.stop()  # its files are written before the staging area goes
-                b.early.result()  # (at most EARLY_EXTRAS_MAX reports' current jobs)
             if frozen:
                 gc.unfreeze()  # a long-lived caller (a notebook, tests) collects them again
             with ph("clean up"):
