@@ -39,17 +39,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from build_cases import change_one_answer  # noqa: E402
 from common import ROOT, VENV_BIN  # noqa: E402
-
-
-def _change_one_answer(study: Path, client: str) -> None:
-    """One answer of the client's first respondent, as in tests/test_build_cache.py."""
-    survey = study / "clients" / client / "survey.csv"
-    lines = survey.read_text().splitlines()
-    head, row = lines[0].split(","), lines[1].split(",")
-    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
-    row[col] = "1" if row[col] != "1" else "2"
-    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
 
 
 def _inputs(study, panels, cache):
@@ -180,7 +171,7 @@ def main(argv=None) -> int:
     b = work / "study-b"
     if not b.exists():
         shutil.copytree(a.study, b)
-        _change_one_answer(b, changed)
+        change_one_answer(b, changed)
     lines = [f"study {a.study} ({len(clients)} clients), changed: {changed}"
              + (", no stacked entries" if a.no_stack else ""), ""]
     specs = {}

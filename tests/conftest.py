@@ -44,6 +44,23 @@ def _result_cache_in_tmp(tmp_path_factory):
     mp.undo()
 
 
+def _change_one_answer(study, client: str) -> None:
+    """Change one answer of ``client``'s first respondent (its first engagement item:
+    1, or 2 when it is 1), so that the file's hash changes and the study stays valid."""
+    survey = study / "clients" / client / "survey.csv"
+    lines = survey.read_text().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
+    row[col] = "1" if row[col] != "1" else "2"
+    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+
+
+@pytest.fixture
+def change_one_answer():
+    """``change_one_answer(study_folder, client_id)``: one client's data changed."""
+    return _change_one_answer
+
+
 @pytest.fixture
 def rng():
     """A seeded generator, so every random test input is reproducible."""

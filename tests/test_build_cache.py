@@ -255,18 +255,12 @@ def test_cache_from_environment(sim_study, tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- the build
-def _change_one_answer(study: Path, client: str) -> None:
-    survey = study / "clients" / client / "survey.csv"
-    lines = survey.read_text().splitlines()
-    head, row = lines[0].split(","), lines[1].split(",")
-    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
-    row[col] = "1" if row[col] != "1" else "2"
-    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
 
 
 @pytest.mark.slow
 def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_path,
-                                                                monkeypatch):
+                                                                monkeypatch,
+                                                                change_one_answer):
     """The real notebooks: after one client's data changed, the rebuild re-runs that
     client, the synthesis and data quality; they compute only that client's part (the
     others' come from the cache), and every table equals a run without any cache."""
@@ -296,7 +290,7 @@ def test_one_client_changed_rebuild_equals_a_build_from_scratch(sim_study, tmp_p
     workbook = out / "workbooks" / "client-client-01.xlsx"
     inode = workbook.stat().st_ino
 
-    _change_one_answer(study, "client-02")
+    change_one_answer(study, "client-02")
     result = build_site(study, out=out, progress=False, pdf=False)
     assert result.exit_code == 0 and result.cache == cache
     assert sorted(result.executed) == ["client-client-02", "data-quality", "synthesis"]

@@ -31,15 +31,6 @@ def study_dir(tmp_path_factory):
                           n_units=8, n_periods=3, seed=11)
 
 
-def _change_one_answer(study, client: str) -> None:
-    survey = study / "clients" / client / "survey.csv"
-    lines = survey.read_text().splitlines()
-    head, row = lines[0].split(","), lines[1].split(",")
-    col = head.index(next(h for h in head[3:] if h.startswith("eng")))
-    row[col] = "1" if row[col] != "1" else "2"
-    survey.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
-
-
 class _View:
     """The study with other clients, or with some clients' file hashes changed (what a
     change of their data does to their part keys), for the stack to splice."""
@@ -83,7 +74,8 @@ def loaded(study_dir):
 
 
 @pytest.mark.parametrize("changed", ["client-01", "client-03", "client-05"])
-def test_one_client_changed_reads_one_part(study_dir, tmp_path, changed):
+def test_one_client_changed_reads_one_part(study_dir, tmp_path, changed,
+                                         change_one_answer):
     copy = tmp_path / "study"
     shutil.copytree(study_dir, copy)
     cache = tmp_path / "c"
@@ -95,7 +87,7 @@ def test_one_client_changed_reads_one_part(study_dir, tmp_path, changed):
     n = len(before.clients)
     assert (warm.hits, warm.misses) == (2 * n + 2, 0)  # the panels (twice), the two stacks
 
-    _change_one_answer(copy, changed)
+    change_one_answer(copy, changed)
     study = load_study(copy)
     want = _inputs(study, False, None)
     panels = report.client_panels(study, cache=False)
