@@ -126,13 +126,12 @@ def write_csv(df, path, *, index: bool = False) -> Path:
     header = [neutralise_cell(str(c)) for c in frame.columns]
     # Column by column, each dtype formatted in one pass (a Python call per cell cost
     # 0.1-0.3 s of CPU per large table); ``items`` is positional, so duplicate names work.
-    columns, checks = [], []
+    columns, text_columns = [], []
     for _, series in frame.items():
         texts, may_quote = _column_texts(series)
         columns.append(texts)
-        if may_quote:
-            checks.append(texts)
-    text = _csv_text(header, columns, checks, len(frame))
+        text_columns.append(may_quote)
+    text = _csv_text(header, columns, text_columns, len(frame))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(text.encode("utf-8"))
     os.replace(tmp, path)
@@ -232,29 +231,48 @@ def _column_texts(series) -> tuple[list[str], bool]:
     return list(map(cell, series.tolist())), True  # datetimes, timedeltas, Arrow types, ...
 
 
-#: Characters that make ``csv.writer`` (QUOTE_MINIMAL) quote a field with this module's
-#: dialect, or may in another Python version ("\r"): a table free of them is joined directly.
-_CSV_SPECIAL = (",", '"', "\n", "\r")
+#: Characters that can make ``csv.writer`` (``QUOTE_MINIMAL``, ``,`` and ``"``, ``\n`` line
+#: endings) quote a field: the delimiter, the quote character and line breaks ("\r" is not
+#: quoted by Python 3.11 with these line endings, but may be by others).
+_CSV_SPECIAL = re.compile('[,"\r\n]')
 
 
-def _csv_text(header: list[str], columns: list[list[str]], checks: list[list[str]],
-              n_rows: int) -> str:
-    """The CSV text of ``header`` and the rows of ``columns`` (``checks``: the columns
-    that may need quotes), as ``csv.writer`` with ``QUOTE_MINIMAL`` and ``\\n`` line
-    endings writes it."""
+def _quoted(texts: list[str]) -> list[str]:
+    """``texts`` with every field that may need quotes as ``csv.writer`` writes it."""
     import csv
     import io
 
-    plain = len(columns) >= 2 or (len(columns) == 1 and "" not in columns[0] and header != [""])
-    if plain:
-        # Numbers, true/false and empty cells never need quotes; text columns are checked
-        # all at once (one join, four scans in C) rather than field by field.
-        plain = not any(ch in text for text in ("".join(header), *map("".join, checks))
-                        for ch in _CSV_SPECIAL)
-    if plain:
-        return "\n".join(map(",".join, (header, *zip(*columns, strict=True)))) + "\n"
-    # Quotes, one-column tables with empty cells (csv writes "") and tables without
-    # columns (one empty line per row): the csv module's own rules.
+    special = [v for v in set(texts) if _CSV_SPECIAL.search(v)]
+    if not special:
+        return texts
+    # The csv module decides (its rules differ between Python versions): each field is
+    # written beside an empty one, which is never quoted, and the ",\n" after it cut off.
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    fixed = {}
+    for v in special:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow((v, ""))
+        fixed[v] = buf.getvalue()[:-2]
+    return [fixed.get(v, v) for v in texts]
+
+
+def _csv_text(header: list[str], columns: list[list[str]], text_columns: list[bool],
+              n_rows: int) -> str:
+    """The CSV text of ``header`` and the rows of ``columns``, as ``csv.writer`` with
+    ``QUOTE_MINIMAL`` and ``\n`` line endings writes it; ``text_columns`` tells which
+    columns may hold fields that need quotes (numbers and booleans never do)."""
+    import csv
+    import io
+
+    if len(columns) >= 2 or (len(columns) == 1 and "" not in columns[0] and header != [""]):
+        # rows joined directly, after quoting the few fields that need it column by column
+        columns = [_quoted(c) if t else c for c, t in zip(columns, text_columns, strict=True)]
+        rows = (_quoted(header), *zip(*columns, strict=True))
+        return "\n".join(map(",".join, rows)) + "\n"
+    # One column with an empty field (csv writes a lone empty field as "") and tables
+    # without columns (an empty line per row): csv's own rules, row by row.
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(header)

@@ -135,10 +135,10 @@ def _reference_write_csv(df, path, *, index: bool = False):
 
 #: Texts that exercise quoting and the formula rule: commas, quotes, line breaks, a
 #: carriage return alone, formula starts, numbers written as text (left alone), unicode.
-_TEXTS = ["plain", "", " ", "a,b", 'say "hi"', '"', "line\nbreak", "cr\ronly", "crlf\r\n",
-          "\ttab", "tab\tinside", "=1+1", "+cmd", "@SUM(A1)", "-", "-a", "-12", "-0.5", "+3e-2",
-          "-1e5", "-.5", "1e5", "=", "Acme = best", "Zürich, Ünits", "日本", "naïve\u2028",
-          "'quoted'", "x" * 300, "0.1", "nan", "inf", "-inf", "true", "NaT", "None"]
+_TEXTS = ["plain", "", " ", "a,b", "a,\nb", "x,", 'say "hi"', '"', "line\nbreak", "cr\ronly",
+          "crlf\r\n", "\ttab", "tab\tinside", "=1+1", "+cmd", "@SUM(A1)", "-", "-a", "-12",
+          "-0.5", "+3e-2", "-1e5", "-.5", "1e5", "=", "Acme = best", "Zürich, Ünits", "日本",
+          "naïve\u2028", "'quoted'", "x" * 300, "0.1", "nan", "inf", "-inf", "true", "NaT", "None"]
 
 
 def _floats(rng, n):
@@ -286,6 +286,8 @@ def test_write_csv_matches_reference_on_special_frames(tmp_path):
     assert _same_bytes(pd.DataFrame({"x": [np.nan, 1.0]}), tmp_path) == b'x\n""\n1.0\n'
     assert _same_bytes(pd.DataFrame({"t": ["cr\ronly", "a,b"]}), tmp_path) == (
         b't\ncr\ronly\n"a,b"\n')
+    assert _same_bytes(pd.DataFrame({"a,b": ["x", 'q"', "a,\nb"], "=c": [1.5, -0.0, np.nan]}),
+                       tmp_path) == b'"a,b",\'=c\nx,1.5\n"q""",0.0\n"a,\nb",\n'
     # index=True: named, unnamed, a MultiIndex, a text index with formulas
     df = pd.DataFrame({"x": [0.25, -0.0, np.nan]})
     for idx in [pd.RangeIndex(3), pd.Index(["-a", "=b", "c,d"], name="k"),
