@@ -261,7 +261,7 @@ def _quoted(texts: list[str]) -> list[str]:
 def _csv_text(header: list[str], columns: list[list[str]], text_columns: list[bool],
               n_rows: int) -> str:
     """The CSV text of ``header`` and the rows of ``columns``, as ``csv.writer`` with
-    ``QUOTE_MINIMAL`` and ``\n`` line endings writes it; ``text_columns`` tells which
+    ``QUOTE_MINIMAL`` and ``\\n`` line endings writes it; ``text_columns`` tells which
     columns may hold fields that need quotes (numbers and booleans never do)."""
     import csv
     import io
