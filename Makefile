@@ -78,8 +78,8 @@ VALIDITY_JOBS ?= 2
 validity: $(STAMP) ## error rates of the reports' claims on simulated clients -> validity/results.md
 	validity/run_parallel.sh $(PY) $(VALIDITY_JOBS)
 
-lint: $(STAMP) ## ruff on the package, tests and benchmarks
-	$(VENV)/bin/ruff check exresearch tests bench
+lint: $(STAMP) ## ruff on the package, tests, benchmarks and report notebooks
+	$(VENV)/bin/ruff check exresearch tests bench notebooks
 
 clean: ## remove the environment and built sites (never data/)
 	rm -rf $(VENV) reports/*/ .pytest_cache
