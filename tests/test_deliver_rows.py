@@ -1,7 +1,8 @@
 """exresearch.deliver's workbook data rows: the XML :func:`deliver._write_rows` writes
-itself is, byte for byte, what XlsxWriter writes for the cell-by-cell reference
-(:func:`deliver._write_cells`, every cell through ``write_number`` / ``write_boolean`` /
-``write_string``), on values of every kind a table can hold."""
+itself is, byte for byte, what XlsxWriter writes for the cell-by-cell code it replaced
+(``_reference_fill_workbook`` below, every cell through ``write_number`` /
+``write_boolean`` / ``write_string``), and what the fallback :func:`deliver._write_cells`
+writes, on values of every kind a table can hold."""
 
 from __future__ import annotations
 
@@ -15,6 +16,90 @@ import pandas as pd
 import pytest
 
 from exresearch import deliver
+
+
+def _reference_fill_workbook(wb, tables: dict, names: dict, *, title: str,
+                              source: str) -> None:
+    """``deliver._fill_workbook`` as it was before the rows were streamed (main at
+    e86a9a8, verbatim but for the module prefixes): every cell through ``write_*``."""
+    bold = wb.add_format({"bold": True})
+    big = wb.add_format({"bold": True, "font_size": 14})
+    head_props = {"bold": True, "pattern": 1, "bg_color": "#DCE6F0"}
+    head = wb.add_format(head_props)
+    head_wrap = wb.add_format({**head_props, "text_wrap": True, "valign": "top"})
+    # Excel's "Hyperlink" cell style as openpyxl wrote it (theme colour 10, 12 pt, no
+    # underline), not XlsxWriter's default link format (underlined, 11 pt)
+    link = wb.add_format({"hyperlink": True, "underline": 0, "font_size": 12})
+    formats = {}  # number format -> its format object, one per workbook
+
+    def text(ws, row, col, value, fmt=None):
+        """A text cell: neutralised, and text even when it reads as a number or error
+        code; an empty text is an empty cell (unless it has a format)."""
+        value = deliver.neutralise_cell(str(value))
+        if value or fmt is not None:
+            ws.write_string(row, col, value, fmt)
+
+    # constant_memory: each sheet's rows are written in order, one sheet after the other
+    contents = wb.add_worksheet("Contents")
+    contents.set_column(0, 0, deliver._width(32))
+    contents.set_column(1, 1, deliver._width(40))
+    text(contents, 0, 0, title or "Tables", big)
+    if source:
+        text(contents, 1, 0, source)
+    for j, v in enumerate(("sheet", "table", "rows", "columns")):
+        contents.write_string(3, j, v, bold)
+    for row, (name, df) in enumerate(tables.items(), start=4):
+        sheet = names[name]
+        quoted = sheet.replace("'", "''")
+        contents.write_url(row, 0, f"internal:'{quoted}'!A1", link, string=sheet)
+        text(contents, row, 1, deliver.readable_name(name))
+        contents.write_number(row, 2, len(df))
+        contents.write_number(row, 3, len(df.columns))
+        if len(df) > deliver.EXCEL_MAX_ROWS:  # more than a sheet holds: said
+            text(contents, row, 4, f"the sheet holds the first {deliver.EXCEL_MAX_ROWS:,} rows "
+                 "(Excel's limit); the CSV file holds every row")
+    for name, df in tables.items():
+        ws = wb.add_worksheet(names[name])
+        columns = []  # per column: (values, format object or None, numeric)
+        for j, col in enumerate(df.columns):
+            s = df[col]
+            width = max([len(str(col))] + [len(str(v)) for v in s.head(200).tolist()])
+            ws.set_column(j, j, deliver._width(min(max(width + 2, 8), 60)))
+            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            fmt = deliver._number_format(col, s) if numeric else None
+            if fmt is not None and fmt not in formats:
+                formats[fmt] = wb.add_format({"num_format": fmt})
+            # (at most the rows a sheet holds: the Contents sheet says when a table has more)
+            columns.append((s.head(deliver.EXCEL_MAX_ROWS).tolist(), formats.get(fmt), numeric))
+        ws.freeze_panes(1, 0)
+        for j, col in enumerate(df.columns):
+            text(ws, 0, j, col, head_wrap)
+        number = [fmt if numeric else False for _, fmt, numeric in columns]
+        for i, row in enumerate(zip(*[values for values, _, _ in columns], strict=True),
+                                start=1):
+            for j, v in enumerate(row):
+                if v is None or (v.__class__ is float
+                                 and (v != v or v in (deliver._INF, -deliver._INF))):
+                    continue  # an empty cell
+                fmt = number[j]
+                if fmt is not False:
+                    ws.write_number(i, j, float(v) if isinstance(v, float) else int(v), fmt)
+                elif isinstance(v, bool):
+                    ws.write_boolean(i, j, v)
+                else:
+                    v = deliver.neutralise_cell(str(v))
+                    if v:
+                        ws.write_string(i, j, v)
+    dd = deliver.data_dictionary({names[k]: v for k, v in tables.items()})
+    ws = wb.add_worksheet("Columns")
+    for j, w in enumerate((30, 24, 30, 10, 70)):
+        ws.set_column(j, j, deliver._width(w))
+    ws.freeze_panes(1, 0)
+    for j, col in enumerate(dd.columns):
+        ws.write_string(0, j, col, head)
+    for i, rec in enumerate(dd.itertuples(index=False), start=1):
+        for j, v in enumerate(rec):
+            text(ws, i, j, v)
 
 
 def _members(path) -> dict:
@@ -40,7 +125,9 @@ def _outcome(tables, path, **kw):
 
 
 def _both(tables, tmp_path, monkeypatch, **kw):
-    """(streamed, cell by cell) outcomes; also how many data rows went cell by cell."""
+    """(streamed, reference) outcomes, after checking that the fallback (every row
+    through ``_write_cells``) gives the reference's; also how many data rows went
+    through ``_write_cells`` when streaming."""
     through_cells = []
     real = deliver._write_cells
 
@@ -52,8 +139,11 @@ def _both(tables, tmp_path, monkeypatch, **kw):
         m.setattr(deliver, "_write_cells", spy)
         fast = _outcome(tables, tmp_path / "fast.xlsx", **kw)
     with monkeypatch.context() as m:
-        m.setattr(deliver, "_streams", lambda ws, columns: False)
+        m.setattr(deliver, "_fill_workbook", _reference_fill_workbook)
         ref = _outcome(tables, tmp_path / "ref.xlsx", **kw)
+    with monkeypatch.context() as m:
+        m.setattr(deliver, "_streams", lambda ws, columns: False)
+        assert _outcome(tables, tmp_path / "cells.xlsx", **kw) == ref
     return fast, ref, sum(through_cells)
 
 
@@ -165,8 +255,9 @@ def test_streamed_rows_are_xlsxwriters_bytes(case, tmp_path, monkeypatch):
                                      source="from CSV")
     _check_same(fast, ref)
     # all but the last row with a cell of each sheet streamed: one row through write_*
-    # per sheet with a cell ("all_empty", "no_rows", "no_columns" have none)
-    assert through_cells == (4 if case == "empty rows and columns" else len(tables))
+    # per sheet with a cell ("all_empty", "no_rows", "no_columns" have none), the
+    # Columns sheet's too
+    assert through_cells == (4 if case == "empty rows and columns" else len(tables)) + 1
 
 
 def test_streamed_rows_are_xlsxwriters_bytes_in_blocks_and_at_the_row_limit(
@@ -185,7 +276,7 @@ def test_streamed_rows_are_xlsxwriters_bytes_in_blocks_and_at_the_row_limit(
     monkeypatch.setattr(deliver, "EXCEL_MAX_ROWS", 1_048_575)
     fast, ref, through_cells = _both(tables, tmp_path, monkeypatch)
     _check_same(fast, ref)
-    assert through_cells == 2
+    assert through_cells == 3  # the last row of each sheet, Columns too
 
 
 def test_columns_it_cannot_stream_go_cell_by_cell_with_the_same_outcome(tmp_path, monkeypatch):
@@ -195,7 +286,7 @@ def test_columns_it_cannot_stream_go_cell_by_cell_with_the_same_outcome(tmp_path
     fine = {"a": pd.DataFrame({"n": pd.array([1, 2, 3], dtype="Int64"), "x": [1.5, 2.5, 3.5]})}
     fast, ref, through_cells = _both(fine, tmp_path, monkeypatch)
     _check_same(fast, ref)
-    assert through_cells == 3  # every row cell by cell
+    assert through_cells == 3 + 1  # every row cell by cell; the Columns sheet's last
     missing = {"a": pd.DataFrame({"n": pd.array([1, None], dtype="Int64")})}
     fast, ref, _ = _both(missing, tmp_path, monkeypatch)
     assert fast == ref and not isinstance(ref, dict) and ref[0] is TypeError
