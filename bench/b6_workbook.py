@@ -202,7 +202,7 @@ def main(argv=None) -> None:
         for name, code in codes:
             load = "/".join(f"{x:.1f}" for x in os.getloadavg())
             t = _run(code, args.site, args.scratch / name, args.keys)
-            cols = [f"{t[k][0]:.2f} | {t[k][1]:.2f}" for k in args.keys] or [
+            cols = [f"{t[k][0]:.3f} | {t[k][1]:.3f}" for k in args.keys] or [
                 f"{len(t)} | {sum(v[2] for v in t.values())} | "
                 f"{sum(v[0] for v in t.values()):.2f} | {sum(v[1] for v in t.values()):.2f}"]
             print(f"| {i + 1} | {name} | {load} | " + " | ".join(cols) + " |", flush=True)

@@ -132,7 +132,9 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     streamed row by row into a temporary file of the folder :mod:`tempfile` uses (the
     build points it at its staging area), one format object per style, shared by every
     cell of a column. Each cell is written with an explicit type (``write_string``,
-    ``write_number``, ``write_boolean``), never XlsxWriter's guessing ``write()``.
+    ``write_number``, ``write_boolean``), never XlsxWriter's guessing ``write()``; the
+    data rows' XML is formatted a column at a time, byte for byte what those calls
+    write, and cell by cell where that is not certain (:func:`_write_rows`).
     The file is written next to ``path`` and moved into place when complete.
     """
     import xlsxwriter
@@ -292,8 +294,9 @@ def _write_cells(ws, columns: list, start: int, stop: int) -> None:
 #: itself (``tests/test_deliver.py`` compares it byte for byte with :func:`_write_cells`);
 #: with another version every cell goes through XlsxWriter's ``write_*``.
 _STREAMED_XLSXWRITER = ("3.3.1",)
-#: Data rows formatted and written at once (bounds the memory of a long table).
-_ROWS_AT_ONCE = 4096
+#: Data rows formatted and written at once: bounds the memory of a long table (the
+#: synthesis workbook at 300 clients: peak RSS +2 MiB over cell by cell; 4,096 rows: +14).
+_ROWS_AT_ONCE = 512
 _BOOL_TAIL = {True: ' t="b"><v>1</v></c>', False: ' t="b"><v>0</v></c>'}
 
 
