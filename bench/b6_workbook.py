@@ -11,9 +11,10 @@ load average is recorded with each run.
 openpyxl reads them back: the sheet names; per cell the value, type, number format,
 font (bold, size, underline, colour, name), fill, alignment, named style and link; the
 frozen panes and each column's width. It prints each kind of difference with its count
-and two examples. ``--bytes`` compares them byte for byte instead: every member of each
-.xlsx (a zip: names, order, dates, compression and content; docProps/core.xml without its
-creation time, the clock when written), and says how many files are identical whole.
+and two examples. ``--bytes`` compares them byte for byte instead, XlsxWriter's clock
+fixed at one time in both (it stamps docProps/core.xml): every member of each .xlsx (a
+zip: names, order, dates, compression, content; core.xml without its time), and how many
+files are identical whole.
 
 Usage::
 
@@ -45,8 +46,25 @@ SOURCE = ("Every table of the report, at full precision (the Columns sheet says 
           "column means).")
 
 
+def _freeze_xlsxwriter_clock() -> None:
+    """XlsxWriter stamps docProps/core.xml with the time of writing: a fixed time instead,
+    so that two checkouts' workbooks can be compared as whole files (``--bytes``)."""
+    import datetime
+
+    import xlsxwriter.core
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+
+    xlsxwriter.core.datetime = Fixed
+
+
 def worker(site: Path, out: Path, keys: list) -> dict:
     """In a process importing the checkout's exresearch: CPU and wall time per workbook."""
+    if os.environ.get("B6_WORKBOOK_FIXED_CLOCK"):
+        _freeze_xlsxwriter_clock()
     from exresearch import deliver
 
     manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
@@ -65,8 +83,10 @@ def worker(site: Path, out: Path, keys: list) -> dict:
     return times
 
 
-def _run(code: Path, site: Path, out: Path, keys: list) -> dict:
+def _run(code: Path, site: Path, out: Path, keys: list, *, fixed_clock: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code))
+    if fixed_clock:
+        env["B6_WORKBOOK_FIXED_CLOCK"] = "1"
     res = subprocess.run([str(VENV_BIN / "python"), __file__, "--worker", "--site", str(site),
                           "--scratch", str(out), "--keys", *keys], env=env, check=True,
                          capture_output=True, text=True)
@@ -157,7 +177,7 @@ def compare_bytes(a: Path, b: Path) -> None:
         whole += path.read_bytes() == (b / path.name).read_bytes()
     print(f"{len(pairs)} workbooks ({a.name} -> {b.name}): {len(pairs) - len(differ)} with every "
           f"member identical, {len(differ)} differ{', e.g. ' + str(differ[:3]) if differ else ''}; "
-          f"{whole} identical files (a file differs only by core.xml's creation time)")
+          f"{whole} identical files (XlsxWriter's clock fixed in both)")
 
 
 def main(argv=None) -> None:
@@ -179,7 +199,7 @@ def main(argv=None) -> None:
         outs = {}
         for name, code in codes:
             outs[name] = args.scratch / name
-            _run(code, args.site, outs[name], args.keys)
+            _run(code, args.site, outs[name], args.keys, fixed_clock=args.bytes)
         (first, a), (second, b) = list(outs.items())[:2]
         if args.bytes:
             compare_bytes(a, b)
