@@ -11,7 +11,10 @@ load average is recorded with each run.
 openpyxl reads them back: the sheet names; per cell the value, type, number format,
 font (bold, size, underline, colour, name), fill, alignment, named style and link; the
 frozen panes and each column's width. It prints each kind of difference with its count
-and two examples.
+and two examples. ``--bytes`` compares them byte for byte instead, XlsxWriter's clock
+fixed at one time in both (it stamps docProps/core.xml): every member of each .xlsx (a
+zip: names, order, dates, compression, content; core.xml without its time), and how many
+files are identical whole.
 
 Usage::
 
@@ -20,6 +23,8 @@ Usage::
         --repeat 5
     nice -n 10 .venv/bin/python bench/b6_workbook.py --site /tmp/f300/site \\
         --code before=/tmp/before --code after=. --compare --scratch /tmp/wb
+    nice -n 10 .venv/bin/python bench/b6_workbook.py --site /tmp/f300/site \\
+        --code before=/tmp/before --code after=. --bytes --scratch /tmp/wb
 """
 
 from __future__ import annotations
@@ -41,8 +46,25 @@ SOURCE = ("Every table of the report, at full precision (the Columns sheet says 
           "column means).")
 
 
+def _freeze_xlsxwriter_clock() -> None:
+    """XlsxWriter stamps docProps/core.xml with the time of writing: a fixed time instead,
+    so that two checkouts' workbooks can be compared as whole files (``--bytes``)."""
+    import datetime
+
+    import xlsxwriter.core
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz)
+
+    xlsxwriter.core.datetime = Fixed
+
+
 def worker(site: Path, out: Path, keys: list) -> dict:
     """In a process importing the checkout's exresearch: CPU and wall time per workbook."""
+    if os.environ.get("B6_WORKBOOK_FIXED_CLOCK"):
+        _freeze_xlsxwriter_clock()
     from exresearch import deliver
 
     manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
@@ -61,8 +83,10 @@ def worker(site: Path, out: Path, keys: list) -> dict:
     return times
 
 
-def _run(code: Path, site: Path, out: Path, keys: list) -> dict:
+def _run(code: Path, site: Path, out: Path, keys: list, *, fixed_clock: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(code))
+    if fixed_clock:
+        env["B6_WORKBOOK_FIXED_CLOCK"] = "1"
     res = subprocess.run([str(VENV_BIN / "python"), __file__, "--worker", "--site", str(site),
                           "--scratch", str(out), "--keys", *keys], env=env, check=True,
                          capture_output=True, text=True)
@@ -126,6 +150,36 @@ def compare(a_path: Path, b_path: Path, diffs: dict) -> None:
                     diffs[what].append((a_path.name, sheet, ref, x, y))
 
 
+def members(path: Path) -> list:
+    """Each member of an .xlsx: name, date, compression, bytes (core.xml's times left out)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        out = []
+        for info in z.infolist():
+            data = z.read(info)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"<dcterms:(created|modified)[^<]*<", b"", data)
+            out.append((info.filename, info.date_time, info.compress_type, data))
+    return out
+
+
+def compare_bytes(a: Path, b: Path) -> None:
+    pairs = sorted(a.glob("*.xlsx"))
+    differ, whole = [], 0
+    for path in pairs:
+        ma, mb = members(path), members(b / path.name)
+        if ma != mb:
+            names = (["(other members)"] if len(ma) != len(mb)
+                     else [x[0] for x, y in zip(ma, mb, strict=True) if x != y])
+            differ.append((path.name, names))
+        whole += path.read_bytes() == (b / path.name).read_bytes()
+    print(f"{len(pairs)} workbooks ({a.name} -> {b.name}): {len(pairs) - len(differ)} with every "
+          f"member identical, {len(differ)} differ{', e.g. ' + str(differ[:3]) if differ else ''}; "
+          f"{whole} identical files (XlsxWriter's clock fixed in both)")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--site", type=Path, required=True)
@@ -134,18 +188,22 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/b6_workbook"))
     ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--bytes", action="store_true", help="compare member by member")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.site, args.scratch, args.keys)))
         return
     codes = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.code]
-    if args.compare:
+    if args.compare or args.bytes:
         outs = {}
         for name, code in codes:
             outs[name] = args.scratch / name
-            _run(code, args.site, outs[name], args.keys)
+            _run(code, args.site, outs[name], args.keys, fixed_clock=args.bytes)
         (first, a), (second, b) = list(outs.items())[:2]
+        if args.bytes:
+            compare_bytes(a, b)
+            return
         diffs = collections.defaultdict(list)
         pairs = sorted(a.glob("*.xlsx"))
         for path in pairs:
@@ -164,7 +222,7 @@ def main(argv=None) -> None:
         for name, code in codes:
             load = "/".join(f"{x:.1f}" for x in os.getloadavg())
             t = _run(code, args.site, args.scratch / name, args.keys)
-            cols = [f"{t[k][0]:.2f} | {t[k][1]:.2f}" for k in args.keys] or [
+            cols = [f"{t[k][0]:.3f} | {t[k][1]:.3f}" for k in args.keys] or [
                 f"{len(t)} | {sum(v[2] for v in t.values())} | "
                 f"{sum(v[0] for v in t.values()):.2f} | {sum(v[1] for v in t.values()):.2f}"]
             print(f"| {i + 1} | {name} | {load} | " + " | ".join(cols) + " |", flush=True)
