@@ -60,15 +60,19 @@ def capture(notebook: str, study: str, out: Path, *, output_dir: str) -> list[st
     from exresearch import plots
 
     calls = []
-    for name in FUNCTIONS:
-        def recorder(*args, _call=getattr(plots, name), _name=name, **kwargs):
-            calls.append((_name, args, kwargs))
-            return _call(*args, **kwargs)
-        setattr(plots, name, recorder)  # the notebook calls plots.NAME: recorded, then drawn
+    for name in FUNCTIONS:  # the notebook calls plots.NAME: recorded, then drawn
+        setattr(plots, name, _recorder(getattr(plots, name), name, calls))
     figures.report_figures(ROOT / "notebooks" / f"{notebook}.ipynb",
                            {"study_path": study, "output_dir": output_dir})
     out.write_bytes(pickle.dumps(calls))
     return [c[0] for c in calls]
+
+
+def _recorder(call, name, calls):
+    def recorder(*args, **kwargs):
+        calls.append((name, args, kwargs))
+        return call(*args, **kwargs)
+    return recorder
 
 
 def reference_modules(commit: str) -> dict[str, object]:
