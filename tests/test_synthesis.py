@@ -710,3 +710,23 @@ def test_forest_panels_pixels_do_not_depend_on_a_spare_panel(k):
 
 
 _MAX_AREA_PANEL = 220.0 * 0.6
+
+
+def test_caterpillar_order_ties_and_missing_as_before():
+    """Rows sorted as pandas' stable mergesort sorted them (equal estimates in the table's
+    order), a row without an estimate left out, one without an interval end kept as a
+    dot: the intervals and dots of the previous implementation, row for row."""
+    d = pd.DataFrame({"r": [0.3, 0.1, 0.3, np.nan, 0.2, 0.1],
+                      "ci_low": [0.1, -0.1, 0.2, 0.0, np.nan, 0.0],
+                      "ci_high": [0.5, 0.3, 0.4, 0.1, 0.4, 0.2]})
+    ax = plots_meta.plot_caterpillar(d)
+    ref = d.dropna(subset=["r"]).sort_values("r", kind="mergesort").reset_index(drop=True)
+    gids = {c.get_gid(): c for c in ax.collections}
+    dots = np.asarray(gids["estimates"].get_offsets())
+    assert dots[:, 0].tolist() == ref["r"].tolist()
+    # a row with a missing end has no segment drawn (get_segments drops NaN vertices)
+    lows = [float(s[0][0]) if len(s) else None for s in gids["intervals"].get_segments()]
+    assert lows == [None if np.isnan(lo) or np.isnan(hi) else lo
+                    for lo, hi in zip(ref["ci_low"], ref["ci_high"], strict=True)]
+    assert lows == [-0.1, 0.0, None, 0.1, 0.2]  # ties: 0.1 (row 1) before 0.1 (row 5)
+    plt.close("all")

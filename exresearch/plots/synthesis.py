@@ -358,16 +358,16 @@ def _draw_caterpillar(ax, d, *, value, low, high, pooled, small=False):
     """Draw sorted estimates with intervals on ``ax`` (largest at the top), the pooled
     estimate as a vertical line over a band of its CI and a lighter band of its
     prediction interval; no text per row. ``pooled`` may be None."""
-    cols = d[[value, low, high]].to_numpy(float)
+    cols = d[[value, low, high]].astype(float).to_numpy()
     cols = cols[~np.isnan(cols[:, 0])]
     # a stable sort, as pandas' mergesort: equal estimates keep the table's order
-    est, lo, hi = cols[np.argsort(cols[:, 0], kind="stable")].T  # largest on top
-    k = len(est)
+    values, lows, highs = cols[np.argsort(cols[:, 0], kind="stable")].T  # largest on top
+    k = len(values)
     y = np.arange(1, k + 1, dtype=float)
     # one LineCollection and one PathCollection whatever the number of clients
-    lines = _hlines(ax, y, lo, hi, color="0.6", lw=0.5 if k > 150 else 0.8)
+    lines = _hlines(ax, y, lows, highs, color="0.6", lw=0.5 if k > 150 else 0.8)
     lines.set_gid("intervals")
-    dots = ax.scatter(est, y, s=4 if small or k > 150 else 9, color="0.1", zorder=3,
+    dots = ax.scatter(values, y, s=4 if small or k > 150 else 9, color="0.1", zorder=3,
                       linewidths=0)
     dots.set_gid("estimates")
     if pooled is not None and np.isfinite(pooled.get("estimate", np.nan)):
