@@ -577,3 +577,156 @@ def test_forest_panels_draw_only_the_ex_measures_rows(n_clients):
     if n_clients > plots_meta.FOREST_MAX_ROWS:
         assert labels == [f"{n_clients} clients, sorted; pooled r = "
                           f"{meta_analysis(f)['estimate']:.2f}" for f in frames]
+
+
+# ------------------------------------- the caterpillar's intervals and the panels' axes
+def _pixels(fig):
+    from exresearch.style import figure_pixels
+
+    return figure_pixels(fig)
+
+
+def test_hlines_helper_is_axes_hlines():
+    """_hlines draws what ax.hlines draws (segments, data limits, pixels), a row with a
+    NaN or infinite end included (hlines masks the whole row), on axes where nothing
+    else sets the limits."""
+    rng = np.random.default_rng(5)
+    y = np.arange(1.0, 61.0)
+    lo = rng.uniform(-0.5, 0.2, 60)
+    hi = lo + rng.uniform(0.05, 0.6, 60)
+    lo[3], hi[7], lo[11] = np.nan, np.inf, -np.inf
+    figs = []
+    for draw in ("hlines", "helper"):
+        fig, ax = plt.subplots(figsize=(3, 3))
+        if draw == "hlines":
+            lines = ax.hlines(y, lo, hi, color="0.6", lw=0.8)
+        else:
+            lines = plots_meta._hlines(ax, y, lo, hi, color="0.6", lw=0.8)
+        figs.append((fig, ax, lines))
+    (_, a, la), (_, b, lb) = figs
+    assert np.array_equal(np.asarray(a.dataLim.get_points()), np.asarray(b.dataLim.get_points()))
+    assert a.get_xlim() == b.get_xlim() and a.get_ylim() == b.get_ylim()
+    assert la.get_label() == lb.get_label() and la.get_linewidth() == lb.get_linewidth()
+    for sa, sb in zip(la.get_segments(), lb.get_segments(), strict=True):
+        assert np.array_equal(np.asarray(sa, float), np.asarray(sb, float), equal_nan=True)
+    assert np.isnan(lb.get_segments()[7]).all()  # the whole row, not only its infinite end
+    assert np.array_equal(_pixels(figs[0][0]), _pixels(figs[1][0]))
+    # no interval: an empty collection, limits untouched
+    _, ax = plt.subplots()
+    assert len(plots_meta._hlines(ax, np.array([]), np.array([]), np.array([]),
+                                  color="0.6", lw=0.5).get_segments()) == 0
+    assert ax.get_xlim() == (0.0, 1.0)
+    plt.close("all")
+
+
+@pytest.mark.parametrize(("n", "ncols"), [(5, 3), (4, 2), (3, 3), (1, 2), (7, 3)])
+def test_shared_x_panels_are_subplots_without_the_spare_axes(n, ncols):
+    """The panels _shared_x_panels makes are those of fig.subplots(sharex=True) once
+    the spare axes of the last row are removed: positions, shared x, tick labels and
+    offset text shown, and pixels (with data only in the first panel, so that the
+    shared x limits come from it)."""
+    nrows = -(-n // ncols)
+    made = []
+    for how in ("subplots", "helper"):
+        fig = plt.figure(figsize=(3 * ncols, 2 * nrows))
+        if how == "subplots":
+            grid = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+            for ax in list(grid.flat)[n:]:
+                ax.remove()
+            axes = list(grid.flat)[:n]
+        else:
+            axes = plots_meta._shared_x_panels(fig, nrows, ncols, n)
+        axes[0].plot([-0.4, 0.7], [0, 1])
+        for i, ax in enumerate(axes):
+            ax.set_title(f"panel {i}", loc="left")
+        fig.tight_layout()
+        made.append((fig, axes))
+    (fa, a), (fb, b) = made
+    assert len(fb.axes) == n
+    for x, y in zip(a, b, strict=True):
+        assert np.allclose(x.get_position().get_points(), y.get_position().get_points())
+        assert x.get_xlim() == y.get_xlim()
+        assert x.xaxis.offsetText.get_visible() == y.xaxis.offsetText.get_visible()
+        assert x.xaxis.get_major_ticks()[0].label1.get_visible() == \
+            y.xaxis.get_major_ticks()[0].label1.get_visible()
+    assert all(ax.get_shared_x_axes().joined(b[0], ax) for ax in b[1:])
+    assert np.array_equal(_pixels(fa), _pixels(fb))
+    plt.close("all")
+
+
+@pytest.mark.parametrize("k", [5, 41, 300])
+def test_forest_panels_pixels_do_not_depend_on_a_spare_panel(k):
+    """Five outcomes on a 2 x 3 grid, compact or row by row: the same pixels as the
+    same figure drawn on a grid with the spare axes made and removed (what the function
+    did before), whose panels matplotlib's own calls drew."""
+    frames = [_many_clients(k, seed=s).assign(x="ex", y=f"out{s}") for s in range(5)]
+    pc = pd.concat(frames, ignore_index=True)
+    ys = [f"out{s}" for s in range(5)]
+    fig = plots_meta.plot_forest_panels(pc, x="ex", ys=ys, ncols=3, title="EX")
+    assert len(fig.axes) == 5
+    ref = plt.figure(figsize=tuple(fig.get_size_inches()))
+    grid = ref.subplots(2, 3, squeeze=False, sharex=True)
+    for ax in list(grid.flat)[5:]:
+        ax.remove()
+    for ax, y in zip(grid.flat, ys, strict=False):  # the panels as the figure draws them
+        ax.set_title(y, loc="left", fontsize=9)
+        d = pc[pc["y"] == y]
+        res = meta_analysis(d, method="REML")
+        rows = plots_meta.forest_rows(d, result=res)
+        if k > plots_meta.FOREST_MAX_ROWS:
+            r = rows.sort_values("r", kind="mergesort")
+            yy = np.arange(1, k + 1, dtype=float)
+            ax.hlines(yy, r["ci_low"], r["ci_high"], color="0.6", lw=0.5 if k > 150 else 0.8)
+            ax.scatter(r["r"], yy, s=4, color="0.1", zorder=3, linewidths=0)
+            ax.axvspan(res["pi_low"], res["pi_high"], color="C0", alpha=0.12, lw=0, zorder=0)
+            ax.axvspan(res["ci_low"], res["ci_high"], color="C0", alpha=0.35, lw=0, zorder=1)
+            ax.axvline(res["estimate"], color="C0", lw=1.6, zorder=2)
+            ax.axvline(0.0, color="0.4", ls=":", lw=0.8)
+            ax.set_yticks([])
+            ax.set_ylim(0, k + 1)
+            ax.set_ylabel(f"{k} clients, sorted; pooled r = {res['estimate']:.2f}", fontsize=7)
+        else:
+            yy = np.arange(k, 0, -1) + 1.0
+            ax.hlines(yy, rows["ci_low"], rows["ci_high"], color="0.3", lw=0.9)
+            ax.scatter(rows["r"], yy, s=_MAX_AREA_PANEL * rows["weight"] / rows["weight"].max(),
+                       marker="s", color="0.15", zorder=3)
+            ax.hlines(0.0, res["pi_low"], res["pi_high"], color="C0", lw=1.8)
+            from matplotlib.patches import Polygon
+
+            ax.add_patch(Polygon([(res["ci_low"], 0), (res["estimate"], 0.35),
+                                  (res["ci_high"], 0), (res["estimate"], -0.35)],
+                                 closed=True, color="C0", zorder=4))
+            ax.axvline(0.0, color="0.5", ls=":", lw=0.8)
+            ax.set_yticks([0.0, *yy], [f"Pooled r = {res['estimate']:.2f}", *rows["label"]],
+                          fontsize=7)
+            ax.set_ylim(-1, k + 1.8)
+    for ax in ref.axes:
+        ax.tick_params(labelbottom=True, labelsize=7)
+        ax.set_xlabel("r with 95% CI", fontsize=8)
+    ref.suptitle("EX", x=0.01, ha="left", fontsize=10)
+    ref.tight_layout()
+    assert np.array_equal(_pixels(fig), _pixels(ref))
+    plt.close("all")
+
+
+_MAX_AREA_PANEL = 220.0 * 0.6
+
+
+def test_caterpillar_order_ties_and_missing_as_before():
+    """Rows sorted as pandas' stable mergesort sorted them (equal estimates in the table's
+    order), a row without an estimate left out, one without an interval end kept as a
+    dot: the intervals and dots of the previous implementation, row for row."""
+    d = pd.DataFrame({"r": [0.3, 0.1, 0.3, np.nan, 0.2, 0.1],
+                      "ci_low": [0.1, -0.1, 0.2, 0.0, np.nan, 0.0],
+                      "ci_high": [0.5, 0.3, 0.4, 0.1, 0.4, 0.2]})
+    ax = plots_meta.plot_caterpillar(d)
+    ref = d.dropna(subset=["r"]).sort_values("r", kind="mergesort").reset_index(drop=True)
+    gids = {c.get_gid(): c for c in ax.collections}
+    dots = np.asarray(gids["estimates"].get_offsets())
+    assert dots[:, 0].tolist() == ref["r"].tolist()
+    # a row with a missing end has no segment drawn (get_segments drops NaN vertices)
+    lows = [float(s[0][0]) if len(s) else None for s in gids["intervals"].get_segments()]
+    assert lows == [None if np.isnan(lo) or np.isnan(hi) else lo
+                    for lo, hi in zip(ref["ci_low"], ref["ci_high"], strict=True)]
+    assert lows == [-0.1, 0.0, None, 0.1, 0.2]  # ties: 0.1 (row 1) before 0.1 (row 5)
+    plt.close("all")

@@ -114,9 +114,9 @@ def _draw_matrix(ax, vals, rows, cols, labels, *, cmap, vmin, vmax, cbar_label, 
         chars = max(int(fig_w / max(len(cols), 1) / 0.08), 6)  # about 0.08 in per char
         shown = [textwrap.fill(s, chars, break_long_words=False) for s in shown]
         xrotation = 0
+    ax.tick_params(length=0)  # before the ticks are made: one per row, set once
     ax.set_xticks(np.arange(len(cols)) + 0.5, shown, rotation=xrotation)
     ax.set_yticks(np.arange(len(rows)) + 0.5, [str(v) for v in rows], rotation=0, va="center")
-    ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
     cbar = ax.figure.colorbar(mesh, ax=ax, label=cbar_label)
