@@ -126,7 +126,8 @@ def write_workbook(tables: dict, path, *, title: str = "", source: str = "") -> 
     leading ``'`` (:func:`exresearch.privacy.neutralise_cell`) and are stored as text.
 
     Numbers are stored as Excel reads them back (16 significant digits, as openpyxl
-    wrote them too); NaN and infinite values are empty cells, booleans are booleans.
+    wrote them too); missing values (NaN, None, pandas' NA and NaT: empty in the CSV
+    too) and infinite values are empty cells; booleans are booleans.
 
     The workbook is written by XlsxWriter in ``constant_memory`` mode: each sheet is
     streamed row by row into a temporary file of the folder :mod:`tempfile` uses (the
@@ -184,6 +185,10 @@ def _width(chars: float) -> float:
 
 
 _INF = float("inf")
+#: pandas' missing values of nullable columns (Int64, Float64, boolean, string) and of
+#: datetimes: empty cells, as the CSV writes them (not the text "<NA>" or "NaT", nor an
+#: error from ``int(pd.NA)``)
+_NA, _NAT = pd.NA, pd.NaT
 #: Rows of data an Excel sheet holds below its header row (1,048,576 rows in all).
 EXCEL_MAX_ROWS = 1_048_575
 
@@ -277,8 +282,9 @@ def _write_cells(ws, columns: list, start: int, stop: int) -> None:
     for i, row in enumerate(zip(*[c.values[start:stop] for c in columns], strict=True),
                             start=start + 1):
         for j, v in enumerate(row):
-            if v is None or (v.__class__ is float and (v != v or v in (_INF, -_INF))):
-                continue  # an empty cell
+            if v is None or v is _NA or v is _NAT or (v.__class__ is float
+                                                      and (v != v or v in (_INF, -_INF))):
+                continue  # an empty cell, as in the CSV
             fmt = number[j]
             if fmt is not False:
                 ws.write_number(i, j, float(v) if isinstance(v, float) else int(v), fmt)
@@ -347,7 +353,8 @@ def _text_tails(ws, values: list) -> list:
             t = seen.get(v)
             if t is None:
                 t = seen[v] = _text_tail(ws, v)
-        elif v is None or (v.__class__ is float and (v != v or v in (_INF, -_INF))):
+        elif v is None or v is _NA or v is _NAT or (v.__class__ is float
+                                                    and (v != v or v in (_INF, -_INF))):
             t = ""
         elif isinstance(v, bool):
             t = _BOOL_TAIL[v]
