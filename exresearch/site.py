@@ -165,14 +165,16 @@ _PRINT_CSS = """
   .exr-topbar, nav.exr-toc, .exr-scroll-hint, .exr-filter, .exr-noprint { display: none !important; }
   main.exr-main, .exr-page { max-width: none; padding: 0; }
   h1 { font-size: 18pt; margin-top: 0; } h2 { font-size: 14pt; margin-top: 1.2rem; }
-  h1, h2, h3, h4, caption { break-after: avoid; page-break-after: avoid; }
+  h1, h2, h3, h4, caption, summary { break-after: avoid; page-break-after: avoid; }
+  caption { break-inside: avoid; page-break-inside: avoid; }
   p, li { orphans: 3; widows: 3; max-width: none; }
   .jp-RenderedImage, .exr-figure, img, tr, .exr-card, .exr-headline { break-inside: avoid;
     page-break-inside: avoid; }
   .exr-figure img { width: auto; max-width: 100%; max-height: 120mm; }
   .exr-scroll, .exr-scroll.exr-long { overflow: visible; max-height: none; background: none; }
   .exr-scroll.exr-long thead th { position: static; }
-  thead { display: table-header-group; }
+  /* a table's header row never ends a page alone: with its first rows or on the next */
+  thead { display: table-header-group; break-after: avoid; page-break-after: avoid; }
   table.dataframe, table.exr-table { font-size: 8.5pt; }
   footer.exr-provenance { break-before: page; max-width: none; padding: 0; }
   details.exr-files { display: none; }

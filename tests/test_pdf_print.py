@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -190,3 +191,53 @@ def test_every_printed_page_has_its_number_centred_in_the_bottom_margin(tmp_path
     plain = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(pdf), "-"],
                            capture_output=True, text=True, check=True).stdout
     assert plain.split()[-1] == f"2/{n}"  # (pdftotext's reading order: the last line)
+
+
+def test_a_tables_title_caption_and_header_never_end_a_page_alone(tmp_path):
+    """With the site's stylesheet, a folded table whose title, caption and header row fit
+    at the foot
+    of a page but whose first row does not starts on the next page (the header is
+    repeated on every later page as before); without ``thead { break-after: avoid }``
+    Chromium left the caption and header alone at the foot of page 1 (184 mm of filler
+    here, 186-196 mm with a plain page's margins; and at 300 clients on pages 9 and 21
+    of the synthesis's PDF). Every page that shows the header shows a row of the table below it
+    (``pdftotext -layout``: a row's cells on one line), and the folded table's title and
+    both lines of its caption are on the page of its first rows."""
+    from exresearch import site
+
+    site.write_assets(tmp_path)
+    head = "".join(f"<th>heading{k}</th>" for k in range(5))
+    rows = "".join(f"<tr><td>unit{j:03d}</td>"
+                   + "<td>some longer text value</td>" * 5 + "</tr>" for j in range(40))
+    jobs = []
+    for filler in range(160, 204, 2):  # the table's start moves down page 1, 2 mm a page
+        page = tmp_path / f"filler-{filler}.html"
+        page.write_text(
+            "<!DOCTYPE html><html><head><link rel='stylesheet' href='assets/site.css'>"
+            "</head><body><main class='exr-main'><h1>Report</h1>"
+            f"<div style='height:{filler}mm'></div><h2>Section</h2><p>Intro.</p>"
+            "<details><summary>Foldedtitle: every unit</summary>"
+            "<div class='exr-scroll' role='region'><table><caption>Captionstart: every "
+            "unit's numbers, a caption long enough to take two lines of the printed page "
+            "(printed: the first 20 and the last 20 of 300 rows) Captionend</caption>"
+            f"<thead><tr><th>unit</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+            "</details>"
+            "</main></body></html>", encoding="utf-8")
+        jobs.append((page, tmp_path / f"filler-{filler}.pdf"))
+    pdfs = deliver.render_pdfs(jobs)
+    assert len(pdfs) == len(jobs)
+    for pdf in pdfs:
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout
+        pages = text.split("\f")[:-1]
+        assert len(pages) >= 2
+        first = next(k for k, t in enumerate(pages) if "unit000" in t)
+        for word in ("Foldedtitle", "Captionstart", "Captionend", "heading0"):
+            assert word in pages[first], (pdf.name, word)
+        with_head = [k for k, t in enumerate(pages) if "heading0" in t]
+        assert with_head, pdf.name
+        for k in with_head:
+            after = pages[k][pages[k].index("heading0"):]
+            assert "unit0" in after, (pdf.name, k + 1)  # a row follows the header
+        printed = sorted({int(m) for m in re.findall(r"unit(\d{3})", text)})
+        assert printed == list(range(40)), pdf.name  # every row, once or more
