@@ -195,14 +195,14 @@ def test_every_printed_page_has_its_number_centred_in_the_bottom_margin(tmp_path
 
 def test_a_tables_title_caption_and_header_never_end_a_page_alone(tmp_path):
     """With the site's stylesheet, a folded table whose title, caption and header row fit
-    at the foot
-    of a page but whose first row does not starts on the next page (the header is
-    repeated on every later page as before); without ``thead { break-after: avoid }``
-    Chromium left the caption and header alone at the foot of page 1 (184 mm of filler
-    here, 186-196 mm with a plain page's margins; and at 300 clients on pages 9 and 21
-    of the synthesis's PDF). Every page that shows the header shows a row of the table below it
-    (``pdftotext -layout``: a row's cells on one line), and the folded table's title and
-    both lines of its caption are on the page of its first rows."""
+    at the foot of a page but whose first row does not starts on the next page (the
+    header is repeated on every later page as before). Without ``thead``'s and
+    ``summary``'s ``break-after: avoid`` and ``caption``'s ``break-inside: avoid``,
+    Chromium left the title, the caption (or its first line) and the header alone at the
+    foot of page 1 (from 172 mm of filler here; at 300 clients on pages 9, 11 and 21 of
+    the synthesis's PDF). Every page that shows the header shows a row of the table
+    below it (``pdftotext -layout``: a row's cells on one line), and the folded table's
+    title and both lines of its caption are on the page of its first rows."""
     from exresearch import site
 
     site.write_assets(tmp_path)
@@ -227,8 +227,8 @@ def test_a_tables_title_caption_and_header_never_end_a_page_alone(tmp_path):
     pdfs = deliver.render_pdfs(jobs)
     assert len(pdfs) == len(jobs)
     for pdf in pdfs:
-        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
-                              check=True).stdout
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              text=True, check=True).stdout
         pages = text.split("\f")[:-1]
         assert len(pages) >= 2
         first = next(k for k, t in enumerate(pages) if "unit000" in t)
