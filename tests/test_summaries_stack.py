@@ -6,6 +6,7 @@ when a client's frame has other dtypes than the others' (then every part is read
 
 from __future__ import annotations
 
+import copy
 import shutil
 
 import numpy as np
@@ -65,6 +66,35 @@ def _assert_same(got, want):
 
 def _store(folder):
     return ResultCache(folder, "summaries")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _each_part_computed_once():
+    """Each client's synthesis and quality part computed once per study object.
+
+    These tests are about which parts the summaries read, splice or compute (the
+    ``ResultCache``'s hits and misses, the stacked frames), not about the statistics in
+    a part: a part is a deterministic function of the study, the client and its panel,
+    and the references below ask for the same parts again and again (about 1 s of CPU
+    each, most of this module's time). So the real computation runs once per (study
+    object, client) and every call gets a deep copy; the ResultCache under test is not
+    touched, and :func:`odd` still changes the copies it gets.
+    """
+    memo: dict = {}
+
+    def memoised(kind, real):
+        def part(study, cid, *args, **kwargs):
+            base = study._study if isinstance(study, _View) else study
+            key = (kind, id(base), cid, tuple(sorted(kwargs.items())))
+            if key not in memo:  # the study held too, so that its id is not reused
+                memo[key] = (base, real(study, cid, *args, **kwargs))
+            return copy.deepcopy(memo[key][1])
+        return part
+
+    with pytest.MonkeyPatch.context() as mp:
+        for kind, fn in (("synthesis", "_synthesis_part"), ("quality", "_quality_part")):
+            mp.setattr(summaries, fn, memoised(kind, getattr(summaries, fn)))
+        yield
 
 
 @pytest.fixture(scope="module")
