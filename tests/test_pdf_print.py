@@ -241,3 +241,45 @@ def test_a_tables_title_caption_and_header_never_end_a_page_alone(tmp_path):
             assert "unit0" in after, (pdf.name, k + 1)  # a row follows the header
         printed = sorted({int(m) for m in re.findall(r"unit(\d{3})", text)})
         assert printed == list(range(40)), pdf.name  # every row, once or more
+
+
+def test_a_tables_first_row_never_ends_a_page_alone_nor_its_last_row_starts_one(tmp_path):
+    """With the site's stylesheet a page break inside a table leaves at least two of its
+    rows on each side: a 30-row table whose start moves down page 1 (2 mm a page) never
+    leaves its header and first row alone at the foot of a page, nor its last row alone at
+    the top of the next page above the following section. Without ``tbody
+    tr:first-child``'s ``break-after: avoid`` Chromium printed the first row alone from
+    177 to 186 mm of filler; without ``tbody tr:last-child``'s ``break-before: avoid``, the
+    last row alone on page 3 from 84 to 93 mm (the 300-client synthesis's PDF had it on
+    page 14)."""
+    from exresearch import site
+
+    site.write_assets(tmp_path)
+    head = "".join(f"<th>heading{k}</th>" for k in range(5))
+    rows = "".join(f"<tr><td>unit{j:03d}</td>"
+                   + "<td>some longer text value</td>" * 5 + "</tr>" for j in range(30))
+    jobs = []
+    for filler in [*range(76, 100, 2), *range(168, 196, 2)]:
+        page = tmp_path / f"filler-{filler}.html"
+        page.write_text(
+            "<!DOCTYPE html><html><head><link rel='stylesheet' href='assets/site.css'>"
+            "</head><body><main class='exr-main'><h1>Report</h1>"
+            f"<div style='height:{filler}mm'></div><h2>Section</h2><p>Intro.</p>"
+            "<div class='exr-scroll' role='region'><table class='dataframe'><caption>Every "
+            f"unit</caption><thead><tr><th>unit</th>{head}</tr></thead><tbody>{rows}</tbody>"
+            "</table></div><h2>Nextsection</h2><p>After the table.</p>"
+            "</main></body></html>", encoding="utf-8")
+        jobs.append((page, tmp_path / f"filler-{filler}.pdf"))
+    pdfs = deliver.render_pdfs(jobs)
+    assert len(pdfs) == len(jobs)
+    split = 0
+    for pdf in pdfs:
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                              text=True, check=True).stdout
+        per_page = [re.findall(r"unit(\d{3})", t) for t in text.split("\f")[:-1]]
+        shown = [units for units in per_page if units]
+        split += len(shown) > 1
+        for k, units in enumerate(per_page):
+            assert len(units) != 1, (pdf.name, k + 1, units)  # a row alone on a page
+        assert sorted(int(u) for units in per_page for u in units) == list(range(30)), pdf.name
+    assert split == len(pdfs)  # every table here is broken across pages somewhere
