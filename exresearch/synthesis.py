@@ -648,7 +648,7 @@ def describe_hs_vs_reml(row) -> str:
 
 
 # --------------------------------------------------------------------------- the loop
-def within_paths_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame:
+def within_paths_by_client(panels, *, x, y, periods, names=None, fits=None) -> pd.DataFrame:
     """Every client's within-unit cross-lagged paths (RI-CLPM), stacked, ready to pool.
 
     Parameters
@@ -661,6 +661,11 @@ def within_paths_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame
         Periods in time order (at least 3 for the model).
     names : dict, optional
         client id -> shown name (the ``client`` column).
+    fits : dict, optional
+        client id -> the :func:`exresearch.riclpm.riclpm` result of ``x`` and ``y`` on
+        that client's panel over ``periods`` (its defaults otherwise), already fitted
+        (e.g. for :func:`exresearch.report.cross_lagged_by_client`): taken as it is
+        instead of fitting the same model again.
 
     Returns
     -------
@@ -676,7 +681,8 @@ def within_paths_by_client(panels, *, x, y, periods, names=None) -> pd.DataFrame
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for c, p in panels.items():
-            res = riclpm(p, x=x, y=y, periods=list(periods))
+            res = (fits[c].copy() if fits and c in fits  # (a copy: a column is inserted)
+                   else riclpm(p, x=x, y=y, periods=list(periods)))
             res.insert(0, "client", names.get(c, c))
             res.attrs = {}  # the per-client covariance of the two paths is not stacked
             rows.append(res)

@@ -256,3 +256,42 @@ def test_per_client_is_assign_then_concat(make):
     if len(got):
         assert got["client_id"].tolist() == [c for c in Study.clients if make(c) is not None
                                              for _ in range(len(make(c)))]
+
+
+
+def test_a_synthesis_part_fits_each_riclpm_once_and_gives_what_separate_fits_gave(
+        tmp_path, monkeypatch):
+    """The synthesis part's paths (EX -> primary CX) and within paths (EX -> each outcome)
+    share one RI-CLPM per outcome (``fits=``): the same frames, bit for bit, as each
+    function fitting its own models, with one fit per outcome instead of one more."""
+    from exresearch import riclpm, synthesis
+    from exresearch.report import summaries
+    from exresearch.simulate import simulate_study
+
+    study = load_study(simulate_study(tmp_path / "study", n_clients=1, n_units=24,
+                                      n_periods=3, seed=5))
+    roles = report.measure_roles(study.config)
+    cid, periods = study.clients[0], list(study.config.periods)
+    panel = report.client_panel(study, cid, roles)
+    one = {cid: panel}
+    want = {"paths": report.cross_lagged_by_client(one, x=roles.ex, y=roles.primary_cx,
+                                                   periods=periods),
+            "within": [synthesis.within_paths_by_client(one, x=roles.ex, y=y, periods=periods)
+                       for y in roles.outcomes]}
+    assert want["paths"]["estimate"].notna().all()  # fitted, not NaN with a note
+    calls = []
+    real = riclpm.riclpm
+    monkeypatch.setattr(riclpm, "riclpm",
+                        lambda *a, **k: calls.append(k["y"]) or real(*a, **k))
+    part = summaries._synthesis_part(study, cid, panel, roles, n_boot=100, seed=1)
+    assert roles.primary_cx in roles.outcomes
+    assert calls == roles.outcomes  # one fit per outcome (there was one more, of the CX)
+    pd.testing.assert_frame_equal(part["paths"], want["paths"], check_exact=True)
+    assert len(part["within"]) == len(want["within"])
+    for got, frame in zip(part["within"], want["within"], strict=True):
+        pd.testing.assert_frame_equal(got, frame, check_exact=True)
+        assert got.attrs == frame.attrs == {}
+    with pytest.raises(ParameterError, match=r"`fits` are riclpm\(\) results, but "
+                                             r"method='clpm'"):
+        report.cross_lagged_by_client(one, x=roles.ex, y=roles.primary_cx, periods=periods,
+                                      method="clpm", fits={cid: part["paths"]})

@@ -303,7 +303,8 @@ def per_client_correlations(means, *, x, y, names=None, industries=None) -> pd.D
     return out
 
 
-def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm") -> pd.DataFrame:
+def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm",
+                           fits=None) -> pd.DataFrame:
     """Within-unit cross-lagged paths of every client, stacked, with each client's EX trend.
 
     Parameters
@@ -318,6 +319,11 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
     method : {"riclpm", "clpm"}
         :func:`exresearch.riclpm.riclpm` (default: within-unit paths, their difference)
         or the plain :func:`exresearch.direction.cross_lagged`.
+    fits : dict, optional
+        client id -> the :func:`exresearch.riclpm.riclpm` result of ``x`` and ``y`` on
+        that client's panel over ``periods`` (its defaults otherwise), already fitted
+        (e.g. for :func:`exresearch.synthesis.within_paths_by_client`): taken as it is
+        instead of fitting the same model again. Only with ``method="riclpm"``.
 
     Returns
     -------
@@ -331,11 +337,15 @@ def cross_lagged_by_client(panels, *, x, y, periods, names=None, method="riclpm"
     from ..riclpm import riclpm
 
     check_choice("method", method, ["riclpm", "clpm"])
+    if fits and method != "riclpm":
+        raise ParameterError(f"`fits` are riclpm() results, but method={method!r} was passed")
+    fits = fits or {}
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for cid, p in panels.items():
-            cl = (riclpm(p, x=x, y=y, periods=periods) if method == "riclpm"
+            cl = (fits[cid].copy() if cid in fits  # (a copy: columns are inserted below)
+                  else riclpm(p, x=x, y=y, periods=periods) if method == "riclpm"
                   else cross_lagged(p, x=x, y=y, periods=periods))
             tr = trend_test(p, x=x, periods=periods)
             cl.insert(0, "trend_p", tr["p_val"])
