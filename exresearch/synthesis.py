@@ -677,11 +677,12 @@ def within_paths_by_client(panels, *, x, y, periods, names=None, fits=None) -> p
     from .riclpm import riclpm
 
     names = names or {c: c for c in panels}
+    fits = fits or {}
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for c, p in panels.items():
-            res = (fits[c].copy() if fits and c in fits  # (a copy: a column is inserted)
+            res = (fits[c].copy() if c in fits  # (a copy: a column is inserted)
                    else riclpm(p, x=x, y=y, periods=list(periods)))
             res.insert(0, "client", names.get(c, c))
             res.attrs = {}  # the per-client covariance of the two paths is not stacked

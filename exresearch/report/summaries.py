@@ -359,7 +359,7 @@ def _synthesis_part(study, cid, panel, roles, *, n_boot, seed) -> dict:
                                           higher_is_better=roles.higher_is_better)
         one = {cid: panel}
         # each RI-CLPM once: EX -> primary CX is both the paths' model and the within
-        # paths' first (about a fifth of a part's CPU)
+        # paths' first (its second fit was a quarter to a third of the demo's parts' CPU)
         fits = {y: riclpm(panel, x=ex, y=y, periods=periods)
                 for y in dict.fromkeys([cx, *roles.outcomes])}
         return {
