@@ -268,6 +268,15 @@ def markdown(results: list[dict], meta: dict, sampled: list[dict] | None = None)
                   f"{'met' if ok[0] else 'NOT met'}; one client changed < 20 s: "
                   f"{'met' if ok[1] else 'NOT met'}; peak memory < 4 GiB: "
                   f"{'met' if ok[2] else 'NOT met'}."]
+    if results and results[-1]["client_report_median"]:
+        # the host's speed divided out: wall times in units of its median client report
+        # (the same code took 1.90 s on one host and 7.33 s on another 3.6x slower per
+        # core; the two full builds were 258 and 253 of them, bench/results.md)
+        big = results[-1]
+        unit = big["client_report_median"]
+        lines += ["", f"In median client reports of this host ({fmt_seconds(unit)}), at "
+                  f"{big['clients']} clients: full build {big['full']['wall'] / unit:.0f}, "
+                  f"one client changed {big['changed']['wall'] / unit:.1f}."]
     failed = sorted({k for r in results for k in r["full"]["failed"]})
     if failed:
         lines += ["", f"Failed reports: {', '.join(failed)}."]

@@ -452,6 +452,10 @@ def test_b6_scale_script_runs_and_writes_a_row_per_size(tmp_path, monkeypatch):
         assert r["full"]["peak_pss"] > 0
     text = md.read_text()
     assert "| 2 x 6 x 2 | 4 |" in text
+    r = results[-1]  # the host's speed divided out: wall times in median client reports
+    unit = r["client_report_median"]
+    assert (f"full build {r['full']['wall'] / unit:.0f}, one client changed "
+            f"{r['changed']['wall'] / unit:.1f}.") in text
     # the re-run reports in order, each with its run time (b6_scale's row since the cache)
     assert re.search(r"\(synthesis [\d.]+ m?s, data-quality [\d.]+ m?s, "
                      r"client-client-02 [\d.]+ m?s\)", text), text
