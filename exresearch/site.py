@@ -175,9 +175,10 @@ _PRINT_CSS = """
   .exr-scroll.exr-long thead th { position: static; }
   /* a table's header row never ends a page alone: with its first rows or on the next */
   thead { display: table-header-group; break-after: avoid; page-break-after: avoid; }
-  /* nor does a table's first row end a page alone, or its last row start one */
-  tbody tr:first-child { break-after: avoid; page-break-after: avoid; }
-  tbody tr:last-child { break-before: avoid; page-break-before: avoid; }
+  /* nor does a table's first row end a page alone, or its last row start one (a table
+     of one row: nothing, else it would keep the whole table with what follows it) */
+  tbody tr:first-child:not(:last-child) { break-after: avoid; page-break-after: avoid; }
+  tbody tr:last-child:not(:first-child) { break-before: avoid; page-break-before: avoid; }
   table.dataframe, table.exr-table { font-size: 8.5pt; }
   footer.exr-provenance { break-before: page; max-width: none; padding: 0; }
   details.exr-files { display: none; }
