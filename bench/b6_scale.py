@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -268,7 +269,8 @@ def markdown(results: list[dict], meta: dict, sampled: list[dict] | None = None)
                   f"{'met' if ok[0] else 'NOT met'}; one client changed < 20 s: "
                   f"{'met' if ok[1] else 'NOT met'}; peak memory < 4 GiB: "
                   f"{'met' if ok[2] else 'NOT met'}."]
-    if results and results[-1]["client_report_median"]:
+    if results and math.isfinite(results[-1]["client_report_median"] or math.nan) \
+            and results[-1]["client_report_median"] > 0:
         # the host's speed divided out: wall times in units of its median client report
         # (the same code took 1.90 s on one host and 7.33 s on another 3.6x slower per
         # core; the two full builds were 258 and 253 of them, bench/results.md)

@@ -14,7 +14,9 @@ differences), the unit scores (sandwich and jackknife) and the rest.
 
 Every fit's inputs must be the same bytes in every checkout; the results are compared
 with the first checkout's: bit-identical fits, and the largest difference of each
-returned value (relative, absolute below 1 in magnitude).
+returned value (relative, absolute below 1 in magnitude). Compare checkouts on the same
+side of commit 55a9777: since then the synthesis part fits EX -> primary CX once instead
+of twice, so a checkout before it makes one fit more per client (an error says so).
 
 Usage::
 
@@ -119,6 +121,10 @@ def _largest_differences(first: list, other: list) -> tuple[int, dict]:
     import numpy as np
 
     same, worst = 0, {}
+    if len(first) != len(other):
+        raise RuntimeError(
+            f"the checkouts make {len(first)} and {len(other)} fits: compare checkouts on "
+            "the same side of 55a9777 (the synthesis part fits EX -> primary CX once since)")
     for a, b in zip(first, other, strict=True):
         if (a["values"], a["kwargs"]) != (b["values"], b["kwargs"]):
             raise RuntimeError(f"the inputs of fit {a['where']} differ between checkouts")

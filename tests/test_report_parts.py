@@ -258,7 +258,6 @@ def test_per_client_is_assign_then_concat(make):
                                              for _ in range(len(make(c)))]
 
 
-
 def test_a_synthesis_part_fits_each_riclpm_once_and_gives_what_separate_fits_gave(
         tmp_path, monkeypatch):
     """The synthesis part's paths (EX -> primary CX) and within paths (EX -> each outcome)

@@ -385,3 +385,55 @@ def test_client_report_shows_every_figure_inside_its_cell():
         last = max(m.end() for m in makes.finditer(src))
         assert "plt.show()" in src[last:], src.splitlines()[0]
     assert checked >= 7
+
+
+def _labelled(fontsize=11):
+    fig, ax = plt.subplots(figsize=(4.5, 2.4))
+    ax.barh(["Knowledge sharing", "Tools and technology", "Leader support"], [3.1, 2.4, 3.6])
+    ax.set_title("Average by scale", fontsize=fontsize)
+    ax.set_xlabel("mean (1-5)")
+    return fig
+
+
+def test_labels_measured_once_per_process_give_savefigs_pixels_whatever_changed_since():
+    """figure_pixels keeps Agg's text extents across renderers (style._text_extents_kept):
+    a label measured for one figure is not measured again for the next. The key is the
+    text, the font files, size, dpi and hinting: after the fonts that "sans-serif" names,
+    the hinting, or a label's size changed, a figure still gets savefig's pixels (with the
+    text and size alone as the key, the new font's labels were laid out with the old
+    font's extents). The method is matplotlib's own again afterwards, even after an
+    error, and the memo is bounded."""
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    own = RendererAgg.__dict__["get_text_width_height_descent"]
+    style._TEXT_EXTENTS.clear()
+    with style.theme():
+        first = _labelled()
+        assert np.array_equal(style.figure_pixels(first), _savefig_pixels(first))
+        kept = len(style._TEXT_EXTENTS)
+        assert kept >= 5  # the three labels, the title, the axis label and ticks
+        again = _labelled()
+        assert np.array_equal(style.figure_pixels(again), _savefig_pixels(again))
+        assert len(style._TEXT_EXTENTS) == kept  # nothing measured a second time
+        for rc, size in [({"font.sans-serif": ["DejaVu Serif"]}, 11),
+                         ({"text.hinting": "no_hinting"}, 11), ({}, 13)]:
+            with mpl.rc_context(rc):
+                fig = _labelled(size)
+                assert np.array_equal(style.figure_pixels(fig), _savefig_pixels(fig)), rc
+    assert RendererAgg.__dict__["get_text_width_height_descent"] is own
+    with pytest.raises(ZeroDivisionError), style._text_extents_kept():
+        assert RendererAgg.__dict__["get_text_width_height_descent"] is not own
+        1 / 0  # noqa: B018
+    assert RendererAgg.__dict__["get_text_width_height_descent"] is own
+    plt.close("all")
+
+
+def test_the_label_memo_starts_again_when_full(monkeypatch):
+    monkeypatch.setattr(style, "_TEXT_EXTENTS_MAX", 4)
+    style._TEXT_EXTENTS.clear()
+    with style.theme():
+        fig = _labelled()
+        assert np.array_equal(style.figure_pixels(fig), _savefig_pixels(fig))
+    assert 0 < len(style._TEXT_EXTENTS) <= 4
+    plt.close("all")

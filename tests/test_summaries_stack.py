@@ -78,7 +78,10 @@ def _each_part_computed_once():
     and the references below ask for the same parts again and again (about 1 s of CPU
     each, most of this module's time). So the real computation runs once per (study
     object, client) and every call gets a deep copy; the ResultCache under test is not
-    touched, and :func:`odd` still changes the copies it gets.
+    touched, and :func:`odd` still changes the copies it gets. The key leaves out the
+    panel and the roles, which every call here derives from the study: a later call
+    must pass a panel equal to the first one's (checked), so a part that changed the
+    module's panels in place would still be caught.
     """
     memo: dict = {}
 
@@ -87,8 +90,9 @@ def _each_part_computed_once():
             base = study._study if isinstance(study, _View) else study
             key = (kind, id(base), cid, tuple(sorted(kwargs.items())))
             if key not in memo:  # the study held too, so that its id is not reused
-                memo[key] = (base, real(study, cid, *args, **kwargs))
-            return copy.deepcopy(memo[key][1])
+                memo[key] = (base, copy.deepcopy(args[0]), real(study, cid, *args, **kwargs))
+            pd.testing.assert_frame_equal(args[0], memo[key][1], check_exact=True)
+            return copy.deepcopy(memo[key][2])
         return part
 
     with pytest.MonkeyPatch.context() as mp:
