@@ -231,23 +231,24 @@ def figure_pixels(fig) -> np.ndarray:
                 engine.execute(fig)
         with mpl.rc_context(no_auto):
             fig.set_layout_engine(None)
-        renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
-        _arrows_sized_for(fig, renderer)
-        box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
-        # get_tightbbox has just placed every visible axes' titles (Axes.
-        # _update_title_position, which measures the whole y axis of each titled axes:
-        # a fifth of a figure's CPU); the drawing would place them again from the same
-        # state, to the same place: it keeps them there instead (matplotlib's own switch
-        # for a title placed by hand, as rcParams["axes.titley"] sets it)
-        placed = [ax for ax in fig.axes if ax._autotitlepos]
-        for ax in placed:
-            ax._autotitlepos = False
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="rgba", dpi=dpi, facecolor="white", bbox_inches=box)
-        finally:
+        with _text_extents_kept():  # each label measured once for both renderers
+            renderer = RendererAgg(int(fig.bbox.width), int(fig.bbox.height), dpi)
+            _arrows_sized_for(fig, renderer)
+            box = fig.get_tightbbox(renderer).padded(mpl.rcParams["savefig.pad_inches"])
+            # get_tightbbox has just placed every visible axes' titles (Axes.
+            # _update_title_position, which measures the whole y axis of each titled axes:
+            # a fifth of a figure's CPU); the drawing would place them again from the same
+            # state, to the same place: it keeps them there instead (matplotlib's own
+            # switch for a title placed by hand, as rcParams["axes.titley"] sets it)
+            placed = [ax for ax in fig.axes if ax._autotitlepos]
             for ax in placed:
-                ax._autotitlepos = True
+                ax._autotitlepos = False
+            buf = io.BytesIO()
+            try:
+                fig.savefig(buf, format="rgba", dpi=dpi, facecolor="white", bbox_inches=box)
+            finally:
+                for ax in placed:
+                    ax._autotitlepos = True
     finally:
         with mpl.rc_context(no_auto):  # None stays None
             fig.set_layout_engine(engine)
@@ -263,6 +264,52 @@ def figure_pixels(fig) -> np.ndarray:
 
         return np.asarray(Image.open(buf).convert("RGB"))
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+
+#: Agg's text extents, kept across renderers by :func:`_text_extents_kept`: (text, font
+#: files, size, dpi, hinting, hinting factor) -> (width, height, descent).
+_TEXT_EXTENTS: dict = {}
+#: Labels kept at most (a long JupyterLab session draws many); then the memo starts again.
+_TEXT_EXTENTS_MAX = 20_000
+
+
+@contextlib.contextmanager
+def _text_extents_kept():
+    """Inside it, Agg measures each label once per process instead of once per renderer.
+
+    matplotlib keeps a label's extent per renderer (``text._get_text_metrics_with_cache``),
+    and :func:`figure_pixels` uses two, the tight box's and ``savefig``'s, so each label
+    was shaped by FreeType and libraqm twice (about 1 ms a label; the figures of a
+    client report repeat their tick labels too). The extent depends on nothing but the
+    text, the font files found for its properties, the size, the dpi and the two
+    hinting settings, which make the key; everything else is Agg's own measurement, so
+    the pixels are those of ``savefig`` (tests/test_style.py compares every figure of
+    the reports with it). matplotlib has no cache across renderers; written here.
+    """
+    import matplotlib as mpl
+    from matplotlib.backends import backend_agg
+
+    cls = backend_agg.RendererAgg
+    real = cls.__dict__["get_text_width_height_descent"]
+
+    def measured(self, s, prop, ismath):
+        if ismath:  # mathtext and TeX: as matplotlib measures them
+            return real(self, s, prop, ismath)
+        key = (s, tuple(backend_agg._fontManager._find_fonts_by_props(prop)),
+               prop.get_size_in_points(), self.dpi, mpl.rcParams["text.hinting"],
+               mpl.rcParams["text.hinting_factor"])
+        got = _TEXT_EXTENTS.get(key)
+        if got is None:
+            if len(_TEXT_EXTENTS) >= _TEXT_EXTENTS_MAX:
+                _TEXT_EXTENTS.clear()
+            got = _TEXT_EXTENTS[key] = real(self, s, prop, ismath)
+        return got
+
+    cls.get_text_width_height_descent = measured
+    try:
+        yield
+    finally:
+        cls.get_text_width_height_descent = real
 
 
 def _arrows_sized_for(fig, renderer) -> None:
