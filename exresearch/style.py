@@ -284,19 +284,25 @@ def _text_extents_kept():
     text, the font files found for its properties, the size, the dpi and the two
     hinting settings, which make the key; everything else is Agg's own measurement, so
     the pixels are those of ``savefig`` (tests/test_style.py compares every figure of
-    the reports with it). matplotlib has no cache across renderers; written here.
+    the reports with it). matplotlib has no cache across renderers; written here. With a
+    matplotlib that lacks what it uses (the font lookup Agg itself uses), it does nothing.
+    One figure at a time, as matplotlib's drawing is not thread-safe either.
     """
     import matplotlib as mpl
     from matplotlib.backends import backend_agg
 
     cls = backend_agg.RendererAgg
-    real = cls.__dict__["get_text_width_height_descent"]
+    real = cls.__dict__.get("get_text_width_height_descent")
+    fonts = getattr(getattr(backend_agg, "_fontManager", None), "_find_fonts_by_props", None)
+    if real is None or fonts is None:  # another matplotlib: measured as it measures
+        yield
+        return
 
     def measured(self, s, prop, ismath):
         if ismath:  # mathtext and TeX: as matplotlib measures them
             return real(self, s, prop, ismath)
-        key = (s, tuple(backend_agg._fontManager._find_fonts_by_props(prop)),
-               prop.get_size_in_points(), self.dpi, mpl.rcParams["text.hinting"],
+        key = (s, tuple(fonts(prop)), prop.get_size_in_points(), self.dpi,
+               mpl.rcParams["text.hinting"],
                mpl.rcParams["text.hinting_factor"])
         got = _TEXT_EXTENTS.get(key)
         if got is None:

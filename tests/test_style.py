@@ -437,3 +437,19 @@ def test_the_label_memo_starts_again_when_full(monkeypatch):
         assert np.array_equal(style.figure_pixels(fig), _savefig_pixels(fig))
     assert 0 < len(style._TEXT_EXTENTS) <= 4
     plt.close("all")
+
+
+def test_labels_are_measured_as_matplotlib_measures_them_without_its_font_lookup(monkeypatch):
+    """With a matplotlib whose Agg backend lacks the font lookup the memo keys on, the
+    memo stays out of the way: Agg's own measurement, nothing patched."""
+    from matplotlib.backends import backend_agg
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    own = RendererAgg.__dict__["get_text_width_height_descent"]
+    monkeypatch.setattr(backend_agg, "_fontManager", object())
+    with style._text_extents_kept():
+        assert RendererAgg.__dict__["get_text_width_height_descent"] is own
+    monkeypatch.undo()  # with the lookup: patched inside, restored after
+    with style._text_extents_kept():
+        assert RendererAgg.__dict__["get_text_width_height_descent"] is not own
+    assert RendererAgg.__dict__["get_text_width_height_descent"] is own
